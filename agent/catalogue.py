@@ -1,0 +1,336 @@
+"""The metric catalogue: every metric the project exports, and the PromQL of every signal kind.
+
+The SDK, the sidecar's exposition, the evaluator, the dashboards and the alert rules take names from
+here; nothing else spells a metric name. Names follow Prometheus conventions (base units, ``_total``
+on counters, ratios 0-1); OTel instrument names follow the semantic conventions where one exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from agent.spec.signals import SignalKind
+
+MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
+
+#: Labels every exported series carries, so fleets aggregate across replicas by service.
+SERVICE_LABEL = "service"
+#: Selector keys → label names on the series (one to one, so selectors translate mechanically).
+SELECTOR_LABELS = {"model": "model", "version": "version", "feature": "feature",
+                   "column": "column", "dataset": "dataset", "gpu": "gpu", "queue": "queue"}
+OUTCOMES = ("ok", "error", "fallback")
+SENTIMENTS = ("positive", "negative", "neutral")
+TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
+OBJECTIVE_STATES = {"no_data": -1, "ok": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str                      # the family name as exposed (counters end in _total)
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+    unit: str = ""                 # seconds | bytes | ratio | celsius | watts | hertz | usd
+    otel_name: str | None = None   # OpenTelemetry instrument name, semantic conventions first
+
+    @property
+    def client_name(self) -> str:
+        """The name prometheus_client wants (it appends ``_total`` to counters itself)."""
+        if self.type == "counter" and self.name.endswith("_total"):
+            return self.name[: -len("_total")]
+        if self.type == "info" and self.name.endswith("_info"):
+            return self.name[: -len("_info")]
+        return self.name
+
+    def series(self, suffix: str = "") -> str:
+        return self.name + suffix
+
+
+_S = (SERVICE_LABEL,)
+_MV = (SERVICE_LABEL, "model", "version")
+
+
+def _m(name: str, type_: MetricType, help_: str, labels: tuple[str, ...] = _S, unit: str = "",
+       otel: str | None = None) -> Metric:
+    return Metric(name, type_, help_, labels, unit, otel)
+
+
+# --- exported by the SDK in the inference process ------------------------------------------------
+REQUESTS = _m("inference_requests_total", "counter",
+              "Inference calls by outcome (ok, error, fallback).", _MV + ("outcome",))
+ERRORS = _m("inference_errors_total", "counter", "Failed inference calls by exception type.",
+            _MV + ("error_type",))
+LATENCY = _m("inference_request_duration_seconds", "histogram",
+             "Inference call duration; buckets include every latency threshold in the spec.",
+             _MV, "seconds", "gen_ai.client.operation.duration")
+IN_FLIGHT = _m("inference_in_flight_requests", "gauge", "Inference calls currently running.", _MV)
+TTFT = _m("inference_time_to_first_token_seconds", "histogram",
+          "Time from call to the first streamed item.", _MV, "seconds",
+          "gen_ai.server.time_to_first_token")
+INTER_TOKEN = _m("inference_inter_token_seconds", "histogram",
+                 "Time between consecutive streamed items.", _MV, "seconds",
+                 "gen_ai.server.time_per_output_token")
+TOKENS = _m("inference_tokens_total", "counter", "Tokens processed, by gen_ai token type.",
+            _MV + ("token_type",), "", "gen_ai.client.token.usage")
+COST = _m("inference_cost_usd_total", "counter", "Spend on inference in US dollars.", _MV, "usd")
+FEEDBACK = _m("inference_feedback_total", "counter",
+              "User feedback on inferences by sentiment.", _MV + ("sentiment",))
+FEEDBACK_SCORE = _m("inference_feedback_score", "histogram",
+                    "User feedback scores between 0 (worst) and 1 (best).", _MV, "ratio")
+QUEUE_DEPTH = _m("inference_queue_depth", "gauge", "Requests waiting in a queue.",
+                 _S + ("queue",))
+QUEUE_WAIT = _m("inference_queue_wait_seconds", "histogram",
+                "Time requests waited in a queue.", _S + ("queue",), "seconds")
+SDK_DROPPED = _m("slo_agent_sdk_dropped_samples_total", "counter",
+                 "Samples the SDK dropped instead of blocking (queue full, sidecar away).",
+                 _S + ("reason",))
+SDK_SHIPPED = _m("slo_agent_sdk_shipped_samples_total", "counter",
+                 "Samples the SDK delivered to the sidecar.", _S)
+SDK_ERRORS = _m("slo_agent_sdk_errors_total", "counter",
+                "Internal SDK failures swallowed to protect the host application.",
+                _S + ("where",))
+SDK_OVERFLOW = _m("slo_agent_sdk_label_overflow_total", "counter",
+                  "Label values folded into 'other' by the cardinality cap.", _S + ("metric",))
+
+# --- exported by the sidecar ---------------------------------------------------------------------
+_OBJ = (SERVICE_LABEL, "objective", "signal")
+OBJECTIVE_VALUE = _m("slo_agent_objective_value", "gauge",
+                     "Current value of an objective's signal, in base units.", _OBJ)
+OBJECTIVE_STATE = _m("slo_agent_objective_state", "gauge",
+                     "Objective state: -1 no data, 0 ok, 1 warning, 2 critical.", _OBJ)
+OBJECTIVE_WARNING = _m("slo_agent_objective_warning_threshold", "gauge",
+                       "Resolved warning level of an objective, in base units.", _OBJ)
+OBJECTIVE_CRITICAL = _m("slo_agent_objective_critical_threshold", "gauge",
+                        "Resolved critical level of an objective, in base units.", _OBJ)
+OBJECTIVE_BASELINE = _m("slo_agent_objective_baseline", "gauge",
+                        "Learned or pinned baseline of an objective, in base units.", _OBJ)
+BUDGET_REMAINING = _m("slo_agent_error_budget_remaining_ratio", "gauge",
+                      "Share of the error budget left in the compliance window.", _OBJ)
+BURN_RATE = _m("slo_agent_burn_rate", "gauge",
+               "Error-budget burn rate over a window (1 = exactly on budget).",
+               _OBJ + ("window",))
+OBJECTIVE_TRANSITIONS = _m("slo_agent_objective_transitions_total", "counter",
+                           "State changes of objectives.", _OBJ + ("to",))
+SKETCH_LATENCY = _m("slo_agent_latency_sketch_seconds", "summary",
+                    "Latency quantiles from the SDK's mergeable sketches (<=1% relative error).",
+                    _MV, "seconds")
+SKETCH_TTFT = _m("slo_agent_ttft_sketch_seconds", "summary",
+                 "Time-to-first-token quantiles from the SDK's mergeable sketches.", _MV, "seconds")
+DRIFT_SCORE = _m("slo_agent_drift_score", "gauge",
+                 "Feature drift effect size (KS D or PSI) when significant, else 0.",
+                 _MV + ("feature", "test"))
+DRIFT_STATISTIC = _m("slo_agent_drift_statistic", "gauge",
+                     "Feature drift test statistic (KS D, chi-square).", _MV + ("feature", "test"))
+DRIFT_P_VALUE = _m("slo_agent_drift_p_value", "gauge",
+                   "Feature drift p-value, adjusted for multiple testing.",
+                   _MV + ("feature", "test"))
+PREDICTION_DRIFT_SCORE = _m("slo_agent_prediction_drift_score", "gauge",
+                            "Prediction drift effect size when significant, else 0.",
+                            _MV + ("test",))
+PREDICTION_DRIFT_P_VALUE = _m("slo_agent_prediction_drift_p_value", "gauge",
+                              "Prediction drift p-value.", _MV + ("test",))
+FRESHNESS = _m("slo_agent_dataset_freshness_lag_seconds", "gauge",
+               "Now minus the newest event time or last update mark of a dataset.",
+               _S + ("dataset",), "seconds")
+NULL_RATIO = _m("slo_agent_dataset_null_ratio", "gauge",
+                "Share of null values per column in the latest batch.",
+                _S + ("dataset", "column"), "ratio")
+SCHEMA_CHANGES = _m("slo_agent_dataset_schema_changes", "gauge",
+                    "Columns added, removed or retyped against the contract or reference.",
+                    _S + ("dataset", "change"))
+DATASET_ROWS = _m("slo_agent_dataset_rows", "gauge", "Rows in the latest batch of a dataset.",
+                  _S + ("dataset",))
+CONTRACT_FAILURES = _m("slo_agent_dataset_contract_failures", "gauge",
+                       "Failed data-contract expectations in the latest validated batch.",
+                       _S + ("dataset", "expectation", "column"))
+GPU_LABELS = (SERVICE_LABEL, "gpu", "uuid", "model_name")
+GPU_UTIL = _m("slo_agent_gpu_utilization_ratio", "gauge", "GPU busy time share.", GPU_LABELS,
+              "ratio")
+GPU_MEM_USED = _m("slo_agent_gpu_memory_used_bytes", "gauge", "GPU framebuffer memory used.",
+                  GPU_LABELS, "bytes")
+GPU_MEM_TOTAL = _m("slo_agent_gpu_memory_total_bytes", "gauge", "GPU framebuffer memory size.",
+                   GPU_LABELS, "bytes")
+GPU_TEMP = _m("slo_agent_gpu_temperature_celsius", "gauge", "GPU core temperature.", GPU_LABELS,
+              "celsius")
+GPU_POWER = _m("slo_agent_gpu_power_watts", "gauge", "GPU power draw.", GPU_LABELS, "watts")
+GPU_POWER_LIMIT = _m("slo_agent_gpu_power_limit_watts", "gauge", "GPU enforced power limit.",
+                     GPU_LABELS, "watts")
+GPU_SM_CLOCK = _m("slo_agent_gpu_sm_clock_hertz", "gauge", "GPU SM clock.", GPU_LABELS, "hertz")
+GPU_MEM_CLOCK = _m("slo_agent_gpu_memory_clock_hertz", "gauge", "GPU memory clock.", GPU_LABELS,
+                   "hertz")
+GPU_THROTTLED = _m("slo_agent_gpu_throttled", "gauge",
+                   "1 while a clock throttle reason is active.", GPU_LABELS + ("reason",))
+GPU_ECC = _m("slo_agent_gpu_ecc_errors", "gauge", "Volatile ECC error count by type.",
+             GPU_LABELS + ("type",))
+GPU_PROCESS_MEM = _m("slo_agent_gpu_process_memory_used_bytes", "gauge",
+                     "GPU memory used per process (DCGM-exporter has no such series).",
+                     GPU_LABELS + ("pid", "process"), "bytes")
+SOURCE_UP = _m("slo_agent_source_up", "gauge",
+               "1 when a source (gpu, scrape target, dataset) is available.",
+               _S + ("source", "kind"))
+SCRAPE_DURATION = _m("slo_agent_scrape_duration_seconds", "gauge",
+                     "Duration of the last scrape of a target.", _S + ("source",), "seconds")
+INGEST_BATCHES = _m("slo_agent_ingest_batches_total", "counter",
+                    "Ingest requests by result (accepted, rejected, unauthorized).",
+                    _S + ("result",))
+INGEST_SAMPLES = _m("slo_agent_ingest_samples_total", "counter",
+                    "Samples accepted by ingest, by kind.", _S + ("kind",))
+INGEST_DROPPED = _m("slo_agent_ingest_dropped_total", "counter",
+                    "Ingested items dropped by a cap, by reason.", _S + ("reason",))
+EVALUATION_DURATION = _m("slo_agent_evaluation_duration_seconds", "histogram",
+                         "Duration of one evaluation tick.", _S, "seconds")
+EVALUATION_LAG = _m("slo_agent_evaluation_lag_seconds", "gauge",
+                    "How late the last evaluation tick started.", _S, "seconds")
+SNAPSHOTS = _m("slo_agent_state_snapshots_total", "counter", "State snapshots by result.",
+               _S + ("result",))
+WEBHOOKS = _m("slo_agent_webhook_deliveries_total", "counter",
+              "Transition webhook deliveries by result.", _S + ("result",))
+BUILD_INFO = _m("slo_agent_build_info", "info", "Build information of the agent.",
+                _S + ("version",))
+
+#: DCGM-exporter compatible names, so existing GPU dashboards and rules keep working. They are
+#: served on their own path: DCGM's camelCase label names (modelName, UUID) fail promtool's lint,
+#: and the main /metrics stays lint-clean.
+DCGM_PATH = "/metrics/dcgm"
+DCGM_LABELS = ("gpu", "UUID", "device", "modelName", "Hostname")
+DCGM = {
+    "DCGM_FI_DEV_GPU_UTIL": "GPU utilization (in %).",
+    "DCGM_FI_DEV_MEM_COPY_UTIL": "Memory utilization (in %).",
+    "DCGM_FI_DEV_FB_USED": "Framebuffer memory used (in MiB).",
+    "DCGM_FI_DEV_FB_FREE": "Framebuffer memory free (in MiB).",
+    "DCGM_FI_DEV_GPU_TEMP": "GPU temperature (in C).",
+    "DCGM_FI_DEV_POWER_USAGE": "Power draw (in W).",
+    "DCGM_FI_DEV_SM_CLOCK": "SM clock frequency (in MHz).",
+    "DCGM_FI_DEV_MEM_CLOCK": "Memory clock frequency (in MHz).",
+    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "Current clock throttle reasons (bitmask).",
+    "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "Total number of single-bit volatile ECC errors.",
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "Total number of double-bit volatile ECC errors.",
+}
+
+SDK_METRICS = (REQUESTS, ERRORS, LATENCY, IN_FLIGHT, TTFT, INTER_TOKEN, TOKENS, COST, FEEDBACK,
+               FEEDBACK_SCORE, QUEUE_DEPTH, QUEUE_WAIT, SDK_DROPPED, SDK_SHIPPED, SDK_ERRORS,
+               SDK_OVERFLOW)
+SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_WARNING, OBJECTIVE_CRITICAL,
+                   OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE, OBJECTIVE_TRANSITIONS,
+                   SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE, DRIFT_STATISTIC, DRIFT_P_VALUE,
+                   PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, FRESHNESS, NULL_RATIO,
+                   SCHEMA_CHANGES, DATASET_ROWS, CONTRACT_FAILURES, GPU_UTIL, GPU_MEM_USED,
+                   GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
+                   GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
+                   SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
+                   EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO)
+ALL_METRICS: dict[str, Metric] = {m.name: m for m in SDK_METRICS + SIDECAR_METRICS}
+
+# --- names of series that the generated recording rules write ------------------------------------
+RECORD_PREFIX = "slo"
+RULE_SLI_BAD = "slo:sli_bad:increase"         # + window suffix, e.g. slo:sli_bad:increase5m
+RULE_SLI_TOTAL = "slo:sli_total:increase"
+RULE_ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window suffix
+RULE_VALUE = "slo:objective_value"
+RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
+RULE_OBJECTIVE = "slo:objective:ratio"
+RULE_INFO = "slo:objective_info"
+
+
+# --- PromQL ------------------------------------------------------------------------------------
+def label_matchers(labels: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> str:
+    """``{a="x",b=~"y"}`` from exact labels plus already-formatted matchers; ``""`` when empty."""
+    parts = [f'{k}="{_escape(v)}"' for k, v in (labels or {}).items()]
+    parts.extend(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _with(matchers: str, *more: str) -> str:
+    inner = matchers[1:-1] if matchers else ""
+    parts = [p for p in (inner, *more) if p]
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def le_value(threshold: float) -> str:
+    """The ``le`` label value prometheus_client writes for a bucket bound (e.g. 1 → ``1.0``)."""
+    from prometheus_client.utils import floatToGoString
+
+    return str(floatToGoString(threshold))
+
+
+_OUTCOME_ERROR = 'outcome="error"'
+_OUTCOME_FALLBACK = 'outcome="fallback"'
+_NEGATIVE = 'sentiment="negative"'
+_QUANTILE_HIST = {SignalKind.LATENCY: LATENCY, SignalKind.TTFT: TTFT,
+                  SignalKind.QUEUE_WAIT: QUEUE_WAIT}
+
+
+def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
+               quantile: float | None = None) -> str:
+    """PromQL for the current value of a signal over ``window``, aggregated across replicas."""
+    m, w = matchers, window
+    if kind in _QUANTILE_HIST:
+        hist = _QUANTILE_HIST[kind]
+        q = 0.95 if quantile is None else quantile
+        return (f"histogram_quantile({q:g}, sum by (le) "
+                f"(rate({hist.name}_bucket{m}[{w}])))")
+    if kind in (SignalKind.ERROR_RATE, SignalKind.FALLBACK_RATE, SignalKind.AVAILABILITY,
+                SignalKind.NEGATIVE_FEEDBACK_RATE):
+        bad, total = events_expr(kind, m, w)
+        ratio = f"({bad}) / ({total})"
+        return f"1 - {ratio}" if kind is SignalKind.AVAILABILITY else ratio
+    simple = {
+        SignalKind.THROUGHPUT: f"sum(rate({REQUESTS.name}{m}[{w}]))",
+        SignalKind.IN_FLIGHT: f"sum({IN_FLIGHT.name}{m})",
+        SignalKind.QUEUE_DEPTH: f"sum({QUEUE_DEPTH.name}{m})",
+        SignalKind.GPU_UTILIZATION: f"max({GPU_UTIL.name}{m})",
+        SignalKind.GPU_MEMORY_RATIO: f"max({GPU_MEM_USED.name}{m} / {GPU_MEM_TOTAL.name}{m})",
+        SignalKind.GPU_TEMPERATURE: f"max({GPU_TEMP.name}{m})",
+        SignalKind.FRESHNESS_LAG: f"max({FRESHNESS.name}{m})",
+        SignalKind.NULL_RATIO: f"max({NULL_RATIO.name}{m})",
+        SignalKind.SCHEMA_DRIFT: f"max(sum without (change) ({SCHEMA_CHANGES.name}{m}))",
+        SignalKind.FEATURE_DRIFT: f"max({DRIFT_SCORE.name}{m})",
+        SignalKind.PREDICTION_DRIFT: f"max({PREDICTION_DRIFT_SCORE.name}{m})",
+        SignalKind.TOKEN_RATE: f"sum(rate({TOKENS.name}{m}[{w}]))",
+        SignalKind.COST_PER_1K: (f"1000 * sum(rate({COST.name}{m}[{w}])) / "
+                                 f"sum(rate({REQUESTS.name}{m}[{w}]))"),
+        SignalKind.DAILY_SPEND: f"sum(increase({COST.name}{m}[1d]))",
+    }
+    return simple[kind]
+
+
+def events_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
+                threshold: float | None = None, fn: str = "rate") -> tuple[str, str]:
+    """(bad, total) event expressions for event-based SLIs, as ``sum(fn(...[window]))``.
+
+    Latency-type kinds count bad events as total minus the bucket at ``threshold`` — exact,
+    because the SDK places a bucket on every threshold the spec names.
+    """
+    m, w = matchers, window
+    if kind in (SignalKind.ERROR_RATE, SignalKind.AVAILABILITY):
+        return (f'sum({fn}({REQUESTS.name}{_with(m, _OUTCOME_ERROR)}[{w}]))',
+                f"sum({fn}({REQUESTS.name}{m}[{w}]))")
+    if kind is SignalKind.FALLBACK_RATE:
+        return (f'sum({fn}({REQUESTS.name}{_with(m, _OUTCOME_FALLBACK)}[{w}]))',
+                f"sum({fn}({REQUESTS.name}{m}[{w}]))")
+    if kind is SignalKind.NEGATIVE_FEEDBACK_RATE:
+        return (f'sum({fn}({FEEDBACK.name}{_with(m, _NEGATIVE)}[{w}]))',
+                f"sum({fn}({FEEDBACK.name}{m}[{w}]))")
+    if kind in _QUANTILE_HIST:
+        if threshold is None:
+            raise ValueError(f"{kind.value} events need a threshold")
+        hist = _QUANTILE_HIST[kind]
+        total = f"sum({fn}({hist.name}_count{m}[{w}]))"
+        le = _with(m, 'le="' + le_value(threshold) + '"')
+        good = f"sum({fn}({hist.name}_bucket{le}[{w}]))"
+        return f"{total} - {good}", total
+    raise ValueError(f"{kind.value} is not an event-based signal")
+
+
+def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Exact label matchers for an objective's service and selector."""
+    labels = {SERVICE_LABEL: service}
+    for key, value in selector:
+        labels[SELECTOR_LABELS[key]] = value
+    return labels

@@ -1,0 +1,108 @@
+"""The ``slo-agent`` command line. Subcommands import their heavy parts only when they run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent import __version__
+from agent.cli.output import Output
+
+if TYPE_CHECKING:
+    from agent.spec import Spec
+
+EXIT_SPEC = 2
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="slo-agent")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="Plain output without colour.")
+@click.pass_context
+def main(ctx: click.Context, no_color: bool) -> None:
+    """AI observability and SLO monitoring agent.
+
+    Evaluate an slo.yaml spec, run the sidecar next to an inference service, and generate the
+    Grafana dashboards and Prometheus/Grafana alert rules that watch the same objectives.
+    """
+    ctx.obj = Output(no_color=no_color)
+
+
+def _load(out: Output, spec_path: str) -> Spec:
+    from agent.spec import SpecError, load_spec
+
+    try:
+        return load_spec(spec_path)
+    except SpecError as exc:
+        out.spec_errors(exc)
+        sys.exit(EXIT_SPEC)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved objectives as JSON.")
+@click.pass_obj
+def validate(out: Output, spec: str, as_json: bool) -> None:
+    """Validate SPEC and print each objective with its resolved thresholds.
+
+    Exits 2 and lists every error with its field path when the spec is invalid.
+    """
+    from agent.cli.tables import objective_rows
+
+    parsed = _load(out, spec)
+    rows = objective_rows(parsed)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"service": parsed.service, "objectives": rows}, indent=2))
+        return
+    out.table(
+        f"{parsed.service} ({parsed.environment}): {len(rows)} objectives",
+        ["objective", "signal", "selector", "direction", "warning", "critical", "for", "target"],
+        [[r["name"], r["signal"], r["selector"], r["direction"], r["warning"], r["critical"],
+          r["for"], r["target"]] for r in rows],
+    )
+    out.ok(f"{spec} is valid")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("path", type=click.Path(dir_okay=False), default="slo.yaml")
+@click.option("--service", default="my-inference-service", show_default=True,
+              help="Service name to write into the spec.")
+@click.option("--model", default="my-model", show_default=True, help="Model name to declare.")
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@click.pass_obj
+def init(out: Output, path: str, service: str, model: str, force: bool) -> None:
+    """Write a commented starter spec to PATH (default: slo.yaml)."""
+    from agent.spec import SpecError, load_text
+    from agent.spec.starter import starter_spec
+
+    target = Path(path)
+    if target.exists() and not force:
+        out.error(f"{path} exists; pass --force to overwrite it")
+        sys.exit(1)
+    text = starter_spec(service=service, model=model)
+    try:
+        load_text(text, path)
+    except SpecError as exc:  # the names given on the command line may be invalid
+        out.spec_errors(exc)
+        sys.exit(EXIT_SPEC)
+    target.write_text(text, encoding="utf-8")
+    out.ok(f"wrote {path}; next: slo-agent validate {path}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def schema(output: str | None) -> None:
+    """Print the JSON Schema of the spec, for editors and CI validation."""
+    from agent.spec.loader import json_schema_text
+
+    text = json_schema_text()
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,67 @@
+"""Reading ``slo.yaml``: YAML → :class:`Spec`, raising only :class:`SpecError`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from agent.spec.errors import SpecError, SpecIssue, issues_from_validation
+from agent.spec.model import Spec
+
+ENV_SPEC = "SLO_AGENT_SPEC"
+
+
+def parse_spec(data: Any, source: str = "spec") -> Spec:
+    """Validate already-parsed data; every problem is reported at once in one SpecError."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise SpecError([SpecIssue("", "the spec must be a mapping at the top level "
+                                   "(service:, models:, objectives:, ...)",
+                                   type(data).__name__)], source)
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(issues_from_validation(exc, Spec), source) from None
+    except (TypeError, ValueError, RecursionError) as exc:  # defensive: never leak other errors
+        raise SpecError([SpecIssue("", f"invalid spec: {exc}")], source) from None
+
+
+def load_text(text: str, source: str = "spec") -> Spec:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError([SpecIssue("", f"not valid YAML{where}: {problem}")], source) from None
+    except (ValueError, RecursionError) as exc:
+        raise SpecError([SpecIssue("", f"not valid YAML: {exc}")], source) from None
+    return parse_spec(data, source)
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([SpecIssue("", f"cannot read the spec: {exc.strerror or exc}")],
+                        str(p)) from None
+    except UnicodeDecodeError:
+        raise SpecError([SpecIssue("", "the spec is not UTF-8 text")], str(p)) from None
+    return load_text(text, str(p))
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "slo-agent spec (slo.yaml)"
+    return schema
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,1 @@
+"""Spec → Prometheus rule groups, promtool rule tests, Grafana-managed rules, Alertmanager."""

@@ -1,0 +1,1 @@
+"""Spec → Grafana dashboards (grafana-foundation-sdk) and provisioning."""

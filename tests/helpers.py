@@ -1,0 +1,46 @@
+"""Shared test helpers: real binaries (skip locally when absent, fail under CI), free ports."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SPEC = ROOT / "examples" / "slo.yaml"
+
+
+def require_binary(name: str) -> str:
+    """Path of a real binary; a missing one skips a local run and fails a CI run."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install -y prometheus prometheus-alertmanager)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and {message}")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)  # type: ignore[call-overload,no-any-return]
+
+
+def promtool_check_exprs(exprs: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    """Parse PromQL expressions with the real promtool by wrapping each in a recording rule."""
+    import yaml
+
+    promtool = require_binary("promtool")
+    rules = [{"record": f"check:expr_{i}", "expr": e} for i, e in enumerate(exprs)]
+    path = tmp / "exprs.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "exprs", "rules": rules}]}))
+    return run([promtool, "check", "rules", str(path)])

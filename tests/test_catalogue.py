@@ -1,0 +1,102 @@
+"""The metric catalogue: conventions hold, promtool accepts the exposition and every PromQL."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    Summary,
+    generate_latest,
+)
+
+from agent import catalogue as cat
+from agent.spec import SignalKind, SLIType, signal
+from tests.helpers import promtool_check_exprs, require_binary
+
+UNIT_SUFFIX = {"seconds": "_seconds", "bytes": "_bytes", "celsius": "_celsius",
+               "watts": "_watts", "hertz": "_hertz"}
+
+
+def test_names_follow_prometheus_conventions() -> None:
+    assert len(cat.ALL_METRICS) == len(cat.SDK_METRICS) + len(cat.SIDECAR_METRICS)
+    for m in cat.ALL_METRICS.values():
+        assert re.fullmatch(r"[a-z_][a-z0-9_]*", m.name), m.name
+        assert (m.type == "counter") == m.name.endswith("_total"), m.name
+        if m.unit in UNIT_SUFFIX:
+            assert UNIT_SUFFIX[m.unit] in m.name, m.name
+        assert m.help.endswith("."), m.name
+        assert cat.SERVICE_LABEL in m.labels, m.name
+
+
+def _exposition() -> bytes:
+    reg = CollectorRegistry()
+    for m in cat.ALL_METRICS.values():
+        labels = [label for label in m.labels if m.type != "info"]
+        values = ["x"] * len(labels)
+        if m.type == "counter":
+            Counter(m.client_name, m.help, labels, registry=reg).labels(*values).inc()
+        elif m.type == "gauge":
+            Gauge(m.client_name, m.help, labels, registry=reg).labels(*values).set(1)
+        elif m.type == "summary":
+            Summary(m.client_name, m.help, labels, registry=reg).labels(*values).observe(0.1)
+        elif m.type == "histogram":
+            Histogram(m.client_name, m.help, labels, registry=reg).labels(*values).observe(0.1)
+        else:
+            Info(m.client_name, m.help, registry=reg).info(dict(zip(labels, values, strict=True)))
+    return generate_latest(reg)
+
+
+def test_dcgm_compatible_names_differ_only_by_dcgm_label_case() -> None:
+    """DCGM's own label names are camelCase; that is the only lint finding, hence its own path."""
+    promtool = require_binary("promtool")
+    reg = CollectorRegistry()
+    for name, help_ in cat.DCGM.items():
+        Gauge(name, help_, list(cat.DCGM_LABELS), registry=reg).labels(
+            *["x"] * len(cat.DCGM_LABELS)).set(1)
+    res = subprocess.run([promtool, "check", "metrics"], input=generate_latest(reg),
+                         capture_output=True, timeout=60)
+    findings = [line for line in res.stderr.decode().splitlines() if line.strip()]
+    assert findings and all("label names should be written in 'snake_case'" in f
+                            for f in findings), findings
+
+
+def test_promtool_check_metrics_is_clean() -> None:
+    promtool = require_binary("promtool")
+    res = subprocess.run([promtool, "check", "metrics"], input=_exposition(),
+                         capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
+    assert res.stdout.decode().strip() == "" and res.stderr.decode().strip() == ""
+
+
+def test_every_signal_kind_has_promql_that_parses(tmp_path: Path) -> None:
+    m = cat.label_matchers({"service": "svc", "model": 'we"ird'}, ['version=~"$version"'])
+    exprs = []
+    for kind in SignalKind:
+        exprs.append(cat.value_expr(kind, m, "5m", 0.99))
+        if signal(kind).sli is SLIType.EVENTS:
+            exprs.extend(cat.events_expr(kind, m, "30m", threshold=0.25, fn="increase"))
+    res = promtool_check_exprs(exprs, tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_le_matches_prometheus_client_formatting() -> None:
+    reg = CollectorRegistry()
+    Histogram("h", "h.", buckets=[0.25, 1, 2.5], registry=reg).observe(0.1)
+    text = generate_latest(reg).decode()
+    for bound in (0.25, 1, 2.5):
+        assert f'le="{cat.le_value(bound)}"' in text
+
+
+def test_events_need_a_threshold_for_latency() -> None:
+    with pytest.raises(ValueError):
+        cat.events_expr(SignalKind.LATENCY)
+    with pytest.raises(ValueError):
+        cat.events_expr(SignalKind.QUEUE_DEPTH)
