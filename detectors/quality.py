@@ -1,0 +1,185 @@
+"""Native data-quality checks that run on every window: schema, nulls, ranges, freshness.
+
+They take a pandas DataFrame (or column arrays) and return typed results; great-expectations runs
+separately (``detectors.contract``) on the batches users hand over, because it is slow to load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from detectors.rates import Z_99, wilson_interval
+from detectors.thresholds import Status
+
+COLUMN_TYPES = ("int", "float", "string", "bool", "datetime", "category")
+
+
+def column_type(dtype: Any) -> str:
+    """Map a numpy/pandas dtype onto the contract's column types."""
+    import numpy as np
+
+    kind = getattr(dtype, "kind", None)
+    name = str(dtype).lower()
+    if name == "category":
+        return "category"
+    if kind == "b" or name == "boolean":
+        return "bool"
+    if kind in ("i", "u") or name.startswith(("int", "uint")):
+        return "int"
+    if kind == "f" or name.startswith("float"):
+        return "float"
+    if kind == "M" or name.startswith("datetime"):
+        return "datetime"
+    if kind in ("O", "U", "S") or name in ("string", "str") or isinstance(dtype, np.dtype):
+        return "string"
+    return "string"
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    retyped: tuple[tuple[str, str, str], ...]   # (column, expected, observed)
+    allow_extra: bool = True
+
+    @property
+    def changes(self) -> int:
+        """Changes that break the contract: added columns count only when extras are banned."""
+        extra = 0 if self.allow_extra else len(self.added)
+        return extra + len(self.removed) + len(self.retyped)
+
+
+_COMPATIBLE = {("int", "float"), ("category", "string"), ("string", "category")}
+
+
+def schema_diff(expected: Mapping[str, str], observed: Mapping[str, str],
+                allow_extra: bool = True) -> SchemaDiff:
+    """Columns added, removed, retyped. Ints read as floats (a column with nulls) are compatible.
+
+    Added columns are always listed; ``allow_extra`` decides whether they count as changes.
+    """
+    added = tuple(sorted(c for c in observed if c not in expected))
+    removed = tuple(sorted(c for c in expected if c not in observed))
+    retyped = tuple(sorted(
+        (c, expected[c], observed[c]) for c in expected
+        if c in observed and expected[c] != observed[c]
+        and (expected[c], observed[c]) not in _COMPATIBLE
+    ))
+    return SchemaDiff(added, removed, retyped, allow_extra)
+
+
+def frame_schema(frame: Any) -> dict[str, str]:
+    return {str(c): column_type(t) for c, t in frame.dtypes.items()}
+
+
+@dataclass(frozen=True)
+class NullCheck:
+    column: str
+    nulls: int
+    rows: int
+    ratio: float
+    lower: float          # Wilson lower bound of the true null ratio
+    limit: float          # max(baseline × factor, floor) — the level it is judged against
+    status: Status
+
+
+def null_check(column: str, nulls: int, rows: int, baseline: float | None = None,
+               max_ratio: float | None = None, factor: float = 2.0, floor: float = 0.01,
+               min_rows: int = 30, z: float = Z_99) -> NullCheck:
+    """Is this a null *spike*? The lower confidence bound must exceed the allowed level.
+
+    The allowed level is the contract's ``max_ratio`` when given, else ``factor`` × the baseline
+    null ratio, never below ``floor`` (so a column that was 0 % null does not alarm on one null).
+    Warning when the bound passes the level, critical when it passes twice the level.
+    """
+    ratio = nulls / rows if rows else math.nan
+    lo, _ = wilson_interval(nulls, rows, z)
+    limit = max_ratio if max_ratio is not None else max((baseline or 0.0) * factor, floor)
+    if rows < min_rows:
+        status = Status.NO_DATA
+    elif lo > 2 * limit:
+        status = Status.CRITICAL
+    elif lo > limit:
+        status = Status.WARNING
+    else:
+        status = Status.OK
+    return NullCheck(column, nulls, rows, ratio, lo, limit, status)
+
+
+def null_counts(frame: Any) -> dict[str, tuple[int, int]]:
+    """Per column: (nulls, rows)."""
+    rows = len(frame)
+    counts = frame.isna().sum()
+    return {str(c): (int(n), rows) for c, n in counts.items()}
+
+
+@dataclass(frozen=True)
+class RangeCheck:
+    column: str
+    below: int
+    above: int
+    rows: int
+
+    @property
+    def violations(self) -> int:
+        return self.below + self.above
+
+
+def range_check(column: str, values: Any, minimum: float | None,
+                maximum: float | None) -> RangeCheck:
+    import numpy as np
+
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[~np.isnan(arr)]
+    below = int((arr < minimum).sum()) if minimum is not None else 0
+    above = int((arr > maximum).sum()) if maximum is not None else 0
+    return RangeCheck(column, below, above, int(arr.size))
+
+
+def _as_epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.timestamp()
+    if hasattr(value, "timestamp"):   # pandas Timestamp
+        try:
+            ts = value if getattr(value, "tzinfo", None) else value.tz_localize("UTC")
+            return float(ts.timestamp())
+        except (AttributeError, TypeError, ValueError):
+            return None
+    if isinstance(value, str):
+        try:
+            return _as_epoch(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def freshness_lag(now: float, newest_event: Any = None, last_mark: Any = None) -> float | None:
+    """Seconds since the newest event time or the last "data updated" mark, whichever is newer.
+
+    Naive datetimes are taken as UTC. None when neither is known.
+    """
+    candidates = [t for t in (_as_epoch(newest_event), _as_epoch(last_mark)) if t is not None]
+    if not candidates:
+        return None
+    return max(0.0, now - max(candidates))
+
+
+def newest_event_time(frame: Any, column: str) -> float | None:
+    import pandas as pd
+
+    if column not in frame.columns or len(frame) == 0:
+        return None
+    series = pd.to_datetime(frame[column], errors="coerce", utc=True).dropna()
+    if series.empty:
+        return None
+    return float(series.max().timestamp())

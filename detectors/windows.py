@@ -1,0 +1,161 @@
+"""Fixed-memory windows per feature and the three kinds of drift reference.
+
+A window is a ring buffer: memory is ``capacity × 8`` bytes whatever the traffic. The reference is a
+file (handed in as an array), the first full window frozen, or a rolling earlier window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from detectors.ks import sorted_reference
+
+ReferenceKind = Literal["file", "first_window", "rolling"]
+
+
+class RingBuffer:
+    """The last ``capacity`` float values (NaN kept: missing values are dropped at test time)."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._buf = np.empty(capacity, dtype=np.float64)
+        self._next = 0
+        self._size = 0
+        self.total = 0   # values ever added, for detection-delay accounting
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, values: ArrayLike) -> None:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        self.total += arr.size
+        if arr.size >= self.capacity:
+            self._buf[:] = arr[-self.capacity:]
+            self._next, self._size = 0, self.capacity
+            return
+        end = self._next + arr.size
+        if end <= self.capacity:
+            self._buf[self._next:end] = arr
+        else:
+            first = self.capacity - self._next
+            self._buf[self._next:] = arr[:first]
+            self._buf[: arr.size - first] = arr[first:]
+        self._next = end % self.capacity
+        self._size = min(self.capacity, self._size + arr.size)
+
+    def values(self) -> NDArray[np.float64]:
+        """Oldest first."""
+        if self._size < self.capacity:
+            return self._buf[: self._size].copy()
+        return np.concatenate([self._buf[self._next:], self._buf[: self._next]])
+
+    def clear(self) -> None:
+        self._next = self._size = 0
+
+    def state(self) -> dict[str, Any]:
+        return {"capacity": self.capacity, "values": self.values().tolist(), "total": self.total}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> RingBuffer:
+        ring = cls(int(state["capacity"]))
+        ring.extend(state.get("values", []))
+        ring.total = int(state.get("total", len(ring)))
+        return ring
+
+
+@dataclass
+class FeatureWindow:
+    """Current window plus reference for one feature (numeric)."""
+
+    window_size: int
+    reference_size: int
+    kind: ReferenceKind = "first_window"
+
+    def __post_init__(self) -> None:
+        self.window = RingBuffer(self.window_size)
+        self._reference: NDArray[np.float64] | None = None
+        self._pending = RingBuffer(self.reference_size)   # first window / rolling history
+        self._rolling = RingBuffer(self.reference_size + self.window_size) \
+            if self.kind == "rolling" else None
+
+    def set_reference(self, values: ArrayLike) -> None:
+        """A reference from a file (or any array); replaces a learned one."""
+        self._reference = sorted_reference(values)
+
+    @property
+    def reference(self) -> NDArray[np.float64] | None:
+        if self.kind == "rolling" and self._rolling is not None:
+            history = self._rolling.values()
+            if history.size < self.reference_size + self.window_size:
+                return None
+            return sorted_reference(history[: self.reference_size])
+        return self._reference
+
+    def add(self, values: ArrayLike) -> None:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        if self.kind == "first_window" and self._reference is None:
+            room = self.reference_size - len(self._pending)
+            self._pending.extend(arr[:room])
+            if len(self._pending) >= self.reference_size:
+                self._reference = sorted_reference(self._pending.values())
+                self._pending.clear()
+            arr = arr[room:]
+            if arr.size == 0:
+                return
+        if self._rolling is not None:
+            self._rolling.extend(arr)
+        self.window.extend(arr)
+
+    def ready(self, min_samples: int) -> bool:
+        ref = self.reference
+        return ref is not None and ref.size >= min_samples and len(self.window) >= min_samples
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "window_size": self.window_size, "reference_size": self.reference_size,
+            "kind": self.kind, "window": self.window.state(),
+            "reference": None if self._reference is None else self._reference.tolist(),
+            "pending": self._pending.state(),
+            "rolling": None if self._rolling is None else self._rolling.state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FeatureWindow:
+        fw = cls(int(state["window_size"]), int(state["reference_size"]), state["kind"])
+        fw.window = RingBuffer.from_state(state["window"])
+        if state.get("reference") is not None:
+            fw._reference = np.asarray(state["reference"], dtype=np.float64)
+        fw._pending = RingBuffer.from_state(state["pending"])
+        if state.get("rolling") is not None:
+            fw._rolling = RingBuffer.from_state(state["rolling"])
+        return fw
+
+
+def detection_delay(before: ArrayLike, after: ArrayLike,
+                    fires: Callable[[NDArray[np.float64], NDArray[np.float64]], bool],
+                    window_size: int, step: int = 50) -> int | None:
+    """Samples after a shift until ``fires(reference, window)`` is true; None if it never does.
+
+    ``before`` supplies the reference and the pre-shift window; ``after`` is streamed in steps.
+    """
+    pre = np.asarray(before, dtype=np.float64)
+    post = np.asarray(after, dtype=np.float64)
+    ref_size = max(pre.size - window_size, 1)
+    reference = sorted_reference(pre[:ref_size])
+    window = RingBuffer(window_size)
+    window.extend(pre[ref_size:])
+    fed = 0
+    while fed < post.size:
+        chunk = post[fed: fed + step]
+        window.extend(chunk)
+        fed += chunk.size
+        if fires(reference, window.values()):
+            return fed
+    return None

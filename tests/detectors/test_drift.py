@@ -1,0 +1,100 @@
+"""Categorical tests, multiple testing and the significance-AND-effect-size rule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency, false_discovery_control
+
+from detectors.drift import (
+    DriftInput,
+    DriftThresholds,
+    adjust_p_values,
+    chi_square,
+    detect_drift,
+    psi_from_counts,
+)
+from detectors.ks import sorted_reference
+from detectors.thresholds import Status
+
+cats = st.lists(st.sampled_from(["a", "b", "c", "d", None]), max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ref=cats, win=cats)
+def test_chi_square_matches_scipy_and_handles_unseen_categories(ref: list, win: list) -> None:
+    res = chi_square(ref, win)
+    r = [x for x in ref if x is not None]
+    w = [x for x in win if x is not None]
+    if not r or not w:
+        assert math.isnan(res.p_value)
+        return
+    keys = sorted(set(r) | set(w))
+    assert set(res.unseen) == set(w) - set(r)
+    if len(keys) < 2:
+        assert res.p_value == 1.0
+        return
+    table = np.array([[r.count(k) for k in keys], [w.count(k) for k in keys]], dtype=float)
+    expected = chi2_contingency(table)
+    assert res.statistic == pytest.approx(expected.statistic, rel=1e-12, abs=1e-12)
+    assert res.p_value == pytest.approx(expected.pvalue, abs=1e-12)
+    js = jensenshannon(table[0] / table[0].sum(), table[1] / table[1].sum(), base=2)
+    assert res.js_distance == pytest.approx(js, abs=1e-12)
+
+
+def test_psi_known_value_and_no_infinity() -> None:
+    assert psi_from_counts([50, 50], [50, 50]) == 0.0
+    expected = (0.6 - 0.5) * math.log(0.6 / 0.5) + (0.4 - 0.5) * math.log(0.4 / 0.5)
+    assert psi_from_counts([50, 50], [60, 40]) == pytest.approx(expected)
+    assert math.isfinite(psi_from_counts([100, 0], [0, 100]))
+
+
+def test_bh_and_bonferroni() -> None:
+    p = [0.001, 0.02, math.nan, 0.04, 0.5]
+    bh = adjust_p_values(p, "bh")
+    expected = false_discovery_control([0.001, 0.02, 0.04, 0.5], method="bh")
+    assert [bh[i] for i in (0, 1, 3, 4)] == pytest.approx(list(expected))
+    assert math.isnan(bh[2])
+    assert adjust_p_values(p, "bonferroni")[1] == pytest.approx(0.08)
+
+
+def _input(shift: float, n: int, features: int, seed: int = 0) -> DriftInput:
+    rng = np.random.default_rng(seed)
+    data = DriftInput()
+    for j in range(features):
+        data.numeric_refs[f"f{j}"] = sorted_reference(rng.normal(size=n))
+        data.numeric_windows[f"f{j}"] = rng.normal(shift, size=n)
+    return data
+
+
+def test_tiny_shift_on_huge_windows_is_significant_but_never_alarms() -> None:
+    """At n=100k a 0.03-sd shift is 'significant' everywhere; the effect floor keeps it quiet."""
+    results = detect_drift(_input(0.03, 100_000, 6))
+    assert all(r.significant for r in results)
+    assert all((r.status is Status.OK and r.score == 0) or r.status is Status.OK for r in results)
+    assert all(r.effect < 0.1 for r in results)
+
+
+def test_real_shift_alarms_with_warning_and_critical_floors() -> None:
+    warn = detect_drift(_input(0.4, 2000, 3), DriftThresholds(0.1, 0.25))
+    assert {r.status for r in warn} == {Status.WARNING}
+    crit = detect_drift(_input(1.0, 2000, 3), DriftThresholds(0.1, 0.25))
+    assert {r.status for r in crit} == {Status.CRITICAL}
+    assert all(r.score == r.effect > 0.25 for r in crit)
+
+
+def test_categorical_and_small_sample_features() -> None:
+    data = _input(0.0, 500, 1)
+    data.categorical_refs["country"] = {"de": 500, "fr": 500}
+    data.categorical_windows["country"] = ["de"] * 100 + ["fr"] * 300 + ["xx"] * 600
+    data.numeric_refs["tiny"] = sorted_reference([1.0, 2.0])
+    data.numeric_windows["tiny"] = [5.0, 6.0]
+    by = {r.feature: r for r in detect_drift(data)}
+    assert by["country"].status is Status.CRITICAL and by["country"].unseen == ("xx",)
+    assert by["tiny"].status is Status.NO_DATA
+    assert by["f0"].status is Status.OK
