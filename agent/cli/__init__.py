@@ -106,3 +106,31 @@ def schema(output: str | None) -> None:
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "spec_path", type=click.Path(dir_okay=False), default="slo.yaml",
+              show_default=True, help="The SLO spec.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="out",
+              show_default=True,
+              help="Output folder (Prometheus rules and tests, Grafana, Alertmanager).")
+@click.pass_obj
+def generate(out: Output, spec_path: str, out_dir: str) -> None:
+    """Generate dashboards, alert rules, promtool rule tests and provisioning from the spec.
+
+    Same spec, same bytes: the output is safe to commit and review as a diff.
+    """
+    from agent.cli.generate import write
+    from alerts.rules import lint
+
+    parsed = _load(out, spec_path)
+    try:
+        written = write(parsed, Path(out_dir))
+    except ValueError as exc:
+        out.error(str(exc))
+        sys.exit(EXIT_SPEC)
+    out.table(f"wrote {len(written)} files to {out_dir}", ["kind", "path"],
+              [[w.kind, str(w.path)] for w in written])
+    for warning in lint(parsed):
+        out.warn(warning)

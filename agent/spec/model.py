@@ -341,13 +341,14 @@ class Alerting(StrictModel):
         default=None, ge=0, description="opt-in low-traffic guard, requests per second")
     scrape_interval: Duration = 30.0
     evaluation_interval: Duration = 30.0
+    rate_window: Duration = Field(default=300.0, description="window of rates and of the SLI step")
     absent_for: Duration = 600.0
     runbook_url: str | None = Field(
         default=None, description="template; {objective} and {service} are filled in")
     grafana_url: str = "http://localhost:3000"
     labels: dict[str, str] = Field(default_factory=dict)
 
-    _v_d = field_validator("scrape_interval", "evaluation_interval", "absent_for",
+    _v_d = field_validator("scrape_interval", "evaluation_interval", "rate_window", "absent_for",
                            mode="before")(lambda cls, v: _as_duration(v))
 
     @field_validator("labels")
@@ -568,12 +569,13 @@ class Objective(StrictModel):
                 self._sli_threshold = parse_quantity(self.sli_threshold, info.unit)
             else:
                 for level in (self._warning, self._critical):
-                    if level is not None and level.base is None:
-                        self._sli_threshold = level.value
+                    if level is None:
+                        continue
+                    base = {None: 1.0, Base.BUDGET: self._budget,
+                            Base.BASELINE: self._baseline}[level.base]
+                    if base is not None:
+                        self._sli_threshold = level.value * base
                         break
-                else:
-                    if self._baseline is not None and self._warning is not None:
-                        self._sli_threshold = self._warning.value * self._baseline
             if self._sli_threshold is None:
                 problems.append(("sli_threshold", "a target on this signal needs an absolute level"
                                  " that separates good from bad; set sli_threshold (e.g. 500ms)",

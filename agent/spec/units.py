@@ -108,6 +108,8 @@ def parse_quantity(value: object, unit: Unit) -> float:
         value = value.strip()[1:]
     if isinstance(value, (int, float)):
         number, suffix = float(value), ""
+        if not math.isfinite(number):
+            raise QuantityError(f"expected {allowed}; the number is not finite")
     elif isinstance(value, str):
         try:
             number, suffix = _split(value)

@@ -1,0 +1,242 @@
+"""Per-objective SLI plan: the PromQL, recorded series and names that both generators share.
+
+Alert rules and dashboards read the same plan, so a panel shows exactly what an alert evaluates and
+an alert links to exactly the panel that shows it. Pure functions of the spec and the catalogue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+from agent import catalogue as cat
+from agent.spec.model import BurnTier, Objective, Spec
+from agent.spec.signals import SignalKind, SLIType
+from agent.spec.units import Base, Threshold, format_duration
+
+# the series each signal's value is computed from: absent-data alerts watch it
+SOURCE_SERIES: dict[SignalKind, str] = {
+    SignalKind.LATENCY: cat.LATENCY.name + "_count",
+    SignalKind.TTFT: cat.TTFT.name + "_count",
+    SignalKind.QUEUE_WAIT: cat.QUEUE_WAIT.name + "_count",
+    SignalKind.ERROR_RATE: cat.REQUESTS.name,
+    SignalKind.AVAILABILITY: cat.REQUESTS.name,
+    SignalKind.THROUGHPUT: cat.REQUESTS.name,
+    SignalKind.FALLBACK_RATE: cat.REQUESTS.name,
+    SignalKind.COST_PER_1K: cat.COST.name,
+    SignalKind.DAILY_SPEND: cat.COST.name,
+    SignalKind.TOKEN_RATE: cat.TOKENS.name,
+    SignalKind.NEGATIVE_FEEDBACK_RATE: cat.FEEDBACK.name,
+    SignalKind.QUEUE_DEPTH: cat.QUEUE_DEPTH.name,
+    SignalKind.IN_FLIGHT: cat.IN_FLIGHT.name,
+    SignalKind.GPU_UTILIZATION: cat.GPU_UTIL.name,
+    SignalKind.GPU_MEMORY_RATIO: cat.GPU_MEM_USED.name,
+    SignalKind.GPU_TEMPERATURE: cat.GPU_TEMP.name,
+    SignalKind.FRESHNESS_LAG: cat.FRESHNESS.name,
+    SignalKind.NULL_RATIO: cat.NULL_RATIO.name,
+    SignalKind.SCHEMA_DRIFT: cat.SCHEMA_CHANGES.name,
+    SignalKind.FEATURE_DRIFT: cat.DRIFT_SCORE.name,
+    SignalKind.PREDICTION_DRIFT: cat.PREDICTION_DRIFT_SCORE.name,
+}
+
+
+def prom_duration(seconds: float) -> str:
+    return format_duration(seconds)
+
+
+def camel(name: str) -> str:
+    """``fraud-latency-p95`` → ``FraudLatencyP95``: a valid, readable alert name."""
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
+    out = "".join(p[:1].upper() + p[1:] for p in parts) or "Objective"
+    return out if out[0].isalpha() else "Slo" + out
+
+
+def _uid(*parts: str) -> str:
+    """Grafana uids are at most 40 characters; long names keep a readable prefix plus a hash."""
+    text = "-".join(re.sub(r"[^a-zA-Z0-9_-]+", "-", p).strip("-").lower() for p in parts)
+    if len(text) <= 40:
+        return text
+    digest = hashlib.sha1(text.encode()).hexdigest()[:8]
+    return text[:31].rstrip("-") + "-" + digest
+
+
+def dashboard_uid(spec: Spec) -> str:
+    return _uid("slo", spec.service)
+
+
+def detail_uid(spec: Spec, o: Objective) -> str:
+    return _uid("slo", spec.service, o.name)
+
+
+def panel_url(spec: Spec, o: Objective, panel_id: int = 1) -> str:
+    base = spec.alerting.grafana_url.rstrip("/")
+    return f"{base}/d/{detail_uid(spec, o)}?viewPanel={panel_id}"
+
+
+def runbook_url(spec: Spec, o: Objective) -> str | None:
+    if o.runbook:
+        return o.runbook
+    template = spec.alerting.runbook_url
+    if not template:
+        return None
+    return template.replace("{objective}", o.name).replace("{service}", spec.service)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One threshold as PromQL: a constant, or the sidecar's resolved (learned-baseline) series."""
+
+    severity: str          # warning | critical
+    threshold: Threshold
+    constant: float | None  # None: compare with the sidecar's exported threshold series
+    text: str              # human text, e.g. "250ms" or "2x baseline"
+
+
+@dataclass(frozen=True)
+class ObjectivePlan:
+    spec: Spec
+    objective: Objective
+
+    # -- names and labels -----------------------------------------------------------------
+    @property
+    def o(self) -> Objective:
+        return self.objective
+
+    @property
+    def alert_base(self) -> str:
+        return camel(self.o.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {cat.SERVICE_LABEL: self.spec.service, "objective": self.o.name,
+                "signal": self.o.signal.value}
+
+    @property
+    def rec_matchers(self) -> str:
+        return cat.label_matchers({cat.SERVICE_LABEL: self.spec.service,
+                                   "objective": self.o.name})
+
+    @property
+    def raw_labels(self) -> dict[str, str]:
+        return cat.selector_labels(self.spec.service, self.o.selector.items())
+
+    @property
+    def matchers(self) -> str:
+        return cat.label_matchers(self.raw_labels)
+
+    @property
+    def step(self) -> str:
+        return prom_duration(self.spec.alerting.rate_window)
+
+    # -- expressions ----------------------------------------------------------------------
+    def value_expr(self, matchers: str | None = None, window: str | None = None) -> str:
+        return cat.value_expr(self.o.signal, self.matchers if matchers is None else matchers,
+                              window or self.step, self.o.quantile)
+
+    @property
+    def value_series(self) -> str:
+        return f"{cat.RULE_VALUE}{self.rec_matchers}"
+
+    @cached_property
+    def levels(self) -> list[Level]:
+        out = []
+        unit = self.o.info.unit
+        for severity, t in (("warning", self.o.warning_threshold),
+                            ("critical", self.o.critical_threshold)):
+            if t is None:
+                continue
+            if t.base is None:
+                constant: float | None = t.value
+            elif t.base is Base.BUDGET:
+                constant = t.resolve(self.o.daily_budget)
+            else:
+                constant = t.resolve(self.o.pinned_baseline)
+            out.append(Level(severity, t, constant, t.describe(unit)))
+        return out
+
+    @property
+    def comparator(self) -> str:
+        return ">" if self.o.info.higher_is_worse else "<"
+
+    def level_expr(self, level: Level) -> str:
+        if level.constant is not None:
+            return f"{level.constant:.10g}"
+        metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
+        return (f"max by ({cat.SERVICE_LABEL}, objective, signal) "
+                f"({metric.name}{self.rec_matchers})")
+
+    def threshold_expr(self, level: Level) -> str:
+        rhs = self.level_expr(level)
+        if level.constant is not None:
+            return f"{self.value_series} {self.comparator} {rhs}"
+        on = f"on({cat.SERVICE_LABEL}, objective, signal)"
+        return f"{self.value_series} {self.comparator} {on} {rhs}"
+
+    # -- error-budget SLI -------------------------------------------------------------------
+    @property
+    def sli_type(self) -> SLIType:
+        return self.o.info.sli
+
+    @property
+    def bad_name(self) -> str:
+        return f"{cat.RULE_SLI_BAD}{self.step}"
+
+    @property
+    def total_name(self) -> str:
+        return f"{cat.RULE_SLI_TOTAL}{self.step}"
+
+    def sli_step_exprs(self) -> tuple[str, str]:
+        """(bad, total) recorded at the step; windows are ratios of their sums."""
+        if self.sli_type is SLIType.EVENTS:
+            return cat.events_expr(self.o.signal, self.matchers, self.step,
+                                   threshold=self.o.good_threshold, fn="increase")
+        level = self.o.good_threshold
+        assert level is not None
+        cmp = ">" if self.o.info.higher_is_worse else "<"
+        return (f"{self.value_series} {cmp} bool {level:.10g}",
+                f"{self.value_series} * 0 + 1")
+
+    @property
+    def window_seconds(self) -> list[float]:
+        """Every window an error ratio is needed for: tiers' long and short, and compliance."""
+        seen = {self.spec.alerting.rate_window, self.o.window}
+        for t in self.tiers:
+            seen.update((t.long, t.short))
+        return sorted(s for s in seen if s >= self.spec.alerting.rate_window)
+
+    def ratio_name(self, seconds: float) -> str:
+        return f"{cat.RULE_ERROR_RATIO}{prom_duration(seconds)}"
+
+    def ratio_expr(self, seconds: float) -> str:
+        if seconds == self.spec.alerting.rate_window:
+            return (f"{self.bad_name}{self.rec_matchers} / {self.total_name}{self.rec_matchers}")
+        w = prom_duration(seconds)
+        return (f"sum_over_time({self.bad_name}{self.rec_matchers}[{w}]) / "
+                f"sum_over_time({self.total_name}{self.rec_matchers}[{w}])")
+
+    @property
+    def tiers(self) -> list[BurnTier]:
+        return self.spec.tiers_for(self.o) if self.o.has_target else []
+
+    def tier_threshold(self, tier: BurnTier) -> float:
+        """Error-ratio level of a tier: factor × error budget."""
+        return tier.factor(self.o.window) * self.o.error_budget
+
+    def burn_expr(self, seconds: float) -> str:
+        return f"{self.ratio_name(seconds)}{self.rec_matchers} / {self.o.error_budget:.10g}"
+
+    @property
+    def source_series(self) -> str:
+        return SOURCE_SERIES[self.o.signal]
+
+
+def plans(spec: Spec) -> list[ObjectivePlan]:
+    """One plan per objective; alert base names are made unique."""
+    out = [ObjectivePlan(spec, o) for o in spec.objectives]
+    names = [p.alert_base for p in out]
+    if len(set(names)) != len(names):
+        raise ValueError("objective names collide once turned into alert names: "
+                         + ", ".join(sorted({n for n in names if names.count(n) > 1})))
+    return out

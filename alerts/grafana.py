@@ -1,0 +1,80 @@
+"""Grafana-managed alert rules (file provisioning, apiVersion 1) for the same objectives, for teams
+that alert in Grafana rather than in Prometheus. Queries read the raw series, not the recording
+rules, so they work against a Prometheus that has not loaded the generated rule files."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from grafana_foundation_sdk.builders import alerting as ab
+from grafana_foundation_sdk.builders import expr as eb
+from grafana_foundation_sdk.builders import prometheus as pb
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.alerting import RelativeTimeRange
+
+from agent import catalogue as cat
+from agent.sli import Level, ObjectivePlan, detail_uid, plans
+from agent.spec.model import Spec
+from agent.spec.units import format_duration
+from alerts.rules import threshold_alert
+
+DATASOURCE_UID = "prometheus"
+FOLDER = "SLOs"
+
+
+def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
+    """(PromQL of query A, level it is compared with). Learned-baseline levels compare the value
+    divided by the sidecar's resolved threshold with 1."""
+    value = p.value_expr()
+    if level.constant is not None:
+        return value, level.constant
+    metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
+    return f"({value}) / scalar(max({metric.name}{p.rec_matchers}))", 1.0
+
+
+def grafana_rule(p: ObjectivePlan, level: Level) -> dict[str, Any]:
+    prom_rule = threshold_alert(p, level)
+    expr, threshold = query_expr(p, level)
+    op: Literal["gt", "lt"] = "gt" if p.o.info.higher_is_worse else "lt"
+    lookback = int(max(600, 2 * p.spec.alerting.rate_window))
+    rule = (
+        ab.Rule(f"{p.o.name} {level.severity}")
+        .uid(f"{detail_uid(p.spec, p.o)[:34]}-{level.severity[:4]}")
+        .condition("C")
+        .for_val(format_duration(p.o.for_))
+        .labels(prom_rule["labels"])
+        .annotations({k: v for k, v in prom_rule["annotations"].items() if k != "summary"}
+                     | {"summary": f"{p.o.name}: {p.o.info.title.lower()} past the "
+                                   f"{level.severity} level {level.text}"})
+        .no_data_state("NoData")
+        .exec_err_state("Error")
+        .with_query(ab.Query("A").datasource_uid(DATASOURCE_UID)
+                    .relative_time_range(RelativeTimeRange(from_val=lookback, to=0))
+                    .model(pb.Dataquery().expr(expr).instant().ref_id("A")))
+        .with_query(ab.Query("B").datasource_uid("__expr__")
+                    .model(eb.TypeReduce().expression("A").reducer("last").ref_id("B")))
+        .with_query(ab.Query("C").datasource_uid("__expr__").model(
+            eb.TypeThreshold().expression("B").ref_id("C").conditions([
+                eb.ExprTypeThresholdConditions().evaluator(
+                    eb.ExprTypeThresholdConditionsEvaluator().type(op).params([threshold]))])))
+    )
+    data = json.loads(JSONEncoder(sort_keys=True).encode(rule.build()))
+    for key in ("folderUID", "ruleGroup", "orgID"):   # set on the group in file provisioning
+        data.pop(key, None)
+    return data
+
+
+def provisioning(spec: Spec) -> dict[str, Any]:
+    rules = [grafana_rule(p, level) for p in plans(spec) for level in p.levels]
+    return {"apiVersion": 1, "groups": [{
+        "orgId": 1, "name": f"slo-agent-{spec.service}", "folder": FOLDER,
+        "interval": format_duration(max(60.0, spec.alerting.evaluation_interval)),
+        "rules": rules,
+    }]}
+
+
+def rule_exprs(doc: dict[str, Any]) -> list[str]:
+    """Every PromQL expression in a provisioning document (for syntax checks)."""
+    return [d["model"]["expr"] for g in doc["groups"] for r in g["rules"] for d in r["data"]
+            if d.get("datasourceUid") == DATASOURCE_UID]

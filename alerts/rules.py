@@ -1,0 +1,165 @@
+"""Spec → Prometheus rule groups: recording rules, threshold alerts, multi-window multi-burn-rate
+alerts and absent-data alerts. One group per objective, so its recording rules are evaluated before
+the alerts that read them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent import catalogue as cat
+from agent.sli import Level, ObjectivePlan, panel_url, plans, prom_duration, runbook_url
+from agent.spec.model import BurnTier, Spec
+from agent.spec.signals import SLIType
+from agent.spec.units import Unit, format_duration, format_value
+
+Rule = dict[str, Any]
+
+
+def _value_template(unit: Unit) -> str:
+    if unit is Unit.SECONDS:
+        return "{{ $value | humanizeDuration }}"
+    if unit is Unit.RATIO:
+        return "{{ $value | humanizePercentage }}"
+    return '{{ $value | printf "%.4g" }}'
+
+
+def _common_labels(p: ObjectivePlan, severity: str) -> dict[str, str]:
+    labels = dict(p.spec.alerting.labels)
+    labels.update(p.o.labels)
+    labels.update(p.labels)
+    labels["severity"] = severity
+    return labels
+
+
+def _annotations(p: ObjectivePlan, summary: str, description: str) -> dict[str, str]:
+    out = {"summary": summary, "description": description, "dashboard": panel_url(p.spec, p.o)}
+    rb = runbook_url(p.spec, p.o)
+    if rb:
+        out["runbook_url"] = rb
+    return out
+
+
+def recording_rules(p: ObjectivePlan) -> list[Rule]:
+    rules: list[Rule] = [{"record": cat.RULE_VALUE, "expr": p.value_expr(), "labels": p.labels}]
+    if p.o.has_target:
+        bad, total = p.sli_step_exprs()
+        # every recorded series carries the objective's labels: unique across groups
+        rules.append({"record": p.bad_name, "expr": bad, "labels": p.labels})
+        rules.append({"record": p.total_name, "expr": total, "labels": p.labels})
+        for seconds in p.window_seconds:
+            rules.append({"record": p.ratio_name(seconds), "expr": p.ratio_expr(seconds),
+                          "labels": p.labels})
+        rules.append({
+            "record": cat.RULE_BUDGET_REMAINING,
+            "expr": f"1 - {p.ratio_name(p.o.window)}{p.rec_matchers} / {p.o.error_budget:.10g}",
+            "labels": p.labels,
+        })
+        rules.append({"record": cat.RULE_OBJECTIVE, "expr": f"vector({p.o.objective:.10g})",
+                      "labels": p.labels})
+    info = dict(p.labels)
+    for key, value in (("owner", p.o.owner or p.spec.owner), ("team", p.spec.team),
+                       ("description", p.o.description), ("runbook", runbook_url(p.spec, p.o))):
+        if value:
+            info[key] = value
+    rules.append({"record": cat.RULE_INFO, "expr": "vector(1)", "labels": info})
+    return rules
+
+
+def threshold_alert(p: ObjectivePlan, level: Level) -> Rule:
+    unit = p.o.info.unit
+    way = "above" if p.o.info.higher_is_worse else "below"
+    what = p.o.info.title.lower() + (f" p{p.o.quantile * 100:g}" if p.o.quantile else "")
+    shown = None if level.constant is None else format_value(level.constant, unit)
+    resolved = "" if shown is None or shown == level.text else f" ({shown})"
+    return {
+        "alert": f"{p.alert_base}{level.severity.capitalize()}",
+        "expr": p.threshold_expr(level),
+        "for": format_duration(p.o.for_),
+        "labels": _common_labels(p, level.severity),
+        "annotations": _annotations(
+            p,
+            f"{p.o.name}: {what} is {_value_template(unit)}, {way} the {level.severity} level "
+            f"{level.text}{resolved}",
+            f"{p.o.info.title} of {p.spec.service} ({p.o.name}) has been {way} {level.text} "
+            f"for {format_duration(p.o.for_)}." + (f" {p.o.description}" if p.o.description
+                                                   else ""),
+        ),
+    }
+
+
+def burn_alert(p: ObjectivePlan, tier: BurnTier) -> Rule:
+    factor = tier.factor(p.o.window)
+    long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
+    expr = (f"({p.burn_expr(tier.long)} > {factor:.10g})\nand\n"
+            f"({p.burn_expr(tier.short)} > {factor:.10g})")
+    guard = p.spec.alerting.min_request_rate
+    if guard and p.sli_type is SLIType.EVENTS:
+        expr += (f"\nand\n({p.total_name}{p.rec_matchers} / "
+                 f"{p.spec.alerting.rate_window:g} >= {guard:.10g})")
+    exhaustion = format_duration(p.o.window / factor)
+    labels = _common_labels(p, tier.severity)
+    labels.update({"tier": tier.name, "long_window": long_w, "short_window": short_w,
+                   "burn_factor": f"{factor:g}"})
+    target = f"{p.o.objective * 100:g}%" if p.o.objective is not None else ""
+    return {
+        "alert": f"{p.alert_base}ErrorBudgetBurn",
+        "expr": expr,
+        "labels": labels,
+        "annotations": _annotations(
+            p,
+            f"{p.o.name}: error budget burning at {{{{ $value | printf \"%.1f\" }}}}x over "
+            f"{long_w} (tier {tier.name}, threshold {factor:g}x)",
+            f"The {target} / {format_duration(p.o.window)} objective {p.o.name} is spending "
+            f"its error budget {factor:g}x faster than sustainable in both the {long_w} and "
+            f"{short_w} windows; at that burn the whole budget is gone in {exhaustion}.",
+        ),
+    }
+
+
+def absent_alert(p: ObjectivePlan) -> Rule:
+    window = format_duration(p.spec.alerting.absent_for)
+    return {
+        "alert": f"{p.alert_base}NoData",
+        "expr": f"absent_over_time({p.source_series}{p.matchers}[{window}])",
+        "labels": _common_labels(p, "warning"),
+        "annotations": _annotations(
+            p, f"{p.o.name}: no {p.source_series} series for {window}",
+            f"Nothing has reported {p.source_series}{p.matchers} for {window}, so "
+            f"{p.o.name} cannot be evaluated: check the exporter, the scrape job and labels.",
+        ),
+    }
+
+
+def objective_group(p: ObjectivePlan) -> dict[str, Any]:
+    rules = recording_rules(p)
+    rules.extend(threshold_alert(p, level) for level in p.levels)
+    rules.extend(burn_alert(p, tier) for tier in p.tiers)
+    rules.append(absent_alert(p))
+    return {"name": f"slo-agent:{p.spec.service}:{p.o.name}",
+            "interval": format_duration(p.spec.alerting.evaluation_interval), "rules": rules}
+
+
+def rule_groups(spec: Spec) -> dict[str, Any]:
+    return {"groups": [objective_group(p) for p in plans(spec)]}
+
+
+def lint(spec: Spec) -> list[str]:
+    """Warnings about objectives whose alerts cannot work as the user expects."""
+    out = []
+    scrape = spec.alerting.scrape_interval
+    if spec.alerting.rate_window < 4 * scrape:
+        out.append(f"alerting.rate_window {format_duration(spec.alerting.rate_window)} is under "
+                   f"4 scrape intervals ({format_duration(4 * scrape)}): rates will be gappy")
+    for p in plans(spec):
+        for tier in p.tiers:
+            level = p.tier_threshold(tier)
+            if level >= 1.0:
+                out.append(f"{p.o.name}: burn tier {tier.name} needs an error ratio of "
+                           f"{level:.3g} (factor {tier.factor(p.o.window):g} x budget "
+                           f"{p.o.error_budget:.3g}) and can never fire; loosen the target or "
+                           "disable the tier")
+            if tier.short < 4 * scrape:
+                out.append(f"{p.o.name}: tier {tier.name} short window "
+                           f"{format_duration(tier.short)} is under 4 scrape intervals")
+    return out

@@ -1,0 +1,399 @@
+"""promtool unit tests generated with the rules: for every alert, synthetic raw series that must
+fire it, that must not, and that resolve it.
+
+The inputs are the *raw* series the SDK and sidecar export (counters, histograms, gauges), so a test
+exercises the whole chain: raw series → recording rules → alert. Expected annotations are the rule's
+own, with ``$value`` expanded the way Prometheus's template functions print it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from agent import catalogue as cat
+from agent.sli import Level, ObjectivePlan, prom_duration
+from agent.spec.signals import SignalKind, SLIType
+from agent.spec.units import Unit
+from alerts.rules import absent_alert, burn_alert, threshold_alert
+
+RATE_PER_MIN = 600.0              # synthetic traffic: 10 requests per second
+Segment = tuple[int, list[tuple[float, float]]]   # (minutes, [(value, share), ...])
+
+_COUNTER_RATIO = {
+    SignalKind.ERROR_RATE: (cat.REQUESTS, "outcome", "error", "ok"),
+    SignalKind.AVAILABILITY: (cat.REQUESTS, "outcome", "error", "ok"),
+    SignalKind.FALLBACK_RATE: (cat.REQUESTS, "outcome", "fallback", "ok"),
+    SignalKind.NEGATIVE_FEEDBACK_RATE: (cat.FEEDBACK, "sentiment", "negative", "positive"),
+}
+_HIST = {SignalKind.LATENCY: cat.LATENCY, SignalKind.TTFT: cat.TTFT,
+         SignalKind.QUEUE_WAIT: cat.QUEUE_WAIT}
+_GAUGE = {
+    SignalKind.QUEUE_DEPTH: (cat.QUEUE_DEPTH, {}),
+    SignalKind.IN_FLIGHT: (cat.IN_FLIGHT, {}),
+    SignalKind.GPU_UTILIZATION: (cat.GPU_UTIL, {"gpu": "0", "uuid": "GPU-test"}),
+    SignalKind.GPU_TEMPERATURE: (cat.GPU_TEMP, {"gpu": "0", "uuid": "GPU-test"}),
+    SignalKind.FRESHNESS_LAG: (cat.FRESHNESS, {}),
+    SignalKind.NULL_RATIO: (cat.NULL_RATIO, {"column": "c"}),
+    SignalKind.SCHEMA_DRIFT: (cat.SCHEMA_CHANGES, {"change": "added"}),
+    SignalKind.FEATURE_DRIFT: (cat.DRIFT_SCORE, {"feature": "f", "test": "ks"}),
+    SignalKind.PREDICTION_DRIFT: (cat.PREDICTION_DRIFT_SCORE, {"test": "ks"}),
+}
+
+
+# --- Prometheus template functions, as Go prints them ---------------------------------------
+def go_g(value: float, digits: int = 4) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:.{digits}g}"
+
+
+def humanize_duration(v: float) -> str:
+    if math.isnan(v) or math.isinf(v):
+        return go_g(v)
+    if v == 0:
+        return f"{go_g(v)}s"
+    if abs(v) >= 1:
+        sign = "-" if v < 0 else ""
+        v = abs(v)
+        d = int(v)
+        secs, mins, hours, days = d % 60, (d // 60) % 60, (d // 3600) % 24, d // 86400
+        if days:
+            return f"{sign}{days}d {hours}h {mins}m {secs}s"
+        if hours:
+            return f"{sign}{hours}h {mins}m {secs}s"
+        if mins:
+            return f"{sign}{mins}m {secs}s"
+        return f"{sign}{go_g(v)}s"
+    prefix = ""
+    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
+        if abs(v) >= 1:
+            break
+        prefix = p
+        v *= 1000
+    return f"{go_g(v)}{prefix}s"
+
+
+def expand(text: str, value: float) -> str:
+    return (text.replace("{{ $value | humanizeDuration }}", humanize_duration(value))
+            .replace("{{ $value | humanizePercentage }}", f"{go_g(value * 100)}%")
+            .replace('{{ $value | printf "%.4g" }}', go_g(value))
+            .replace('{{ $value | printf "%.1f" }}', f"{value:.1f}"))
+
+
+# --- synthetic raw series -----------------------------------------------------------------
+def _num(x: float) -> str:
+    return f"{x:.12g}"
+
+
+def _counter(increments: Sequence[tuple[int, float]]) -> str:
+    """Per-minute increments per segment → promtool's 'a+bxn' notation, continuing the total."""
+    parts, last = [], None
+    for minutes, inc in increments:
+        start = 0.0 if last is None else last + inc
+        parts.append(f"{_num(start)}+{_num(inc)}x{minutes - 1}")
+        last = start + (minutes - 1) * inc
+    return " ".join(parts)
+
+
+def _gauge(values: Sequence[tuple[int, float | None]]) -> str:
+    parts = []
+    for minutes, v in values:
+        parts.append(" ".join(["_"] * minutes) if v is None else f"{_num(v)}+0x{minutes - 1}")
+    return " ".join(parts)
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    return name + cat.label_matchers(labels)
+
+
+def _band(v: float) -> tuple[float, float]:
+    return v * 0.99, v * 1.01
+
+
+def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]:
+    """Raw input series whose signal value follows ``segments`` (value, share pairs per minute)."""
+    kind = p.o.signal
+    base = dict(p.raw_labels)
+    out: list[dict[str, str]] = []
+    if kind in _COUNTER_RATIO:
+        metric, label, bad_v, good_v = _COUNTER_RATIO[kind]
+        bad_inc, good_inc = [], []
+        for minutes, dist in segments:
+            ratio = dist[0][0]
+            r = 1.0 - ratio if kind is SignalKind.AVAILABILITY else ratio
+            bad_inc.append((minutes, RATE_PER_MIN * dist[0][1] * r))
+            good_inc.append((minutes, RATE_PER_MIN * dist[0][1] * (1.0 - r)))
+        out.append({"series": _series(metric.name, {**base, label: bad_v}),
+                    "values": _counter(bad_inc)})
+        out.append({"series": _series(metric.name, {**base, label: good_v}),
+                    "values": _counter(good_inc)})
+    elif kind in _HIST:
+        hist = _HIST[kind]
+        for le in _bounds(p, segments) + [math.inf]:
+            incs = [(minutes, sum(RATE_PER_MIN * share for v, share in dist if _band(v)[1] <= le))
+                    for minutes, dist in segments]
+            le_text = "+Inf" if math.isinf(le) else cat.le_value(le)
+            out.append({"series": _series(hist.name + "_bucket", {**base, "le": le_text}),
+                        "values": _counter(incs)})
+        out.append({"series": _series(hist.name + "_count", base),
+                    "values": _counter([(m, RATE_PER_MIN * sum(s for _, s in d))
+                                        for m, d in segments])})
+    elif kind is SignalKind.THROUGHPUT:
+        out.append({"series": _series(cat.REQUESTS.name, {**base, "outcome": "ok"}),
+                    "values": _counter([(m, d[0][0] * 60) for m, d in segments])})
+    elif kind is SignalKind.TOKEN_RATE:
+        out.append({"series": _series(cat.TOKENS.name, {**base, "token_type": "output"}),
+                    "values": _counter([(m, d[0][0] * 60) for m, d in segments])})
+    elif kind is SignalKind.COST_PER_1K:
+        out.append({"series": _series(cat.REQUESTS.name, {**base, "outcome": "ok"}),
+                    "values": _counter([(m, RATE_PER_MIN) for m, _ in segments])})
+        out.append({"series": _series(cat.COST.name, base),
+                    "values": _counter([(m, d[0][0] * RATE_PER_MIN / 1000) for m, d in segments])})
+    elif kind is SignalKind.DAILY_SPEND:
+        # the day's spend arrives as one lump at each segment's start, so increase(...[1d])
+        # shows it at once and forgets it exactly a day later
+        lumps: list[tuple[int, float]] = [(1, 0.0)]
+        for minutes, dist in segments:
+            lumps += [(1, dist[0][0]), (max(1, minutes - 1), 0.0)]
+        out.append({"series": _series(cat.COST.name, base), "values": _counter(lumps)})
+    elif kind is SignalKind.GPU_MEMORY_RATIO:
+        labels = {**base, "gpu": "0", "uuid": "GPU-test"}
+        total = 80e9
+        out.append({"series": _series(cat.GPU_MEM_USED.name, labels),
+                    "values": _gauge([(m, d[0][0] * total) for m, d in segments])})
+        out.append({"series": _series(cat.GPU_MEM_TOTAL.name, labels),
+                    "values": _gauge([(m, total) for m, _ in segments])})
+    else:
+        metric, extra = _GAUGE[kind]
+        labels = {**extra, **base}
+        out.append({"series": _series(metric.name, labels),
+                    "values": _gauge([(m, d[0][0]) for m, d in segments])})
+    return out
+
+
+# --- scenario levels ------------------------------------------------------------------------
+# An assumed learned baseline for relative thresholds (the sidecar exports the resolved level).
+_ASSUMED_BASELINE = {Unit.SECONDS: 0.1, Unit.RATIO: 0.01, Unit.COUNT: 10.0,
+                     Unit.PER_SECOND: 10.0, Unit.CELSIUS: 50.0, Unit.USD: 1.0}
+
+
+def level_value(p: ObjectivePlan, level: Level) -> float:
+    if level.constant is not None:
+        return level.constant
+    return level.threshold.value * _ASSUMED_BASELINE[p.o.info.unit]
+
+
+# Rates ramp up over the first rate window of a series (Prometheus extrapolates from the first
+# sample), so synthetic rate levels keep a wide margin from the threshold.
+_RAMPING = {SignalKind.THROUGHPUT, SignalKind.TOKEN_RATE}
+
+
+def _beyond(p: ObjectivePlan, level: float, worse: bool) -> float:
+    """A value clearly past (worse) or clearly inside (better) a level."""
+    factor = 10.0 if p.o.signal in _RAMPING else 2.0
+    higher_worse = p.o.info.higher_is_worse
+    up = worse == higher_worse
+    if up:
+        v = level * factor if level > 0 else 1.0
+        return min(v, (level + 1) / 2) if p.o.info.unit is Unit.RATIO else v
+    return level / factor
+
+
+def _threshold_inputs(p: ObjectivePlan, level: Level, value: float) -> list[dict[str, str]]:
+    """Sidecar-exported resolved thresholds, for levels relative to a learned baseline."""
+    if level.constant is not None:
+        return []
+    metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
+    return [{"series": _series(metric.name, p.labels), "values": f"{_num(value)}+0x2000"}]
+
+
+def _exp(rule: dict[str, Any], value: float | None, extra: dict[str, str] | None = None
+         ) -> dict[str, Any]:
+    labels = dict(extra or {})
+    labels.update(rule["labels"])
+    ann = {k: (expand(v, value) if value is not None else v)
+           for k, v in rule["annotations"].items()}
+    return {"exp_labels": labels, "exp_annotations": ann}
+
+
+def _minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+def threshold_tests(p: ObjectivePlan, level: Level) -> list[dict[str, Any]]:
+    rule = threshold_alert(p, level)
+    name = rule["alert"]
+    lv = level_value(p, level)
+    bad, good = _beyond(p, lv, worse=True), _beyond(p, lv, worse=False)
+    rate_m = _minutes(p.spec.alerting.rate_window)
+    warmup = rate_m + 2                     # minutes until the value reflects the input
+    t_fire = warmup + _minutes(p.o.for_) + 3
+    recover = _settle(p)
+    t_resolve = t_fire + 1 + recover + 1
+    total = t_resolve + 2
+    extra = _threshold_inputs(p, level, lv)
+    segments: list[Segment] = [(t_fire + 1, [(bad, 1.0)]), (total - t_fire - 1, [(good, 1.0)])]
+    shown = _shown_value(p, bad, segments)
+    return [
+        {"name": f"{name}: fires past {level.text}, resolves when back",
+         "interval": "1m",
+         "input_series": synth(p, segments) + extra,
+         "alert_rule_test": [
+             {"eval_time": f"{t_fire}m", "alertname": name, "exp_alerts": [_exp(rule, shown)]},
+             {"eval_time": f"{t_resolve}m", "alertname": name, "exp_alerts": []},
+         ]},
+        {"name": f"{name}: stays quiet inside {level.text}",
+         "interval": "1m",
+         "input_series": synth(p, [(total, [(good, 1.0)])]) + extra,
+         "alert_rule_test": [{"eval_time": f"{t_fire}m", "alertname": name, "exp_alerts": []}],
+        },
+    ]
+
+
+def _bounds(p: ObjectivePlan, segments: Sequence[Segment]) -> list[float]:
+    """Finite bucket bounds of a synthetic histogram: each value's band, plus the SLI level."""
+    bounds = {b for _, dist in segments for v, _ in dist for b in _band(v)}
+    if p.o.good_threshold is not None:
+        bounds.add(p.o.good_threshold)
+    return sorted(bounds)
+
+
+def _settle(p: ObjectivePlan) -> int:
+    """Minutes for a change of input to fully leave the signal's value."""
+    if p.o.signal is SignalKind.DAILY_SPEND:
+        return 24 * 60 + 3
+    return _minutes(p.spec.alerting.rate_window) + 3
+
+
+def _shown_value(p: ObjectivePlan, v: float, segments: Sequence[Segment]) -> float:
+    """What PromQL computes for a synthetic value: histogram_quantile interpolates linearly
+    inside the bucket that holds every observation, from the bound below it."""
+    if p.o.signal in _HIST:
+        hi = _band(v)[1]
+        lo = max((b for b in _bounds(p, segments) if b < hi), default=0.0)
+        return lo + (hi - lo) * (p.o.quantile or 0.95)
+    return v
+
+
+def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
+    tiers = p.tiers
+    if not tiers:
+        return []
+    name = f"{p.alert_base}ErrorBudgetBurn"
+    events = p.sli_type is SLIType.EVENTS
+    possible = [t for t in tiers if p.tier_threshold(t) < 1.0]
+    tests: list[dict[str, Any]] = []
+
+    def dist(r: float) -> list[tuple[float, float]]:
+        """Segment content for a bad-event (or bad-slice) ratio r."""
+        if not events:
+            level = p.o.good_threshold or 0.0
+            return [(_beyond(p, level, worse=r > 0), 1.0)]
+        if p.o.signal in _HIST:
+            t = p.o.good_threshold or 1.0
+            parts = [(t * 2, r), (t / 2, 1 - r)]
+            return [(v, s) for v, s in parts if s > 0]
+        return [(1.0 - r if p.o.signal is SignalKind.AVAILABILITY else r, 1.0)]
+
+    def expected(r: float) -> list[dict[str, Any]]:
+        burn = r / p.o.error_budget
+        firing = [t for t in tiers if r > p.tier_threshold(t)]
+        return [_exp(burn_alert(p, t), burn) for t in firing]
+
+    ratios = sorted({min(1.0, 1.5 * p.tier_threshold(t)) for t in possible}) if events \
+        else ([1.0] if possible else [])
+    for r in ratios:
+        if r <= 0:
+            continue
+        slowest = max(t.short for t in tiers if r > p.tier_threshold(t))
+        t_fire = 15
+        t_resolve = t_fire + _minutes(slowest) + _settle(p) + 10
+        tests.append({
+            "name": f"{name}: bad ratio {r:.4g} fires the tiers it exceeds, then resolves",
+            "interval": "1m",
+            "input_series": synth(p, [(t_fire + 1, dist(r)), (t_resolve - t_fire + 2, dist(0.0))]),
+            "alert_rule_test": [
+                {"eval_time": f"{t_fire}m", "alertname": name, "exp_alerts": expected(r)},
+                {"eval_time": f"{t_resolve}m", "alertname": name, "exp_alerts": []},
+            ],
+        })
+    quiet = [0.9 * p.tier_threshold(t) for t in possible] if events else [0.0]
+    for r in sorted(set(quiet)):
+        tests.append({
+            "name": f"{name}: bad ratio {r:.4g} stays under the tiers it does not exceed",
+            "interval": "1m",
+            "input_series": synth(p, [(40, dist(r))]),
+            "alert_rule_test": [{"eval_time": "30m", "alertname": name,
+                                 "exp_alerts": expected(r) if events else []}],
+        })
+    guard = p.spec.alerting.min_request_rate
+    if events and guard and possible:
+        low = guard * 60 * 0.5 / RATE_PER_MIN        # share of normal traffic under the guard
+        tests.append({
+            "name": f"{name}: all errors at {guard * 0.5:g} req/s stay under the traffic guard",
+            "interval": "1m",
+            "input_series": synth(p, [(40, [(v, s * low) for v, s in dist(1.0)])]),
+            "alert_rule_test": [{"eval_time": "30m", "alertname": name, "exp_alerts": []}],
+        })
+    return tests
+
+
+def absent_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
+    rule = absent_alert(p)
+    name = rule["alert"]
+    window = _minutes(p.spec.alerting.absent_for)
+    present = [(_healthy(p), 1.0)]
+    eq_labels = dict(p.raw_labels)
+    return [
+        {"name": f"{name}: fires without data, resolves when data arrives",
+         "interval": "1m",
+         "input_series": _late(p, 5, window + 5),
+         "alert_rule_test": [
+             {"eval_time": "3m", "alertname": name, "exp_alerts": [_exp(rule, None, eq_labels)]},
+             {"eval_time": f"{window + 8}m", "alertname": name, "exp_alerts": []},
+         ]},
+        {"name": f"{name}: quiet while data flows",
+         "interval": "1m",
+         "input_series": synth(p, [(window + 10, present)]),
+         "alert_rule_test": [{"eval_time": f"{window + 5}m", "alertname": name,
+                              "exp_alerts": []}]},
+    ]
+
+
+def _healthy(p: ObjectivePlan) -> float:
+    levels = [level_value(p, lv) for lv in p.levels]
+    if p.o.good_threshold is not None:
+        levels.append(p.o.good_threshold)
+    if not levels:
+        return 1.0
+    worst = min(levels) if p.o.info.higher_is_worse else max(levels)
+    return _beyond(p, worst, worse=False)
+
+
+def _late(p: ObjectivePlan, gap: int, minutes: int) -> list[dict[str, str]]:
+    """Series that start only after ``gap`` minutes: the first values are missing ('_')."""
+    series = synth(p, [(minutes, [(_healthy(p), 1.0)])])
+    return [{"series": s["series"], "values": " ".join(["_"] * gap) + " " + s["values"]}
+            for s in series]
+
+
+def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
+    tests: list[dict[str, Any]] = []
+    for level in p.levels:
+        tests.extend(threshold_tests(p, level))
+    tests.extend(burn_tests(p))
+    tests.extend(absent_tests(p))
+    return tests
+
+
+def test_file(p: ObjectivePlan, rule_file: str) -> dict[str, Any]:
+    """One promtool test file per objective, next to (and naming) its rule file."""
+    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": objective_tests(p)}
+
+
+__all__ = ["expand", "humanize_duration", "objective_tests", "prom_duration", "synth",
+           "test_file"]

@@ -1,0 +1,257 @@
+"""Generated rules, rule tests, Grafana alerting, Alertmanager config and dashboards, proven with
+the real promtool and amtool."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.cli.generate import render, write
+from agent.sli import plans
+from agent.spec import SignalKind, load_spec, parse_spec
+from agent.spec.signals import SIGNALS
+from alerts import grafana
+from alerts.rules import lint, rule_groups
+from dashboards.queries import panel_queries, substitute
+from tests.helpers import EXAMPLE_SPEC, promtool_check_exprs, require_binary, run
+
+_LEVELS = {
+    SignalKind.LATENCY: ("250ms", "1s"), SignalKind.TTFT: ("2x baseline", "5x baseline"),
+    SignalKind.ERROR_RATE: ("1%", "5%"), SignalKind.AVAILABILITY: ("99%", "95%"),
+    SignalKind.QUEUE_DEPTH: ("100", "1000"), SignalKind.QUEUE_WAIT: ("100ms", "500ms"),
+    SignalKind.IN_FLIGHT: ("32", "64"), SignalKind.THROUGHPUT: ("5/s", "1/s"),
+    SignalKind.GPU_UTILIZATION: ("90%", "98%"), SignalKind.GPU_MEMORY_RATIO: ("80%", "95%"),
+    SignalKind.GPU_TEMPERATURE: ("80", "90"), SignalKind.FRESHNESS_LAG: ("1h", "3h"),
+    SignalKind.NULL_RATIO: ("1%", "5%"), SignalKind.SCHEMA_DRIFT: ("1", "3"),
+    SignalKind.FEATURE_DRIFT: ("0.1", "0.2"), SignalKind.PREDICTION_DRIFT: ("0.1", "0.2"),
+    SignalKind.FALLBACK_RATE: ("2%", "10%"), SignalKind.NEGATIVE_FEEDBACK_RATE: ("10%", "30%"),
+    SignalKind.TOKEN_RATE: ("3x baseline", "10x baseline"),
+    SignalKind.COST_PER_1K: ("$2", "$5"), SignalKind.DAILY_SPEND: ("120% budget", "150% budget"),
+}
+
+
+def every_kind_spec() -> dict[str, Any]:
+    """One objective per signal kind, each with an error-budget target, so every alert type of
+    every kind (thresholds, all burn tiers, absent data) is generated and unit-tested."""
+    objectives = []
+    for kind, (warning, critical) in _LEVELS.items():
+        info = SIGNALS[kind]
+        o: dict[str, Any] = {"name": f"k-{kind.value.replace('_', '-')}", "signal": kind.value,
+                             "warning": warning, "critical": critical, "for": "2m",
+                             "objective": "99%", "window": "28d"}
+        if "dataset" in info.selectors:
+            o["selector"] = {"dataset": "tx"}
+        elif "model" in info.selectors:
+            o["selector"] = {"model": "m"}
+        elif "queue" in info.selectors:
+            o["selector"] = {"queue": "q"}
+        if "baseline" in warning:
+            o["sli_threshold"] = "1s" if info.unit.value == "seconds" else 100
+        if kind is SignalKind.DAILY_SPEND:
+            o["budget"] = 100
+        objectives.append(o)
+    return {"service": "every-kind", "models": [{"name": "m", "version": "v1"}],
+            "sources": {"datasets": [{"name": "tx"}]},
+            "alerting": {"min_request_rate": 0.5, "runbook_url": "https://rb.example/{objective}"},
+            "objectives": objectives}
+
+
+SPECS = {"example": lambda: load_spec(EXAMPLE_SPEC), "every-kind": lambda: parse_spec(
+    every_kind_spec())}
+
+
+@pytest.fixture(scope="module", params=sorted(SPECS))
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Any, Path]:
+    spec = SPECS[request.param]()
+    out = tmp_path_factory.mktemp(request.param)
+    write(spec, out)
+    return spec, out
+
+
+def test_every_kind_spec_covers_every_signal_kind() -> None:
+    spec = parse_spec(every_kind_spec())
+    assert {o.signal for o in spec.objectives} == set(SignalKind)
+    assert all(o.has_target for o in spec.objectives)
+
+
+def test_promtool_check_rules_lint_all(generated: tuple[Any, Path]) -> None:
+    promtool = require_binary("promtool")
+    spec, out = generated
+    files = sorted((out / "prometheus" / "rules" / spec.service).glob("*.rules.yml"))
+    assert len(files) == len(spec.objectives)
+    res = run([promtool, "check", "rules", "--lint=all", *map(str, files)])
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "FAILED" not in res.stdout + res.stderr
+
+
+def test_promtool_unit_tests_pass(generated: tuple[Any, Path]) -> None:
+    promtool = require_binary("promtool")
+    spec, out = generated
+    folder = out / "prometheus" / "rules" / spec.service
+    tests = sorted(p.name for p in folder.glob("*.test.yml"))
+    res = subprocess.run([promtool, "test", "rules", *tests], cwd=folder, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    assert res.stdout.count("SUCCESS") == len(tests)
+
+
+def test_every_alert_has_firing_quiet_and_resolving_cases(generated: tuple[Any, Path]) -> None:
+    spec, out = generated
+    folder = out / "prometheus" / "rules" / spec.service
+    for p in plans(spec):
+        rules = yaml.safe_load((folder / f"{p.o.name}.rules.yml").read_text())
+        alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+        tests = yaml.safe_load((folder / f"{p.o.name}.test.yml").read_text())["tests"]
+        for alert in alerts:
+            checks = [c for t in tests for c in t["alert_rule_test"] if c["alertname"] == alert]
+            fired = [c for c in checks if c["exp_alerts"]]
+            quiet = [c for c in checks if not c["exp_alerts"]]
+            assert fired and len(quiet) >= 2, f"{alert}: needs fire, quiet and resolve checks"
+
+
+def test_a_wrong_rule_fails_its_generated_tests(tmp_path: Path) -> None:
+    """The generated tests can fail: loosen one threshold and promtool must say so."""
+    promtool = require_binary("promtool")
+    spec = load_spec(EXAMPLE_SPEC)
+    write(spec, tmp_path)
+    folder = tmp_path / "prometheus" / "rules" / spec.service
+    rules = folder / "fraud-errors.rules.yml"
+    rules.write_text(rules.read_text().replace("> 0.05\n", "> 0.5\n"))
+    res = run([promtool, "test", "rules", "fraud-errors.test.yml"], cwd=folder)
+    assert res.returncode != 0 and "FraudErrorsCritical" in res.stdout + res.stderr
+
+
+def test_amtool_accepts_the_alertmanager_example(generated: tuple[Any, Path]) -> None:
+    amtool = require_binary("amtool")
+    _, out = generated
+    res = run([amtool, "check-config", str(out / "alertmanager" / "alertmanager.yml")])
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_every_panel_and_grafana_rule_query_parses(generated: tuple[Any, Path],
+                                                   tmp_path: Path) -> None:
+    spec, out = generated
+    exprs = []
+    for path in sorted((out / "grafana" / "dashboards").glob("*.json")):
+        dash = json.loads(path.read_text())
+        found = list(panel_queries(dash))
+        assert found, path
+        exprs.extend(substitute(q.expr) for q in found)
+    doc = yaml.safe_load((out / "grafana" / "provisioning" / "alerting" /
+                          f"{spec.service}.yml").read_text())
+    exprs.extend(grafana.rule_exprs(doc))
+    res = promtool_check_exprs(exprs, tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_grafana_alert_rules_are_file_provisioning(generated: tuple[Any, Path]) -> None:
+    spec, out = generated
+    doc = yaml.safe_load((out / "grafana" / "provisioning" / "alerting" /
+                          f"{spec.service}.yml").read_text())
+    assert doc["apiVersion"] == 1
+    rules = doc["groups"][0]["rules"]
+    assert len(rules) == sum(len(p.levels) for p in plans(spec))
+    for r in rules:
+        assert r["condition"] == "C" and [d["refId"] for d in r["data"]] == ["A", "B", "C"]
+        assert r["labels"]["severity"] in ("warning", "critical") and len(r["uid"]) <= 40
+    assert len({r["uid"] for r in rules}) == len(rules)
+
+
+def test_same_spec_same_bytes(generated: tuple[Any, Path]) -> None:
+    spec, _ = generated
+    first, second = render(spec), render(copy.deepcopy(spec))
+    assert first == second
+
+
+def test_stale_files_are_removed(tmp_path: Path) -> None:
+    data = every_kind_spec()
+    write(parse_spec(data), tmp_path)
+    data["objectives"] = data["objectives"][:2]
+    write(parse_spec(data), tmp_path)
+    rules = list((tmp_path / "prometheus" / "rules" / "every-kind").glob("*.rules.yml"))
+    dashboards = list((tmp_path / "grafana" / "dashboards").glob("*.json"))
+    assert len(rules) == 2 and len(dashboards) == 3
+
+
+def test_burn_factors_follow_the_compliance_window() -> None:
+    spec = load_spec(EXAMPLE_SPEC)
+    p = next(p for p in plans(spec) if p.o.name == "fraud-errors")
+    assert [round(t.factor(p.o.window), 6) for t in p.tiers] == [14.4, 6, 3, 1]
+    assert [round(t.factor(7 * 86400), 6) for t in p.tiers] == pytest.approx(
+        [3.36, 1.4, 0.7, 0.233333])
+    groups = rule_groups(spec)["groups"]
+    burn = [r for g in groups for r in g["rules"]
+            if r.get("alert") == "FraudErrorsErrorBudgetBurn"]
+    assert [r["labels"]["tier"] for r in burn] == ["page-fast", "page-slow", "ticket-fast",
+                                                  "ticket-slow"]
+    assert "5m" in burn[0]["expr"] and "1h" in burn[0]["expr"]
+    assert "2d2h" in burn[0]["annotations"]["description"]   # 30d / 14.4
+
+
+def test_lint_flags_tiers_that_can_never_fire() -> None:
+    data = every_kind_spec()
+    data["objectives"] = [dict(data["objectives"][2], objective="90%")]   # error rate, 90 %
+    warnings = lint(parse_spec(data))
+    assert any("page-fast" in w and "can never fire" in w for w in warnings)
+
+
+def test_tiers_can_be_disabled_and_chosen() -> None:
+    data = every_kind_spec()
+    data["alerting"]["tiers"] = [
+        {"name": "page", "budget_share": "2%", "long": "1h", "short": "5m",
+         "severity": "critical"},
+        {"name": "ticket", "budget_share": "10%", "long": "3d", "short": "6h",
+         "severity": "warning", "enabled": False}]
+    data["objectives"] = [data["objectives"][2]]
+    groups = rule_groups(parse_spec(data))["groups"]
+    tiers = [r["labels"]["tier"] for g in groups for r in g["rules"] if "tier" in r["labels"]]
+    assert tiers == ["page"]
+
+
+def test_dashboard_thresholds_units_and_variables(generated: tuple[Any, Path]) -> None:
+    spec, out = generated
+    dash = json.loads((out / "grafana" / "dashboards" / f"{spec.service}.json").read_text())
+    assert {v["name"] for v in dash["templating"]["list"]} == {"datasource", "model", "version",
+                                                              "instance"}
+    panels = {p["title"]: p for p in dash["panels"] if p["type"] != "row"}
+    units = {p["fieldConfig"]["defaults"].get("unit") for p in panels.values()}
+    assert {"s", "percentunit", "celsius", "watt", "bytes", "currencyUSD"} <= units
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    if spec.service == "fraud-api":
+        lat = panels["fraud-latency-p95"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["value"], s["color"]) for s in lat][1:] == [(0.25, "#EAB839"), (1.0, "red")]
+        thr = panels["throughput-floor"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert thr[0]["color"] == "red" and thr[-1] == {"value": 5.0, "color": "green"}
+        rows = [p["title"] for p in dash["panels"] if p["type"] == "row"]
+        assert rows == ["SLO overview", "Infrastructure", "Data", "Model", "Cost"]
+    for p in plans(spec):
+        detail = json.loads((out / "grafana" / "dashboards" /
+                             f"{spec.service}--{p.o.name}.json").read_text())
+        assert detail["panels"][0]["id"] == 1 and p.o.name in detail["panels"][0]["title"]
+
+
+def test_alert_annotations_link_runbook_and_panel() -> None:
+    spec = load_spec(EXAMPLE_SPEC)
+    rules = [r for g in rule_groups(spec)["groups"] for r in g["rules"] if "alert" in r]
+    for r in rules:
+        ann = r["annotations"]
+        assert ann["runbook_url"].startswith("https://runbooks.example.com/fraud-api/")
+        assert "viewPanel=1" in ann["dashboard"]
+        assert {"service", "objective", "signal", "severity"} <= set(r["labels"])
+
+
+def test_cli_generate(tmp_path: Path) -> None:
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "agent.cli", "generate", "-c", str(EXAMPLE_SPEC),
+                          "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "wrote 71 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
