@@ -10,6 +10,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "monitor": ("agent.sdk", "monitor"),
+    "Monitor": ("agent.sdk", "Monitor"),
     "load_spec": ("agent.spec", "load_spec"),
     "Spec": ("agent.spec", "Spec"),
     "SpecError": ("agent.spec", "SpecError"),

@@ -1,0 +1,369 @@
+"""The ``@monitor.inference`` wrappers for sync, async, generator and async-generator functions.
+
+Hot-path rules: the user's function is called exactly once with its own arguments, its exceptions
+are re-raised untouched (same object, same traceback), and every SDK step is guarded so an SDK
+failure is counted and logged once, never raised. Per call the SDK touches only its own thread's
+shard: no lock, no allocation beyond the sketch bucket, no I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from agent.sdk.values import INV_LOG_GAMMA as _INV_LOG_GAMMA
+from agent.sdk.values import sketch_add
+
+if TYPE_CHECKING:
+    from agent.sdk.monitor import Monitor
+    from agent.sdk.series import Series
+
+REQUEST_ID: ContextVar[int] = ContextVar("slo_agent_request_id", default=-1)
+
+
+class Options:
+    """What the decorator extracts; all callables are user code and are guarded."""
+
+    __slots__ = ("fallback_exc", "fallback_fn", "features", "prediction", "request_id")
+
+    def __init__(self, features: Callable[..., Any] | None, prediction: Callable[[Any], Any] | None,
+                 fallback: Callable[[Any], Any] | tuple[type[BaseException], ...] | None,
+                 request_id: Callable[..., Any] | None) -> None:
+        self.features = features
+        self.prediction = prediction
+        self.request_id = request_id
+        if isinstance(fallback, type) and issubclass(fallback, BaseException):
+            fallback = (fallback,)
+        self.fallback_exc: tuple[type[BaseException], ...] = \
+            fallback if isinstance(fallback, tuple) else ()
+        self.fallback_fn: Callable[[Any], Any] | None = \
+            fallback if callable(fallback) and not isinstance(fallback, tuple) else None
+
+
+def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: Options
+               ) -> Callable[..., Any]:
+    """Wrap ``fn`` according to its kind; metadata and signature are preserved.
+
+    The sync and async wrappers inline the whole hot path (no helper calls): a call costs one
+    thread-local lookup, a counter, a context-variable set, two clock reads, one ``bisect``, a
+    ``log`` and a few integer adds. Everything past the user's function is guarded.
+    """
+    shards = series.shards
+    tls = shards._tls
+    local = shards.local
+    bounds = series.bounds
+    pc = time.perf_counter
+    log = math.log
+    ceil = math.ceil
+    inv = _INV_LOG_GAMMA
+    stride = monitor.sample_stride
+    next_id = monitor.next_request_id
+    ring = monitor._ring
+    ring_ids = monitor._ring_ids
+    mask = len(ring) - 1
+    sdk_error = monitor.sdk_error
+    set_rid = REQUEST_ID.set
+    fb_exc = opts.fallback_exc
+    fb_fn = opts.fallback_fn
+    want_samples = opts.features is not None or opts.prediction is not None
+    alias = opts.request_id is not None
+    cold = want_samples or alias
+    otel: Any = monitor.otel
+    keymap = series.keymap
+    learn = keymap.learn
+
+    def failed(sh: Any, t0: float, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):      # cancellation / exit: not an outcome
+                return
+        dt = pc() - t0
+        sh.buckets[bisect_left(bounds, dt)] += 1
+        sh.sum += dt
+        sh.count += 1
+        sketch_add(sh.sketch, dt)
+        if fb_exc and isinstance(exc, fb_exc):
+            sh.fallbacks += 1
+        else:
+            sh.errors += 1
+            monitor.error_type(series, type(exc).__name__)
+
+    def after(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, sh: Any) -> None:
+        """Cold part of a call: fallback predicate, sampling, id aliasing."""
+        if fb_fn is not None:
+            try:
+                if fb_fn(out):
+                    sh.fallbacks += 1
+            except Exception:
+                sdk_error("fallback")
+        if want_samples and stride and n % stride == 0:
+            monitor.sample(series, opts, n, args, kwargs, out)
+        if alias:
+            monitor.alias_request(opts, n, args, kwargs)
+
+    needs_after = cold or fb_fn is not None
+
+    def sample(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
+        if want_samples and stride and n % stride == 0:
+            monitor.sample(series, opts, n, args, kwargs, out)
+        if alias:
+            monitor.alias_request(opts, n, args, kwargs)
+
+    def start() -> tuple[Any, int, float]:
+        sh = local()
+        sh.started += 1
+        n = next_id()
+        set_rid(n)
+        ring[n & mask] = series
+        ring_ids[n & mask] = n
+        return sh, n, pc()
+
+    if inspect.isasyncgenfunction(fn):
+        wrapper = _async_gen_wrapper(fn, monitor, series, start, failed, sample, pc, otel)
+    elif inspect.isgeneratorfunction(fn):
+        wrapper = _gen_wrapper(fn, monitor, series, start, failed, sample, pc, otel)
+    elif inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                try:
+                    sh = tls.shard
+                except AttributeError:
+                    sh = local()
+                n = next_id()
+                set_rid(n)
+                ring[n & mask] = series
+                ring_ids[n & mask] = n
+                sh.started += 1
+                span = otel.start(series) if otel is not None else None
+                t0 = pc()
+            except Exception:
+                sdk_error("start")
+                return await fn(*args, **kwargs)
+            try:
+                out = await fn(*args, **kwargs)
+            except BaseException as exc:
+                try:
+                    failed(sh, t0, exc)
+                    if span is not None:
+                        otel.end(span, series, t0, exc)
+                except Exception:
+                    sdk_error("record")
+                raise
+            try:
+                dt = pc() - t0
+                k = ceil(log(dt) * inv) if dt > 1e-9 else None
+                b = keymap[k]
+                sh.buckets[b if b >= 0 else learn(k, dt)] += 1
+                sh.sum += dt
+                sh.count += 1
+                d = sh.sketch
+                d[k] = d.get(k, 0) + 1
+                if needs_after:
+                    after(n, args, kwargs, out, sh)
+                if span is not None:
+                    otel.end(span, series, t0, None)
+            except Exception:
+                sdk_error("record")
+            return out
+    elif otel is not None:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                sh, n, t0 = start()
+                span = otel.start(series)
+            except Exception:
+                sdk_error("start")
+                return fn(*args, **kwargs)
+            try:
+                out = fn(*args, **kwargs)
+            except BaseException as exc:
+                try:
+                    failed(sh, t0, exc)
+                    otel.end(span, series, t0, exc)
+                except Exception:
+                    sdk_error("record")
+                raise
+            try:
+                dt = pc() - t0
+                sh.buckets[bisect_left(bounds, dt)] += 1
+                sh.sum += dt
+                sh.count += 1
+                sketch_add(sh.sketch, dt)
+                if needs_after:
+                    after(n, args, kwargs, out, sh)
+                otel.end(span, series, t0, None)
+            except Exception:
+                sdk_error("record")
+            return out
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                try:
+                    sh = tls.shard
+                except AttributeError:
+                    sh = local()
+                n = next_id()
+                set_rid(n)
+                i = n & mask
+                ring[i] = series
+                ring_ids[i] = n
+                sh.started += 1
+                t0 = pc()
+            except Exception:
+                sdk_error("start")
+                return fn(*args, **kwargs)
+            try:
+                out = fn(*args, **kwargs)
+            except BaseException as exc:
+                try:
+                    failed(sh, t0, exc)
+                except Exception:
+                    sdk_error("record")
+                raise
+            try:
+                dt = pc() - t0
+                k = ceil(log(dt) * inv) if dt > 1e-9 else None
+                b = keymap[k]
+                sh.buckets[b if b >= 0 else learn(k, dt)] += 1
+                sh.sum += dt
+                sh.count += 1
+                d = sh.sketch
+                d[k] = d.get(k, 0) + 1
+                if needs_after:
+                    after(n, args, kwargs, out, sh)
+            except Exception:
+                sdk_error("record")
+            return out
+
+    wrapper.__slo_agent__ = (series.model, series.version)  # type: ignore[attr-defined]
+    return wrapper
+
+
+class _Stream:
+    """Per-stream timing: time to first item, gaps between items, total at the end."""
+
+    __slots__ = ("last", "n", "sh", "t0")
+
+    def __init__(self, sh: Any, t0: float) -> None:
+        self.sh, self.t0, self.last, self.n = sh, t0, t0, 0
+
+
+def _token(series: Series, st: _Stream, pc: Callable[[], float]) -> None:
+    now = pc()
+    sh = st.sh
+    if st.n == 0:
+        dt = now - st.t0
+        sh.ttft_buckets[bisect_left(series.bounds, dt)] += 1
+        sh.ttft_sum += dt
+        sh.ttft_count += 1
+        sketch_add(sh.ttft_sketch, dt)
+    else:
+        gap = now - st.last
+        sh.inter_buckets[bisect_left(series.bounds, gap)] += 1
+        sh.inter_sum += gap
+        sh.inter_count += 1
+    st.last = now
+    st.n += 1
+
+
+def _stream_done(series: Series, st: _Stream, pc: Callable[[], float]) -> None:
+    dt = pc() - st.t0
+    sh = st.sh
+    sh.buckets[bisect_left(series.bounds, dt)] += 1
+    sh.sum += dt
+    sh.count += 1
+    sketch_add(sh.sketch, dt)
+
+
+def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start: Any,
+                 failed: Any, sample: Any, pc: Callable[[], float], otel: Any
+                 ) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            sh, n, t0 = start()
+            st = _Stream(sh, t0)
+        except Exception:
+            monitor.sdk_error("start")
+            return (yield from fn(*args, **kwargs))
+        try:
+            gen = fn(*args, **kwargs)
+            item = next(gen)
+            _safe(monitor, _token, series, st, pc)
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:          # thrown in by the consumer
+                    item = gen.throw(exc)
+                else:
+                    item = gen.send(sent) if sent is not None else next(gen)
+                _safe(monitor, _token, series, st, pc)
+        except StopIteration as stop:
+            _safe(monitor, _stream_done, series, st, pc)
+            _safe(monitor, sample, n, args, kwargs, None)
+            return stop.value
+        except GeneratorExit:
+            _safe(monitor, _stream_done, series, st, pc)   # consumer stopped early: still a call
+            raise
+        except BaseException as exc:
+            _safe(monitor, failed, sh, t0, exc)
+            raise
+
+    return wrapper
+
+
+def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start: Any,
+                       failed: Any, sample: Any, pc: Callable[[], float], otel: Any
+                       ) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            sh, n, t0 = start()
+            st = _Stream(sh, t0)
+        except Exception:
+            monitor.sdk_error("start")
+            async for item in fn(*args, **kwargs):
+                yield item
+            return
+        agen = fn(*args, **kwargs)
+        try:
+            item = await agen.__anext__()
+            _safe(monitor, _token, series, st, pc)
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:
+                    item = await agen.athrow(exc)
+                else:
+                    item = await agen.asend(sent)
+                _safe(monitor, _token, series, st, pc)
+        except StopAsyncIteration:
+            _safe(monitor, _stream_done, series, st, pc)
+            _safe(monitor, sample, n, args, kwargs, None)
+        except GeneratorExit:
+            _safe(monitor, _stream_done, series, st, pc)
+            raise
+        except BaseException as exc:
+            _safe(monitor, failed, sh, t0, exc)
+            raise
+
+    return wrapper
+
+
+def _safe(monitor: Monitor, fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        monitor.sdk_error("stream")

@@ -1,0 +1,571 @@
+"""The Monitor: decorators for inference code plus the cold-path recorders (feedback, queues,
+tokens, cost, datasets), a Prometheus collector and a background shipper to the sidecar.
+
+Configuration comes from the spec and the environment (``SLO_AGENT_URL``, ``SLO_AGENT_SPEC``,
+``SLO_AGENT_TOKEN``, ``OTEL_*``). Nothing here raises into user code after construction: SDK
+failures are counted in ``slo_agent_sdk_errors_total`` and logged once per place.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from agent import catalogue as cat
+from agent.sdk.decorator import REQUEST_ID, Options, instrument
+from agent.sdk.labels import LabelCap, clean
+from agent.sdk.series import LockedHistogram, Series
+from agent.sdk.values import LockedCounter
+
+log = logging.getLogger("slo_agent.sdk")
+
+ENV_URL = "SLO_AGENT_URL"
+ENV_TOKEN = "SLO_AGENT_TOKEN"
+ENV_SERVICE = "SLO_AGENT_SERVICE"
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+                   10.0, 30.0, 60.0)
+SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+_RING = 1 << 16
+
+
+class QueueHandle:
+    def __init__(self, monitor: Monitor, name: str) -> None:
+        self._monitor, self.name = monitor, name
+
+    def set(self, depth: float) -> None:
+        try:
+            self._monitor._queue_values[self.name] = float(depth)
+        except Exception:
+            self._monitor.sdk_error("queue")
+
+    def observe_wait(self, seconds: float) -> None:
+        try:
+            self._monitor._queue_wait(self.name).observe(float(seconds))
+        except Exception:
+            self._monitor.sdk_error("queue")
+
+
+class DatasetHandle:
+    def __init__(self, monitor: Monitor, name: str) -> None:
+        self._monitor, self.name = monitor, name
+
+    def observe(self, frame: Any, event_time_column: str | None = None,
+                sample_rows: int = 1000) -> None:
+        """Summarise a batch (schema, nulls, rows, newest event, a row sample) for the sidecar."""
+        try:
+            self._monitor._enqueue_event(_dataset_batch(self.name, frame, event_time_column,
+                                                        sample_rows))
+        except Exception:
+            self._monitor.sdk_error("dataset")
+
+    def mark_fresh(self, ts: float | None = None) -> None:
+        """A pipeline says "data updated at ts" (epoch seconds; now by default)."""
+        try:
+            when = time.time() if ts is None else float(_epoch(ts))
+            self._monitor._enqueue_event({"type": "dataset_mark", "dataset": self.name,
+                                          "updated_at": when})
+        except Exception:
+            self._monitor.sdk_error("dataset")
+
+
+def _epoch(ts: Any) -> float:
+    if isinstance(ts, (int, float)):
+        return float(ts)
+    if hasattr(ts, "timestamp"):
+        return float(ts.timestamp())
+    raise TypeError("expected epoch seconds or a datetime")
+
+
+def _dataset_batch(name: str, frame: Any, event_col: str | None, sample_rows: int
+                   ) -> dict[str, Any]:
+    from detectors.quality import frame_schema, newest_event_time, null_counts
+
+    item: dict[str, Any] = {"type": "dataset_batch", "dataset": name, "rows": len(frame),
+                            "columns": frame_schema(frame),
+                            "nulls": {c: n for c, (n, _) in null_counts(frame).items()},
+                            "observed_at": time.time()}
+    if event_col:
+        item["newest_event"] = newest_event_time(frame, event_col)
+    if sample_rows and len(frame):
+        head = frame.sample(n=min(sample_rows, len(frame)), random_state=0) \
+            if len(frame) > sample_rows else frame
+        item["sample"] = {str(c): [None if _is_missing(v) else _plain(v) for v in head[c].tolist()]
+                          for c in head.columns}
+    return item
+
+
+def _is_missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, (bool, int, float, str)):
+        return v
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return str(v)
+
+
+class Monitor:
+    """Instrumentation for one service. Cheap to call, thread- and asyncio-safe."""
+
+    def __init__(self, spec: Any = None, registry: Any = None, sidecar_url: str | None = None,
+                 service: str | None = None, token: str | None = None,
+                 sample_rate: float | None = None, flush_interval: float | None = None,
+                 otel: bool | None = None, register: bool = True) -> None:
+        from prometheus_client import REGISTRY
+
+        sdk = getattr(spec, "sdk", None)
+        self.spec = spec
+        self.service = service or (spec.service if spec is not None else None) or \
+            os.environ.get(ENV_SERVICE) or os.environ.get("OTEL_SERVICE_NAME") or \
+            "unknown_service"
+        rate = sample_rate if sample_rate is not None else (sdk.sample_rate if sdk else 1.0)
+        self.sample_stride = 0 if rate <= 0 else max(1, round(1.0 / rate))
+        self.max_features = sdk.max_features if sdk else 64
+        self.max_label_values = sdk.max_label_values if sdk else 200
+        self.queue_size = sdk.queue_size if sdk else 10_000
+        self.bounds = self._bounds(spec)
+        self._series: dict[tuple[str, str], Series] = {}
+        self._series_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.next_request_id = self._ids.__next__
+        self._prefix = secrets.token_hex(4) + "-"
+        self._ring: list[Any] = [None] * _RING       # request number -> series (feedback joins)
+        self._ring_ids: list[int] = [-1] * _RING
+        self._aliases: OrderedDict[str, int] = OrderedDict()
+        self._predictions: OrderedDict[int, Any] = OrderedDict()
+        self._cold_lock = threading.Lock()
+        self.token_counters: dict[tuple[str, str, str], LockedCounter] = {}
+        self.cost_counters: dict[tuple[str, str], LockedCounter] = {}
+        self.feedback_counters: dict[tuple[str, str, str], LockedCounter] = {}
+        self.score_histograms: dict[tuple[str, str], LockedHistogram] = {}
+        self._queue_values: dict[str, float] = {}
+        self._tracked: dict[str, Callable[[], float | None]] = {}
+        self.queue_waits: dict[str, LockedHistogram] = {}
+        self.dropped: dict[str, LockedCounter] = {}
+        self.errors: dict[str, LockedCounter] = {}
+        self.overflow: dict[str, LockedCounter] = {}
+        self.shipped = LockedCounter()
+        self._logged: set[str] = set()
+        self._events: list[dict[str, Any]] = []
+        self._caps = {m: LabelCap(m, self.max_label_values, self._overflowed)
+                      for m in (cat.TOKENS.name, cat.COST.name, cat.FEEDBACK.name,
+                                cat.QUEUE_DEPTH.name, cat.QUEUE_WAIT.name)}
+        self._shipped_totals: dict[tuple[Any, ...], float] = {}
+        self.registry = REGISTRY if registry is None else registry
+        from agent.sdk.collector import SDKCollector
+
+        self.collector = SDKCollector(self)
+        if register:
+            try:
+                self.registry.register(self.collector)
+            except ValueError as exc:   # names already registered by another Monitor
+                log.warning("slo-agent: metrics not registered (%s); use Monitor(registry=...) "
+                            "for a second monitor in one process", exc)
+        self.otel = None
+        if otel or (otel is None and _otel_from_env(sdk)):
+            from agent.sdk.otel import OTelBridge
+
+            self.otel = OTelBridge.create(self)
+        url = sidecar_url if sidecar_url is not None else os.environ.get(ENV_URL)
+        if url is None and spec is not None and os.environ.get(ENV_URL) is None:
+            url = f"http://{spec.sidecar.listen}"
+        self.shipper = None
+        if url:
+            from agent.sdk.transport import SCHEMA_VERSION, Shipper
+
+            self._schema = SCHEMA_VERSION
+            self.shipper = Shipper(url, self._collect_items, self._envelope, self._drop,
+                                   self.shipped.inc,
+                                   interval=flush_interval or (sdk.flush_interval if sdk else 1.0),
+                                   batch_items=sdk.batch_size if sdk else 500,
+                                   token=token or os.environ.get(ENV_TOKEN))
+
+    # -- configuration ---------------------------------------------------------------------
+    @staticmethod
+    def _bounds(spec: Any) -> list[float]:
+        levels: list[float] = list(DEFAULT_BUCKETS)
+        if spec is not None:
+            levels += spec.latency_thresholds() + list(spec.sdk.extra_buckets)
+        return sorted({float(x) for x in levels if math.isfinite(x) and x > 0})
+
+    # -- decorator ---------------------------------------------------------------------------
+    def inference(self, fn: Callable[..., Any] | None = None, *, model: str = "default",
+                  version: str = "", features: Callable[..., Any] | None = None,
+                  prediction: Callable[[Any], Any] | None = None,
+                  fallback: Callable[[Any], Any] | tuple[type[BaseException], ...] | None = None,
+                  request_id: Callable[..., Any] | None = None) -> Any:
+        """Decorate an inference function (sync, async, generator or async generator).
+
+        ``features`` receives the call's arguments, ``prediction`` and a callable ``fallback``
+        receive the return value; ``fallback`` may instead be exception types that mean the
+        service fell back. ``request_id`` receives the arguments and returns your own id.
+        """
+        def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+            try:
+                series = self._series_for(clean(model), clean(version))
+                return instrument(func, self, series, Options(features, prediction, fallback,
+                                                              request_id))
+            except Exception:
+                self.sdk_error("decorate")
+                return func
+        return decorate(fn) if fn is not None else decorate
+
+    def _series_for(self, model: str, version: str) -> Series:
+        key = (model, version)
+        with self._series_lock:
+            s = self._series.get(key)
+            if s is None:
+                s = self._series[key] = Series(model, version, self.bounds,
+                                               sample_limit=self.queue_size,
+                                               index=len(self._series))
+            return s
+
+    def all_series(self) -> list[Series]:
+        with self._series_lock:
+            return list(self._series.values())
+
+    def remember(self, n: int, series: Series) -> None:
+        self._ring[n & (_RING - 1)] = series
+        self._ring_ids[n & (_RING - 1)] = n
+
+    # -- request ids and feedback -------------------------------------------------------------
+    def current_request_id(self) -> str | None:
+        """The id of the latest inference in this context (thread / task): the feedback key."""
+        n = REQUEST_ID.get()
+        return None if n < 0 else f"{self._prefix}{n:x}"
+
+    def _resolve(self, rid: Any) -> int | None:
+        if isinstance(rid, str) and rid.startswith(self._prefix):
+            try:
+                return int(rid[len(self._prefix):], 16)
+            except ValueError:
+                return None
+        with self._cold_lock:
+            return self._aliases.get(clean(rid))
+
+    def alias_request(self, opts: Options, n: int, args: tuple[Any, ...],
+                      kwargs: dict[str, Any]) -> None:
+        try:
+            key = clean(opts.request_id(*args, **kwargs))  # type: ignore[misc]
+        except Exception:
+            self.sdk_error("request_id")
+            return
+        with self._cold_lock:
+            self._aliases[key] = n
+            if len(self._aliases) > _RING:
+                self._aliases.popitem(last=False)
+
+    def feedback(self, request_id: Any, positive: bool | None = None, score: float | None = None,
+                 label: Any = None, model: str | None = None) -> None:
+        """Late user feedback joined to an inference by its request id."""
+        try:
+            n = self._resolve(request_id)
+            slot = n & (_RING - 1) if n is not None else None
+            series = self._ring[slot] if slot is not None and self._ring_ids[slot] == n else None
+            mdl = series.model if series else clean(model or "unknown")
+            ver = series.version if series else ""
+            with self._cold_lock:
+                predicted = self._predictions.get(n) if n is not None else None
+            sentiment = "neutral"
+            if positive is not None:
+                sentiment = "positive" if positive else "negative"
+            elif score is not None:
+                score = float(score)
+                sentiment = "positive" if score >= 0.5 else "negative"
+                self._score_hist(mdl, ver).observe(min(max(score, 0.0), 1.0))
+            elif label is not None and predicted is not None:
+                sentiment = "positive" if _same(label, predicted) else "negative"
+            self._counter(self.feedback_counters, cat.FEEDBACK.name, (mdl, ver, sentiment)).inc()
+            self._enqueue_event({"type": "feedback", "model": mdl, "version": ver,
+                                 "request_id": clean(request_id), "sentiment": sentiment,
+                                 "score": score, "label": _plain(label) if label is not None
+                                 else None, "prediction": _plain(predicted)
+                                 if predicted is not None else None, "at": time.time()})
+        except Exception:
+            self.sdk_error("feedback")
+
+    # -- samples -----------------------------------------------------------------------------
+    def sample(self, series: Series, opts: Options, n: int, args: tuple[Any, ...],
+               kwargs: dict[str, Any], out: Any) -> None:
+        feats: Any = None
+        pred: Any = None
+        try:
+            if opts.features is not None:
+                feats = _features(opts.features(*args, **kwargs), self.max_features)
+            if opts.prediction is not None and out is not None:
+                pred = _value(opts.prediction(out))
+                with self._cold_lock:
+                    self._predictions[n] = pred
+                    if len(self._predictions) > _RING:
+                        self._predictions.popitem(last=False)
+        except Exception:
+            self.sdk_error("features")
+            return
+        if not series.samples.add(feats, pred):
+            self._drop("queue_full", 1)
+
+    # -- queues, tokens, cost, datasets -------------------------------------------------------
+    def queue(self, name: str) -> QueueHandle:
+        label = self._caps[cat.QUEUE_DEPTH.name]((clean(name),))[0]
+        return QueueHandle(self, label)
+
+    def track_queue(self, name: str, queue_obj: Any) -> None:
+        """Sample ``len()``/``qsize()`` of a queue at every scrape (held weakly when possible)."""
+        try:
+            label = self._caps[cat.QUEUE_DEPTH.name]((clean(name),))[0]
+            try:
+                ref = weakref.ref(queue_obj)
+                getter: Callable[[], Any] = ref
+            except TypeError:
+                getter = lambda: queue_obj  # noqa: E731 - not weak-referenceable
+            self._tracked[label] = lambda: _size(getter())
+        except Exception:
+            self.sdk_error("queue")
+
+    def queue_depths(self) -> dict[str, float]:
+        out = dict(self._queue_values)
+        for name, fn in list(self._tracked.items()):
+            try:
+                value = fn()
+                if value is None:
+                    del self._tracked[name]
+                else:
+                    out[name] = float(value)
+            except Exception:
+                self.sdk_error("queue")
+        return out
+
+    def _queue_wait(self, name: str) -> LockedHistogram:
+        h = self.queue_waits.get(name)
+        if h is None:
+            with self._cold_lock:
+                h = self.queue_waits.setdefault(name, LockedHistogram(self.bounds))
+        return h
+
+    def tokens(self, model: str = "default", input: int = 0, output: int = 0,
+               version: str = "") -> None:
+        try:
+            for ttype, amount in (("input", input), ("output", output)):
+                if amount:
+                    self._counter(self.token_counters, cat.TOKENS.name,
+                                  (clean(model), clean(version), ttype)).inc(float(amount))
+            if self.otel is not None:
+                self.otel.tokens(clean(model), input, output)
+        except Exception:
+            self.sdk_error("tokens")
+
+    def cost(self, model: str = "default", usd: float = 0.0, version: str = "") -> None:
+        try:
+            amount = float(usd)
+            if math.isfinite(amount) and amount >= 0:
+                self._counter(self.cost_counters, cat.COST.name,
+                              (clean(model), clean(version))).inc(amount)
+        except Exception:
+            self.sdk_error("cost")
+
+    def dataset(self, name: str) -> DatasetHandle:
+        return DatasetHandle(self, clean(name))
+
+    # -- exposition ----------------------------------------------------------------------------
+    def asgi_app(self) -> Any:
+        from prometheus_client import make_asgi_app
+
+        return make_asgi_app(registry=self.registry)
+
+    def wsgi_app(self) -> Any:
+        from prometheus_client import make_wsgi_app
+
+        return make_wsgi_app(registry=self.registry)
+
+    def serve(self, port: int = 8000, addr: str = "127.0.0.1") -> Any:
+        """Serve /metrics on its own port from a daemon thread; returns (server, thread)."""
+        from prometheus_client import start_http_server
+
+        return start_http_server(port, addr=addr, registry=self.registry)
+
+    # -- shipping ----------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        if self.shipper is None:
+            return True
+        try:
+            return self.shipper.flush(timeout)
+        except Exception:
+            self.sdk_error("flush")
+            return False
+
+    def close(self) -> None:
+        if self.shipper is not None:
+            self.flush(2.0)
+            self.shipper.close()
+        if self.otel is not None:
+            self.otel.shutdown()
+
+    def _envelope(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        from agent import __version__
+
+        return {"schema": self._schema, "service": self.service,
+                "instance": f"{socket.gethostname()}:{os.getpid()}",
+                "sdk": {"name": "slo-agent-python", "version": __version__},
+                "sent_at": time.time(), "items": items}
+
+    def _enqueue_event(self, item: dict[str, Any]) -> None:
+        if self.shipper is None:
+            return
+        with self._cold_lock:
+            if len(self._events) >= self.queue_size:
+                self._drop("queue_full", 1)
+                return
+            self._events.append(item)
+
+    def _delta(self, key: tuple[Any, ...], total: float) -> float:
+        prev = self._shipped_totals.get(key, 0.0)
+        self._shipped_totals[key] = total
+        return total - prev
+
+    def _collect_items(self) -> list[dict[str, Any]]:
+        """What changed since the last shipment (runs on the shipper thread)."""
+        from detectors.sketch import QuantileSketch
+
+        items: list[dict[str, Any]] = []
+        now = time.time()
+        for s in self.all_series():
+            t = s.shards.total()
+            ok = t.count - t.errors - t.fallbacks
+            counts = {k: self._delta((s.index, k), v) for k, v in
+                      (("ok", ok), ("error", t.errors), ("fallback", t.fallbacks))}
+            lat, ttft = QuantileSketch(), QuantileSketch()
+            for a, b in s.shards.swap_sketches():
+                lat.merge(a)
+                ttft.merge(b)
+            feats, preds, dropped = s.samples.take()
+            if dropped:
+                self._drop("queue_full", dropped)
+            if any(counts.values()) or lat.count or ttft.count:
+                item: dict[str, Any] = {"type": "requests", "model": s.model,
+                                        "version": s.version, "at": now, "counts": counts,
+                                        "in_flight": t.in_flight}
+                if lat.count:
+                    item["latency"] = lat.to_dict()
+                if ttft.count:
+                    item["ttft"] = ttft.to_dict()
+                items.append(item)
+            if feats or preds:
+                items.append({"type": "samples", "model": s.model, "version": s.version,
+                              "at": now, "features": feats, "predictions": preds})
+        for (model, version, ttype), c in list(self.token_counters.items()):
+            d = self._delta(("tokens", model, version, ttype), c.value)
+            if d:
+                items.append({"type": "tokens", "model": model, "version": version,
+                              "token_type": ttype, "count": d, "at": now})
+        for (model, version), c in list(self.cost_counters.items()):
+            d = self._delta(("cost", model, version), c.value)
+            if d:
+                items.append({"type": "cost", "model": model, "version": version, "usd": d,
+                              "at": now})
+        for name, depth in self.queue_depths().items():
+            items.append({"type": "queue", "queue": name, "depth": depth, "at": now})
+        with self._cold_lock:
+            events, self._events = self._events, []
+        items.extend(events)
+        return items
+
+    # -- internal bookkeeping ------------------------------------------------------------------
+    def _counter(self, table: dict[Any, LockedCounter], metric: str, labels: tuple[str, ...]
+                 ) -> LockedCounter:
+        c = table.get(labels)
+        if c is None:
+            labels = self._caps[metric](labels)
+            with self._cold_lock:
+                c = table.setdefault(labels, LockedCounter())
+        return c
+
+    def _score_hist(self, model: str, version: str) -> LockedHistogram:
+        key = (model, version)
+        h = self.score_histograms.get(key)
+        if h is None:
+            with self._cold_lock:
+                h = self.score_histograms.setdefault(key, LockedHistogram(SCORE_BUCKETS))
+        return h
+
+    def error_type(self, series: Series, name: str) -> None:
+        series.error(clean(name), self.max_label_values)
+
+    def _tick(self, table: dict[str, LockedCounter], key: str, amount: float = 1.0) -> None:
+        c = table.get(key)
+        if c is None:
+            with self._cold_lock:
+                c = table.setdefault(key, LockedCounter())
+        c.inc(amount)
+
+    def _drop(self, reason: str, count: int) -> None:
+        self._tick(self.dropped, reason, float(count))
+
+    def _overflowed(self, metric: str) -> None:
+        self._tick(self.overflow, metric)
+
+    def sdk_error(self, where: str) -> None:
+        """Count an SDK failure and log it once per place; never raises."""
+        try:
+            self._tick(self.errors, where)
+            if where not in self._logged:
+                self._logged.add(where)
+                log.warning("slo-agent SDK error in %s (counted in %s; logged once)", where,
+                            cat.SDK_ERRORS.name, exc_info=True)
+        except Exception:
+            pass
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) or str(a) == str(b)
+    except Exception:
+        return False
+
+
+def _size(obj: Any) -> float | None:
+    if obj is None:
+        return None
+    if hasattr(obj, "qsize"):
+        return float(obj.qsize())
+    return float(len(obj))
+
+
+def _value(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return clean(v)
+
+
+def _features(raw: Any, limit: int) -> dict[str, Any]:
+    if isinstance(raw, Mapping):
+        items = list(raw.items())[:limit]
+        return {clean(k): _value(v) for k, v in items}
+    if isinstance(raw, Sequence) and not isinstance(raw, (str, bytes)):
+        return {f"f{i}": _value(v) for i, v in enumerate(list(raw)[:limit])}
+    if hasattr(raw, "tolist"):
+        return _features(raw.tolist(), limit)
+    return {"value": _value(raw)}
+
+
+def _otel_from_env(sdk: Any) -> bool:
+    if sdk is not None and sdk.otel is not None:
+        return bool(sdk.otel)
+    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return False
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))

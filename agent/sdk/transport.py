@@ -1,0 +1,152 @@
+"""Shipping to the sidecar on a background thread: batched, bounded, backing off, never blocking.
+
+Every ``flush_interval`` the thread asks the monitor for what changed (counts, merged sketches,
+samples, feedback, dataset batches) and POSTs one JSON batch to ``/v1/ingest``. When the sidecar is
+slow or gone, batches wait in a bounded list with exponential backoff; past the bound the oldest is
+dropped and its items are counted. A 4xx is final (the batch is dropped and counted as rejected).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("slo_agent.sdk")
+
+INGEST_PATH = "/v1/ingest"
+SCHEMA_VERSION = 1
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        if hasattr(value, "item"):
+            return value.item()
+        if hasattr(value, "isoformat"):
+            return value.isoformat()
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Strict JSON: NaN/Inf become null (JSON has no NaN), numpy scalars become numbers."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(payload), default=_json_default, allow_nan=False,
+                      separators=(",", ":")).encode()
+
+
+class Shipper:
+    def __init__(self, url: str, collect: Callable[[], list[dict[str, Any]]],
+                 envelope: Callable[[list[dict[str, Any]]], dict[str, Any]],
+                 on_drop: Callable[[str, int], None], on_shipped: Callable[[int], None],
+                 interval: float = 1.0, timeout: float = 2.0, max_pending: int = 16,
+                 batch_items: int = 500, token: str | None = None) -> None:
+        self.url = url.rstrip("/") + INGEST_PATH
+        self._collect = collect
+        self._envelope = envelope
+        self._on_drop = on_drop
+        self._on_shipped = on_shipped
+        self.interval = interval
+        self.timeout = timeout
+        self.batch_items = batch_items
+        self.token = token
+        self._pending: deque[list[dict[str, Any]]] = deque()
+        self.max_pending = max_pending
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._backoff = 0.0
+        self._next_try = 0.0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="slo-agent-shipper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            try:
+                self.tick()
+            except Exception:   # the thread must survive anything
+                log.exception("slo-agent shipper tick failed")
+
+    def tick(self, force: bool = False) -> None:
+        with self._lock:
+            items = self._collect()
+            for i in range(0, len(items), self.batch_items):
+                self._pending.append(items[i:i + self.batch_items])
+            while len(self._pending) > self.max_pending:
+                self._on_drop("sidecar_unavailable", len(self._pending.popleft()))
+            now = time.monotonic()
+            if not force and now < self._next_try:
+                return
+            while self._pending:
+                batch = self._pending[0]
+                status = self._post(batch)
+                if status == "ok":
+                    self._pending.popleft()
+                    self._on_shipped(len(batch))
+                    self._backoff = 0.0
+                elif status == "rejected":
+                    self._pending.popleft()
+                    self._on_drop("rejected", len(batch))
+                else:
+                    self._backoff = min(30.0, max(0.5, self._backoff * 2))
+                    self._next_try = time.monotonic() + self._backoff
+                    return
+
+    def _post(self, batch: list[dict[str, Any]]) -> str:
+        try:
+            body = encode(self._envelope(batch))
+        except (TypeError, ValueError) as exc:
+            self.last_error = f"encode: {exc}"
+            return "rejected"
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                resp.read()
+            self.last_error = None
+            return "ok"
+        except urllib.error.HTTPError as exc:
+            self.last_error = f"HTTP {exc.code}"
+            return "rejected" if 400 <= exc.code < 500 and exc.code not in (408, 429) else "retry"
+        except (OSError, ValueError) as exc:    # refused, reset, timeout, bad URL
+            self.last_error = str(exc) or type(exc).__name__
+            return "retry"
+
+    def pending_items(self) -> int:
+        return sum(len(b) for b in self._pending)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Ship now (tests, shutdown); True when nothing is left pending."""
+        old = self.timeout
+        self.timeout = min(old, timeout)
+        try:
+            self.tick(force=True)
+        finally:
+            self.timeout = old
+        return not self._pending
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)

@@ -1,0 +1,201 @@
+"""Thread-safe values without a lock on the hot path: one shard per thread, summed on read.
+
+A shard is written only by its own thread, so increments need no lock (and stay exact without a
+GIL too); readers (the /metrics collector, the shipper) sum every shard. Shards of finished threads
+are folded into a retired total, so thread-per-request servers keep memory bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from detectors.sketch import QuantileSketch
+
+
+class Shard:
+    """Per-thread accumulator of one inference series."""
+
+    __slots__ = ("buckets", "cancelled", "count", "errors", "fallbacks", "inflight",
+                 "inter_buckets", "inter_count", "inter_sum", "owner", "sketch", "started",
+                 "sum", "ttft_buckets", "ttft_count", "ttft_sketch", "ttft_sum")
+    # ``sketch`` / ``ttft_sketch`` are bare DDSketch bucket dicts (key -> count; key None counts
+    # zeros): the hot path touches only them; QuantileSketch objects are built when swapped out.
+
+    def __init__(self, n_buckets: int, owner: Any = None) -> None:
+        self.buckets = [0] * (n_buckets + 1)       # last slot is +Inf
+        self.count = 0                             # finished calls (all outcomes)
+        self.sum = 0.0
+        self.errors = 0
+        self.fallbacks = 0
+        self.started = 0
+        self.cancelled = 0                         # calls ended by cancellation / exit
+        self.inflight = 0
+        self.sketch: dict[int | None, int] = {}
+        self.ttft_buckets = [0] * (n_buckets + 1)
+        self.ttft_count = 0
+        self.ttft_sum = 0.0
+        self.ttft_sketch: dict[int | None, int] = {}
+        self.inter_buckets = [0] * (n_buckets + 1)
+        self.inter_count = 0
+        self.inter_sum = 0.0
+        self.owner = owner
+
+    @property
+    def in_flight(self) -> int:
+        return self.started - self.count - self.cancelled
+
+    def fold_into(self, other: Shard) -> None:
+        for name in ("buckets", "ttft_buckets", "inter_buckets"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            for i, v in enumerate(mine):
+                theirs[i] += v
+        for name in ("count", "sum", "errors", "fallbacks", "started", "cancelled", "inflight",
+                     "ttft_count", "ttft_sum", "inter_count", "inter_sum"):
+            setattr(other, name, getattr(other, name) + getattr(self, name))
+
+
+class ShardSet:
+    """All shards of one series plus the retired total; ``local()`` is the hot-path accessor."""
+
+    def __init__(self, n_buckets: int) -> None:
+        self.n_buckets = n_buckets
+        self._tls = threading.local()
+        self._lock = threading.Lock()
+        self._shards: list[Shard] = []
+        self.retired = Shard(n_buckets)
+        self._pending_sketches: list[tuple[dict[int | None, int], dict[int | None, int]]] = []
+
+    def local(self) -> Shard:
+        try:
+            shard: Shard = self._tls.shard
+            return shard
+        except AttributeError:
+            shard = Shard(self.n_buckets, weakref.ref(threading.current_thread()))
+            with self._lock:
+                self._shards.append(shard)
+            self._tls.shard = shard
+            return shard
+
+    def _compact(self) -> None:
+        """Fold shards whose thread has ended (called under the lock)."""
+        alive = []
+        for s in self._shards:
+            thread = s.owner() if s.owner is not None else None
+            if thread is not None and thread.is_alive():
+                alive.append(s)
+            else:
+                s.fold_into(self.retired)
+                self._pending_sketches.append((s.sketch, s.ttft_sketch))
+        self._shards = alive
+
+    def total(self) -> Shard:
+        """A snapshot summed over all shards (consistent at quiescence, monotone always)."""
+        out = Shard(self.n_buckets)
+        with self._lock:
+            self._compact()
+            shards = [*self._shards, self.retired]
+        for s in shards:
+            s.fold_into(out)
+        return out
+
+    def swap_sketches(self) -> list[tuple[QuantileSketch, QuantileSketch]]:
+        """Take each shard's sketch buckets and give it fresh ones. The taken ones are returned
+        on the *next* call, so an add racing with the swap has long completed by then."""
+        with self._lock:
+            self._compact()
+            ready, self._pending_sketches = self._pending_sketches, []
+            for s in self._shards:
+                self._pending_sketches.append((s.sketch, s.ttft_sketch))
+                s.sketch, s.ttft_sketch = {}, {}
+        return [(sketch_from_bins(a), sketch_from_bins(b)) for a, b in ready]
+
+    def shard_count(self) -> int:
+        with self._lock:
+            return len(self._shards)
+
+
+def sketch_from_bins(bins: dict[int | None, int]) -> QuantileSketch:
+    """A QuantileSketch from hot-path bucket counts (key None holds the zeros)."""
+    sk = QuantileSketch()
+    total = 0
+    for k, c in list(bins.items()):
+        if k is None:
+            sk.zeros += c
+        else:
+            sk.bins[k] = sk.bins.get(k, 0) + c
+        total += c
+    sk.count = total
+    if sk.bins:
+        g = sk.gamma
+        sk.min = 0.0 if sk.zeros else 2.0 * g ** min(sk.bins) / (g + 1.0)
+        sk.max = 2.0 * g ** max(sk.bins) / (g + 1.0)
+    elif sk.zeros:
+        sk.min = sk.max = 0.0
+    return sk
+
+
+def sketch_add(bins: dict[int | None, int], value: float) -> None:
+    """Cold-path add into a hot-path bucket dict (same keys as the inlined hot path)."""
+    key = math.ceil(math.log(value) * INV_LOG_GAMMA) if value > 1e-9 else None
+    bins[key] = bins.get(key, 0) + 1
+
+
+INV_LOG_GAMMA = 1.0 / math.log((1 + 0.01) / (1 - 0.01))
+
+
+class KeyBuckets(dict[int | None, int]):
+    """Sketch key -> histogram bucket index, filled on first sight of a key.
+
+    A key covers (gamma^(k-1), gamma^k]; when no bucket bound lies inside that range every value
+    with the key falls in the same bucket, so the index is cached and the per-call ``bisect`` is
+    skipped. Keys that straddle a bound are never cached (``bisect`` decides), so ``le`` buckets
+    stay exact.
+    """
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        super().__init__()
+        self.bounds = list(bounds)
+        self.gamma = (1 + 0.01) / (1 - 0.01)
+
+    def __missing__(self, key: int | None) -> int:
+        return -1
+
+    def learn(self, key: int | None, value: float) -> int:
+        idx = bisect_left(self.bounds, value)
+        if key is not None and len(self) < 100_000:
+            # widened by 1e-9 so float rounding in log() can never put a value across a bound
+            lo = self.gamma ** (key - 1) * (1 - 1e-9)
+            hi = self.gamma ** key * (1 + 1e-9)
+            if not any(lo <= b <= hi for b in self.bounds[max(0, idx - 2): idx + 2]):
+                self[key] = idx
+        return idx
+
+
+def bucket_index(bounds: Sequence[float]) -> Callable[[float], int]:
+    """``le`` semantics: a value equal to a bound falls in that bound's bucket."""
+    b = list(bounds)
+    return lambda v: bisect_left(b, v)
+
+
+def merged_buckets(bounds: Sequence[float]) -> list[float]:
+    out = sorted({float(x) for x in bounds if math.isfinite(x) and x > 0})
+    return out
+
+
+class LockedCounter:
+    """A plain locked float counter for cold paths (tokens, cost, feedback, drops)."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        with self._lock:
+            self.value += amount
