@@ -134,3 +134,53 @@ def generate(out: Output, spec_path: str, out_dir: str) -> None:
               [[w.kind, str(w.path)] for w in written])
     for warning in lint(parsed):
         out.warn(warning)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("-c", "--config", "spec_path", type=click.Path(dir_okay=False), default="slo.yaml",
+              show_default=True, help="The SLO spec.")
+@click.option("--listen", help="Override sidecar.listen (HOST:PORT).")
+@click.option("--state-dir", type=click.Path(file_okay=False),
+              help="Override sidecar.state_dir.")
+@click.option("--interval", help="Override sidecar.interval (e.g. 5s).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default="info", show_default=True)
+@click.pass_obj
+def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
+        interval: str | None, log_level: str) -> None:
+    """Run the sidecar next to an inference service.
+
+    Serves /metrics, /status, /healthz, /readyz and POST /v1/ingest on the spec's listen address
+    (127.0.0.1:9464 by default) until SIGTERM; state survives restarts in the state directory.
+    """
+    from agent.cli.logs import setup_logging
+    from agent.sidecar.engine import Engine
+    from agent.sidecar.server import InsecureBind
+    from agent.sidecar.server import run as serve
+    from agent.spec import SpecError, parse_spec
+
+    parsed = _load(out, spec_path)
+    overrides: dict[str, object] = {}
+    if listen:
+        overrides["listen"] = listen
+    if state_dir:
+        overrides["state_dir"] = state_dir
+    if interval:
+        overrides["interval"] = interval
+    if overrides:
+        data = parsed.model_dump(mode="json", by_alias=True)
+        data["sidecar"].update(overrides)
+        try:
+            parsed = parse_spec(data, spec_path)
+        except SpecError as exc:
+            out.spec_errors(exc)
+            sys.exit(EXIT_SPEC)
+    setup_logging(log_level)
+    try:
+        engine = Engine(parsed, base_dir=Path(spec_path).resolve().parent)
+        out.info(f"slo-agent sidecar for {parsed.service} on http://{parsed.sidecar.listen} "
+                 f"(/metrics, /status, /v1/ingest)")
+        serve(parsed, engine, log_level="warning")
+    except InsecureBind as exc:
+        out.error(str(exc))
+        sys.exit(EXIT_SPEC)

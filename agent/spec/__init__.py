@@ -26,7 +26,11 @@ _WHERE = {
     "Threshold": "units", "Unit": "units",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "ENV_SPEC", "SIGNALS", "BurnTier", "Dataset", "Direction", "Objective", "SLIType",
+    "SignalKind", "Spec", "SpecError", "SpecIssue", "Threshold", "Unit", "json_schema",
+    "load_spec", "load_text", "parse_spec", "signal",
+]
 
 
 def __getattr__(name: str) -> Any:

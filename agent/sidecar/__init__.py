@@ -1,0 +1,1 @@
+"""The sidecar: ingest, collectors, SLO evaluation, HTTP API and durable state."""

@@ -1,0 +1,1 @@
+"""Collectors: GPU (NVML), scrape targets, dataset files."""

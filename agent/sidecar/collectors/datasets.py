@@ -1,0 +1,80 @@
+"""Polling the dataset files the spec names (CSV / Parquet): schema, nulls, rows, freshness, and
+the data contract through great-expectations when the contract has checks GX runs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.spec.model import Dataset
+
+
+@dataclass
+class DatasetReading:
+    name: str
+    ok: bool
+    error: str | None = None
+    rows: int = 0
+    columns: dict[str, str] | None = None
+    nulls: dict[str, int] | None = None
+    newest_event: float | None = None
+    mtime: float | None = None
+    contract_failures: list[dict[str, Any]] | None = None
+
+
+def read_frame(path: Path, fmt: str = "auto") -> Any:
+    import pandas as pd
+
+    kind = fmt if fmt != "auto" else ("parquet" if path.suffix in (".parquet", ".pq") else "csv")
+    return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+
+
+class DatasetPoller:
+    def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True) -> None:
+        self.dataset = dataset
+        self.path = (base / dataset.path) if dataset.path else None
+        self.run_contract = run_contract
+        self._mtime: float | None = None
+        self.next_at = 0.0
+        self.last: DatasetReading | None = None
+
+    def poll(self) -> DatasetReading | None:
+        """A reading when the file changed (or on error); None when unchanged."""
+        from detectors.quality import frame_schema, newest_event_time, null_counts
+
+        d = self.dataset
+        if self.path is None:
+            return None
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            self.last = DatasetReading(d.name, False, f"cannot read {self.path}: {exc.strerror}")
+            return self.last
+        if mtime == self._mtime:
+            return None
+        try:
+            frame = read_frame(self.path, d.format)
+        except Exception as exc:   # truncated file, wrong format: a reported state
+            self.last = DatasetReading(d.name, False, f"{type(exc).__name__}: {exc}"[:300])
+            return self.last
+        self._mtime = mtime
+        fresh = d.contract.freshness
+        newest = newest_event_time(frame, fresh.column) if fresh and fresh.column else None
+        reading = DatasetReading(
+            d.name, True, rows=len(frame), columns=frame_schema(frame),
+            nulls={c: n for c, (n, _) in null_counts(frame).items()},
+            newest_event=newest, mtime=mtime)
+        contract = d.contract.model_dump(mode="json")
+        if self.run_contract and (contract["max_null_ratio"] or contract["ranges"]
+                                  or contract["columns"] or contract["freshness"]):
+            from detectors.contract import validate_contract
+
+            report = validate_contract(frame, contract, d.name, now=time.time())
+            reading.contract_failures = [
+                {"expectation": o.expectation, "column": o.column or "",
+                 "signal": o.signal, "unexpected_ratio": o.unexpected_ratio}
+                for o in report.failures]
+        self.last = reading
+        return reading

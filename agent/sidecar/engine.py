@@ -1,0 +1,396 @@
+"""The engine: one worker thread owns the state (applies ingest, evaluates, publishes, snapshots);
+a collector thread polls GPU, scrape targets and dataset files. The HTTP event loop only queues
+work and reads what the last tick published, so a slow detector never stalls /metrics or ingest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import socket
+import sys
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agent import catalogue as cat
+from agent.sidecar import persistence
+from agent.sidecar.apply import apply, dataset_batch, schema_changes
+from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
+from agent.sidecar.collectors.gpu import GPUCollector
+from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
+from agent.sidecar.evaluate import Evaluator, Result, Transition
+from agent.sidecar.exposition import (
+    _fam,
+    dcgm_families,
+    gpu_families,
+    objective_families,
+)
+from agent.sidecar.ingest import Batch
+from agent.sidecar.state import AgentState, merged_sketch
+from agent.sidecar.webhooks import Webhooks
+from agent.spec.model import Spec
+from agent.spec.signals import SignalKind
+from agent.spec.units import format_duration, format_value
+
+log = logging.getLogger("slo_agent.sidecar")
+EVAL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Counters:
+    """Live counters touched from the HTTP thread and the worker (small, locked)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.batches: Counter[str] = Counter()
+        self.samples: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.snapshots: Counter[str] = Counter()
+        self.webhooks: Counter[str] = Counter()
+
+    def inc(self, table: str, key: str, n: float = 1) -> None:
+        with self._lock:
+            getattr(self, table)[key] += n
+
+
+class Engine:
+    def __init__(self, spec: Spec, state_dir: Path | None = None, nvml: Any = None,
+                 clock: Callable[[], float] = time.time, base_dir: Path | None = None,
+                 baseline_warmup: int = 20) -> None:
+        self.spec = spec
+        self.clock = clock
+        self.state_dir = state_dir or Path(spec.sidecar.state_dir)
+        self.interval = spec.sidecar.interval
+        self.state = AgentState(slot=self.interval, window_size=spec.drift.window_size,
+                                reference_size=spec.drift.reference_size)
+        self.gpu = GPUCollector(spec.sources.gpu.mode, list(spec.sources.gpu.devices), nvml)
+        self.evaluator = Evaluator(spec, self.state, warmup=baseline_warmup,
+                                   gpu=self.gpu.signal_values)
+        self.scrapers = [Scraper(t) for t in spec.sources.scrape]
+        base = base_dir or Path.cwd()
+        self.pollers = [DatasetPoller(d, base) for d in spec.sources.datasets if d.path]
+        self.inbox: deque[tuple[str, Any, float]] = deque()
+        self.max_inbox = 10_000
+        self.counters = Counters()
+        self.transitions: Counter[tuple[str, str]] = Counter()
+        self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
+                                 lambda r: self.counters.inc("webhooks", r))
+        self.published: list[Any] = []
+        self.published_dcgm: list[Any] = []
+        self.status_doc: dict[str, Any] = {"ready": False}
+        self.results: list[Result] = []
+        self.ready = threading.Event()
+        self.restored = False
+        self.last_tick: float | None = None
+        self.tick_lag = 0.0
+        self.tick_durations: list[int] = [0] * (len(EVAL_BUCKETS) + 1)
+        self.tick_sum = 0.0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._hostname = socket.gethostname()
+        self.on_transition: Callable[[Transition], None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        saved = persistence.load(self.state_dir, self.spec.service)
+        if saved is not None:
+            try:
+                self.state.restore(saved)
+                self.restored = True
+                log.info("state restored from %s", self.state_dir / persistence.SNAPSHOT)
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                persistence.move_aside(self.state_dir / persistence.SNAPSHOT, repr(exc))
+                self.state.__init__(slot=self.interval,  # type: ignore[misc]
+                                    window_size=self.spec.drift.window_size,
+                                    reference_size=self.spec.drift.reference_size)
+                self.evaluator = Evaluator(self.spec, self.state, gpu=self.gpu.signal_values)
+        self.gpu.start()
+        self.tick(self.clock())
+        self.ready.set()
+        for target, name in ((self._work, "slo-agent-worker"),
+                             (self._collect, "slo-agent-collectors")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        """Stop threads and write a final snapshot (SIGTERM path)."""
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(5.0)
+        self._drain()
+        self.snapshot()
+        self.webhooks.close()
+        self.gpu.shutdown()
+
+    # -- work queue ----------------------------------------------------------------------------
+    def submit(self, batch: Batch) -> bool:
+        if len(self.inbox) >= self.max_inbox:
+            return False
+        self.inbox.append(("batch", batch, self.clock()))
+        self._wake.set()
+        return True
+
+    def _drain(self, limit: int = 100_000) -> None:
+        n = 0
+        while self.inbox and n < limit:
+            kind, payload, at = self.inbox.popleft()
+            n += 1
+            try:
+                if kind == "batch":
+                    rows = apply(self.state, self.spec, payload, at)
+                    self.counters.inc("samples", "feature_rows", rows)
+                    for item in payload.items:
+                        self.counters.inc("samples", item.type)
+                elif kind == "scrape":
+                    self._apply_scrape(*payload)
+                elif kind == "dataset":
+                    self._apply_dataset(payload, at)
+            except Exception:
+                log.exception("could not apply %s", kind)
+                self.counters.inc("dropped", "apply_error")
+
+    def _work(self) -> None:
+        next_tick = self.clock() + self.interval
+        while not self._stop.is_set():
+            self._drain()
+            now = self.clock()
+            if now >= next_tick:
+                self.tick_lag = now - next_tick
+                self.tick(now)
+                next_tick += self.interval
+                if next_tick <= now:
+                    next_tick = now + self.interval
+            self._wake.wait(min(0.05, max(0.0, next_tick - self.clock())))
+            self._wake.clear()
+
+    def _collect(self) -> None:
+        gpu_next = 0.0
+        while not self._stop.is_set():
+            now = self.clock()
+            if self.gpu.status == "ok" and now >= gpu_next:
+                try:
+                    self.gpu.collect()
+                except Exception:
+                    log.exception("GPU collection failed")
+                gpu_next = now + self.spec.sources.gpu.interval
+            for s in self.scrapers:
+                if now >= s.next_at:
+                    s.next_at = now + s.target.interval
+                    self.inbox.append(("scrape", (s, s.scrape(now)), now))
+            for p in self.pollers:
+                if now >= p.next_at:
+                    p.next_at = now + p.dataset.poll_interval
+                    try:
+                        reading = p.poll()
+                    except Exception as exc:
+                        reading = DatasetReading(p.dataset.name, False, repr(exc)[:300])
+                    if reading is not None:
+                        self.inbox.append(("dataset", reading, now))
+            self._stop.wait(0.2)
+
+    def _apply_scrape(self, scraper: Scraper, result: ScrapeResult) -> None:
+        for kind, value in result.values.items():
+            self.state.external.setdefault(kind.value, {})[scraper.target.name] = value
+
+    def _apply_dataset(self, r: DatasetReading, now: float) -> None:
+        d = self.state.dataset(r.name)
+        if not r.ok:
+            d.error = r.error
+            return
+        dataset_batch(self.state, self.spec, r.name, r.rows, r.columns or {}, r.nulls or {},
+                      r.newest_event, now, source="file")
+        fresh = next((ds.contract.freshness for ds in self.spec.sources.datasets
+                      if ds.name == r.name), None)
+        if r.mtime is not None and (fresh is None or not fresh.column):
+            d.last_mark = max(d.last_mark or 0.0, r.mtime)
+        if r.contract_failures is not None:
+            d.contract_failures = r.contract_failures
+
+    # -- evaluation tick -------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        t0 = time.perf_counter()
+        try:
+            results, transitions = self.evaluator.tick(now)
+        except Exception:
+            log.exception("evaluation failed")
+            return
+        for t in transitions:
+            self.transitions[(t.objective, t.current)] += 1
+            self._log_transition(t)
+            self.webhooks.send({"service": self.spec.service, "objective": t.objective,
+                                "signal": t.signal, "from": t.previous, "to": t.current,
+                                "value": t.value, "at": t.at})
+            if self.on_transition is not None:
+                self.on_transition(t)
+        self.results = results
+        self.last_tick = now
+        try:
+            self.published = self._families(results, now)
+            self.published_dcgm = dcgm_families(self.gpu.readings, self._hostname)
+            self.status_doc = self._status(results, now)
+        except Exception:
+            log.exception("publishing failed")
+        dt = time.perf_counter() - t0
+        self.tick_sum += dt
+        self.tick_durations[next((i for i, b in enumerate(EVAL_BUCKETS) if dt <= b),
+                                 len(EVAL_BUCKETS))] += 1
+        self.snapshot()
+
+    def snapshot(self) -> None:
+        try:
+            persistence.save(self.state_dir, self.spec.service, self.state.state())
+            self.counters.inc("snapshots", "ok")
+        except (OSError, ValueError, TypeError) as exc:
+            self.counters.inc("snapshots", "error")
+            log.error("snapshot failed: %s", exc)
+
+    def _log_transition(self, t: Transition) -> None:
+        o = self.spec.objective(t.objective)
+        record = {"event": "objective_transition", "service": self.spec.service,
+                  "objective": t.objective, "signal": t.signal, "from": t.previous,
+                  "to": t.current, "value": t.value,
+                  "value_text": format_value(t.value, o.info.unit), "at": t.at}
+        level = logging.WARNING if t.current in ("warning", "critical") else logging.INFO
+        if sys.stderr.isatty():
+            log.log(level, "%s: %s -> %s (%s)", t.objective, t.previous, t.current,
+                    record["value_text"])
+        else:
+            log.log(level, json.dumps(record, default=str))
+
+    # -- publication -------------------------------------------------------------------------------
+    def _families(self, results: list[Result], now: float) -> list[Any]:
+        svc = self.spec.service
+        fams = objective_families(self.spec, results,
+                                  {k: v for k, v in self.transitions.items()})
+        fams += gpu_families(self.spec, self.gpu.readings)
+        lat, ttft = _fam(cat.SKETCH_LATENCY), _fam(cat.SKETCH_TTFT)
+        slots = max(1, int(self.spec.alerting.rate_window // self.interval))
+        score, stat, pval = _fam(cat.DRIFT_SCORE), _fam(cat.DRIFT_STATISTIC), \
+            _fam(cat.DRIFT_P_VALUE)
+        pscore, ppval = _fam(cat.PREDICTION_DRIFT_SCORE), _fam(cat.PREDICTION_DRIFT_P_VALUE)
+        for (model, version), ms in sorted(self.state.models.items()):
+            for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
+                sk = merged_sketch([ws.merged(now, slots)])
+                if sk.count:
+                    labels = {cat.SERVICE_LABEL: svc, "model": model, "version": version}
+                    for q in (0.5, 0.95, 0.99):
+                        fam.add_sample(fam.name, {**labels, "quantile": str(q)}, sk.quantile(q))
+                    fam.add_sample(fam.name + "_count", labels, float(sk.count))
+                    fam.add_sample(fam.name + "_sum", labels, sk.sum)
+            drift = self.evaluator.drift_cache.get((model, version))
+            if drift is None and (ms.numeric or ms.categorical or ms.predictions):
+                drift = self.evaluator._drift_for(ms)
+            for r in drift or []:
+                if r.status.value == "no_data":
+                    continue
+                if r.feature == "__prediction__":
+                    pscore.add_metric([svc, model, version, r.test], r.score)
+                    ppval.add_metric([svc, model, version, r.test], r.p_adjusted)
+                    continue
+                feature_labels = [svc, model, version, r.feature, r.test]
+                score.add_metric(feature_labels, r.score)
+                stat.add_metric(feature_labels, r.statistic)
+                pval.add_metric(feature_labels, r.p_adjusted)
+        fams += [lat, ttft, score, stat, pval, pscore, ppval]
+        fams += self._data_families(now)
+        up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
+            _fam(cat.QUEUE_DEPTH)
+        if self.gpu.mode != "off":
+            up.add_metric([svc, "nvml", "gpu"], float(self.gpu.status == "ok"))
+        for s in self.scrapers:
+            if s.last is not None:
+                up.add_metric([svc, s.target.name, "scrape"], float(s.last.up))
+                scrape_dur.add_metric([svc, s.target.name], s.last.duration)
+        for name, v in sorted(self.state.external.get("queue_depth", {}).items()):
+            depth.add_metric([svc, name], v)
+        for name, d in sorted(self.state.datasets.items()):
+            up.add_metric([svc, name, "dataset"], float(d.error is None and d.rows is not None))
+        lag = _fam(cat.EVALUATION_LAG)
+        lag.add_metric([svc], self.tick_lag)
+        dur = _fam(cat.EVALUATION_DURATION)
+        acc, buckets = 0, []
+        for bound, c in zip([*EVAL_BUCKETS, math.inf], self.tick_durations, strict=True):
+            acc += c
+            buckets.append(("+Inf" if math.isinf(bound) else str(bound), float(acc)))
+        dur.add_metric([svc], buckets, self.tick_sum)
+        return [*fams, up, scrape_dur, depth, lag, dur]
+
+    def _data_families(self, now: float) -> list[Any]:
+        from detectors.quality import freshness_lag
+
+        svc = self.spec.service
+        fresh, nulls, schema = _fam(cat.FRESHNESS), _fam(cat.NULL_RATIO), \
+            _fam(cat.SCHEMA_CHANGES)
+        rows, contract = _fam(cat.DATASET_ROWS), _fam(cat.CONTRACT_FAILURES)
+        for name, d in sorted(self.state.datasets.items()):
+            lag = freshness_lag(now, d.newest_event, d.last_mark)
+            if lag is not None:
+                fresh.add_metric([svc, name], lag)
+            if d.rows:
+                for col, n in sorted(d.nulls.items()):
+                    nulls.add_metric([svc, name, col], n / d.rows)
+            if d.rows is not None:
+                rows.add_metric([svc, name], float(d.rows))
+            changes = schema_changes(self.state, self.spec, name)
+            for change, n in sorted((changes or {}).items()):
+                schema.add_metric([svc, name, change], float(n))
+            failures: Counter[tuple[str, str]] = Counter(
+                (f["expectation"], f["column"]) for f in d.contract_failures)
+            for (exp, col), n in sorted(failures.items()):
+                contract.add_metric([svc, name, exp, col], float(n))
+        return [fresh, nulls, schema, rows, contract]
+
+    def _status(self, results: list[Result], now: float) -> dict[str, Any]:
+        objectives = []
+        for r in results:
+            o = self.spec.objective(r.name)
+            unit = o.info.unit
+            entry: dict[str, Any] = {
+                "name": r.name, "signal": o.signal.value,
+                "selector": dict(o.selector.items()), "unit": unit.value,
+                "direction": o.info.direction.value,
+                "value": r.value, "value_text": format_value(r.value, unit),
+                "status": r.status.value, "since": r.since,
+                "warning": r.warning, "critical": r.critical, "baseline": r.baseline,
+                "for": format_duration(o.for_),
+            }
+            if o.quantile is not None:
+                entry["quantile"] = o.quantile
+            if o.has_target:
+                entry.update(target=o.objective, window=format_duration(o.window),
+                             error_budget_remaining=r.budget_remaining,
+                             burn_rates=r.burn_rates)
+            if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
+                entry["features"] = r.detail
+            objectives.append(entry)
+        datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
+                     "error": d.error, "contract_failures": len(d.contract_failures)}
+                    for n, d in sorted(self.state.datasets.items())]
+        return {
+            "service": self.spec.service, "environment": self.spec.environment,
+            "ready": self.ready.is_set() or True, "time": now,
+            "objectives": objectives,
+            "sources": {
+                "gpu": {"mode": self.gpu.mode, "status": self.gpu.status,
+                        "error": self.gpu.error,
+                        "devices": [{"index": r.index, "uuid": r.uuid, "name": r.name,
+                                     "errors": r.errors} for r in self.gpu.readings]},
+                "scrape": [{"name": s.target.name, "url": s.target.url,
+                            "up": None if s.last is None else s.last.up,
+                            "last_error": None if s.last is None else s.last.error}
+                           for s in self.scrapers],
+                "datasets": datasets,
+                "ingest": {"models": sorted(f"{m}:{v}" if v else m
+                                            for m, v in self.state.models),
+                           "items": dict(self.state.ingested)},
+            },
+            "evaluation": {"interval": self.interval, "last_tick": self.last_tick,
+                           "lag": self.tick_lag, "restored": self.restored},
+        }

@@ -1,0 +1,354 @@
+"""Evaluation: signal values from the state, thresholds (learned baselines included), ``for``
+durations, hysteresis, error budgets and burn rates. Runs on the state worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.sidecar.apply import schema_changes
+from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
+from agent.spec.model import Objective, Spec
+from agent.spec.signals import SignalKind, SLIType
+from agent.spec.units import Base
+from detectors.baseline import BaselineLearner
+from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
+from detectors.quality import freshness_lag, null_check
+from detectors.rates import ratio_status
+from detectors.thresholds import Status, classify
+
+_RATIOS = {SignalKind.ERROR_RATE: ("error",), SignalKind.AVAILABILITY: ("error",),
+           SignalKind.FALLBACK_RATE: ("fallback",)}
+FINE_SLOT, FINE_KEEP = 60.0, 3 * 86400.0
+COARSE_SLOT = 3600.0
+
+
+@dataclass
+class Result:
+    name: str
+    value: float | None
+    status: Status
+    since: float | None
+    warning: float | None
+    critical: float | None
+    baseline: float | None
+    budget_remaining: float | None = None
+    burn_rates: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Transition:
+    objective: str
+    signal: str
+    previous: str
+    current: str
+    value: float | None
+    at: float
+
+
+class Evaluator:
+    def __init__(self, spec: Spec, state: AgentState, warmup: int = 20,
+                 gpu: Callable[[], dict[str, dict[str, float]]] | None = None) -> None:
+        self.spec = spec
+        self.state = state
+        self.gpu = gpu or (lambda: {})
+        self.window = spec.alerting.rate_window
+        self.drift_cache: dict[tuple[str, str], list[FeatureDrift]] = {}
+        for o in spec.objectives:
+            os_ = state.objectives.setdefault(o.name, ObjectiveState())
+            if _learns(o) and os_.baseline is None:
+                factor = o.warning_threshold.value if o.warning_threshold else 1.5
+                os_.baseline = BaselineLearner(warmup=warmup, alpha=0.05,
+                                               freeze_factor=max(1.2, factor * 0.75),
+                                               higher_is_worse=o.info.higher_is_worse)
+            if o.has_target and os_.bad_fine is None:
+                os_.bad_fine, os_.total_fine = Slots(FINE_SLOT, FINE_KEEP), \
+                    Slots(FINE_SLOT, FINE_KEEP)
+                os_.bad_coarse, os_.total_coarse = Slots(COARSE_SLOT, o.window), \
+                    Slots(COARSE_SLOT, o.window)
+
+    # -- per-signal values ----------------------------------------------------------------------
+    def _models(self, o: Objective) -> list[ModelState]:
+        sel = o.selector
+        return [ms for (name, ver), ms in self.state.models.items()
+                if (sel.model is None or sel.model == name)
+                and (sel.version is None or sel.version == ver)]
+
+    def _sum(self, models: list[ModelState], attr: str, now: float, window: float) -> float:
+        return sum(getattr(ms, attr).total(now, window) for ms in models)
+
+    def value(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
+        k = o.signal
+        models = self._models(o)
+        w = self.window
+        if k in (SignalKind.LATENCY, SignalKind.TTFT):
+            sk = merged_sketch(getattr(ms, "latency" if k is SignalKind.LATENCY else "ttft")
+                               .merged(now, max(1, int(w // self.state.slot))) for ms in models)
+            return (None if sk.count == 0 else sk.quantile(o.quantile or 0.95)), \
+                {"count": sk.count}
+        if k in _RATIOS:
+            bad = self._sum(models, _RATIOS[k][0], now, w)
+            total = bad + sum(self._sum(models, a, now, w) for a in ("ok", "error", "fallback")
+                              if a != _RATIOS[k][0])
+            if total <= 0:
+                return None, {"bad": bad, "total": total}
+            ratio = bad / total
+            return (1 - ratio if k is SignalKind.AVAILABILITY else ratio), \
+                {"bad": bad, "total": total}
+        if k is SignalKind.NEGATIVE_FEEDBACK_RATE:
+            neg = self._sum(models, "negative", now, w)
+            total = neg + self._sum(models, "positive", now, w) + \
+                self._sum(models, "neutral", now, w)
+            return (None if total <= 0 else neg / total), {"bad": neg, "total": total}
+        if k is SignalKind.THROUGHPUT:
+            if not models:
+                return None, {}
+            return sum(self._sum(models, a, now, w) for a in ("ok", "error", "fallback")) / w, {}
+        if k is SignalKind.TOKEN_RATE:
+            return (self._sum(models, "tokens", now, w) / w) if models else None, {}
+        if k is SignalKind.COST_PER_1K:
+            req = sum(self._sum(models, a, now, w) for a in ("ok", "error", "fallback"))
+            return (None if req <= 0 else 1000 * self._sum(models, "cost", now, w) / req), {}
+        if k is SignalKind.DAILY_SPEND:
+            return (self._sum(models, "cost", now, 86400.0) if models else None), {}
+        if k is SignalKind.IN_FLIGHT:
+            fresh = [n for ms in models for n, t in ms.in_flight.values() if now - t < 3 * w]
+            return (float(sum(fresh)) if fresh else None), {}
+        if k is SignalKind.QUEUE_DEPTH:
+            qs = [d for name, (d, t) in self.state.queues.items()
+                  if o.selector.queue in (None, name) and now - t < 3 * w]
+            ext = self.state.external.get("queue_depth", {})
+            qs += [v for name, v in ext.items() if o.selector.queue in (None, name)]
+            return (float(sum(qs)) if qs else None), {}
+        if k in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
+            return self._drift(o, models)
+        if k in (SignalKind.GPU_UTILIZATION, SignalKind.GPU_MEMORY_RATIO,
+                 SignalKind.GPU_TEMPERATURE):
+            readings = self.gpu().get(k.value, {})
+            values = [v for gpu, v in readings.items() if o.selector.gpu in (None, gpu)]
+            return (max(values) if values else None), {}
+        if k in (SignalKind.FRESHNESS_LAG, SignalKind.NULL_RATIO, SignalKind.SCHEMA_DRIFT):
+            return self._data(o, now)
+        ext = self.state.external.get(k.value, {})       # e.g. queue_wait from a scrape target
+        return (max(ext.values()) if ext else None), {}
+
+    def _drift(self, o: Objective, models: list[ModelState]) -> tuple[float | None, dict[str, Any]]:
+        scores: list[float] = []
+        detail: dict[str, Any] = {}
+        for ms in models:
+            key = next(k for k, v in self.state.models.items() if v is ms)
+            results = self.drift_cache.get(key)
+            if results is None:
+                results = self.drift_cache[key] = self._drift_for(ms)
+            for r in results:
+                if o.signal is SignalKind.PREDICTION_DRIFT and r.feature != "__prediction__":
+                    continue
+                if o.signal is SignalKind.FEATURE_DRIFT and (
+                        r.feature == "__prediction__"
+                        or o.selector.feature not in (None, r.feature)):
+                    continue
+                if r.status is not Status.NO_DATA:
+                    scores.append(r.score)
+                    detail[r.feature] = {"statistic": r.statistic, "p_adjusted": r.p_adjusted,
+                                         "effect": r.effect, "test": r.test}
+        return (max(scores) if scores else None), detail
+
+    def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
+        d = self.spec.drift
+        data = DriftInput()
+        for name, fw in ms.numeric.items():
+            ref = fw.reference
+            if ref is not None and len(fw.window) >= d.min_samples:
+                data.numeric_refs[name] = ref
+                data.numeric_windows[name] = fw.window.values()
+        for name, cw in ms.categorical.items():
+            if cw.reference_n >= d.min_samples and len(cw.window) >= d.min_samples:
+                data.categorical_refs[name] = {k: v for k, v in cw.reference.items()}
+                data.categorical_windows[name] = list(cw.window)
+        if ms.predictions is not None and ms.predictions.reference is not None \
+                and len(ms.predictions.window) >= d.min_samples:
+            data.numeric_refs["__prediction__"] = ms.predictions.reference
+            data.numeric_windows["__prediction__"] = ms.predictions.window.values()
+        thresholds = DriftThresholds(warning_effect=0.0, critical_effect=0.0, alpha=d.alpha,
+                                     correction=d.correction, min_samples=d.min_samples,
+                                     categorical_warning_psi=0.0, categorical_critical_psi=0.0)
+        return detect_drift(data, thresholds)
+
+    def _data(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
+        name = o.selector.dataset or ""
+        d = self.state.datasets.get(name)
+        if d is None:
+            return None, {}
+        if o.signal is SignalKind.FRESHNESS_LAG:
+            return freshness_lag(now, d.newest_event, d.last_mark), {}
+        if o.signal is SignalKind.SCHEMA_DRIFT:
+            changes = schema_changes(self.state, self.spec, name)
+            return (None if changes is None else float(sum(changes.values()))), changes or {}
+        if not d.rows:
+            return None, {}
+        cols = [o.selector.column] if o.selector.column else list(d.nulls)
+        ratios = {c: d.nulls.get(c, 0) / d.rows for c in cols if c in d.nulls}
+        if not ratios:
+            return None, {}
+        worst = max(ratios, key=lambda c: ratios[c])
+        check = null_check(worst, d.nulls.get(worst, 0), d.rows,
+                           baseline=d.null_baseline.get(worst))
+        return ratios[worst], {"column": worst, "wilson_lower": check.lower}
+
+    # -- one tick ---------------------------------------------------------------------------------
+    def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
+        now = time.time() if now is None else now
+        self.drift_cache = {}
+        results, transitions = [], []
+        for o in self.spec.objectives:
+            try:
+                value, detail = self.value(o, now)
+            except Exception as exc:   # one broken signal must not stop the others
+                value, detail = None, {"error": f"{type(exc).__name__}: {exc}"}
+            if value is not None and not math.isfinite(value):
+                value = None
+            r, t = self._judge(o, value, detail, now)
+            results.append(r)
+            if t is not None:
+                transitions.append(t)
+        return results, transitions
+
+    def levels(self, o: Objective, os_: ObjectiveState) -> tuple[float | None, float | None,
+                                                                  float | None]:
+        baseline = o.pinned_baseline
+        if baseline is None and os_.baseline is not None:
+            baseline = os_.baseline.value
+
+        def resolve(t: Any) -> float | None:
+            if t is None:
+                return None
+            return t.resolve(o.daily_budget if t.base is Base.BUDGET else baseline)
+
+        return resolve(o.warning_threshold), resolve(o.critical_threshold), baseline
+
+    def _judge(self, o: Objective, value: float | None, detail: dict[str, Any], now: float
+               ) -> tuple[Result, Transition | None]:
+        os_ = self.state.objectives[o.name]
+        if os_.baseline is not None:
+            os_.baseline.observe(value)
+        warning, critical, baseline = self.levels(o, os_)
+        previous = Status(os_.status)
+        if o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
+            # judge by the confidence bound: a handful of failures at night does not page
+            bad, total = detail.get("bad", 0.0), detail.get("total", 0.0)
+            if o.signal is SignalKind.AVAILABILITY:
+                rr = ratio_status(bad, total, _flip(warning), _flip(critical), min_count=20,
+                                  previous=previous, hysteresis=o.hysteresis)
+            else:
+                rr = ratio_status(bad, total, warning, critical, min_count=20,
+                                  previous=previous, hysteresis=o.hysteresis)
+            raw = rr.status
+            if total > 0 and raw is Status.NO_DATA:
+                raw = Status.OK       # traffic too thin to judge: not an incident
+        else:
+            raw = classify(value, warning, critical, o.info.higher_is_worse, previous,
+                           o.hysteresis)
+        # escalation waits for `for`; de-escalation is immediate (hysteresis already applied)
+        current = previous
+        if raw.rank > previous.rank and previous is not Status.NO_DATA:
+            if os_.pending != raw.value:
+                os_.pending, os_.pending_since = raw.value, now
+            if now - (os_.pending_since or now) >= o.for_:
+                current = raw
+        else:
+            os_.pending, os_.pending_since = None, None
+            current = raw
+        if previous is Status.NO_DATA and raw is not Status.NO_DATA:
+            current = raw if raw is Status.OK or o.for_ == 0 else Status.OK
+            if raw.rank > Status.OK.rank and o.for_ > 0:
+                os_.pending, os_.pending_since = raw.value, now
+        transition = None
+        if current is not previous:
+            transition = Transition(o.name, o.signal.value, previous.value, current.value,
+                                    value, now)
+            os_.status, os_.since = current.value, now
+            os_.transitions += 1
+        if os_.since is None:
+            os_.since = now
+        os_.value = value
+        result = Result(o.name, value, current, os_.since, warning, critical, baseline,
+                        detail=detail)
+        if o.has_target:
+            self._budget(o, os_, value, detail, now, result)
+        return result, transition
+
+    def _budget(self, o: Objective, os_: ObjectiveState, value: float | None,
+                detail: dict[str, Any], now: float, result: Result) -> None:
+        assert os_.bad_fine and os_.total_fine and os_.bad_coarse and os_.total_coarse
+        bad, total = self._tick_events(o, os_, value, now)
+        if total > 0:
+            for s, v in ((os_.bad_fine, bad), (os_.total_fine, total),
+                         (os_.bad_coarse, bad), (os_.total_coarse, total)):
+                s.add(now, v)
+        budget = o.error_budget
+
+        def ratio(bad_s: Slots, total_s: Slots, window: float) -> float | None:
+            t = total_s.total(now, window)
+            return None if t <= 0 else bad_s.total(now, window) / t
+
+        full = ratio(os_.bad_coarse, os_.total_coarse, o.window)
+        result.budget_remaining = None if full is None else 1.0 - full / budget
+        for tier in self.spec.tiers_for(o):
+            for w in (tier.long, tier.short):
+                r = ratio(os_.bad_fine, os_.total_fine, w)
+                if r is not None:
+                    from agent.sli import prom_duration
+
+                    result.burn_rates[prom_duration(w)] = r / budget
+
+    def _tick_events(self, o: Objective, os_: ObjectiveState, value: float | None,
+                     now: float) -> tuple[float, float]:
+        """(bad, total) for this tick: new events for event SLIs, one slice for gauges."""
+        interval = self.spec.sidecar.interval
+        if o.info.sli is SLIType.TIMESLICES:
+            level = o.good_threshold
+            if value is None or level is None:
+                return 0.0, 0.0
+            worse = value > level if o.info.higher_is_worse else value < level
+            return float(worse), 1.0
+        models = self._models(o)
+        if o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
+            if o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
+                bad_key, keys = "negative", ("positive", "negative", "neutral")
+            else:
+                bad_key, keys = _RATIOS[o.signal][0], ("ok", "error", "fallback")
+            cum = {k: sum(ms.cum.get(k, 0.0) for ms in models) for k in keys}
+            delta = {k: max(0.0, v - os_.cursor.get(k, 0.0)) for k, v in cum.items()}
+            os_.cursor = cum
+            return delta[bad_key], sum(delta.values())
+        if o.signal in (SignalKind.LATENCY, SignalKind.TTFT) and o.good_threshold is not None:
+            slots = max(1, int(interval // self.state.slot))
+            sk = merged_sketch(getattr(ms, "latency" if o.signal is SignalKind.LATENCY
+                                       else "ttft").merged(now, slots) for ms in models)
+            if sk.count == 0:
+                return 0.0, 0.0
+            g = sk.gamma
+            bin_keys = np.fromiter(sk.bins.keys(), dtype=np.float64, count=len(sk.bins))
+            counts = np.fromiter(sk.bins.values(), dtype=np.float64, count=len(sk.bins))
+            above = float(counts[2.0 * np.power(g, bin_keys) / (g + 1.0) > o.good_threshold]
+                          .sum())
+            return above, float(sk.count)
+        return 0.0, 0.0
+
+
+def _learns(o: Objective) -> bool:
+    return o.pinned_baseline is None and any(
+        t is not None and t.base is Base.BASELINE
+        for t in (o.warning_threshold, o.critical_threshold))
+
+
+def _flip(level: float | None) -> float | None:
+    """Availability thresholds as error-ratio thresholds (99 % available = 1 % errors)."""
+    return None if level is None else 1.0 - level

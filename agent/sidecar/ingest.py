@@ -1,0 +1,197 @@
+"""The ``POST /v1/ingest`` payload: validated models, error reports that name the field, and the
+OpenAPI description generated from the same models (so any language can send to it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from agent.spec.errors import format_path
+
+Label = Annotated[str, Field(max_length=128)]
+Name = Annotated[str, Field(min_length=1, max_length=128)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+Scalar = float | bool | Annotated[str, Field(max_length=1024)] | None
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
+
+
+class Sketch(_Model):
+    accuracy: float = Field(default=0.01, gt=0, lt=1)
+    keys: list[Annotated[int, Field(ge=-100_000, le=100_000)]] = Field(max_length=4096)
+    counts: list[Annotated[int, Field(ge=0, le=10**12)]] = Field(max_length=4096)
+    zeros: int = Field(default=0, ge=0, le=10**12)
+    count: int | None = Field(default=None, ge=0)
+    sum: Finite | None = None
+    min: Finite | None = None
+    max: Finite | None = None
+
+
+class Counts(_Model):
+    ok: NonNeg = 0
+    error: NonNeg = 0
+    fallback: NonNeg = 0
+
+
+class Requests(_Model):
+    type: Literal["requests"]
+    model: Name
+    version: Label = ""
+    at: Finite | None = None
+    counts: Counts = Field(default_factory=Counts)
+    in_flight: Annotated[int, Field(ge=-10**9, le=10**9)] | None = None
+    latency: Sketch | None = None
+    ttft: Sketch | None = None
+
+
+class Samples(_Model):
+    type: Literal["samples"]
+    model: Name
+    version: Label = ""
+    at: Finite | None = None
+    features: list[dict[Name, Scalar] | None] = Field(default_factory=list, max_length=100_000)
+    predictions: list[Scalar] = Field(default_factory=list, max_length=100_000)
+
+
+class Feedback(_Model):
+    type: Literal["feedback"]
+    model: Name
+    version: Label = ""
+    request_id: Label | None = None
+    sentiment: Literal["positive", "negative", "neutral"]
+    score: Annotated[float, Field(ge=0, le=1)] | None = None
+    label: Scalar = None
+    prediction: Scalar = None
+    at: Finite | None = None
+
+
+class Tokens(_Model):
+    type: Literal["tokens"]
+    model: Name
+    version: Label = ""
+    token_type: Literal["input", "output"]
+    count: NonNeg
+    at: Finite | None = None
+
+
+class Cost(_Model):
+    type: Literal["cost"]
+    model: Name
+    version: Label = ""
+    usd: NonNeg
+    at: Finite | None = None
+
+
+class Queue(_Model):
+    type: Literal["queue"]
+    queue: Name
+    depth: NonNeg
+    at: Finite | None = None
+
+
+ColumnType = Literal["int", "float", "string", "bool", "datetime", "category"]
+
+
+class DatasetBatch(_Model):
+    type: Literal["dataset_batch"]
+    dataset: Name
+    rows: int = Field(ge=0, le=10**12)
+    columns: dict[Name, ColumnType] = Field(default_factory=dict, max_length=2000)
+    nulls: dict[Name, Annotated[int, Field(ge=0)]] = Field(default_factory=dict, max_length=2000)
+    newest_event: Finite | None = None
+    observed_at: Finite | None = None
+    sample: dict[Name, list[Scalar]] | None = Field(default=None, max_length=2000)
+
+
+class DatasetMark(_Model):
+    type: Literal["dataset_mark"]
+    dataset: Name
+    updated_at: Finite
+
+
+Item = Annotated[Requests | Samples | Feedback | Tokens | Cost | Queue | DatasetBatch |
+                 DatasetMark, Field(discriminator="type")]
+
+
+class Batch(_Model):
+    schema_: Literal[1] = Field(default=1, alias="schema")
+    service: Name
+    instance: Label = ""
+    sent_at: Finite | None = None
+    sdk: dict[Label, Label] = Field(default_factory=dict, max_length=16)
+    items: list[Item] = Field(max_length=100_000)
+
+
+BATCH = TypeAdapter(Batch)
+
+
+class IngestError(Exception):
+    """A request the sidecar refuses, with the HTTP status and the fields at fault."""
+
+    def __init__(self, status: int, message: str, fields: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fields = fields or []
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.message}
+        if self.fields:
+            out["fields"] = self.fields
+        return out
+
+
+def parse(body: bytes) -> Batch:
+    """Bytes → Batch, or IngestError(400/422) naming each bad field (at most 20)."""
+    try:
+        return BATCH.validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise IngestError(400, f"body is not valid JSON: {errors[0]['msg']}") from None
+        fields = [{"path": format_path(e["loc"]) or "<body>", "message": e["msg"]}
+                  for e in errors[:20]]
+        first = fields[0]
+        raise IngestError(422, f"invalid field {first['path']}: {first['message']}",
+                          fields) from None
+    except (ValueError, RecursionError) as exc:    # invalid UTF-8, absurd nesting
+        raise IngestError(400, f"body is not valid JSON: {exc}"[:300]) from None
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the ingest endpoint (schemas from the models above)."""
+    schema = Batch.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    defs = schema.pop("$defs", {})
+    defs["Batch"] = schema
+    error = {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "object", "properties": {
+            "path": {"type": "string"}, "message": {"type": "string"}}}}}}
+    defs["Error"] = error
+    responses = {code: {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+        for code, text in (("400", "body is not JSON"), ("401", "missing or wrong bearer token"),
+                           ("413", "body or batch too large"),
+                           ("422", "a field is invalid; the message names it"))}
+    responses["202"] = {"description": "accepted", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"accepted": {"type": "integer"}}}}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "slo-agent sidecar", "version": "1"},
+        "paths": {"/v1/ingest": {"post": {
+            "operationId": "ingest", "summary": "Batches from the instrumentation SDK",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Batch"}}}},
+            "responses": responses}}},
+        "components": {"schemas": defs, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=str).encode()

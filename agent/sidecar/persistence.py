@@ -1,0 +1,75 @@
+"""Durable state: atomic snapshots (temp file, fsync, rename, fsync of the folder) and a restore
+that moves a corrupt or foreign snapshot aside with a log line instead of failing start-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("slo_agent.sidecar")
+
+SNAPSHOT = "state.json"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:   # some filesystems cannot fsync a directory
+        pass
+
+
+def save(state_dir: Path, service: str, state: dict[str, Any]) -> int:
+    body = json.dumps({"service": service, "saved_at": time.time(), "state": state},
+                      separators=(",", ":"), allow_nan=False, default=_nan_safe).encode()
+    write_atomic(state_dir / SNAPSHOT, body)
+    return len(body)
+
+
+def _nan_safe(value: Any) -> Any:
+    return str(value)
+
+
+def load(state_dir: Path, service: str) -> dict[str, Any] | None:
+    """The saved state, or None; a snapshot that cannot be used is renamed *.corrupt-<time>."""
+    path = state_dir / SNAPSHOT
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_bytes())
+        if not isinstance(doc, dict) or "state" not in doc:
+            raise ValueError("not an slo-agent snapshot")
+        if doc.get("service") != service:
+            raise ValueError(f"snapshot of service {doc.get('service')!r}, not {service!r}")
+        state = doc["state"]
+        if not isinstance(state, dict):
+            raise ValueError("state is not an object")
+        return state
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        move_aside(path, str(exc))
+        return None
+
+
+def move_aside(path: Path, reason: str) -> Path:
+    target = path.with_name(f"{path.name}.corrupt-{int(time.time() * 1000)}")
+    try:
+        os.replace(path, target)
+    except OSError:
+        pass
+    log.error("state snapshot %s unusable (%s); moved aside to %s, starting fresh", path,
+              reason[:200], target.name)
+    return target

@@ -1,0 +1,174 @@
+"""The sidecar's HTTP API on a real ASGI server (uvicorn): /metrics, /metrics/dcgm, /healthz,
+/readyz, /status, POST /v1/ingest and /openapi.json.
+
+Every input is validated; a malformed or oversized request gets a 4xx whose message names the
+field, never a 5xx. Off loopback, ingest and status need the bearer token (constant-time compare).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agent.sidecar import ingest
+from agent.sidecar.apply import Admission
+from agent.sidecar.engine import Engine
+from agent.sidecar.exposition import DCGMPublished, Published
+from agent.spec.model import Spec
+
+log = logging.getLogger("slo_agent.sidecar")
+
+
+class InsecureBind(RuntimeError):
+    """Refusing to listen off loopback without a token."""
+
+
+def resolve_token(spec: Spec) -> str | None:
+    """The bearer token, or None on loopback without one; raises InsecureBind when required."""
+    env = spec.sidecar.token_env
+    token = os.environ.get(env) if env else None
+    if not spec.sidecar.loopback and not token:
+        where = f"the environment variable {env}" if env else "sidecar.token_env"
+        raise InsecureBind(
+            f"refusing to listen on {spec.sidecar.listen}: off loopback the ingest and status "
+            f"endpoints need a bearer token; set {where} (and sidecar.token_env in the spec)")
+    return token or None
+
+
+def _error(status: int, message: str, fields: list[dict[str, str]] | None = None,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if fields:
+        body["fields"] = fields
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(engine: Engine, token: str | None) -> Starlette:
+    spec = engine.spec
+    limits = spec.sidecar.limits
+    admission = Admission(spec)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Published(engine))
+    dcgm = CollectorRegistry(auto_describe=False)
+    dcgm.register(DCGMPublished(engine))
+    token_bytes = token.encode() if token else None
+    openapi = ingest.openapi()
+
+    def authorized(request: Request) -> bool:
+        if token_bytes is None:
+            return True
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                                  token_bytes)
+
+    def unauthorized() -> JSONResponse:
+        engine.counters.inc("batches", "unauthorized")
+        return _error(401, "missing or invalid bearer token (Authorization: Bearer ...)",
+                      headers={"WWW-Authenticate": "Bearer"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def metrics_dcgm(request: Request) -> Response:
+        return Response(generate_latest(dcgm), media_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready = engine.ready.is_set()
+        return JSONResponse({"ready": ready, "spec": spec.service,
+                             "collectors_started": ready, "state_restored": engine.restored},
+                            status_code=200 if ready else 503)
+
+    async def status(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        return JSONResponse(engine.status_doc)
+
+    async def openapi_json(request: Request) -> Response:
+        return JSONResponse(openapi)
+
+    async def ingest_batch(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if ctype not in ("application/json", ""):
+            engine.counters.inc("batches", "rejected")
+            return _error(415, f"Content-Type: expected application/json, got {ctype!r}",
+                          [{"path": "<header>.content-type", "message": "unsupported"}])
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                # read (and drop) the rest, bounded, so the client sees the 413 rather than
+                # a connection reset while it is still sending
+                if size > 16 * limits.max_body_bytes:
+                    break
+                chunks = []
+                continue
+            chunks.append(chunk)
+        if size > limits.max_body_bytes:
+            engine.counters.inc("batches", "rejected")
+            return _error(413, f"body: more than {limits.max_body_bytes} bytes "
+                          "(sidecar.limits.max_body_bytes)",
+                          [{"path": "<body>", "message": "too large"}])
+        body = b"".join(chunks)
+        try:
+            batch = await asyncio.to_thread(ingest.parse, body) if size > 65536 \
+                else ingest.parse(body)
+            if batch.service != spec.service:
+                raise ingest.IngestError(
+                    422, f"invalid field service: this sidecar serves {spec.service!r}, "
+                    f"got {batch.service!r}", [{"path": "service", "message": "wrong service"}])
+            admission.check(batch)
+        except ingest.IngestError as exc:
+            engine.counters.inc("batches", "rejected")
+            return JSONResponse(exc.body(), status_code=exc.status)
+        if not engine.submit(batch):
+            engine.counters.inc("batches", "throttled")
+            engine.counters.inc("dropped", "inbox_full", len(batch.items))
+            return _error(429, "the sidecar is behind; retry later", headers={"Retry-After": "1"})
+        engine.counters.inc("batches", "accepted")
+        return JSONResponse({"accepted": len(batch.items)}, status_code=202)
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        # A bug must not turn into a 5xx for a client's bad input; it is logged and reported.
+        log.exception("unexpected error serving %s", request.url.path)
+        return _error(400, f"request could not be processed: {type(exc).__name__}")
+
+    return Starlette(routes=[
+        Route("/metrics", metrics), Route("/metrics/dcgm", metrics_dcgm),
+        Route("/healthz", healthz), Route("/readyz", readyz), Route("/status", status),
+        Route("/openapi.json", openapi_json),
+        Route("/v1/ingest", ingest_batch, methods=["POST"]),
+    ], exception_handlers={Exception: on_error})
+
+
+def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") -> None:
+    """Serve until SIGTERM/SIGINT; the engine writes a final snapshot on the way out."""
+    import uvicorn
+
+    token = resolve_token(spec)
+    engine = engine or Engine(spec)
+    engine.start()
+    app = create_app(engine, token)
+    config = uvicorn.Config(app, host=spec.sidecar.host, port=spec.sidecar.port,
+                            log_level=log_level, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        engine.stop()

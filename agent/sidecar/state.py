@@ -1,0 +1,280 @@
+"""Everything the sidecar remembers: request counts in time slots, latency sketches, feature
+windows, feedback, tokens and cost, queues, datasets, objective states and budgets.
+
+Only the state worker thread mutates it; snapshots are plain JSON-able dicts so a restart resumes
+exactly where the last snapshot left off.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detectors.baseline import BaselineLearner
+from detectors.sketch import QuantileSketch, WindowedSketch
+from detectors.windows import FeatureWindow
+
+STATE_VERSION = 1
+
+
+class Slots:
+    """Sums per time slot over a bounded horizon: windowed totals without keeping events."""
+
+    def __init__(self, slot: float, keep: float) -> None:
+        self.slot = slot
+        self.keep = keep
+        self.data: dict[int, float] = {}
+
+    def add(self, t: float, value: float) -> None:
+        k = int(t // self.slot)
+        self.data[k] = self.data.get(k, 0.0) + value
+        if len(self.data) > self.keep / self.slot + 2:
+            self.prune(t)
+
+    def prune(self, now: float) -> None:
+        oldest = int((now - self.keep) // self.slot)
+        for k in [k for k in self.data if k < oldest]:
+            del self.data[k]
+
+    def total(self, now: float, window: float) -> float:
+        start = int((now - window) // self.slot) + 1
+        end = int(now // self.slot)
+        return sum(v for k, v in self.data.items() if start <= k <= end)
+
+    def state(self) -> dict[str, Any]:
+        return {"slot": self.slot, "keep": self.keep,
+                "data": {str(k): v for k, v in self.data.items()}}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> Slots:
+        out = cls(float(s["slot"]), float(s["keep"]))
+        out.data = {int(k): float(v) for k, v in s["data"].items()}
+        return out
+
+
+class CategoricalWindow:
+    """Last N categorical values plus a reference of counts (first window frozen)."""
+
+    def __init__(self, window_size: int, reference_size: int) -> None:
+        self.window: deque[str] = deque(maxlen=window_size)
+        self.reference: Counter[str] = Counter()
+        self.reference_size = reference_size
+        self.reference_n = 0
+
+    def add(self, values: Iterable[Any]) -> None:
+        for v in values:
+            if v is None:
+                continue
+            text = str(v)
+            if self.reference_n < self.reference_size:
+                self.reference[text] += 1
+                self.reference_n += 1
+            else:
+                self.window.append(text)
+
+    def state(self) -> dict[str, Any]:
+        return {"window": list(self.window), "maxlen": self.window.maxlen,
+                "reference": dict(self.reference), "reference_size": self.reference_size,
+                "reference_n": self.reference_n}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> CategoricalWindow:
+        out = cls(int(s["maxlen"]), int(s["reference_size"]))
+        out.window.extend(s["window"])
+        out.reference = Counter(s["reference"])
+        out.reference_n = int(s["reference_n"])
+        return out
+
+
+@dataclass
+class ModelState:
+    """One (model, version) as seen through ingest."""
+
+    slot: float
+    window_size: int
+    reference_size: int
+    ok: Slots = field(init=False)
+    error: Slots = field(init=False)
+    fallback: Slots = field(init=False)
+    positive: Slots = field(init=False)
+    negative: Slots = field(init=False)
+    neutral: Slots = field(init=False)
+    tokens: Slots = field(init=False)
+    cost: Slots = field(init=False)
+    latency: WindowedSketch = field(init=False)
+    ttft: WindowedSketch = field(init=False)
+    in_flight: dict[str, tuple[float, float]] = field(default_factory=dict)  # instance -> (n, t)
+    numeric: dict[str, FeatureWindow] = field(default_factory=dict)
+    categorical: dict[str, CategoricalWindow] = field(default_factory=dict)
+    predictions: FeatureWindow | None = None
+    samples_seen: int = 0
+    cum: Counter[str] = field(default_factory=Counter)   # monotonic totals, for budget cursors
+
+    def __post_init__(self) -> None:
+        day = 86400.0
+        for name in ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens",
+                     "cost"):
+            setattr(self, name, Slots(self.slot, day))
+        slots = max(1, int(3600 // self.slot))
+        self.latency = WindowedSketch(slots, self.slot)
+        self.ttft = WindowedSketch(slots, self.slot)
+
+    _SLOTS = ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens", "cost")
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "slots": {n: getattr(self, n).state() for n in self._SLOTS},
+            "latency": self.latency.state(), "ttft": self.ttft.state(),
+            "in_flight": {k: list(v) for k, v in self.in_flight.items()},
+            "numeric": {k: v.state() for k, v in self.numeric.items()},
+            "categorical": {k: v.state() for k, v in self.categorical.items()},
+            "predictions": self.predictions.state() if self.predictions else None,
+            "samples_seen": self.samples_seen, "cum": dict(self.cum),
+        }
+
+    def restore(self, s: dict[str, Any]) -> None:
+        for n in self._SLOTS:
+            setattr(self, n, Slots.from_state(s["slots"][n]))
+        self.latency = WindowedSketch.from_state(s["latency"])
+        self.ttft = WindowedSketch.from_state(s["ttft"])
+        self.in_flight = {k: (float(v[0]), float(v[1])) for k, v in s["in_flight"].items()}
+        self.numeric = {k: FeatureWindow.from_state(v) for k, v in s["numeric"].items()}
+        self.categorical = {k: CategoricalWindow.from_state(v)
+                            for k, v in s["categorical"].items()}
+        self.predictions = FeatureWindow.from_state(s["predictions"]) \
+            if s.get("predictions") else None
+        self.samples_seen = int(s.get("samples_seen", 0))
+        self.cum = Counter(s.get("cum", {}))
+
+
+@dataclass
+class DatasetState:
+    rows: int | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    reference_columns: dict[str, str] = field(default_factory=dict)
+    nulls: dict[str, int] = field(default_factory=dict)
+    null_baseline: dict[str, float] = field(default_factory=dict)
+    newest_event: float | None = None
+    last_mark: float | None = None
+    last_seen: float | None = None
+    contract_failures: list[dict[str, Any]] = field(default_factory=list)
+    source: str = "sdk"
+    error: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> DatasetState:
+        return cls(**{k: v for k, v in s.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class ObjectiveState:
+    status: str = "no_data"
+    since: float | None = None
+    pending: str | None = None
+    pending_since: float | None = None
+    value: float | None = None
+    transitions: int = 0
+    cursor: dict[str, float] = field(default_factory=dict)   # cumulative totals at last tick
+    baseline: BaselineLearner | None = None
+    bad_fine: Slots | None = None          # budget events at fine resolution (tier windows)
+    total_fine: Slots | None = None
+    bad_coarse: Slots | None = None        # and coarse, over the whole compliance window
+    total_coarse: Slots | None = None
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in
+                               ("status", "since", "pending", "pending_since", "value",
+                                "transitions", "cursor")}
+        out["baseline"] = self.baseline.state() if self.baseline else None
+        for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
+            s = getattr(self, k)
+            out[k] = s.state() if s is not None else None
+        return out
+
+    def restore(self, s: dict[str, Any]) -> None:
+        for k in ("status", "since", "pending", "pending_since", "value", "transitions"):
+            setattr(self, k, s.get(k))
+        self.transitions = int(self.transitions or 0)
+        self.cursor = dict(s.get("cursor") or {})
+        if s.get("baseline") and self.baseline is not None:
+            self.baseline = BaselineLearner.from_state(s["baseline"])
+        for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
+            if s.get(k) is not None and getattr(self, k) is not None:
+                setattr(self, k, Slots.from_state(s[k]))
+
+
+@dataclass
+class AgentState:
+    slot: float
+    window_size: int
+    reference_size: int
+    models: dict[tuple[str, str], ModelState] = field(default_factory=dict)
+    datasets: dict[str, DatasetState] = field(default_factory=dict)
+    queues: dict[str, tuple[float, float]] = field(default_factory=dict)   # name -> (depth, t)
+    objectives: dict[str, ObjectiveState] = field(default_factory=dict)
+    external: dict[str, dict[str, float]] = field(default_factory=dict)    # kind -> key -> value
+    ingested: Counter[str] = field(default_factory=Counter)
+
+    def model(self, name: str, version: str) -> ModelState:
+        key = (name, version)
+        m = self.models.get(key)
+        if m is None:
+            m = self.models[key] = ModelState(self.slot, self.window_size, self.reference_size)
+        return m
+
+    def dataset(self, name: str) -> DatasetState:
+        d = self.datasets.get(name)
+        if d is None:
+            d = self.datasets[name] = DatasetState()
+        return d
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "models": [{"model": k[0], "version": k[1], "state": m.state()}
+                       for k, m in self.models.items()],
+            "datasets": {k: d.state() for k, d in self.datasets.items()},
+            "queues": {k: list(v) for k, v in self.queues.items()},
+            "objectives": {k: o.state() for k, o in self.objectives.items()},
+            "ingested": dict(self.ingested),
+        }
+
+    def restore(self, s: dict[str, Any]) -> None:
+        if s.get("version") != STATE_VERSION:
+            raise ValueError(f"snapshot version {s.get('version')!r}, expected {STATE_VERSION}")
+        for entry in s["models"]:
+            self.model(entry["model"], entry["version"]).restore(entry["state"])
+        self.datasets = {k: DatasetState.from_state(v) for k, v in s["datasets"].items()}
+        self.queues = {k: (float(v[0]), float(v[1])) for k, v in s["queues"].items()}
+        for k, v in s["objectives"].items():
+            if k in self.objectives:
+                self.objectives[k].restore(v)
+        self.ingested = Counter(s.get("ingested", {}))
+
+
+def merged_sketch(sketches: Iterable[QuantileSketch]) -> QuantileSketch:
+    out = QuantileSketch()
+    for s in sketches:
+        out.merge(s)
+    return out
+
+
+def numeric_values(values: list[Any]) -> np.ndarray:
+    """Floats from JSON scalars (bools as 0/1, None as NaN); strings are not numeric."""
+    out = np.empty(len(values), dtype=np.float64)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = math.nan
+        elif isinstance(v, (bool, int, float)):
+            out[i] = float(v)
+        else:
+            out[i] = math.nan
+    return out
