@@ -75,6 +75,10 @@ class Engine:
         self.pollers = [DatasetPoller(d, base) for d in spec.sources.datasets if d.path]
         self.inbox: deque[tuple[str, Any, float]] = deque()
         self.max_inbox = 10_000
+        # parsed batches are big Python objects: the backlog is bounded by feature rows too
+        self.max_pending_rows = 50_000
+        self.pending_rows = 0
+        self._pending_lock = threading.Lock()
         self.counters = Counters()
         self.transitions: Counter[tuple[str, str]] = Counter()
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
@@ -131,9 +135,13 @@ class Engine:
 
     # -- work queue ----------------------------------------------------------------------------
     def submit(self, batch: Batch) -> bool:
-        if len(self.inbox) >= self.max_inbox:
-            return False
-        self.inbox.append(("batch", batch, self.clock()))
+        rows = _rows(batch)
+        with self._pending_lock:
+            if len(self.inbox) >= self.max_inbox or (
+                    self.pending_rows and self.pending_rows + rows > self.max_pending_rows):
+                return False
+            self.pending_rows += rows
+            self.inbox.append(("batch", batch, self.clock()))
         self._wake.set()
         return True
 
@@ -144,6 +152,8 @@ class Engine:
             n += 1
             try:
                 if kind == "batch":
+                    with self._pending_lock:
+                        self.pending_rows -= _rows(payload)
                     rows = apply(self.state, self.spec, payload, at)
                     self.counters.inc("samples", "feature_rows", rows)
                     for item in payload.items:
@@ -394,3 +404,7 @@ class Engine:
             "evaluation": {"interval": self.interval, "last_tick": self.last_tick,
                            "lag": self.tick_lag, "restored": self.restored},
         }
+
+
+def _rows(batch: Batch) -> int:
+    return sum(len(getattr(item, "features", ())) for item in batch.items)

@@ -1,0 +1,214 @@
+"""Sidecar ingest benchmark: feature samples per second on one core, and the agent's RSS.
+
+Starts the real sidecar (`slo-agent run`) pinned to one CPU, posts SDK-format batches of feature
+samples over keep-alive HTTP from this process for --seconds, and reads how many rows the sidecar
+applied from its own /metrics. Beside it, the SDK-side cost per sample of our shipping (sample +
+JSON batch + POST) and of an OpenTelemetry OTLP/HTTP export of the same samples as log records to
+a loopback sink. No OpenTelemetry Collector binary is installable here, and a Collector computes no
+drift, so only the export side is comparable: that is what the last lines measure.
+
+    python bench/sidecar_ingest.py [--seconds 10] [--rows 2000] [--features 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from agent.sdk.transport import encode
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def applied_rows(url: str) -> float:
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    m = re.search(r'slo_agent_ingest_samples_total\{kind="feature_rows"[^}]*\} ([0-9.e+]+)', text)
+    return float(m.group(1)) if m else 0.0
+
+
+def body(rows: int, features: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(rows, features))
+    feats = [{f"f{j}": float(v) for j, v in enumerate(row)} for row in data]
+    return encode({"schema": 1, "service": "bench", "items": [
+        {"type": "samples", "model": "m", "version": "v1", "features": feats,
+         "predictions": [float(x) for x in data[:, 0]]}]})
+
+
+def sidecar_side(seconds: float, rows: int, features: int) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="slo-bench-"))
+    port = free_port()
+    spec = {"service": "bench", "models": [{"name": "m", "version": "v1"}],
+            "sidecar": {"listen": f"127.0.0.1:{port}", "state_dir": str(tmp / "state"),
+                        "interval": "5s", "limits": {"max_body_bytes": 64 * 1024 * 1024}},
+            "sources": {"gpu": {"mode": "off"}},
+            "drift": {"window_size": 5000, "reference_size": 5000},
+            "objectives": [{"name": "drift", "signal": "feature_drift",
+                            "selector": {"model": "m"}, "warning": 0.1, "critical": 0.25}]}
+    (tmp / "slo.yaml").write_text(yaml.safe_dump(spec))
+    cmd = [sys.executable, "-m", "agent.cli", "run", "-c", str(tmp / "slo.yaml"),
+           "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "/readyz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        rss_start = rss_mb(proc.pid)
+        payloads = [body(rows, features, s) for s in range(4)]
+        sent = [0]
+        stop = threading.Event()
+
+        def sender() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            i = 0
+            while not stop.is_set():
+                conn.request("POST", "/v1/ingest", payloads[i % len(payloads)],
+                             {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 202:
+                    sent[0] += rows
+                elif resp.status == 429:
+                    time.sleep(0.01)
+                i += 1
+            conn.close()
+
+        base = applied_rows(url)
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=sender) for _ in range(2)]
+        for t in threads:
+            t.start()
+        time.sleep(seconds / 2)
+        rss_mid = rss_mb(proc.pid)
+        time.sleep(seconds / 2)
+        stop.set()
+        for t in threads:
+            t.join()
+        while applied_rows(url) - base < sent[0] and time.perf_counter() - t0 < seconds * 3:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        done = applied_rows(url) - base
+        rss_end = rss_mb(proc.pid)
+        gx = "great_expectations" in Path(f"/proc/{proc.pid}/maps").read_text()
+        print(f"# sidecar on 1 core, {rows}-row batches x {features} features, {seconds:g}s")
+        print(f"feature samples ingested: {done:,.0f} in {elapsed:.1f}s = "
+              f"{done / elapsed:,.0f} samples/s (target >= 100,000)")
+        print(f"RSS: start {rss_start:.0f} MB, middle {rss_mid:.0f} MB, end {rss_end:.0f} MB "
+              f"(target <= 150 MB; great-expectations loaded: {gx})")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class Sink(BaseHTTPRequestHandler):
+    bytes_in = 0
+
+    def do_POST(self) -> None:
+        n = int(self.headers.get("Content-Length", 0))
+        type(self).bytes_in += len(self.rfile.read(n))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def export_side(n: int, features: int) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from agent.sdk import Monitor
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    rng = np.random.default_rng(0)
+    rows = [{f"f{j}": float(v) for j, v in enumerate(r)} for r in rng.normal(size=(n, features))]
+
+    mon = Monitor(registry=CollectorRegistry(), service="bench", sidecar_url=url,
+                  sample_rate=1.0, flush_interval=3600)
+    mon.queue_size = n + 1
+
+    @mon.inference(model="m", version="v1", features=lambda r: r)
+    def infer(r: dict[str, float]) -> int:
+        return 1
+
+    t = time.perf_counter()
+    for r in rows:
+        infer(r)
+    mon.flush(timeout=30)
+    ours = (time.perf_counter() - t) / n
+    ours_bytes = Sink.bytes_in
+    mon.close()
+
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    Sink.bytes_in = 0
+    provider = LoggerProvider()
+    provider.add_log_record_processor(BatchLogRecordProcessor(
+        OTLPLogExporter(endpoint=url + "/v1/logs"), max_queue_size=n + 1,
+        max_export_batch_size=512))
+    logger = provider.get_logger("bench")
+    t = time.perf_counter()
+    for r in rows:
+        logger.emit(LogRecord(body="inference", attributes={"gen_ai.request.model": "m", **r}))
+    provider.force_flush(60_000)
+    otel = (time.perf_counter() - t) / n
+    provider.shutdown()
+    server.shutdown()
+    print(f"\n# SDK side, {n:,} samples x {features} features shipped to a loopback sink")
+    print(f"slo-agent sample + JSON batch + POST: {ours * 1e6:.2f} us/sample, "
+          f"{ours_bytes / n:.0f} bytes/sample")
+    print(f"OpenTelemetry OTLP/HTTP log export:   {otel * 1e6:.2f} us/sample, "
+          f"{Sink.bytes_in / n:.0f} bytes/sample ({otel / ours:.1f}x ours)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--rows", type=int, default=2000)
+    ap.add_argument("--features", type=int, default=8)
+    ap.add_argument("--export-samples", type=int, default=50_000)
+    args = ap.parse_args()
+    sidecar_side(args.seconds, args.rows, args.features)
+    export_side(args.export_samples, args.features)
+
+
+if __name__ == "__main__":
+    main()
