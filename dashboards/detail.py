@@ -33,8 +33,10 @@ def detail_dashboard(p: ObjectivePlan) -> Dashboard:
             metric = cat.OBJECTIVE_WARNING if lv.severity == "warning" else cat.OBJECTIVE_CRITICAL
             sli_targets.append(query(f"max({metric.name}{p.rec_matchers})",
                                      f"{lv.severity} ({lv.text})", ref=lv.severity[0].upper()))
-    sli_targets.append(query(f"max({cat.OBJECTIVE_BASELINE.name}{p.rec_matchers})", "baseline",
-                             ref="BL"))
+    if any(lv.threshold.base is not None and lv.threshold.base.value == "baseline"
+           for lv in p.levels):
+        sli_targets.append(query(f"max({cat.OBJECTIVE_BASELINE.name}{p.rec_matchers})",
+                                 "baseline", ref="BL"))
     panels: list[Any] = [
         series_panel(f"{o.info.title}: {o.name}", o.info.grafana_unit, sli_targets,
                      o.description or "", p=p, width=24),

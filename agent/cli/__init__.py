@@ -184,3 +184,30 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     except InsecureBind as exc:
         out.error(str(exc))
         sys.exit(EXIT_SPEC)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--duration", type=click.FloatRange(min=60), default=150, show_default=True,
+              help="Seconds of traffic (warm-up, then six incidents one after another).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and traffic.")
+@click.option("--no-tty", is_flag=True, help="Plain lines instead of the live view (CI, logs).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="out",
+              show_default=True, help="Where the generated dashboards and rules go.")
+@click.option("--sidecar-port", type=int, default=9464, show_default=True)
+@click.option("--service-port", type=int, default=8000, show_default=True)
+@click.pass_obj
+def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, sidecar_port: int,
+         service_port: int) -> None:
+    """Run the whole product on loopback, no external servers needed.
+
+    Starts the sidecar and an instrumented inference service (a scikit-learn model trained at
+    start), drives traffic, injects six incidents one after another (latency regression, input
+    drift, null spike, stale dataset, fallback storm, negative feedback), shows every objective
+    live, writes the generated dashboards and alert rules, and ends with detection delays.
+    """
+    from agent.demo.runner import Demo
+
+    tty = out.tty and not no_tty
+    runner = Demo(duration=duration, seed=seed, tty=tty, out_dir=Path(out_dir),
+                  sidecar_port=sidecar_port, service_port=service_port)
+    sys.exit(runner.run(out))

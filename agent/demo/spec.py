@@ -1,0 +1,63 @@
+"""The demo's embedded spec: every incident the demo injects has an objective watching it.
+Intervals are short (1 s ticks, 10 s rate window) so a whole tour takes under three minutes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def demo_spec(sidecar_port: int = 9464, state_dir: str = ".slo-agent/demo-state",
+              grafana_url: str = "http://localhost:3000") -> dict[str, Any]:
+    return {
+        "version": 1,
+        "service": "fraud-demo",
+        "environment": "demo",
+        "owner": "ml-platform",
+        "models": [
+            {"name": "fraud", "version": "v3", "categorical": ["country"],
+             "features": ["amount", "age", "tenure", "velocity", "merchant_risk", "country"]},
+            {"name": "chat", "version": "2025-06"},
+        ],
+        "sidecar": {"listen": f"127.0.0.1:{sidecar_port}", "state_dir": state_dir,
+                    "interval": "1s"},
+        "sdk": {"sample_rate": 1.0, "flush_interval": "0.5s"},
+        "sources": {"gpu": {"mode": "auto"}, "datasets": [{
+            "name": "transactions",
+            "contract": {"columns": {"amount": "float", "age": "float", "country": "string",
+                                     "event_time": "datetime"},
+                         "max_null_ratio": {"amount": "2%"},
+                         "freshness": {"column": "event_time", "max_lag": "8s"}}}]},
+        "drift": {"reference": "first_window", "reference_size": 400, "window_size": 300,
+                  "min_samples": 150, "alpha": 0.01, "correction": "bh"},
+        "alerting": {"rate_window": "10s", "scrape_interval": "1s", "evaluation_interval": "1s",
+                     "absent_for": "1m", "grafana_url": grafana_url,
+                     "runbook_url": "https://runbooks.example.com/fraud-demo/{objective}"},
+        "objectives": [
+            {"name": "fraud-latency-p95", "signal": "latency", "quantile": "p95",
+             "selector": {"model": "fraud"}, "warning": "2x baseline",
+             "critical": "5x baseline", "for": "2s", "objective": "99%", "window": "1h",
+             "sli_threshold": "40ms",
+             "description": "95th percentile scoring latency against its learned baseline"},
+            {"name": "fraud-errors", "signal": "error_rate", "selector": {"model": "fraud"},
+             "for": "2s", "objective": "99.9%", "window": "1h"},
+            {"name": "fraud-input-drift", "signal": "feature_drift",
+             "selector": {"model": "fraud"}, "warning": "0.2", "critical": "0.35", "for": "1s"},
+            {"name": "amount-nulls", "signal": "null_ratio",
+             "selector": {"dataset": "transactions", "column": "amount"},
+             "warning": "2%", "critical": "10%", "for": "1s"},
+            {"name": "transactions-fresh", "signal": "freshness_lag",
+             "selector": {"dataset": "transactions"}, "warning": "3s", "critical": "6s",
+             "for": "0s"},
+            {"name": "fraud-fallbacks", "signal": "fallback_rate",
+             "selector": {"model": "fraud"}, "warning": "5%", "critical": "20%", "for": "2s"},
+            {"name": "fraud-negative-feedback", "signal": "negative_feedback_rate",
+             "selector": {"model": "fraud"}, "warning": "25%", "critical": "50%", "for": "2s"},
+            {"name": "chat-ttft-p95", "signal": "ttft", "selector": {"model": "chat"},
+             "warning": "200ms", "critical": "1s", "for": "2s"},
+            {"name": "request-queue", "signal": "queue_depth", "for": "2s"},
+            {"name": "chat-cost-per-1k", "signal": "cost_per_1k", "selector": {"model": "chat"},
+             "warning": "$1", "critical": "$2", "for": "5s"},
+            {"name": "gpu-hot", "signal": "gpu_temperature", "warning": "83C",
+             "critical": "90C", "for": "10s"},
+        ],
+    }
