@@ -8,6 +8,7 @@ dropped and its items are counted. A 4xx is final (the batch is dropped and coun
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import math
@@ -129,7 +130,8 @@ class Shipper:
         except urllib.error.HTTPError as exc:
             self.last_error = f"HTTP {exc.code}"
             return "rejected" if 400 <= exc.code < 500 and exc.code not in (408, 429) else "retry"
-        except (OSError, ValueError) as exc:    # refused, reset, timeout, bad URL
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # refused, reset, timeout, bad URL, a peer that answers garbage
             self.last_error = str(exc) or type(exc).__name__
             return "retry"
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -143,6 +144,13 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         engine.counters.inc("batches", "accepted")
         return JSONResponse({"accepted": len(batch.items)}, status_code=202)
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        allowed = (exc.headers or {}).get("Allow")
+        hint = f"; allowed: {allowed}" if allowed else ""
+        return _error(exc.status_code, f"{request.method} {request.url.path}: "
+                      f"{exc.detail}{hint}", headers=exc.headers)
+
     async def on_error(request: Request, exc: Exception) -> Response:
         # A bug must not turn into a 5xx for a client's bad input; it is logged and reported.
         log.exception("unexpected error serving %s", request.url.path)
@@ -153,7 +161,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/status", status),
         Route("/openapi.json", openapi_json),
         Route("/v1/ingest", ingest_batch, methods=["POST"]),
-    ], exception_handlers={Exception: on_error})
+    ], exception_handlers={HTTPException: on_http_error, Exception: on_error})
 
 
 def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") -> None:
