@@ -149,7 +149,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         allowed = (exc.headers or {}).get("Allow")
         hint = f"; allowed: {allowed}" if allowed else ""
         return _error(exc.status_code, f"{request.method} {request.url.path}: "
-                      f"{exc.detail}{hint}", headers=exc.headers)
+                      f"{exc.detail}{hint}", headers=dict(exc.headers or {}))
 
     async def on_error(request: Request, exc: Exception) -> Response:
         # A bug must not turn into a 5xx for a client's bad input; it is logged and reported.
