@@ -114,4 +114,4 @@ def test_hand_made_nasties_against_the_real_server(sidecar_factory: Any) -> None
     assert rss_end < rss_start + 200
 
 
-pytest_plugins = ["tests.sidecar.conftest"]
+

@@ -1,0 +1,76 @@
+"""Security: tokens are compared in constant time and never echoed; raw feature values never
+appear in /status or /metrics; off loopback without a token the sidecar does not start."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from agent.sidecar import server
+from agent.sidecar.engine import Engine
+from agent.spec import parse_spec
+from tests.sidecar.conftest import make_spec
+
+SECRET = "tok-" + "x" * 40
+
+
+def _client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[TestClient, Engine]:
+    data = make_spec(tmp_path, 9)
+    data["sidecar"].update(listen="0.0.0.0:9", token_env="SLO_SEC_TOKEN")
+    monkeypatch.setenv("SLO_SEC_TOKEN", SECRET)
+    spec = parse_spec(data)
+    engine = Engine(spec, state_dir=tmp_path / "state")
+    token = server.resolve_token(spec)
+    engine.ready.set()
+    return TestClient(server.create_app(engine, token)), engine
+
+
+def test_constant_time_compare_on_ingest_and_status(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: Any, b: Any) -> bool:
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(server.hmac, "compare_digest", spy)
+    client, _ = _client(tmp_path, monkeypatch)
+    assert client.get("/status").status_code == 401
+    assert client.get("/status", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.post("/v1/ingest", content=b"{}",
+                       headers={"Authorization": f"Bearer {SECRET}"}).status_code == 422
+    assert client.get("/status", headers={"Authorization": f"Bearer {SECRET}"}
+                      ).status_code == 200
+    assert len(calls) == 3 and all(b == SECRET.encode() for _, b in calls)
+    assert client.get("/metrics").status_code == 200          # scrapes stay open
+
+
+def test_no_tokens_or_raw_feature_values_leak(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    client, engine = _client(tmp_path, monkeypatch)
+    marker = "RAW-FEATURE-VALUE-7f3a"
+    rows = [{"amount": 123456.789, "country": marker} for _ in range(300)]
+    body = {"schema": 1, "service": "svc", "items": [
+        {"type": "samples", "model": "clf", "version": "v1", "features": rows,
+         "predictions": [0.123456789] * 300}]}
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    assert client.post("/v1/ingest", content=json.dumps(body), headers=auth).status_code == 202
+    engine._drain()
+    engine.tick(1e9)
+    status = client.get("/status", headers=auth).text
+    metrics = client.get("/metrics").text
+    for text in (status, metrics):
+        assert SECRET not in text and marker not in text and "123456.789" not in text
+
+
+def test_refuses_to_start_off_loopback_without_token(tmp_path: Path) -> None:
+    data = make_spec(tmp_path, 9)
+    data["sidecar"]["listen"] = "0.0.0.0:9"
+    with pytest.raises(server.InsecureBind, match="bearer token"):
+        server.resolve_token(parse_spec(data))
