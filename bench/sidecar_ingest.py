@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -27,25 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+from _sidecar import free_port, rss_mb, start_sidecar
 
 from agent.sdk.transport import encode
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def applied_rows(url: str) -> float:
@@ -64,28 +44,14 @@ def body(rows: int, features: int, seed: int) -> bytes:
 
 
 def sidecar_side(seconds: float, rows: int, features: int) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="slo-bench-"))
-    port = free_port()
     spec = {"service": "bench", "models": [{"name": "m", "version": "v1"}],
-            "sidecar": {"listen": f"127.0.0.1:{port}", "state_dir": str(tmp / "state"),
-                        "interval": "5s", "limits": {"max_body_bytes": 64 * 1024 * 1024}},
+            "sidecar": {"interval": "5s", "limits": {"max_body_bytes": 64 * 1024 * 1024}},
             "sources": {"gpu": {"mode": "off"}},
             "drift": {"window_size": 5000, "reference_size": 5000},
             "objectives": [{"name": "drift", "signal": "feature_drift",
                             "selector": {"model": "m"}, "warning": 0.1, "critical": 0.25}]}
-    (tmp / "slo.yaml").write_text(yaml.safe_dump(spec))
-    cmd = [sys.executable, "-m", "agent.cli", "run", "-c", str(tmp / "slo.yaml"),
-           "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-    url = f"http://127.0.0.1:{port}"
+    proc, url, port = start_sidecar(spec, one_core=True)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         rss_start = rss_mb(proc.pid)
         payloads = [body(rows, features, s) for s in range(4)]
         sent = [0]

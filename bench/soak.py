@@ -10,33 +10,15 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
-import yaml
+from _sidecar import rss_mb, start_sidecar
 from prometheus_client import CollectorRegistry
 
 from agent.sdk import Monitor
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def p99(values: list[float]) -> float:
@@ -49,11 +31,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--rate", type=float, default=20000.0, help="decorated calls per second")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="slo-soak-"))
-    port = free_port()
     spec = {"service": "soak", "models": [{"name": "m", "version": "v1"}],
-            "sidecar": {"listen": f"127.0.0.1:{port}", "state_dir": str(tmp / "state"),
-                        "interval": "1s"},
+            "sidecar": {"interval": "1s"},
             "sources": {"gpu": {"mode": "off"}},
             "drift": {"window_size": 2000, "reference_size": 2000},
             "alerting": {"rate_window": "10s"},
@@ -63,17 +42,7 @@ def main() -> int:
                 {"name": "err", "signal": "error_rate", "selector": {"model": "m"},
                  "objective": "99.9%", "window": "1d"},
                 {"name": "drift", "signal": "feature_drift", "selector": {"model": "m"}}]}
-    (tmp / "slo.yaml").write_text(yaml.safe_dump(spec))
-    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "-c",
-                             str(tmp / "slo.yaml"), "--log-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "/readyz", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
+    proc, url, _ = start_sidecar(spec)
     mon = Monitor(registry=CollectorRegistry(), service="soak", sidecar_url=url,
                   sample_rate=0.25, flush_interval=0.5)
 
