@@ -106,7 +106,7 @@ def make_spec(tmp: Path, port: int, **overrides: Any) -> dict[str, Any]:
             {"name": "latency", "signal": "latency", "selector": {"model": "clf"},
              "quantile": "p95", "warning": "25ms", "critical": "60ms", "for": "0s",
              "objective": "99%", "window": "1d", "sli_threshold": "25ms"},
-            {"name": "fallbacks", "signal": "fallback_rate", "selector": {"model": "clf"},
+            {"name": "fallbacks", "signal": "fallback_rate", "selector": {"model": "ranker"},
              "warning": "10%", "critical": "40%", "for": "0s"},
             {"name": "drift", "signal": "feature_drift", "selector": {"model": "ranker"},
              "warning": "0.15", "critical": "0.4", "for": "0s"},

@@ -30,15 +30,16 @@ def _drive(sc: Any, phases: list[dict[str, float]], seconds: float) -> list[dict
     phase: dict[str, float] = dict(phases[0])
     rng = random.Random(7)
 
-    @mon.inference(model="clf", version="v1", prediction=lambda o: o["score"],
-                   fallback=lambda o: o["fallback"])
-    def predict(x: float) -> dict[str, Any]:
+    @mon.inference(model="clf", version="v1", prediction=lambda o: o)
+    def predict(x: float) -> float:
         time.sleep(phase["latency"])
-        return {"score": x, "fallback": rng.random() < phase["fallback"]}
-
-    @mon.inference(model="ranker", version="v1", features=lambda x: {"amount": x})
-    def rank(x: float) -> float:
         return x
+
+    # drift and fallbacks ride on a fast model: hundreds of calls per window, robust ratios
+    @mon.inference(model="ranker", version="v1", features=lambda x: {"amount": x},
+                   fallback=lambda o: o[1])
+    def rank(x: float) -> tuple[float, bool]:
+        return x, rng.random() < phase["fallback"]
 
     seen: list[dict[str, str]] = []
     stop = threading.Event()
