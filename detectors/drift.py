@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from detectors.ks import ks_many, sorted_reference
+from detectors.ks import ks_many
 from detectors.thresholds import Status
 
 Correction = Literal["bh", "bonferroni", "none"]
@@ -192,8 +192,3 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) ->
         out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win, status,
                                 significant, unseen))
     return out
-
-
-def reference_from(values: ArrayLike) -> NDArray[np.float64]:
-    """Alias kept for readability at call sites: a numeric reference is a sorted array."""
-    return sorted_reference(values)

@@ -11,7 +11,7 @@ import math
 import threading
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from detectors.sketch import QuantileSketch
@@ -174,17 +174,6 @@ class KeyBuckets(dict[int | None, int]):
             if not any(lo <= b <= hi for b in self.bounds[max(0, idx - 2): idx + 2]):
                 self[key] = idx
         return idx
-
-
-def bucket_index(bounds: Sequence[float]) -> Callable[[float], int]:
-    """``le`` semantics: a value equal to a bound falls in that bound's bucket."""
-    b = list(bounds)
-    return lambda v: bisect_left(b, v)
-
-
-def merged_buckets(bounds: Sequence[float]) -> list[float]:
-    out = sorted({float(x) for x in bounds if math.isfinite(x) and x > 0})
-    return out
 
 
 class LockedCounter:

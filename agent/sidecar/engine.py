@@ -385,7 +385,7 @@ class Engine:
                     for n, d in sorted(self.state.datasets.items())]
         return {
             "service": self.spec.service, "environment": self.spec.environment,
-            "ready": self.ready.is_set() or True, "time": now,
+            "ready": self.ready.is_set(), "time": now,
             "objectives": objectives,
             "sources": {
                 "gpu": {"mode": self.gpu.mode, "status": self.gpu.status,

@@ -7,7 +7,6 @@ import json
 import logging
 import queue
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -70,7 +69,3 @@ class Webhooks:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(2.0)
-
-
-def now() -> float:
-    return time.time()
