@@ -195,18 +195,23 @@ BUILD_INFO = _m("slo_agent_build_info", "info", "Build information of the agent.
 #: and the main /metrics stays lint-clean.
 DCGM_PATH = "/metrics/dcgm"
 DCGM_LABELS = ("gpu", "UUID", "device", "modelName", "Hostname")
+_MIB = 1.0 / (1024 * 1024)
+#: name -> (help, GPU reading field, scale from the reading's base unit to DCGM's unit)
 DCGM = {
-    "DCGM_FI_DEV_GPU_UTIL": "GPU utilization (in %).",
-    "DCGM_FI_DEV_MEM_COPY_UTIL": "Memory utilization (in %).",
-    "DCGM_FI_DEV_FB_USED": "Framebuffer memory used (in MiB).",
-    "DCGM_FI_DEV_FB_FREE": "Framebuffer memory free (in MiB).",
-    "DCGM_FI_DEV_GPU_TEMP": "GPU temperature (in C).",
-    "DCGM_FI_DEV_POWER_USAGE": "Power draw (in W).",
-    "DCGM_FI_DEV_SM_CLOCK": "SM clock frequency (in MHz).",
-    "DCGM_FI_DEV_MEM_CLOCK": "Memory clock frequency (in MHz).",
-    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": "Current clock throttle reasons (bitmask).",
-    "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": "Total number of single-bit volatile ECC errors.",
-    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": "Total number of double-bit volatile ECC errors.",
+    "DCGM_FI_DEV_GPU_UTIL": ("GPU utilization (in %).", "utilization", 100.0),
+    "DCGM_FI_DEV_MEM_COPY_UTIL": ("Memory utilization (in %).", "memory_utilization", 100.0),
+    "DCGM_FI_DEV_FB_USED": ("Framebuffer memory used (in MiB).", "memory_used", _MIB),
+    "DCGM_FI_DEV_FB_FREE": ("Framebuffer memory free (in MiB).", "memory_free", _MIB),
+    "DCGM_FI_DEV_GPU_TEMP": ("GPU temperature (in C).", "temperature", 1.0),
+    "DCGM_FI_DEV_POWER_USAGE": ("Power draw (in W).", "power", 1.0),
+    "DCGM_FI_DEV_SM_CLOCK": ("SM clock frequency (in MHz).", "sm_clock", 1e-6),
+    "DCGM_FI_DEV_MEM_CLOCK": ("Memory clock frequency (in MHz).", "memory_clock", 1e-6),
+    "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": ("Current clock throttle reasons (bitmask).",
+                                           "throttle_mask", 1.0),
+    "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": ("Total number of single-bit volatile ECC errors.",
+                                      "ecc_corrected", 1.0),
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": ("Total number of double-bit volatile ECC errors.",
+                                      "ecc_uncorrected", 1.0),
 }
 
 SDK_METRICS = (REQUESTS, ERRORS, LATENCY, IN_FLIGHT, TTFT, INTER_TOKEN, TOKENS, COST, FEEDBACK,

@@ -58,7 +58,7 @@ def test_dcgm_compatible_names_differ_only_by_dcgm_label_case() -> None:
     """DCGM's own label names are camelCase; that is the only lint finding, hence its own path."""
     promtool = require_binary("promtool")
     reg = CollectorRegistry()
-    for name, help_ in cat.DCGM.items():
+    for name, (help_, _, _) in cat.DCGM.items():
         Gauge(name, help_, list(cat.DCGM_LABELS), registry=reg).labels(
             *["x"] * len(cat.DCGM_LABELS)).set(1)
     res = subprocess.run([promtool, "check", "metrics"], input=generate_latest(reg),

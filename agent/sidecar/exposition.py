@@ -104,28 +104,13 @@ def gpu_families(spec: Spec, readings: list[GPUReading]) -> list[Any]:
 def dcgm_families(readings: list[GPUReading], hostname: str) -> list[Any]:
     """DCGM-exporter compatible series (gpu, UUID, device, modelName, Hostname labels)."""
     fams = {name: GaugeMetricFamily(name, help_, labels=list(cat.DCGM_LABELS))
-            for name, help_ in cat.DCGM.items()}
-    mib = 1024.0 * 1024.0
+            for name, (help_, _, _) in cat.DCGM.items()}
     for r in readings:
         labels = [str(r.index), r.uuid, f"nvidia{r.index}", r.name, hostname]
-        pairs = {
-            "DCGM_FI_DEV_GPU_UTIL": None if r.utilization is None else r.utilization * 100,
-            "DCGM_FI_DEV_MEM_COPY_UTIL": None if r.memory_utilization is None
-            else r.memory_utilization * 100,
-            "DCGM_FI_DEV_FB_USED": None if r.memory_used is None else r.memory_used / mib,
-            "DCGM_FI_DEV_FB_FREE": None if r.memory_free is None else r.memory_free / mib,
-            "DCGM_FI_DEV_GPU_TEMP": r.temperature,
-            "DCGM_FI_DEV_POWER_USAGE": r.power,
-            "DCGM_FI_DEV_SM_CLOCK": None if r.sm_clock is None else r.sm_clock / 1e6,
-            "DCGM_FI_DEV_MEM_CLOCK": None if r.memory_clock is None else r.memory_clock / 1e6,
-            "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS": None if r.throttle_mask is None
-            else float(r.throttle_mask),
-            "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL": r.ecc_corrected,
-            "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL": r.ecc_uncorrected,
-        }
-        for name, value in pairs.items():
+        for name, (_, field, scale) in cat.DCGM.items():
+            value = getattr(r, field)
             if value is not None:
-                fams[name].add_metric(labels, value)
+                fams[name].add_metric(labels, float(value) * scale)
     return [f for f in fams.values() if f.samples]
 
 
