@@ -142,6 +142,12 @@ SCHEMA_CHANGES = _m("slo_agent_dataset_schema_changes", "gauge",
                     _S + ("dataset", "change"))
 DATASET_ROWS = _m("slo_agent_dataset_rows", "gauge", "Rows in the latest batch of a dataset.",
                   _S + ("dataset",))
+DATASET_DRIFT_SCORE = _m("slo_agent_dataset_drift_score", "gauge",
+                         "Column drift against the dataset's reference file: effect size (KS D "
+                         "or PSI) when significant, else 0.", _S + ("dataset", "column", "test"))
+DATASET_DRIFT_P_VALUE = _m("slo_agent_dataset_drift_p_value", "gauge",
+                           "Column drift p-value against the reference file, adjusted.",
+                           _S + ("dataset", "column", "test"))
 CONTRACT_FAILURES = _m("slo_agent_dataset_contract_failures", "gauge",
                        "Failed data-contract expectations in the latest validated batch.",
                        _S + ("dataset", "expectation", "column"))
@@ -221,7 +227,8 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_WARNING, OBJECTIV
                    OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE, OBJECTIVE_TRANSITIONS,
                    SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE, DRIFT_STATISTIC, DRIFT_P_VALUE,
                    PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, FRESHNESS, NULL_RATIO,
-                   SCHEMA_CHANGES, DATASET_ROWS, CONTRACT_FAILURES, GPU_UTIL, GPU_MEM_USED,
+                   SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE, DATASET_DRIFT_P_VALUE,
+                   CONTRACT_FAILURES, GPU_UTIL, GPU_MEM_USED,
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
                    SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,

@@ -162,6 +162,9 @@ def data(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
             "{{dataset}} {{expectation}} {{column}}")]),
         series_panel("Rows per batch", "short", [query(
             f"max by (dataset) ({cat.DATASET_ROWS.name}{m})", "{{dataset}}")]),
+        series_panel("Dataset drift against the reference file", "short", [query(
+            f"max by (dataset, column) ({cat.DATASET_DRIFT_SCORE.name}{m})",
+            "{{dataset}}.{{column}}")], "Effect size (KS D or PSI) when significant, else 0"),
     ]
 
 

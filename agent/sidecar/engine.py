@@ -72,7 +72,8 @@ class Engine:
                                    gpu=self.gpu.signal_values)
         self.scrapers = [Scraper(t) for t in spec.sources.scrape]
         base = base_dir or Path.cwd()
-        self.pollers = [DatasetPoller(d, base) for d in spec.sources.datasets if d.path]
+        self.pollers = [DatasetPoller(d, base, drift=spec.drift)
+                        for d in spec.sources.datasets if d.path]
         self.inbox: deque[tuple[str, Any, float]] = deque()
         self.max_inbox = 10_000
         # parsed batches are big Python objects: the backlog is bounded by feature rows too
@@ -222,6 +223,8 @@ class Engine:
             d.last_mark = max(d.last_mark or 0.0, r.mtime)
         if r.contract_failures is not None:
             d.contract_failures = r.contract_failures
+        if r.drift is not None:
+            d.drift = r.drift
 
     # -- evaluation tick -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -339,6 +342,7 @@ class Engine:
         fresh, nulls, schema = _fam(cat.FRESHNESS), _fam(cat.NULL_RATIO), \
             _fam(cat.SCHEMA_CHANGES)
         rows, contract = _fam(cat.DATASET_ROWS), _fam(cat.CONTRACT_FAILURES)
+        dscore, dpval = _fam(cat.DATASET_DRIFT_SCORE), _fam(cat.DATASET_DRIFT_P_VALUE)
         for name, d in sorted(self.state.datasets.items()):
             lag = freshness_lag(now, d.newest_event, d.last_mark)
             if lag is not None:
@@ -355,7 +359,12 @@ class Engine:
                 (f["expectation"], f["column"]) for f in d.contract_failures)
             for (exp, col), n in sorted(failures.items()):
                 contract.add_metric([svc, name, exp, col], float(n))
-        return [fresh, nulls, schema, rows, contract]
+            for r in d.drift:
+                if r.get("status") in ("ok", "warning", "critical"):
+                    labels = [svc, name, r["column"], r["test"]]
+                    dscore.add_metric(labels, float(r["score"]))
+                    dpval.add_metric(labels, float(r["p_adjusted"]))
+        return [fresh, nulls, schema, rows, contract, dscore, dpval]
 
     def _status(self, results: list[Result], now: float) -> dict[str, Any]:
         objectives = []
@@ -381,7 +390,8 @@ class Engine:
                 entry["features"] = r.detail
             objectives.append(entry)
         datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
-                     "error": d.error, "contract_failures": len(d.contract_failures)}
+                     "error": d.error, "contract_failures": len(d.contract_failures),
+                     "drift": d.drift}
                     for n, d in sorted(self.state.datasets.items())]
         return {
             "service": self.spec.service, "environment": self.spec.environment,

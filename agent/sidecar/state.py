@@ -163,6 +163,7 @@ class DatasetState:
     last_mark: float | None = None
     last_seen: float | None = None
     contract_failures: list[dict[str, Any]] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)      # vs the reference file
     source: str = "sdk"
     error: str | None = None
 

@@ -3,6 +3,7 @@ targets, dataset files; and the evaluator's for/hysteresis/baseline rules."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -289,3 +290,43 @@ def test_dataset_file_poll_with_contract(tmp_path: Path) -> None:
     assert changed is not None and changed.columns == {"not": "string", "a": "float"}
     gone = DatasetPoller(Dataset(name="g", path="missing.parquet"), tmp_path).poll()
     assert gone is not None and not gone.ok and "cannot read" in (gone.error or "")
+
+
+def test_dataset_drift_against_the_reference_file(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from prometheus_client import generate_latest
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    pd.DataFrame({"amount": rng.normal(100, 10, n), "age": rng.normal(40, 5, n),
+                  "country": rng.choice(["de", "fr"], n)}).to_parquet(tmp_path / "ref.parquet")
+    pd.DataFrame({"amount": rng.normal(115, 10, n), "age": rng.normal(40, 5, n),
+                  "country": rng.choice(["de", "fr", "xx"], n, p=[0.2, 0.2, 0.6])}
+                 ).to_parquet(tmp_path / "cur.parquet")
+    spec = parse_spec({"service": "s", "models": [{"name": "m"}],
+                       "sources": {"gpu": {"mode": "off"}, "datasets": [
+                           {"name": "tx", "path": "cur.parquet", "reference": "ref.parquet"}]},
+                       "drift": {"min_samples": 100}})
+    eng = Engine(spec, state_dir=tmp_path / "state", base_dir=tmp_path)
+    reading = eng.pollers[0].poll()
+    assert reading is not None and reading.drift is not None
+    by = {r["column"]: r for r in reading.drift}
+    assert by["amount"]["status"] == "critical" and by["amount"]["score"] > 0.5
+    assert by["age"]["score"] == 0.0 and by["age"]["status"] == "ok"
+    assert by["country"]["test"] == "chi2" and by["country"]["status"] == "critical"
+    eng._apply_dataset(reading, 1000.0)
+    eng.tick(1000.0)
+    reg = CollectorRegistry(auto_describe=False)
+
+    class P:
+        def collect(self) -> Any:
+            return eng.published
+
+    reg.register(P())  # type: ignore[arg-type]
+    text = generate_latest(reg).decode()
+    assert 'slo_agent_dataset_drift_score{column="amount",dataset="tx",service="s",test="ks"}' \
+        in text
+    status = eng.status_doc["sources"]["datasets"][0]
+    assert {r["column"] for r in status["drift"]} == {"amount", "age", "country"}
+    assert "115" not in json.dumps(status["drift"])        # statistics, never raw values

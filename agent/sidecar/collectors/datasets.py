@@ -22,6 +22,7 @@ class DatasetReading:
     newest_event: float | None = None
     mtime: float | None = None
     contract_failures: list[dict[str, Any]] | None = None
+    drift: list[dict[str, Any]] | None = None
 
 
 def read_frame(path: Path, fmt: str = "auto") -> Any:
@@ -32,9 +33,13 @@ def read_frame(path: Path, fmt: str = "auto") -> Any:
 
 
 class DatasetPoller:
-    def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True) -> None:
+    def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True,
+                 drift: Any = None) -> None:
         self.dataset = dataset
         self.path = (base / dataset.path) if dataset.path else None
+        self.reference_path = (base / dataset.reference) if dataset.reference else None
+        self.drift_settings = drift
+        self._reference: Any = None       # (sorted numeric columns, categorical counts)
         self.run_contract = run_contract
         self._mtime: float | None = None
         self.next_at = 0.0
@@ -76,5 +81,52 @@ class DatasetPoller:
                 {"expectation": o.expectation, "column": o.column or "",
                  "signal": o.signal, "unexpected_ratio": o.unexpected_ratio}
                 for o in report.failures]
+        if self.reference_path is not None:
+            reading.drift = self._drift(frame)
         self.last = reading
         return reading
+
+    def _load_reference(self) -> Any:
+        """The reference file, read once: numeric columns sorted, categorical ones counted."""
+        if self._reference is None and self.reference_path is not None:
+            from collections import Counter
+
+            from detectors.ks import sorted_reference
+
+            ref = read_frame(self.reference_path, self.dataset.format)
+            numeric, categorical = {}, {}
+            for col in ref.columns:
+                series = ref[col]
+                if series.dtype.kind in "biuf":
+                    numeric[str(col)] = sorted_reference(series.to_numpy(dtype=float))
+                elif series.dtype.kind in "OSU" or str(series.dtype) in ("category", "str",
+                                                                         "string"):
+                    categorical[str(col)] = Counter(str(v) for v in series.dropna())
+            self._reference = (numeric, categorical)
+        return self._reference
+
+    def _drift(self, frame: Any) -> list[dict[str, Any]]:
+        """KS (numbers) and chi-square/PSI (categories) of each column against the reference,
+        corrected for multiple testing; effect floors as the spec's drift settings say."""
+        from detectors.drift import DriftInput, DriftThresholds, detect_drift
+
+        try:
+            numeric, categorical = self._load_reference()
+        except Exception as exc:   # missing or unreadable reference: reported, not fatal
+            return [{"column": "", "test": "", "error": f"reference: {exc}"[:300]}]
+        data = DriftInput()
+        for col, ref in numeric.items():
+            if col in frame.columns and frame[col].dtype.kind in "biuf":
+                data.numeric_refs[col] = ref
+                data.numeric_windows[col] = frame[col].to_numpy(dtype=float)
+        for col, counts in categorical.items():
+            if col in frame.columns:
+                data.categorical_refs[col] = dict(counts)
+                data.categorical_windows[col] = [str(v) for v in frame[col].dropna()]
+        s = self.drift_settings
+        thresholds = DriftThresholds(alpha=s.alpha, correction=s.correction,
+                                     min_samples=s.min_samples) if s is not None \
+            else DriftThresholds()
+        return [{"column": r.feature, "test": r.test, "score": r.score,
+                 "statistic": r.statistic, "p_adjusted": r.p_adjusted,
+                 "status": r.status.value} for r in detect_drift(data, thresholds)]
