@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agent.spec.signals import SignalKind
+from detectors.thresholds import Status
 
 MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
 
@@ -23,7 +24,8 @@ SELECTOR_LABELS = {"model": "model", "version": "version", "feature": "feature",
 OUTCOMES = ("ok", "error", "fallback")
 SENTIMENTS = ("positive", "negative", "neutral")
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
-OBJECTIVE_STATES = {"no_data": -1, "ok": 0, "warning": 1, "critical": 2}
+#: the numeric value of slo_agent_objective_state per status (one definition: detectors' Status)
+OBJECTIVE_STATES = {s.value: s.rank for s in Status}
 
 
 @dataclass(frozen=True)
