@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from agent import catalogue as cat
-from agent.spec.model import BurnTier, Objective, Spec
+from agent.spec.model import Objective, Spec, TierWindows
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, Threshold, format_duration
 
@@ -217,12 +217,12 @@ class ObjectivePlan:
                 f"sum_over_time({self.total_name}{self.rec_matchers}[{w}])")
 
     @property
-    def tiers(self) -> list[BurnTier]:
-        return self.spec.tiers_for(self.o) if self.o.has_target else []
+    def tiers(self) -> list[TierWindows]:
+        return self.spec.tiers_for(self.o)
 
-    def tier_threshold(self, tier: BurnTier) -> float:
+    def tier_threshold(self, tier: TierWindows) -> float:
         """Error-ratio level of a tier: factor × error budget."""
-        return tier.factor(self.o.window) * self.o.error_budget
+        return tier.factor * self.o.error_budget
 
     def burn_expr(self, seconds: float) -> str:
         return f"{self.ratio_name(seconds)}{self.rec_matchers} / {self.o.error_budget:.10g}"

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, panel_url, plans, prom_duration, runbook_url
-from agent.spec.model import BurnTier, Spec
+from agent.spec.model import Spec, TierWindows
 from agent.spec.signals import SLIType
 from agent.spec.units import Unit, format_duration, format_value
 
@@ -88,8 +88,8 @@ def threshold_alert(p: ObjectivePlan, level: Level) -> Rule:
     }
 
 
-def burn_alert(p: ObjectivePlan, tier: BurnTier) -> Rule:
-    factor = tier.factor(p.o.window)
+def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
+    factor = tier.factor
     long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
     expr = (f"({p.burn_expr(tier.long)} > {factor:.10g})\nand\n"
             f"({p.burn_expr(tier.short)} > {factor:.10g})")
@@ -97,7 +97,7 @@ def burn_alert(p: ObjectivePlan, tier: BurnTier) -> Rule:
     if guard and p.sli_type is SLIType.EVENTS:
         expr += (f"\nand\n({p.total_name}{p.rec_matchers} / "
                  f"{p.spec.alerting.rate_window:g} >= {guard:.10g})")
-    exhaustion = format_duration(p.o.window / factor)
+    exhaustion = format_duration(tier.exhaustion)
     labels = _common_labels(p, tier.severity)
     labels.update({"tier": tier.name, "long_window": long_w, "short_window": short_w,
                    "burn_factor": f"{factor:g}"})
@@ -156,7 +156,7 @@ def lint(spec: Spec) -> list[str]:
             level = p.tier_threshold(tier)
             if level >= 1.0:
                 out.append(f"{p.o.name}: burn tier {tier.name} needs an error ratio of "
-                           f"{level:.3g} (factor {tier.factor(p.o.window):g} x budget "
+                           f"{level:.3g} (factor {tier.factor:g} x budget "
                            f"{p.o.error_budget:.3g}) and can never fire; loosen the target or "
                            "disable the tier")
             if tier.short < 4 * scrape:

@@ -18,8 +18,8 @@ from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Unit
 from alerts.rules import absent_alert, burn_alert, threshold_alert
 
-RATE_PER_MIN = 600.0              # synthetic traffic: 10 requests per second
-Segment = tuple[int, list[tuple[float, float]]]   # (minutes, [(value, share), ...])
+RATE_PER_S = 10.0                 # synthetic traffic: 10 requests per second
+Segment = tuple[int, list[tuple[float, float]]]   # (ticks, [(value, share), ...])
 
 _COUNTER_RATIO = {
     SignalKind.ERROR_RATE: (cat.REQUESTS, "outcome", "error", "ok"),
@@ -89,20 +89,42 @@ def _num(x: float) -> str:
     return f"{x:.12g}"
 
 
+def tick_seconds(p: ObjectivePlan) -> float:
+    """Sample and evaluation step of the generated tests: a minute where every window the rules
+    use is a whole number of minutes, else the spec's evaluation interval (e.g. a demo's 1s)."""
+    a = p.spec.alerting
+    windows = [a.rate_window] + [w for t in p.tiers for w in (t.long, t.short)]
+    if all(w % 60 == 0 for w in windows):
+        return 60.0
+    return max(1.0, min(60.0, a.evaluation_interval))
+
+
+def _ticks(p: ObjectivePlan, seconds: float) -> int:
+    return max(1, math.ceil(seconds / tick_seconds(p)))
+
+
+def _at(p: ObjectivePlan, ticks: int) -> str:
+    return prom_duration(ticks * tick_seconds(p))
+
+
+def _per_tick(p: ObjectivePlan) -> float:
+    return RATE_PER_S * tick_seconds(p)
+
+
 def _counter(increments: Sequence[tuple[int, float]]) -> str:
-    """Per-minute increments per segment → promtool's 'a+bxn' notation, continuing the total."""
+    """Per-tick increments per segment → promtool's 'a+bxn' notation, continuing the total."""
     parts, last = [], None
-    for minutes, inc in increments:
+    for ticks, inc in increments:
         start = 0.0 if last is None else last + inc
-        parts.append(f"{_num(start)}+{_num(inc)}x{minutes - 1}")
-        last = start + (minutes - 1) * inc
+        parts.append(f"{_num(start)}+{_num(inc)}x{ticks - 1}")
+        last = start + (ticks - 1) * inc
     return " ".join(parts)
 
 
 def _gauge(values: Sequence[tuple[int, float | None]]) -> str:
     parts = []
-    for minutes, v in values:
-        parts.append(" ".join(["_"] * minutes) if v is None else f"{_num(v)}+0x{minutes - 1}")
+    for ticks, v in values:
+        parts.append(" ".join(["_"] * ticks) if v is None else f"{_num(v)}+0x{ticks - 1}")
     return " ".join(parts)
 
 
@@ -115,8 +137,9 @@ def _band(v: float) -> tuple[float, float]:
 
 
 def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]:
-    """Raw input series whose signal value follows ``segments`` (value, share pairs per minute)."""
+    """Raw input series whose signal value follows ``segments`` (value, share pairs per tick)."""
     kind = p.o.signal
+    per_tick, tick = _per_tick(p), tick_seconds(p)
     base = dict(p.raw_labels)
     out: list[dict[str, str]] = []
     if kind in _COUNTER_RATIO:
@@ -125,8 +148,8 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
         for minutes, dist in segments:
             ratio = dist[0][0]
             r = 1.0 - ratio if kind is SignalKind.AVAILABILITY else ratio
-            bad_inc.append((minutes, RATE_PER_MIN * dist[0][1] * r))
-            good_inc.append((minutes, RATE_PER_MIN * dist[0][1] * (1.0 - r)))
+            bad_inc.append((minutes, per_tick * dist[0][1] * r))
+            good_inc.append((minutes, per_tick * dist[0][1] * (1.0 - r)))
         out.append({"series": _series(metric.name, {**base, label: bad_v}),
                     "values": _counter(bad_inc)})
         out.append({"series": _series(metric.name, {**base, label: good_v}),
@@ -134,25 +157,25 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
     elif kind in _HIST:
         hist = _HIST[kind]
         for le in _bounds(p, segments) + [math.inf]:
-            incs = [(minutes, sum(RATE_PER_MIN * share for v, share in dist if _band(v)[1] <= le))
+            incs = [(minutes, sum(per_tick * share for v, share in dist if _band(v)[1] <= le))
                     for minutes, dist in segments]
             le_text = "+Inf" if math.isinf(le) else cat.le_value(le)
             out.append({"series": _series(hist.name + "_bucket", {**base, "le": le_text}),
                         "values": _counter(incs)})
         out.append({"series": _series(hist.name + "_count", base),
-                    "values": _counter([(m, RATE_PER_MIN * sum(s for _, s in d))
+                    "values": _counter([(m, per_tick * sum(s for _, s in d))
                                         for m, d in segments])})
     elif kind is SignalKind.THROUGHPUT:
         out.append({"series": _series(cat.REQUESTS.name, {**base, "outcome": "ok"}),
-                    "values": _counter([(m, d[0][0] * 60) for m, d in segments])})
+                    "values": _counter([(m, d[0][0] * tick) for m, d in segments])})
     elif kind is SignalKind.TOKEN_RATE:
         out.append({"series": _series(cat.TOKENS.name, {**base, "token_type": "output"}),
-                    "values": _counter([(m, d[0][0] * 60) for m, d in segments])})
+                    "values": _counter([(m, d[0][0] * tick) for m, d in segments])})
     elif kind is SignalKind.COST_PER_1K:
         out.append({"series": _series(cat.REQUESTS.name, {**base, "outcome": "ok"}),
-                    "values": _counter([(m, RATE_PER_MIN) for m, _ in segments])})
+                    "values": _counter([(m, per_tick) for m, _ in segments])})
         out.append({"series": _series(cat.COST.name, base),
-                    "values": _counter([(m, d[0][0] * RATE_PER_MIN / 1000) for m, d in segments])})
+                    "values": _counter([(m, d[0][0] * per_tick / 1000) for m, d in segments])})
     elif kind is SignalKind.DAILY_SPEND:
         # the day's spend arrives as one lump at each segment's start, so increase(...[1d])
         # shows it at once and forgets it exactly a day later
@@ -220,18 +243,14 @@ def _exp(rule: dict[str, Any], value: float | None, extra: dict[str, str] | None
     return {"exp_labels": labels, "exp_annotations": ann}
 
 
-def _minutes(seconds: float) -> int:
-    return max(1, math.ceil(seconds / 60))
-
-
 def threshold_tests(p: ObjectivePlan, level: Level) -> list[dict[str, Any]]:
     rule = threshold_alert(p, level)
     name = rule["alert"]
     lv = level_value(p, level)
     bad, good = _beyond(p, lv, worse=True), _beyond(p, lv, worse=False)
-    rate_m = _minutes(p.spec.alerting.rate_window)
-    warmup = rate_m + 2                     # minutes until the value reflects the input
-    t_fire = warmup + _minutes(p.o.for_) + 3
+    rate_m = _ticks(p, p.spec.alerting.rate_window)
+    warmup = rate_m + 2                     # ticks until the value reflects the input
+    t_fire = warmup + _ticks(p, p.o.for_) + 3
     recover = _settle(p)
     t_resolve = t_fire + 1 + recover + 1
     total = t_resolve + 2
@@ -240,16 +259,17 @@ def threshold_tests(p: ObjectivePlan, level: Level) -> list[dict[str, Any]]:
     shown = _shown_value(p, bad, segments)
     return [
         {"name": f"{name}: fires past {level.text}, resolves when back",
-         "interval": "1m",
+         "interval": _at(p, 1),
          "input_series": synth(p, segments) + extra,
          "alert_rule_test": [
-             {"eval_time": f"{t_fire}m", "alertname": name, "exp_alerts": [_exp(rule, shown)]},
-             {"eval_time": f"{t_resolve}m", "alertname": name, "exp_alerts": []},
+             {"eval_time": _at(p, t_fire), "alertname": name, "exp_alerts": [_exp(rule, shown)]},
+             {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
          ]},
         {"name": f"{name}: stays quiet inside {level.text}",
-         "interval": "1m",
+         "interval": _at(p, 1),
          "input_series": synth(p, [(total, [(good, 1.0)])]) + extra,
-         "alert_rule_test": [{"eval_time": f"{t_fire}m", "alertname": name, "exp_alerts": []}],
+         "alert_rule_test": [{"eval_time": _at(p, t_fire), "alertname": name,
+                              "exp_alerts": []}],
         },
     ]
 
@@ -263,10 +283,10 @@ def _bounds(p: ObjectivePlan, segments: Sequence[Segment]) -> list[float]:
 
 
 def _settle(p: ObjectivePlan) -> int:
-    """Minutes for a change of input to fully leave the signal's value."""
+    """Ticks for a change of input to fully leave the signal's value."""
     if p.o.signal is SignalKind.DAILY_SPEND:
-        return 24 * 60 + 3
-    return _minutes(p.spec.alerting.rate_window) + 3
+        return _ticks(p, 86400) + 3
+    return _ticks(p, p.spec.alerting.rate_window) + 3
 
 
 def _shown_value(p: ObjectivePlan, v: float, segments: Sequence[Segment]) -> float:
@@ -299,45 +319,57 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             return [(v, s) for v, s in parts if s > 0]
         return [(1.0 - r if p.o.signal is SignalKind.AVAILABILITY else r, 1.0)]
 
+    def stable(r: float) -> float:
+        """Nudge a ratio off printf "%.1f" rounding boundaries of its burn rate: Prometheus's sums
+        and Python's division may differ in the last bit, and 0.35 prints as 0.3 or 0.4."""
+        for _ in range(100):
+            burn = r / p.o.error_budget
+            if f"{burn * (1 - 1e-7):.1f}" == f"{burn * (1 + 1e-7):.1f}":
+                return r
+            r *= 1.002
+        return r
+
     def expected(r: float) -> list[dict[str, Any]]:
         burn = r / p.o.error_budget
         firing = [t for t in tiers if r > p.tier_threshold(t)]
         return [_exp(burn_alert(p, t), burn) for t in firing]
 
-    ratios = sorted({min(1.0, 1.5 * p.tier_threshold(t)) for t in possible}) if events \
+    ratios = sorted({min(1.0, stable(1.5 * p.tier_threshold(t))) for t in possible}) if events \
         else ([1.0] if possible else [])
     for r in ratios:
         if r <= 0:
             continue
         slowest = max(t.short for t in tiers if r > p.tier_threshold(t))
-        t_fire = 15
-        t_resolve = t_fire + _minutes(slowest) + _settle(p) + 10
+        t_fire = max(15, 3 * _ticks(p, p.spec.alerting.rate_window))
+        t_resolve = t_fire + _ticks(p, slowest) + _settle(p) + 10
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} fires the tiers it exceeds, then resolves",
-            "interval": "1m",
+            "interval": _at(p, 1),
             "input_series": synth(p, [(t_fire + 1, dist(r)), (t_resolve - t_fire + 2, dist(0.0))]),
             "alert_rule_test": [
-                {"eval_time": f"{t_fire}m", "alertname": name, "exp_alerts": expected(r)},
-                {"eval_time": f"{t_resolve}m", "alertname": name, "exp_alerts": []},
+                {"eval_time": _at(p, t_fire), "alertname": name, "exp_alerts": expected(r)},
+                {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
             ],
         })
-    quiet = [0.9 * p.tier_threshold(t) for t in possible] if events else [0.0]
+    quiet = [stable(0.9 * p.tier_threshold(t)) for t in possible] if events else [0.0]
+    t_quiet = max(30, 3 * _ticks(p, p.spec.alerting.rate_window))
     for r in sorted(set(quiet)):
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} stays under the tiers it does not exceed",
-            "interval": "1m",
-            "input_series": synth(p, [(40, dist(r))]),
-            "alert_rule_test": [{"eval_time": "30m", "alertname": name,
+            "interval": _at(p, 1),
+            "input_series": synth(p, [(t_quiet + 10, dist(r))]),
+            "alert_rule_test": [{"eval_time": _at(p, t_quiet), "alertname": name,
                                  "exp_alerts": expected(r) if events else []}],
         })
     guard = p.spec.alerting.min_request_rate
     if events and guard and possible:
-        low = guard * 60 * 0.5 / RATE_PER_MIN        # share of normal traffic under the guard
+        low = guard * 0.5 / RATE_PER_S        # share of normal traffic under the guard
         tests.append({
             "name": f"{name}: all errors at {guard * 0.5:g} req/s stay under the traffic guard",
-            "interval": "1m",
-            "input_series": synth(p, [(40, [(v, s * low) for v, s in dist(1.0)])]),
-            "alert_rule_test": [{"eval_time": "30m", "alertname": name, "exp_alerts": []}],
+            "interval": _at(p, 1),
+            "input_series": synth(p, [(t_quiet + 10, [(v, s * low) for v, s in dist(1.0)])]),
+            "alert_rule_test": [{"eval_time": _at(p, t_quiet), "alertname": name,
+                                 "exp_alerts": []}],
         })
     return tests
 
@@ -345,21 +377,22 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
 def absent_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     rule = absent_alert(p)
     name = rule["alert"]
-    window = _minutes(p.spec.alerting.absent_for)
+    window = _ticks(p, p.spec.alerting.absent_for)
     present = [(_healthy(p), 1.0)]
     eq_labels = dict(p.raw_labels)
     return [
         {"name": f"{name}: fires without data, resolves when data arrives",
-         "interval": "1m",
+         "interval": _at(p, 1),
          "input_series": _late(p, 5, window + 5),
          "alert_rule_test": [
-             {"eval_time": "3m", "alertname": name, "exp_alerts": [_exp(rule, None, eq_labels)]},
-             {"eval_time": f"{window + 8}m", "alertname": name, "exp_alerts": []},
+             {"eval_time": _at(p, 3), "alertname": name,
+              "exp_alerts": [_exp(rule, None, eq_labels)]},
+             {"eval_time": _at(p, window + 8), "alertname": name, "exp_alerts": []},
          ]},
         {"name": f"{name}: quiet while data flows",
-         "interval": "1m",
+         "interval": _at(p, 1),
          "input_series": synth(p, [(window + 10, present)]),
-         "alert_rule_test": [{"eval_time": f"{window + 5}m", "alertname": name,
+         "alert_rule_test": [{"eval_time": _at(p, window + 5), "alertname": name,
                               "exp_alerts": []}]},
     ]
 
@@ -392,7 +425,8 @@ def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
 
 def test_file(p: ObjectivePlan, rule_file: str) -> dict[str, Any]:
     """One promtool test file per objective, next to (and naming) its rule file."""
-    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": objective_tests(p)}
+    return {"rule_files": [rule_file], "evaluation_interval": _at(p, 1),
+            "tests": objective_tests(p)}
 
 
 __all__ = ["expand", "humanize_duration", "objective_tests", "prom_duration", "synth",

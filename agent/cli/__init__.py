@@ -44,15 +44,18 @@ def _load(out: Output, spec_path: str) -> Spec:
 
 @main.command(context_settings=CONTEXT)
 @click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
+              help="The SLO spec (same as SPEC).")
 @click.option("--json", "as_json", is_flag=True, help="Print the resolved objectives as JSON.")
 @click.pass_obj
-def validate(out: Output, spec: str, as_json: bool) -> None:
+def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     """Validate SPEC and print each objective with its resolved thresholds.
 
     Exits 2 and lists every error with its field path when the spec is invalid.
     """
     from agent.cli.tables import objective_rows
 
+    spec = config or spec
     parsed = _load(out, spec)
     rows = objective_rows(parsed)
     if as_json:
@@ -67,6 +70,38 @@ def validate(out: Output, spec: str, as_json: bool) -> None:
           r["for"], r["target"]] for r in rows],
     )
     out.ok(f"{spec} is valid")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
+              help="The SLO spec (same as SPEC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tiers as JSON.")
+@click.pass_obj
+def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
+    """Show each objective's burn-rate tiers: windows, factor, the error ratio that pages, and
+    how long the budget lasts at that burn.
+
+    Windows scale with the objective's window, so the factors stay the SRE Workbook's
+    14.4 / 6 / 3 / 1 whatever the window; override them per objective with `tiers:`.
+    """
+    from agent.cli.tables import tier_rows
+
+    parsed = _load(out, config or spec)
+    rows = tier_rows(parsed)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"service": parsed.service, "tiers": rows}, indent=2))
+        return
+    out.table(
+        f"{parsed.service}: burn-rate tiers of {len({r['objective'] for r in rows})} objectives",
+        ["objective", "target", "tier", "severity", "budget", "long", "short", "factor",
+         "pages at error ratio", "budget gone in"],
+        [[r["objective"], r["target"], r["name"], r["severity"], f"{r['budget_share']:.0%}",
+          r["long_window"], r["short_window"], f"{r['factor']:g}x", f"{r['error_ratio']:.4g}",
+          r["exhaustion"]] for r in rows],
+    )
 
 
 @main.command(context_settings=CONTEXT)

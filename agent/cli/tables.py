@@ -50,3 +50,14 @@ def objective_rows(spec: Spec) -> list[dict[str, Any]]:
             "unit": o.info.unit.value,
         })
     return rows
+
+
+def tier_rows(spec: Spec) -> list[dict[str, Any]]:
+    """Each objective's burn-rate tiers as the rules and ``/status`` use them."""
+    rows = []
+    for o in spec.objectives:
+        for t in spec.tiers_for(o):
+            rows.append({"objective": o.name, **t.as_dict(),
+                         "error_ratio": t.factor * o.error_budget,
+                         "target": f"{(o.objective or 0) * 100:g}% / {format_duration(o.window)}"})
+    return rows

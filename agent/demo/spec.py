@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# A 1h window scales page-fast to 5s, shorter than the demo's 10s SLI step: validation refuses it,
+# so the demo's 1h objectives keep the three tiers that fit (30s/10s x6, 2m/10s x3, 6m/30s x1).
+DEMO_TIERS = ["page-slow", "ticket-fast", "ticket-slow"]
+
 
 def demo_spec(sidecar_port: int = 9464, state_dir: str = ".slo-agent/demo-state",
               grafana_url: str = "http://localhost:3000") -> dict[str, Any]:
@@ -36,10 +40,10 @@ def demo_spec(sidecar_port: int = 9464, state_dir: str = ".slo-agent/demo-state"
             {"name": "fraud-latency-p95", "signal": "latency", "quantile": "p95",
              "selector": {"model": "fraud"}, "warning": "2x baseline",
              "critical": "5x baseline", "for": "2s", "objective": "99%", "window": "1h",
-             "sli_threshold": "40ms",
+             "sli_threshold": "40ms", "tiers": DEMO_TIERS,
              "description": "95th percentile scoring latency against its learned baseline"},
             {"name": "fraud-errors", "signal": "error_rate", "selector": {"model": "fraud"},
-             "for": "2s", "objective": "99.9%", "window": "1h"},
+             "for": "2s", "objective": "99.9%", "window": "1h", "tiers": DEMO_TIERS},
             {"name": "fraud-input-drift", "signal": "feature_drift",
              "selector": {"model": "fraud"}, "warning": "0.2", "critical": "0.35", "for": "1s"},
             {"name": "amount-nulls", "signal": "null_ratio",

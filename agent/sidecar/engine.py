@@ -385,7 +385,7 @@ class Engine:
             if o.has_target:
                 entry.update(target=o.objective, window=format_duration(o.window),
                              error_budget_remaining=r.budget_remaining,
-                             burn_rates=r.burn_rates)
+                             error_budget=r.budget, burn_rates=r.burn_rates, tiers=r.tiers)
             if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
                 entry["features"] = r.detail
             objectives.append(entry)

@@ -16,7 +16,7 @@ from agent.sidecar.apply import schema_changes
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
 from agent.spec.model import Objective, Spec
 from agent.spec.signals import SignalKind, SLIType
-from agent.spec.units import Base
+from agent.spec.units import Base, format_duration
 from detectors.baseline import BaselineLearner
 from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
 from detectors.quality import freshness_lag, null_check
@@ -25,8 +25,21 @@ from detectors.thresholds import Status, classify
 
 _RATIOS = {SignalKind.ERROR_RATE: ("error",), SignalKind.AVAILABILITY: ("error",),
            SignalKind.FALLBACK_RATE: ("fallback",)}
-FINE_SLOT, FINE_KEEP = 60.0, 3 * 86400.0
+FINE_SLOT = 60.0           # coarsest slot for burn-rate windows
+FINE_PER_WINDOW = 10       # slots in the shortest burn-rate window
+MIN_COVERAGE = 0.5         # a burn-rate window less than half covered by data reports none
 COARSE_SLOT = 3600.0
+
+
+def fine_slots(spec: Spec, o: Objective) -> tuple[float, float]:
+    """(slot, horizon) of an objective's burn-rate counts: a tenth of its shortest tier window
+    (at least one tick, at most a minute), kept as long as its longest tier window."""
+    tiers = spec.tiers_for(o)
+    if not tiers:
+        return FINE_SLOT, spec.alerting.rate_window
+    shortest = min(t.short for t in tiers)
+    slot = min(FINE_SLOT, max(spec.sidecar.interval, shortest / FINE_PER_WINDOW))
+    return slot, max(t.long for t in tiers)
 
 
 @dataclass
@@ -39,7 +52,9 @@ class Result:
     critical: float | None
     baseline: float | None
     budget_remaining: float | None = None
+    budget: dict[str, Any] = field(default_factory=dict)     # coverage, partial, reason
     burn_rates: dict[str, float] = field(default_factory=dict)
+    tiers: list[dict[str, Any]] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,11 +83,14 @@ class Evaluator:
                 os_.baseline = BaselineLearner(warmup=warmup, alpha=0.05,
                                                freeze_factor=max(1.2, factor * 0.75),
                                                higher_is_worse=o.info.higher_is_worse)
-            if o.has_target and os_.bad_fine is None:
-                os_.bad_fine, os_.total_fine = Slots(FINE_SLOT, FINE_KEEP), \
-                    Slots(FINE_SLOT, FINE_KEEP)
-                os_.bad_coarse, os_.total_coarse = Slots(COARSE_SLOT, o.window), \
-                    Slots(COARSE_SLOT, o.window)
+            if o.has_target:
+                fine, keep = fine_slots(spec, o)
+                if os_.bad_fine is None or (os_.bad_fine.slot, os_.bad_fine.keep) != (fine, keep):
+                    os_.bad_fine, os_.total_fine = Slots(fine, keep), Slots(fine, keep)
+                if os_.bad_coarse is None or os_.bad_coarse.keep != o.window:
+                    coarse = min(COARSE_SLOT, o.window / 24)
+                    os_.bad_coarse, os_.total_coarse = Slots(coarse, o.window), \
+                        Slots(coarse, o.window)
 
     # -- per-signal values ----------------------------------------------------------------------
     def _models(self, o: Objective) -> list[ModelState]:
@@ -292,21 +310,54 @@ class Evaluator:
             for s, v in ((os_.bad_fine, bad), (os_.total_fine, total),
                          (os_.bad_coarse, bad), (os_.total_coarse, total)):
                 s.add(now, v)
+        if total > 0 and os_.first_seen is None:
+            os_.first_seen = now
         budget = o.error_budget
 
         def ratio(bad_s: Slots, total_s: Slots, window: float) -> float | None:
             t = total_s.total(now, window)
             return None if t <= 0 else bad_s.total(now, window) / t
 
-        full = ratio(os_.bad_coarse, os_.total_coarse, o.window)
-        result.budget_remaining = None if full is None else 1.0 - full / budget
-        for tier in self.spec.tiers_for(o):
-            for w in (tier.long, tier.short):
-                r = ratio(os_.bad_fine, os_.total_fine, w)
-                if r is not None:
-                    from agent.sli import prom_duration
+        def covered(window: float) -> float:
+            return 0.0 if os_.first_seen is None else min(1.0, (now - os_.first_seen) / window)
 
-                    result.burn_rates[prom_duration(w)] = r / budget
+        tiers = self.spec.tiers_for(o)
+        needed = min((t.long for t in tiers), default=3600.0)
+        full_cov = covered(o.window)
+        result.budget = {"window": format_duration(o.window), "coverage": full_cov,
+                         "partial": full_cov < 1.0}
+        full = ratio(os_.bad_coarse, os_.total_coarse, o.window)
+        if full is None:
+            result.budget["reason"] = "no events in the window yet"
+        elif full_cov * o.window < needed:
+            result.budget["reason"] = (
+                f"not enough data yet: {format_duration(full_cov * o.window)} of "
+                f"{format_duration(o.window)} covered; the budget is shown after "
+                f"{format_duration(needed)}")
+        else:
+            result.budget_remaining = 1.0 - full / budget
+        for tier in tiers:
+            entry: dict[str, Any] = {"name": tier.name, "severity": tier.severity,
+                                     "factor": tier.factor, "budget_share": tier.budget_share,
+                                     "exhaustion": format_duration(tier.exhaustion)}
+            burns = []
+            for which, w in (("long", tier.long), ("short", tier.short)):
+                cov = covered(w)
+                r = ratio(os_.bad_fine, os_.total_fine, w)
+                window: dict[str, Any] = {"window": format_duration(w), "coverage": cov,
+                                          "partial": cov < 1.0, "burn_rate": None}
+                if r is None:
+                    window["reason"] = "no events in the window"
+                elif cov < MIN_COVERAGE:
+                    window["reason"] = (f"not enough data yet: {format_duration(cov * w)} of "
+                                        f"{format_duration(w)}")
+                else:
+                    window["burn_rate"] = r / budget
+                    result.burn_rates[format_duration(w)] = r / budget
+                entry[which] = window
+                burns.append(window["burn_rate"])
+            entry["firing"] = all(b is not None and b > tier.factor for b in burns)
+            result.tiers.append(entry)
 
     def _tick_events(self, o: Objective, os_: ObjectiveState, value: float | None,
                      now: float) -> tuple[float, float]:

@@ -189,11 +189,12 @@ class ObjectiveState:
     total_fine: Slots | None = None
     bad_coarse: Slots | None = None        # and coarse, over the whole compliance window
     total_coarse: Slots | None = None
+    first_seen: float | None = None        # first tick with budget events: window coverage
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in
                                ("status", "since", "pending", "pending_since", "value",
-                                "transitions", "cursor")}
+                                "transitions", "cursor", "first_seen")}
         out["baseline"] = self.baseline.state() if self.baseline else None
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
             s = getattr(self, k)
@@ -201,15 +202,20 @@ class ObjectiveState:
         return out
 
     def restore(self, s: dict[str, Any]) -> None:
-        for k in ("status", "since", "pending", "pending_since", "value", "transitions"):
+        for k in ("status", "since", "pending", "pending_since", "value", "transitions",
+                  "first_seen"):
             setattr(self, k, s.get(k))
         self.transitions = int(self.transitions or 0)
         self.cursor = dict(s.get("cursor") or {})
         if s.get("baseline") and self.baseline is not None:
             self.baseline = BaselineLearner.from_state(s["baseline"])
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
-            if s.get(k) is not None and getattr(self, k) is not None:
-                setattr(self, k, Slots.from_state(s[k]))
+            saved, current = s.get(k), getattr(self, k)
+            # slots of another resolution (the spec's windows changed) are not comparable
+            if saved is not None and current is not None \
+                    and (float(saved["slot"]), float(saved["keep"])) == (current.slot,
+                                                                         current.keep):
+                setattr(self, k, Slots.from_state(saved))
 
 
 @dataclass

@@ -68,13 +68,18 @@ def test_kill_minus_nine_twenty_times(tmp_path: Path, sidecar_factory: Any) -> N
         lost_max = max(lost_max, len(lost))
         errors = next(o for o in status["objectives"] if o["name"] == "errors")
         budget = errors["error_budget_remaining"]
-        assert budget is not None
-        if budget_before is not None:
-            assert budget <= budget_before + 1e-9      # the budget keeps being spent
-        budget_before = budget
+        if budget is None:   # too little data yet (page-fast's 5s window): said so, only then
+            assert "not enough data" in errors["error_budget"]["reason"] \
+                or "no events" in errors["error_budget"]["reason"], errors["error_budget"]
+            assert not acks or time.time() - acks[0] < 5 + 3, errors["error_budget"]
+        else:
+            if budget_before is not None:
+                assert budget <= budget_before + 1e-9      # the budget keeps being spent
+            budget_before = budget
         # what was acknowledged but lost in the crash is not acknowledged state any more
         acks = acks[:restored]
     print(f"\n{ROUNDS} kill -9 rounds: state restored every time; data lost in one crash was "
           f"at most {lost_age_max:.2f}s old ({lost_max} batches at ~2k batches/s; interval "
           f"{INTERVAL}s); {corrupt_seen} torn snapshots")
     assert corrupt_seen == 0
+    assert budget_before is not None, "the budget was never reported"

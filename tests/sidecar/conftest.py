@@ -100,12 +100,14 @@ def make_spec(tmp: Path, port: int, **overrides: Any) -> dict[str, Any]:
                     "interval": "0.5s"},
         "sdk": {"sample_rate": 1.0},
         "drift": {"window_size": 300, "reference_size": 300, "min_samples": 100},
-        "alerting": {"rate_window": "3s"},
+        # 1h objectives at a 1s rule interval: page-fast is 5s / 3s, so budgets and burn rates
+        # are reported (not "not enough data yet") five seconds into a test
+        "alerting": {"rate_window": "3s", "evaluation_interval": "1s"},
         "sources": {"gpu": {"mode": "off"}, "datasets": [{"name": "tx"}]},
         "objectives": [
             {"name": "latency", "signal": "latency", "selector": {"model": "clf"},
              "quantile": "p95", "warning": "25ms", "critical": "60ms", "for": "0s",
-             "objective": "99%", "window": "1d", "sli_threshold": "25ms"},
+             "objective": "99%", "window": "1h", "sli_threshold": "25ms"},
             {"name": "fallbacks", "signal": "fallback_rate", "selector": {"model": "ranker"},
              "warning": "10%", "critical": "40%", "for": "0s"},
             {"name": "drift", "signal": "feature_drift", "selector": {"model": "ranker"},
@@ -114,7 +116,7 @@ def make_spec(tmp: Path, port: int, **overrides: Any) -> dict[str, Any]:
              "selector": {"dataset": "tx", "column": "amount"},
              "warning": "2%", "critical": "10%", "for": "0s"},
             {"name": "errors", "signal": "error_rate", "selector": {"model": "clf"},
-             "for": "0s", "objective": "99%", "window": "1d"},
+             "for": "0s", "objective": "99%", "window": "1h"},
         ],
     }
     spec.update(overrides)

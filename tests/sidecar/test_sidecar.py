@@ -193,10 +193,17 @@ def test_kill_minus_nine_and_restart_keeps_state(sidecar_factory: Any) -> None:
         code, _ = sc.post(_batch(type="requests", model="clf", version="v1",
                                  counts={"ok": 90, "error": 10}))
         assert code == 202
+    deadline = time.time() + 15        # page-fast's 5s long window covered: a budget is known
+    while True:
+        time.sleep(0.5)
+        before = sc.status()
+        err_before = next(o for o in before["objectives"] if o["name"] == "errors")
+        if err_before["error_budget_remaining"] is not None or time.time() > deadline:
+            break
+    assert err_before["error_budget_remaining"] is not None, err_before
     time.sleep(1.5)                                     # a few ticks: snapshots written
     before = sc.status()
     err_before = next(o for o in before["objectives"] if o["name"] == "errors")
-    assert err_before["error_budget_remaining"] is not None
     sc.stop(signal.SIGKILL)
     sc.start()
     after = sc.status()

@@ -1,0 +1,99 @@
+"""Where the agent runs and how it ships: the sidecar's listener and caps, the SDK's sampling."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from agent.spec.fields import (
+    ENV_RE,
+    Duration,
+    Ratio,
+    StrictModel,
+    as_duration,
+    as_ratio,
+    problems_error,
+)
+
+
+class Webhook(StrictModel):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    timeout: Duration = 5.0
+    _v_timeout = field_validator("timeout", mode="before")(lambda cls, v: as_duration(v))
+
+
+class Limits(StrictModel):
+    """Caps that keep the sidecar's memory and CPU bounded whatever clients send."""
+
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=20_000, ge=1)
+    max_label_values: int = Field(default=1000, ge=1)
+    max_features_per_model: int = Field(default=256, ge=1)
+
+
+class Sidecar(StrictModel):
+    listen: str = "127.0.0.1:9464"
+    token_env: str | None = Field(
+        default=None, description="name of the environment variable holding the bearer token")
+    state_dir: str = ".slo-agent/state"
+    interval: Duration = 15.0
+    webhooks: list[Webhook] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+    _v_interval = field_validator("interval", mode="before")(lambda cls, v: as_duration(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_token(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "token" in data:
+            raise problems_error([("token", "a token is never written in the spec; put it in an "
+                              "environment variable and name that variable in token_env",
+                              "<redacted>")])
+        return data
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise PydanticCustomError(
+                "spec_value", "expected HOST:PORT such as 127.0.0.1:9464 or [::1]:9464")
+        return v
+
+    @field_validator("token_env")
+    @classmethod
+    def _token_env(cls, v: str | None) -> str | None:
+        if v is not None and not ENV_RE.match(v):
+            raise PydanticCustomError(
+                "spec_value", "expected an environment variable name such as SLO_AGENT_TOKEN")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+class SDK(StrictModel):
+    """How the decorators sample and ship; read by the SDK in the inference process."""
+
+    sample_rate: Ratio = 1.0
+    max_features: int = Field(default=64, ge=0)
+    queue_size: int = Field(default=10_000, ge=1)
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval: Duration = 1.0
+    max_label_values: int = Field(default=200, ge=1)
+    otel: bool | None = Field(default=None, description="None: on when OTEL_* variables say so")
+    extra_buckets: list[float] = Field(default_factory=list)
+
+    _v_rate = field_validator("sample_rate", mode="before")(lambda cls, v: as_ratio(v))
+    _v_flush = field_validator("flush_interval", mode="before")(lambda cls, v: as_duration(v))

@@ -1,0 +1,122 @@
+"""What the sidecar collects from outside the SDK: scrape targets, GPUs and dataset files."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from agent.spec.fields import (
+    Duration,
+    Ratio,
+    StrictModel,
+    as_duration,
+    as_ratio,
+    check_name,
+    problems_error,
+)
+from agent.spec.signals import SignalKind
+
+
+class ScrapeTarget(StrictModel):
+    """An existing exposition whose metrics map onto signal kinds (e.g. a model server's queue)."""
+
+    name: str
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    interval: Duration = 15.0
+    timeout: Duration = 5.0
+    metrics: dict[SignalKind, str] = Field(default_factory=dict)
+
+    _v_d = field_validator("interval", "timeout", mode="before")(lambda cls, v: as_duration(v))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "a scrape target name")
+
+
+class GPU(StrictModel):
+    mode: Literal["auto", "on", "off"] = "auto"
+    devices: list[int | str] = Field(default_factory=list,
+                                     description="indexes or UUIDs; empty=all")
+    interval: Duration = 5.0
+    dcgm_compat: bool = True
+
+    _v_interval = field_validator("interval", mode="before")(lambda cls, v: as_duration(v))
+
+
+ColumnType = Literal["int", "float", "string", "bool", "datetime", "category"]
+
+
+class Range(StrictModel):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Range:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise problems_error([("max", f"max ({self.max}) is below min ({self.min})", self.max)])
+        return self
+
+
+class Freshness(StrictModel):
+    column: str | None = Field(default=None, description="event-time column; None: file mtime "
+                                                         "or the last mark_fresh()")
+    max_lag: Duration = 3600.0
+    _v_lag = field_validator("max_lag", mode="before")(lambda cls, v: as_duration(v))
+
+
+class Contract(StrictModel):
+    """What a dataset promises: the native checks and the great-expectations suite both read it."""
+
+    columns: dict[str, ColumnType] = Field(default_factory=dict)
+    allow_extra_columns: bool = True
+    max_null_ratio: dict[str, Ratio] = Field(default_factory=dict)
+    ranges: dict[str, Range] = Field(default_factory=dict)
+    freshness: Freshness | None = None
+
+    @field_validator("max_null_ratio", mode="before")
+    @classmethod
+    def _ratios(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: as_ratio(x) for k, x in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> Contract:
+        if not self.columns:
+            return self
+        problems = [
+            (f"{section}.{col}", f"column {col!r} is not in columns; declared: "
+             f"{', '.join(sorted(self.columns))}", col)
+            for section, cols in (("max_null_ratio", self.max_null_ratio), ("ranges", self.ranges))
+            for col in cols if col not in self.columns
+        ]
+        if self.freshness and self.freshness.column and self.freshness.column not in self.columns:
+            problems.append(("freshness.column", f"column {self.freshness.column!r} is not in "
+                             "columns", self.freshness.column))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+
+class Dataset(StrictModel):
+    name: str
+    path: str | None = Field(default=None, description="CSV or Parquet file polled for checks")
+    reference: str | None = Field(default=None, description="CSV or Parquet reference for drift")
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    poll_interval: Duration = 60.0
+    contract: Contract = Field(default_factory=Contract)
+
+    _v_poll = field_validator("poll_interval", mode="before")(lambda cls, v: as_duration(v))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_name(v, "a dataset name")
+
+
+class Sources(StrictModel):
+    scrape: list[ScrapeTarget] = Field(default_factory=list)
+    gpu: GPU = Field(default_factory=GPU)
+    datasets: list[Dataset] = Field(default_factory=list)
