@@ -95,6 +95,12 @@ def test_objectives_move_ok_warning_critical_ok(sidecar_factory: Any) -> None:
     status = sc.status()
     lat = next(o for o in status["objectives"] if o["name"] == "latency")
     assert lat["error_budget_remaining"] is not None and lat["burn_rates"]
+    # the same tier table as the generated rules: 1h at a 1s rule interval -> 5s/3s page-fast
+    assert [(t["name"], t["factor"]) for t in lat["tiers"]] == [
+        ("page-fast", 14.4), ("page-slow", 6), ("ticket-fast", 3), ("ticket-slow", 1)]
+    assert lat["tiers"][0]["long"]["window"] == "5s" and lat["tiers"][0]["short"]["window"] == "3s"
+    assert lat["tiers"][0]["long"]["coverage"] == 1.0
+    assert lat["error_budget"]["partial"] is True and 0 < lat["error_budget"]["coverage"] < 0.02
     drift = next(o for o in status["objectives"] if o["name"] == "drift")
     assert "amount" in drift["features"]
 
