@@ -102,6 +102,10 @@ OBJECTIVE_VALUE = _m("slo_agent_objective_value", "gauge",
                      "Current value of an objective's signal, in base units.", _OBJ)
 OBJECTIVE_STATE = _m("slo_agent_objective_state", "gauge",
                      "Objective state: -1 no data, 0 ok, 1 warning, 2 critical.", _OBJ)
+OBJECTIVE_PENDING = _m("slo_agent_objective_pending_fire_timestamp_seconds", "gauge",
+                       "While an objective is past a level and its `for` runs: when it will fire "
+                       "(unix time), by the level it is pending for.", _OBJ + ("level",),
+                       "seconds")
 OBJECTIVE_WARNING = _m("slo_agent_objective_warning_threshold", "gauge",
                        "Resolved warning level of an objective, in base units.", _OBJ)
 OBJECTIVE_CRITICAL = _m("slo_agent_objective_critical_threshold", "gauge",
@@ -128,6 +132,14 @@ DRIFT_STATISTIC = _m("slo_agent_drift_statistic", "gauge",
 DRIFT_P_VALUE = _m("slo_agent_drift_p_value", "gauge",
                    "Feature drift p-value, adjusted for multiple testing.",
                    _MV + ("feature", "test"))
+DRIFT_EFFECT = _m("slo_agent_drift_effect", "gauge",
+                  "Feature drift effect size (KS D or PSI), significant or not.",
+                  _MV + ("feature", "test"))
+NEW_CATEGORY = _m("slo_agent_new_category_ratio", "gauge",
+                  "Share of a categorical feature's window values in categories the reference "
+                  "never had.", _MV + ("feature",), "ratio")
+PREDICTION_DRIFT_EFFECT = _m("slo_agent_prediction_drift_effect", "gauge",
+                             "Prediction drift effect size, significant or not.", _MV + ("test",))
 PREDICTION_DRIFT_SCORE = _m("slo_agent_prediction_drift_score", "gauge",
                             "Prediction drift effect size when significant, else 0.",
                             _MV + ("test",))
@@ -150,6 +162,19 @@ DATASET_DRIFT_SCORE = _m("slo_agent_dataset_drift_score", "gauge",
 DATASET_DRIFT_P_VALUE = _m("slo_agent_dataset_drift_p_value", "gauge",
                            "Column drift p-value against the reference file, adjusted.",
                            _S + ("dataset", "column", "test"))
+DATASET_DRIFT_EFFECT = _m("slo_agent_dataset_drift_effect", "gauge",
+                          "Column drift effect size against the reference file, significant or "
+                          "not.", _S + ("dataset", "column", "test"))
+DATASET_NEW_CATEGORY = _m("slo_agent_dataset_new_category_ratio", "gauge",
+                          "Share of a column's rows in categories the reference file never had.",
+                          _S + ("dataset", "column"), "ratio")
+DATASET_NEW_CATEGORY_ROWS = _m("slo_agent_dataset_new_category_rows", "gauge",
+                               "Rows per new category in the latest batch: the most frequent "
+                               "few per column by name, the rest as category=\"<more>\".",
+                               _S + ("dataset", "column", "category"))
+DATASET_DISALLOWED = _m("slo_agent_dataset_disallowed_value_ratio", "gauge",
+                        "Share of a column's non-null rows with a value the contract's "
+                        "allowed_values does not list.", _S + ("dataset", "column"), "ratio")
 CONTRACT_FAILURES = _m("slo_agent_dataset_contract_failures", "gauge",
                        "Failed data-contract expectations in the latest validated batch.",
                        _S + ("dataset", "expectation", "column"))
@@ -225,12 +250,15 @@ DCGM = {
 SDK_METRICS = (REQUESTS, ERRORS, LATENCY, IN_FLIGHT, TTFT, INTER_TOKEN, TOKENS, COST, FEEDBACK,
                FEEDBACK_SCORE, QUEUE_DEPTH, QUEUE_WAIT, SDK_DROPPED, SDK_SHIPPED, SDK_ERRORS,
                SDK_OVERFLOW)
-SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_WARNING, OBJECTIVE_CRITICAL,
+SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIVE_WARNING,
+                   OBJECTIVE_CRITICAL,
                    OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE, OBJECTIVE_TRANSITIONS,
                    SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE, DRIFT_STATISTIC, DRIFT_P_VALUE,
+                   DRIFT_EFFECT, NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
                    PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, FRESHNESS, NULL_RATIO,
                    SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE, DATASET_DRIFT_P_VALUE,
-                   CONTRACT_FAILURES, GPU_UTIL, GPU_MEM_USED,
+                   DATASET_DRIFT_EFFECT, DATASET_NEW_CATEGORY, DATASET_NEW_CATEGORY_ROWS,
+                   DATASET_DISALLOWED, CONTRACT_FAILURES, GPU_UTIL, GPU_MEM_USED,
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
                    SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
@@ -280,10 +308,48 @@ _QUANTILE_HIST = {SignalKind.LATENCY: LATENCY, SignalKind.TTFT: TTFT,
                   SignalKind.QUEUE_WAIT: QUEUE_WAIT}
 
 
+_DRIFT = {  # (score, effect, p-value) per drift source
+    (SignalKind.FEATURE_DRIFT, False): (DRIFT_SCORE, DRIFT_EFFECT, DRIFT_P_VALUE),
+    (SignalKind.PREDICTION_DRIFT, False): (PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_EFFECT,
+                                           PREDICTION_DRIFT_P_VALUE),
+    (SignalKind.FEATURE_DRIFT, True): (DATASET_DRIFT_SCORE, DATASET_DRIFT_EFFECT,
+                                       DATASET_DRIFT_P_VALUE),
+    (SignalKind.PREDICTION_DRIFT, True): (DATASET_DRIFT_SCORE, DATASET_DRIFT_EFFECT,
+                                          DATASET_DRIFT_P_VALUE),
+}
+
+
+def source_metric(kind: SignalKind, dataset: bool = False, alpha: float | None = None
+                  ) -> Metric | None:
+    """The exported series a drift or category objective reads: a dataset file's or the
+    SDK's (the effect size when the objective judges significance itself); None for the other
+    kinds."""
+    if (kind, dataset) in _DRIFT:
+        return _DRIFT[(kind, dataset)][0 if alpha is None else 1]
+    if kind is SignalKind.NEW_CATEGORY_SHARE:
+        return DATASET_NEW_CATEGORY if dataset else NEW_CATEGORY
+    if kind is SignalKind.DISALLOWED_VALUE_SHARE:
+        return DATASET_DISALLOWED
+    return None
+
+
 def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
-               quantile: float | None = None) -> str:
-    """PromQL for the current value of a signal over ``window``, aggregated across replicas."""
+               quantile: float | None = None, dataset: bool = False,
+               alpha: float | None = None) -> str:
+    """PromQL for the current value of a signal over ``window``, aggregated across replicas.
+
+    ``dataset``: the objective selects a dataset file (drift, categories); ``alpha``: a drift
+    objective's own significance level, applied to the exported adjusted p-values.
+    """
     m, w = matchers, window
+    if (kind, dataset) in _DRIFT:
+        score, effect, p_value = _DRIFT[(kind, dataset)]
+        if alpha is None:
+            return f"max({score.name}{m})"
+        return f"max({effect.name}{m} * ({p_value.name}{m} < bool {alpha:.10g}))"
+    source = source_metric(kind, dataset)
+    if source is not None:
+        return f"max({source.name}{m})"
     if kind in _QUANTILE_HIST:
         hist = _QUANTILE_HIST[kind]
         q = 0.95 if quantile is None else quantile
@@ -304,8 +370,6 @@ def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
         SignalKind.FRESHNESS_LAG: f"max({FRESHNESS.name}{m})",
         SignalKind.NULL_RATIO: f"max({NULL_RATIO.name}{m})",
         SignalKind.SCHEMA_DRIFT: f"max(sum without (change) ({SCHEMA_CHANGES.name}{m}))",
-        SignalKind.FEATURE_DRIFT: f"max({DRIFT_SCORE.name}{m})",
-        SignalKind.PREDICTION_DRIFT: f"max({PREDICTION_DRIFT_SCORE.name}{m})",
         SignalKind.TOKEN_RATE: f"sum(rate({TOKENS.name}{m}[{w}]))",
         SignalKind.COST_PER_1K: (f"1000 * sum(rate({COST.name}{m}[{w}])) / "
                                  f"sum(rate({REQUESTS.name}{m}[{w}]))"),

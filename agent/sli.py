@@ -133,7 +133,8 @@ class ObjectivePlan:
     # -- expressions ----------------------------------------------------------------------
     def value_expr(self, matchers: str | None = None, window: str | None = None) -> str:
         return cat.value_expr(self.o.signal, self.matchers if matchers is None else matchers,
-                              window or self.step, self.o.quantile)
+                              window or self.step, self.o.quantile,
+                              dataset=self.o.selector.dataset is not None, alpha=self.o.alpha)
 
     @property
     def value_series(self) -> str:
@@ -229,7 +230,9 @@ class ObjectivePlan:
 
     @property
     def source_series(self) -> str:
-        return SOURCE_SERIES[self.o.signal]
+        source = cat.source_metric(self.o.signal, self.o.selector.dataset is not None,
+                                   self.o.alpha)
+        return source.name if source is not None else SOURCE_SERIES[self.o.signal]
 
 
 def plans(spec: Spec) -> list[ObjectivePlan]:

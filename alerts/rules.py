@@ -131,11 +131,14 @@ def absent_alert(p: ObjectivePlan) -> Rule:
     }
 
 
-def objective_group(p: ObjectivePlan) -> dict[str, Any]:
+def objective_group(p: ObjectivePlan, alerts: bool = True) -> dict[str, Any]:
+    """The objective's rule group; ``alerts=False`` keeps only the recording rules (when Grafana
+    evaluates the alerts)."""
     rules = recording_rules(p)
-    rules.extend(threshold_alert(p, level) for level in p.levels)
-    rules.extend(burn_alert(p, tier) for tier in p.tiers)
-    rules.append(absent_alert(p))
+    if alerts:
+        rules.extend(threshold_alert(p, level) for level in p.levels)
+        rules.extend(burn_alert(p, tier) for tier in p.tiers)
+        rules.append(absent_alert(p))
     return {"name": f"slo-agent:{p.spec.service}:{p.o.name}",
             "interval": format_duration(p.spec.alerting.evaluation_interval), "rules": rules}
 

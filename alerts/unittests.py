@@ -39,7 +39,20 @@ _GAUGE = {
     SignalKind.SCHEMA_DRIFT: (cat.SCHEMA_CHANGES, {"change": "added"}),
     SignalKind.FEATURE_DRIFT: (cat.DRIFT_SCORE, {"feature": "f", "test": "ks"}),
     SignalKind.PREDICTION_DRIFT: (cat.PREDICTION_DRIFT_SCORE, {"test": "ks"}),
+    SignalKind.NEW_CATEGORY_SHARE: (cat.NEW_CATEGORY, {"feature": "f"}),
+    SignalKind.DISALLOWED_VALUE_SHARE: (cat.DATASET_DISALLOWED, {"column": "c"}),
 }
+# what a dataset-file objective of these kinds reads instead (score or share; effect, p-value)
+_DATASET_GAUGE = {
+    SignalKind.FEATURE_DRIFT: (cat.DATASET_DRIFT_SCORE, cat.DATASET_DRIFT_EFFECT,
+                               cat.DATASET_DRIFT_P_VALUE, {"column": "c", "test": "ks"}),
+    SignalKind.PREDICTION_DRIFT: (cat.DATASET_DRIFT_SCORE, cat.DATASET_DRIFT_EFFECT,
+                                  cat.DATASET_DRIFT_P_VALUE, {"column": "c", "test": "ks"}),
+    SignalKind.NEW_CATEGORY_SHARE: (cat.DATASET_NEW_CATEGORY, None, None, {"column": "c"}),
+}
+_MODEL_DRIFT = {SignalKind.FEATURE_DRIFT: (cat.DRIFT_EFFECT, cat.DRIFT_P_VALUE),
+                SignalKind.PREDICTION_DRIFT: (cat.PREDICTION_DRIFT_EFFECT,
+                                              cat.PREDICTION_DRIFT_P_VALUE)}
 
 
 # --- Prometheus template functions, as Go prints them ---------------------------------------
@@ -192,9 +205,20 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
                     "values": _gauge([(m, total) for m, _ in segments])})
     else:
         metric, extra = _GAUGE[kind]
+        effect = p_value = None
+        if p.o.selector.dataset is not None and kind in _DATASET_GAUGE:
+            metric, effect, p_value, extra = _DATASET_GAUGE[kind]
+        elif kind in _MODEL_DRIFT:
+            effect, p_value = _MODEL_DRIFT[kind]
         labels = {**extra, **base}
-        out.append({"series": _series(metric.name, labels),
-                    "values": _gauge([(m, d[0][0]) for m, d in segments])})
+        values = _gauge([(m, d[0][0]) for m, d in segments])
+        if p.o.alpha is not None and effect is not None and p_value is not None:
+            # an objective with its own alpha reads effect x significance: significant throughout
+            out.append({"series": _series(effect.name, labels), "values": values})
+            out.append({"series": _series(p_value.name, labels),
+                        "values": _gauge([(m, 0.0) for m, _ in segments])})
+        else:
+            out.append({"series": _series(metric.name, labels), "values": values})
     return out
 
 

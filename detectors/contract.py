@@ -64,6 +64,11 @@ def _expectations(contract: Mapping[str, Any], now: float) -> list[tuple[Any, st
         lo, hi = rng.get("min"), rng.get("max")
         out.append((e.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi),
                     "range"))
+    for col, allowed in (contract.get("allowed_values") or {}).items():
+        # as given and as text: a CSV code read as 1 matches an allowed "1" and the other way
+        value_set = list(dict.fromkeys([*allowed, *(str(a) for a in allowed)]))
+        out.append((e.ExpectColumnValuesToBeInSet(column=col, value_set=value_set),
+                    "disallowed_value_share"))
     fresh = contract.get("freshness") or {}
     if fresh.get("column"):
         oldest_ok = datetime.fromtimestamp(now - float(fresh.get("max_lag", 3600)), tz=UTC)

@@ -20,6 +20,7 @@ from detectors.thresholds import Status
 
 Correction = Literal["bh", "bonferroni", "none"]
 PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
+MAX_CATEGORIES = 50   # more reference categories than this are tested in hash buckets
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class ChiSquareResult:
     n_reference: int
     n_window: int
     unseen: tuple[Hashable, ...] = ()   # categories in the window never seen in the reference
+    new_share: float | None = None      # share of window values in those categories
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class FeatureDrift:
     status: Status
     significant: bool
     unseen: tuple[Hashable, ...] = ()
+    new_share: float | None = None     # categorical only: window share of unseen categories
 
     @property
     def score(self) -> float:
@@ -90,30 +93,62 @@ def numeric_psi(reference_sorted: NDArray[np.float64], window: ArrayLike, bins: 
 
 
 def chi_square(reference: Iterable[Hashable] | Mapping[Hashable, int],
-               window: Iterable[Hashable] | Mapping[Hashable, int]) -> ChiSquareResult:
+               window: Iterable[Hashable] | Mapping[Hashable, int],
+               max_categories: int = MAX_CATEGORIES) -> ChiSquareResult:
     """Chi-square test of homogeneity on the 2×K table, plus PSI and Jensen–Shannon distance.
 
-    Categories seen only in the window are kept (they are evidence of drift) and reported in
-    ``unseen``; empty and None values are dropped. A table with one category gives p = 1.
+    Every window category the reference never had goes into one ``<unseen>`` bin: scattered over
+    thousands of single-count cells (a high-cardinality column whose values are all new) that
+    mass would be invisible to the test, in one bin it is the strongest evidence there is. The
+    reference's side of that bin is its number of singletons (the Good–Turing estimate of
+    unseen mass), so sampling a long tail is not mistaken for drift. A column with more than
+    ``max_categories`` reference categories is tested over that many fixed hash buckets, so the
+    table stays small. Empty and None values are dropped; one category gives p = 1.
     """
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import chi2_contingency
 
     rc = _counts(reference)
     wc = _counts(window)
-    cats = sorted(set(rc) | set(wc), key=lambda c: (type(c).__name__, str(c)))
     n_ref, n_win = sum(rc.values()), sum(wc.values())
-    unseen = tuple(c for c in cats if c not in rc)
+    unseen = tuple(sorted((c for c in wc if c not in rc),
+                          key=lambda c: (-wc[c], type(c).__name__, str(c))))
+    new_share = sum(wc[c] for c in unseen) / n_win if n_win else None
     if n_ref == 0 or n_win == 0:
-        return ChiSquareResult(math.nan, math.nan, 0, math.nan, math.nan, n_ref, n_win, unseen)
-    table = np.array([[rc.get(c, 0) for c in cats], [wc.get(c, 0) for c in cats]], dtype=float)
+        return ChiSquareResult(math.nan, math.nan, 0, math.nan, math.nan, n_ref, n_win, unseen,
+                               new_share)
+    # Good–Turing: the reference's singletons estimate how much mass it has not seen yet, so a
+    # high-cardinality column is not "drifting" merely because a new sample meets new values
+    # (only when the window has unseen values: a window re-reading the reference has none)
+    unseen_win = sum(wc[c] for c in unseen)
+    singletons = sum(1 for n in rc.values() if n == 1) if unseen_win else 0
+    if len(rc) <= max_categories:
+        ref_row = [rc[c] for c in rc] + [singletons]
+        win_row = [wc.get(c, 0) for c in rc] + [unseen_win]
+    else:
+        # many categories: fixed hash buckets, not the most frequent ones (choosing by the
+        # reference's counts would favour categories that happened to be over-sampled)
+        ref_row = [0] * max_categories + [singletons]
+        win_row = [0] * max_categories + [unseen_win]
+        for c, n in rc.items():
+            b = _bucket(c, max_categories)
+            ref_row[b] += n
+            win_row[b] += wc.get(c, 0)
+    table = np.array([ref_row, win_row], dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
     psi = psi_from_counts(table[0], table[1])
-    js = float(jensenshannon(table[0] / n_ref, table[1] / n_win, base=2))
-    if len(cats) < 2:
-        return ChiSquareResult(0.0, 1.0, 0, psi, js, n_ref, n_win, unseen)
+    js = float(jensenshannon(table[0] / table[0].sum(), table[1] / n_win, base=2))
+    if table.shape[1] < 2:
+        return ChiSquareResult(0.0, 1.0, 0, psi, js, n_ref, n_win, unseen, new_share)
     res = chi2_contingency(table)
     return ChiSquareResult(float(res.statistic), float(res.pvalue), int(res.dof), psi, js,
-                           n_ref, n_win, unseen)
+                           n_ref, n_win, unseen, new_share)
+
+
+def _bucket(category: Hashable, buckets: int) -> int:
+    import zlib
+
+    return zlib.crc32(f"{type(category).__name__}:{category}".encode()) % buckets
 
 
 def _counts(values: Iterable[Hashable] | Mapping[Hashable, int]) -> Counter[Hashable]:
@@ -158,25 +193,26 @@ class DriftInput:
 def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) -> list[FeatureDrift]:
     """Test every feature, correct for multiple testing, and classify by effect-size floors."""
     t = thresholds or DriftThresholds()
-    rows: list[tuple[str, str, float, float, float, float, int, int, tuple[Hashable, ...]]] = []
+    rows: list[tuple[str, str, float, float, float, float, int, int, tuple[Hashable, ...],
+                     float | None]] = []
     names = [f for f in data.numeric_refs if f in data.numeric_windows]
     if names:
         refs = [data.numeric_refs[f] for f in names]
         wins = [np.asarray(data.numeric_windows[f], dtype=np.float64) for f in names]
         for f, ref, win, r in zip(names, refs, wins, ks_many(refs, wins), strict=True):
             rows.append((f, "ks", r.statistic, r.p_value, r.statistic, numeric_psi(ref, win),
-                         r.n_reference, r.n_window, ()))
+                         r.n_reference, r.n_window, (), None))
     for f, ref_counts in data.categorical_refs.items():
         if f not in data.categorical_windows:
             continue
         c = chi_square(ref_counts, data.categorical_windows[f])
         rows.append((f, "chi2", c.statistic, c.p_value, c.psi, c.psi, c.n_reference, c.n_window,
-                     c.unseen))
+                     c.unseen, c.new_share))
     p_raw = [r[3] if min(r[6], r[7]) >= t.min_samples else math.nan for r in rows]
     p_adj = adjust_p_values(p_raw, t.correction)
     out = []
     for row, pa in zip(rows, p_adj, strict=True):
-        f, test, stat, p, effect, psi, n_ref, n_win, unseen = row
+        f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
         if math.isnan(pa):
             status, significant = Status.NO_DATA, False
         else:
@@ -190,5 +226,5 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) ->
             else:
                 status = Status.OK
         out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win, status,
-                                significant, unseen))
+                                significant, unseen, new_share))
     return out

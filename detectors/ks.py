@@ -71,11 +71,45 @@ def _p_value(d: float, n1: int, n2: int, method: str) -> tuple[float, float, str
             return float(d_exact), float(np.clip(prob, 0, 1)), "exact"
         d = d_exact
         method = "asymp"
-    from scipy.stats import kstwo
 
     m, n = sorted([float(n1), float(n2)], reverse=True)
     en = m * n / (m + n)
-    return float(d), float(np.clip(kstwo.sf(d, np.round(en)), 0, 1)), "asymp"
+    return float(d), float(kstwo_sf(np.asarray([d]), np.asarray([np.round(en)]))[0]), "asymp"
+
+
+def _smirnov_sf(n: int, x: float) -> float:
+    """P(D+_n >= x), the one-sided exact Smirnov tail (Birnbaum–Tingey sum), all n terms in one
+    vectorised pass. scipy.special.smirnov evaluates the same sum term by term, ~90 ms at
+    n = 50,000; agreement is to ~1e-10 relative."""
+    from scipy.special import gammaln
+
+    jmax = int(np.floor(n * (1.0 - x)))
+    j = np.arange(jmax + 1, dtype=np.float64)
+    a = 1.0 - x - j / n
+    b = x + j / n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_terms = (gammaln(n + 1.0) - gammaln(j + 1.0) - gammaln(n - j + 1.0)
+                     + (n - j) * np.log(a) + (j - 1.0) * np.log(b))
+    log_terms = np.where(a > 0, log_terms, -np.inf)
+    top = float(np.max(log_terms))
+    if not np.isfinite(top):
+        return 0.0
+    return float(x * np.exp(top) * np.sum(np.exp(log_terms - top)))
+
+
+def kstwo_sf(d: NDArray[np.float64], n: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``scipy.stats.kstwo.sf(d, n)``, clipped to [0, 1], with scipy's own choice of method;
+    the one regime where scipy is slow (exact Smirnov sum for large n) is vectorised here."""
+    from scipy.stats import kstwo
+
+    out = np.empty(d.shape, dtype=np.float64)
+    for i, (x, m) in enumerate(zip(d.tolist(), n.tolist(), strict=True)):
+        nx2 = m * x * x
+        if m > 140 and 1.0 < m * x < m - 1 and x < 0.5 and 2.2 <= nx2 < 370.0:
+            out[i] = 2.0 * _smirnov_sf(int(m), x)     # scipy's branch for this regime
+        else:
+            out[i] = float(kstwo.sf(x, m))
+    return np.clip(out, 0.0, 1.0)
 
 
 def _prob_outside_square(n: int, h: int) -> float:
@@ -182,9 +216,7 @@ def ks_many(references: Sequence[NDArray[np.float64]], windows: Sequence[ArrayLi
             asymp_d.append(d)
             asymp_en.append(float(np.round(m * n / (m + n))))
     if asymp_idx:
-        from scipy.stats import kstwo
-
-        probs = np.clip(kstwo.sf(np.asarray(asymp_d), np.asarray(asymp_en)), 0, 1)
+        probs = kstwo_sf(np.asarray(asymp_d), np.asarray(asymp_en))
         for j, d, p in zip(asymp_idx, asymp_d, probs, strict=True):
             ref_n, win_n = references[j].shape[0], sorted_windows[j].shape[0]
             results[j] = KSResult(d, float(p), ref_n, win_n, "asymp")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from detectors.rates import Z_99, wilson_interval
+from detectors.rates import Z_99, ratio_status
 from detectors.thresholds import Status
 
 COLUMN_TYPES = ("int", "float", "string", "bool", "datetime", "category")
@@ -81,33 +81,30 @@ class NullCheck:
     column: str
     nulls: int
     rows: int
-    ratio: float
-    lower: float          # Wilson lower bound of the true null ratio
-    limit: float          # max(baseline × factor, floor) — the level it is judged against
+    ratio: float | None   # None without rows
+    lower: float | None   # Wilson lower bound of the true null ratio
+    limit: float          # the warning level it is judged against (critical: twice it)
     status: Status
 
 
-def null_check(column: str, nulls: int, rows: int, baseline: float | None = None,
-               max_ratio: float | None = None, factor: float = 2.0, floor: float = 0.01,
-               min_rows: int = 30, z: float = Z_99) -> NullCheck:
-    """Is this a null *spike*? The lower confidence bound must exceed the allowed level.
+NULL_FACTOR = 1.5      # warning once the null rate is credibly 1.5x its baseline (critical 3x)
 
-    The allowed level is the contract's ``max_ratio`` when given, else ``factor`` × the baseline
-    null ratio, never below ``floor`` (so a column that was 0 % null does not alarm on one null).
-    Warning when the bound passes the level, critical when it passes twice the level.
+
+def null_check(column: str, nulls: int, rows: int, baseline: float | None = None,
+               max_ratio: float | None = None, factor: float = NULL_FACTOR, floor: float = 0.01,
+               min_rows: int = 30, z: float = Z_99) -> NullCheck:
+    """Is this a null *spike*? Judged like every ratio (:func:`detectors.rates.ratio_status`): the
+    Wilson lower bound must pass the level, on at least ``min_rows`` rows.
+
+    The level is the contract's ``max_ratio`` when given, else ``factor`` × the baseline null
+    ratio, never below ``floor`` (a column that was 0 % null does not alarm on one null); critical
+    at twice the level. The default factor catches a 10 % null rate doubling at 5,000 rows.
     """
-    ratio = nulls / rows if rows else math.nan
-    lo, _ = wilson_interval(nulls, rows, z)
     limit = max_ratio if max_ratio is not None else max((baseline or 0.0) * factor, floor)
-    if rows < min_rows:
-        status = Status.NO_DATA
-    elif lo > 2 * limit:
-        status = Status.CRITICAL
-    elif lo > limit:
-        status = Status.WARNING
-    else:
-        status = Status.OK
-    return NullCheck(column, nulls, rows, ratio, lo, limit, status)
+    r = ratio_status(nulls, rows, limit, 2 * limit, min_count=min_rows, z=z)
+    ratio = r.value if rows > 0 else None
+    lower = r.lower if rows > 0 else None
+    return NullCheck(column, nulls, rows, ratio, lower, limit, r.status)
 
 
 def null_counts(frame: Any) -> dict[str, tuple[int, int]]:

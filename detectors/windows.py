@@ -99,7 +99,10 @@ class FeatureWindow:
         return self._reference
 
     def add(self, values: ArrayLike) -> None:
+        """Missing values (None/NaN, e.g. an upstream outage) are not part of a distribution:
+        they are dropped here, so no window or reference ever holds a NaN."""
         arr = np.asarray(values, dtype=np.float64).ravel()
+        arr = arr[np.isfinite(arr)]
         if self.kind == "first_window" and self._reference is None:
             room = self.reference_size - len(self._pending)
             self._pending.extend(arr[:room])

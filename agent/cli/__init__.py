@@ -150,18 +150,24 @@ def schema(output: str | None) -> None:
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="out",
               show_default=True,
               help="Output folder (Prometheus rules and tests, Grafana, Alertmanager).")
+@click.option("--alerts", "backend", type=click.Choice(["prometheus", "grafana", "both"]),
+              default="prometheus", show_default=True,
+              help="Who evaluates the alert rules. 'both' writes Prometheus and Grafana-managed "
+                   "rules for the same objectives: load only one, or alerts page twice.")
 @click.pass_obj
-def generate(out: Output, spec_path: str, out_dir: str) -> None:
+def generate(out: Output, spec_path: str, out_dir: str, backend: str) -> None:
     """Generate dashboards, alert rules, promtool rule tests and provisioning from the spec.
 
     Same spec, same bytes: the output is safe to commit and review as a diff.
     """
-    from agent.cli.generate import write
+    from agent.cli.generate import Backend, next_steps, render, write
     from alerts.rules import lint
 
     parsed = _load(out, spec_path)
+    alerts: Backend = "both" if backend == "both" else (
+        "grafana" if backend == "grafana" else "prometheus")
     try:
-        written = write(parsed, Path(out_dir))
+        written = write(parsed, Path(out_dir), render(parsed, alerts))
     except ValueError as exc:
         out.error(str(exc))
         sys.exit(EXIT_SPEC)
@@ -169,6 +175,9 @@ def generate(out: Output, spec_path: str, out_dir: str) -> None:
               [[w.kind, str(w.path)] for w in written])
     for warning in lint(parsed):
         out.warn(warning)
+    out.info("next steps:")
+    for step in next_steps(parsed, Path(out_dir), alerts):
+        out.info(f"  {step}")
 
 
 @main.command(context_settings=CONTEXT)

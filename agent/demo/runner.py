@@ -321,7 +321,8 @@ class Demo:
 class _View:
     """Live table of objectives (rich), refreshed twice a second."""
 
-    COLOURS = {"ok": "green", "warning": "yellow", "critical": "red", "no_data": "dim"}
+    COLOURS = {"ok": "green", "warning": "yellow", "critical": "red", "no_data": "dim",
+               "pending_warning": "yellow dim", "pending_critical": "red dim"}
 
     def __init__(self, demo: Demo, output: Output) -> None:
         from rich.live import Live

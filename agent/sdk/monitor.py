@@ -30,6 +30,7 @@ from agent.sdk.values import LockedCounter
 log = logging.getLogger("slo_agent.sdk")
 
 ENV_URL = "SLO_AGENT_URL"
+ENV_SPEC = "SLO_AGENT_SPEC"
 ENV_TOKEN = "SLO_AGENT_TOKEN"
 ENV_SERVICE = "SLO_AGENT_SERVICE"
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
@@ -116,6 +117,24 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
+_warned_unconfigured = False
+
+
+def _warn_unconfigured(service: str) -> None:
+    """Said once per process: with no spec and no sidecar URL the SDK only serves metrics from
+    this process, which a newcomer would otherwise have to guess."""
+    global _warned_unconfigured
+    if _warned_unconfigured:
+        return
+    _warned_unconfigured = True
+    named = (f"the service is named {service!r}" if service != "unknown_service" else
+             "the service is named 'unknown_service' (set SLO_AGENT_SERVICE or OTEL_SERVICE_NAME)")
+    log.warning("slo-agent: neither %s nor %s is set: metrics are only exposed through this "
+                "process's Prometheus registry, nothing is shipped to a sidecar, and %s. Set "
+                "%s=path/to/slo.yaml, or %s=http://127.0.0.1:9464 to ship to a running sidecar.",
+                ENV_SPEC, ENV_URL, named, ENV_SPEC, ENV_URL)
+
+
 class Monitor:
     """Instrumentation for one service. Cheap to call, thread- and asyncio-safe."""
 
@@ -182,6 +201,8 @@ class Monitor:
         if url is None and spec is not None and os.environ.get(ENV_URL) is None:
             url = f"http://{spec.sidecar.listen}"
         self.shipper = None
+        if not url and spec is None:
+            _warn_unconfigured(self.service)
         if url:
             from agent.sdk.transport import SCHEMA_VERSION, Shipper
 

@@ -124,8 +124,9 @@ def _samples(state: AgentState, item: m.Samples, categorical: set[str]) -> int:
             names.update(dict.fromkeys(r))
         for name in names:
             column = [r.get(name) for r in rows]
+            # text and bools are categories (as in dataset files); a feature keeps its kind
             is_cat = name in categorical or name in ms.categorical or (
-                name not in ms.numeric and any(isinstance(v, str) for v in column))
+                name not in ms.numeric and any(isinstance(v, (str, bool)) for v in column))
             if is_cat:
                 cw = ms.categorical.get(name)
                 if cw is None:

@@ -82,6 +82,7 @@ class Engine:
         self._pending_lock = threading.Lock()
         self.counters = Counters()
         self.transitions: Counter[tuple[str, str]] = Counter()
+        self._pending: dict[str, float | None] = {}     # objective -> pending since
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
                                  lambda r: self.counters.inc("webhooks", r))
         self.published: list[Any] = []
@@ -225,6 +226,9 @@ class Engine:
             d.contract_failures = r.contract_failures
         if r.drift is not None:
             d.drift = r.drift
+            d.drift_skipped = r.drift_skipped or []
+        if r.allowed is not None:
+            d.allowed = r.allowed
 
     # -- evaluation tick -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -242,6 +246,11 @@ class Engine:
                                 "value": t.value, "at": t.at})
             if self.on_transition is not None:
                 self.on_transition(t)
+        for r in results:
+            started = r.pending is not None and self._pending.get(r.name) != r.pending["since"]
+            self._pending[r.name] = r.pending["since"] if r.pending else None
+            if started:
+                self._log_pending(r)
         self.results = results
         self.last_tick = now
         try:
@@ -263,6 +272,21 @@ class Engine:
         except (OSError, ValueError, TypeError) as exc:
             self.counters.inc("snapshots", "error")
             log.error("snapshot failed: %s", exc)
+
+    def _log_pending(self, r: Result) -> None:
+        assert r.pending is not None
+        o = self.spec.objective(r.name)
+        record = {"event": "objective_pending", "service": self.spec.service,
+                  "objective": r.name, "signal": o.signal.value, "status": r.status.value,
+                  "pending": r.pending["level"], "value": r.value,
+                  "value_text": format_value(r.value, o.info.unit),
+                  "fires_at": r.pending["fires_at"], "for": format_duration(o.for_)}
+        if sys.stderr.isatty():
+            log.info("%s: pending %s (%s), fires in %s unless it recovers", r.name,
+                     r.pending["level"], record["value_text"],
+                     format_duration(r.pending["fires_in"]))
+        else:
+            log.info(json.dumps(record, default=str))
 
     def _log_transition(self, t: Transition) -> None:
         o = self.spec.objective(t.objective)
@@ -288,6 +312,8 @@ class Engine:
         score, stat, pval = _fam(cat.DRIFT_SCORE), _fam(cat.DRIFT_STATISTIC), \
             _fam(cat.DRIFT_P_VALUE)
         pscore, ppval = _fam(cat.PREDICTION_DRIFT_SCORE), _fam(cat.PREDICTION_DRIFT_P_VALUE)
+        peffect, effect = _fam(cat.PREDICTION_DRIFT_EFFECT), _fam(cat.DRIFT_EFFECT)
+        newcat = _fam(cat.NEW_CATEGORY)
         for (model, version), ms in sorted(self.state.models.items()):
             for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
                 sk = merged_sketch([ws.merged(now, slots)])
@@ -306,12 +332,16 @@ class Engine:
                 if r.feature == "__prediction__":
                     pscore.add_metric([svc, model, version, r.test], r.score)
                     ppval.add_metric([svc, model, version, r.test], r.p_adjusted)
+                    peffect.add_metric([svc, model, version, r.test], r.effect)
                     continue
                 feature_labels = [svc, model, version, r.feature, r.test]
                 score.add_metric(feature_labels, r.score)
                 stat.add_metric(feature_labels, r.statistic)
                 pval.add_metric(feature_labels, r.p_adjusted)
-        fams += [lat, ttft, score, stat, pval, pscore, ppval]
+                effect.add_metric(feature_labels, r.effect)
+                if r.new_share is not None:
+                    newcat.add_metric([svc, model, version, r.feature], r.new_share)
+        fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
         fams += self._data_families(now)
         up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
             _fam(cat.QUEUE_DEPTH)
@@ -343,6 +373,8 @@ class Engine:
             _fam(cat.SCHEMA_CHANGES)
         rows, contract = _fam(cat.DATASET_ROWS), _fam(cat.CONTRACT_FAILURES)
         dscore, dpval = _fam(cat.DATASET_DRIFT_SCORE), _fam(cat.DATASET_DRIFT_P_VALUE)
+        deffect, newcat = _fam(cat.DATASET_DRIFT_EFFECT), _fam(cat.DATASET_NEW_CATEGORY)
+        newrows, disallowed = _fam(cat.DATASET_NEW_CATEGORY_ROWS), _fam(cat.DATASET_DISALLOWED)
         for name, d in sorted(self.state.datasets.items()):
             lag = freshness_lag(now, d.newest_event, d.last_mark)
             if lag is not None:
@@ -362,9 +394,22 @@ class Engine:
             for r in d.drift:
                 if r.get("status") in ("ok", "warning", "critical"):
                     labels = [svc, name, r["column"], r["test"]]
-                    dscore.add_metric(labels, float(r["score"]))
-                    dpval.add_metric(labels, float(r["p_adjusted"]))
-        return [fresh, nulls, schema, rows, contract, dscore, dpval]
+                    for fam, key in ((dscore, "score"), (dpval, "p_adjusted"),
+                                     (deffect, "effect")):
+                        if r.get(key) is not None:
+                            fam.add_metric(labels, float(r[key]))
+                if r.get("new_category_share") is not None:
+                    newcat.add_metric([svc, name, r["column"]], float(r["new_category_share"]))
+                    for cat_name in r.get("new_categories", []):
+                        newrows.add_metric([svc, name, r["column"], cat_name], 1.0)
+                    if r.get("new_categories_more"):
+                        newrows.add_metric([svc, name, r["column"], "<more>"],
+                                           float(r["new_categories_more"]))
+            for col, check in sorted(d.allowed.items()):
+                if check.get("share") is not None:
+                    disallowed.add_metric([svc, name, col], float(check["share"]))
+        return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
+                disallowed]
 
     def _status(self, results: list[Result], now: float) -> dict[str, Any]:
         objectives = []
@@ -376,22 +421,32 @@ class Engine:
                 "selector": dict(o.selector.items()), "unit": unit.value,
                 "direction": o.info.direction.value,
                 "value": r.value, "value_text": format_value(r.value, unit),
-                "status": r.status.value, "since": r.since,
+                "status": r.shown_status, "since": r.since,
                 "warning": r.warning, "critical": r.critical, "baseline": r.baseline,
                 "for": format_duration(o.for_),
             }
+            if r.pending is not None:
+                entry["pending"] = r.pending
+            if r.value is None or r.status.value == "no_data":
+                entry["reason"] = r.detail.get("reason") or "no data yet"
             if o.quantile is not None:
                 entry["quantile"] = o.quantile
             if o.has_target:
                 entry.update(target=o.objective, window=format_duration(o.window),
                              error_budget_remaining=r.budget_remaining,
                              error_budget=r.budget, burn_rates=r.burn_rates, tiers=r.tiers)
-            if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
-                entry["features"] = r.detail
+            if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
+                            SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE):
+                entry["features"] = {k: v for k, v in r.detail.items() if k != "reason"}
+            elif o.signal is SignalKind.NULL_RATIO and r.detail.get("column"):
+                entry["detail"] = {k: r.detail[k] for k in ("column", "bad", "total",
+                                                            "wilson_lower", "min_rows")
+                                   if k in r.detail}
             objectives.append(entry)
         datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
                      "error": d.error, "contract_failures": len(d.contract_failures),
-                     "drift": d.drift}
+                     "drift": d.drift, "drift_skipped": d.drift_skipped,
+                     "allowed_values": d.allowed}
                     for n, d in sorted(self.state.datasets.items())]
         return {
             "service": self.spec.service, "environment": self.spec.environment,

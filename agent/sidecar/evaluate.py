@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from agent.sidecar import data_signals
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
 from agent.spec.model import Objective, Spec
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, format_duration
 from detectors.baseline import BaselineLearner
+from detectors.columns import shown_names
 from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
-from detectors.quality import freshness_lag, null_check
+from detectors.quality import freshness_lag
 from detectors.rates import ratio_status
 from detectors.thresholds import Status, classify
 
@@ -29,6 +31,8 @@ FINE_SLOT = 60.0           # coarsest slot for burn-rate windows
 FINE_PER_WINDOW = 10       # slots in the shortest burn-rate window
 MIN_COVERAGE = 0.5         # a burn-rate window less than half covered by data reports none
 COARSE_SLOT = 3600.0
+_DATASET_KINDS = (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
+                  SignalKind.NEW_CATEGORY_SHARE)
 
 
 def fine_slots(spec: Spec, o: Objective) -> tuple[float, float]:
@@ -56,6 +60,13 @@ class Result:
     burn_rates: dict[str, float] = field(default_factory=dict)
     tiers: list[dict[str, Any]] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    pending: dict[str, Any] | None = None   # past a level, waiting for `for`: level, fires_at
+
+    @property
+    def shown_status(self) -> str:
+        """What /status and the CLI show: ``pending_critical`` while ``for`` runs, as
+        Prometheus shows a pending alert."""
+        return f"pending_{self.pending['level']}" if self.pending else self.status.value
 
 
 @dataclass
@@ -145,19 +156,26 @@ class Evaluator:
             ext = self.state.external.get("queue_depth", {})
             qs += [v for name, v in ext.items() if o.selector.queue in (None, name)]
             return (float(sum(qs)) if qs else None), {}
-        if k in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
+        if k in _DATASET_KINDS and o.selector.dataset is not None:
+            return self._data(o, now)
+        if k in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
+                 SignalKind.NEW_CATEGORY_SHARE):
             return self._drift(o, models)
         if k in (SignalKind.GPU_UTILIZATION, SignalKind.GPU_MEMORY_RATIO,
                  SignalKind.GPU_TEMPERATURE):
             readings = self.gpu().get(k.value, {})
             values = [v for gpu, v in readings.items() if o.selector.gpu in (None, gpu)]
             return (max(values) if values else None), {}
-        if k in (SignalKind.FRESHNESS_LAG, SignalKind.NULL_RATIO, SignalKind.SCHEMA_DRIFT):
+        if k in (SignalKind.FRESHNESS_LAG, SignalKind.NULL_RATIO, SignalKind.SCHEMA_DRIFT,
+                 SignalKind.DISALLOWED_VALUE_SHARE):
             return self._data(o, now)
         ext = self.state.external.get(k.value, {})       # e.g. queue_wait from a scrape target
         return (max(ext.values()) if ext else None), {}
 
     def _drift(self, o: Objective, models: list[ModelState]) -> tuple[float | None, dict[str, Any]]:
+        """Drift (or new-category share) of the SDK's feature windows; an objective's own
+        ``alpha`` re-judges significance from the adjusted p-values."""
+        alpha = o.alpha if o.alpha is not None else self.spec.drift.alpha
         scores: list[float] = []
         detail: dict[str, Any] = {}
         for ms in models:
@@ -168,14 +186,24 @@ class Evaluator:
             for r in results:
                 if o.signal is SignalKind.PREDICTION_DRIFT and r.feature != "__prediction__":
                     continue
-                if o.signal is SignalKind.FEATURE_DRIFT and (
+                if o.signal is not SignalKind.PREDICTION_DRIFT and (
                         r.feature == "__prediction__"
                         or o.selector.feature not in (None, r.feature)):
                     continue
+                if o.signal is SignalKind.NEW_CATEGORY_SHARE:
+                    if r.new_share is not None:
+                        scores.append(r.new_share)
+                        names, more = shown_names(r.unseen)
+                        detail[r.feature] = {"share": r.new_share, "categories": names,
+                                             "more": more}
+                    continue
                 if r.status is not Status.NO_DATA:
-                    scores.append(r.score)
+                    scores.append(r.effect if r.p_adjusted < alpha else 0.0)
                     detail[r.feature] = {"statistic": r.statistic, "p_adjusted": r.p_adjusted,
                                          "effect": r.effect, "test": r.test}
+        if not scores:
+            detail["reason"] = ("no feature window has drift.min_samples values and a reference "
+                                "yet" if models else "no samples from this model yet")
         return (max(scores) if scores else None), detail
 
     def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
@@ -203,22 +231,23 @@ class Evaluator:
         name = o.selector.dataset or ""
         d = self.state.datasets.get(name)
         if d is None:
-            return None, {}
+            return None, {"reason": f"nothing seen from dataset {name!r} yet"}
+        if d.error is not None and d.rows is None:
+            return None, {"reason": d.error}
         if o.signal is SignalKind.FRESHNESS_LAG:
             return freshness_lag(now, d.newest_event, d.last_mark), {}
         if o.signal is SignalKind.SCHEMA_DRIFT:
             changes = schema_changes(self.state, self.spec, name)
             return (None if changes is None else float(sum(changes.values()))), changes or {}
-        if not d.rows:
-            return None, {}
-        cols = [o.selector.column] if o.selector.column else list(d.nulls)
-        ratios = {c: d.nulls.get(c, 0) / d.rows for c in cols if c in d.nulls}
-        if not ratios:
-            return None, {}
-        worst = max(ratios, key=lambda c: ratios[c])
-        check = null_check(worst, d.nulls.get(worst, 0), d.rows,
-                           baseline=d.null_baseline.get(worst))
-        return ratios[worst], {"column": worst, "wilson_lower": check.lower}
+        column = o.selector.column
+        if o.signal is SignalKind.NULL_RATIO:
+            return data_signals.null_ratio(d, column)
+        if o.signal is SignalKind.NEW_CATEGORY_SHARE:
+            return data_signals.new_categories(d, column)
+        if o.signal is SignalKind.DISALLOWED_VALUE_SHARE:
+            return data_signals.disallowed(d, column)
+        alpha = o.alpha if o.alpha is not None else self.spec.drift.alpha
+        return data_signals.dataset_drift(d, column, alpha)
 
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
@@ -258,7 +287,13 @@ class Evaluator:
             os_.baseline.observe(value)
         warning, critical, baseline = self.levels(o, os_)
         previous = Status(os_.status)
-        if o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
+        if o.signal is SignalKind.NULL_RATIO:
+            # one judgement for every null ratio: the Wilson bound on enough rows
+            rr = ratio_status(detail.get("bad", 0.0), detail.get("total", 0.0), warning,
+                              critical, min_count=data_signals.MIN_ROWS, previous=previous,
+                              hysteresis=o.hysteresis)
+            raw = rr.status
+        elif o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
             # judge by the confidence bound: a handful of failures at night does not page
             bad, total = detail.get("bad", 0.0), detail.get("total", 0.0)
             if o.signal is SignalKind.AVAILABILITY:
@@ -298,6 +333,11 @@ class Evaluator:
         os_.value = value
         result = Result(o.name, value, current, os_.since, warning, critical, baseline,
                         detail=detail)
+        if os_.pending and os_.pending_since is not None and \
+                Status(os_.pending).rank > current.rank:
+            result.pending = {"level": os_.pending, "since": os_.pending_since,
+                              "fires_at": os_.pending_since + o.for_,
+                              "fires_in": max(0.0, os_.pending_since + o.for_ - now)}
         if o.has_target:
             self._budget(o, os_, value, detail, now, result)
         return result, transition

@@ -44,6 +44,7 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
                        ) -> list[Any]:
     svc = spec.service
     fams = {m.name: _fam(m) for m in (cat.OBJECTIVE_VALUE, cat.OBJECTIVE_STATE,
+                                      cat.OBJECTIVE_PENDING,
                                       cat.OBJECTIVE_WARNING, cat.OBJECTIVE_CRITICAL,
                                       cat.OBJECTIVE_BASELINE, cat.BUDGET_REMAINING,
                                       cat.BURN_RATE, cat.OBJECTIVE_TRANSITIONS)}
@@ -53,6 +54,9 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
         if r.value is not None:
             fams[cat.OBJECTIVE_VALUE.name].add_metric(labels, r.value)
         fams[cat.OBJECTIVE_STATE.name].add_metric(labels, float(r.status.rank))
+        if r.pending is not None:
+            fams[cat.OBJECTIVE_PENDING.name].add_metric([*labels, r.pending["level"]],
+                                                        r.pending["fires_at"])
         for metric, level in ((cat.OBJECTIVE_WARNING, r.warning),
                               (cat.OBJECTIVE_CRITICAL, r.critical),
                               (cat.OBJECTIVE_BASELINE, r.baseline)):

@@ -34,14 +34,12 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def save(state_dir: Path, service: str, state: dict[str, Any]) -> int:
-    body = json.dumps({"service": service, "saved_at": time.time(), "state": state},
-                      separators=(",", ":"), allow_nan=False, default=_nan_safe).encode()
+    from agent.sidecar.jsonsafe import dumps
+
+    body = dumps({"service": service, "saved_at": time.time(), "state": state}, "state snapshot",
+                 default=str)
     write_atomic(state_dir / SNAPSHOT, body)
     return len(body)
-
-
-def _nan_safe(value: Any) -> Any:
-    return str(value)
 
 
 def load(state_dir: Path, service: str) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 /readyz, /status, POST /v1/ingest and /openapi.json.
 
 Every input is validated; a malformed or oversized request gets a 4xx whose message names the
-field, never a 5xx. Off loopback, ingest and status need the bearer token (constant-time compare).
+field; a fault of the sidecar itself is a 500, logged once with its traceback. Off loopback,
+ingest and status need the bearer token (constant-time compare).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from agent.sidecar import ingest
 from agent.sidecar.apply import Admission
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import DCGMPublished, Published
+from agent.sidecar.jsonsafe import dumps
 from agent.spec.model import Spec
 
 log = logging.getLogger("slo_agent.sidecar")
@@ -95,7 +97,8 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     async def status(request: Request) -> Response:
         if not authorized(request):
             return unauthorized()
-        return JSONResponse(engine.status_doc)
+        return Response(dumps(engine.status_doc, "status document", default=str),
+                        media_type="application/json")
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
@@ -151,10 +154,20 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         return _error(exc.status_code, f"{request.method} {request.url.path}: "
                       f"{exc.detail}{hint}", headers=dict(exc.headers or {}))
 
+    logged: set[tuple[str, str]] = set()
+
     async def on_error(request: Request, exc: Exception) -> Response:
-        # A bug must not turn into a 5xx for a client's bad input; it is logged and reported.
-        log.exception("unexpected error serving %s", request.url.path)
-        return _error(400, f"request could not be processed: {type(exc).__name__}")
+        # Bad input is answered 4xx where it is parsed; reaching here is the sidecar's fault: a
+        # 500, with the traceback logged the first time per endpoint and error type.
+        key = (request.url.path, type(exc).__name__)
+        if key not in logged:
+            logged.add(key)
+            log.error("internal error serving %s %s", request.method, request.url.path,
+                      exc_info=exc)
+        else:
+            log.warning("internal error serving %s %s again: %s", request.method,
+                        request.url.path, type(exc).__name__)
+        return _error(500, f"internal error: {type(exc).__name__} (logged by the sidecar)")
 
     return Starlette(routes=[
         Route("/metrics", metrics), Route("/metrics/dcgm", metrics_dcgm),

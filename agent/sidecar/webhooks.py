@@ -3,7 +3,6 @@ or dead receiver never blocks evaluation."""
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -11,6 +10,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from agent.sidecar.jsonsafe import dumps
 
 log = logging.getLogger("slo_agent.sidecar")
 
@@ -41,7 +42,7 @@ class Webhooks:
                 event = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            body = json.dumps(event, default=str).encode()
+            body = dumps(event, "webhook event", default=str)
             for url, timeout in self.urls:
                 self._deliver(url, timeout, body)
 

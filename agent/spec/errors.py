@@ -29,6 +29,16 @@ class SpecError(ValueError):
         super().__init__(f"{source}: {len(issues)} error(s)\n{lines}")
 
 
+def did_you_mean(word: Any, choices: list[str]) -> str:
+    """``; did you mean 'error_rate'?`` for a near miss, else empty."""
+    import difflib
+
+    if not isinstance(word, str) or not choices:
+        return ""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -100,7 +110,8 @@ def issues_from_validation(exc: ValidationError, root: type[BaseModel]) -> list[
         if kind == "extra_forbidden":
             parent = _model_at(root, loc[:-1])
             allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
-            msg = "unknown key" + (f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
+            msg = "unknown key" + did_you_mean(loc[-1] if loc else None, allowed) + (
+                f"; allowed keys here: {', '.join(allowed)}" if allowed else "")
             if loc and loc[-1] == "token":
                 msg = ("a token is never written in the spec; put it in an environment variable "
                        "and name that variable in token_env")
@@ -111,6 +122,12 @@ def issues_from_validation(exc: ValidationError, root: type[BaseModel]) -> list[
             issues.append(SpecIssue(path, "required field is missing"))
             continue
         msg = err["msg"]
+        if kind == "enum":
+            import re
+
+            choices = re.findall(r"'([^']+)'", str(ctx.get("expected", "")))
+            msg = (f"not an allowed value{did_you_mean(value, choices)}; allowed: "
+                   f"{', '.join(choices)}")
         if kind.startswith("model_type") or kind.startswith("dict_type"):
             msg = "expected a mapping of keys to values"
         issues.append(SpecIssue(path, msg, value))

@@ -38,10 +38,27 @@ def load_text(text: str, source: str = "spec") -> Spec:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([SpecIssue("", f"not valid YAML{where}: {problem}")], source) from None
+        raise SpecError([SpecIssue("", f"not valid YAML{where}: {problem}"
+                                   + (_caret(text, mark.line, mark.column) if mark else ""))],
+                        source) from None
     except (ValueError, RecursionError) as exc:
         raise SpecError([SpecIssue("", f"not valid YAML: {exc}")], source) from None
     return parse_spec(data, source)
+
+
+def _caret(text: str, line: int, column: int) -> str:
+    """The offending line (and the one before, where indentation errors usually start) with a
+    caret under the column, as compilers show it."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return ""
+    width = len(str(line + 1))
+    out = [""]
+    if line > 0:
+        out.append(f"    {line:>{width}} | {lines[line - 1]}")
+    out.append(f"    {line + 1:>{width}} | {lines[line]}")
+    out.append(f"    {'':>{width}} | {' ' * column}^")
+    return "\n".join(out)
 
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:

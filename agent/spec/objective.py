@@ -100,6 +100,8 @@ class Objective(StrictModel):
     window: Duration = 30 * 86400.0
     sli_threshold: str | float | None = Field(
         default=None, description="what counts as good for a target; default: the warning level")
+    alpha: float | None = Field(default=None, gt=0, lt=1, description="drift objectives: "
+                                "significance level (adjusted p-value); default drift.alpha")
     tiers: list[TierChoice] | None = Field(
         default=None, description="burn-rate tiers for this objective: names of alerting.tiers, "
         "or {name: ..., <fields to change>} to override one (windows, budget_share, severity, "
@@ -177,6 +179,17 @@ class Objective(StrictModel):
                 allowed = ", ".join(info.selectors) or "none"
                 problems.append((f"selector.{key}", f"signal {self.signal.value!r} cannot be "
                                  f"selected by {key}; allowed selector keys: {allowed}", value))
+        sel = self.selector
+        if sel.dataset is not None and (sel.model or sel.version or sel.feature):
+            problems.append(("selector.dataset", "select a dataset (with column) or a model (with "
+                             "version, feature), not both", sel.dataset))
+        if sel.column is not None and sel.dataset is None and "column" in info.selectors:
+            problems.append(("selector.column", "selector.column needs selector.dataset",
+                             sel.column))
+        if self.alpha is not None and self.signal not in (SignalKind.FEATURE_DRIFT,
+                                                          SignalKind.PREDICTION_DRIFT):
+            problems.append(("alpha", "alpha applies to feature_drift and prediction_drift only",
+                             self.alpha))
         for key in info.required:
             if getattr(self.selector, key) is None:
                 problems.append((f"selector.{key}", f"signal {self.signal.value!r} needs "

@@ -35,6 +35,8 @@ class SignalKind(str, Enum):
     TOKEN_RATE = "token_rate"
     COST_PER_1K = "cost_per_1k"
     DAILY_SPEND = "daily_spend"
+    NEW_CATEGORY_SHARE = "new_category_share"
+    DISALLOWED_VALUE_SHARE = "disallowed_value_share"
 
 
 class Direction(str, Enum):
@@ -115,10 +117,11 @@ SIGNALS: dict[SignalKind, SignalInfo] = {
         SignalInfo(SignalKind.SCHEMA_DRIFT, "Schema changes", Unit.COUNT, _UP, ("dataset",), _TS,
                    "data", required=("dataset",), default_warning="1", default_critical="1"),
         SignalInfo(SignalKind.FEATURE_DRIFT, "Feature drift", Unit.COUNT, _UP,
-                   ("model", "version", "feature"), _TS, "model",
+                   ("model", "version", "feature", "dataset", "column"), _TS, "model",
                    default_warning="0.1", default_critical="0.25"),
-        SignalInfo(SignalKind.PREDICTION_DRIFT, "Prediction drift", Unit.COUNT, _UP, _MODEL_SEL,
-                   _TS, "model", default_warning="0.1", default_critical="0.25"),
+        SignalInfo(SignalKind.PREDICTION_DRIFT, "Prediction drift", Unit.COUNT, _UP,
+                   (*_MODEL_SEL, "dataset", "column"), _TS, "model", default_warning="0.1",
+                   default_critical="0.25"),
         SignalInfo(SignalKind.FALLBACK_RATE, "Fallback rate", Unit.RATIO, _UP, _MODEL_SEL, _EV,
                    "model", grafana_unit="percentunit"),
         SignalInfo(SignalKind.NEGATIVE_FEEDBACK_RATE, "Negative feedback rate", Unit.RATIO, _UP,
@@ -130,6 +133,12 @@ SIGNALS: dict[SignalKind, SignalInfo] = {
         SignalInfo(SignalKind.DAILY_SPEND, "Daily spend", Unit.USD, _UP, _MODEL_SEL, _TS, "cost",
                    default_warning="120% budget", default_critical="150% budget",
                    grafana_unit="currencyUSD"),
+        SignalInfo(SignalKind.NEW_CATEGORY_SHARE, "New categories", Unit.RATIO, _UP,
+                   ("dataset", "column", "model", "version", "feature"), _TS, "data",
+                   default_warning="1%", default_critical="5%", grafana_unit="percentunit"),
+        SignalInfo(SignalKind.DISALLOWED_VALUE_SHARE, "Disallowed values", Unit.RATIO, _UP,
+                   ("dataset", "column"), _TS, "data", required=("dataset",),
+                   default_warning="0.1%", default_critical="1%", grafana_unit="percentunit"),
     )
 }
 

@@ -73,6 +73,9 @@ class Contract(StrictModel):
     allow_extra_columns: bool = True
     max_null_ratio: dict[str, Ratio] = Field(default_factory=dict)
     ranges: dict[str, Range] = Field(default_factory=dict)
+    allowed_values: dict[str, list[str | int | float | bool]] = Field(
+        default_factory=dict, description="per column, the only values allowed (compared as "
+        "text); the share of other rows is the disallowed_value_share signal")
     freshness: Freshness | None = None
 
     @field_validator("max_null_ratio", mode="before")
@@ -89,7 +92,8 @@ class Contract(StrictModel):
         problems = [
             (f"{section}.{col}", f"column {col!r} is not in columns; declared: "
              f"{', '.join(sorted(self.columns))}", col)
-            for section, cols in (("max_null_ratio", self.max_null_ratio), ("ranges", self.ranges))
+            for section, cols in (("max_null_ratio", self.max_null_ratio), ("ranges", self.ranges),
+                                  ("allowed_values", self.allowed_values))
             for col in cols if col not in self.columns
         ]
         if self.freshness and self.freshness.column and self.freshness.column not in self.columns:
@@ -100,6 +104,17 @@ class Contract(StrictModel):
         return self
 
 
+class DatasetDrift(StrictModel):
+    """Which columns of a dataset file are drift-tested against its reference."""
+
+    columns: list[str] | None = Field(default=None, description="test only these; None: all")
+    exclude: list[str] = Field(default_factory=list, description="never test these")
+    skip_identifiers: bool = Field(default=True, description="skip integer/text columns unique "
+                                                             "per row (ids); reported as skipped")
+    categorical: list[str] = Field(default_factory=list, description="numeric columns to test "
+                                   "as categories (codes); text and bool columns always are")
+
+
 class Dataset(StrictModel):
     name: str
     path: str | None = Field(default=None, description="CSV or Parquet file polled for checks")
@@ -107,6 +122,7 @@ class Dataset(StrictModel):
     format: Literal["auto", "csv", "parquet"] = "auto"
     poll_interval: Duration = 60.0
     contract: Contract = Field(default_factory=Contract)
+    drift: DatasetDrift = Field(default_factory=DatasetDrift)
 
     _v_poll = field_validator("poll_interval", mode="before")(lambda cls, v: as_duration(v))
 

@@ -34,17 +34,43 @@ def test_chi_square_matches_scipy_and_handles_unseen_categories(ref: list, win: 
     if not r or not w:
         assert math.isnan(res.p_value)
         return
-    keys = sorted(set(r) | set(w))
     assert set(res.unseen) == set(w) - set(r)
-    if len(keys) < 2:
+    assert res.new_share == pytest.approx(sum(x not in r for x in w) / len(w))
+    # the oracle: scipy on the table whose window-only categories share one column
+    seen = list(dict.fromkeys(r))
+    columns = [[r.count(k), w.count(k)] for k in seen]
+    new = sum(x not in r for x in w)
+    singletons = sum(1 for k in seen if r.count(k) == 1) if new else 0   # Good-Turing mass
+    columns.append([singletons, new])
+    columns = [c for c in columns if sum(c) > 0]
+    if len(columns) < 2:
         assert res.p_value == 1.0
         return
-    table = np.array([[r.count(k) for k in keys], [w.count(k) for k in keys]], dtype=float)
+    table = np.array(columns, dtype=float).T
     expected = chi2_contingency(table)
     assert res.statistic == pytest.approx(expected.statistic, rel=1e-12, abs=1e-12)
     assert res.p_value == pytest.approx(expected.pvalue, abs=1e-12)
     js = jensenshannon(table[0] / table[0].sum(), table[1] / table[1].sum(), base=2)
     assert res.js_distance == pytest.approx(js, abs=1e-12)
+
+
+def test_high_cardinality_column_with_disjoint_support_is_drift() -> None:
+    """Every window value new (1,500 merchants, another 1,500 now): one-count cells hid it
+    (p = 0.5); one unseen bin shows it. A fresh sample of the same long tail also meets values
+    the reference never had, and that is not drift."""
+    rng = np.random.default_rng(3)
+    ref = [f"m-{x}" for x in rng.integers(0, 1500, 5000)]
+    win = [f"m-{x}" for x in rng.integers(1500, 3000, 5000)]
+    res = chi_square(ref, win)
+    assert res.p_value < 1e-12 and res.new_share == 1.0 and res.psi > 1
+    again = chi_square(ref, [f"m-{x}" for x in rng.integers(0, 1500, 5000)])
+    assert again.p_value > 0.01 and 0 < again.new_share < 0.1
+    same = chi_square(ref, ref)           # same sample: nothing to see
+    assert same.p_value > 0.5 and same.new_share == 0.0
+    # 1 % of rows in a new category at 5,000 rows
+    base = list(rng.choice(["a", "b", "c"], 5000))
+    shifted = base[:4950] + ["zz"] * 50
+    assert chi_square(base, shifted).new_share == pytest.approx(0.01)
 
 
 def test_psi_known_value_and_no_infinity() -> None:

@@ -85,3 +85,19 @@ def test_two_dimensional_window_with_nans_per_column() -> None:
         stat, p = _scipy(ref[:, j], win[:, j])
         assert r.statistic == pytest.approx(stat, abs=1e-12)
         assert r.p_value == pytest.approx(p, abs=1e-9)
+
+
+def test_kstwo_sf_matches_scipy_in_every_regime() -> None:
+    """The vectorised exact Smirnov sum (scipy's slow branch for large n) and every other branch
+    agree with scipy.stats.kstwo.sf."""
+    from scipy.stats import kstwo
+
+    from detectors.ks import kstwo_sf
+
+    for n in (50, 150, 5_000, 50_000):
+        xs = np.concatenate([np.linspace(1e-4, 0.6, 40), [1.0 / n, 0.5, 0.99]])
+        ours = kstwo_sf(xs, np.full(xs.shape, float(n)))
+        theirs = np.clip(kstwo.sf(xs, n), 0, 1)
+        assert np.max(np.abs(ours - theirs)) < 1e-12, n
+        nz = theirs > 1e-300
+        assert np.max(np.abs(ours[nz] - theirs[nz]) / theirs[nz]) < 1e-8, n

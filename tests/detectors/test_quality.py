@@ -143,3 +143,31 @@ def test_great_expectations_contract_reports_each_failing_expectation() -> None:
     good = validate_contract(df.fillna({"amount": 1.0}), {"max_null_ratio": {"amount": 0.0},
                                                           "ranges": {"amount": {"min": 0}}})
     assert good.success
+
+
+def test_null_check_catches_a_doubling_and_not_noise() -> None:
+    """One judgement for every null ratio: Wilson bound, minimum rows, a baseline factor."""
+    doubled = null_check("a", 1050, 5000, baseline=0.10)           # 10 % -> 21 %
+    assert doubled.status is Status.WARNING and doubled.lower is not None
+    assert null_check("a", 540, 5000, baseline=0.10).status is Status.OK     # 10.8 %: noise
+    assert null_check("a", 1600, 5000, baseline=0.10).status is Status.CRITICAL
+    tiny = null_check("a", 1, 4, baseline=0.0)                     # 1 null in 4 rows
+    assert tiny.status is Status.NO_DATA and tiny.ratio == 0.25
+    empty = null_check("a", 0, 0)
+    assert empty.ratio is None and empty.lower is None and empty.status is Status.NO_DATA
+
+
+def test_identifiers_and_allowed_values() -> None:
+    from detectors.columns import allowed_values_check, identifier_like, shown_names
+
+    assert identifier_like([f"id-{i}" for i in range(100)], "string")
+    assert identifier_like(list(range(100)), "int")
+    assert not identifier_like([0.1 * i for i in range(100)], "float")
+    assert not identifier_like(["a", "b"] * 50, "string")
+    assert not identifier_like(list(range(5)), "int")             # too few rows to tell
+    check = allowed_values_check("country", ["DE", "FR", "XX", None, "XX", "y" * 300],
+                                 ["DE", "FR"])
+    assert (check.rows, check.bad, check.share) == (5, 3, 0.6)
+    assert check.values[0] == "XX" and len(check.values[1]) == 64
+    names, more = shown_names(str(i) for i in range(12))
+    assert len(names) == 5 and more == 7

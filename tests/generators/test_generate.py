@@ -33,6 +33,7 @@ _LEVELS = {
     SignalKind.FALLBACK_RATE: ("2%", "10%"), SignalKind.NEGATIVE_FEEDBACK_RATE: ("10%", "30%"),
     SignalKind.TOKEN_RATE: ("3x baseline", "10x baseline"),
     SignalKind.COST_PER_1K: ("$2", "$5"), SignalKind.DAILY_SPEND: ("120% budget", "150% budget"),
+    SignalKind.NEW_CATEGORY_SHARE: ("1%", "5%"), SignalKind.DISALLOWED_VALUE_SHARE: ("0.1%", "1%"),
 }
 
 
@@ -45,7 +46,7 @@ def every_kind_spec() -> dict[str, Any]:
         o: dict[str, Any] = {"name": f"k-{kind.value.replace('_', '-')}", "signal": kind.value,
                              "warning": warning, "critical": critical, "for": "2m",
                              "objective": "99%", "window": "28d"}
-        if "dataset" in info.selectors:
+        if "dataset" in info.selectors and "model" not in info.selectors:
             o["selector"] = {"dataset": "tx"}
         elif "model" in info.selectors:
             o["selector"] = {"model": "m"}
@@ -56,6 +57,13 @@ def every_kind_spec() -> dict[str, Any]:
         if kind is SignalKind.DAILY_SPEND:
             o["budget"] = 100
         objectives.append(o)
+    # the dataset-file variants of the kinds that read a model or a dataset
+    objectives.append({"name": "k-dataset-drift", "signal": "feature_drift",
+                       "selector": {"dataset": "tx"}, "warning": "0.1", "critical": "0.2",
+                       "alpha": 0.001, "for": "2m", "objective": "99%", "window": "28d"})
+    objectives.append({"name": "k-dataset-new-categories", "signal": "new_category_share",
+                       "selector": {"dataset": "tx", "column": "country"}, "warning": "1%",
+                       "critical": "5%", "for": "2m", "objective": "99%", "window": "28d"})
     return {"service": "every-kind", "models": [{"name": "m", "version": "v1"}],
             "sources": {"datasets": [{"name": "tx"}]},
             "alerting": {"min_request_rate": 0.5, "runbook_url": "https://rb.example/{objective}"},
@@ -266,4 +274,28 @@ def test_cli_generate(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "agent.cli", "generate", "-c", str(EXAMPLE_SPEC),
                           "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "wrote 71 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
+    assert "wrote 79 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
+    # what to do next, and which backend evaluates the alerts (default: Prometheus only)
+    assert "next steps:" in res.stdout and "promtool test rules" in res.stdout
+    assert "mount" in res.stdout and "/etc/grafana/provisioning" in res.stdout
+    assert "alerts are evaluated by Prometheus" in res.stdout
+    assert not (tmp_path / "grafana" / "provisioning" / "alerting").exists()
+
+    def gen(backend: str) -> str:
+        r = subprocess.run([sys.executable, "-m", "agent.cli", "generate", "-c",
+                            str(EXAMPLE_SPEC), "-o", str(tmp_path), "--alerts", backend],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    out = gen("grafana")
+    rules = tmp_path / "prometheus" / "rules" / "fraud-api"
+    assert "alerts are evaluated by Grafana" in out
+    assert not list(rules.glob("*.test.yml"))                     # stale tests removed
+    assert "alert:" not in (rules / "fraud-errors.rules.yml").read_text()
+    assert "record:" in (rules / "fraud-errors.rules.yml").read_text()
+    assert (tmp_path / "grafana" / "provisioning" / "alerting" / "fraud-api.yml").exists()
+    out = gen("both")
+    assert "load only one" in out and list(rules.glob("*.test.yml"))
+    gen("prometheus")
+    assert not (tmp_path / "grafana" / "provisioning" / "alerting" / "fraud-api.yml").exists()

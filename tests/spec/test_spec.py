@@ -220,7 +220,7 @@ def test_cli_validate_prints_resolved_table() -> None:
 def test_cli_validate_json() -> None:
     res = _cli("validate", "--json", str(EXAMPLE_SPEC))
     rows = json.loads(res.stdout)["objectives"]
-    assert len(rows) == 22 and rows[0]["warning"] == "250ms"
+    assert len(rows) == 25 and rows[0]["warning"] == "250ms"
 
 
 def test_cli_broken_spec_exits_2_with_every_error(tmp_path: Any) -> None:
@@ -262,3 +262,28 @@ def test_import_agent_is_light() -> None:
             "'pydantic', 'numpy', 'opentelemetry.exporter') if m in sys.modules]; print(heavy)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "[]", res.stdout + res.stderr
+
+
+def test_near_misses_get_did_you_mean() -> None:
+    found = issues(spec_with({"name": "a", "signal": "eror_rate", "selector": {"modle": "m"},
+                              "objectiv": "99%"}))
+    assert "did you mean 'error_rate'?" in found["objectives[0].signal"]
+    assert "did you mean 'model'?" in found["objectives[0].selector.modle"]
+    assert "did you mean 'objective'?" in found["objectives[0].objectiv"]
+    far = issues(spec_with({"name": "a", "signal": "zzzz"}))
+    assert "did you mean" not in far["objectives[0].signal"]
+
+
+def test_bad_yaml_shows_the_line_with_a_caret() -> None:
+    with pytest.raises(SpecError) as info:
+        load_text("service: svc\nmodels:\n  - name: m\n   version: v1\n", "slo.yaml")
+    message = info.value.issues[0].message
+    assert "line 4, column 4" in message
+    lines = message.splitlines()
+    assert lines[-2].endswith("|    version: v1") and lines[-1].endswith("|    ^")
+    assert lines[-3].endswith("|   - name: m")                 # the line before, for context
+
+
+def test_cli_validate_takes_config_like_generate(tmp_path: Any) -> None:
+    res = _cli("validate", "-c", str(EXAMPLE_SPEC))
+    assert res.returncode == 0 and "is valid" in res.stdout, res.stderr

@@ -23,6 +23,8 @@ class DatasetReading:
     mtime: float | None = None
     contract_failures: list[dict[str, Any]] | None = None
     drift: list[dict[str, Any]] | None = None
+    drift_skipped: list[dict[str, str]] | None = None
+    allowed: dict[str, dict[str, Any]] | None = None
 
 
 def read_frame(path: Path, fmt: str = "auto") -> Any:
@@ -39,7 +41,7 @@ class DatasetPoller:
         self.path = (base / dataset.path) if dataset.path else None
         self.reference_path = (base / dataset.reference) if dataset.reference else None
         self.drift_settings = drift
-        self._reference: Any = None       # (sorted numeric columns, categorical counts)
+        self._reference: Any = None       # dataset_drift.Reference, read once
         self.run_contract = run_contract
         self._mtime: float | None = None
         self.next_at = 0.0
@@ -73,7 +75,8 @@ class DatasetPoller:
             newest_event=newest, mtime=mtime)
         contract = d.contract.model_dump(mode="json")
         if self.run_contract and (contract["max_null_ratio"] or contract["ranges"]
-                                  or contract["columns"] or contract["freshness"]):
+                                  or contract["columns"] or contract["freshness"]
+                                  or contract["allowed_values"]):
             from detectors.contract import validate_contract
 
             report = validate_contract(frame, contract, d.name, now=time.time())
@@ -81,52 +84,40 @@ class DatasetPoller:
                 {"expectation": o.expectation, "column": o.column or "",
                  "signal": o.signal, "unexpected_ratio": o.unexpected_ratio}
                 for o in report.failures]
+        if d.contract.allowed_values:
+            reading.allowed = allowed_values(frame, d.contract.allowed_values)
         if self.reference_path is not None:
-            reading.drift = self._drift(frame)
+            reading.drift, reading.drift_skipped = self._drift(frame)
         self.last = reading
         return reading
 
-    def _load_reference(self) -> Any:
-        """The reference file, read once: numeric columns sorted, categorical ones counted."""
-        if self._reference is None and self.reference_path is not None:
-            from collections import Counter
-
-            from detectors.ks import sorted_reference
-
-            ref = read_frame(self.reference_path, self.dataset.format)
-            numeric, categorical = {}, {}
-            for col in ref.columns:
-                series = ref[col]
-                if series.dtype.kind in "biuf":
-                    numeric[str(col)] = sorted_reference(series.to_numpy(dtype=float))
-                elif series.dtype.kind in "OSU" or str(series.dtype) in ("category", "str",
-                                                                         "string"):
-                    categorical[str(col)] = Counter(str(v) for v in series.dropna())
-            self._reference = (numeric, categorical)
-        return self._reference
-
-    def _drift(self, frame: Any) -> list[dict[str, Any]]:
-        """KS (numbers) and chi-square/PSI (categories) of each column against the reference,
-        corrected for multiple testing; effect floors as the spec's drift settings say."""
-        from detectors.drift import DriftInput, DriftThresholds, detect_drift
+    def _drift(self, frame: Any) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Each chosen column against the reference file (see :mod:`.dataset_drift`)."""
+        from agent.sidecar.collectors.dataset_drift import file_drift, load_reference
 
         try:
-            numeric, categorical = self._load_reference()
+            if self._reference is None and self.reference_path is not None:
+                self._reference = load_reference(read_frame(self.reference_path,
+                                                            self.dataset.format), self.dataset)
         except Exception as exc:   # missing or unreadable reference: reported, not fatal
-            return [{"column": "", "test": "", "error": f"reference: {exc}"[:300]}]
-        data = DriftInput()
-        for col, ref in numeric.items():
-            if col in frame.columns and frame[col].dtype.kind in "biuf":
-                data.numeric_refs[col] = ref
-                data.numeric_windows[col] = frame[col].to_numpy(dtype=float)
-        for col, counts in categorical.items():
-            if col in frame.columns:
-                data.categorical_refs[col] = dict(counts)
-                data.categorical_windows[col] = [str(v) for v in frame[col].dropna()]
-        s = self.drift_settings
-        thresholds = DriftThresholds(alpha=s.alpha, correction=s.correction,
-                                     min_samples=s.min_samples) if s is not None \
-            else DriftThresholds()
-        return [{"column": r.feature, "test": r.test, "score": r.score,
-                 "statistic": r.statistic, "p_adjusted": r.p_adjusted,
-                 "status": r.status.value} for r in detect_drift(data, thresholds)]
+            return [{"column": "", "test": "", "status": "no_data", "score": None,
+                     "reason": f"reference: {type(exc).__name__}: {exc}"[:300]}], []
+        return file_drift(frame, self._reference, self.dataset, self.drift_settings)
+
+
+def allowed_values(frame: Any, allowed: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
+    """Per contract column: rows checked, disallowed rows, their share and a few of their values."""
+    from detectors.columns import allowed_values_check
+
+    out: dict[str, dict[str, Any]] = {}
+    for col, values in allowed.items():
+        if col not in frame.columns:
+            out[col] = {"rows": 0, "bad": 0, "share": None, "values": [], "more": 0,
+                        "reason": "column not in the file"}
+            continue
+        c = allowed_values_check(col, frame[col].tolist(), values)
+        out[col] = {"rows": c.rows, "bad": c.bad, "share": c.share, "values": c.values,
+                    "more": c.more}
+        if c.share is None:
+            out[col]["reason"] = "no non-null values"
+    return out

@@ -1,0 +1,129 @@
+"""Drift of a polled dataset file against its reference file, column by column.
+
+Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus identifier-like
+columns (integer/text, unique per row), which are reported as skipped. How: numbers by KS, text,
+bools and declared codes as categories (chi-square with one bin for unseen values, PSI), all
+corrected together. Every row is JSON-safe: a value that cannot be computed is ``None`` with a
+``reason``, never NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.spec.model import Dataset, Drift
+from detectors.columns import identifier_like, shown_names
+from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
+from detectors.quality import column_type
+
+CATEGORICAL_TYPES = ("string", "category", "bool")
+
+
+@dataclass
+class Reference:
+    """The reference file, read once: numeric columns sorted, categorical ones counted."""
+
+    numeric: dict[str, Any] = field(default_factory=dict)
+    categorical: dict[str, Mapping[Hashable, int]] = field(default_factory=dict)
+    rows: int = 0
+
+
+def is_categorical(kind: str, column: str, dataset: Dataset) -> bool:
+    return kind in CATEGORICAL_TYPES or column in dataset.drift.categorical
+
+
+def as_text(values: Any) -> list[str]:
+    """Category labels: bools and codes as text, nulls dropped."""
+    return [str(v) for v in values if v is not None and not (isinstance(v, float) and v != v)]
+
+
+def load_reference(frame: Any, dataset: Dataset) -> Reference:
+    from collections import Counter
+
+    from detectors.ks import sorted_reference
+
+    ref = Reference(rows=len(frame))
+    for col in frame.columns:
+        name, series = str(col), frame[col]
+        kind = column_type(series.dtype)
+        if is_categorical(kind, name, dataset):
+            ref.categorical[name] = Counter(as_text(series.dropna().tolist()))
+        elif kind in ("int", "float"):
+            ref.numeric[name] = sorted_reference(series.to_numpy(dtype=float, na_value=math.nan))
+    return ref
+
+
+def chosen_columns(frame: Any, ref: Reference, dataset: Dataset
+                   ) -> tuple[list[str], list[dict[str, str]]]:
+    """Columns to test and the skipped ones with why."""
+    settings = dataset.drift
+    testable = [str(c) for c in frame.columns if str(c) in ref.numeric
+                or str(c) in ref.categorical]
+    skipped: list[dict[str, str]] = []
+    wanted = set(settings.columns) if settings.columns is not None else None
+    out = []
+    for col in testable:
+        if wanted is not None and col not in wanted:
+            continue
+        if col in settings.exclude:
+            skipped.append({"column": col, "reason": "excluded (drift.exclude)"})
+            continue
+        kind = column_type(frame[col].dtype)
+        if settings.skip_identifiers and col not in settings.categorical and \
+                identifier_like(frame[col], kind):
+            skipped.append({"column": col, "reason": "identifier-like: every value is distinct "
+                            "(set drift.skip_identifiers: false to test it)"})
+            continue
+        out.append(col)
+    for col in sorted(wanted or ()):
+        if col not in testable:
+            skipped.append({"column": col, "reason": "not in both the file and the reference"})
+    return out, skipped
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def row(r: FeatureDrift, min_samples: int) -> dict[str, Any]:
+    """One column's result as stored, shown and exported; None with a reason, never NaN."""
+    out: dict[str, Any] = {
+        "column": r.feature, "test": r.test, "status": r.status.value,
+        "score": _finite(r.score), "statistic": _finite(r.statistic),
+        "effect": _finite(r.effect), "p_value": _finite(r.p_value),
+        "p_adjusted": _finite(r.p_adjusted), "n_reference": r.n_reference,
+        "n_window": r.n_window,
+    }
+    if r.status.value == "no_data":
+        out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
+                         f"reference (drift.min_samples {min_samples})")
+    if r.test == "chi2":
+        out["new_category_share"] = _finite(r.new_share)
+        names, more = shown_names(r.unseen)
+        out["new_categories"], out["new_categories_more"] = names, more
+    return out
+
+
+def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | None
+               ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(rows, skipped) for one polled file."""
+    columns, skipped = chosen_columns(frame, ref, dataset)
+    data = DriftInput()
+    for col in columns:
+        series = frame[col]
+        if col in ref.categorical:
+            data.categorical_refs[col] = ref.categorical[col]
+            data.categorical_windows[col] = as_text(series.dropna().tolist())
+        elif column_type(series.dtype) in ("int", "float"):
+            data.numeric_refs[col] = ref.numeric[col]
+            data.numeric_windows[col] = series.to_numpy(dtype=float, na_value=math.nan)
+        else:
+            skipped.append({"column": col, "reason": f"numeric in the reference, "
+                            f"{column_type(series.dtype)} in the file (see schema_drift)"})
+    thresholds = DriftThresholds() if settings is None else DriftThresholds(
+        alpha=settings.alpha, correction=settings.correction, min_samples=settings.min_samples)
+    results = detect_drift(data, thresholds)
+    return [row(r, thresholds.min_samples) for r in results], skipped

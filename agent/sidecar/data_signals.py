@@ -1,0 +1,89 @@
+"""Values of the data signals an objective can watch on a dataset (file or SDK batches): nulls,
+drift against the reference file, new categories and disallowed values.
+
+Each returns ``(value, detail)``; a value that cannot be given is ``None`` and ``detail["reason"]``
+says why, in words a user can act on. Nothing here produces NaN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.sidecar.state import DatasetState
+from detectors.rates import wilson_interval
+
+MIN_ROWS = 30   # a null ratio on fewer rows is not judged (one null in four rows is not 25 %)
+
+Value = tuple[float | None, dict[str, Any]]
+
+
+def null_ratio(d: DatasetState, column: str | None) -> Value:
+    """The worst column by the Wilson lower bound (what is judged), with bad/total counts so the
+    evaluator judges it like every other ratio."""
+    if not d.rows:
+        return None, {"reason": "no rows in the latest batch" if d.rows == 0 else
+                      "no batch seen yet"}
+    cols = [column] if column else list(d.nulls)
+    known = [c for c in cols if c in d.nulls]
+    if not known:
+        return None, {"reason": f"column {column!r} is not in the latest batch" if column
+                      else "no columns in the latest batch"}
+    lower = {c: wilson_interval(d.nulls[c], d.rows)[0] for c in known}
+    worst = max(known, key=lambda c: (lower[c], d.nulls[c]))
+    detail: dict[str, Any] = {"column": worst, "bad": float(d.nulls[worst]),
+                              "total": float(d.rows), "wilson_lower": lower[worst],
+                              "min_rows": MIN_ROWS}
+    if d.rows < MIN_ROWS:
+        detail["reason"] = (f"{d.rows} rows in the latest batch; a null ratio is judged on at "
+                            f"least {MIN_ROWS}")
+    return d.nulls[worst] / d.rows, detail
+
+
+def _rows(d: DatasetState, column: str | None, test: str | None = None) -> list[dict[str, Any]]:
+    return [r for r in d.drift if r.get("column") and (column is None or r["column"] == column)
+            and (test is None or r.get("test") == test)]
+
+
+def dataset_drift(d: DatasetState, column: str | None, alpha: float) -> Value:
+    """Largest effect among columns whose adjusted p-value is below ``alpha`` (0 when none is);
+    None when no column could be tested."""
+    rows = _rows(d, column)
+    tested = [r for r in rows if r.get("p_adjusted") is not None and r.get("effect") is not None]
+    detail: dict[str, Any] = {
+        r["column"]: {"test": r["test"], "effect": r.get("effect"),
+                      "statistic": r.get("statistic"), "p_adjusted": r.get("p_adjusted"),
+                      **({"reason": r["reason"]} if r.get("reason") else {})} for r in rows}
+    if d.drift_skipped:
+        detail["skipped"] = d.drift_skipped
+    if not tested:
+        errors = [r["reason"] for r in d.drift if not r.get("column") and r.get("reason")]
+        reasons = errors or [r["reason"] for r in rows if r.get("reason")]
+        detail["reason"] = reasons[0] if reasons else (
+            f"column {column!r} is not drift-tested" if column and d.drift
+            else "no file compared with its reference yet")
+        return None, detail
+    return max((r["effect"] if r["p_adjusted"] < alpha else 0.0) for r in tested), detail
+
+
+def new_categories(d: DatasetState, column: str | None) -> Value:
+    rows = [r for r in _rows(d, column, "chi2") if r.get("new_category_share") is not None]
+    if not rows:
+        return None, {"reason": "no categorical column compared with the reference yet"
+                      if column is None else f"column {column!r} is not a categorical column "
+                      "compared with the reference"}
+    worst = max(rows, key=lambda r: r["new_category_share"])
+    return worst["new_category_share"], {
+        r["column"]: {"share": r["new_category_share"], "categories": r.get("new_categories", []),
+                      "more": r.get("new_categories_more", 0)} for r in rows}
+
+
+def disallowed(d: DatasetState, column: str | None) -> Value:
+    checks = {c: v for c, v in d.allowed.items() if column is None or c == column}
+    shares = {c: v["share"] for c, v in checks.items() if v.get("share") is not None}
+    if not shares:
+        reasons = [v["reason"] for v in checks.values() if v.get("reason")]
+        return None, {"reason": reasons[0] if reasons else
+                      "no batch checked against contract.allowed_values yet"}
+    worst = max(shares, key=lambda c: shares[c])
+    return shares[worst], {c: {"share": v.get("share"), "values": v.get("values", []),
+                               "more": v.get("more", 0)} for c, v in checks.items()}

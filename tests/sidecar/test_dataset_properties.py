@@ -1,0 +1,101 @@
+"""Property test: whatever file arrives (empty, one row, all-null or mixed-type columns), what the
+sidecar stores, shows and exports for it is strict JSON: no NaN, no infinity, reasons for gaps."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.sidecar import data_signals
+from agent.sidecar.collectors.dataset_drift import file_drift, load_reference
+from agent.sidecar.collectors.datasets import allowed_values
+from agent.sidecar.state import DatasetState
+from agent.spec import parse_spec
+from detectors.quality import null_counts
+
+cell = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
+                 st.sampled_from(["a", "b", "c", "", "x" * 100]), st.booleans())
+
+
+@st.composite
+def frames(draw: Any) -> pd.DataFrame:
+    n = draw(st.integers(0, 40))
+    cols: dict[str, Any] = {}
+    for name in ("num", "cat", "mixed", "empty"):
+        kind = draw(st.sampled_from(["float", "int", "text", "bool", "null", "mixed"]))
+        if kind == "float":
+            cols[name] = draw(st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)),
+                                       min_size=n, max_size=n))
+        elif kind == "int":
+            cols[name] = draw(st.lists(st.integers(-3, 3), min_size=n, max_size=n))
+        elif kind == "text":
+            cols[name] = draw(st.lists(st.sampled_from(["a", "b", None]), min_size=n, max_size=n))
+        elif kind == "bool":
+            cols[name] = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+        elif kind == "null":
+            cols[name] = [None] * n
+        else:
+            cols[name] = draw(st.lists(cell, min_size=n, max_size=n))
+    return pd.DataFrame(cols)
+
+
+SPEC = parse_spec({
+    "service": "p", "models": [{"name": "m"}],
+    "sources": {"datasets": [{"name": "d", "path": "d.csv", "reference": "r.csv",
+                              "contract": {"allowed_values": {"cat": ["a", "b"]}}}]},
+    "drift": {"min_samples": 5},
+    "objectives": [{"name": "o", "signal": "feature_drift", "selector": {"dataset": "d"}}]})
+
+
+def _strict(obj: Any) -> None:
+    json.dumps(obj, allow_nan=False, default=str)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reference=frames(), current=frames())
+def test_any_file_gives_strict_json(reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    ds = SPEC.sources.datasets[0]
+    ref = load_reference(reference, ds)
+    rows, skipped = file_drift(current, ref, ds, SPEC.drift)
+    state = DatasetState(rows=len(current), nulls={c: n for c, (n, _) in
+                                                    null_counts(current).items()},
+                         drift=rows, drift_skipped=skipped,
+                         allowed=allowed_values(current, ds.contract.allowed_values))
+    _strict(state.state())
+    for r in rows:
+        if r["score"] is None or r["status"] == "no_data":
+            assert r.get("reason") or r["status"] != "no_data", r
+    for column_name in (None, "num", "cat"):
+        for fn in (data_signals.null_ratio, data_signals.new_categories,
+                   data_signals.disallowed):
+            value, detail = fn(state, column_name)
+            assert value is None or math.isfinite(value)
+            if value is None:
+                assert detail["reason"], (fn.__name__, detail)
+            _strict(detail)
+        value, detail = data_signals.dataset_drift(state, column_name, 0.01)
+        assert value is None or math.isfinite(value)
+        assert value is not None or detail["reason"]
+        _strict(detail)
+
+
+def test_bools_are_categories_on_the_sdk_path_too() -> None:
+    """A bool feature is chi-square tested whether it comes from a file or the SDK."""
+    from agent.sidecar import ingest
+    from agent.sidecar.apply import apply
+    from agent.sidecar.state import AgentState
+
+    state = AgentState(slot=1.0, window_size=50, reference_size=50)
+    batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [
+        {"type": "samples", "model": "m", "features": [
+            {"flag": i % 3 == 0, "x": float(i), "gone": None} for i in range(120)]}]})
+    apply(state, SPEC, batch, now=0.0)
+    ms = state.models[("m", "")]
+    assert "flag" in ms.categorical and "flag" not in ms.numeric
+    assert "x" in ms.numeric
+    _strict(ms.state())                     # the all-null feature left no NaN behind
