@@ -7,7 +7,7 @@ Pure functions on arrays and counts; the sidecar decides what to do with the ans
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,6 @@ def allowed_values_check(column: str, values: Iterable[Any],
     return ValueCheck(column, rows, sum(counts.values()), names, more)
 
 
-def category_counts(values: Iterable[Any]) -> Mapping[str, int]:
-    return Counter(str(v) for v in values if v is not None and not (isinstance(v, float)
-                                                                   and v != v))
+def category_labels(values: Iterable[Any]) -> list[str]:
+    """Values as category labels (bools and codes as text), nulls dropped."""
+    return [str(v) for v in values if v is not None and not (isinstance(v, float) and v != v)]

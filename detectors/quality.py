@@ -88,11 +88,12 @@ class NullCheck:
 
 
 NULL_FACTOR = 1.5      # warning once the null rate is credibly 1.5x its baseline (critical 3x)
+NULL_MIN_ROWS = 30     # fewer rows are not judged (one null in four rows is not a 25 % null rate)
 
 
 def null_check(column: str, nulls: int, rows: int, baseline: float | None = None,
                max_ratio: float | None = None, factor: float = NULL_FACTOR, floor: float = 0.01,
-               min_rows: int = 30, z: float = Z_99) -> NullCheck:
+               min_rows: int = NULL_MIN_ROWS, z: float = Z_99) -> NullCheck:
     """Is this a null *spike*? Judged like every ratio (:func:`detectors.rates.ratio_status`): the
     Wilson lower bound must pass the level, on at least ``min_rows`` rows.
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from agent.sidecar.state import DatasetState
+from detectors.quality import NULL_MIN_ROWS
 from detectors.rates import wilson_interval
 
-MIN_ROWS = 30   # a null ratio on fewer rows is not judged (one null in four rows is not 25 %)
+MIN_ROWS = NULL_MIN_ROWS   # the one null-ratio judgement's minimum (detectors.quality)
 
 Value = tuple[float | None, dict[str, Any]]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.spec.model import Dataset, Drift
-from detectors.columns import identifier_like, shown_names
+from detectors.columns import category_labels, identifier_like, shown_names
 from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
 from detectors.quality import column_type
 
@@ -35,11 +35,6 @@ def is_categorical(kind: str, column: str, dataset: Dataset) -> bool:
     return kind in CATEGORICAL_TYPES or column in dataset.drift.categorical
 
 
-def as_text(values: Any) -> list[str]:
-    """Category labels: bools and codes as text, nulls dropped."""
-    return [str(v) for v in values if v is not None and not (isinstance(v, float) and v != v)]
-
-
 def load_reference(frame: Any, dataset: Dataset) -> Reference:
     from collections import Counter
 
@@ -50,7 +45,7 @@ def load_reference(frame: Any, dataset: Dataset) -> Reference:
         name, series = str(col), frame[col]
         kind = column_type(series.dtype)
         if is_categorical(kind, name, dataset):
-            ref.categorical[name] = Counter(as_text(series.dropna().tolist()))
+            ref.categorical[name] = Counter(category_labels(series.dropna().tolist()))
         elif kind in ("int", "float"):
             ref.numeric[name] = sorted_reference(series.to_numpy(dtype=float, na_value=math.nan))
     return ref
@@ -116,7 +111,7 @@ def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | N
         series = frame[col]
         if col in ref.categorical:
             data.categorical_refs[col] = ref.categorical[col]
-            data.categorical_windows[col] = as_text(series.dropna().tolist())
+            data.categorical_windows[col] = category_labels(series.dropna().tolist())
         elif column_type(series.dtype) in ("int", "float"):
             data.numeric_refs[col] = ref.numeric[col]
             data.numeric_windows[col] = series.to_numpy(dtype=float, na_value=math.nan)
