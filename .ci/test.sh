@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine and runs it.
-# Real servers (prometheus, promtool, alertmanager, amtool, docker-compose) come from Debian.
+# Real servers (prometheus, promtool, alertmanager, amtool, docker-compose) and the browser for the
+# status-page tests (chromium, driven by Playwright without its own browser download) come from
+# Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for bin in prometheus promtool prometheus-alertmanager amtool docker-compose; do
+for bin in prometheus promtool prometheus-alertmanager amtool docker-compose chromium; do
   command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -13,9 +15,10 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager docker-compose >/dev/null
+    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager docker-compose \
+      chromium >/dev/null
   else
-    echo "not root: install them with 'sudo apt-get install -y prometheus prometheus-alertmanager docker-compose'" >&2
+    echo "not root: install them with 'sudo apt-get install -y prometheus prometheus-alertmanager docker-compose chromium'" >&2
   fi
 fi
 
@@ -28,4 +31,5 @@ fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# two workers, a test file each: the promtool-heavy files overlap the ones that wait on servers
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"

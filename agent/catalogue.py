@@ -20,7 +20,12 @@ MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
 SERVICE_LABEL = "service"
 #: Selector keys → label names on the series (one to one, so selectors translate mechanically).
 SELECTOR_LABELS = {"model": "model", "version": "version", "feature": "feature",
-                   "column": "column", "dataset": "dataset", "gpu": "gpu", "queue": "queue"}
+                   "column": "column", "dataset": "dataset", "gpu": "gpu", "queue": "queue",
+                   "job": "job_name", "cache": "cache", "breaker": "breaker",
+                   "objective": "objective"}
+#: the window a job's success ratio is judged over: jobs run hourly to daily
+JOB_WINDOW = "1d"
+JOB_WINDOW_SECONDS = 86400.0
 OUTCOMES = ("ok", "error", "fallback")
 SENTIMENTS = ("positive", "negative", "neutral")
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
@@ -85,6 +90,15 @@ QUEUE_DEPTH = _m("inference_queue_depth", "gauge", "Requests waiting in a queue.
                  _S + ("queue",))
 QUEUE_WAIT = _m("inference_queue_wait_seconds", "histogram",
                 "Time requests waited in a queue.", _S + ("queue",), "seconds")
+CACHE = _m("inference_cache_requests_total", "counter",
+           "Cache lookups by result (hit, miss).", _S + ("cache", "result"))
+DEGRADATION = _m("inference_degradation_level", "gauge",
+                 "Degradation level the service runs at: 0 full, 1 limited, 2 cached, 3 minimal.")
+BREAKER = _m("inference_circuit_breaker_state", "gauge",
+             "Circuit-breaker state: 0 closed, 1 half-open, 2 open.", _S + ("breaker",))
+COST_BY_TAG = _m("inference_cost_by_tag_usd_total", "counter",
+                 "Spend in US dollars by a tag (user, feature); values past the cardinality cap "
+                 "are folded into 'other'.", _MV + ("tag", "tag_value"), "usd")
 SDK_DROPPED = _m("slo_agent_sdk_dropped_samples_total", "counter",
                  "Samples the SDK dropped instead of blocking (queue full, sidecar away).",
                  _S + ("reason",))
@@ -200,6 +214,23 @@ GPU_ECC = _m("slo_agent_gpu_ecc_errors", "gauge", "Volatile ECC error count by t
 GPU_PROCESS_MEM = _m("slo_agent_gpu_process_memory_used_bytes", "gauge",
                      "GPU memory used per process (DCGM-exporter has no such series).",
                      GPU_LABELS + ("pid", "process"), "bytes")
+JOB_RUNS = _m("slo_agent_job_runs_total", "counter",
+              "Finished runs of a batch job (retraining, scoring, backfill) by result.",
+              _S + ("job_name", "result"))
+JOB_LAST_DURATION = _m("slo_agent_job_last_duration_seconds", "gauge",
+                       "Duration of a job's last finished run.", _S + ("job_name",), "seconds")
+JOB_LAST_SUCCESS = _m("slo_agent_job_last_success_timestamp_seconds", "gauge",
+                      "When a job last finished successfully (unix time).", _S + ("job_name",),
+                      "seconds")
+JOB_LAST_START = _m("slo_agent_job_last_start_timestamp_seconds", "gauge",
+                    "When a job's last run started (unix time).", _S + ("job_name",), "seconds")
+JOB_RUNNING = _m("slo_agent_job_running", "gauge", "Runs of a job in progress.", _S + ("job_name",))
+DRIFT_DETECTION = _m("slo_agent_drift_detection_seconds", "gauge",
+                     "How long a shift of the drift objective's critical size takes to be "
+                     "detected at its warning level, given the sampled traffic, window size, "
+                     "min_samples and evaluation interval.", _OBJ, "seconds")
+RECOVERY = _m("slo_agent_objective_recovery_seconds", "histogram",
+              "Time from an objective turning critical to it being ok again.", _OBJ, "seconds")
 SOURCE_UP = _m("slo_agent_source_up", "gauge",
                "1 when a source (gpu, scrape target, dataset) is available.",
                _S + ("source", "kind"))
@@ -248,7 +279,8 @@ DCGM = {
 }
 
 SDK_METRICS = (REQUESTS, ERRORS, LATENCY, IN_FLIGHT, TTFT, INTER_TOKEN, TOKENS, COST, FEEDBACK,
-               FEEDBACK_SCORE, QUEUE_DEPTH, QUEUE_WAIT, SDK_DROPPED, SDK_SHIPPED, SDK_ERRORS,
+               FEEDBACK_SCORE, QUEUE_DEPTH, QUEUE_WAIT, CACHE, DEGRADATION, BREAKER,
+               COST_BY_TAG, SDK_DROPPED, SDK_SHIPPED, SDK_ERRORS,
                SDK_OVERFLOW)
 SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIVE_WARNING,
                    OBJECTIVE_CRITICAL,
@@ -258,7 +290,9 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, FRESHNESS, NULL_RATIO,
                    SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE, DATASET_DRIFT_P_VALUE,
                    DATASET_DRIFT_EFFECT, DATASET_NEW_CATEGORY, DATASET_NEW_CATEGORY_ROWS,
-                   DATASET_DISALLOWED, CONTRACT_FAILURES, GPU_UTIL, GPU_MEM_USED,
+                   DATASET_DISALLOWED, CONTRACT_FAILURES, JOB_RUNS, JOB_LAST_DURATION,
+                   JOB_LAST_SUCCESS, JOB_LAST_START, JOB_RUNNING, DRIFT_DETECTION, RECOVERY,
+                   GPU_UTIL, GPU_MEM_USED,
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
                    SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
@@ -304,6 +338,8 @@ def le_value(threshold: float) -> str:
 _OUTCOME_ERROR = 'outcome="error"'
 _OUTCOME_FALLBACK = 'outcome="fallback"'
 _NEGATIVE = 'sentiment="negative"'
+_MISS = 'result="miss"'
+_FAILURE = 'result="failure"'
 _QUANTILE_HIST = {SignalKind.LATENCY: LATENCY, SignalKind.TTFT: TTFT,
                   SignalKind.QUEUE_WAIT: QUEUE_WAIT}
 
@@ -342,6 +378,8 @@ def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
     objective's own significance level, applied to the exported adjusted p-values.
     """
     m, w = matchers, window
+    if kind is SignalKind.CUSTOM:
+        raise ValueError("a custom SLI's PromQL comes from its objective (agent.sli)")
     if (kind, dataset) in _DRIFT:
         score, effect, p_value = _DRIFT[(kind, dataset)]
         if alpha is None:
@@ -355,6 +393,12 @@ def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
         q = 0.95 if quantile is None else quantile
         return (f"histogram_quantile({q:g}, sum by (le) "
                 f"(rate({hist.name}_bucket{m}[{w}])))")
+    if kind is SignalKind.CACHE_HIT_RATE:
+        bad, total = events_expr(kind, m, w)
+        return f"1 - ({bad}) / ({total})"
+    if kind is SignalKind.JOB_SUCCESS_RATIO:
+        bad, total = events_expr(kind, m, JOB_WINDOW, fn="increase")
+        return f"1 - ({bad}) / ({total})"
     if kind in (SignalKind.ERROR_RATE, SignalKind.FALLBACK_RATE, SignalKind.AVAILABILITY,
                 SignalKind.NEGATIVE_FEEDBACK_RATE):
         bad, total = events_expr(kind, m, w)
@@ -374,6 +418,12 @@ def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
         SignalKind.COST_PER_1K: (f"1000 * sum(rate({COST.name}{m}[{w}])) / "
                                  f"sum(rate({REQUESTS.name}{m}[{w}]))"),
         SignalKind.DAILY_SPEND: f"sum(increase({COST.name}{m}[1d]))",
+        SignalKind.ROW_COUNT: f"max({DATASET_ROWS.name}{m})",
+        SignalKind.JOB_DURATION: f"max({JOB_LAST_DURATION.name}{m})",
+        SignalKind.TIME_SINCE_SUCCESS: f"time() - max({JOB_LAST_SUCCESS.name}{m})",
+        SignalKind.DRIFT_DETECTION_TIME: f"max({DRIFT_DETECTION.name}{m})",
+        SignalKind.DEGRADATION_LEVEL: f"max({DEGRADATION.name}{m})",
+        SignalKind.CIRCUIT_BREAKER_STATE: f"max({BREAKER.name}{m})",
     }
     return simple[kind]
 
@@ -395,6 +445,12 @@ def events_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
     if kind is SignalKind.NEGATIVE_FEEDBACK_RATE:
         return (f'sum({fn}({FEEDBACK.name}{_with(m, _NEGATIVE)}[{w}]))',
                 f"sum({fn}({FEEDBACK.name}{m}[{w}]))")
+    if kind is SignalKind.CACHE_HIT_RATE:
+        return (f'sum({fn}({CACHE.name}{_with(m, _MISS)}[{w}]))',
+                f"sum({fn}({CACHE.name}{m}[{w}]))")
+    if kind is SignalKind.JOB_SUCCESS_RATIO:
+        return (f'sum({fn}({JOB_RUNS.name}{_with(m, _FAILURE)}[{w}]))',
+                f"sum({fn}({JOB_RUNS.name}{m}[{w}]))")
     if kind in _QUANTILE_HIST:
         if threshold is None:
             raise ValueError(f"{kind.value} events need a threshold")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from agent import catalogue as cat
+from agent.spec.custom import CustomSLI, at_window
 from agent.spec.model import Objective, Spec, TierWindows
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, Threshold, format_duration
@@ -39,6 +40,14 @@ SOURCE_SERIES: dict[SignalKind, str] = {
     SignalKind.SCHEMA_DRIFT: cat.SCHEMA_CHANGES.name,
     SignalKind.FEATURE_DRIFT: cat.DRIFT_SCORE.name,
     SignalKind.PREDICTION_DRIFT: cat.PREDICTION_DRIFT_SCORE.name,
+    SignalKind.ROW_COUNT: cat.DATASET_ROWS.name,
+    SignalKind.JOB_SUCCESS_RATIO: cat.JOB_RUNS.name,
+    SignalKind.JOB_DURATION: cat.JOB_LAST_DURATION.name,
+    SignalKind.TIME_SINCE_SUCCESS: cat.JOB_LAST_SUCCESS.name,
+    SignalKind.DRIFT_DETECTION_TIME: cat.DRIFT_DETECTION.name,
+    SignalKind.CACHE_HIT_RATE: cat.CACHE.name,
+    SignalKind.DEGRADATION_LEVEL: cat.DEGRADATION.name,
+    SignalKind.CIRCUIT_BREAKER_STATE: cat.BREAKER.name,
 }
 
 
@@ -132,6 +141,8 @@ class ObjectivePlan:
 
     # -- expressions ----------------------------------------------------------------------
     def value_expr(self, matchers: str | None = None, window: str | None = None) -> str:
+        if self.o.custom is not None:
+            return custom_value_expr(self.o.custom, self.spec.service, window or self.step)
         return cat.value_expr(self.o.signal, self.matchers if matchers is None else matchers,
                               window or self.step, self.o.quantile,
                               dataset=self.o.selector.dataset is not None, alpha=self.o.alpha)
@@ -190,6 +201,8 @@ class ObjectivePlan:
 
     def sli_step_exprs(self) -> tuple[str, str]:
         """(bad, total) recorded at the step; windows are ratios of their sums."""
+        if self.o.custom is not None and self.o.custom.events:
+            return custom_events_expr(self.o.custom, self.step)
         if self.sli_type is SLIType.EVENTS:
             return cat.events_expr(self.o.signal, self.matchers, self.step,
                                    threshold=self.o.good_threshold, fn="increase")
@@ -229,10 +242,55 @@ class ObjectivePlan:
         return f"{self.ratio_name(seconds)}{self.rec_matchers} / {self.o.error_budget:.10g}"
 
     @property
+    def absent_selector(self) -> str:
+        """What the no-data alert watches: the raw series, or for a custom query its recorded
+        value (a query over the team's own series returns nothing when they are missing)."""
+        c = self.o.custom
+        if c is not None:
+            if c.value is None and not c.events:
+                return custom_metric_series(c) + cat.label_matchers(
+                    {cat.SERVICE_LABEL: self.spec.service})
+            return self.value_series
+        return self.source_series + self.matchers
+
+    @property
     def source_series(self) -> str:
+        if self.o.custom is not None:
+            return custom_metric_series(self.o.custom) if self.o.custom.value is None \
+                and not self.o.custom.events else cat.RULE_VALUE
         source = cat.source_metric(self.o.signal, self.o.selector.dataset is not None,
                                    self.o.alpha)
         return source.name if source is not None else SOURCE_SERIES[self.o.signal]
+
+
+def custom_metric_series(c: CustomSLI) -> str:
+    """The exported name of a custom SDK metric (counters gain ``_total``)."""
+    if c.counter is not None:
+        return c.counter if c.counter.endswith("_total") else c.counter + "_total"
+    assert c.gauge is not None
+    return c.gauge
+
+
+def custom_value_expr(c: CustomSLI, service: str, window: str) -> str:
+    """The team's value query; bad/total as a ratio; or one derived from the SDK metric."""
+    if c.events:
+        bad, total = custom_events_expr(c, window)
+        return f"({bad}) / ({total})"
+    if c.value is not None:
+        return at_window(c.value, window)
+    m = cat.label_matchers({cat.SERVICE_LABEL: service})
+    if c.counter is not None:
+        return f"sum(rate({custom_metric_series(c)}{m}[{window}]))"
+    return f"max({custom_metric_series(c)}{m})"
+
+
+def custom_events_expr(c: CustomSLI, window: str) -> tuple[str, str]:
+    assert c.total is not None
+    total = at_window(c.total, window)
+    if c.bad is not None:
+        return at_window(c.bad, window), total
+    assert c.good is not None
+    return f"({total}) - ({at_window(c.good, window)})", total
 
 
 def plans(spec: Spec) -> list[ObjectivePlan]:

@@ -121,11 +121,11 @@ def absent_alert(p: ObjectivePlan) -> Rule:
     window = format_duration(p.spec.alerting.absent_for)
     return {
         "alert": f"{p.alert_base}NoData",
-        "expr": f"absent_over_time({p.source_series}{p.matchers}[{window}])",
+        "expr": f"absent_over_time({p.absent_selector}[{window}])",
         "labels": _common_labels(p, "warning"),
         "annotations": _annotations(
             p, f"{p.o.name}: no {p.source_series} series for {window}",
-            f"Nothing has reported {p.source_series}{p.matchers} for {window}, so "
+            f"Nothing has reported {p.absent_selector} for {window}, so "
             f"{p.o.name} cannot be evaluated: check the exporter, the scrape job and labels.",
         ),
     }

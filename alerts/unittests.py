@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent import catalogue as cat
-from agent.sli import Level, ObjectivePlan, prom_duration
+from agent.sli import Level, ObjectivePlan, custom_metric_series, prom_duration
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Unit
 from alerts.rules import absent_alert, burn_alert, threshold_alert
@@ -26,7 +26,10 @@ _COUNTER_RATIO = {
     SignalKind.AVAILABILITY: (cat.REQUESTS, "outcome", "error", "ok"),
     SignalKind.FALLBACK_RATE: (cat.REQUESTS, "outcome", "fallback", "ok"),
     SignalKind.NEGATIVE_FEEDBACK_RATE: (cat.FEEDBACK, "sentiment", "negative", "positive"),
+    SignalKind.JOB_SUCCESS_RATIO: (cat.JOB_RUNS, "result", "failure", "success"),
+    SignalKind.CACHE_HIT_RATE: (cat.CACHE, "result", "miss", "hit"),
 }
+_GOOD_RATIO = (SignalKind.AVAILABILITY, SignalKind.JOB_SUCCESS_RATIO, SignalKind.CACHE_HIT_RATE)
 _HIST = {SignalKind.LATENCY: cat.LATENCY, SignalKind.TTFT: cat.TTFT,
          SignalKind.QUEUE_WAIT: cat.QUEUE_WAIT}
 _GAUGE = {
@@ -41,6 +44,11 @@ _GAUGE = {
     SignalKind.PREDICTION_DRIFT: (cat.PREDICTION_DRIFT_SCORE, {"test": "ks"}),
     SignalKind.NEW_CATEGORY_SHARE: (cat.NEW_CATEGORY, {"feature": "f"}),
     SignalKind.DISALLOWED_VALUE_SHARE: (cat.DATASET_DISALLOWED, {"column": "c"}),
+    SignalKind.ROW_COUNT: (cat.DATASET_ROWS, {}),
+    SignalKind.JOB_DURATION: (cat.JOB_LAST_DURATION, {}),
+    SignalKind.DRIFT_DETECTION_TIME: (cat.DRIFT_DETECTION, {"signal": "feature_drift"}),
+    SignalKind.DEGRADATION_LEVEL: (cat.DEGRADATION, {}),
+    SignalKind.CIRCUIT_BREAKER_STATE: (cat.BREAKER, {}),
 }
 # what a dataset-file objective of these kinds reads instead (score or share; effect, p-value)
 _DATASET_GAUGE = {
@@ -160,7 +168,7 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
         bad_inc, good_inc = [], []
         for minutes, dist in segments:
             ratio = dist[0][0]
-            r = 1.0 - ratio if kind is SignalKind.AVAILABILITY else ratio
+            r = 1.0 - ratio if kind in _GOOD_RATIO else ratio
             bad_inc.append((minutes, per_tick * dist[0][1] * r))
             good_inc.append((minutes, per_tick * dist[0][1] * (1.0 - r)))
         out.append({"series": _series(metric.name, {**base, label: bad_v}),
@@ -196,6 +204,24 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
         for minutes, dist in segments:
             lumps += [(1, dist[0][0]), (max(1, minutes - 1), 0.0)]
         out.append({"series": _series(cat.COST.name, base), "values": _counter(lumps)})
+    elif kind is SignalKind.TIME_SINCE_SUCCESS:
+        # time() - last success = v: the timestamp runs with the clock, v behind it
+        parts, t = [], 0
+        for ticks, dist in segments:
+            parts.append(f"{_num(t * tick - dist[0][0])}+{_num(tick)}x{ticks - 1}")
+            t += ticks
+        out.append({"series": _series(cat.JOB_LAST_SUCCESS.name, base),
+                    "values": " ".join(parts)})
+    elif kind is SignalKind.CUSTOM and p.o.custom is not None:
+        c = p.o.custom
+        name = custom_metric_series(c)
+        labels = {cat.SERVICE_LABEL: p.spec.service}
+        if c.counter is not None:
+            out.append({"series": _series(name, labels),
+                        "values": _counter([(m, d[0][0] * tick) for m, d in segments])})
+        else:
+            out.append({"series": _series(name, labels),
+                        "values": _gauge([(m, d[0][0]) for m, d in segments])})
     elif kind is SignalKind.GPU_MEMORY_RATIO:
         labels = {**base, "gpu": "0", "uuid": "GPU-test"}
         total = 80e9
@@ -239,9 +265,13 @@ def level_value(p: ObjectivePlan, level: Level) -> float:
 _RAMPING = {SignalKind.THROUGHPUT, SignalKind.TOKEN_RATE}
 
 
+def _ramping(p: ObjectivePlan) -> bool:
+    return p.o.signal in _RAMPING or (p.o.custom is not None and p.o.custom.counter is not None)
+
+
 def _beyond(p: ObjectivePlan, level: float, worse: bool) -> float:
     """A value clearly past (worse) or clearly inside (better) a level."""
-    factor = 10.0 if p.o.signal in _RAMPING else 2.0
+    factor = 10.0 if _ramping(p) else 2.0
     higher_worse = p.o.info.higher_is_worse
     up = worse == higher_worse
     if up:
@@ -308,7 +338,7 @@ def _bounds(p: ObjectivePlan, segments: Sequence[Segment]) -> list[float]:
 
 def _settle(p: ObjectivePlan) -> int:
     """Ticks for a change of input to fully leave the signal's value."""
-    if p.o.signal is SignalKind.DAILY_SPEND:
+    if p.o.signal in (SignalKind.DAILY_SPEND, SignalKind.JOB_SUCCESS_RATIO):
         return _ticks(p, 86400) + 3
     return _ticks(p, p.spec.alerting.rate_window) + 3
 
@@ -341,7 +371,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             t = p.o.good_threshold or 1.0
             parts = [(t * 2, r), (t / 2, 1 - r)]
             return [(v, s) for v, s in parts if s > 0]
-        return [(1.0 - r if p.o.signal is SignalKind.AVAILABILITY else r, 1.0)]
+        return [(1.0 - r if p.o.signal in _GOOD_RATIO else r, 1.0)]
 
     def stable(r: float) -> float:
         """Nudge a ratio off printf "%.1f" rounding boundaries of its burn rate: Prometheus's sums
@@ -438,8 +468,17 @@ def _late(p: ObjectivePlan, gap: int, minutes: int) -> list[dict[str, str]]:
             for s in series]
 
 
+def has_unit_tests(p: ObjectivePlan) -> bool:
+    """A custom SLI on the team's own PromQL reads series only the team knows: no synthetic
+    inputs can be generated for it (promtool still checks its rules)."""
+    c = p.o.custom
+    return c is None or (c.value is None and not c.events)
+
+
 def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     tests: list[dict[str, Any]] = []
+    if not has_unit_tests(p):
+        return tests
     for level in p.levels:
         tests.extend(threshold_tests(p, level))
     tests.extend(burn_tests(p))

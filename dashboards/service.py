@@ -139,6 +139,16 @@ def infrastructure(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
             query(f"max by (gpu) ({cat.GPU_POWER.name}{gpu})", "GPU {{gpu}} draw"),
             query(f"max by (gpu) ({cat.GPU_POWER_LIMIT.name}{gpu})", "GPU {{gpu}} limit",
                   ref="B")]),
+        series_panel("Cache hit rate", "percentunit", [query(
+            f"sum by (cache) (rate({cat.CACHE.name}{_with_label(mq, 'result', 'hit')}"
+            f"[$__rate_interval])) / sum by (cache) (rate({cat.CACHE.name}{mq}"
+            f"[$__rate_interval]))", "{{cache}}")], p=_first(ps, SignalKind.CACHE_HIT_RATE)),
+        series_panel("Degradation level (0 full, 1 limited, 2 cached, 3 minimal)", "short",
+                     [query(f"max({cat.DEGRADATION.name}{mq})", "level")],
+                     p=_first(ps, SignalKind.DEGRADATION_LEVEL)),
+        series_panel("Circuit breakers (0 closed, 1 half-open, 2 open)", "short", [query(
+            f"max by (breaker) ({cat.BREAKER.name}{mq})", "{{breaker}}")],
+            p=_first(ps, SignalKind.CIRCUIT_BREAKER_STATE)),
         series_panel("GPU memory per process", "bytes", [query(
             f"max by (gpu, pid, process) ({cat.GPU_PROCESS_MEM.name}{gpu})",
             "GPU {{gpu}} {{process}} ({{pid}})")]),
@@ -161,7 +171,8 @@ def data(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
             f"max by (dataset, expectation, column) ({cat.CONTRACT_FAILURES.name}{m})",
             "{{dataset}} {{expectation}} {{column}}")]),
         series_panel("Rows per batch", "short", [query(
-            f"max by (dataset) ({cat.DATASET_ROWS.name}{m})", "{{dataset}}")]),
+            f"max by (dataset) ({cat.DATASET_ROWS.name}{m})", "{{dataset}}")],
+            p=_first(ps, SignalKind.ROW_COUNT)),
         series_panel("Dataset drift against the reference file", "short", [query(
             f"max by (dataset, column) ({cat.DATASET_DRIFT_SCORE.name}{m})",
             "{{dataset}}.{{column}}")], "Effect size (KS D or PSI) when significant, else 0"),
@@ -176,6 +187,10 @@ def model(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
             p=_first(ps, SignalKind.FEATURE_DRIFT)),
         series_panel("Feature drift p-value (adjusted)", "short", [query(
             f"min by (model, feature) ({cat.DRIFT_P_VALUE.name}{m})", "{{model}} {{feature}}")]),
+        series_panel("Drift detection time (shift of the critical size)", "s", [query(
+            f"max by (objective) ({cat.DRIFT_DETECTION.name}"
+            f"{matchers(spec.service, models=False)})",
+            "{{objective}}")], p=_first(ps, SignalKind.DRIFT_DETECTION_TIME)),
         series_panel("Prediction drift", "short", [query(
             f"max by (model) ({cat.PREDICTION_DRIFT_SCORE.name}{m})", "{{model}}")],
             p=_first(ps, SignalKind.PREDICTION_DRIFT)),
@@ -205,11 +220,56 @@ def cost(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
             cat.value_expr(SignalKind.COST_PER_1K, m, "$__rate_interval"), "USD / 1k")],
             p=_first(ps, SignalKind.COST_PER_1K), width=8),
         series_panel("Daily spend against budget", "currencyUSD", spend, p=budget_plan, width=8),
+        *(series_panel(f"Spend by {tag} (top 10, last 24h)", "currencyUSD", [query(
+            f"topk(10, sum by (tag_value) (increase({cat.COST_BY_TAG.name}"
+            f"{_with_label(m, 'tag', tag)}[1d])))", "{{tag_value}}")]) for tag in SPEND_TAGS),
     ]
 
 
+def jobs(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
+    m = matchers(spec.service, models=False)
+    return [
+        series_panel("Job runs by result (last hour)", "short", [query(
+            f"sum by (job_name, result) (increase({cat.JOB_RUNS.name}{m}[1h]))",
+            "{{job_name}} {{result}}")], p=_first(ps, SignalKind.JOB_SUCCESS_RATIO), width=8),
+        series_panel("Time since last successful run", "s", [query(
+            f"time() - max by (job_name) ({cat.JOB_LAST_SUCCESS.name}{m})", "{{job_name}}")],
+            p=_first(ps, SignalKind.TIME_SINCE_SUCCESS), width=8),
+        series_panel("Last run duration", "s", [query(
+            f"max by (job_name) ({cat.JOB_LAST_DURATION.name}{m})", "{{job_name}}")],
+            p=_first(ps, SignalKind.JOB_DURATION), width=8),
+    ]
+
+
+def reliability(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
+    m = matchers(spec.service, models=False)
+    name = cat.RECOVERY.name
+    return [
+        series_panel("Recovery time, critical → ok (p95 since the sidecar started)", "s", [query(
+            f"histogram_quantile(0.95, sum by (le, objective) ({name}_bucket{m}))",
+            "{{objective}}")]),
+        series_panel("Mean recovery time", "s", [query(
+            f"sum by (objective) ({name}_sum{m}) / sum by (objective) ({name}_count{m})",
+            "{{objective}}")]),
+    ]
+
+
+def custom(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
+    return [series_panel(p.o.info.title if p.o.custom and p.o.custom.title else p.o.name,
+                         p.o.info.grafana_unit, [query(p.value_expr(window="$__rate_interval"),
+                                                       p.o.name)], p=p)
+            for p in ps if p.o.signal is SignalKind.CUSTOM]
+
+
+def _with_label(m: str, key: str, value: str) -> str:
+    inner = m[1:-1] if m else ""
+    return "{" + ",".join(x for x in (inner, f'{key}="{value}"') if x) + "}"
+
+
+SPEND_TAGS = ("user", "feature")
 ROWS = (("SLO overview", overview), ("Infrastructure", infrastructure), ("Data", data),
-        ("Model", model), ("Cost", cost))
+        ("Model", model), ("Cost", cost), ("Jobs", jobs), ("Incidents", reliability),
+        ("Custom SLIs", custom))
 
 
 def service_dashboard(spec: Spec) -> Dashboard:
@@ -225,8 +285,11 @@ def service_dashboard(spec: Spec) -> Dashboard:
     grid = Grid()
     panel_id = 1
     for title, build in ROWS:
+        panels = build(spec, ps)
+        if not panels:
+            continue
         dash = dash.with_row(Row(title).id(1000 + panel_id).grid_pos(grid.row()))
-        for panel in build(spec, ps):
+        for panel in panels:
             dash = dash.with_panel(panel.id(panel_id).grid_pos(grid.place(panel)))
             panel_id += 1
     return dash

@@ -18,8 +18,9 @@ from prometheus_client import (
 )
 
 from agent import catalogue as cat
-from agent.spec import SignalKind, SLIType, signal
-from tests.helpers import promtool_check_exprs, require_binary
+from agent.sli import plans
+from agent.spec import SignalKind, SLIType, load_spec, signal
+from tests.helpers import EXAMPLE_SPEC, promtool_check_exprs, require_binary
 
 UNIT_SUFFIX = {"seconds": "_seconds", "bytes": "_bytes", "celsius": "_celsius",
                "watts": "_watts", "hertz": "_hertz"}
@@ -80,9 +81,18 @@ def test_every_signal_kind_has_promql_that_parses(tmp_path: Path) -> None:
     m = cat.label_matchers({"service": "svc", "model": 'we"ird'}, ['version=~"$version"'])
     exprs = []
     for kind in SignalKind:
+        if kind is SignalKind.CUSTOM:
+            continue
         exprs.append(cat.value_expr(kind, m, "5m", 0.99))
         if signal(kind).sli is SLIType.EVENTS:
             exprs.extend(cat.events_expr(kind, m, "30m", threshold=0.25, fn="increase"))
+    # custom SLIs: the example's queries and SDK metrics, as the rules will use them
+    customs = [p for p in plans(load_spec(EXAMPLE_SPEC)) if p.o.signal is SignalKind.CUSTOM]
+    assert {p.o.custom.events for p in customs if p.o.custom} == {True, False}
+    for p in customs:
+        exprs.append(p.value_expr())
+        if p.o.has_target:
+            exprs.extend(p.sli_step_exprs())
     res = promtool_check_exprs(exprs, tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
 

@@ -53,10 +53,20 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
 
     Exits 2 and lists every error with its field path when the spec is invalid.
     """
+    from agent.cli.promql import promtool_problems
     from agent.cli.tables import objective_rows
 
     spec = config or spec
     parsed = _load(out, spec)
+    problems = promtool_problems(parsed)
+    if problems:
+        out.error(f"{spec}: {len(problems)} error(s)")
+        for field, message in problems:
+            out.error(f"  - {field}: promtool cannot parse the query: {message}")
+        sys.exit(EXIT_SPEC)
+    if problems is None:
+        out.warn("promtool not found: custom PromQL queries were not parsed (install "
+                 "Prometheus's promtool to check them)")
     rows = objective_rows(parsed)
     if as_json:
         import json
@@ -178,6 +188,60 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str) -> None:
     out.info("next steps:")
     for step in next_steps(parsed, Path(out_dir), alerts):
         out.info(f"  {step}")
+
+
+@main.command("job-event", context_settings=CONTEXT)
+@click.argument("job")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="EVENT | -- COMMAND...")
+@click.option("-c", "--config", "spec_path", type=click.Path(dir_okay=False),
+              help="The SLO spec: its service name and sidecar address.")
+@click.option("--url", help="Sidecar URL (default: $SLO_AGENT_URL, else the spec's listen "
+              "address, else http://127.0.0.1:9464).")
+@click.option("--service", envvar="SLO_AGENT_SERVICE", help="Service name (default: the spec's).")
+@click.option("--token", envvar="SLO_AGENT_TOKEN", help="Ingest token ($SLO_AGENT_TOKEN).")
+@click.option("--run-id", default="", help="Pairs a start with its success/failure.")
+@click.option("--duration", help="Run duration for success/failure (e.g. 42m).")
+@click.option("--at", "at", type=float, help="When it happened (unix seconds; default now).")
+@click.option("--error", help="Failure reason (e.g. the exception type).")
+@click.pass_obj
+def job_event(out: Output, job: str, args: tuple[str, ...],
+              spec_path: str | None, url: str | None, service: str | None, token: str | None,
+              run_id: str, duration: str | None, at: float | None, error: str | None) -> None:
+    """Report a run of batch job JOB (retraining, scoring, backfill) to the sidecar.
+
+    \b
+    slo-agent job-event retrain-fraud success --duration 42m
+    slo-agent job-event retrain-fraud -- python train.py   # runs it; exit status = result
+
+    The sidecar exports the job's runs, last success and last duration for the
+    job_success_ratio, job_duration and time_since_success objectives.
+    """
+    from agent.cli.jobs import SendError, default_url, event_item, run_wrapped, send
+    from agent.spec.units import QuantityError, parse_duration
+
+    parsed = _load(out, spec_path) if spec_path else None
+    svc = service or (parsed.service if parsed else None)
+    if not svc:
+        out.error("give --service (or -c SPEC, or set SLO_AGENT_SERVICE)")
+        sys.exit(EXIT_SPEC)
+    target = url or default_url(parsed.sidecar.listen if parsed else None)
+    events = ("start", "success", "failure")
+    event = args[0] if len(args) == 1 and args[0] in events else None
+    try:
+        if event is None:
+            if not args:
+                out.error("give EVENT (start, success or failure) or a command after --")
+                sys.exit(EXIT_SPEC)
+            sys.exit(run_wrapped(target, svc, job, list(args), token))
+        seconds = parse_duration(duration) if duration else None
+        send(target, svc, [event_item(job, event, run_id, at, seconds, error)], token)
+    except QuantityError as exc:
+        out.error(f"--duration: {exc}")
+        sys.exit(EXIT_SPEC)
+    except SendError as exc:
+        out.error(str(exc))
+        sys.exit(1)
+    out.ok(f"{job}: {event} reported to {target}")
 
 
 @main.command(context_settings=CONTEXT)

@@ -35,7 +35,7 @@ def render(spec: Spec, alerts: Backend = "both") -> dict[str, tuple[str, str]]:
 
     from alerts import alertmanager, grafana
     from alerts.rules import objective_group
-    from alerts.unittests import test_file
+    from alerts.unittests import has_unit_tests, test_file
     from alerts.yamlio import dump
     from dashboards import provisioning
     from dashboards.detail import detail_dashboard
@@ -50,7 +50,7 @@ def render(spec: Spec, alerts: Backend = "both") -> dict[str, tuple[str, str]]:
         files[f"{base}/{rule_name}"] = (
             "prometheus rules" if prometheus_alerts else "prometheus recording rules",
             dump({"groups": [objective_group(p, alerts=prometheus_alerts)]}, HEADER))
-        if prometheus_alerts:
+        if prometheus_alerts and has_unit_tests(p):
             files[f"{base}/{p.o.name}.test.yml"] = ("promtool rule tests",
                                                     dump(test_file(p, rule_name), HEADER))
     if prometheus_alerts:

@@ -39,6 +39,7 @@ class Incident:
     detected_at: float | None = None
     worst: str = "ok"
     resolved_at: float | None = None
+    expected: float | None = None     # the sidecar's predicted detection time (drift)
 
 
 def incidents() -> list[Incident]:
@@ -50,6 +51,7 @@ def incidents() -> list[Incident]:
                  "stale_dataset"),
         Incident("fallback", "fallback storm (50%)", "fraud-fallbacks", "fallback_storm"),
         Incident("feedback", "burst of negative feedback", "fraud-negative-feedback"),
+        Incident("retrain", "retraining fails", "retrain-recency", "retrain_failure"),
     ]
 
 
@@ -207,6 +209,7 @@ class Demo:
         try:
             _wait(sidecar_url + "/readyz", sidecar, "the sidecar")
             _wait(service_url + "/healthz", service, "the demo service")
+            output.info(f"status page     {sidecar_url}/   (open it in a browser)")
             output.info(f"sidecar  status  {sidecar_url}/status")
             output.info(f"sidecar  metrics {sidecar_url}/metrics")
             output.info(f"service  metrics {service_url}/metrics")
@@ -268,6 +271,9 @@ class Demo:
             traffic.negative_share = 0.8 if on else 0.1
         if on:
             inc.injected_at = now
+            for o in self.status.get("objectives", []):
+                if o["name"] == inc.objective and o.get("detection"):
+                    inc.expected = o["detection"].get("seconds")
         else:
             inc.stopped_at = now
         self._note(f"{'inject' if on else 'stop  '} {inc.label}")
@@ -311,11 +317,16 @@ class Demo:
         for inc in self.incidents:
             delay = "-" if inc.detected_at is None or inc.injected_at is None \
                 else f"{inc.detected_at - inc.injected_at:.1f}s"
+            expected = "-" if inc.expected is None else f"{inc.expected:.1f}s"
             rows.append([inc.label, inc.objective, rel(inc.injected_at), rel(inc.detected_at),
-                         delay, inc.worst, rel(inc.resolved_at) if inc.resolved_at else "no"])
+                         delay, expected, inc.worst,
+                         rel(inc.resolved_at) if inc.resolved_at else "no"])
         output.table(f"incidents ({traffic.sent} requests sent, {traffic.failed} failed)",
-                     ["incident", "objective", "injected", "detected", "delay", "worst",
-                      "resolved"], rows)
+                     ["incident", "objective", "injected", "detected", "delay", "predicted",
+                      "worst", "resolved"], rows)
+        output.info("predicted: the sidecar's drift detection time for a shift of the "
+                    "objective's critical size at the traffic then sampled; a larger shift "
+                    "is caught sooner")
 
 
 class _View:

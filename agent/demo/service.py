@@ -2,8 +2,8 @@
 instrumented with the SDK's decorators, plus a data pipeline thread feeding a dataset.
 
 Incidents are switched on and off through ``POST /admin/incident`` (demo only):
-latency, fallback_storm, null_spike, stale_dataset. Input drift and negative feedback come from
-the traffic itself.
+latency, fallback_storm, null_spike, stale_dataset, retrain_failure. Input drift and negative
+feedback come from the traffic itself.
 
     python -m agent.demo.service --spec slo.yaml --port 8000
 """
@@ -25,7 +25,8 @@ from starlette.routing import Route
 from agent.demo.model import FraudModel, train
 from agent.sdk import Monitor
 
-INCIDENTS = ("latency", "fallback_storm", "null_spike", "stale_dataset")
+INCIDENTS = ("latency", "fallback_storm", "null_spike", "stale_dataset", "retrain_failure")
+USERS = tuple(f"user-{i:02d}" for i in range(20))
 
 
 class Service:
@@ -45,6 +46,8 @@ class Service:
             if float(features.get("amount") or 0.0) < 0:
                 raise ValueError("amount must not be negative")
             await asyncio.sleep(0.004 + (0.06 if self.active["latency"] else 0.0))
+            cache = monitor.cache("features")
+            cache.hit() if self.rng.random() < 0.9 else cache.miss()
             if self.active["fallback_storm"] and self.rng.random() < 0.5:
                 return {"score": 0.5, "fallback": True}   # model timed out: rules answered
             return {"score": self.model.predict(features), "fallback": False}
@@ -68,7 +71,14 @@ class Service:
 
         rng = np.random.default_rng(1)
         ds = self.monitor.dataset("transactions")
+        age = self.monitor.gauge("feature_store_age_seconds")
+        fresh_at = time.time()
         while not self._stop.wait(1.0):
+            self.retrain()
+            storm = self.active["fallback_storm"]
+            self.monitor.degradation("cached" if storm else "full")
+            self.monitor.circuit_breaker("fraud-model").set("open" if storm else "closed")
+            age.set(time.time() - fresh_at)
             rows = [sample_features(rng) for _ in range(200)]
             frame = pd.DataFrame(rows)
             frame["event_time"] = pd.Timestamp.now(tz="UTC")
@@ -77,7 +87,18 @@ class Service:
             if not self.active["stale_dataset"]:
                 ds.observe(frame)
                 ds.mark_fresh()
+                fresh_at = time.time()
             self.monitor.queue("requests").set(self.in_flight)
+
+    def retrain(self) -> None:
+        """A (very) frequent retraining job: it fails while the incident is on."""
+        try:
+            with self.monitor.job("retrain-fraud"):
+                time.sleep(0.02)
+                if self.active["retrain_failure"]:
+                    raise RuntimeError("training data missing")
+        except RuntimeError:
+            pass
 
     def app(self) -> Starlette:
         async def predict(request: Request) -> Response:
@@ -100,7 +121,8 @@ class Service:
                 return JSONResponse({"error": f"features.amount: {exc}"}, status_code=422)
             finally:
                 self.in_flight -= 1
-            self.monitor.cost(model="fraud", version="v3", usd=0.00002)
+            self.monitor.cost(model="fraud", version="v3", usd=0.00002,
+                              tags={"user": self.rng.choice(USERS), "feature": "fraud-check"})
             return JSONResponse({**out, "request_id": self.monitor.current_request_id()})
 
         async def generate(request: Request) -> Response:
@@ -108,7 +130,8 @@ class Service:
             words = [w async for w in self.generate(prompt)]
             self.monitor.tokens(model="chat", version="2025-06", input=len(prompt.split()) + 8,
                                 output=len(words))
-            self.monitor.cost(model="chat", version="2025-06", usd=0.0004)
+            self.monitor.cost(model="chat", version="2025-06", usd=0.0004,
+                              tags={"user": self.rng.choice(USERS), "feature": "chat"})
             return StreamingResponse(iter(words), media_type="text/plain")
 
         async def feedback(request: Request) -> Response:

@@ -99,6 +99,28 @@ class SDKCollector(Collector):
             wait.add_metric([svc, name], _cumulative(h.bounds, buckets), total)
         yield from (depth, wait)
 
+        cache, breaker = _family(cat.CACHE), _family(cat.BREAKER)
+        for (name, result), looked in sorted(mon.cache_counters.items()):
+            cache.add_metric([svc, name, result], looked.value)
+        for name, level in sorted(mon.breakers.items()):
+            breaker.add_metric([svc, name], level)
+        degradation, by_tag = _family(cat.DEGRADATION), _family(cat.COST_BY_TAG)
+        if mon.degradation_level is not None:
+            degradation.add_metric([svc], mon.degradation_level)
+        for (model, version, tag, tag_value), c in sorted(mon.tag_cost.items()):
+            by_tag.add_metric([svc, model, version, tag, tag_value], c.value)
+        yield from (cache, breaker, degradation, by_tag)
+        for gname, v in sorted(mon.custom_gauges.items()):
+            g = GaugeMetricFamily(gname, "custom gauge (monitor.gauge)",
+                                  labels=[cat.SERVICE_LABEL])
+            g.add_metric([svc], v)
+            yield g
+        for cname, own in sorted(mon.custom_counters.items()):
+            k = CounterMetricFamily(cname, "custom counter (monitor.counter)",
+                                    labels=[cat.SERVICE_LABEL])
+            k.add_metric([svc], own.value)
+            yield k
+
         dropped, shipped = _family(cat.SDK_DROPPED), _family(cat.SDK_SHIPPED)
         errs, overflow = _family(cat.SDK_ERRORS), _family(cat.SDK_OVERFLOW)
         for reason, c in sorted(mon.dropped.items()):

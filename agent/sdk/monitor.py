@@ -12,6 +12,7 @@ import itertools
 import logging
 import math
 import os
+import re
 import secrets
 import socket
 import threading
@@ -23,9 +24,18 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.sdk.decorator import REQUEST_ID, Options, instrument
-from agent.sdk.labels import LabelCap, clean
+from agent.sdk.handles import (
+    BreakerHandle,
+    CacheHandle,
+    CounterHandle,
+    GaugeHandle,
+    JobRun,
+    level_of,
+)
+from agent.sdk.labels import OTHER, LabelCap, clean
 from agent.sdk.series import LockedHistogram, Series
-from agent.sdk.values import LockedCounter
+from agent.sdk.values import LockedCounter, ShardedCounter
+from agent.spec.signals import DEGRADATION_LEVELS
 
 log = logging.getLogger("slo_agent.sdk")
 
@@ -37,6 +47,10 @@ DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2
                    10.0, 30.0, 60.0)
 SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _RING = 1 << 16
+TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
+TAG_KEYS = 8           # distinct spend tag keys
+_PLURAL = {"hit": "hits", "miss": "misses"}
+_METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
 class QueueHandle:
@@ -169,6 +183,13 @@ class Monitor:
         self.cost_counters: dict[tuple[str, str], LockedCounter] = {}
         self.feedback_counters: dict[tuple[str, str, str], LockedCounter] = {}
         self.score_histograms: dict[tuple[str, str], LockedHistogram] = {}
+        self.cache_counters: dict[tuple[str, str], ShardedCounter] = {}
+        self._cache_handles: dict[str, CacheHandle] = {}
+        self.tag_cost: dict[tuple[str, str, str, str], LockedCounter] = {}
+        self.breakers: dict[str, float] = {}
+        self.degradation_level: float | None = None
+        self.custom_gauges: dict[str, float] = {}
+        self.custom_counters: dict[str, ShardedCounter] = {}
         self._queue_values: dict[str, float] = {}
         self._tracked: dict[str, Callable[[], float | None]] = {}
         self.queue_waits: dict[str, LockedHistogram] = {}
@@ -180,7 +201,10 @@ class Monitor:
         self._events: list[dict[str, Any]] = []
         self._caps = {m: LabelCap(m, self.max_label_values, self._overflowed)
                       for m in (cat.TOKENS.name, cat.COST.name, cat.FEEDBACK.name,
-                                cat.QUEUE_DEPTH.name, cat.QUEUE_WAIT.name)}
+                                cat.QUEUE_DEPTH.name, cat.QUEUE_WAIT.name, cat.CACHE.name,
+                                cat.BREAKER.name, "custom")}
+        self.max_tag_values = min(self.max_label_values, TAG_VALUES)
+        self._tag_caps: dict[str, LabelCap] = {}
         self._shipped_totals: dict[tuple[Any, ...], float] = {}
         self.registry = REGISTRY if registry is None else registry
         from agent.sdk.collector import SDKCollector
@@ -387,14 +411,78 @@ class Monitor:
         except Exception:
             self.sdk_error("tokens")
 
-    def cost(self, model: str = "default", usd: float = 0.0, version: str = "") -> None:
+    def cost(self, model: str = "default", usd: float = 0.0, version: str = "",
+             tags: Mapping[str, Any] | None = None) -> None:
+        """Spend on one call; ``tags`` (e.g. ``{"user": uid, "feature": "search"}``) also count
+        it per tag value, at most ``TAG_VALUES`` values per tag (the rest as ``other``)."""
         try:
             amount = float(usd)
             if math.isfinite(amount) and amount >= 0:
-                self._counter(self.cost_counters, cat.COST.name,
-                              (clean(model), clean(version))).inc(amount)
+                m, v = clean(model), clean(version)
+                self._counter(self.cost_counters, cat.COST.name, (m, v)).inc(amount)
+                for key, value in (tags or {}).items():
+                    self._tag_counter(m, v, clean(key, 64), clean(value)).inc(amount)
         except Exception:
             self.sdk_error("cost")
+
+    def _tag_counter(self, model: str, version: str, tag: str, value: str) -> LockedCounter:
+        key = (model, version, tag, value)
+        c = self.tag_cost.get(key)
+        if c is None:
+            cap = self._tag_caps.get(tag)
+            if cap is None:
+                with self._cold_lock:
+                    if len(self._tag_caps) >= TAG_KEYS and tag not in self._tag_caps:
+                        tag = OTHER
+                    cap = self._tag_caps.setdefault(tag, LabelCap(
+                        cat.COST_BY_TAG.name, self.max_tag_values, self._overflowed))
+            key = (model, version, tag, cap((value,))[0])
+            with self._cold_lock:
+                c = self.tag_cost.setdefault(key, LockedCounter())
+        return c
+
+    # -- jobs, caches, degradation, breakers, custom metrics -----------------------------------
+    def job(self, name: str) -> JobRun:
+        """A batch job run: ``with monitor.job("retrain-fraud"):`` or ``@monitor.job(...)``."""
+        return JobRun(self, clean(name))
+
+    def cache(self, name: str) -> CacheHandle:
+        """Hold the handle on a request path; looking it up per call is a dict hit."""
+        handle = self._cache_handles.get(name)
+        if handle is None:
+            label = self._caps[cat.CACHE.name]((clean(name),))[0]
+            with self._cold_lock:
+                hits = self.cache_counters.setdefault((label, "hit"), ShardedCounter())
+                misses = self.cache_counters.setdefault((label, "miss"), ShardedCounter())
+                handle = self._cache_handles.setdefault(
+                    name, CacheHandle(self, label, hits, misses))
+        return handle
+
+    def degradation(self, level: str | int) -> None:
+        """The level the service serves at: full, limited, cached or minimal (or 0-3)."""
+        try:
+            self.degradation_level = float(level_of(level, DEGRADATION_LEVELS))
+        except Exception:
+            self.sdk_error("degradation")
+
+    def circuit_breaker(self, name: str) -> BreakerHandle:
+        return BreakerHandle(self, self._caps[cat.BREAKER.name]((clean(name),))[0])
+
+    def gauge(self, name: str) -> GaugeHandle:
+        """A gauge of your own for ``signal: custom`` (``custom.gauge: <name>``)."""
+        return GaugeHandle(self, self._custom_name(name))
+
+    def counter(self, name: str) -> CounterHandle:
+        """A counter of your own for ``signal: custom`` (``custom.counter: <name>``)."""
+        base = self._custom_name(name)
+        base = base[: -len("_total")] if base.endswith("_total") else base
+        with self._cold_lock:
+            counter = self.custom_counters.setdefault(base, ShardedCounter())
+        return CounterHandle(self, base, counter)
+
+    def _custom_name(self, name: str) -> str:
+        text = _METRIC_BAD.sub("_", clean(name)) or "custom"
+        return "_" + text if text[0].isdigit() else text
 
     def dataset(self, name: str) -> DatasetHandle:
         return DatasetHandle(self, clean(name))
@@ -497,6 +585,26 @@ class Monitor:
                               "at": now})
         for name, depth in self.queue_depths().items():
             items.append({"type": "queue", "queue": name, "depth": depth, "at": now})
+        caches: dict[str, dict[str, Any]] = {}
+        for (name, result), hits in list(self.cache_counters.items()):
+            d = self._delta(("cache", name, result), hits.value)
+            if d:
+                caches.setdefault(name, {"type": "cache", "cache": name, "hits": 0.0,
+                                         "misses": 0.0, "at": now})[_PLURAL[result]] = d
+        items.extend(caches.values())
+        state: dict[str, Any] = {}
+        if self.degradation_level is not None:
+            state["degradation"] = self.degradation_level
+        if self.breakers:
+            state["breakers"] = dict(self.breakers)
+        if self.custom_gauges:
+            state["gauges"] = dict(self.custom_gauges)
+        counters = {name: d for name, k in list(self.custom_counters.items())
+                    if (d := self._delta(("counter", name), k.value))}
+        if counters:
+            state["counters"] = counters
+        if state:
+            items.append({"type": "state", "at": now, **state})
         with self._cold_lock:
             events, self._events = self._events, []
         items.extend(events)

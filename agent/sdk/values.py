@@ -188,3 +188,35 @@ class LockedCounter:
     def inc(self, amount: float = 1.0) -> None:
         with self._lock:
             self.value += amount
+
+
+class ShardedCounter:
+    """A counter for request paths: each thread adds to its own cell (no lock, no contention);
+    a reader sums the cells. Only a cell's own thread writes it, so no increment is lost."""
+
+    __slots__ = ("_cells", "_lock", "_tls")
+
+    def __init__(self) -> None:
+        self._tls = threading.local()
+        self._cells: list[list[float]] = []
+        self._lock = threading.Lock()
+
+    def inc(self, amount: float = 1.0) -> None:
+        try:
+            cell = self._tls.cell
+        except AttributeError:
+            cell = self._new_cell()
+        cell[0] += amount
+
+    def _new_cell(self) -> list[float]:
+        cell = [0.0]
+        with self._lock:
+            self._cells.append(cell)
+        self._tls.cell = cell
+        return cell
+
+    @property
+    def value(self) -> float:
+        with self._lock:
+            cells = list(self._cells)
+        return float(sum(c[0] for c in cells))

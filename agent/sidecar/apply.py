@@ -27,7 +27,9 @@ class Admission:
         self.max_features = limits.max_features_per_model
         self.max_batch = limits.max_batch
         self._lock = threading.Lock()
-        self._keys: dict[str, set[str]] = {"model": set(), "queue": set(), "dataset": set()}
+        self._keys: dict[str, set[str]] = {k: set() for k in ("model", "queue", "dataset",
+                                                                 "job", "cache", "breaker",
+                                                                 "metric")}
         self._features: dict[str, set[str]] = {}
         for model in spec.models:
             self._keys["model"].add(model.name)
@@ -57,6 +59,16 @@ class Admission:
                     self._admit("queue", item.queue, f"items[{i}].queue")
                 elif isinstance(item, (m.DatasetBatch, m.DatasetMark)):
                     self._admit("dataset", item.dataset, f"items[{i}].dataset")
+                elif isinstance(item, m.Job):
+                    self._admit("job", item.job, f"items[{i}].job")
+                elif isinstance(item, m.Cache):
+                    self._admit("cache", item.cache, f"items[{i}].cache")
+                elif isinstance(item, m.State):
+                    for key, field, table in (("breaker", "breakers", item.breakers),
+                                              ("metric", "gauges", item.gauges),
+                                              ("metric", "counters", item.counters)):
+                        for name in table:
+                            self._admit(key, name, f"items[{i}].{field}.{name}")
                 if isinstance(item, m.Samples):
                     known = self._features.setdefault(item.model, set())
                     for j, row in enumerate(item.features):
@@ -93,7 +105,7 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
                     except ValueError:
                         state.ingested["bad_sketch"] += 1
         elif isinstance(item, m.Samples):
-            rows += _samples(state, item, categorical.get(item.model, set()))
+            rows += _samples(state, item, categorical.get(item.model, set()), now)
         elif isinstance(item, m.Feedback):
             ms = state.model(item.model, item.version)
             getattr(ms, item.sentiment).add(now, 1.0)
@@ -111,13 +123,36 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
             d = state.dataset(item.dataset)
             d.last_mark = max(d.last_mark or 0.0, item.updated_at)
             d.last_seen = now
+        else:
+            _service_item(state, batch.instance, item, now)
     return rows
 
 
-def _samples(state: AgentState, item: m.Samples, categorical: set[str]) -> int:
+def _service_item(state: AgentState, instance: str, item: m.Item, now: float) -> None:
+    sv = state.service
+    if isinstance(item, m.Job):
+        # a job event may be reported late (slo-agent job-event --at), never from the future
+        at = min(item.at, now) if item.at is not None else now
+        sv.job(item.job).event(item.event, at, item.run_id, item.duration, item.error)
+    elif isinstance(item, m.Cache):
+        sv.tally(sv.caches, (item.cache, "hit")).add(now, item.hits)
+        sv.tally(sv.caches, (item.cache, "miss")).add(now, item.misses)
+    elif isinstance(item, m.State):
+        if item.degradation is not None:
+            sv.degradation[instance] = (item.degradation, now)
+        for name, v in item.breakers.items():
+            sv.breakers[name] = (v, now)
+        for name, v in item.gauges.items():
+            sv.gauges[name] = (v, now)
+        for name, n in item.counters.items():
+            sv.tally(sv.counters, name).add(now, n)
+
+
+def _samples(state: AgentState, item: m.Samples, categorical: set[str], now: float) -> int:
     ms = state.model(item.model, item.version)
     rows = [r for r in item.features if r is not None]
     ms.samples_seen += len(rows)
+    ms.sampled.add(now, float(len(rows)))
     if rows:
         names: dict[str, None] = {}
         for r in rows:

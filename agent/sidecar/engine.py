@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import catalogue as cat
-from agent.sidecar import persistence
+from agent.sidecar import persistence, service_signals
 from agent.sidecar.apply import apply, dataset_batch, schema_changes
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
@@ -30,14 +30,19 @@ from agent.sidecar.exposition import (
     gpu_families,
     objective_families,
 )
+from agent.sidecar.histogram import Histograms
+from agent.sidecar.history import History
 from agent.sidecar.ingest import Batch
 from agent.sidecar.state import AgentState, merged_sketch
 from agent.sidecar.webhooks import Webhooks
 from agent.spec.model import Spec
 from agent.spec.signals import SignalKind
 from agent.spec.units import format_duration, format_value
+from detectors.detection import Detection
 
 log = logging.getLogger("slo_agent.sidecar")
+MAX_INSTANCES = 1000        # SDK instances remembered for the status page
+MAX_SHOWN_INSTANCES = 50
 EVAL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -82,6 +87,10 @@ class Engine:
         self._pending_lock = threading.Lock()
         self.counters = Counters()
         self.transitions: Counter[tuple[str, str]] = Counter()
+        self.recovery = Histograms()
+        self.history = History(self.interval)
+        self.instances: dict[str, float] = {}        # SDK instance -> last batch (bounded)
+        self.detections: dict[str, Detection] = {}
         self._pending: dict[str, float | None] = {}     # objective -> pending since
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
                                  lambda r: self.counters.inc("webhooks", r))
@@ -154,6 +163,7 @@ class Engine:
             n += 1
             try:
                 if kind == "batch":
+                    self._seen(payload.instance, at)
                     with self._pending_lock:
                         self.pending_rows -= _rows(payload)
                     rows = apply(self.state, self.spec, payload, at)
@@ -167,6 +177,12 @@ class Engine:
             except Exception:
                 log.exception("could not apply %s", kind)
                 self.counters.inc("dropped", "apply_error")
+
+    def _seen(self, instance: str, at: float) -> None:
+        self.instances.pop(instance, None)
+        self.instances[instance] = at
+        while len(self.instances) > MAX_INSTANCES:
+            self.instances.pop(next(iter(self.instances)))
 
     def _work(self) -> None:
         next_tick = self.clock() + self.interval
@@ -240,6 +256,10 @@ class Engine:
             return
         for t in transitions:
             self.transitions[(t.objective, t.current)] += 1
+            if t.recovery is not None:
+                self.recovery.observe((t.objective, t.signal), t.recovery)
+            self.history.transition(t.objective, t.at, t.previous, t.current, t.value,
+                                    t.recovery)
             self._log_transition(t)
             self.webhooks.send({"service": self.spec.service, "objective": t.objective,
                                 "signal": t.signal, "from": t.previous, "to": t.current,
@@ -247,12 +267,15 @@ class Engine:
             if self.on_transition is not None:
                 self.on_transition(t)
         for r in results:
+            self.history.record(r.name, now, r.value, r.shown_status)
             started = r.pending is not None and self._pending.get(r.name) != r.pending["since"]
             self._pending[r.name] = r.pending["since"] if r.pending else None
             if started:
                 self._log_pending(r)
         self.results = results
         self.last_tick = now
+        self.detections = {o.name: service_signals.drift_detection(self.spec, self.state, o, now)
+                           for o in self.spec.drift_objectives()}
         try:
             self.published = self._families(results, now)
             self.published_dcgm = dcgm_families(self.gpu.readings, self._hostname)
@@ -343,6 +366,7 @@ class Engine:
                     newcat.add_metric([svc, model, version, r.feature], r.new_share)
         fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
         fams += self._data_families(now)
+        fams += self._service_families()
         up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
             _fam(cat.QUEUE_DEPTH)
         if self.gpu.mode != "off":
@@ -364,6 +388,31 @@ class Engine:
             buckets.append(("+Inf" if math.isinf(bound) else str(bound), float(acc)))
         dur.add_metric([svc], buckets, self.tick_sum)
         return [*fams, up, scrape_dur, depth, lag, dur]
+
+    def _service_families(self) -> list[Any]:
+        """Jobs (reported as events, so the sidecar is their exporter), drift detection times
+        and recovery times."""
+        svc = self.spec.service
+        runs, duration, success = _fam(cat.JOB_RUNS), _fam(cat.JOB_LAST_DURATION), \
+            _fam(cat.JOB_LAST_SUCCESS)
+        start, running = _fam(cat.JOB_LAST_START), _fam(cat.JOB_RUNNING)
+        for name, j in sorted(self.state.service.jobs.items()):
+            runs.add_metric([svc, name, "success"], j.success)
+            runs.add_metric([svc, name, "failure"], j.failure)
+            running.add_metric([svc, name], float(len(j.running)))
+            for fam, v in ((duration, j.last_duration), (success, j.last_success),
+                           (start, j.last_start)):
+                if v is not None:
+                    fam.add_metric([svc, name], v)
+        detection = _fam(cat.DRIFT_DETECTION)
+        for name, d in sorted(self.detections.items()):
+            if d.seconds is not None:
+                detection.add_metric([svc, name, self.spec.objective(name).signal.value],
+                                     d.seconds)
+        recovery = _fam(cat.RECOVERY)
+        for (name, signal), buckets, total in self.recovery.families():
+            recovery.add_metric([svc, name, signal], buckets, total)
+        return [runs, duration, success, start, running, detection, recovery]
 
     def _data_families(self, now: float) -> list[Any]:
         from detectors.quality import freshness_lag
@@ -435,6 +484,14 @@ class Engine:
                 entry.update(target=o.objective, window=format_duration(o.window),
                              error_budget_remaining=r.budget_remaining,
                              error_budget=r.budget, burn_rates=r.burn_rates, tiers=r.tiers)
+            if o.name in self.detections:
+                d = self.detections[o.name]
+                entry["detection"] = {"seconds": d.seconds, "samples": d.samples,
+                                      "window_share": d.share, "reason": d.reason}
+            if o.signal in (SignalKind.JOB_SUCCESS_RATIO, SignalKind.JOB_DURATION,
+                            SignalKind.TIME_SINCE_SUCCESS, SignalKind.DRIFT_DETECTION_TIME,
+                            SignalKind.CACHE_HIT_RATE):
+                entry["detail"] = {k: v for k, v in r.detail.items() if k != "reason"}
             if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
                             SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE):
                 entry["features"] = {k: v for k, v in r.detail.items() if k != "reason"}
@@ -462,9 +519,17 @@ class Engine:
                             "last_error": None if s.last is None else s.last.error}
                            for s in self.scrapers],
                 "datasets": datasets,
+                "jobs": [{"name": n, "running": len(j.running), "last_start": j.last_start,
+                          "last_success": j.last_success, "last_failure": j.last_failure,
+                          "last_duration": j.last_duration, "last_error": j.last_error,
+                          "runs": {"success": j.success, "failure": j.failure}}
+                         for n, j in sorted(self.state.service.jobs.items())],
                 "ingest": {"models": sorted(f"{m}:{v}" if v else m
                                             for m, v in self.state.models),
-                           "items": dict(self.state.ingested)},
+                           "items": dict(self.state.ingested),
+                           "instances": [{"instance": k, "last_seen": v} for k, v in
+                                         sorted(self.instances.items(), key=lambda kv: -kv[1])
+                                         [:MAX_SHOWN_INSTANCES]]},
             },
             "evaluation": {"interval": self.interval, "last_tick": self.last_tick,
                            "lag": self.tick_lag, "restored": self.restored},

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sidecar import data_signals
+from agent.sidecar import data_signals, service_signals
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
 from agent.spec.model import Objective, Spec
@@ -77,6 +77,7 @@ class Transition:
     current: str
     value: float | None
     at: float
+    recovery: float | None = None   # critical → ok: seconds since it turned critical
 
 
 class Evaluator:
@@ -169,6 +170,26 @@ class Evaluator:
         if k in (SignalKind.FRESHNESS_LAG, SignalKind.NULL_RATIO, SignalKind.SCHEMA_DRIFT,
                  SignalKind.DISALLOWED_VALUE_SHARE):
             return self._data(o, now)
+        sv, now_w = self.state.service, (now, w)
+        if k in (SignalKind.JOB_SUCCESS_RATIO, SignalKind.JOB_DURATION,
+                 SignalKind.TIME_SINCE_SUCCESS):
+            return service_signals.job(sv, o, now)
+        if k is SignalKind.CACHE_HIT_RATE:
+            return service_signals.cache_hit_rate(sv, o, *now_w)
+        if k is SignalKind.DEGRADATION_LEVEL:
+            return service_signals.latest(sv.degradation, None, *now_w, "degradation level")
+        if k is SignalKind.CIRCUIT_BREAKER_STATE:
+            return service_signals.latest(sv.breakers, o.selector.breaker, *now_w,
+                                          "circuit-breaker state")
+        if k is SignalKind.CUSTOM:
+            return service_signals.custom(sv, o, *now_w)
+        if k is SignalKind.DRIFT_DETECTION_TIME:
+            return service_signals.detection_value(self.spec, self.state, o, now)
+        if k is SignalKind.ROW_COUNT:
+            d = self.state.datasets.get(o.selector.dataset or "")
+            if d is None or d.rows is None:
+                return None, {"reason": f"no batch of dataset {o.selector.dataset!r} seen yet"}
+            return float(d.rows), {}
         ext = self.state.external.get(k.value, {})       # e.g. queue_wait from a scrape target
         return (max(ext.values()) if ext else None), {}
 
@@ -293,6 +314,13 @@ class Evaluator:
                               critical, min_count=data_signals.MIN_ROWS, previous=previous,
                               hysteresis=o.hysteresis)
             raw = rr.status
+        elif o.signal is SignalKind.CACHE_HIT_RATE:
+            rr = ratio_status(detail.get("bad", 0.0), detail.get("total", 0.0), _flip(warning),
+                              _flip(critical), min_count=20, previous=previous,
+                              hysteresis=o.hysteresis)
+            raw = rr.status
+            if detail.get("total", 0.0) > 0 and raw is Status.NO_DATA:
+                raw = Status.OK
         elif o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
             # judge by the confidence bound: a handful of failures at night does not page
             bad, total = detail.get("bad", 0.0), detail.get("total", 0.0)
@@ -326,6 +354,11 @@ class Evaluator:
         if current is not previous:
             transition = Transition(o.name, o.signal.value, previous.value, current.value,
                                     value, now)
+            if current is Status.CRITICAL and os_.incident_since is None:
+                os_.incident_since = now
+            elif current is Status.OK and os_.incident_since is not None:
+                transition.recovery = now - os_.incident_since
+                os_.incident_since = None
             os_.status, os_.since = current.value, now
             os_.transitions += 1
         if os_.since is None:
@@ -409,6 +442,16 @@ class Evaluator:
                 return 0.0, 0.0
             worse = value > level if o.info.higher_is_worse else value < level
             return float(worse), 1.0
+        sv = self.state.service
+        if o.signal is SignalKind.JOB_SUCCESS_RATIO:
+            j = sv.jobs.get(o.selector.job or "")
+            return self._cursor(os_, {"bad": j.failure, "good": j.success} if j else {})
+        if o.signal is SignalKind.CACHE_HIT_RATE:
+            cum = {"bad": 0.0, "good": 0.0}
+            for (c, result), t in sv.caches.items():
+                if o.selector.cache in (None, c):
+                    cum["bad" if result == "miss" else "good"] += t.cum
+            return self._cursor(os_, cum)
         models = self._models(o)
         if o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
             if o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
@@ -432,6 +475,14 @@ class Evaluator:
                           .sum())
             return above, float(sk.count)
         return 0.0, 0.0
+
+
+    @staticmethod
+    def _cursor(os_: ObjectiveState, cum: dict[str, float]) -> tuple[float, float]:
+        """(bad, total) since the last tick from cumulative bad/good totals."""
+        delta = {k: max(0.0, v - os_.cursor.get(k, 0.0)) for k, v in cum.items()}
+        os_.cursor = dict(cum)
+        return delta.get("bad", 0.0), sum(delta.values())
 
 
 def _learns(o: Objective) -> bool:

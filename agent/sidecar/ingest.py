@@ -114,8 +114,40 @@ class DatasetMark(_Model):
     updated_at: Finite
 
 
+class Job(_Model):
+    """One event of a batch-job run (from ``monitor.job`` or ``slo-agent job-event``)."""
+
+    type: Literal["job"]
+    job: Name
+    event: Literal["start", "success", "failure"]
+    run_id: Label = ""
+    at: Finite | None = None
+    duration: NonNeg | None = None
+    error: Label | None = None
+
+
+class Cache(_Model):
+    type: Literal["cache"]
+    cache: Name
+    hits: NonNeg = 0
+    misses: NonNeg = 0
+    at: Finite | None = None
+
+
+class State(_Model):
+    """Service state the SDK reports every flush: degradation level, breakers, own metrics."""
+
+    type: Literal["state"]
+    at: Finite | None = None
+    degradation: Annotated[float, Field(ge=0, le=3)] | None = None
+    breakers: dict[Name, Annotated[float, Field(ge=0, le=2)]] = Field(default_factory=dict,
+                                                                      max_length=200)
+    gauges: dict[Name, Finite] = Field(default_factory=dict, max_length=200)
+    counters: dict[Name, NonNeg] = Field(default_factory=dict, max_length=200)
+
+
 Item = Annotated[Requests | Samples | Feedback | Tokens | Cost | Queue | DatasetBatch |
-                 DatasetMark, Field(discriminator="type")]
+                 DatasetMark | Job | Cache | State, Field(discriminator="type")]
 
 
 class Batch(_Model):

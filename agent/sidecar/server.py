@@ -1,9 +1,11 @@
 """The sidecar's HTTP API on a real ASGI server (uvicorn): /metrics, /metrics/dcgm, /healthz,
-/readyz, /status, POST /v1/ingest and /openapi.json.
+/readyz, /status, POST /v1/ingest, /openapi.json, and the status page (/, /objectives/NAME,
+/history/NAME).
 
 Every input is validated; a malformed or oversized request gets a 4xx whose message names the
 field; a fault of the sidecar itself is a 500, logged once with its traceback. Off loopback,
-ingest and status need the bearer token (constant-time compare).
+ingest, status and the page need the bearer token (constant-time compare); a browser gives it
+once at /login and keeps it in an HttpOnly, SameSite=Strict cookie.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import hmac
 import logging
 import os
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from agent.sidecar import ingest
+from agent.sidecar import ingest, page
 from agent.sidecar.apply import Admission
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import DCGMPublished, Published
@@ -29,6 +32,11 @@ from agent.sidecar.jsonsafe import dumps
 from agent.spec.model import Spec
 
 log = logging.getLogger("slo_agent.sidecar")
+TOKEN_COOKIE = "slo_agent_token"
+ASSETS = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8"}
+#: the page loads only its own script and style: nothing from elsewhere, ever
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff"}
 
 
 class InsecureBind(RuntimeError):
@@ -65,14 +73,18 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     dcgm.register(DCGMPublished(engine))
     token_bytes = token.encode() if token else None
     openapi = ingest.openapi()
+    names = {o.name for o in spec.objectives}
 
     def authorized(request: Request) -> bool:
+        """Bearer token in the header, or (for a browser) the cookie /login sets."""
         if token_bytes is None:
             return True
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                                  token_bytes)
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(given.strip().encode(), token_bytes)
+        cookie = request.cookies.get(TOKEN_COOKIE)
+        return cookie is not None and hmac.compare_digest(cookie.encode(), token_bytes)
 
     def unauthorized() -> JSONResponse:
         engine.counters.inc("batches", "unauthorized")
@@ -99,6 +111,59 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
             return unauthorized()
         return Response(dumps(engine.status_doc, "status document", default=str),
                         media_type="application/json")
+
+    def html(body: str, status_code: int = 200) -> Response:
+        return HTMLResponse(body, status_code=status_code,
+                            headers={"Cache-Control": "no-store", **PAGE_HEADERS})
+
+    def login_page(message: str = "", status_code: int = 401) -> Response:
+        return html(page.login(spec, message), status_code)
+
+    async def index(request: Request) -> Response:
+        if not authorized(request):
+            return login_page()
+        fragment = request.query_params.get("fragment") == "1"
+        return html(page.index(spec, engine.status_doc, engine.interval, fragment))
+
+    async def objective_page(request: Request) -> Response:
+        if not authorized(request):
+            return login_page()
+        name = request.path_params["name"]
+        body = page.detail(spec, engine.status_doc, name, engine.history.doc(name),
+                           engine.interval, request.query_params.get("fragment") == "1")
+        if body is None:
+            return html(page.not_found(spec, name), 404)
+        return html(body)
+
+    async def history(request: Request) -> Response:
+        if not authorized(request):
+            return unauthorized()
+        name = request.path_params["name"]
+        if name not in names:
+            return _error(404, f"path: no objective named {name!r}",
+                          [{"path": "<path>.name", "message": "unknown objective"}])
+        return Response(dumps(engine.history.doc(name), "history", default=str),
+                        media_type="application/json")
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return login_page(status_code=200)
+        body = (await request.body())[:4096].decode(errors="replace")
+        given = parse_qs(body).get("token", [""])[0]
+        if token_bytes is None or not hmac.compare_digest(given.encode(), token_bytes):
+            engine.counters.inc("batches", "unauthorized")
+            return login_page("That token is not the sidecar's.")
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+        return resp
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ASSETS:
+            return _error(404, f"path: no asset {name!r}")
+        return Response(page.asset(name), media_type=ASSETS[name],
+                        headers={"Cache-Control": "max-age=300"})
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(openapi)
@@ -173,6 +238,9 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         Route("/metrics", metrics), Route("/metrics/dcgm", metrics_dcgm),
         Route("/healthz", healthz), Route("/readyz", readyz), Route("/status", status),
         Route("/openapi.json", openapi_json),
+        Route("/", index), Route("/objectives/{name}", objective_page),
+        Route("/history/{name}", history), Route("/login", login, methods=["GET", "POST"]),
+        Route("/ui/{name}", asset),
         Route("/v1/ingest", ingest_batch, methods=["POST"]),
     ], exception_handlers={HTTPException: on_http_error, Exception: on_error})
 

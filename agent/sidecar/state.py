@@ -15,46 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from agent.sidecar.service_state import ServiceSignals
+from agent.sidecar.slots import Slots
 from detectors.baseline import BaselineLearner
 from detectors.sketch import QuantileSketch, WindowedSketch
 from detectors.windows import FeatureWindow
 
 STATE_VERSION = 1
-
-
-class Slots:
-    """Sums per time slot over a bounded horizon: windowed totals without keeping events."""
-
-    def __init__(self, slot: float, keep: float) -> None:
-        self.slot = slot
-        self.keep = keep
-        self.data: dict[int, float] = {}
-
-    def add(self, t: float, value: float) -> None:
-        k = int(t // self.slot)
-        self.data[k] = self.data.get(k, 0.0) + value
-        if len(self.data) > self.keep / self.slot + 2:
-            self.prune(t)
-
-    def prune(self, now: float) -> None:
-        oldest = int((now - self.keep) // self.slot)
-        for k in [k for k in self.data if k < oldest]:
-            del self.data[k]
-
-    def total(self, now: float, window: float) -> float:
-        start = int((now - window) // self.slot) + 1
-        end = int(now // self.slot)
-        return sum(v for k, v in self.data.items() if start <= k <= end)
-
-    def state(self) -> dict[str, Any]:
-        return {"slot": self.slot, "keep": self.keep,
-                "data": {str(k): v for k, v in self.data.items()}}
-
-    @classmethod
-    def from_state(cls, s: dict[str, Any]) -> Slots:
-        out = cls(float(s["slot"]), float(s["keep"]))
-        out.data = {int(k): float(v) for k, v in s["data"].items()}
-        return out
 
 
 class CategoricalWindow:
@@ -106,6 +73,7 @@ class ModelState:
     neutral: Slots = field(init=False)
     tokens: Slots = field(init=False)
     cost: Slots = field(init=False)
+    sampled: Slots = field(init=False)     # feature rows reaching the windows (detection time)
     latency: WindowedSketch = field(init=False)
     ttft: WindowedSketch = field(init=False)
     in_flight: dict[str, tuple[float, float]] = field(default_factory=dict)  # instance -> (n, t)
@@ -117,14 +85,14 @@ class ModelState:
 
     def __post_init__(self) -> None:
         day = 86400.0
-        for name in ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens",
-                     "cost"):
+        for name in self._SLOTS:
             setattr(self, name, Slots(self.slot, day))
         slots = max(1, int(3600 // self.slot))
         self.latency = WindowedSketch(slots, self.slot)
         self.ttft = WindowedSketch(slots, self.slot)
 
-    _SLOTS = ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens", "cost")
+    _SLOTS = ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens", "cost",
+              "sampled")
 
     def state(self) -> dict[str, Any]:
         return {
@@ -139,7 +107,8 @@ class ModelState:
 
     def restore(self, s: dict[str, Any]) -> None:
         for n in self._SLOTS:
-            setattr(self, n, Slots.from_state(s["slots"][n]))
+            if n in s["slots"]:
+                setattr(self, n, Slots.from_state(s["slots"][n]))
         self.latency = WindowedSketch.from_state(s["latency"])
         self.ttft = WindowedSketch.from_state(s["ttft"])
         self.in_flight = {k: (float(v[0]), float(v[1])) for k, v in s["in_flight"].items()}
@@ -192,11 +161,12 @@ class ObjectiveState:
     bad_coarse: Slots | None = None        # and coarse, over the whole compliance window
     total_coarse: Slots | None = None
     first_seen: float | None = None        # first tick with budget events: window coverage
+    incident_since: float | None = None    # turned critical, not yet ok again (recovery time)
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in
                                ("status", "since", "pending", "pending_since", "value",
-                                "transitions", "cursor", "first_seen")}
+                                "transitions", "cursor", "first_seen", "incident_since")}
         out["baseline"] = self.baseline.state() if self.baseline else None
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
             s = getattr(self, k)
@@ -205,7 +175,7 @@ class ObjectiveState:
 
     def restore(self, s: dict[str, Any]) -> None:
         for k in ("status", "since", "pending", "pending_since", "value", "transitions",
-                  "first_seen"):
+                  "first_seen", "incident_since"):
             setattr(self, k, s.get(k))
         self.transitions = int(self.transitions or 0)
         self.cursor = dict(s.get("cursor") or {})
@@ -231,6 +201,10 @@ class AgentState:
     objectives: dict[str, ObjectiveState] = field(default_factory=dict)
     external: dict[str, dict[str, float]] = field(default_factory=dict)    # kind -> key -> value
     ingested: Counter[str] = field(default_factory=Counter)
+    service: ServiceSignals = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.service = ServiceSignals(self.slot)
 
     def model(self, name: str, version: str) -> ModelState:
         key = (name, version)
@@ -254,6 +228,7 @@ class AgentState:
             "queues": {k: list(v) for k, v in self.queues.items()},
             "objectives": {k: o.state() for k, o in self.objectives.items()},
             "ingested": dict(self.ingested),
+            "service": self.service.state(),
         }
 
     def restore(self, s: dict[str, Any]) -> None:
@@ -267,6 +242,7 @@ class AgentState:
             if k in self.objectives:
                 self.objectives[k].restore(v)
         self.ingested = Counter(s.get("ingested", {}))
+        self.service.restore(s.get("service") or {})
 
 
 def merged_sketch(sketches: Iterable[QuantileSketch]) -> QuantileSketch:

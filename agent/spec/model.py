@@ -159,6 +159,8 @@ class Spec(StrictModel):
                     problems.append((f"{at}.selector.column", f"column {sel.column!r} is not in "
                                      f"the contract of dataset {ds.name!r}; declared: "
                                      f"{', '.join(ds.contract.columns)}", sel.column))
+            if sel.objective is not None:
+                problems.extend(self._detection_problems(sel.objective, f"{at}.selector.objective"))
             if o.signal.value.startswith("gpu_") and self.sources.gpu.mode == "off":
                 problems.append((f"{at}.signal", "a GPU signal needs sources.gpu.mode auto or on",
                                  o.signal.value))
@@ -192,6 +194,20 @@ class Spec(StrictModel):
             if o.good_threshold is not None:
                 levels.add(o.good_threshold)
         return sorted(levels)
+
+    def drift_objectives(self) -> list[Objective]:
+        """Drift objectives on the SDK's feature windows: their detection time is computable."""
+        return [o for o in self.objectives
+                if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT)
+                and o.selector.dataset is None]
+
+    def _detection_problems(self, name: str, at: str) -> list[tuple[str, str, Any]]:
+        names = [o.name for o in self.drift_objectives()]
+        if name in names:
+            return []
+        allowed = ", ".join(names) or "none (add a feature_drift or prediction_drift objective)"
+        return [(at, f"{name!r} is not a drift objective on model features; drift objectives: "
+                 f"{allowed}", name)]
 
     def _tier_problems(self, o: Objective, at: str) -> list[tuple[str, str, Any]]:
         """Unknown or incomplete tier entries always; unsound windows only where they would be

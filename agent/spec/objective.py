@@ -17,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agent.spec.burn import TierChoice
+from agent.spec.custom import CustomSLI
 from agent.spec.fields import (
     Duration,
     Ratio,
@@ -26,7 +27,7 @@ from agent.spec.fields import (
     check_name,
     problems_error,
 )
-from agent.spec.signals import SELECTOR_KEYS, SIGNALS, SignalKind, SLIType
+from agent.spec.signals import SELECTOR_KEYS, SIGNALS, SignalInfo, SignalKind, SLIType
 from agent.spec.units import (
     Base,
     QuantityError,
@@ -45,6 +46,11 @@ class Selector(StrictModel):
     dataset: str | None = None
     gpu: str | None = None
     queue: str | None = None
+    job: str | None = None
+    cache: str | None = None
+    breaker: str | None = None
+    objective: str | None = Field(default=None, description="drift_detection_time: the drift "
+                                  "objective whose detection time is watched")
 
     @field_validator("gpu", mode="before")
     @classmethod
@@ -89,6 +95,8 @@ class Objective(StrictModel):
                   {"type": "string"}, {"type": "null"}],
         "description": "p95, p99.9, 0.99 or 99%"})] = None
     selector: Selector = Field(default_factory=Selector)
+    custom: CustomSLI | None = Field(default=None, description="signal custom: the SLI's "
+                                     "queries and/or SDK metric, unit and direction")
     warning: str | float | None = None
     critical: str | float | None = None
     for_: Duration = Field(default=300.0, alias="for")
@@ -142,7 +150,11 @@ class Objective(StrictModel):
         kind = info.data.get("signal")
         if v is None or kind is None:
             return v
-        unit = SIGNALS[kind].unit
+        custom = info.data.get("custom")
+        if kind is SignalKind.CUSTOM and custom is None:
+            return v        # the custom block itself is wrong (reported) or missing
+        unit = custom.unit if kind is SignalKind.CUSTOM and custom is not None \
+            else SIGNALS[kind].unit
         try:
             if info.field_name in ("warning", "critical"):
                 default_base = Base.BUDGET if kind is SignalKind.DAILY_SPEND else Base.BASELINE
@@ -165,8 +177,15 @@ class Objective(StrictModel):
 
     @model_validator(mode="after")
     def _resolve(self) -> Objective:
-        info = SIGNALS[self.signal]
         problems: list[tuple[str, str, Any]] = []
+        if self.signal is SignalKind.CUSTOM and self.custom is None:
+            raise problems_error([("custom", "signal 'custom' needs custom: with a query "
+                                   "(value, or bad/good with total) or an SDK metric (gauge or "
+                                   "counter)", None)])
+        if self.custom is not None and self.signal is not SignalKind.CUSTOM:
+            problems.append(("custom", f"custom: applies to signal 'custom' only, not "
+                             f"{self.signal.value!r}", None))
+        info = self.info
         if info.quantile:
             if self.quantile is None:
                 self.quantile = 0.95
@@ -268,7 +287,9 @@ class Objective(StrictModel):
 
     # -- resolved views -------------------------------------------------------------------
     @property
-    def info(self) -> Any:
+    def info(self) -> SignalInfo:
+        if self.custom is not None and self.signal is SignalKind.CUSTOM:
+            return self.custom.signal_info()
         return SIGNALS[self.signal]
 
     @property

@@ -37,6 +37,15 @@ class SignalKind(str, Enum):
     DAILY_SPEND = "daily_spend"
     NEW_CATEGORY_SHARE = "new_category_share"
     DISALLOWED_VALUE_SHARE = "disallowed_value_share"
+    ROW_COUNT = "row_count"
+    JOB_SUCCESS_RATIO = "job_success_ratio"
+    JOB_DURATION = "job_duration"
+    TIME_SINCE_SUCCESS = "time_since_success"
+    DRIFT_DETECTION_TIME = "drift_detection_time"
+    CACHE_HIT_RATE = "cache_hit_rate"
+    DEGRADATION_LEVEL = "degradation_level"
+    CIRCUIT_BREAKER_STATE = "circuit_breaker_state"
+    CUSTOM = "custom"
 
 
 class Direction(str, Enum):
@@ -51,7 +60,8 @@ class SLIType(str, Enum):
     TIMESLICES = "timeslices"  # share of time a gauge met its threshold (OpenSLO Timeslices)
 
 
-SELECTOR_KEYS = ("model", "version", "feature", "column", "dataset", "gpu", "queue")
+SELECTOR_KEYS = ("model", "version", "feature", "column", "dataset", "gpu", "queue", "job",
+                 "cache", "breaker", "objective")
 _MODEL_SEL = ("model", "version")
 
 
@@ -63,7 +73,7 @@ class SignalInfo:
     direction: Direction
     selectors: tuple[str, ...]
     sli: SLIType
-    family: str                          # infrastructure | data | model | cost
+    family: str                          # infrastructure | data | model | cost | jobs | custom
     quantile: bool = False               # takes a quantile (p50/p95/p99 or any q)
     learnable: bool = False              # the sidecar can learn a baseline for relative thresholds
     required: tuple[str, ...] = ()       # selector keys that must be given
@@ -139,8 +149,35 @@ SIGNALS: dict[SignalKind, SignalInfo] = {
         SignalInfo(SignalKind.DISALLOWED_VALUE_SHARE, "Disallowed values", Unit.RATIO, _UP,
                    ("dataset", "column"), _TS, "data", required=("dataset",),
                    default_warning="0.1%", default_critical="1%", grafana_unit="percentunit"),
+        SignalInfo(SignalKind.ROW_COUNT, "Rows per batch", Unit.COUNT, _DOWN, ("dataset",), _TS,
+                   "data", learnable=True, required=("dataset",),
+                   default_warning="50% baseline", default_critical="20% baseline"),
+        SignalInfo(SignalKind.JOB_SUCCESS_RATIO, "Job success ratio", Unit.RATIO, _DOWN,
+                   ("job",), _EV, "jobs", required=("job",), default_warning="99%",
+                   default_critical="90%", grafana_unit="percentunit"),
+        SignalInfo(SignalKind.JOB_DURATION, "Job duration", Unit.SECONDS, _UP, ("job",), _TS,
+                   "jobs", learnable=True, required=("job",), default_warning="1.5x baseline",
+                   default_critical="3x baseline", grafana_unit="s"),
+        SignalInfo(SignalKind.TIME_SINCE_SUCCESS, "Time since last successful run",
+                   Unit.SECONDS, _UP, ("job",), _TS, "jobs", required=("job",), grafana_unit="s"),
+        SignalInfo(SignalKind.DRIFT_DETECTION_TIME, "Drift detection time", Unit.SECONDS, _UP,
+                   ("objective",), _TS, "model", required=("objective",), grafana_unit="s"),
+        SignalInfo(SignalKind.CACHE_HIT_RATE, "Cache hit rate", Unit.RATIO, _DOWN, ("cache",),
+                   _EV, "infrastructure", grafana_unit="percentunit"),
+        # discrete levels, judged "above": warning 0 = anything but full/closed
+        SignalInfo(SignalKind.DEGRADATION_LEVEL, "Degradation level", Unit.COUNT, _UP, (), _TS,
+                   "infrastructure", default_warning="0", default_critical="1"),
+        SignalInfo(SignalKind.CIRCUIT_BREAKER_STATE, "Circuit breaker state", Unit.COUNT, _UP,
+                   ("breaker",), _TS, "infrastructure", default_warning="0",
+                   default_critical="1"),
+        SignalInfo(SignalKind.CUSTOM, "Custom SLI", Unit.COUNT, _UP, (), _TS, "custom"),
     )
 }
+
+#: degradation levels by name (``monitor.degradation("cached")``), worst last
+DEGRADATION_LEVELS = ("full", "limited", "cached", "minimal")
+#: circuit-breaker states by name, as exported (0 closed, 1 half-open, 2 open)
+BREAKER_STATES = ("closed", "half_open", "open")
 
 
 def signal(kind: SignalKind | str) -> SignalInfo:

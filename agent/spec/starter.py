@@ -50,6 +50,33 @@ objectives:
     warning: 0.1                     # KS D effect size, only when also significant
     critical: 0.25
     for: 10m
+
+  # More signals, uncomment what you use (slo-agent validate lists every field):
+  #
+  # A retraining job: `with monitor.job("retrain"):` or `slo-agent job-event retrain -- cmd`
+  # - name: retrain-recency
+  #   signal: time_since_success
+  #   selector: {{job: retrain}}
+  #   warning: 26h                     # a daily job: late after 26h, broken after 50h
+  #   critical: 50h
+  #   for: 0s
+  #
+  # Your own SLI as PromQL (Sloth style; {{{{.window}}}} is replaced by each window):
+  # - name: checkout-errors
+  #   signal: custom
+  #   custom:
+  #     bad: sum(rate(http_requests_total{{code=~"5.."}}[{{{{.window}}}}]))
+  #     total: sum(rate(http_requests_total[{{{{.window}}}}]))
+  #   warning: 1%
+  #   critical: 5%
+  #   objective: 99.5%
+  #
+  # ... or on a metric the SDK records: monitor.gauge("queue_age_seconds").set(age)
+  # - name: queue-age
+  #   signal: custom
+  #   custom: {{gauge: queue_age_seconds, unit: seconds}}
+  #   warning: 1m
+  #   critical: 5m
 """
 
 

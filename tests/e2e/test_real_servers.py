@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.catalogue import RECOVERY
 from agent.cli.generate import write
 from agent.demo.runner import Traffic
 from agent.demo.spec import demo_spec
@@ -186,7 +187,22 @@ def test_both_exporters_are_up_and_promtool_clean(stack: Stack) -> None:
         assert res.returncode == 0, (url, res.stderr.decode())
 
 
+def _recover_from_a_failed_retraining(stack: Stack) -> None:
+    """A retraining incident that goes critical and recovers: recovery-time panels need one."""
+    def status(name: str) -> str:
+        return str(next(o for o in stack.status()["objectives"] if o["name"] == name)["status"])
+
+    stack.incident("retrain_failure", True)
+    try:
+        _wait(lambda: status("retrain-recency") == "critical", 30, "retrain-recency critical")
+    finally:
+        stack.incident("retrain_failure", False)
+    _wait(lambda: status("retrain-recency") == "ok", 30, "retrain-recency ok again")
+    _wait(lambda: bool(stack.query(f"{RECOVERY.name}_count")), 15, "recovery time scraped")
+
+
 def test_every_dashboard_panel_returns_data(stack: Stack) -> None:
+    _recover_from_a_failed_retraining(stack)
     empty, checked, exempted = [], 0, []
     for path in sorted((stack.out / "grafana" / "dashboards").glob("*.json")):
         dash = json.loads(path.read_text())

@@ -74,3 +74,30 @@ def test_refuses_to_start_off_loopback_without_token(tmp_path: Path) -> None:
     data["sidecar"]["listen"] = "0.0.0.0:9"
     with pytest.raises(server.InsecureBind, match="bearer token"):
         server.resolve_token(parse_spec(data))
+
+
+def test_status_page_follows_the_token_rules(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off loopback the page, the detail view and the history need the token: as a bearer
+    header, or as the HttpOnly cookie /login sets after a correct token; never echoed."""
+    client, engine = _client(tmp_path, monkeypatch)
+    engine.tick(1e9)
+    for path in ("/", "/objectives/latency", "/history/latency"):
+        res = client.get(path)
+        assert res.status_code == 401, path
+        assert SECRET not in res.text
+    assert "Sign in" in client.get("/").text
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    assert client.get("/", headers=auth).status_code == 200
+    assert client.get("/history/latency", headers=auth).status_code == 200
+    wrong = client.post("/login", data={"token": "nope"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "slo_agent_token" not in wrong.headers.get(
+        "set-cookie", "")
+    ok = client.post("/login", data={"token": SECRET}, follow_redirects=False)
+    assert ok.status_code == 303
+    cookie = ok.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    page = client.get("/objectives/latency")             # the client keeps the cookie
+    assert page.status_code == 200 and SECRET not in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/ui/page.js").status_code == 200  # assets carry no data

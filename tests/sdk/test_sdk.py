@@ -513,3 +513,81 @@ def test_the_issue_snippet_runs_against_a_real_scrape(tmp_path: Any) -> None:
     assert 'inference_queue_depth{queue="requests",service="unknown_service"} 12.0' in text
     assert 'inference_tokens_total{model="chat",service="unknown_service",token_type="output",' \
            'version=""} 96.0' in text
+
+
+def test_job_runs_as_context_decorator_and_async(sidecar: tuple[str, type[Capture]]) -> None:
+    url, handler = sidecar
+    m = Monitor(registry=CollectorRegistry(), service="svc", sidecar_url=url, flush_interval=0.1)
+
+    @m.job("nightly")
+    def train(fail: bool) -> str:
+        if fail:
+            raise KeyError("missing column")
+        return "model"
+
+    @m.job("nightly")
+    async def score() -> int:
+        await asyncio.sleep(0)
+        return 7
+
+    assert train(False) == "model" and train.__name__ == "train"
+    boom = KeyError("x")
+    with pytest.raises(KeyError) as err, m.job("nightly"):
+        raise boom
+    assert err.value is boom                               # the same exception object
+    with pytest.raises(KeyError):
+        train(True)
+    assert asyncio.run(score()) == 7
+    with m.job("nightly") as run:
+        run.fail("exit status 2")                          # failed without raising
+    assert m.flush(5)
+    events = [i for b in handler.bodies for i in b["json"]["items"] if i["type"] == "job"]
+    finished = [(e["event"], e.get("error")) for e in events if e["event"] != "start"]
+    assert finished == [("success", None), ("failure", "KeyError"), ("failure", "KeyError"),
+                        ("success", None), ("failure", "exit status 2")]
+    starts = {e["run_id"] for e in events if e["event"] == "start"}
+    assert starts == {e["run_id"] for e in events if e["event"] != "start"} and len(starts) == 5
+    assert all(e["duration"] >= 0 for e in events if e["event"] != "start")
+    m.close()
+
+
+def test_service_state_metrics_and_spend_tags(mon: Monitor) -> None:
+    mon.cache("emb").hit(3)
+    mon.cache("emb").miss()
+    mon.degradation("cached")
+    mon.degradation("nonsense")                            # counted, never raised
+    mon.circuit_breaker("ranker").half_open()
+    mon.gauge("queue age seconds").set(4.5)                # sanitised into a metric name
+    mon.counter("orders_total").inc(2)
+    for i in range(60):
+        mon.cost("m", 0.01, tags={"user": f"u{i}", "feature": "search"})
+    reg = mon.registry
+    assert value(reg, "inference_cache_requests_total", cache="emb", result="hit") == 3
+    assert value(reg, "inference_degradation_level") == 2
+    assert value(reg, "inference_circuit_breaker_state", breaker="ranker") == 1
+    assert value(reg, "queue_age_seconds") == 4.5 and value(reg, "orders_total") == 2
+    users = {dict(lab)["tag_value"] for (n, lab) in samples(reg)
+             if n == "inference_cost_by_tag_usd_total" and dict(lab)["tag"] == "user"}
+    assert len(users) == 51 and "other" in users           # 50 named, the rest folded
+    assert math.isclose(value(reg, "inference_cost_by_tag_usd_total", tag="user"), 0.6)
+    assert math.isclose(value(reg, "inference_cost_by_tag_usd_total", tag="feature"), 0.6)
+    assert value(reg, "slo_agent_sdk_errors_total", where="degradation") == 1
+
+
+def test_cache_and_counter_counts_are_exact_across_threads(mon: Monitor) -> None:
+    cache, counter = mon.cache("emb"), mon.counter("orders")
+
+    def work() -> None:
+        for _ in range(20_000):
+            cache.hit()
+            mon.cache("emb").miss()
+            counter.inc()
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert value(mon.registry, "inference_cache_requests_total", result="hit") == 80_000
+    assert value(mon.registry, "inference_cache_requests_total", result="miss") == 80_000
+    assert value(mon.registry, "orders_total") == 80_000

@@ -14,7 +14,7 @@ import yaml
 from agent.spec import SignalKind, SpecError, load_spec, load_text, parse_spec
 from agent.spec.starter import starter_spec
 from agent.spec.units import Base
-from tests.helpers import EXAMPLE_SPEC, ROOT
+from tests.helpers import EXAMPLE_SPEC, ROOT, require_binary
 
 BASE: dict[str, Any] = {
     "service": "svc",
@@ -220,7 +220,7 @@ def test_cli_validate_prints_resolved_table() -> None:
 def test_cli_validate_json() -> None:
     res = _cli("validate", "--json", str(EXAMPLE_SPEC))
     rows = json.loads(res.stdout)["objectives"]
-    assert len(rows) == 25 and rows[0]["warning"] == "250ms"
+    assert len(rows) == 35 and rows[0]["warning"] == "250ms"
 
 
 def test_cli_broken_spec_exits_2_with_every_error(tmp_path: Any) -> None:
@@ -287,3 +287,61 @@ def test_bad_yaml_shows_the_line_with_a_caret() -> None:
 def test_cli_validate_takes_config_like_generate(tmp_path: Any) -> None:
     res = _cli("validate", "-c", str(EXAMPLE_SPEC))
     assert res.returncode == 0 and "is valid" in res.stdout, res.stderr
+
+
+def _custom(**custom: Any) -> dict[str, Any]:
+    data = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    data["objectives"] = [{"name": "mine", "signal": "custom", "custom": custom,
+                           "warning": "1%", "critical": "5%"}]
+    return data
+
+
+@pytest.mark.parametrize(("custom", "path", "words"), [
+    ({}, "objectives[0].custom.value", "needs a query"),
+    ({"bad": "sum(rate(x[5m]))", "total": "sum(rate(y[{{.window}}]))"},
+     "objectives[0].custom.bad", "{{.window}}"),
+    ({"good": "a[{{.window}}]", "bad": "b[{{.window}}]", "total": "c[{{.window}}]"},
+     "objectives[0].custom.good", "not both"),
+    ({"value": "sum(rate(x[5m])"}, "objectives[0].custom.value", "missing ')'"),
+    ({"gauge": "queue age"}, "objectives[0].custom.gauge", "metric name"),
+    ({"value": "up", "gauge": "a", "counter": "b"}, "objectives[0].custom.counter", "not both"),
+])
+def test_custom_sli_errors_name_the_field(custom: dict[str, Any], path: str, words: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec(_custom(**custom))
+    found = [e for e in err.value.issues if e.path == path]
+    assert found and words in found[0].message, err.value.issues
+
+
+def test_custom_sli_takes_unit_and_direction() -> None:
+    spec = parse_spec(_custom(gauge="store_age_seconds", unit="seconds", higher_is_worse=True)
+                      | {"objectives": [{"name": "age", "signal": "custom", "warning": "10m",
+                                         "custom": {"gauge": "store_age_seconds",
+                                                    "unit": "seconds"}}]})
+    o = spec.objectives[0]
+    assert o.info.unit.value == "seconds" and o.warning_threshold.value == 600
+    events = parse_spec(_custom(good="a[{{.window}}]", total="b[{{.window}}]")).objectives[0]
+    assert events.info.sli.value == "events" and events.info.unit.value == "ratio"
+
+
+def test_validate_has_promtool_parse_custom_queries(tmp_path: Any) -> None:
+    require_binary("promtool")
+    data = _custom(bad='sum(rat(http_requests_total{code=~"5.."}[{{.window}}]))',
+                   total="sum(rate(http_requests_total[{{.window}}]))")
+    path = tmp_path / "slo.yaml"
+    path.write_text(yaml.safe_dump(data))
+    res = _cli("validate", str(path))
+    assert res.returncode == 2
+    assert "objectives[0].custom.bad" in res.stderr + res.stdout
+    assert 'unknown function with name "rat"' in res.stderr + res.stdout
+
+
+def test_drift_detection_time_must_name_a_drift_objective() -> None:
+    data = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    data["objectives"].append({"name": "caught", "signal": "drift_detection_time",
+                               "selector": {"objective": "fraud-errors"}, "warning": "15m"})
+    with pytest.raises(SpecError) as err:
+        parse_spec(data)
+    path = f"objectives[{len(data['objectives']) - 1}].selector.objective"
+    found = [e for e in err.value.issues if e.path == path]
+    assert found and "fraud-input-drift" in found[0].message
