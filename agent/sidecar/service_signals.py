@@ -18,7 +18,6 @@ from agent.spec.units import format_duration
 from detectors.detection import Detection, detection_time
 
 Value = tuple[float | None, dict[str, Any]]
-RATE_WINDOW = 300.0        # sampled traffic is averaged over at least this long
 
 
 def fresh_for(window: float) -> float:
@@ -90,8 +89,8 @@ def custom(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value
 
 
 def sample_rate(ms: list[ModelState], now: float, window: float) -> float:
-    w = max(window, RATE_WINDOW)
-    return sum(m.sampled.total(now, w) for m in ms) / w
+    """Sampled rows per second over the spec's rate window, like every other rate."""
+    return sum(m.sampled.total(now, window) for m in ms) / window
 
 
 def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float) -> Detection:

@@ -18,7 +18,7 @@ from tests.helpers import EXAMPLE_SPEC, ROOT, free_port
 from tests.sidecar.conftest import Sidecar
 
 INTERVAL = 1.0
-SCREENSHOT = ROOT / "docs" / "status-page.png"
+SCREENSHOT = ROOT / "examples" / "status-page.png"   # the example spec, as the README shows it
 
 
 def _chromium() -> str:

@@ -345,3 +345,20 @@ def test_drift_detection_time_must_name_a_drift_objective() -> None:
     path = f"objectives[{len(data['objectives']) - 1}].selector.objective"
     found = [e for e in err.value.issues if e.path == path]
     assert found and "fraud-input-drift" in found[0].message
+
+
+def test_init_commented_examples_validate_when_uncommented(tmp_path: Any) -> None:
+    text = starter_spec("svc", "m")
+    uncommented = "\n".join(
+        line.replace("  # - name", "  - name", 1) if line.startswith("  # - name")
+        else ("    " + line[len("  #   "):] if line.startswith("  #   ") else line)
+        for line in text.splitlines())
+    spec = load_text(uncommented)
+    kinds = {o.signal for o in spec.objectives}
+    assert {SignalKind.TIME_SINCE_SUCCESS, SignalKind.CUSTOM} <= kinds
+    customs = [o.custom for o in spec.objectives if o.custom is not None]
+    assert {c.events for c in customs} == {True, False}
+    path = tmp_path / "slo.yaml"
+    path.write_text(uncommented)
+    res = _cli("validate", str(path))
+    assert res.returncode == 0, res.stdout + res.stderr
