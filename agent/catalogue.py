@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from agent.spec.signals import SignalKind
 from detectors.thresholds import Status
@@ -466,5 +466,58 @@ def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[s
     """Exact label matchers for an objective's service and selector."""
     labels = {SERVICE_LABEL: service}
     for key, value in selector:
-        labels[SELECTOR_LABELS[key]] = value
+        if key in SELECTOR_LABELS:          # scrape names a target, not a label
+            labels[SELECTOR_LABELS[key]] = value
     return labels
+
+
+# --- a scrape target's own series (presets: vLLM, TGI, Triton, TorchServe) ------------------
+_HIST_KINDS = (SignalKind.LATENCY, SignalKind.TTFT, SignalKind.QUEUE_WAIT)
+_RATE_KINDS = (SignalKind.THROUGHPUT, SignalKind.TOKEN_RATE)
+
+
+def _sel(name: str, labels: Mapping[str, str], suffix: str = "",
+         extra: Mapping[str, str] | None = None) -> str:
+    return name + suffix + label_matchers({**labels, **(extra or {})})
+
+
+def scraped_events(kind: SignalKind, m: Any, window: str, threshold: float | None = None,
+                   fn: str = "increase") -> tuple[str, str]:
+    """(bad, total) over a server's own counters or histogram buckets."""
+    w = window
+    if m.is_ratio:
+        total = f"sum({fn}({_sel(m.total, m.labels)}[{w}]))" if m.total else None
+        bad = f"sum({fn}({_sel(m.bad, m.labels, extra=m.bad_labels)}[{w}]))" if m.bad else None
+        good = f"sum({fn}({_sel(m.good, m.labels)}[{w}]))" if m.good else None
+        if total is None:
+            assert bad is not None and good is not None
+            total = f"({bad} + {good})"
+        if bad is None:
+            assert good is not None
+            bad = f"({total} - {good})"
+        return bad, total
+    if kind in _HIST_KINDS and m.metric and threshold is not None:
+        total = f"sum({fn}({_sel(m.metric, m.labels, '_count')}[{w}]))"
+        good = f"sum({fn}({_sel(m.metric, m.labels, '_bucket', {'le': le_value(threshold)})}[{w}]))"
+        return f"{total} - {good}", total
+    raise ValueError(f"{kind.value} from this mapping has no events")
+
+
+def scraped_value(kind: SignalKind, m: Any, window: str, quantile: float | None = None) -> str:
+    """PromQL over a scrape target's own series, as the sidecar computes from its scrapes."""
+    w = window
+    if m.is_ratio:
+        bad, total = scraped_events(kind, m, w, fn="rate")
+        ratio = f"({bad}) / ({total})"
+        return f"1 - {ratio}" if kind is SignalKind.AVAILABILITY else ratio
+    if m.sum is not None and m.count is not None:
+        return (f"sum(rate({_sel(m.sum, m.labels)}[{w}])) / "
+                f"sum(rate({_sel(m.count, m.labels)}[{w}])) * {m.scale:.10g}")
+    assert m.metric is not None
+    if kind in _HIST_KINDS:
+        q = 0.95 if quantile is None else quantile
+        return (f"histogram_quantile({q:g}, sum by (le) "
+                f"(rate({_sel(m.metric, m.labels, '_bucket')}[{w}])))")
+    if kind in _RATE_KINDS:
+        return f"sum(rate({_sel(m.metric, m.labels)}[{w}]))"
+    return f"sum({_sel(m.metric, m.labels)})"

@@ -10,6 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from agent import catalogue as cat
 from agent.spec.custom import CustomSLI, at_window
@@ -143,6 +144,9 @@ class ObjectivePlan:
     def value_expr(self, matchers: str | None = None, window: str | None = None) -> str:
         if self.o.custom is not None:
             return custom_value_expr(self.o.custom, self.spec.service, window or self.step)
+        if self.scraped is not None:
+            return cat.scraped_value(self.o.signal, self.scraped, window or self.step,
+                                     self.o.quantile)
         return cat.value_expr(self.o.signal, self.matchers if matchers is None else matchers,
                               window or self.step, self.o.quantile,
                               dataset=self.o.selector.dataset is not None, alpha=self.o.alpha)
@@ -203,6 +207,9 @@ class ObjectivePlan:
         """(bad, total) recorded at the step; windows are ratios of their sums."""
         if self.o.custom is not None and self.o.custom.events:
             return custom_events_expr(self.o.custom, self.step)
+        if self.scraped is not None and self.sli_type is SLIType.EVENTS:
+            return cat.scraped_events(self.o.signal, self.scraped, self.step,
+                                      threshold=self.o.good_threshold)
         if self.sli_type is SLIType.EVENTS:
             return cat.events_expr(self.o.signal, self.matchers, self.step,
                                    threshold=self.o.good_threshold, fn="increase")
@@ -242,9 +249,22 @@ class ObjectivePlan:
         return f"{self.ratio_name(seconds)}{self.rec_matchers} / {self.o.error_budget:.10g}"
 
     @property
+    def scraped(self) -> Any:
+        """The scrape target's mapping when the objective reads a server's own series."""
+        if self.o.selector.scrape is None:
+            return None
+        target = self.spec.scrape_target(self.o.selector.scrape)
+        return None if target is None else target.mappings().get(self.o.signal)
+
+    @property
     def absent_selector(self) -> str:
         """What the no-data alert watches: the raw series, or for a custom query its recorded
         value (a query over the team's own series returns nothing when they are missing)."""
+        m = self.scraped
+        if m is not None:
+            name = m.series() + ("_count" if m.metric is not None and self.o.info.quantile
+                                 else "")
+            return name + cat.label_matchers(m.labels)
         c = self.o.custom
         if c is not None:
             if c.value is None and not c.events:
@@ -255,6 +275,8 @@ class ObjectivePlan:
 
     @property
     def source_series(self) -> str:
+        if self.scraped is not None:
+            return str(self.scraped.series())
         if self.o.custom is not None:
             return custom_metric_series(self.o.custom) if self.o.custom.value is None \
                 and not self.o.custom.events else cat.RULE_VALUE

@@ -469,8 +469,11 @@ def _late(p: ObjectivePlan, gap: int, minutes: int) -> list[dict[str, str]]:
 
 
 def has_unit_tests(p: ObjectivePlan) -> bool:
-    """A custom SLI on the team's own PromQL reads series only the team knows: no synthetic
-    inputs can be generated for it (promtool still checks its rules)."""
+    """A custom SLI on the team's own PromQL, or an objective on a model server's own series,
+    reads series this project does not export: no synthetic inputs are generated for it
+    (promtool still checks its rules)."""
+    if p.o.selector.scrape is not None:      # a model server's own series, not ours
+        return False
     c = p.o.custom
     return c is None or (c.value is None and not c.events)
 

@@ -89,7 +89,10 @@ def test_every_signal_kind_has_promql_that_parses(tmp_path: Path) -> None:
     # custom SLIs: the example's queries and SDK metrics, as the rules will use them
     customs = [p for p in plans(load_spec(EXAMPLE_SPEC)) if p.o.signal is SignalKind.CUSTOM]
     assert {p.o.custom.events for p in customs if p.o.custom} == {True, False}
-    for p in customs:
+    # and the objectives on a model server's own series (the vllm preset)
+    scraped = [p for p in plans(load_spec(EXAMPLE_SPEC)) if p.o.selector.scrape]
+    assert scraped and all("vllm:" in p.value_expr() for p in scraped)
+    for p in customs + scraped:
         exprs.append(p.value_expr())
         if p.o.has_target:
             exprs.extend(p.sli_step_exprs())

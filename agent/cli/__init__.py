@@ -164,20 +164,43 @@ def schema(output: str | None) -> None:
               default="prometheus", show_default=True,
               help="Who evaluates the alert rules. 'both' writes Prometheus and Grafana-managed "
                    "rules for the same objectives: load only one, or alerts page twice.")
+@click.option("--format", "fmt", type=click.Choice(["files", "kubernetes", "all"]),
+              default="files", show_default=True,
+              help="Plain files, Kubernetes objects (PrometheusRule, PodMonitor, dashboard "
+                   "ConfigMaps, AlertmanagerConfig) under kubernetes/SERVICE/, or both.")
+@click.option("--namespace", help="metadata.namespace of the Kubernetes objects.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Label for every Kubernetes object (e.g. release=kube-prometheus-stack, "
+                   "for the operator's ruleSelector); repeatable.")
 @click.pass_obj
-def generate(out: Output, spec_path: str, out_dir: str, backend: str) -> None:
+def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
+             namespace: str | None, labels: tuple[str, ...]) -> None:
     """Generate dashboards, alert rules, promtool rule tests and provisioning from the spec.
 
     Same spec, same bytes: the output is safe to commit and review as a diff.
     """
     from agent.cli.generate import Backend, next_steps, render, write
+    from agent.k8s.names import LABEL_VALUE
+    from agent.k8s.objects import render_kubernetes
     from alerts.rules import lint
 
     parsed = _load(out, spec_path)
     alerts: Backend = "both" if backend == "both" else (
         "grafana" if backend == "grafana" else "prometheus")
+    extra: dict[str, str] = {}
+    for item in labels:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not LABEL_VALUE.match(value) or len(value) > 63:
+            out.error(f"--label {item!r}: expected KEY=VALUE with a valid label value "
+                      "(63 characters: letters, digits, '-', '_', '.')")
+            sys.exit(EXIT_SPEC)
+        extra[key] = value
     try:
-        written = write(parsed, Path(out_dir), render(parsed, alerts))
+        files = render(parsed, alerts)
+        chosen: dict[str, tuple[str, str]] = {} if fmt == "kubernetes" else dict(files)
+        if fmt in ("kubernetes", "all"):
+            chosen.update(render_kubernetes(parsed, files, namespace, extra))
+        written = write(parsed, Path(out_dir), chosen)
     except ValueError as exc:
         out.error(str(exc))
         sys.exit(EXIT_SPEC)
@@ -186,8 +209,104 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str) -> None:
     for warning in lint(parsed):
         out.warn(warning)
     out.info("next steps:")
-    for step in next_steps(parsed, Path(out_dir), alerts):
+    steps = next_steps(parsed, Path(out_dir), alerts) if fmt != "kubernetes" else []
+    if fmt in ("kubernetes", "all"):
+        steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
+                     " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "
+                     "selectors: add them with --label; Grafana's sidecar loads the "
+                     "grafana_dashboard ConfigMaps)")
+    for step in steps:
         out.info(f"  {step}")
+
+
+@main.group("import", context_settings=CONTEXT)
+def import_() -> None:
+    """Turn an OpenSLO or Sloth spec into an slo.yaml (printed, or written with -o)."""
+
+
+def _import(out: Output, kind: str, path: str, output: str | None) -> None:
+    import yaml
+
+    from agent.interop import openslo, sloth
+    from agent.spec import SpecError, parse_spec
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            docs = [d for d in yaml.safe_load_all(fh) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        out.error(f"{path}: {exc}")
+        sys.exit(EXIT_SPEC)
+    if kind == "openslo":
+        data, problems = openslo.import_docs(docs)
+    else:
+        data, problems = sloth.import_doc(docs[0] if len(docs) == 1 else docs)
+    if problems:
+        out.error(f"{path}: {len(problems)} field(s) cannot be imported")
+        for p in problems:
+            out.error(f"  - {p}")
+        sys.exit(EXIT_SPEC)
+    try:
+        parse_spec(data, path)
+    except SpecError as exc:          # what the source allowed but a spec cannot hold
+        out.spec_errors(exc)
+        sys.exit(EXIT_SPEC)
+    text = (f"# imported from {kind} ({Path(path).name}) by slo-agent import\n"
+            + yaml.safe_dump(data, sort_keys=False, width=100))
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        out.ok(f"wrote {output}: {len(data['objectives'])} objectives "
+               f"(slo-agent validate {output})")
+    else:
+        click.echo(text, nl=False)
+
+
+@import_.command("openslo", context_settings=CONTEXT)
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here.")
+@click.pass_obj
+def import_openslo(out: Output, path: str, output: str | None) -> None:
+    """OpenSLO v1 documents (SLO, SLI, AlertPolicy, AlertCondition, Service) → slo.yaml.
+
+    Prometheus metric sources only; a field with no equivalent exits 2 naming it.
+    """
+    _import(out, "openslo", path, output)
+
+
+@import_.command("sloth", context_settings=CONTEXT)
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here.")
+@click.pass_obj
+def import_sloth(out: Output, path: str, output: str | None) -> None:
+    """A Sloth prometheus/v1 spec → slo.yaml (events and raw SLIs; plugins exit 2)."""
+    _import(out, "sloth", path, output)
+
+
+@main.group("export", context_settings=CONTEXT)
+def export() -> None:
+    """Write the spec in another format."""
+
+
+@export.command("openslo", context_settings=CONTEXT)
+@click.option("-c", "--config", "spec_path", type=click.Path(dir_okay=False), default="slo.yaml",
+              show_default=True, help="The SLO spec.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
+@click.pass_obj
+def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
+    """The spec's objectives with a target as OpenSLO v1 (Service, SLI, SLO, AlertPolicy)."""
+    import yaml
+
+    from agent.interop import openslo
+
+    parsed = _load(out, spec_path)
+    docs, skipped = openslo.export(parsed)
+    text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
+    if skipped:
+        out.warn(f"not exported (OpenSLO SLOs need a target): {', '.join(skipped)}")
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        out.ok(f"wrote {output}: {sum(d['kind'] == 'SLO' for d in docs)} SLOs")
+    else:
+        click.echo(text, nl=False)
 
 
 @main.command("job-event", context_settings=CONTEXT)

@@ -76,8 +76,13 @@ def write(spec: Spec, out: Path, files: dict[str, tuple[str, str]] | None = None
           ) -> list[Written]:
     """Write every file; remove files of this service that the spec no longer produces."""
     files = render(spec) if files is None else files
-    owned = [out / "prometheus" / "rules" / spec.service, out / "grafana" / "dashboards",
-             out / "grafana" / "provisioning" / "alerting"]
+    # stale files are removed only from the kinds of output this run writes: --format
+    # kubernetes leaves the plain files alone, and the other way round
+    plain = any(not rel.startswith("kubernetes/") for rel in files)
+    owned = ([out / "prometheus" / "rules" / spec.service, out / "grafana" / "dashboards",
+              out / "grafana" / "provisioning" / "alerting"] if plain else [])
+    if len(files) > sum(not rel.startswith("kubernetes/") for rel in files):
+        owned.append(out / "kubernetes" / spec.service)
     keep = {(out / rel).resolve() for rel in files}
     for folder in owned:
         if folder.is_dir():

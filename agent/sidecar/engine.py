@@ -224,8 +224,13 @@ class Engine:
             self._stop.wait(0.2)
 
     def _apply_scrape(self, scraper: Scraper, result: ScrapeResult) -> None:
+        name = scraper.target.name
         for kind, value in result.values.items():
-            self.state.external.setdefault(kind.value, {})[scraper.target.name] = value
+            self.state.external.setdefault(kind.value, {})[name] = value
+        for kind, counts in result.counts.items():
+            self.state.external_counts.setdefault(kind.value, {})[name] = counts
+            if kind.value not in {k.value for k in result.values}:   # no events: no ratio
+                self.state.external.get(kind.value, {}).pop(name, None)
 
     def _apply_dataset(self, r: DatasetReading, now: float) -> None:
         d = self.state.dataset(r.name)

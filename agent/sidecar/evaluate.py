@@ -115,6 +115,8 @@ class Evaluator:
         return sum(getattr(ms, attr).total(now, window) for ms in models)
 
     def value(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
+        if o.selector.scrape is not None:
+            return self._scraped(o)
         k = o.signal
         models = self._models(o)
         w = self.window
@@ -192,6 +194,23 @@ class Evaluator:
             return float(d.rows), {}
         ext = self.state.external.get(k.value, {})       # e.g. queue_wait from a scrape target
         return (max(ext.values()) if ext else None), {}
+
+    def _scraped(self, o: Objective) -> tuple[float | None, dict[str, Any]]:
+        """The value a scrape target's own series gave at its last scrape; a ratio comes with
+        its event counts so it is judged like the SDK's."""
+        name, kind = o.selector.scrape or "", o.signal.value
+        value = self.state.external.get(kind, {}).get(name)
+        detail: dict[str, Any] = {"scrape": name}
+        counts = self.state.external_counts.get(kind, {}).get(name)
+        if counts is not None:
+            detail.update(bad=counts[0], total=counts[1])
+        if value is None:
+            detail["reason"] = (f"scrape target {name!r} gave no {kind} value yet (a rate or "
+                                "quantile needs two scrapes, a ratio some requests)")
+            return None, detail
+        if o.signal is SignalKind.AVAILABILITY:
+            value = 1.0 - value
+        return value, detail
 
     def _drift(self, o: Objective, models: list[ModelState]) -> tuple[float | None, dict[str, Any]]:
         """Drift (or new-category share) of the SDK's feature windows; an objective's own

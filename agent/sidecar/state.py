@@ -200,6 +200,8 @@ class AgentState:
     queues: dict[str, tuple[float, float]] = field(default_factory=dict)   # name -> (depth, t)
     objectives: dict[str, ObjectiveState] = field(default_factory=dict)
     external: dict[str, dict[str, float]] = field(default_factory=dict)    # kind -> key -> value
+    #: kind -> scrape target -> (bad, total) events of its last scrape interval (ratios)
+    external_counts: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     ingested: Counter[str] = field(default_factory=Counter)
     service: ServiceSignals = field(init=False)
 

@@ -23,7 +23,7 @@ from agent.spec.burn import (
 from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
 from agent.spec.objective import Objective, Selector, parse_quantile
 from agent.spec.runtime import SDK, Limits, Sidecar, Webhook
-from agent.spec.signals import SignalKind
+from agent.spec.signals import SignalKind, SLIType
 from agent.spec.sources import GPU, Contract, Dataset, Freshness, Range, ScrapeTarget, Sources
 
 # names other modules import from here
@@ -159,6 +159,8 @@ class Spec(StrictModel):
                     problems.append((f"{at}.selector.column", f"column {sel.column!r} is not in "
                                      f"the contract of dataset {ds.name!r}; declared: "
                                      f"{', '.join(ds.contract.columns)}", sel.column))
+            if sel.scrape is not None:
+                problems.extend(self._scrape_problems(o, f"{at}.selector.scrape"))
             if sel.objective is not None:
                 problems.extend(self._detection_problems(sel.objective, f"{at}.selector.objective"))
             if o.signal.value.startswith("gpu_") and self.sources.gpu.mode == "off":
@@ -208,6 +210,26 @@ class Spec(StrictModel):
         allowed = ", ".join(names) or "none (add a feature_drift or prediction_drift objective)"
         return [(at, f"{name!r} is not a drift objective on model features; drift objectives: "
                  f"{allowed}", name)]
+
+    def scrape_target(self, name: str) -> ScrapeTarget | None:
+        return next((t for t in self.sources.scrape if t.name == name), None)
+
+    def _scrape_problems(self, o: Objective, at: str) -> list[tuple[str, str, Any]]:
+        name = o.selector.scrape or ""
+        target = self.scrape_target(name)
+        if target is None:
+            names = ", ".join(t.name for t in self.sources.scrape) or "none"
+            return [(at, f"no scrape target named {name!r}; declared: {names}", name)]
+        mapping = target.mappings().get(o.signal)
+        if mapping is None:
+            mapped = ", ".join(k.value for k in target.mappings()) or "nothing"
+            return [(at, f"scrape target {name!r} maps no {o.signal.value!r} series; it maps "
+                     f"{mapped} (add it under metrics:)", name)]
+        if o.has_target and (mapping.sum is not None or (
+                o.info.sli is SLIType.EVENTS and not mapping.is_ratio and not o.info.quantile)):
+            return [(at, f"{o.signal.value!r} from {name!r} is a mean of counters; a target "
+                     "needs events (a histogram or bad/total counters)", name)]
+        return []
 
     def _tier_problems(self, o: Objective, at: str) -> list[tuple[str, str, Any]]:
         """Unknown or incomplete tier entries always; unsound windows only where they would be

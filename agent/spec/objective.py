@@ -51,6 +51,8 @@ class Selector(StrictModel):
     breaker: str | None = None
     objective: str | None = Field(default=None, description="drift_detection_time: the drift "
                                   "objective whose detection time is watched")
+    scrape: str | None = Field(default=None, description="a scrape target (sources.scrape) "
+                               "whose own series this objective reads, e.g. a vLLM preset")
 
     @field_validator("gpu", mode="before")
     @classmethod

@@ -61,8 +61,9 @@ class SLIType(str, Enum):
 
 
 SELECTOR_KEYS = ("model", "version", "feature", "column", "dataset", "gpu", "queue", "job",
-                 "cache", "breaker", "objective")
+                 "cache", "breaker", "objective", "scrape")
 _MODEL_SEL = ("model", "version")
+_SCRAPED = ("model", "version", "scrape")    # scrape: a scrape target's own series (a preset)
 
 
 @dataclass(frozen=True)
@@ -92,29 +93,29 @@ _EV, _TS = SLIType.EVENTS, SLIType.TIMESLICES
 SIGNALS: dict[SignalKind, SignalInfo] = {
     s.kind: s
     for s in (
-        SignalInfo(SignalKind.LATENCY, "Inference latency", Unit.SECONDS, _UP, _MODEL_SEL, _EV,
+        SignalInfo(SignalKind.LATENCY, "Inference latency", Unit.SECONDS, _UP, _SCRAPED, _EV,
                    "infrastructure", quantile=True, learnable=True,
                    default_warning="2x baseline", default_critical="5x baseline", grafana_unit="s"),
-        SignalInfo(SignalKind.TTFT, "Time to first token", Unit.SECONDS, _UP, _MODEL_SEL, _EV,
+        SignalInfo(SignalKind.TTFT, "Time to first token", Unit.SECONDS, _UP, _SCRAPED, _EV,
                    "infrastructure", quantile=True, learnable=True,
                    default_warning="2x baseline", default_critical="5x baseline", grafana_unit="s"),
-        SignalInfo(SignalKind.ERROR_RATE, "Error rate", Unit.RATIO, _UP, _MODEL_SEL, _EV,
+        SignalInfo(SignalKind.ERROR_RATE, "Error rate", Unit.RATIO, _UP, _SCRAPED, _EV,
                    "infrastructure", default_warning="1%", default_critical="5%",
                    grafana_unit="percentunit"),
-        SignalInfo(SignalKind.AVAILABILITY, "Availability", Unit.RATIO, _DOWN, _MODEL_SEL, _EV,
+        SignalInfo(SignalKind.AVAILABILITY, "Availability", Unit.RATIO, _DOWN, _SCRAPED, _EV,
                    "infrastructure", default_warning="99%", default_critical="95%",
                    grafana_unit="percentunit"),
-        SignalInfo(SignalKind.QUEUE_DEPTH, "Queue depth", Unit.COUNT, _UP, ("queue",), _TS,
+        SignalInfo(SignalKind.QUEUE_DEPTH, "Queue depth", Unit.COUNT, _UP, ("queue", "scrape"), _TS,
                    "infrastructure", learnable=True,
                    default_warning="1000", default_critical="10000"),
-        SignalInfo(SignalKind.QUEUE_WAIT, "Queue wait", Unit.SECONDS, _UP, ("queue",), _EV,
+        SignalInfo(SignalKind.QUEUE_WAIT, "Queue wait", Unit.SECONDS, _UP, ("queue", "scrape"), _EV,
                    "infrastructure", quantile=True, learnable=True, grafana_unit="s"),
-        SignalInfo(SignalKind.IN_FLIGHT, "In-flight requests", Unit.COUNT, _UP, _MODEL_SEL, _TS,
+        SignalInfo(SignalKind.IN_FLIGHT, "In-flight requests", Unit.COUNT, _UP, _SCRAPED, _TS,
                    "infrastructure", learnable=True),
-        SignalInfo(SignalKind.THROUGHPUT, "Throughput", Unit.PER_SECOND, _DOWN, _MODEL_SEL, _TS,
+        SignalInfo(SignalKind.THROUGHPUT, "Throughput", Unit.PER_SECOND, _DOWN, _SCRAPED, _TS,
                    "infrastructure", learnable=True, grafana_unit="reqps"),
-        SignalInfo(SignalKind.GPU_UTILIZATION, "GPU utilisation", Unit.RATIO, _UP, ("gpu",), _TS,
-                   "infrastructure", grafana_unit="percentunit"),
+        SignalInfo(SignalKind.GPU_UTILIZATION, "GPU utilisation", Unit.RATIO, _UP,
+                   ("gpu", "scrape"), _TS, "infrastructure", grafana_unit="percentunit"),
         SignalInfo(SignalKind.GPU_MEMORY_RATIO, "GPU memory used", Unit.RATIO, _UP, ("gpu",), _TS,
                    "infrastructure", grafana_unit="percentunit"),
         SignalInfo(SignalKind.GPU_TEMPERATURE, "GPU temperature", Unit.CELSIUS, _UP, ("gpu",), _TS,
@@ -136,7 +137,7 @@ SIGNALS: dict[SignalKind, SignalInfo] = {
                    "model", grafana_unit="percentunit"),
         SignalInfo(SignalKind.NEGATIVE_FEEDBACK_RATE, "Negative feedback rate", Unit.RATIO, _UP,
                    _MODEL_SEL, _EV, "model", grafana_unit="percentunit"),
-        SignalInfo(SignalKind.TOKEN_RATE, "Token rate", Unit.PER_SECOND, _UP, _MODEL_SEL, _TS,
+        SignalInfo(SignalKind.TOKEN_RATE, "Token rate", Unit.PER_SECOND, _UP, _SCRAPED, _TS,
                    "cost", learnable=True),
         SignalInfo(SignalKind.COST_PER_1K, "Cost per 1,000 inferences", Unit.USD, _UP, _MODEL_SEL,
                    _TS, "cost", learnable=True, grafana_unit="currencyUSD"),

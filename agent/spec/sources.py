@@ -15,17 +15,92 @@ from agent.spec.fields import (
     check_name,
     problems_error,
 )
+from agent.spec.presets import PRESETS
 from agent.spec.signals import SignalKind
 
 
+class MetricMap(StrictModel):
+    """How one signal kind reads a target's series: ``metric``; or ``bad``/``good`` with
+    ``total`` counters (an error ratio); or ``sum``/``count`` counters times ``scale`` (a mean).
+    ``labels`` filter every series it reads; ``bad_labels`` the bad counter's only."""
+
+    metric: str | None = None
+    bad: str | None = None
+    good: str | None = None
+    total: str | None = None
+    sum: str | None = None
+    count: str | None = None
+    scale: float = Field(default=1.0, gt=0)
+    labels: dict[str, str] = Field(default_factory=dict)
+    bad_labels: dict[str, str] = Field(default_factory=dict)
+    model_scoped: bool = Field(default=True, description="the target's model filter applies "
+                               "(false for server-wide series, e.g. TorchServe's Requests5XX)")
+
+    @model_validator(mode="after")
+    def _shape(self) -> MetricMap:
+        shapes = [self.metric is not None,
+                  self.bad is not None or self.good is not None or self.total is not None,
+                  self.sum is not None or self.count is not None]
+        if sum(shapes) != 1:
+            raise problems_error([("metric", "give one of: metric; bad/good with total (or "
+                                   "bad and good); sum with count", None)])
+        counters = sum(x is not None for x in (self.bad, self.good, self.total))
+        if shapes[1] and counters < 2:
+            raise problems_error([("total", "a ratio needs two of bad, good and total", None)])
+        if shapes[2] and (self.sum is None or self.count is None):
+            raise problems_error([("count", "a mean needs both sum and count", None)])
+        return self
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.bad is not None or self.good is not None or self.total is not None
+
+    def series(self) -> str:
+        """The main series, for absent-data alerts."""
+        return next(x for x in (self.metric, self.total, self.bad, self.good, self.count)
+                    if x is not None)
+
+
 class ScrapeTarget(StrictModel):
-    """An existing exposition whose metrics map onto signal kinds (e.g. a model server's queue)."""
+    """An existing exposition whose metrics map onto signal kinds (e.g. a model server's queue):
+    a ``preset`` for vLLM, TGI, Triton or TorchServe, and/or explicit ``metrics``."""
 
     name: str
     url: Annotated[str, Field(pattern=r"^https?://")]
     interval: Duration = 15.0
     timeout: Duration = 5.0
-    metrics: dict[SignalKind, str] = Field(default_factory=dict)
+    preset: Literal["vllm", "tgi", "triton", "torchserve"] | None = None
+    model: str | None = Field(default=None, description="with a preset: only this model's "
+                              "series (the server's model label)")
+    labels: dict[str, str] = Field(default_factory=dict, description="label matchers for "
+                                   "every mapped series")
+    metrics: dict[SignalKind, str | MetricMap] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _model_label(self) -> ScrapeTarget:
+        if self.model is not None and (self.preset is None
+                                       or PRESETS[self.preset]["model_label"] is None):
+            raise problems_error([("model", "model filters a preset that labels its series by "
+                                   "model (vllm, triton, torchserve)", self.model)])
+        return self
+
+    def mappings(self) -> dict[SignalKind, MetricMap]:
+        """The preset's mappings, the target's own over them, every one with the target's
+        label matchers (and the model's)."""
+        out: dict[SignalKind, MetricMap] = {}
+        model: dict[str, str] = {}
+        if self.preset is not None:
+            preset = PRESETS[self.preset]
+            if self.model is not None:
+                model = {preset["model_label"]: self.model}
+            for kind, m in preset["metrics"].items():
+                out[kind] = MetricMap(**m)
+        for kind, m in self.metrics.items():
+            out[kind] = MetricMap(metric=m) if isinstance(m, str) else m
+        return {k: m.model_copy(update={"labels": {**self.labels,
+                                                   **(model if m.model_scoped else {}),
+                                                   **m.labels}})
+                for k, m in out.items()}
 
     _v_d = field_validator("interval", "timeout", mode="before")(lambda cls, v: as_duration(v))
 

@@ -59,12 +59,20 @@ def _split(text: str) -> tuple[float, str]:
     return value, m.group(2)
 
 
+_COMPOUND_PART = re.compile(r"(\d+)(ms|[smhdwy])")
+_COMPOUND_RE = re.compile(r"^(\d+(ms|[smhdwy])){2,}$")
+
+
 def parse_duration(value: object) -> float:
-    """Seconds from ``250ms`` / ``2s`` / ``30d``; a bare number is seconds."""
+    """Seconds from ``250ms`` / ``2s`` / ``30d`` / ``1h30m``; a bare number is seconds."""
     if isinstance(value, bool):
         raise QuantityError(f"expected {_ALLOWED[Unit.SECONDS]}")
     if isinstance(value, (int, float)):
         seconds = float(value)
+    elif isinstance(value, str) and _COMPOUND_RE.match(value.strip()):
+        # Prometheus's compound form, as format_duration writes it: 1h30m, 2d12h, 1m30s500ms
+        seconds = sum(float(n) * _DURATION_SUFFIX[u]
+                      for n, u in _COMPOUND_PART.findall(value.strip()))
     elif isinstance(value, str):
         try:
             number, suffix = _split(value)
@@ -110,6 +118,8 @@ def parse_quantity(value: object, unit: Unit) -> float:
         number, suffix = float(value), ""
         if not math.isfinite(number):
             raise QuantityError(f"expected {allowed}; the number is not finite")
+    elif unit is Unit.SECONDS and isinstance(value, str) and _COMPOUND_RE.match(value.strip()):
+        number, suffix = parse_duration(value), ""        # 1h30m, as durations take it
     elif isinstance(value, str):
         try:
             number, suffix = _split(value)

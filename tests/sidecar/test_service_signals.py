@@ -42,7 +42,7 @@ OBJECTIVES = [
     {"name": "tx-volume", "signal": "row_count", "selector": {"dataset": "tx"},
      "baseline": 1000, "warning": "50% baseline", "critical": "20% baseline", "for": "0s"},
     {"name": "drift-caught", "signal": "drift_detection_time", "selector": {"objective": "drift"},
-     "warning": "30s", "critical": "100s", "for": "0s"},
+     "warning": "30s", "critical": "60s", "for": "0s"},
 ]
 
 
@@ -182,7 +182,9 @@ def test_drift_detection_time_follows_sampled_traffic(tmp_path: Path,
     # the floor (0.15) is above the KS critical distance at n = m = 300, so a 0.4 shift is seen
     # once 0.15 / 0.4 of the window is new: 113 of 300 samples
     assert ks_critical(0.05, 300, 300) < 0.15
-    for per_second, status in ((40, "ok"), (2, "warning"), (0.3, "critical"), (40, "ok")):
+    # 3s rate window: 40/s → ~3s (ok), 3/s → ~38s (warning), 1/s → ~113s (critical); every
+    # window holds samples at these rates, so the estimate never drops to "no traffic"
+    for per_second, status in ((40, "ok"), (3, "warning"), (1, "critical"), (40, "ok")):
         drive = traffic(per_second)
         _until(sc, {"drift-caught": status}, drive, timeout=30)
         steady = time.time() + 3.5          # one whole rate window at this rate
@@ -197,7 +199,7 @@ def test_drift_detection_time_follows_sampled_traffic(tmp_path: Path,
         expected = detection_time(0.4, 0.15, 0.05, 1, 300, 300, 100, per_second, 0.5, 0.0)
         assert expected.seconds is not None
         # the sidecar measures the rate over its 3s rate window: close to the driven rate
-        assert st["value"] == pytest.approx(expected.seconds, rel=0.5), (per_second, st)
+        assert st["value"] == pytest.approx(expected.seconds, rel=0.6), (per_second, st)
     drift = _status(sc)["drift"]
     assert drift["detection"]["samples"] == 113 and drift["detection"]["seconds"] > 0
     m.close()

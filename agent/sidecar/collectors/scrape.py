@@ -1,8 +1,11 @@
 """Scraping an existing Prometheus exposition and mapping its metrics onto signal kinds, so the
-agent adds value next to a model server that has its own metrics (Triton, vLLM, TGI ...).
+agent adds value next to a model server that has its own metrics (vLLM, TGI, Triton, TorchServe
+through presets, or any exporter through explicit mappings).
 
-Gauges (queue depth, in-flight, GPU ...) are summed over series; counters become a rate between
-two scrapes; histograms give the spec's quantile of the increase between scrapes.
+Gauges (queue depth, in-flight, GPU ...) are summed over the matching series; counters become a
+rate between two scrapes; histograms give the spec's quantile of the increase between scrapes;
+``bad``/``good``/``total`` counters give an error ratio over the scrape interval (with the event
+counts, so the evaluator judges it like the SDK's); ``sum``/``count`` counters give a mean.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.spec.model import ScrapeTarget
 from agent.spec.signals import SignalKind
+from agent.spec.sources import MetricMap
 
 MAX_BYTES = 16 * 1024 * 1024
 
@@ -27,12 +31,18 @@ class ScrapeResult:
     duration: float
     error: str | None = None
     values: dict[SignalKind, float] = field(default_factory=dict)
+    counts: dict[SignalKind, tuple[float, float]] = field(default_factory=dict)  # bad, total
+
+
+def _matches(labels: dict[str, str], want: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in want.items())
 
 
 class Scraper:
     def __init__(self, target: ScrapeTarget, quantile: float = 0.95) -> None:
         self.target = target
         self.quantile = quantile
+        self.mappings = target.mappings()
         self._last: dict[str, tuple[float, Any]] = {}
         self.last: ScrapeResult | None = None
         self.next_at = 0.0
@@ -51,53 +61,102 @@ class Scraper:
         try:
             text = self.fetch()
             families = {f.name: f for f in text_string_to_metric_families(text)}
-            values = {}
-            for kind, metric in self.target.metrics.items():
-                v = self._value(kind, metric, families, now)
-                if v is not None:
-                    values[kind] = v
-            result = ScrapeResult(True, time.perf_counter() - t0, values=values)
+            result = ScrapeResult(True, 0.0)
+            for kind, mapping in self.mappings.items():
+                v = self._mapped(kind, mapping, families, now, result)
+                if v is not None and math.isfinite(v):
+                    result.values[kind] = v
+            result.duration = time.perf_counter() - t0
         except Exception as exc:   # down, timeout, garbage: a reported state
             result = ScrapeResult(False, time.perf_counter() - t0,
                                   error=f"{type(exc).__name__}: {exc}"[:300])
         self.last = result
         return result
 
-    def _value(self, kind: SignalKind, metric: str, families: dict[str, Any], now: float
-               ) -> float | None:
-        base = metric.removesuffix("_total").removesuffix("_bucket")
-        # exporters differ on whether the TYPE line carries _total; take the family with samples
-        candidates = [families.get(n) for n in (metric, base, base + "_total")]
+    # -- one mapping ------------------------------------------------------------------------------
+    def _mapped(self, kind: SignalKind, m: MetricMap, families: dict[str, Any], now: float,
+                result: ScrapeResult) -> float | None:
+        if m.metric is not None:
+            return self._value(kind.value, m.metric, m.labels, families, now)
+        if m.sum is not None and m.count is not None:
+            s = self._delta(f"{kind.value}:sum", m.sum, m.labels, families, now)
+            c = self._delta(f"{kind.value}:count", m.count, m.labels, families, now)
+            if s is None or c is None or c <= 0:
+                return None
+            return s / c * m.scale
+        bad = None if m.bad is None else self._delta(
+            f"{kind.value}:bad", m.bad, {**m.labels, **m.bad_labels}, families, now)
+        good = None if m.good is None else self._delta(
+            f"{kind.value}:good", m.good, m.labels, families, now)
+        total = None if m.total is None else self._delta(
+            f"{kind.value}:total", m.total, m.labels, families, now)
+        if total is None and bad is not None and good is not None:
+            total = bad + good
+        if bad is None and good is not None and total is not None:
+            bad = max(0.0, total - good)
+        if bad is None or total is None:
+            return None
+        result.counts[kind] = (bad, total)
+        return None if total <= 0 else min(1.0, bad / total)
+
+    def _family(self, name: str, families: dict[str, Any]) -> Any:
+        return self._typed(name, families)[0]
+
+    def _typed(self, name: str, families: dict[str, Any]) -> tuple[Any, bool]:
+        """(the family with samples, whether the metric is a counter): exporters differ on
+        whether the TYPE line carries _total, and the parser then splits type and samples."""
+        base = name.removesuffix("_total").removesuffix("_bucket")
+        candidates = [families.get(n) for n in (name, base, base + "_total")]
         fam = next((f for f in candidates if f is not None and f.samples), None)
+        counter = any(f is not None and f.type == "counter" for f in candidates)
+        return fam, counter
+
+    def _total(self, fam: Any, labels: dict[str, str]) -> float:
+        return float(sum(s.value for s in fam.samples if not s.name.endswith("_created")
+                         and _matches(s.labels, labels)))
+
+    def _delta(self, key: str, name: str, labels: dict[str, str], families: dict[str, Any],
+               now: float) -> float | None:
+        """A counter's increase since the last scrape (a restart counts from zero)."""
+        fam = self._family(name, families)
         if fam is None:
             return None
-        counter = fam.type == "counter" or any(
-            f is not None and f.type == "counter" for f in candidates)
+        total = self._total(fam, labels)
+        prev = self._last.get(key)
+        self._last[key] = (now, total)
+        if prev is None:
+            return None
+        return total - prev[1] if total >= prev[1] else total
+
+    def _value(self, key: str, metric: str, labels: dict[str, str], families: dict[str, Any],
+               now: float) -> float | None:
+        fam, counter = self._typed(metric, families)
+        if fam is None:
+            return None
         if fam.type == "histogram":
             buckets: dict[float, float] = {}
             for s in fam.samples:
-                if s.name.endswith("_bucket"):
+                if s.name.endswith("_bucket") and _matches(s.labels, labels):
                     le = float(s.labels["le"])
                     buckets[le] = buckets.get(le, 0.0) + s.value
-            prev = self._last.get(metric)
-            self._last[metric] = (now, buckets)
+            prev = self._last.get(key)
+            self._last[key] = (now, buckets)
             if prev is None:
                 return None
             delta = {le: c - prev[1].get(le, 0.0) for le, c in buckets.items()}
             return _bucket_quantile(self.quantile, delta)
         if counter:
-            total = sum(s.value for s in fam.samples if not s.name.endswith("_created"))
-        elif fam.type in ("summary",):
-            total = sum(s.value for s in fam.samples if s.name == fam.name + "_count")
-        else:   # gauge / unknown: every sample is a value (its name may end in _count)
-            total = sum(s.value for s in fam.samples)
-        if counter:
-            prev = self._last.get(metric)
-            self._last[metric] = (now, total)
+            total = self._total(fam, labels)
+            prev = self._last.get(key)
+            self._last[key] = (now, total)
             if prev is None or now <= prev[0]:
                 return None
             return max(0.0, total - prev[1]) / (now - prev[0])
-        return total
+        if fam.type == "summary":
+            return float(sum(s.value for s in fam.samples if s.name == fam.name + "_count"
+                             and _matches(s.labels, labels)))
+        # gauge / unknown: every sample is a value (its name may end in _count)
+        return float(sum(s.value for s in fam.samples if _matches(s.labels, labels)))
 
 
 def _bucket_quantile(q: float, cumulative: dict[float, float]) -> float | None:

@@ -1,0 +1,1 @@
+"""Specs from and to the formats teams already have: OpenSLO v1 and Sloth."""

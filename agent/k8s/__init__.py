@@ -1,0 +1,1 @@
+"""Kubernetes packaging of the generated artefacts (Prometheus Operator, Grafana sidecar)."""

@@ -1,0 +1,170 @@
+"""The generated rules, dashboards and alerting as Kubernetes objects: a ``PrometheusRule`` per
+objective and a ``PodMonitor`` for the Prometheus Operator, dashboards as ConfigMaps labelled for
+Grafana's dashboard sidecar (``grafana_dashboard: "1"``), Grafana-managed alert rules as a
+provisioning ConfigMap (``grafana_alert: "1"``), and an ``AlertmanagerConfig`` example.
+
+The rule groups and dashboards are the very ones the plain files hold; only the wrapping differs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent.k8s.names import label_value, object_name
+from agent.sli import plans
+from agent.spec.model import Spec
+from agent.spec.units import format_duration
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "slo-agent"}
+SIDECAR_PORT = "slo-agent"       # the sidecar container's port name in deploy/kubernetes
+APP_PORT = "metrics"             # the inference container's /metrics (the SDK's series)
+
+
+def _meta(name: str, spec: Spec, namespace: str | None, labels: dict[str, str],
+          extra: dict[str, str] | None = None, annotations: dict[str, str] | None = None
+          ) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {
+        **MANAGED_BY, "app.kubernetes.io/part-of": label_value(spec.service),
+        **(extra or {}), **labels}}
+    if namespace:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def prometheus_rules(spec: Spec, groups: dict[str, dict[str, Any]], namespace: str | None,
+                     labels: dict[str, str]) -> list[dict[str, Any]]:
+    """One PrometheusRule per objective, holding that objective's rule group."""
+    out = []
+    for p in plans(spec):
+        meta = _meta(object_name(spec.service, p.o.name), spec, namespace, labels,
+                     {"slo-agent/objective": label_value(p.o.name)})
+        out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+                    "metadata": meta, "spec": {"groups": [groups[p.o.name]]}})
+    return out
+
+
+def pod_monitor(spec: Spec, namespace: str | None, labels: dict[str, str]) -> dict[str, Any]:
+    """Scrapes the sidecar and the inference container of the service's pods."""
+    interval = format_duration(spec.alerting.scrape_interval)
+    return {
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+        "metadata": _meta(object_name(spec.service, "slo-agent"), spec, namespace, labels),
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": label_value(spec.service)}},
+            "podMetricsEndpoints": [
+                {"port": SIDECAR_PORT, "path": "/metrics", "interval": interval},
+                {"port": APP_PORT, "path": "/metrics", "interval": interval},
+            ],
+        },
+    }
+
+
+def dashboard_configmaps(spec: Spec, dashboards: dict[str, str], namespace: str | None,
+                         labels: dict[str, str], folder: str) -> list[dict[str, Any]]:
+    """One ConfigMap per dashboard, found by the Grafana sidecar through its label."""
+    out = []
+    for filename, text in sorted(dashboards.items()):
+        uid = json.loads(text).get("uid", filename)
+        out.append({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(object_name("dashboard", uid), spec, namespace, labels,
+                              {"grafana_dashboard": "1"},
+                              {"grafana_folder": folder, "k8s-sidecar-target-directory": folder}),
+            "data": {object_name(uid) + ".json": text},
+        })
+    return out
+
+
+def grafana_alerting_configmap(spec: Spec, provisioning: str | None, namespace: str | None,
+                               labels: dict[str, str]) -> dict[str, Any] | None:
+    if provisioning is None:
+        return None
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": _meta(object_name(spec.service, "grafana-alerting"), spec, namespace,
+                              labels, {"grafana_alert": "1"}),
+            "data": {object_name(spec.service) + "-alerting.yaml": provisioning}}
+
+
+def alertmanager_config(spec: Spec, namespace: str | None, labels: dict[str, str]
+                        ) -> dict[str, Any]:
+    """The plain example's routing, in the operator's camelCase form: critical pages, warning
+    goes to chat, warning is inhibited while critical fires for the same objective."""
+    svc = spec.service
+
+    def match(name: str, value: str) -> dict[str, str]:
+        return {"name": name, "value": value, "matchType": "="}
+
+    return {
+        "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "AlertmanagerConfig",
+        "metadata": _meta(object_name(svc, "alerting"), spec, namespace, labels),
+        "spec": {
+            "route": {"receiver": "chat", "groupBy": ["alertname", "service", "objective"],
+                      "groupWait": "30s", "groupInterval": "5m", "repeatInterval": "4h",
+                      "matchers": [match("service", svc)],
+                      "routes": [{"receiver": "pager", "repeatInterval": "1h",
+                                  "matchers": [match("severity", "critical")]},
+                                 {"receiver": "chat",
+                                  "matchers": [match("severity", "warning")]}]},
+            "receivers": [
+                {"name": "pager", "webhookConfigs": [
+                    {"url": "http://pager.example.svc:9095/pager", "sendResolved": True}]},
+                {"name": "chat", "webhookConfigs": [
+                    {"url": "http://chat.example.svc:9095/chat", "sendResolved": True}]}],
+            "inhibitRules": [{"sourceMatch": [match("severity", "critical")],
+                              "targetMatch": [match("severity", "warning")],
+                              "equal": ["service", "objective"]}],
+        },
+    }
+
+
+def kubernetes_objects(spec: Spec, files: dict[str, tuple[str, str]], namespace: str | None,
+                       labels: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """File name → objects, from the plain files :func:`agent.cli.generate.render` made."""
+    import yaml
+
+    svc = spec.service
+    groups = {}
+    for path, (_, text) in files.items():
+        if path.startswith(f"prometheus/rules/{svc}/") and path.endswith(".rules.yml"):
+            group = yaml.safe_load(text)["groups"][0]
+            groups[path.rsplit("/", 1)[1].removesuffix(".rules.yml")] = group
+    dashboards = {path.rsplit("/", 1)[1]: text for path, (_, text) in files.items()
+                  if path.startswith("grafana/dashboards/") and path.endswith(".json")}
+    alerting = files.get(f"grafana/provisioning/alerting/{svc}.yml", (None, None))[1]
+    out: dict[str, list[dict[str, Any]]] = {
+        "prometheusrules.yaml": prometheus_rules(spec, groups, namespace, labels),
+        "podmonitor.yaml": [pod_monitor(spec, namespace, labels)],
+        "grafana-dashboards.yaml": dashboard_configmaps(spec, dashboards, namespace, labels,
+                                                        folder=svc),
+        "alertmanagerconfig.yaml": [alertmanager_config(spec, namespace, labels)],
+    }
+    grafana_rules = grafana_alerting_configmap(spec, alerting, namespace, labels)
+    if grafana_rules is not None:
+        out["grafana-alerting.yaml"] = [grafana_rules]
+    return out
+
+
+def render_kubernetes(spec: Spec, files: dict[str, tuple[str, str]],
+                      namespace: str | None = None, labels: dict[str, str] | None = None
+                      ) -> dict[str, tuple[str, str]]:
+    """``kubernetes/<service>/<kind>.yaml`` (multi-document) plus a kustomization listing them
+    (``kubectl apply -k``)."""
+    import yaml
+
+    objects = kubernetes_objects(spec, files, namespace, dict(labels or {}))
+    out: dict[str, tuple[str, str]] = {}
+    header = "# generated by slo-agent generate --format kubernetes; do not edit\n"
+    for name, docs in objects.items():
+        text = header + "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100)
+                                     for d in docs)
+        out[f"kubernetes/{spec.service}/{name}"] = ("kubernetes " + docs[0]["kind"], text)
+    kustomization: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1",
+                                     "kind": "Kustomization", "resources": sorted(objects)}
+    if namespace:
+        kustomization["namespace"] = namespace
+    out[f"kubernetes/{spec.service}/kustomization.yaml"] = ("kustomization",
+                                            header + yaml.safe_dump(kustomization))
+    return out
