@@ -123,14 +123,17 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         if not authorized(request):
             return login_page()
         fragment = request.query_params.get("fragment") == "1"
-        return html(page.index(spec, engine.status_doc, engine.interval, fragment))
+        # rendered off the event loop: ingest and /metrics never wait on a page
+        return html(await asyncio.to_thread(page.index, spec, engine.status_doc,
+                                            engine.interval, fragment))
 
     async def objective_page(request: Request) -> Response:
         if not authorized(request):
             return login_page()
         name = request.path_params["name"]
-        body = page.detail(spec, engine.status_doc, name, engine.history.doc(name),
-                           engine.interval, request.query_params.get("fragment") == "1")
+        body = await asyncio.to_thread(page.detail, spec, engine.status_doc, name,
+                                       engine.history.doc(name), engine.interval,
+                                       request.query_params.get("fragment") == "1")
         if body is None:
             return html(page.not_found(spec, name), 404)
         return html(body)
