@@ -81,7 +81,7 @@ def write(spec: Spec, out: Path, files: dict[str, tuple[str, str]] | None = None
     plain = any(not rel.startswith("kubernetes/") for rel in files)
     owned = ([out / "prometheus" / "rules" / spec.service, out / "grafana" / "dashboards",
               out / "grafana" / "provisioning" / "alerting"] if plain else [])
-    if len(files) > sum(not rel.startswith("kubernetes/") for rel in files):
+    if any(rel.startswith("kubernetes/") for rel in files):
         owned.append(out / "kubernetes" / spec.service)
     keep = {(out / rel).resolve() for rel in files}
     for folder in owned:
