@@ -472,7 +472,6 @@ def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[s
 
 
 # --- a scrape target's own series (presets: vLLM, TGI, Triton, TorchServe) ------------------
-_HIST_KINDS = (SignalKind.LATENCY, SignalKind.TTFT, SignalKind.QUEUE_WAIT)
 _RATE_KINDS = (SignalKind.THROUGHPUT, SignalKind.TOKEN_RATE)
 
 
@@ -496,7 +495,7 @@ def scraped_events(kind: SignalKind, m: Any, window: str, threshold: float | Non
             assert good is not None
             bad = f"({total} - {good})"
         return bad, total
-    if kind in _HIST_KINDS and m.metric and threshold is not None:
+    if kind in _QUANTILE_HIST and m.metric and threshold is not None:
         total = f"sum({fn}({_sel(m.metric, m.labels, '_count')}[{w}]))"
         good = f"sum({fn}({_sel(m.metric, m.labels, '_bucket', {'le': le_value(threshold)})}[{w}]))"
         return f"{total} - {good}", total
@@ -514,7 +513,7 @@ def scraped_value(kind: SignalKind, m: Any, window: str, quantile: float | None 
         return (f"sum(rate({_sel(m.sum, m.labels)}[{w}])) / "
                 f"sum(rate({_sel(m.count, m.labels)}[{w}])) * {m.scale:.10g}")
     assert m.metric is not None
-    if kind in _HIST_KINDS:
+    if kind in _QUANTILE_HIST:
         q = 0.95 if quantile is None else quantile
         return (f"histogram_quantile({q:g}, sum by (le) "
                 f"(rate({_sel(m.metric, m.labels, '_bucket')}[{w}])))")

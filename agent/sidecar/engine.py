@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import socket
 import sys
 import threading
@@ -102,8 +101,8 @@ class Engine:
         self.restored = False
         self.last_tick: float | None = None
         self.tick_lag = 0.0
-        self.tick_durations: list[int] = [0] * (len(EVAL_BUCKETS) + 1)
-        self.tick_sum = 0.0
+        self.tick_durations = Histograms(EVAL_BUCKETS)
+        self.tick_durations.touch(())
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -288,9 +287,7 @@ class Engine:
         except Exception:
             log.exception("publishing failed")
         dt = time.perf_counter() - t0
-        self.tick_sum += dt
-        self.tick_durations[next((i for i, b in enumerate(EVAL_BUCKETS) if dt <= b),
-                                 len(EVAL_BUCKETS))] += 1
+        self.tick_durations.observe((), dt)
         self.snapshot()
 
     def snapshot(self) -> None:
@@ -387,11 +384,8 @@ class Engine:
         lag = _fam(cat.EVALUATION_LAG)
         lag.add_metric([svc], self.tick_lag)
         dur = _fam(cat.EVALUATION_DURATION)
-        acc, buckets = 0, []
-        for bound, c in zip([*EVAL_BUCKETS, math.inf], self.tick_durations, strict=True):
-            acc += c
-            buckets.append(("+Inf" if math.isinf(bound) else str(bound), float(acc)))
-        dur.add_metric([svc], buckets, self.tick_sum)
+        for _, buckets, total in self.tick_durations.families():
+            dur.add_metric([svc], buckets, total)
         return [*fams, up, scrape_dur, depth, lag, dur]
 
     def _service_families(self) -> list[Any]:

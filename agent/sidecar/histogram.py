@@ -1,5 +1,5 @@
-"""Small labelled histograms the sidecar keeps itself (recovery times), exposed as Prometheus
-histograms with cumulative buckets."""
+"""Small labelled histograms the sidecar keeps itself (evaluation tick durations, recovery times),
+exposed as Prometheus histograms with cumulative buckets."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ class Histograms:
         self.bounds = bounds
         self._counts: dict[tuple[str, ...], list[int]] = {}
         self._sums: dict[tuple[str, ...], float] = {}
+
+    def touch(self, key: tuple[str, ...]) -> None:
+        """Expose ``key`` with zero counts before its first observation."""
+        self._counts.setdefault(key, [0] * (len(self.bounds) + 1))
+        self._sums.setdefault(key, 0.0)
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
         counts = self._counts.setdefault(key, [0] * (len(self.bounds) + 1))

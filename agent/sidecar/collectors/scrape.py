@@ -99,9 +99,6 @@ class Scraper:
         result.counts[kind] = (bad, total)
         return None if total <= 0 else min(1.0, bad / total)
 
-    def _family(self, name: str, families: dict[str, Any]) -> Any:
-        return self._typed(name, families)[0]
-
     def _typed(self, name: str, families: dict[str, Any]) -> tuple[Any, bool]:
         """(the family with samples, whether the metric is a counter): exporters differ on
         whether the TYPE line carries _total, and the parser then splits type and samples."""
@@ -118,7 +115,7 @@ class Scraper:
     def _delta(self, key: str, name: str, labels: dict[str, str], families: dict[str, Any],
                now: float) -> float | None:
         """A counter's increase since the last scrape (a restart counts from zero)."""
-        fam = self._family(name, families)
+        fam = self._typed(name, families)[0]
         if fam is None:
             return None
         total = self._total(fam, labels)
