@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine and runs it.
 # Real servers (prometheus, promtool, alertmanager, amtool, docker-compose), the browser for the
-# status-page tests (chromium, driven by Playwright without its own browser download) and node
-# for the Kubernetes CRD validators come from Debian.
+# status-page tests (chromium, driven by Playwright without its own browser download) and, where
+# no node is present, node for the Kubernetes CRD validators come from Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-for bin in prometheus promtool prometheus-alertmanager amtool docker-compose chromium node npm; do
-  command -v "$bin" >/dev/null 2>&1 || need_apt+=("$bin")
+# command -> the Debian package that provides it; only packages whose command is missing are
+# asked for. node/npm are never asked of Debian when they already work: on the CI machines they
+# come from elsewhere, and Debian's npm conflicts with that nodejs ("held broken packages").
+declare -A pkg_of=(
+  [prometheus]=prometheus [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager [amtool]=prometheus-alertmanager
+  [docker-compose]=docker-compose [chromium]=chromium
+)
+need_pkgs=()
+for bin in prometheus promtool prometheus-alertmanager amtool docker-compose chromium; do
+  command -v "$bin" >/dev/null 2>&1 && continue
+  p=${pkg_of[$bin]}
+  [[ " ${need_pkgs[*]} " == *" $p "* ]] || need_pkgs+=("$p")
 done
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  echo "installing Debian packages for: ${need_apt[*]}"
+# Debian's node and npm only as a pair, and only where no working node is present at all
+if ! { command -v node >/dev/null 2>&1 && node --version >/dev/null 2>&1; }; then
+  need_pkgs+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1; then
+  echo "node is present without npm: the Kubernetes CRD validator tests need npm" >&2
+fi
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${need_pkgs[*]}"
   if [ "$(id -u)" = 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager docker-compose \
-      chromium nodejs npm >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
   else
-    echo "not root: install them with 'sudo apt-get install -y prometheus prometheus-alertmanager docker-compose chromium nodejs npm'" >&2
+    echo "not root: install them with 'sudo apt-get install -y ${need_pkgs[*]}'" >&2
   fi
 fi
 
