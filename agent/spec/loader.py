@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,30 @@ def parse_spec(data: Any, source: str = "spec") -> Spec:
         raise SpecError([SpecIssue("", f"invalid spec: {exc}")], source) from None
 
 
+@cache
+def _loader() -> Any:
+    """A safe loader that reads booleans as YAML 1.2 does (true/false only): YAML 1.1 turns
+    ``mode: off`` into False and ``on:`` keys into True, which no string field can accept. Bool
+    fields still take yes/no/on/off, as pydantic parses those words itself."""
+    import yaml
+
+    class SpecLoader(yaml.SafeLoader):
+        pass
+
+    SpecLoader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    SpecLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                     list("tTfF"))
+    return SpecLoader
+
+
 def load_text(text: str, source: str = "spec") -> Spec:
     import yaml
 
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_loader())  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
