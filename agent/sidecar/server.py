@@ -14,6 +14,8 @@ import asyncio
 import hmac
 import logging
 import os
+import signal
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -249,7 +251,12 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
 
 
 def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") -> None:
-    """Serve until SIGTERM/SIGINT; the engine writes a final snapshot on the way out."""
+    """Serve until SIGTERM/SIGINT, then drain what was accepted and write a final snapshot.
+
+    uvicorn re-raises the signal it caught once it has closed the listener; with SIGTERM's
+    default action that would kill the process before the engine drains. A handler of ours is
+    in place while it serves, so the re-raised SIGTERM only notes the request and the process
+    exits 0 after the final snapshot (a rolling restart loses nothing accepted)."""
     import uvicorn
 
     token = resolve_token(spec)
@@ -260,7 +267,18 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
                             log_level=log_level, access_log=False, lifespan="off",
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    previous = _hold_sigterm()
     try:
         server.run()
     finally:
         engine.stop()
+        log.info("stopped: inbox drained, final snapshot written to %s", engine.state_dir)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _hold_sigterm() -> Any:
+    """Install a no-op SIGTERM handler (main thread only); returns the one it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda sig, frame: log.info("SIGTERM: stopping"))

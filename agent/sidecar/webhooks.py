@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.sidecar.jsonsafe import dumps
+from agent.sidecar.redact import origin, scrub
 
 log = logging.getLogger("slo_agent.sidecar")
 
@@ -60,7 +61,10 @@ class Webhooks:
                 return
             except (OSError, ValueError) as exc:
                 if attempt == self.retries:
-                    log.warning("webhook %s failed after %d attempts: %s", url, attempt + 1, exc)
+                    # receivers carry their token in the path or query: only the host is logged
+                    shown = origin(url)
+                    log.warning("webhook %s failed after %d attempts: %s", shown, attempt + 1,
+                                scrub(f"{type(exc).__name__}: {exc}", url, shown))
                     self._on_result("failed")
                     return
                 self._stop.wait(delay)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from agent.spec.fields import (
+    ENV_RE,
     Duration,
     Ratio,
     StrictModel,
@@ -61,6 +63,56 @@ class MetricMap(StrictModel):
                     if x is not None)
 
 
+_INLINE = {"bearer_token": "bearer_token_env", "token": "bearer_token_env",
+           "username": "username_env", "password": "password_env"}
+
+
+class ScrapeAuth(StrictModel):
+    """Credentials for a scrape, named by environment variable: a secret is never written in
+    the spec. Either a bearer token, or basic auth (user and password)."""
+
+    bearer_token_env: str | None = Field(default=None, description="variable holding a bearer "
+                                         "token (sent as Authorization: Bearer ...)")
+    username_env: str | None = Field(default=None, description="variable holding the basic-auth "
+                                     "user")
+    password_env: str | None = Field(default=None, description="variable holding the basic-auth "
+                                     "password")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_secret(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            inline = [(k, env) for k, env in _INLINE.items() if k in data]
+            if inline:
+                raise problems_error([(k, "a secret is never written in the spec; put it in an "
+                                       f"environment variable and name it in {env}",
+                                       "<redacted>") for k, env in inline])
+        return data
+
+    @field_validator("bearer_token_env", "username_env", "password_env")
+    @classmethod
+    def _env(cls, v: str | None) -> str | None:
+        if v is not None and not ENV_RE.match(v):
+            raise PydanticCustomError("spec_value", "expected an environment variable name such "
+                                      "as VLLM_METRICS_TOKEN")
+        return v
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> ScrapeAuth:
+        basic = self.username_env is not None or self.password_env is not None
+        if self.bearer_token_env is not None and basic:
+            raise problems_error([("bearer_token_env", "give a bearer token or basic auth "
+                                   "(username_env, password_env), not both", None)])
+        if basic and (self.username_env is None or self.password_env is None):
+            raise problems_error([("password_env" if self.password_env is None
+                                   else "username_env", "basic auth needs both username_env "
+                                   "and password_env", None)])
+        if not basic and self.bearer_token_env is None:
+            raise problems_error([("bearer_token_env", "give bearer_token_env, or username_env "
+                                   "and password_env", None)])
+        return self
+
+
 class ScrapeTarget(StrictModel):
     """An existing exposition whose metrics map onto signal kinds (e.g. a model server's queue):
     a ``preset`` for vLLM, TGI, Triton or TorchServe, and/or explicit ``metrics``."""
@@ -75,6 +127,8 @@ class ScrapeTarget(StrictModel):
     labels: dict[str, str] = Field(default_factory=dict, description="label matchers for "
                                    "every mapped series")
     metrics: dict[SignalKind, str | MetricMap] = Field(default_factory=dict)
+    auth: ScrapeAuth | None = Field(default=None, description="credentials read from the "
+                                    "environment; the URL is shown and logged redacted")
 
     @model_validator(mode="after")
     def _model_label(self) -> ScrapeTarget:

@@ -10,7 +10,9 @@ counts, so the evaluator judges it like the SDK's); ``sum``/``count`` counters g
 
 from __future__ import annotations
 
+import base64
 import math
+import os
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.sidecar.redact import redact_url, scrub
 from agent.spec.model import ScrapeTarget
 from agent.spec.signals import SignalKind
 from agent.spec.sources import MetricMap
@@ -38,9 +41,48 @@ def _matches(labels: dict[str, str], want: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in want.items())
 
 
+class MissingCredential(Exception):
+    """An auth variable the spec names is not set: a reported state, like a target down."""
+
+
+def credentials(target: ScrapeTarget, url: str) -> tuple[str, dict[str, str]]:
+    """The URL to request (without userinfo) and its Authorization header, from the target's
+    ``auth`` variables or the URL's own ``user:password@`` (urllib sends neither by itself)."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    headers: dict[str, str] = {}
+    if parts.username is not None:
+        user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(user_pass.encode()).decode()
+        url = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path,
+                          parts.query, parts.fragment))
+    auth = target.auth
+    if auth is None:
+        return url, headers
+
+    def env(name: str) -> str:
+        value = os.environ.get(name)
+        if not value:
+            raise MissingCredential(f"the environment variable {name} (sources.scrape."
+                                    f"{target.name}.auth) is not set")
+        return value
+
+    if auth.bearer_token_env is not None:
+        headers["Authorization"] = f"Bearer {env(auth.bearer_token_env)}"
+    elif auth.username_env is not None and auth.password_env is not None:
+        pair = f"{env(auth.username_env)}:{env(auth.password_env)}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return url, headers
+
+
 class Scraper:
+    """Scrapes one target. ``target`` is the spec's target as shown (URL redacted: /status and
+    the page read it); the real URL and credentials stay private to ``fetch``."""
+
     def __init__(self, target: ScrapeTarget, quantile: float = 0.95) -> None:
-        self.target = target
+        self._url = target.url
+        self.target = target.model_copy(update={"url": redact_url(target.url)})
         self.quantile = quantile
         self.mappings = target.mappings()
         self._last: dict[str, tuple[float, Any]] = {}
@@ -48,7 +90,8 @@ class Scraper:
         self.next_at = 0.0
 
     def fetch(self) -> str:
-        req = urllib.request.Request(self.target.url, headers={"Accept": "text/plain"})
+        url, headers = credentials(self.target, self._url)
+        req = urllib.request.Request(url, headers={"Accept": "text/plain", **headers})
         with urllib.request.urlopen(req, timeout=self.target.timeout) as resp:
             body: bytes = resp.read(MAX_BYTES + 1)
         if len(body) > MAX_BYTES:
@@ -68,8 +111,8 @@ class Scraper:
                     result.values[kind] = v
             result.duration = time.perf_counter() - t0
         except Exception as exc:   # down, timeout, garbage: a reported state
-            result = ScrapeResult(False, time.perf_counter() - t0,
-                                  error=f"{type(exc).__name__}: {exc}"[:300])
+            error = scrub(f"{type(exc).__name__}: {exc}", self._url, self.target.url)
+            result = ScrapeResult(False, time.perf_counter() - t0, error=error[:300])
         self.last = result
         return result
 
