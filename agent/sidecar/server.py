@@ -5,7 +5,8 @@
 Every input is validated; a malformed or oversized request gets a 4xx whose message names the
 field; a fault of the sidecar itself is a 500, logged once with its traceback. Off loopback,
 ingest, status and the page need the bearer token (constant-time compare); a browser gives it
-once at /login and keeps it in an HttpOnly, SameSite=Strict cookie.
+once at /login (rate-limited per client) and gets an HttpOnly, SameSite=Strict cookie holding a
+random session value, never the token. Ingest takes the bearer token only, not the cookie.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from agent.sidecar.apply import Admission
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import DCGMPublished, Published
 from agent.sidecar.jsonsafe import dumps
+from agent.sidecar.sessions import LoginLimiter, Sessions
 from agent.spec.model import Spec
 
 log = logging.getLogger("slo_agent.sidecar")
-TOKEN_COOKIE = "slo_agent_token"
+SESSION_COOKIE = "slo_agent_session"
 ASSETS = {"page.css": "text/css; charset=utf-8", "page.js": "text/javascript; charset=utf-8"}
 #: the page loads only its own script and style: nothing from elsewhere, ever
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -76,17 +78,19 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     token_bytes = token.encode() if token else None
     openapi = ingest.openapi()
     names = {o.name for o in spec.objectives}
+    sessions = Sessions()
+    limiter = LoginLimiter()
 
-    def authorized(request: Request) -> bool:
-        """Bearer token in the header, or (for a browser) the cookie /login sets."""
+    def authorized(request: Request, session_ok: bool = True) -> bool:
+        """Bearer token in the header, or (for a browser, never for ingest) the session cookie
+        /login sets."""
         if token_bytes is None:
             return True
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() == "bearer":
             return hmac.compare_digest(given.strip().encode(), token_bytes)
-        cookie = request.cookies.get(TOKEN_COOKIE)
-        return cookie is not None and hmac.compare_digest(cookie.encode(), token_bytes)
+        return session_ok and sessions.valid(request.cookies.get(SESSION_COOKIE))
 
     def unauthorized() -> JSONResponse:
         engine.counters.inc("batches", "unauthorized")
@@ -153,14 +157,20 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     async def login(request: Request) -> Response:
         if request.method == "GET":
             return login_page(status_code=200)
+        wait = limiter.allow(request.client.host if request.client else "")
+        if wait:
+            engine.counters.inc("batches", "unauthorized")
+            resp = login_page("Too many attempts; try again in a minute.", 429)
+            resp.headers["Retry-After"] = str(max(1, round(wait)))
+            return resp
         body = (await request.body())[:4096].decode(errors="replace")
         given = parse_qs(body).get("token", [""])[0]
         if token_bytes is None or not hmac.compare_digest(given.encode(), token_bytes):
             engine.counters.inc("batches", "unauthorized")
             return login_page("That token is not the sidecar's.")
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+        resp.set_cookie(SESSION_COOKIE, sessions.new(), max_age=int(sessions.ttl),
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
         return resp
 
     async def asset(request: Request) -> Response:
@@ -174,7 +184,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         return JSONResponse(openapi)
 
     async def ingest_batch(request: Request) -> Response:
-        if not authorized(request):
+        if not authorized(request, session_ok=False):
             return unauthorized()
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
         if ctype not in ("application/json", ""):

@@ -7,8 +7,11 @@ import hmac
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from agent.sidecar import server
@@ -91,7 +94,7 @@ def test_status_page_follows_the_token_rules(tmp_path: Path,
     assert client.get("/", headers=auth).status_code == 200
     assert client.get("/history/latency", headers=auth).status_code == 200
     wrong = client.post("/login", data={"token": "nope"}, follow_redirects=False)
-    assert wrong.status_code == 401 and "slo_agent_token" not in wrong.headers.get(
+    assert wrong.status_code == 401 and "slo_agent_session" not in wrong.headers.get(
         "set-cookie", "")
     ok = client.post("/login", data={"token": SECRET}, follow_redirects=False)
     assert ok.status_code == 303
@@ -101,3 +104,75 @@ def test_status_page_follows_the_token_rules(tmp_path: Path,
     assert page.status_code == 200 and SECRET not in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert client.get("/ui/page.js").status_code == 200  # assets carry no data
+
+
+def test_cookie_is_a_session_not_the_token_and_never_opens_ingest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, engine = _client(tmp_path, monkeypatch)
+    engine.tick(1e9)
+    batch = {"schema": 1, "service": "svc", "items": [
+        {"type": "requests", "model": "clf", "version": "v1", "counts": {"ok": 1}}]}
+    client.cookies.set("slo_agent_token", SECRET)          # the old cookie: the raw token
+    assert client.get("/status").status_code == 401
+    assert client.post("/v1/ingest", json=batch).status_code == 401
+    client.cookies.clear()
+    ok = client.post("/login", data={"token": SECRET}, follow_redirects=False)
+    assert ok.status_code == 303 and SECRET not in ok.headers["set-cookie"]
+    session = client.cookies.get("slo_agent_session")
+    assert session and session != SECRET and len(session) >= 32
+    assert client.get("/status").status_code == 200                  # the page's session works
+    assert client.post("/v1/ingest", json=batch).status_code == 401   # ingest: bearer only
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    assert client.post("/v1/ingest", json=batch, headers=auth).status_code == 202
+
+
+def test_login_is_rate_limited_per_client(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = _client(tmp_path, monkeypatch)
+    codes = [client.post("/login", data={"token": f"guess-{i}"},
+                         follow_redirects=False).status_code for i in range(30)]
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
+    limited = client.post("/login", data={"token": SECRET}, follow_redirects=False)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_login_limiter_and_session_table_are_bounded() -> None:
+    from agent.sidecar.sessions import OVERFLOW, LoginLimiter, Sessions
+
+    now = [0.0]
+    limiter = LoginLimiter(burst=2, per_minute=60, cap=100, clock=lambda: now[0])
+    for i in range(10_000):
+        limiter.allow(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) <= 100
+    assert limiter.allow(OVERFLOW) > 0          # clients past the cap share one bucket
+    now[0] += 3600                              # refilled buckets are forgotten for new ones
+    assert limiter.allow("192.0.2.1") == 0.0 and len(limiter) <= 100
+    sessions = Sessions(ttl=10, cap=50, clock=lambda: now[0])
+    values = [sessions.new() for _ in range(500)]
+    assert len(sessions) == 50 and not sessions.valid(values[0]) and sessions.valid(values[-1])
+    now[0] += 11
+    assert not sessions.valid(values[-1])
+
+
+FORM_KEYS = st.sampled_from(["token", "next", "user", "tok en", ""])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(form=st.lists(st.tuples(FORM_KEYS, st.text(max_size=40)), max_size=4),
+       raw=st.binary(max_size=200), use_raw=st.booleans())
+def test_login_form_property(tmp_path_factory: pytest.TempPathFactory, form: list[Any],
+                             raw: bytes, use_raw: bool) -> None:
+    """Any form body (fields of the login form, or raw bytes): 303 only for the exact token,
+    otherwise 401 or 429, never a 5xx, and the token is never echoed."""
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        client, _ = _client(tmp_path_factory.mktemp("login"), monkeypatch)
+        body = raw if use_raw else "&".join(f"{quote(k)}={quote(v)}" for k, v in form).encode()
+        res = client.post("/login", content=body, follow_redirects=False,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+        given_token = [v for k, v in form if k == "token"][:1]
+        expected = 303 if not use_raw and given_token == [SECRET] else 401
+        assert res.status_code == expected, res.text
+        assert SECRET not in res.text and SECRET not in res.headers.get("set-cookie", "")
+    finally:
+        monkeypatch.undo()
