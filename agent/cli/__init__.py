@@ -322,10 +322,14 @@ def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
 @click.option("--duration", help="Run duration for success/failure (e.g. 42m).")
 @click.option("--at", "at", type=float, help="When it happened (unix seconds; default now).")
 @click.option("--error", help="Failure reason (e.g. the exception type).")
+@click.option("--spool", type=click.Path(dir_okay=False), help="Where events the sidecar could "
+              "not be told are kept for the next job-event (default: $SLO_AGENT_SPOOL, else "
+              "~/.local/state/slo-agent/job-events.jsonl).")
 @click.pass_obj
 def job_event(out: Output, job: str, args: tuple[str, ...],
               spec_path: str | None, url: str | None, service: str | None, token: str | None,
-              run_id: str, duration: str | None, at: float | None, error: str | None) -> None:
+              run_id: str, duration: str | None, at: float | None, error: str | None,
+              spool: str | None) -> None:
     """Report a run of batch job JOB (retraining, scoring, backfill) to the sidecar.
 
     \b
@@ -333,9 +337,10 @@ def job_event(out: Output, job: str, args: tuple[str, ...],
     slo-agent job-event retrain-fraud -- python train.py   # runs it; exit status = result
 
     The sidecar exports the job's runs, last success and last duration for the
-    job_success_ratio, job_duration and time_since_success objectives.
+    job_success_ratio, job_duration and time_since_success objectives. A wrapped
+    command always runs; events the sidecar cannot be told are kept in --spool.
     """
-    from agent.cli.jobs import SendError, default_url, event_item, run_wrapped, send
+    from agent.cli.jobs import Spool, default_spool, default_url, event_item, report, run_wrapped
     from agent.spec.units import QuantityError, parse_duration
 
     parsed = _load(out, spec_path) if spec_path else None
@@ -346,19 +351,19 @@ def job_event(out: Output, job: str, args: tuple[str, ...],
     target = url or default_url(parsed.sidecar.listen if parsed else None)
     events = ("start", "success", "failure")
     event = args[0] if len(args) == 1 and args[0] in events else None
+    kept = Spool(Path(spool) if spool else default_spool(),
+                 lambda m: click.echo(f"slo-agent job-event: {m}", err=True))
+    if event is None:
+        if not args:
+            out.error("give EVENT (start, success or failure) or a command after --")
+            sys.exit(EXIT_SPEC)
+        sys.exit(run_wrapped(target, svc, job, list(args), token, kept))
     try:
-        if event is None:
-            if not args:
-                out.error("give EVENT (start, success or failure) or a command after --")
-                sys.exit(EXIT_SPEC)
-            sys.exit(run_wrapped(target, svc, job, list(args), token))
         seconds = parse_duration(duration) if duration else None
-        send(target, svc, [event_item(job, event, run_id, at, seconds, error)], token)
     except QuantityError as exc:
         out.error(f"--duration: {exc}")
         sys.exit(EXIT_SPEC)
-    except SendError as exc:
-        out.error(str(exc))
+    if not report(kept, target, svc, [event_item(job, event, run_id, at, seconds, error)], token):
         sys.exit(1)
     out.ok(f"{job}: {event} reported to {target}")
 

@@ -227,6 +227,8 @@ def test_job_event_cli_reports_runs(tmp_path: Path, sidecar_factory: Any) -> Non
     assert jobs["nightly"]["last_error"] == "exit status 3"
     st = _status(sc)["nightly"]
     assert st["value"] == 0.5 and st["status"] == "critical"       # default 99% / 90%
-    res = subprocess.run([*cli, "finished", "--url", "http://127.0.0.1:1", "--service", "svc"],
+    res = subprocess.run([*cli, "--spool", str(tmp_path / "spool"), "finished", "--url",
+                          "http://127.0.0.1:1", "--service", "svc"],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert res.returncode == 1 and "could not reach the sidecar" in res.stderr
+    # not an event, so a command: it is run (not found: 127) although the sidecar is down
+    assert res.returncode == 127 and "could not reach the sidecar" in res.stderr
