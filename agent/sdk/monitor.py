@@ -206,6 +206,8 @@ class Monitor:
         self.max_tag_values = min(self.max_label_values, TAG_VALUES)
         self._tag_caps: dict[str, LabelCap] = {}
         self._shipped_totals: dict[tuple[Any, ...], float] = {}
+        #: custom names the sidecar refused (its own cap): no longer shipped, still exported here
+        self._refused: set[str] = set()
         self.registry = REGISTRY if registry is None else registry
         from agent.sdk.collector import SDKCollector
 
@@ -232,7 +234,7 @@ class Monitor:
 
             self._schema = SCHEMA_VERSION
             self.shipper = Shipper(url, self._collect_items, self._envelope, self._drop,
-                                   self.shipped.inc,
+                                   self.shipped.inc, on_refused=self._on_refused,
                                    interval=flush_interval or (sdk.flush_interval if sdk else 1.0),
                                    batch_items=sdk.batch_size if sdk else 500,
                                    token=token or os.environ.get(ENV_TOKEN))
@@ -447,15 +449,17 @@ class Monitor:
         return JobRun(self, clean(name))
 
     def cache(self, name: str) -> CacheHandle:
-        """Hold the handle on a request path; looking it up per call is a dict hit."""
-        handle = self._cache_handles.get(name)
+        """Hold the handle on a request path; looking it up per call is a dict hit. Handles are
+        kept per label (capped), so a name past the cap shares the ``other`` handle and no raw
+        name is kept."""
+        label = self._caps[cat.CACHE.name]((clean(name),))[0]
+        handle = self._cache_handles.get(label)
         if handle is None:
-            label = self._caps[cat.CACHE.name]((clean(name),))[0]
             with self._cold_lock:
                 hits = self.cache_counters.setdefault((label, "hit"), ShardedCounter())
                 misses = self.cache_counters.setdefault((label, "miss"), ShardedCounter())
                 handle = self._cache_handles.setdefault(
-                    name, CacheHandle(self, label, hits, misses))
+                    label, CacheHandle(self, label, hits, misses))
         return handle
 
     def degradation(self, level: str | int) -> None:
@@ -475,14 +479,16 @@ class Monitor:
     def counter(self, name: str) -> CounterHandle:
         """A counter of your own for ``signal: custom`` (``custom.counter: <name>``)."""
         base = self._custom_name(name)
-        base = base[: -len("_total")] if base.endswith("_total") else base
         with self._cold_lock:
             counter = self.custom_counters.setdefault(base, ShardedCounter())
         return CounterHandle(self, base, counter)
 
     def _custom_name(self, name: str) -> str:
+        """A valid metric name, capped like every label (past the cap: ``other``)."""
         text = _METRIC_BAD.sub("_", clean(name)) or "custom"
-        return "_" + text if text[0].isdigit() else text
+        text = "_" + text if text[0].isdigit() else text
+        text = text[: -len("_total")] if text.endswith("_total") else text
+        return self._caps["custom"]((text,))[0]
 
     def dataset(self, name: str) -> DatasetHandle:
         return DatasetHandle(self, clean(name))
@@ -597,10 +603,12 @@ class Monitor:
             state["degradation"] = self.degradation_level
         if self.breakers:
             state["breakers"] = dict(self.breakers)
-        if self.custom_gauges:
-            state["gauges"] = dict(self.custom_gauges)
+        refused = self._refused
+        gauges = {k: v for k, v in list(self.custom_gauges.items()) if k not in refused}
+        if gauges:
+            state["gauges"] = gauges
         counters = {name: d for name, k in list(self.custom_counters.items())
-                    if (d := self._delta(("counter", name), k.value))}
+                    if (d := self._delta(("counter", name), k.value)) and name not in refused}
         if counters:
             state["counters"] = counters
         if state:
@@ -641,8 +649,26 @@ class Monitor:
     def _drop(self, reason: str, count: int) -> None:
         self._tick(self.dropped, reason, float(count))
 
+    def _on_refused(self, table: str, name: str) -> None:
+        """The sidecar refused one custom name (its cardinality cap): stop shipping it, so the
+        rest of every later batch is accepted. Said once; bounded by the SDK's own cap."""
+        if table in ("gauges", "counters") and len(self._refused) <= self.max_label_values:
+            self._refused.add(name)
+        if "refused" not in self._logged:
+            self._logged.add("refused")
+            log.warning("slo-agent: the sidecar refused %s name %r (its label cap); such names "
+                        "are no longer shipped, the rest of each batch is (said once)",
+                        table, name)
+
     def _overflowed(self, metric: str) -> None:
+        """Counted every time; said once per metric, so a runaway label is never silent."""
         self._tick(self.overflow, metric)
+        key = f"overflow:{metric}"
+        if key not in self._logged:
+            self._logged.add(key)
+            log.warning("slo-agent: more than %d distinct values for %s; the rest are recorded "
+                        "as 'other' (counted in slo_agent_sdk_label_overflow_total; said once)",
+                        self.max_label_values, metric)
 
     def sdk_error(self, where: str) -> None:
         """Count an SDK failure and log it once per place; never raises."""

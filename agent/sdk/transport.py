@@ -3,7 +3,10 @@
 Every ``flush_interval`` the thread asks the monitor for what changed (counts, merged sketches,
 samples, feedback, dataset batches) and POSTs one JSON batch to ``/v1/ingest``. When the sidecar is
 slow or gone, batches wait in a bounded list with exponential backoff; past the bound the oldest is
-dropped and its items are counted. A 4xx is final (the batch is dropped and counted as rejected).
+dropped and its items are counted. A 4xx is final for what it names: when the answer's ``fields``
+name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``), only those are dropped
+and the rest of the batch is sent again at once, so one bad item never blinds later batches; a 4xx
+that names nothing drops the batch (counted as rejected).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import http.client
 import json
 import logging
 import math
+import re
 import threading
 import time
 import urllib.error
@@ -24,6 +28,7 @@ log = logging.getLogger("slo_agent.sdk")
 
 INGEST_PATH = "/v1/ingest"
 SCHEMA_VERSION = 1
+_FIELD = re.compile(r"^items\[(\d+)\](?:\.(gauges|counters|breakers)\.(.+))?")
 
 
 def _json_default(value: Any) -> Any:
@@ -57,12 +62,15 @@ class Shipper:
                  envelope: Callable[[list[dict[str, Any]]], dict[str, Any]],
                  on_drop: Callable[[str, int], None], on_shipped: Callable[[int], None],
                  interval: float = 1.0, timeout: float = 2.0, max_pending: int = 16,
-                 batch_items: int = 500, token: str | None = None) -> None:
+                 batch_items: int = 500, token: str | None = None,
+                 on_refused: Callable[[str, str], None] | None = None) -> None:
         self.url = url.rstrip("/") + INGEST_PATH
         self._collect = collect
         self._envelope = envelope
         self._on_drop = on_drop
         self._on_shipped = on_shipped
+        self._on_refused = on_refused
+        self._refused_fields: list[str] = []
         self.interval = interval
         self.timeout = timeout
         self.batch_items = batch_items
@@ -106,7 +114,10 @@ class Shipper:
                     self._backoff = 0.0
                 elif status == "rejected":
                     self._pending.popleft()
-                    self._on_drop("rejected", len(batch))
+                    rest = self._salvage(batch, self._refused_fields)
+                    self._on_drop("rejected", len(batch) - len(rest))
+                    if rest:
+                        self._pending.appendleft(rest)
                 else:
                     self._backoff = min(30.0, max(0.5, self._backoff * 2))
                     self._next_try = time.monotonic() + self._backoff
@@ -129,11 +140,42 @@ class Shipper:
             return "ok"
         except urllib.error.HTTPError as exc:
             self.last_error = f"HTTP {exc.code}"
-            return "rejected" if 400 <= exc.code < 500 and exc.code not in (408, 429) else "retry"
+            final = 400 <= exc.code < 500 and exc.code not in (408, 429)
+            self._refused_fields = _field_paths(exc) if final else []
+            return "rejected" if final else "retry"
         except (OSError, ValueError, http.client.HTTPException) as exc:
             # refused, reset, timeout, bad URL, a peer that answers garbage
             self.last_error = str(exc) or type(exc).__name__
             return "retry"
+
+    def _salvage(self, batch: list[dict[str, Any]], paths: list[str]
+                 ) -> list[dict[str, Any]]:
+        """What is left of ``batch`` once the refused items and keys are taken out; empty when
+        the answer named nothing (then nothing is known to be good) or nothing is left."""
+        drop_items: set[int] = set()
+        drop_keys: dict[int, list[tuple[str, str]]] = {}
+        for path in paths:
+            m = _FIELD.match(path)
+            if m is None:
+                return []
+            i = int(m.group(1))
+            if m.group(2):
+                drop_keys.setdefault(i, []).append((m.group(2), m.group(3)))
+            else:
+                drop_items.add(i)
+        rest: list[dict[str, Any]] = []
+        for i, item in enumerate(batch):
+            if i in drop_items:
+                continue
+            if i in drop_keys:
+                item = dict(item)
+                for table, name in drop_keys[i]:
+                    sub = {k: v for k, v in (item.get(table) or {}).items() if k != name}
+                    item[table] = sub
+                    if self._on_refused is not None:
+                        self._on_refused(table, name)
+            rest.append(item)
+        return rest if len(rest) < len(batch) or drop_keys else []
 
     def pending_items(self) -> int:
         return sum(len(b) for b in self._pending)
@@ -152,3 +194,13 @@ class Shipper:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+
+
+def _field_paths(exc: urllib.error.HTTPError) -> list[str]:
+    """The field paths a 4xx answer names (``{"fields": [{"path": ...}]}``), if any."""
+    try:
+        doc = json.loads(exc.read(65536) or b"{}")
+        fields = doc.get("fields") if isinstance(doc, dict) else None
+        return [str(f["path"]) for f in fields or [] if isinstance(f, dict) and "path" in f]
+    except (ValueError, OSError, TypeError):
+        return []
