@@ -4,6 +4,10 @@ Hot-path rules: the user's function is called exactly once with its own argument
 are re-raised untouched (same object, same traceback), and every SDK step is guarded so an SDK
 failure is counted and logged once, never raised. Per call the SDK touches only its own thread's
 shard: no lock, no allocation beyond the sketch bucket, no I/O.
+
+Every option works on every shape. On a generator or async generator, ``prediction=`` and a
+callable ``fallback=`` receive the *last item yielded* (streams conventionally end with a summary
+chunk; only that one item is held, never the whole stream), once the stream has finished.
 """
 
 from __future__ import annotations
@@ -107,12 +111,6 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
 
     needs_after = cold or fb_fn is not None
 
-    def sample(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
-        if want_samples and stride and n % stride == 0:
-            monitor.sample(series, opts, n, args, kwargs, out)
-        if alias:
-            monitor.alias_request(opts, n, args, kwargs)
-
     def start() -> tuple[Any, int, float]:
         sh = local()
         sh.started += 1
@@ -123,9 +121,9 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
         return sh, n, pc()
 
     if inspect.isasyncgenfunction(fn):
-        wrapper = _async_gen_wrapper(fn, monitor, series, start, failed, sample, pc, otel)
+        wrapper = _async_gen_wrapper(fn, monitor, series, start, failed, after, pc, otel)
     elif inspect.isgeneratorfunction(fn):
-        wrapper = _gen_wrapper(fn, monitor, series, start, failed, sample, pc, otel)
+        wrapper = _gen_wrapper(fn, monitor, series, start, failed, after, pc, otel)
     elif inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -246,12 +244,14 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
 
 
 class _Stream:
-    """Per-stream timing: time to first item, gaps between items, total at the end."""
+    """Per-stream timing (time to first item, gaps, total) and the last item yielded, which
+    ``prediction=`` and a callable ``fallback=`` receive when the stream ends."""
 
-    __slots__ = ("last", "n", "sh", "t0")
+    __slots__ = ("item", "last", "n", "sh", "t0")
 
     def __init__(self, sh: Any, t0: float) -> None:
         self.sh, self.t0, self.last, self.n = sh, t0, t0, 0
+        self.item: Any = None
 
 
 def _token(series: Series, st: _Stream, pc: Callable[[], float]) -> None:
@@ -282,7 +282,7 @@ def _stream_done(series: Series, st: _Stream, pc: Callable[[], float]) -> None:
 
 
 def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start: Any,
-                 failed: Any, sample: Any, pc: Callable[[], float], otel: Any
+                 failed: Any, after: Any, pc: Callable[[], float], otel: Any
                  ) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -295,6 +295,7 @@ def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start
         try:
             gen = fn(*args, **kwargs)
             item = next(gen)
+            st.item = item
             _safe(monitor, _token, series, st, pc)
             while True:
                 try:
@@ -306,10 +307,11 @@ def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start
                     item = gen.throw(exc)
                 else:
                     item = gen.send(sent) if sent is not None else next(gen)
+                st.item = item
                 _safe(monitor, _token, series, st, pc)
         except StopIteration as stop:
             _safe(monitor, _stream_done, series, st, pc)
-            _safe(monitor, sample, n, args, kwargs, None)
+            _safe(monitor, after, n, args, kwargs, st.item, sh)
             return stop.value
         except GeneratorExit:
             _safe(monitor, _stream_done, series, st, pc)   # consumer stopped early: still a call
@@ -322,7 +324,7 @@ def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start
 
 
 def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start: Any,
-                       failed: Any, sample: Any, pc: Callable[[], float], otel: Any
+                       failed: Any, after: Any, pc: Callable[[], float], otel: Any
                        ) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -337,6 +339,7 @@ def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series,
         agen = fn(*args, **kwargs)
         try:
             item = await agen.__anext__()
+            st.item = item
             _safe(monitor, _token, series, st, pc)
             while True:
                 try:
@@ -348,10 +351,11 @@ def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series,
                     item = await agen.athrow(exc)
                 else:
                     item = await agen.asend(sent)
+                st.item = item
                 _safe(monitor, _token, series, st, pc)
         except StopAsyncIteration:
             _safe(monitor, _stream_done, series, st, pc)
-            _safe(monitor, sample, n, args, kwargs, None)
+            _safe(monitor, after, n, args, kwargs, st.item, sh)
         except GeneratorExit:
             _safe(monitor, _stream_done, series, st, pc)
             raise

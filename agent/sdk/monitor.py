@@ -256,11 +256,14 @@ class Monitor:
         """Decorate an inference function (sync, async, generator or async generator).
 
         ``features`` receives the call's arguments, ``prediction`` and a callable ``fallback``
-        receive the return value; ``fallback`` may instead be exception types that mean the
-        service fell back. ``request_id`` receives the arguments and returns your own id.
+        receive the return value (on a generator: the last item it yielded, once it has
+        finished); ``fallback`` may instead be exception types that mean the service fell back.
+        ``request_id`` receives the arguments and returns your own id. A model the spec does not
+        name is said once (a typo would otherwise feed no objective).
         """
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
             try:
+                self._check_model(clean(model))
                 series = self._series_for(clean(model), clean(version))
                 return instrument(func, self, series, Options(features, prediction, fallback,
                                                               request_id))
@@ -268,6 +271,14 @@ class Monitor:
                 self.sdk_error("decorate")
                 return func
         return decorate(fn) if fn is not None else decorate
+
+    def _check_model(self, model: str) -> None:
+        names = sorted({m.name for m in getattr(self.spec, "models", None) or []})
+        if names and model not in names and f"model:{model}" not in self._logged \
+                and len(self._logged) < 1000:
+            self._logged.add(f"model:{model}")
+            log.warning("slo-agent: model %r is not in the spec (models: %s); its samples feed "
+                        "no objective of it. Said once.", model, ", ".join(names))
 
     def _series_for(self, model: str, version: str) -> Series:
         key = (model, version)
