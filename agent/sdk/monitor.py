@@ -334,6 +334,12 @@ class Monitor:
             series = self._ring[slot] if slot is not None and self._ring_ids[slot] == n else None
             mdl = series.model if series else clean(model or "unknown")
             ver = series.version if series else ""
+            if series is None and "feedback:unknown" not in self._logged:
+                self._logged.add("feedback:unknown")
+                log.warning("slo-agent: feedback for request id %r, which this process did not "
+                            "serve (or more than %d requests ago): recorded under model %r with "
+                            "no prediction to compare. Said once.", clean(request_id, 64),
+                            _RING, mdl)
             with self._cold_lock:
                 predicted = self._predictions.get(n) if n is not None else None
             sentiment = "neutral"

@@ -82,3 +82,16 @@ def test_unknown_model_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
     assert len(said) == 1 and "clf" in said[0].replace("'clff'", ""), said
     assert not any("'clf'" in r.getMessage() and "not" in r.getMessage()
                    and "clff" not in r.getMessage() for r in caplog.records)
+
+
+def test_feedback_for_an_unknown_request_id_is_said_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    m = Monitor(registry=CollectorRegistry(), service="svc", sidecar_url="")
+    m.inference(model="clf")(lambda x: x)(1)
+    known = m.current_request_id()
+    with caplog.at_level(logging.WARNING, logger="slo_agent.sdk"):
+        m.feedback(known, positive=True)
+        for i in range(3):
+            m.feedback(f"no-such-id-{i}", positive=False)
+    said = [r.getMessage() for r in caplog.records if "did not serve" in r.getMessage()]
+    assert len(said) == 1 and "no-such-id-0" in said[0], said
