@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agent.cli.jobs import Spool
 from tests.helpers import ROOT, free_port
 from tests.sidecar.conftest import make_spec
@@ -92,3 +95,22 @@ def test_spool_is_bounded(tmp_path: Path) -> None:
     lines = (tmp_path / "s.jsonl").read_text().splitlines()
     assert len(lines) == 50 and json.loads(lines[-1])["item"]["run_id"] == "199"
     assert any("dropped" in s for s in said)
+
+
+@settings(max_examples=100, deadline=None)
+@given(junk=st.lists(st.one_of(st.text(max_size=60), st.builds(
+    lambda d: json.dumps(d), st.dictionaries(st.sampled_from(["url", "service", "item"]),
+                                             st.one_of(st.text(max_size=10), st.none(),
+                                                       st.dictionaries(st.text(max_size=5),
+                                                                       st.integers()))))),
+    max_size=20))
+def test_spool_reads_any_file(tmp_path_factory: Any, junk: list[str]) -> None:
+    """Whatever the spool file holds (it is ours, but disks and people edit files), keeping an
+    event never raises and leaves only well-formed records behind, the new one last."""
+    path = tmp_path_factory.mktemp("spool") / "s.jsonl"
+    path.write_text("\n".join(j.replace("\n", " ") for j in junk) + "\n")
+    said: list[str] = []
+    Spool(path, said.append).keep("http://x", "svc", [{"type": "job", "run_id": "new"}])
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(isinstance(r.get("item"), dict) for r in records)
+    assert records[-1]["item"]["run_id"] == "new"

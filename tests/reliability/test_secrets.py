@@ -21,6 +21,7 @@ from agent.sidecar.redact import redact_url
 from agent.sidecar.webhooks import Webhooks
 from agent.spec import SpecError, parse_spec
 from agent.spec.model import ScrapeTarget
+from agent.spec.sources import ScrapeAuth
 from tests.helpers import free_port
 
 EXPOSITION = b"# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting 7\n"
@@ -137,8 +138,9 @@ def test_redacted_urls_carry_no_secret(user: str, password: str, key: str, value
 
 
 ENV = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,15}\Z")
-AUTH_FIELD = st.sampled_from(["bearer_token_env", "username_env", "password_env",
-                              "bearer_token", "password", "tls"])
+#: the schema's own fields, plus the inline secrets it refuses and an unknown key
+AUTH_FIELD = st.sampled_from(sorted(ScrapeAuth.model_json_schema()["properties"])
+                             + ["bearer_token", "password", "tls"])
 
 
 @settings(max_examples=200, deadline=None)
