@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent import catalogue as cat
@@ -33,6 +33,15 @@ from agent.sdk.handles import (
     level_of,
 )
 from agent.sdk.labels import OTHER, LabelCap, clean
+from agent.sdk.recorders import (
+    DatasetHandle,
+    QueueHandle,
+    _features,
+    _plain,
+    _same,
+    _size,
+    _value,
+)
 from agent.sdk.series import LockedHistogram, Series
 from agent.sdk.values import LockedCounter, ShardedCounter
 from agent.spec.signals import DEGRADATION_LEVELS
@@ -49,86 +58,7 @@ SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _RING = 1 << 16
 TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
 TAG_KEYS = 8           # distinct spend tag keys
-_PLURAL = {"hit": "hits", "miss": "misses"}
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
-
-
-class QueueHandle:
-    def __init__(self, monitor: Monitor, name: str) -> None:
-        self._monitor, self.name = monitor, name
-
-    def set(self, depth: float) -> None:
-        try:
-            self._monitor._queue_values[self.name] = float(depth)
-        except Exception:
-            self._monitor.sdk_error("queue")
-
-    def observe_wait(self, seconds: float) -> None:
-        try:
-            self._monitor._queue_wait(self.name).observe(float(seconds))
-        except Exception:
-            self._monitor.sdk_error("queue")
-
-
-class DatasetHandle:
-    def __init__(self, monitor: Monitor, name: str) -> None:
-        self._monitor, self.name = monitor, name
-
-    def observe(self, frame: Any, event_time_column: str | None = None,
-                sample_rows: int = 1000) -> None:
-        """Summarise a batch (schema, nulls, rows, newest event, a row sample) for the sidecar."""
-        try:
-            self._monitor._enqueue_event(_dataset_batch(self.name, frame, event_time_column,
-                                                        sample_rows))
-        except Exception:
-            self._monitor.sdk_error("dataset")
-
-    def mark_fresh(self, ts: float | None = None) -> None:
-        """A pipeline says "data updated at ts" (epoch seconds; now by default)."""
-        try:
-            when = time.time() if ts is None else float(_epoch(ts))
-            self._monitor._enqueue_event({"type": "dataset_mark", "dataset": self.name,
-                                          "updated_at": when})
-        except Exception:
-            self._monitor.sdk_error("dataset")
-
-
-def _epoch(ts: Any) -> float:
-    if isinstance(ts, (int, float)):
-        return float(ts)
-    if hasattr(ts, "timestamp"):
-        return float(ts.timestamp())
-    raise TypeError("expected epoch seconds or a datetime")
-
-
-def _dataset_batch(name: str, frame: Any, event_col: str | None, sample_rows: int
-                   ) -> dict[str, Any]:
-    from detectors.quality import frame_schema, newest_event_time, null_counts
-
-    item: dict[str, Any] = {"type": "dataset_batch", "dataset": name, "rows": len(frame),
-                            "columns": frame_schema(frame),
-                            "nulls": {c: n for c, (n, _) in null_counts(frame).items()},
-                            "observed_at": time.time()}
-    if event_col:
-        item["newest_event"] = newest_event_time(frame, event_col)
-    if sample_rows and len(frame):
-        head = frame.sample(n=min(sample_rows, len(frame)), random_state=0) \
-            if len(frame) > sample_rows else frame
-        item["sample"] = {str(c): [None if _is_missing(v) else _plain(v) for v in head[c].tolist()]
-                          for c in head.columns}
-    return item
-
-
-def _is_missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, (bool, int, float, str)):
-        return v
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return str(v)
 
 
 _warned_unconfigured = False
@@ -568,72 +498,9 @@ class Monitor:
 
     def _collect_items(self) -> list[dict[str, Any]]:
         """What changed since the last shipment (runs on the shipper thread)."""
-        from detectors.sketch import QuantileSketch
+        from agent.sdk.outbox import collect
 
-        items: list[dict[str, Any]] = []
-        now = time.time()
-        for s in self.all_series():
-            t = s.shards.total()
-            ok = t.count - t.errors - t.fallbacks
-            counts = {k: self._delta((s.index, k), v) for k, v in
-                      (("ok", ok), ("error", t.errors), ("fallback", t.fallbacks))}
-            lat, ttft = QuantileSketch(), QuantileSketch()
-            for a, b in s.shards.swap_sketches():
-                lat.merge(a)
-                ttft.merge(b)
-            feats, preds, dropped = s.samples.take()
-            if dropped:
-                self._drop("queue_full", dropped)
-            if any(counts.values()) or lat.count or ttft.count:
-                item: dict[str, Any] = {"type": "requests", "model": s.model,
-                                        "version": s.version, "at": now, "counts": counts,
-                                        "in_flight": t.in_flight}
-                if lat.count:
-                    item["latency"] = lat.to_dict()
-                if ttft.count:
-                    item["ttft"] = ttft.to_dict()
-                items.append(item)
-            if feats or preds:
-                items.append({"type": "samples", "model": s.model, "version": s.version,
-                              "at": now, "features": feats, "predictions": preds})
-        for (model, version, ttype), c in list(self.token_counters.items()):
-            d = self._delta(("tokens", model, version, ttype), c.value)
-            if d:
-                items.append({"type": "tokens", "model": model, "version": version,
-                              "token_type": ttype, "count": d, "at": now})
-        for (model, version), c in list(self.cost_counters.items()):
-            d = self._delta(("cost", model, version), c.value)
-            if d:
-                items.append({"type": "cost", "model": model, "version": version, "usd": d,
-                              "at": now})
-        for name, depth in self.queue_depths().items():
-            items.append({"type": "queue", "queue": name, "depth": depth, "at": now})
-        caches: dict[str, dict[str, Any]] = {}
-        for (name, result), hits in list(self.cache_counters.items()):
-            d = self._delta(("cache", name, result), hits.value)
-            if d:
-                caches.setdefault(name, {"type": "cache", "cache": name, "hits": 0.0,
-                                         "misses": 0.0, "at": now})[_PLURAL[result]] = d
-        items.extend(caches.values())
-        state: dict[str, Any] = {}
-        if self.degradation_level is not None:
-            state["degradation"] = self.degradation_level
-        if self.breakers:
-            state["breakers"] = dict(self.breakers)
-        refused = self._refused
-        gauges = {k: v for k, v in list(self.custom_gauges.items()) if k not in refused}
-        if gauges:
-            state["gauges"] = gauges
-        counters = {name: d for name, k in list(self.custom_counters.items())
-                    if (d := self._delta(("counter", name), k.value)) and name not in refused}
-        if counters:
-            state["counters"] = counters
-        if state:
-            items.append({"type": "state", "at": now, **state})
-        with self._cold_lock:
-            events, self._events = self._events, []
-        items.extend(events)
-        return items
+        return collect(self)
 
     # -- internal bookkeeping ------------------------------------------------------------------
     def _counter(self, table: dict[Any, LockedCounter], metric: str, labels: tuple[str, ...]
@@ -697,41 +564,6 @@ class Monitor:
                             cat.SDK_ERRORS.name, exc_info=True)
         except Exception:
             pass
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b) or str(a) == str(b)
-    except Exception:
-        return False
-
-
-def _size(obj: Any) -> float | None:
-    if obj is None:
-        return None
-    if hasattr(obj, "qsize"):
-        return float(obj.qsize())
-    return float(len(obj))
-
-
-def _value(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, str)):
-        return v
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return clean(v)
-
-
-def _features(raw: Any, limit: int) -> dict[str, Any]:
-    if isinstance(raw, Mapping):
-        items = list(raw.items())[:limit]
-        return {clean(k): _value(v) for k, v in items}
-    if isinstance(raw, Sequence) and not isinstance(raw, (str, bytes)):
-        return {f"f{i}": _value(v) for i, v in enumerate(list(raw)[:limit])}
-    if hasattr(raw, "tolist"):
-        return _features(raw.tolist(), limit)
-    return {"value": _value(raw)}
 
 
 def _otel_from_env(sdk: Any) -> bool:
