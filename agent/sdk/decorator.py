@@ -50,6 +50,26 @@ class Options:
             fallback if callable(fallback) and not isinstance(fallback, tuple) else None
 
 
+def check_options(**options: Any) -> None:
+    """Refuse, when the decorator is applied, an option that no call could use (a string as
+    ``fallback=``, a value where a function is expected): ignoring it would record every call
+    as ok without a word."""
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "fallback":
+            kinds = value if isinstance(value, tuple) else (value,)
+            if all(isinstance(k, type) and issubclass(k, BaseException) for k in kinds):
+                continue
+            if not isinstance(value, (tuple, type)) and callable(value):
+                continue
+            raise TypeError("fallback= takes a function of the result (true: a fallback "
+                            "answered) or exception types (raised: a fallback answered), got "
+                            f"{value!r}")
+        if not callable(value):
+            raise TypeError(f"{name}= takes a function, got {type(value).__name__}")
+
+
 def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: Options
                ) -> Callable[..., Any]:
     """Wrap ``fn`` according to its kind; metadata and signature are preserved.

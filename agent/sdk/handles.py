@@ -44,8 +44,8 @@ class JobRun:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is not None:
-            self._failed = exc_type.__name__
+        if exc_type is not None and not issubclass(exc_type, GeneratorExit):
+            self._failed = exc_type.__name__     # a consumer closing a generator early is not
         self._send("failure" if self._failed else "success")
 
     async def __aenter__(self) -> JobRun:
@@ -59,8 +59,22 @@ class JobRun:
         self._failed = reason
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Decorator form: every call of ``fn`` is one run."""
+        """Decorator form: every call of ``fn`` is one run; on a generator (or async generator)
+        the run lasts until it is exhausted, fails, or is closed by its consumer."""
         monitor, name = self._monitor, self.name
+        if inspect.isasyncgenfunction(fn):
+            @functools.wraps(fn)
+            async def arun_gen(*args: Any, **kwargs: Any) -> Any:
+                async with JobRun(monitor, name):
+                    async for item in fn(*args, **kwargs):
+                        yield item
+            return arun_gen
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def run_gen(*args: Any, **kwargs: Any) -> Any:
+                with JobRun(monitor, name):
+                    return (yield from fn(*args, **kwargs))
+            return run_gen
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def arun(*args: Any, **kwargs: Any) -> Any:

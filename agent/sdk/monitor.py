@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent import catalogue as cat
-from agent.sdk.decorator import REQUEST_ID, Options, instrument
+from agent.sdk.decorator import REQUEST_ID, Options, check_options, instrument
 from agent.sdk.handles import (
     BreakerHandle,
     CacheHandle,
@@ -189,9 +189,16 @@ class Monitor:
         receive the return value (on a generator: the last item it yielded, once it has
         finished); ``fallback`` may instead be exception types that mean the service fell back.
         ``request_id`` receives the arguments and returns your own id. A model the spec does not
-        name is said once (a typo would otherwise feed no objective).
+        name is said once (a typo would otherwise feed no objective). An option of the wrong
+        kind is refused here, with a TypeError, rather than ignored on every call.
         """
+        check_options(features=features, prediction=prediction, fallback=fallback,
+                      request_id=request_id)
+
         def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+            if not callable(func):
+                raise TypeError(f"@monitor.inference decorates a function, got "
+                                f"{type(func).__name__}")
             try:
                 self._check_model(clean(model))
                 series = self._series_for(clean(model), clean(version))

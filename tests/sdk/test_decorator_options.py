@@ -95,3 +95,49 @@ def test_feedback_for_an_unknown_request_id_is_said_once(
             m.feedback(f"no-such-id-{i}", positive=False)
     said = [r.getMessage() for r in caplog.records if "did not serve" in r.getMessage()]
     assert len(said) == 1 and "no-such-id-0" in said[0], said
+
+
+@pytest.mark.parametrize("options", [
+    {"fallback": "rules"}, {"fallback": (TimeoutError, "x")}, {"fallback": 3},
+    {"prediction": "score"}, {"features": ["a", "b"]}, {"request_id": "id"}])
+def test_options_of_the_wrong_kind_are_refused_when_applied(options: dict[str, Any]) -> None:
+    m = Monitor(registry=CollectorRegistry(), service="svc", sidecar_url="")
+    with pytest.raises(TypeError, match=next(iter(options))):
+        m.inference(model="m", **options)
+
+
+@pytest.mark.parametrize("shape", ["sync", "async", "gen", "agen"])
+def test_job_decorator_spans_the_whole_run_on_every_shape(shape: str) -> None:
+    m = Monitor(registry=CollectorRegistry(), service="svc", sidecar_url="http://127.0.0.1:1",
+                flush_interval=3600)
+    job = m.job("nightly")
+    order: list[str] = []
+
+    def seen() -> list[str]:
+        return [e["event"] for e in m._events]
+
+    if shape == "sync":
+        job(lambda: order.append(str(seen())))()
+    elif shape == "async":
+        async def a() -> None:
+            order.append(str(seen()))
+        asyncio.run(job(a)())
+    elif shape == "gen":
+        def g() -> Iterator[int]:
+            order.append(str(seen()))
+            yield 1
+            raise ValueError("late failure")
+        with pytest.raises(ValueError):
+            list(job(g)())
+    else:
+        async def ag() -> AsyncIterator[int]:
+            order.append(str(seen()))
+            yield 1
+
+        async def consume() -> list[int]:
+            return [x async for x in job(ag)()]
+        asyncio.run(consume())
+    assert order == ["['start']"], (shape, order)       # the body ran inside the run
+    want = "failure" if shape == "gen" else "success"
+    assert seen() == ["start", want], shape
+    m.close()
