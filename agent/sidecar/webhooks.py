@@ -11,8 +11,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from agent.redact import origin, scrub
 from agent.sidecar.jsonsafe import dumps
-from agent.sidecar.redact import origin, scrub
 
 log = logging.getLogger("slo_agent.sidecar")
 

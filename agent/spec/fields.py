@@ -63,3 +63,14 @@ class StrictModel(BaseModel):
     """Unknown keys are errors: a typo must not silently disable a check."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=False)
+
+
+def check_url(data: Any) -> Any:
+    """A model's ``url`` must be http(s); a bad one is reported redacted (URLs can carry
+    credentials). Used as a before-validator of the model, so the issue's path is ``...url``."""
+    from agent.redact import redact_url
+
+    value = data.get("url") if isinstance(data, dict) else None
+    if isinstance(value, str) and not re.match(r"^https?://", value):
+        raise problems_error([("url", "expected an http:// or https:// URL", redact_url(value))])
+    return data

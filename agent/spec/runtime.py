@@ -14,6 +14,7 @@ from agent.spec.fields import (
     StrictModel,
     as_duration,
     as_ratio,
+    check_url,
     problems_error,
 )
 
@@ -22,6 +23,7 @@ class Webhook(StrictModel):
     url: Annotated[str, Field(pattern=r"^https?://")]
     timeout: Duration = 5.0
     _v_timeout = field_validator("timeout", mode="before")(lambda cls, v: as_duration(v))
+    _v_url = model_validator(mode="before")(lambda cls, data: check_url(data))
 
 
 class Limits(StrictModel):

@@ -15,6 +15,7 @@ from agent.spec.fields import (
     as_duration,
     as_ratio,
     check_name,
+    check_url,
     problems_error,
 )
 from agent.spec.presets import PRESETS
@@ -157,6 +158,7 @@ class ScrapeTarget(StrictModel):
                 for k, m in out.items()}
 
     _v_d = field_validator("interval", "timeout", mode="before")(lambda cls, v: as_duration(v))
+    _v_url = model_validator(mode="before")(lambda cls, data: check_url(data))
 
     @field_validator("name")
     @classmethod

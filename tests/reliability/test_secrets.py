@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.redact import redact_url
 from agent.sidecar.collectors.scrape import Scraper
 from agent.sidecar.engine import Engine
 from agent.sidecar.jsonsafe import dumps
-from agent.sidecar.redact import redact_url
 from agent.sidecar.webhooks import Webhooks
 from agent.spec import SpecError, parse_spec
 from agent.spec.model import ScrapeTarget
@@ -165,3 +165,13 @@ def test_scrape_auth_fields_property(auth: dict[str, Any]) -> None:
         a = spec.sources.scrape[0].auth
         assert a is not None
         assert (a.bearer_token_env is None) == (a.username_env is not None)
+
+
+def test_spec_errors_never_echo_url_credentials() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_spec({"service": "s", "models": [{"name": "m"}], "objectives": [],
+                    "sources": {"gpu": {"mode": "off"}, "scrape": [
+                        {"name": "t", "url": "ftp://u:hunter22@h/m?token=abc123"}]}})
+    text = str(info.value)
+    assert "sources.scrape[0].url" in text and "http" in text
+    assert "hunter22" not in text and "abc123" not in text
