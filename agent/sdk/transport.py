@@ -6,7 +6,7 @@ slow or gone, batches wait in a bounded list with exponential backoff; past the 
 dropped and its items are counted. A 4xx is final for what it names: when the answer's ``fields``
 name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``), only those are dropped
 and the rest of the batch is sent again at once, so one bad item never blinds later batches; a 4xx
-that names nothing drops the batch (counted as rejected).
+that names nothing drops the batch (counted as rejected); a 413 halves the batch and sends both.
 """
 
 from __future__ import annotations
@@ -112,7 +112,13 @@ class Shipper:
                     self._pending.popleft()
                     self._on_shipped(len(batch))
                     self._backoff = 0.0
-                elif status == "rejected":
+                elif status == "too_large" and len(batch) > 1:
+                    # the sidecar's batch or body cap is below ours: halve it, send both
+                    self._pending.popleft()
+                    half = len(batch) // 2
+                    self._pending.appendleft(batch[half:])
+                    self._pending.appendleft(batch[:half])
+                elif status in ("rejected", "too_large"):
                     self._pending.popleft()
                     rest = self._salvage(batch, self._refused_fields)
                     self._on_drop("rejected", len(batch) - len(rest))
@@ -140,6 +146,8 @@ class Shipper:
             return "ok"
         except urllib.error.HTTPError as exc:
             self.last_error = f"HTTP {exc.code}"
+            if exc.code == 413:
+                return "too_large"
             final = 400 <= exc.code < 500 and exc.code not in (408, 429)
             self._refused_fields = _field_paths(exc) if final else []
             return "rejected" if final else "retry"

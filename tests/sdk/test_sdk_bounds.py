@@ -84,3 +84,25 @@ def test_many_gauge_names_never_blind_latency_and_errors(tmp_path: Path, sidecar
     lat = next(o for o in sc.status()["objectives"] if o["name"] == "errors")
     assert lat["value"] == pytest.approx(0.1, abs=0.02), lat
     assert len(m._refused) <= m.max_label_values
+
+
+def test_a_batch_too_large_for_the_sidecar_is_split_not_dropped(tmp_path: Path,
+                                                                 sidecar_factory: Any) -> None:
+    data = make_spec(tmp_path, free_port())
+    data["sidecar"]["limits"] = {"max_batch": 8}
+    sc = sidecar_factory(data)
+    m = Monitor(parse_spec(data), registry=CollectorRegistry(), sidecar_url=sc.url,
+                flush_interval=60)
+    for i in range(30):
+        m.queue(f"q{i}").set(i)
+    assert m.flush()
+    deadline = time.time() + 5
+    items: dict[str, float] = {}
+    while time.time() < deadline:
+        items = sc.status()["sources"]["ingest"]["items"]
+        if items.get("queue", 0) >= 30:
+            break
+        time.sleep(0.1)
+    assert items.get("queue") == 30, items      # each depth once, in batches of at most 8
+    assert not any(k == "rejected" for k in m.dropped), m.dropped
+    m.close()
