@@ -240,7 +240,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         # Bad input is answered 4xx where it is parsed; reaching here is the sidecar's fault: a
         # 500, with the traceback logged the first time per endpoint and error type.
         key = (request.url.path, type(exc).__name__)
-        if key not in logged:
+        if key not in logged and len(logged) < 256:      # capped: paths come from clients
             logged.add(key)
             log.error("internal error serving %s %s", request.method, request.url.path,
                       exc_info=exc)
