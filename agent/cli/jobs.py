@@ -128,24 +128,25 @@ class Spool:
         failure everything unsent is kept (raises SendError). Events the sidecar refuses as
         invalid are dropped with a line on stderr, so they never block later ones."""
         try:
-            if not self.path.exists():
-                raise FileNotFoundError
-            with self._locked() as records:
-                mine = [r for r in records if r.get("url") == url and r.get("service") == service]
-                if mine:
-                    try:
-                        send(url, service, [r["item"] for r in mine], token)
-                        self.warn(f"sent {len(mine)} kept event(s) from {self.path}")
-                    except SendError as exc:
-                        if not exc.final:
-                            raise
-                        self.warn(f"dropped {len(mine)} kept event(s) the sidecar refused: {exc}")
-                    records[:] = [r for r in records if r not in mine]
-        except FileNotFoundError:
-            pass
+            if self.path.exists():
+                self._send_kept(url, service, token)
         except OSError as exc:
             self.warn(f"could not read the spool {self.path}: {exc}")
         send(url, service, items, token)
+
+    def _send_kept(self, url: str, service: str, token: str | None) -> None:
+        with self._locked() as records:
+            mine = [r for r in records if r.get("url") == url and r.get("service") == service]
+            if not mine:
+                return
+            try:
+                send(url, service, [r["item"] for r in mine], token)
+                self.warn(f"sent {len(mine)} kept event(s) from {self.path}")
+            except SendError as exc:
+                if not exc.final:
+                    raise
+                self.warn(f"dropped {len(mine)} kept event(s) the sidecar refused: {exc}")
+            records[:] = [r for r in records if r not in mine]
 
 
 def report(spool: Spool, url: str, service: str, items: list[dict[str, Any]],
