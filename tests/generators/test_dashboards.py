@@ -244,3 +244,39 @@ def test_time_to_exhaustion_is_a_stat_of_instant_queries(built: Any) -> None:
                 if p["title"] == "Burn rate now (fastest tier per objective)")
     assert burn["fieldConfig"]["defaults"]["unit"] == "suffix:×"
     assert all(t["legendFormat"] != "__auto" for t in burn["targets"])
+
+
+def test_readme_signal_table_is_generated_from_the_records() -> None:
+    from dashboards.docs import README, render_readme
+
+    text = README.read_text(encoding="utf-8")
+    assert render_readme(text) == text, "run: python -m dashboards.docs"
+
+
+def test_rules_and_dashboards_read_the_same_defaults() -> None:
+    """An objective that names no levels gets the kind's defaults in the alert rules, the
+    dashboards and (through the generated table) the README alike."""
+    from agent.spec.signals import SIGNALS
+    from alerts.rules import rule_groups
+
+    base = every_kind_spec()
+    kinds = {o["signal"]: o for o in base["objectives"]}
+    objectives = []
+    for kind, info in SIGNALS.items():
+        if (info.default_critical and "baseline" not in info.default_critical
+                and kind.value in kinds):
+            o = {k: v for k, v in kinds[kind.value].items() if k not in ("warning", "critical")}
+            objectives.append(o)
+    spec = parse_spec({**base, "objectives": objectives})
+    exprs = {r["alert"]: r["expr"] for g in rule_groups(spec)["groups"] for r in g["rules"]
+             if "alert" in r}
+    explicit = parse_spec({**base, "objectives": [
+        {**o, "warning": SIGNALS[SignalKind(o["signal"])].default_warning,
+         "critical": SIGNALS[SignalKind(o["signal"])].default_critical} for o in objectives]})
+    for p, q in zip(plans(spec), plans(explicit), strict=True):
+        assert [lv.constant for lv in p.levels] == [lv.constant for lv in q.levels], p.o.name
+        crit = next(lv.constant for lv in p.levels if lv.severity == "critical")
+        assert crit is not None
+        assert exprs[f"{p.alert_base}Critical"].endswith(f" {crit:.10g}"), p.o.name
+        detail = _json(detail_dashboard(p))
+        assert _steps(detail["panels"][0]["fieldConfig"]["defaults"]) == _expected(p)
