@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grafana_foundation_sdk.builders.dashboard import Dashboard
-from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, Threshold
+from grafana_foundation_sdk.builders.dashboard import Dashboard, ThresholdsConfig
+from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, Threshold, ThresholdsMode
 
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, dashboard_uid, detail_uid, runbook_url
@@ -155,10 +155,7 @@ def _budget_panels(p: ObjectivePlan) -> list[Any]:
     ]
 
 
-def _steps(st: list[Threshold]) -> Any:
-    from grafana_foundation_sdk.builders.dashboard import ThresholdsConfig
-    from grafana_foundation_sdk.models.dashboard import ThresholdsMode
-
+def _steps(st: list[Threshold]) -> ThresholdsConfig:
     return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(st)
 
 

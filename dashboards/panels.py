@@ -86,10 +86,20 @@ def steps(lv: Levels, higher_is_worse: bool) -> list[Threshold]:
 
 
 def thresholds(p: ObjectivePlan | None) -> ThresholdsConfig:
-    """The objective's warning (yellow) and critical (red) levels; just green without one."""
+    """The objective's warning (yellow) and critical (red) levels; just green without one.
+    State-like kinds get one step per state, coloured as the evaluator judges it."""
+    if p is not None and p.o.signal in STATE_NAMES:
+        return discrete_thresholds(p.o.signal, discrete_levels(p.o.signal, p))
     got = [Threshold(value=None, color=GREEN)] if p is None else steps(
         levels(p), p.o.info.higher_is_worse)
     return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(got)
+
+
+def plan_mappings(p: ObjectivePlan | None) -> list[Mapping]:
+    """Named, coloured states for a state-like objective; none for the others."""
+    if p is None or p.o.signal not in STATE_NAMES:
+        return []
+    return discrete_mappings(p.o.signal, discrete_levels(p.o.signal, p))
 
 
 def threshold_properties(p: ObjectivePlan) -> list[DynamicConfigValue]:
@@ -156,6 +166,8 @@ def series_panel(title: str, unit: str, targets: Sequence[Dataquery], descriptio
     series whose display name matches each regex by that objective (field overrides)."""
     panel = (timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE)
              .description(description).height(8).span(width).thresholds(thresholds(p)))
+    if plan_mappings(p):
+        panel = panel.mappings(plan_mappings(p)).decimals(0)
     if p is not None and any(v is not None for v in levels(p)):
         panel = panel.thresholds_style(
             GraphThresholdsStyleConfig().mode(GraphThresholdsStyleMode.DASHED))
@@ -190,6 +202,8 @@ def stat_panel(title: str, unit: str, target: Dataquery, description: str,
         return panel.mappings(state_mappings()).thresholds(state_thresholds())
     if steps_ is not None:
         return panel.thresholds(ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps_))
+    if plan_mappings(p):
+        panel = panel.mappings(plan_mappings(p))
     return panel.thresholds(thresholds(p))
 
 

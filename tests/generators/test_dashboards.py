@@ -19,7 +19,7 @@ from agent.spec.model import Spec
 from agent.spec.signals import BREAKER_STATES, DEGRADATION_LEVELS, SignalKind
 from agent.spec.units import format_duration
 from dashboards.detail import detail_dashboard, fastest
-from dashboards.panels import STATUS_COLOR, levels
+from dashboards.panels import STATE_NAMES, STATUS_COLOR, levels
 from dashboards.service import service_dashboard
 from detectors.thresholds import classify
 from tests.generators.test_generate import every_kind_spec
@@ -82,7 +82,23 @@ def test_detail_thresholds_equal_the_spec(built: Any) -> None:
     for p in plans(spec):
         sli = details[p.o.name]["panels"][0]
         assert sli["id"] == 1 and p.o.name in sli["title"]
-        assert _steps(sli["fieldConfig"]["defaults"]) == _expected(p), p.o.name
+        if p.o.signal in STATE_NAMES:
+            _assert_states_as_judged(sli, p)
+        else:
+            assert _steps(sli["fieldConfig"]["defaults"]) == _expected(p), p.o.name
+
+
+def _assert_states_as_judged(panel: Dash, p: ObjectivePlan) -> None:
+    """Each named state (value mapping) and the threshold step at it carry the colour the
+    evaluator's classify gives that value: the healthy 0 is green, never 'off by one'."""
+    got = {lv.severity: lv.constant for lv in p.levels}
+    names = STATE_NAMES[p.o.signal]
+    options = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    judged = [STATUS_COLOR[classify(float(i), got.get("warning"), got.get("critical"))]
+              for i in range(len(names))]
+    assert [options[str(i)]["color"] for i in range(len(names))] == judged, p.o.name
+    assert [s["color"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]] == judged
+    assert judged[0] == "green"
 
 
 def test_service_thresholds_are_per_objective(built: Any) -> None:
@@ -92,7 +108,9 @@ def test_service_thresholds_are_per_objective(built: Any) -> None:
     panels = list(_panels(service))
     stats = {p["title"]: p for p in panels if p["type"] == "stat"}
     for p in plans(spec):
-        if _expected(p) and not any(lv.constant is None for lv in p.levels):
+        if p.o.signal in STATE_NAMES:
+            _assert_states_as_judged(stats[p.o.name], p)
+        elif _expected(p) and not any(lv.constant is None for lv in p.levels):
             assert _steps(stats[p.o.name]["fieldConfig"]["defaults"]) == _expected(p)
     overrides = [v for p in panels if p["type"] == "timeseries"
                  for v in _override_steps(p).values()]
@@ -278,5 +296,8 @@ def test_rules_and_dashboards_read_the_same_defaults() -> None:
         crit = next(lv.constant for lv in p.levels if lv.severity == "critical")
         assert crit is not None
         assert exprs[f"{p.alert_base}Critical"].endswith(f" {crit:.10g}"), p.o.name
-        detail = _json(detail_dashboard(p))
-        assert _steps(detail["panels"][0]["fieldConfig"]["defaults"]) == _expected(p)
+        sli = _json(detail_dashboard(p))["panels"][0]
+        if p.o.signal in STATE_NAMES:
+            _assert_states_as_judged(sli, p)
+        else:
+            assert _steps(sli["fieldConfig"]["defaults"]) == _expected(p)

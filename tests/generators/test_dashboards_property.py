@@ -16,8 +16,14 @@ from agent.spec import parse_spec
 from agent.spec.signals import SIGNALS, SignalKind
 from agent.spec.units import Unit
 from dashboards.detail import detail_dashboard
+from dashboards.panels import STATE_NAMES
 from dashboards.service import service_dashboard
-from tests.generators.test_dashboards import _expected, _override_steps, _steps
+from tests.generators.test_dashboards import (
+    _assert_states_as_judged,
+    _expected,
+    _override_steps,
+    _steps,
+)
 
 _SELECTORS = {"job": {"job": "retrain"}, "cache": {"cache": "emb"},
               "breaker": {"breaker": "ranker"}, "queue": {"queue": "q"}}
@@ -78,9 +84,13 @@ def test_any_objective_yields_sound_dashboards(o: dict[str, Any]) -> None:
             if panel["type"] != "row":
                 assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
                 assert panel.get("description"), panel["title"]
-    assert _steps(detail["panels"][0]["fieldConfig"]["defaults"]) == _expected(p)
     stat = next(x for x in service["panels"] if x["type"] == "stat" and x["title"] == "obj")
-    if not any(lv.constant is None for lv in p.levels):
+    if p.o.signal in STATE_NAMES:
+        _assert_states_as_judged(detail["panels"][0], p)
+        _assert_states_as_judged(stat, p)
+    else:
+        assert _steps(detail["panels"][0]["fieldConfig"]["defaults"]) == _expected(p)
+    if p.o.signal not in STATE_NAMES and not any(lv.constant is None for lv in p.levels):
         assert _steps(stat["fieldConfig"]["defaults"]) == _expected(p)
     overrides = [v for x in service["panels"] if x["type"] == "timeseries"
                  for v in _override_steps(x).values()]
