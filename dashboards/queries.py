@@ -28,10 +28,19 @@ def panel_queries(dashboard: Mapping[str, Any]) -> Iterator[PanelQuery]:
                                      p.get("title", ""), t.get("refId", ""), t["expr"])
 
 
+def annotation_queries(dashboard: Mapping[str, Any]) -> Iterator[PanelQuery]:
+    """The dashboard's Prometheus annotation queries (panel id 0, ref = the annotation name)."""
+    for a in dashboard.get("annotations", {}).get("list", []):
+        if a.get("expr"):
+            yield PanelQuery(dashboard.get("uid", ""), 0, "annotation", a.get("name", ""),
+                             a["expr"])
+
+
 def substitute(expr: str, rate_interval: str = "1m",
                values: Mapping[str, str] | None = None) -> str:
-    """Replace $__rate_interval and ${var}/$var with concrete values (``.*`` for 'All')."""
-    out = expr.replace("$__rate_interval", rate_interval)
+    """Replace $__rate_interval, $__interval and ${var}/$var with concrete values (``.*`` for
+    'All')."""
+    out = expr.replace("$__rate_interval", rate_interval).replace("$__interval", rate_interval)
     vals = dict(values or {})
 
     def repl(m: re.Match[str]) -> str:

