@@ -101,7 +101,8 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
             for sk_in, target in ((item.latency, ms.latency), (item.ttft, ms.ttft)):
                 if sk_in is not None:
                     try:
-                        target.add_sketch(QuantileSketch.from_dict(sk_in.model_dump()), now)
+                        sk = QuantileSketch.from_dict(sk_in.model_dump())
+                        target.add_sketch(sk.rebucketed(target.accuracy), now)
                     except ValueError:
                         state.ingested["bad_sketch"] += 1
         elif isinstance(item, m.Samples):
