@@ -16,7 +16,7 @@ from typing import Any
 DEFAULT_ACCURACY = 0.01
 MAX_BUCKETS = 4096
 _MIN_POSITIVE = 1e-9   # values at or below this count as zero (latencies are never that short)
-MAX_VALUE = 1e12       # largest value a sketch represents (~31,700 years in seconds); above: clamped
+MAX_VALUE = 1e12       # largest value kept (~31,700 years in seconds); above: clamped
 MAX_SUM = 1e30         # sums saturate here: MAX_VALUE x 10**12 counts x 10**6 merges stays finite
 
 

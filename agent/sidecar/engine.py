@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.samples import Sample
+
 from agent import catalogue as cat
 from agent.sidecar import persistence, service_signals
 from agent.sidecar.apply import apply, dataset_batch, schema_changes
@@ -32,16 +34,19 @@ from agent.sidecar.exposition import (
 from agent.sidecar.histogram import Histograms
 from agent.sidecar.history import History
 from agent.sidecar.ingest import Batch
-from agent.sidecar.state import AgentState, merged_sketch
+from agent.sidecar.state import AgentState
 from agent.sidecar.webhooks import Webhooks
 from agent.spec.model import Spec
 from agent.spec.signals import SignalKind
 from agent.spec.units import format_duration, format_value
 from detectors.detection import Detection
+from detectors.sketch import QuantileSketch
 
 log = logging.getLogger("slo_agent.sidecar")
 MAX_INSTANCES = 1000        # SDK instances remembered for the status page
 MAX_SHOWN_INSTANCES = 50
+SNAPSHOT_BYTES_PER_S = 100_000    # 1 MB of state is written at most every 10 s
+SNAPSHOT_MAX_GAP = 60.0            # and never less often than this
 EVAL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -55,6 +60,8 @@ class Counters:
         self.dropped: Counter[str] = Counter()
         self.snapshots: Counter[str] = Counter()
         self.webhooks: Counter[str] = Counter()
+        self.publish_errors: Counter[str] = Counter()
+        self.overflow: Counter[str] = Counter()
 
     def inc(self, table: str, key: str, n: float = 1) -> None:
         with self._lock:
@@ -94,6 +101,10 @@ class Engine:
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
                                  lambda r: self.counters.inc("webhooks", r))
         self.published: list[Any] = []
+        self.published_at: float | None = None
+        self.snapshot_bytes = 0
+        self.snapshot_due = 0.0
+        self._publish_logged: set[str] = set()
         self.published_dcgm: list[Any] = []
         self.status_doc: dict[str, Any] = {"ready": False}
         self.results: list[Result] = []
@@ -280,23 +291,44 @@ class Engine:
         self.last_tick = now
         self.detections = {o.name: service_signals.drift_detection(self.spec, self.state, o, now)
                            for o in self.spec.drift_objectives()}
-        try:
-            self.published = self._families(results, now)
-            self.published_dcgm = dcgm_families(self.gpu.readings, self._hostname)
-            self.status_doc = self._status(results, now)
-        except Exception:
-            log.exception("publishing failed")
-        dt = time.perf_counter() - t0
-        self.tick_durations.observe((), dt)
-        self.snapshot()
+        self.published = self._families(results, now)
+        self.published_dcgm = self.guard("dcgm", lambda: dcgm_families(self.gpu.readings,
+                                                                        self._hostname), [])
+        self.status_doc = self.guard("status", lambda: self._status(results, now),
+                                     self.status_doc)
+        self.published_at = self.clock()
+        self.snapshot(now)
+        self.tick_durations.observe((), time.perf_counter() - t0)   # snapshot cost included
 
-    def snapshot(self) -> None:
+    def guard(self, part: str, build: Callable[[], Any], default: Any) -> Any:
+        """One part of a publication; a failure leaves that part out (counted, logged once per
+        part) and never freezes the rest."""
         try:
-            persistence.save(self.state_dir, self.spec.service, self.state.state())
+            return build()
+        except Exception as exc:
+            self.counters.inc("publish_errors", part)
+            if part not in self._publish_logged and len(self._publish_logged) < 1000:
+                self._publish_logged.add(part)
+                log.error("could not publish %s (left out until it recovers): %r", part, exc,
+                          exc_info=exc)
+            return default
+
+    def snapshot(self, now: float | None = None) -> None:
+        """Write the state; from a tick (``now`` given) only when due: a snapshot of B bytes
+        waits B / SNAPSHOT_BYTES_PER_S seconds (at most SNAPSHOT_MAX_GAP) before the next, so
+        its cost stays bounded as the state grows. Without ``now`` (stop) it always writes."""
+        if now is not None and now < self.snapshot_due:
+            return
+        try:
+            self.snapshot_bytes = persistence.save(self.state_dir, self.spec.service,
+                                                   self.state.state())
             self.counters.inc("snapshots", "ok")
         except (OSError, ValueError, TypeError) as exc:
             self.counters.inc("snapshots", "error")
             log.error("snapshot failed: %s", exc)
+        if now is not None:
+            self.snapshot_due = now + min(SNAPSHOT_MAX_GAP,
+                                          self.snapshot_bytes / SNAPSHOT_BYTES_PER_S)
 
     def _log_pending(self, r: Result) -> None:
         assert r.pending is not None
@@ -330,8 +362,8 @@ class Engine:
     def _families(self, results: list[Result], now: float) -> list[Any]:
         svc = self.spec.service
         fams = objective_families(self.spec, results,
-                                  {k: v for k, v in self.transitions.items()})
-        fams += gpu_families(self.spec, self.gpu.readings)
+                                  {k: v for k, v in self.transitions.items()}, self.guard)
+        fams += self.guard("gpu", lambda: gpu_families(self.spec, self.gpu.readings), [])
         lat, ttft = _fam(cat.SKETCH_LATENCY), _fam(cat.SKETCH_TTFT)
         slots = max(1, int(self.spec.alerting.rate_window // self.interval))
         score, stat, pval = _fam(cat.DRIFT_SCORE), _fam(cat.DRIFT_STATISTIC), \
@@ -341,13 +373,10 @@ class Engine:
         newcat = _fam(cat.NEW_CATEGORY)
         for (model, version), ms in sorted(self.state.models.items()):
             for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
-                sk = merged_sketch([ws.merged(now, slots)])
-                if sk.count:
-                    labels = {cat.SERVICE_LABEL: svc, "model": model, "version": version}
-                    for q in (0.5, 0.95, 0.99):
-                        fam.add_sample(fam.name, {**labels, "quantile": str(q)}, sk.quantile(q))
-                    fam.add_sample(fam.name + "_count", labels, float(sk.count))
-                    fam.add_sample(fam.name + "_sum", labels, sk.sum)
+                labels = {cat.SERVICE_LABEL: svc, "model": model, "version": version}
+                part = f"{fam.name}{{model={model!r},version={version!r}}}"
+                fam.samples.extend(self.guard(part, lambda f=fam, w=ws, lb=labels: _sketch_samples(
+                    f.name, w.merged(now, slots), lb), []))
             drift = self.evaluator.drift_cache.get((model, version))
             if drift is None and (ms.numeric or ms.categorical or ms.predictions):
                 drift = self.evaluator._drift_for(ms)
@@ -367,8 +396,8 @@ class Engine:
                 if r.new_share is not None:
                     newcat.add_metric([svc, model, version, r.feature], r.new_share)
         fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
-        fams += self._data_families(now)
-        fams += self._service_families()
+        fams += self.guard("datasets", lambda: self._data_families(now), [])
+        fams += self.guard("service", self._service_families, [])
         up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
             _fam(cat.QUEUE_DEPTH)
         if self.gpu.mode != "off":
@@ -460,45 +489,54 @@ class Engine:
                 disallowed]
 
     def _status(self, results: list[Result], now: float) -> dict[str, Any]:
-        objectives = []
-        for r in results:
-            o = self.spec.objective(r.name)
-            unit = o.info.unit
-            entry: dict[str, Any] = {
-                "name": r.name, "signal": o.signal.value,
-                "selector": dict(o.selector.items()), "unit": unit.value,
-                "direction": o.info.direction.value,
-                "value": r.value, "value_text": format_value(r.value, unit),
-                "status": r.shown_status, "since": r.since,
-                "warning": r.warning, "critical": r.critical, "baseline": r.baseline,
-                "for": format_duration(o.for_),
-            }
-            if r.pending is not None:
-                entry["pending"] = r.pending
-            if r.value is None or r.status.value == "no_data":
-                entry["reason"] = r.detail.get("reason") or "no data yet"
-            if o.quantile is not None:
-                entry["quantile"] = o.quantile
-            if o.has_target:
-                entry.update(target=o.objective, window=format_duration(o.window),
-                             error_budget_remaining=r.budget_remaining,
-                             error_budget=r.budget, burn_rates=r.burn_rates, tiers=r.tiers)
-            if o.name in self.detections:
-                d = self.detections[o.name]
-                entry["detection"] = {"seconds": d.seconds, "samples": d.samples,
-                                      "window_share": d.share, "reason": d.reason}
-            if o.signal in (SignalKind.JOB_SUCCESS_RATIO, SignalKind.JOB_DURATION,
-                            SignalKind.TIME_SINCE_SUCCESS, SignalKind.DRIFT_DETECTION_TIME,
-                            SignalKind.CACHE_HIT_RATE):
-                entry["detail"] = {k: v for k, v in r.detail.items() if k != "reason"}
-            if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
-                            SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE):
-                entry["features"] = {k: v for k, v in r.detail.items() if k != "reason"}
-            elif o.signal is SignalKind.NULL_RATIO and r.detail.get("column"):
-                entry["detail"] = {k: r.detail[k] for k in ("column", "bad", "total",
-                                                            "wilson_lower", "min_rows")
-                                   if k in r.detail}
-            objectives.append(entry)
+        objectives = [self.guard(f"status {r.name}", lambda r=r: self._entry(r),
+                                 {"name": r.name, "status": r.shown_status, "value": None,
+                                  "value_text": "could not be shown",
+                                  "reason": "this objective's entry failed (see the log)"})
+                      for r in results]
+        return self._status_rest(objectives, now)
+
+    def _entry(self, r: Result) -> dict[str, Any]:
+        """One objective of /status, with the number it was judged on and why."""
+        o = self.spec.objective(r.name)
+        unit = o.info.unit
+        entry: dict[str, Any] = {
+            "name": r.name, "signal": o.signal.value,
+            "selector": dict(o.selector.items()), "unit": unit.value,
+            "direction": o.info.direction.value,
+            "value": r.value, "value_text": format_value(r.value, unit),
+            "status": r.shown_status, "since": r.since,
+            "warning": r.warning, "critical": r.critical, "baseline": r.baseline,
+            "for": format_duration(o.for_), "judgement": r.judgement,
+        }
+        if r.pending is not None:
+            entry["pending"] = r.pending
+        if r.value is None or r.status.value == "no_data":
+            entry["reason"] = r.detail.get("reason") or "no data yet"
+        if o.quantile is not None:
+            entry["quantile"] = o.quantile
+        if o.has_target:
+            entry.update(target=o.objective, window=format_duration(o.window),
+                         error_budget_remaining=r.budget_remaining,
+                         error_budget=r.budget, burn_rates=r.burn_rates, tiers=r.tiers)
+        if o.name in self.detections:
+            d = self.detections[o.name]
+            entry["detection"] = {"seconds": d.seconds, "samples": d.samples,
+                                  "window_share": d.share, "reason": d.reason}
+        if o.signal in (SignalKind.JOB_SUCCESS_RATIO, SignalKind.JOB_DURATION,
+                        SignalKind.TIME_SINCE_SUCCESS, SignalKind.DRIFT_DETECTION_TIME,
+                        SignalKind.CACHE_HIT_RATE):
+            entry["detail"] = {k: v for k, v in r.detail.items() if k != "reason"}
+        if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
+                        SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE):
+            entry["features"] = {k: v for k, v in r.detail.items() if k != "reason"}
+        elif o.signal is SignalKind.NULL_RATIO and r.detail.get("column"):
+            entry["detail"] = {k: r.detail[k] for k in ("column", "bad", "total",
+                                                        "wilson_lower", "min_rows")
+                               if k in r.detail}
+        return entry
+
+    def _status_rest(self, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
         datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
                      "error": d.error, "contract_failures": len(d.contract_failures),
                      "drift": d.drift, "drift_skipped": d.drift_skipped,
@@ -533,6 +571,16 @@ class Engine:
             "evaluation": {"interval": self.interval, "last_tick": self.last_tick,
                            "lag": self.tick_lag, "restored": self.restored},
         }
+
+
+def _sketch_samples(name: str, sk: QuantileSketch, labels: dict[str, str]) -> list[Sample]:
+    """Summary samples of one sketch, built whole before any is published."""
+    if not sk.count:
+        return []
+    out = [Sample(name, {**labels, "quantile": str(q)}, sk.quantile(q))
+           for q in (0.5, 0.95, 0.99)]
+    return out + [Sample(name + "_count", labels, float(sk.count)),
+                  Sample(name + "_sum", labels, sk.sum)]
 
 
 def _rows(batch: Batch) -> int:

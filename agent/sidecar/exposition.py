@@ -6,7 +6,7 @@ A scrape only yields the families published by the last tick (plus live ingest c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
@@ -40,8 +40,11 @@ def _fam(m: cat.Metric, extra: tuple[str, ...] = ()) -> Any:
     return GaugeMetricFamily(m.name, m.help, labels=labels)
 
 
-def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int]
+def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
+                       guard: Callable[[str, Callable[[], Any], Any], Any] | None = None
                        ) -> list[Any]:
+    """Objective series; each objective is built on its own (through ``guard``), so one that
+    fails is left out and the others stay live."""
     svc = spec.service
     fams = {m.name: _fam(m) for m in (cat.OBJECTIVE_VALUE, cat.OBJECTIVE_STATE,
                                       cat.OBJECTIVE_PENDING,
@@ -49,23 +52,29 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
                                       cat.OBJECTIVE_BASELINE, cat.BUDGET_REMAINING,
                                       cat.BURN_RATE, cat.OBJECTIVE_TRANSITIONS)}
     signals = {o.name: o.signal.value for o in spec.objectives}
-    for r in results:
+
+    def one(r: Result) -> list[tuple[str, list[str], float]]:
         labels = [svc, r.name, signals[r.name]]
+        out = [(cat.OBJECTIVE_STATE.name, labels, float(r.status.rank))]
         if r.value is not None:
-            fams[cat.OBJECTIVE_VALUE.name].add_metric(labels, r.value)
-        fams[cat.OBJECTIVE_STATE.name].add_metric(labels, float(r.status.rank))
+            out.append((cat.OBJECTIVE_VALUE.name, labels, float(r.value)))
         if r.pending is not None:
-            fams[cat.OBJECTIVE_PENDING.name].add_metric([*labels, r.pending["level"]],
-                                                        r.pending["fires_at"])
+            out.append((cat.OBJECTIVE_PENDING.name, [*labels, r.pending["level"]],
+                        float(r.pending["fires_at"])))
         for metric, level in ((cat.OBJECTIVE_WARNING, r.warning),
                               (cat.OBJECTIVE_CRITICAL, r.critical),
-                              (cat.OBJECTIVE_BASELINE, r.baseline)):
+                              (cat.OBJECTIVE_BASELINE, r.baseline),
+                              (cat.BUDGET_REMAINING, r.budget_remaining)):
             if level is not None:
-                fams[metric.name].add_metric(labels, level)
-        if r.budget_remaining is not None:
-            fams[cat.BUDGET_REMAINING.name].add_metric(labels, r.budget_remaining)
+                out.append((metric.name, labels, float(level)))
         for window, rate in sorted(r.burn_rates.items()):
-            fams[cat.BURN_RATE.name].add_metric([*labels, window], rate)
+            out.append((cat.BURN_RATE.name, [*labels, window], float(rate)))
+        return out
+
+    for r in results:
+        rows = one(r) if guard is None else guard(f"objective {r.name}", lambda r=r: one(r), [])
+        for name, labels, value in rows:
+            fams[name].add_metric(labels, value)
     for (name, to), n in sorted(transitions.items()):
         fams[cat.OBJECTIVE_TRANSITIONS.name].add_metric([svc, name, signals.get(name, ""), to],
                                                         float(n))
@@ -135,11 +144,20 @@ class Published(Collector):
                               (cat.INGEST_SAMPLES, eng.counters.samples),
                               (cat.INGEST_DROPPED, eng.counters.dropped),
                               (cat.SNAPSHOTS, eng.counters.snapshots),
-                              (cat.WEBHOOKS, eng.counters.webhooks)):
+                              (cat.WEBHOOKS, eng.counters.webhooks),
+                              (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
+                              (cat.CARDINALITY_OVERFLOW, eng.counters.overflow)):
             fam = _fam(metric)
             for key, value in sorted(table.items()):
                 fam.add_metric([svc, key], value)
             yield fam
+        if eng.published_at is not None:
+            age = _fam(cat.PUBLICATION_AGE)
+            age.add_metric([svc], max(0.0, eng.clock() - eng.published_at))
+            yield age
+        size = _fam(cat.SNAPSHOT_BYTES)
+        size.add_metric([svc], float(eng.snapshot_bytes))
+        yield size
         build = InfoMetricFamily(cat.BUILD_INFO.client_name, cat.BUILD_INFO.help,
                                  labels=[cat.SERVICE_LABEL])
         from agent import __version__

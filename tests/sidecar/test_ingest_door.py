@@ -73,7 +73,7 @@ def test_sum_null_or_missing_is_derived_and_the_whole_batch_applies(tmp_path: Pa
 
 
 def test_huge_sums_are_refused_at_the_door_and_merges_saturate(tmp_path: Path) -> None:
-    eng, client = _engine(tmp_path)
+    _eng, client = _engine(tmp_path)
     status, body = _post(client, _latency(keys=[10], counts=[3], sum=1e308))
     assert status == 422 and body["fields"][0]["path"] == "items[0].latency.sum", body
     a = QuantileSketch.from_dict({"keys": [10], "counts": [1], "sum": MAX_SUM})
@@ -101,7 +101,7 @@ def test_keys_gamma_cannot_represent_are_refused(tmp_path: Path) -> None:
 ])
 def test_inconsistent_sketches_name_the_field(tmp_path: Path, sketch: dict[str, Any],
                                               path: str) -> None:
-    eng, client = _engine(tmp_path)
+    _eng, client = _engine(tmp_path)
     status, body = _post(client, _latency(**sketch))
     assert status == 422, body
     assert path in [f["path"] for f in body["fields"]], body
