@@ -110,6 +110,7 @@ class Engine:
         self.results: list[Result] = []
         self.ready = threading.Event()
         self.restored = False
+        self.restore_dropped: list[str] = []
         self.last_tick: float | None = None
         self.tick_lag = 0.0
         self.tick_durations = Histograms(EVAL_BUCKETS)
@@ -125,9 +126,11 @@ class Engine:
         saved = persistence.load(self.state_dir, self.spec.service)
         if saved is not None:
             try:
-                self.state.restore(saved)
+                self.restore_dropped = self.state.restore(saved)
                 self.restored = True
-                log.info("state restored from %s", self.state_dir / persistence.SNAPSHOT)
+                log.info("state restored from %s%s", self.state_dir / persistence.SNAPSHOT,
+                         f" ({len(self.restore_dropped)} unreadable parts dropped)"
+                         if self.restore_dropped else "")
             except (KeyError, ValueError, TypeError, AttributeError) as exc:
                 persistence.move_aside(self.state_dir / persistence.SNAPSHOT, repr(exc))
                 self.state.__init__(slot=self.interval,  # type: ignore[misc]
@@ -569,7 +572,11 @@ class Engine:
                                          [:MAX_SHOWN_INSTANCES]]},
             },
             "evaluation": {"interval": self.interval, "last_tick": self.last_tick,
-                           "lag": self.tick_lag, "restored": self.restored},
+                           "lag": self.tick_lag, "restored": self.restored,
+                           "restore_dropped": self.restore_dropped[:50],
+                           "published_at": self.published_at,
+                           "publication_errors": dict(self.counters.publish_errors),
+                           "snapshot_bytes": self.snapshot_bytes},
         }
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,14 @@ def move_aside(path: Path, reason: str) -> Path:
     log.error("state snapshot %s unusable (%s); moved aside to %s, starting fresh", path,
               reason[:200], target.name)
     return target
+
+
+def restore_part(name: str, load: Callable[[], None], dropped: list[str]) -> None:
+    """Run one part of a restore; a part that cannot be read is dropped with a log line naming
+    it, and the rest of the snapshot still restores."""
+    try:
+        load()
+    except Exception as exc:
+        dropped.append(name)
+        log.error("state snapshot: part %s unreadable, dropped (%s: %s)", name,
+                  type(exc).__name__, str(exc)[:200])

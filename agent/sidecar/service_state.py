@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.sidecar.persistence import restore_part
 from agent.sidecar.slots import Slots
 
 JOB_KEEP = 86400.0        # finished runs kept for the success ratio (catalogue.JOB_WINDOW)
@@ -134,10 +135,22 @@ class ServiceSignals:
             "degradation": {k: list(v) for k, v in self.degradation.items()},
         }
 
-    def restore(self, s: dict[str, Any]) -> None:
-        self.jobs = {k: JobState.from_state(v) for k, v in (s.get("jobs") or {}).items()}
-        self.caches = {(c, r): Tally.from_state(t) for c, r, t in s.get("caches") or []}
-        self.counters = {k: Tally.from_state(v) for k, v in (s.get("counters") or {}).items()}
+    def restore(self, s: dict[str, Any], dropped: list[str] | None = None) -> None:
+        """Each job, cache, counter and gauge restores on its own (see ``restore_part``)."""
+        out = [] if dropped is None else dropped
+        for k, v in (s.get("jobs") or {}).items():
+            restore_part(f"service.jobs[{k}]", lambda k=k, v=v: self.jobs.__setitem__(
+                str(k), JobState.from_state(v)), out)
+        for i, entry in enumerate(s.get("caches") or []):
+            def cache(entry: Any = entry) -> None:
+                c, r, t = entry
+                self.caches[(str(c), str(r))] = Tally.from_state(t)
+            restore_part(f"service.caches[{i}]", cache, out)
+        for k, v in (s.get("counters") or {}).items():
+            restore_part(f"service.counters[{k}]", lambda k=k, v=v: self.counters.__setitem__(
+                str(k), Tally.from_state(v)), out)
         for name in ("gauges", "breakers", "degradation"):
-            setattr(self, name, {k: (float(v[0]), float(v[1]))
-                                 for k, v in (s.get(name) or {}).items()})
+            table = getattr(self, name)
+            for k, v in (s.get(name) or {}).items():
+                restore_part(f"service.{name}[{k}]", lambda t=table, k=k, v=v: t.__setitem__(
+                    str(k), (float(v[0]), float(v[1]))), out)

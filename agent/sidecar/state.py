@@ -7,14 +7,16 @@ exactly where the last snapshot left off.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from agent.sidecar.persistence import restore_part
 from agent.sidecar.service_state import ServiceSignals
 from agent.sidecar.slots import Slots
 from detectors.baseline import BaselineLearner
@@ -105,20 +107,32 @@ class ModelState:
             "samples_seen": self.samples_seen, "cum": dict(self.cum),
         }
 
-    def restore(self, s: dict[str, Any]) -> None:
+    def restore(self, s: dict[str, Any], name: str = "model", dropped: list[str] | None = None
+                ) -> None:
+        """Each field restores on its own: a bad latency sketch costs that sketch only."""
+        out = [] if dropped is None else dropped
+
+        def put(attr: str, make: Callable[[], Any]) -> None:
+            restore_part(f"{name}.{attr}", lambda: setattr(self, attr, make()), out)
+
         for n in self._SLOTS:
-            if n in s["slots"]:
-                setattr(self, n, Slots.from_state(s["slots"][n]))
-        self.latency = WindowedSketch.from_state(s["latency"])
-        self.ttft = WindowedSketch.from_state(s["ttft"])
-        self.in_flight = {k: (float(v[0]), float(v[1])) for k, v in s["in_flight"].items()}
-        self.numeric = {k: FeatureWindow.from_state(v) for k, v in s["numeric"].items()}
-        self.categorical = {k: CategoricalWindow.from_state(v)
-                            for k, v in s["categorical"].items()}
-        self.predictions = FeatureWindow.from_state(s["predictions"]) \
-            if s.get("predictions") else None
-        self.samples_seen = int(s.get("samples_seen", 0))
-        self.cum = Counter(s.get("cum", {}))
+            if n in (s.get("slots") or {}):
+                put(n, lambda n=n: Slots.from_state(s["slots"][n]))
+        for attr in ("latency", "ttft"):
+            if attr in s:
+                put(attr, lambda a=attr: WindowedSketch.from_state(s[a]))
+        put("in_flight", lambda: {str(k): (float(v[0]), float(v[1]))
+                                  for k, v in (s.get("in_flight") or {}).items()})
+        for k, v in (s.get("numeric") or {}).items():
+            restore_part(f"{name}.numeric.{k}", lambda k=k, v=v: self.numeric.__setitem__(
+                k, FeatureWindow.from_state(v)), out)
+        for k, v in (s.get("categorical") or {}).items():
+            restore_part(f"{name}.categorical.{k}", lambda k=k, v=v: self.categorical.__setitem__(
+                k, CategoricalWindow.from_state(v)), out)
+        put("predictions", lambda: FeatureWindow.from_state(s["predictions"])
+            if s.get("predictions") else None)
+        put("samples_seen", lambda: int(s.get("samples_seen", 0)))
+        put("cum", lambda: Counter({str(k): float(v) for k, v in (s.get("cum") or {}).items()}))
 
 
 @dataclass
@@ -233,18 +247,40 @@ class AgentState:
             "service": self.service.state(),
         }
 
-    def restore(self, s: dict[str, Any]) -> None:
+    def restore(self, s: dict[str, Any]) -> list[str]:
+        """Restore part by part (each model field, dataset, queue table, objective, job, ...);
+        returns the names of the parts dropped as unreadable. Only a snapshot of another
+        format version is refused whole."""
         if s.get("version") != STATE_VERSION:
             raise ValueError(f"snapshot version {s.get('version')!r}, expected {STATE_VERSION}")
-        for entry in s["models"]:
-            self.model(entry["model"], entry["version"]).restore(entry["state"])
-        self.datasets = {k: DatasetState.from_state(v) for k, v in s["datasets"].items()}
-        self.queues = {k: (float(v[0]), float(v[1])) for k, v in s["queues"].items()}
-        for k, v in s["objectives"].items():
+        dropped: list[str] = []
+        for i, entry in enumerate(s.get("models") or []):
+            def one_model(entry: Any = entry, i: int = i) -> None:
+                key = (str(entry["model"]), str(entry["version"]))
+                ms = ModelState(self.slot, self.window_size, self.reference_size)
+                ms.restore(entry["state"], f"models[{key[0]}:{key[1]}]", dropped)
+                self.models[key] = ms
+            restore_part(f"models[{i}]", one_model, dropped)
+        for k, v in (s.get("datasets") or {}).items():
+            restore_part(f"datasets[{k}]", lambda k=k, v=v: self.datasets.__setitem__(
+                str(k), DatasetState.from_state(v)), dropped)
+        for k, v in (s.get("queues") or {}).items():
+            restore_part(f"queues[{k}]", lambda k=k, v=v: self.queues.__setitem__(
+                str(k), (float(v[0]), float(v[1]))), dropped)
+        for k, v in (s.get("objectives") or {}).items():
             if k in self.objectives:
-                self.objectives[k].restore(v)
-        self.ingested = Counter(s.get("ingested", {}))
-        self.service.restore(s.get("service") or {})
+                restore_part(f"objectives[{k}]", lambda k=k, v=v: self._objective(k, v),
+                             dropped)
+        restore_part("ingested", lambda: setattr(self, "ingested", Counter(
+            {str(k): int(n) for k, n in (s.get("ingested") or {}).items()})), dropped)
+        self.service.restore(s.get("service") or {}, dropped)
+        return dropped
+
+    def _objective(self, name: str, saved: dict[str, Any]) -> None:
+        """All of an objective or none of it: a half-restored budget would be wrong."""
+        fresh = copy.deepcopy(self.objectives[name])
+        fresh.restore(saved)
+        self.objectives[name] = fresh
 
 
 def merged_sketch(sketches: Iterable[QuantileSketch]) -> QuantileSketch:
