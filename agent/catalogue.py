@@ -183,9 +183,9 @@ DATASET_NEW_CATEGORY = _m("slo_agent_dataset_new_category_ratio", "gauge",
                           "Share of a column's rows in categories the reference file never had.",
                           _S + ("dataset", "column"), "ratio")
 DATASET_NEW_CATEGORY_ROWS = _m("slo_agent_dataset_new_category_rows", "gauge",
-                               "Rows per new category in the latest batch: categories the "
-                               "contract or reference names by name, every other (raw) value "
-                               "counted under category=\"__other__\".",
+                               "New categories in the latest batch: 1 for each one the "
+                               "contract's allowed_values names, the number of all others "
+                               "(raw values) under category=\"__other__\".",
                                _S + ("dataset", "column", "category"))
 DATASET_DISALLOWED = _m("slo_agent_dataset_disallowed_value_ratio", "gauge",
                         "Share of a column's non-null rows with a value the contract's "

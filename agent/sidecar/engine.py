@@ -20,7 +20,13 @@ from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
 from agent.sidecar import persistence, service_signals
-from agent.sidecar.apply import apply, dataset_batch, schema_changes
+from agent.sidecar.apply import (
+    Admission,
+    apply,
+    dataset_batch,
+    expire_instances,
+    schema_changes,
+)
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
@@ -45,6 +51,7 @@ from detectors.sketch import QuantileSketch
 log = logging.getLogger("slo_agent.sidecar")
 MAX_INSTANCES = 1000        # SDK instances remembered for the status page
 MAX_SHOWN_INSTANCES = 50
+OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics
 SNAPSHOT_BYTES_PER_S = 100_000    # 1 MB of state is written at most every 10 s
 SNAPSHOT_MAX_GAP = 60.0            # and never less often than this
 EVAL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -61,7 +68,6 @@ class Counters:
         self.snapshots: Counter[str] = Counter()
         self.webhooks: Counter[str] = Counter()
         self.publish_errors: Counter[str] = Counter()
-        self.overflow: Counter[str] = Counter()
 
     def inc(self, table: str, key: str, n: float = 1) -> None:
         with self._lock:
@@ -92,6 +98,7 @@ class Engine:
         self.pending_rows = 0
         self._pending_lock = threading.Lock()
         self.counters = Counters()
+        self.admission = Admission(spec)     # caps checked by the HTTP handler, shown here
         self.transitions: Counter[tuple[str, str]] = Counter()
         self.recovery = Histograms()
         self.history = History(self.interval)
@@ -267,6 +274,7 @@ class Engine:
     # -- evaluation tick -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         t0 = time.perf_counter()
+        expire_instances(self.state, now - self.admission.instance_ttl)
         try:
             results, transitions = self.evaluator.tick(now)
         except Exception:
@@ -480,16 +488,28 @@ class Engine:
                             fam.add_metric(labels, float(r[key]))
                 if r.get("new_category_share") is not None:
                     newcat.add_metric([svc, name, r["column"]], float(r["new_category_share"]))
+                    # /metrics is open: only values the spec names go out by name
+                    known = self._known_categories(name, r["column"])
+                    others = float(r.get("new_categories_more") or 0)
                     for cat_name in r.get("new_categories", []):
-                        newrows.add_metric([svc, name, r["column"], cat_name], 1.0)
-                    if r.get("new_categories_more"):
-                        newrows.add_metric([svc, name, r["column"], "<more>"],
-                                           float(r["new_categories_more"]))
+                        if str(cat_name) in known:
+                            newrows.add_metric([svc, name, r["column"], str(cat_name)], 1.0)
+                        else:
+                            others += 1
+                    if others:
+                        newrows.add_metric([svc, name, r["column"], OTHER_CATEGORY], others)
             for col, check in sorted(d.allowed.items()):
                 if check.get("share") is not None:
                     disallowed.add_metric([svc, name, col], float(check["share"]))
         return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
                 disallowed]
+
+    def _known_categories(self, dataset: str, column: str) -> set[str]:
+        """Category values the spec itself names (the contract's allowed values)."""
+        for ds in self.spec.sources.datasets:
+            if ds.name == dataset:
+                return {str(v) for v in ds.contract.allowed_values.get(column, [])}
+        return set()
 
     def _status(self, results: list[Result], now: float) -> dict[str, Any]:
         objectives = [self.guard(f"status {r.name}", lambda r=r: self._entry(r),
@@ -567,6 +587,7 @@ class Engine:
                 "ingest": {"models": sorted(f"{m}:{v}" if v else m
                                             for m, v in self.state.models),
                            "items": dict(self.state.ingested),
+                           **self.admission.report(),
                            "instances": [{"instance": k, "last_seen": v} for k, v in
                                          sorted(self.instances.items(), key=lambda kv: -kv[1])
                                          [:MAX_SHOWN_INSTANCES]]},

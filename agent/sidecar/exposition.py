@@ -146,7 +146,7 @@ class Published(Collector):
                               (cat.SNAPSHOTS, eng.counters.snapshots),
                               (cat.WEBHOOKS, eng.counters.webhooks),
                               (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
-                              (cat.CARDINALITY_OVERFLOW, eng.counters.overflow)):
+                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"])):
             fam = _fam(metric)
             for key, value in sorted(table.items()):
                 fam.add_metric([svc, key], value)
