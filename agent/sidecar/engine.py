@@ -46,7 +46,7 @@ from agent.spec.model import Spec
 from agent.spec.signals import SignalKind
 from agent.spec.units import format_duration, format_value
 from detectors.detection import Detection
-from detectors.sketch import QuantileSketch
+from detectors.sketch import WindowedSketch
 
 log = logging.getLogger("slo_agent.sidecar")
 MAX_INSTANCES = 1000        # SDK instances remembered for the status page
@@ -303,19 +303,18 @@ class Engine:
         self.detections = {o.name: service_signals.drift_detection(self.spec, self.state, o, now)
                            for o in self.spec.drift_objectives()}
         self.published = self._families(results, now)
-        self.published_dcgm = self.guard("dcgm", lambda: dcgm_families(self.gpu.readings,
-                                                                        self._hostname), [])
-        self.status_doc = self.guard("status", lambda: self._status(results, now),
-                                     self.status_doc)
+        self.published_dcgm = self.guard("dcgm", [], dcgm_families, self.gpu.readings,
+                                         self._hostname)
+        self.status_doc = self.guard("status", self.status_doc, self._status, results, now)
         self.published_at = self.clock()
         self.snapshot(now)
         self.tick_durations.observe((), time.perf_counter() - t0)   # snapshot cost included
 
-    def guard(self, part: str, build: Callable[[], Any], default: Any) -> Any:
-        """One part of a publication; a failure leaves that part out (counted, logged once per
-        part) and never freezes the rest."""
+    def guard(self, part: str, default: Any, build: Callable[..., Any], *args: Any) -> Any:
+        """One part of a publication, ``build(*args)``; a failure leaves that part out (counted,
+        logged once per part) and never freezes the rest."""
         try:
-            return build()
+            return build(*args)
         except Exception as exc:
             self.counters.inc("publish_errors", part)
             if part not in self._publish_logged and len(self._publish_logged) < 1000:
@@ -374,7 +373,7 @@ class Engine:
         svc = self.spec.service
         fams = objective_families(self.spec, results,
                                   {k: v for k, v in self.transitions.items()}, self.guard)
-        fams += self.guard("gpu", lambda: gpu_families(self.spec, self.gpu.readings), [])
+        fams += self.guard("gpu", [], gpu_families, self.spec, self.gpu.readings)
         lat, ttft = _fam(cat.SKETCH_LATENCY), _fam(cat.SKETCH_TTFT)
         slots = max(1, int(self.spec.alerting.rate_window // self.interval))
         score, stat, pval = _fam(cat.DRIFT_SCORE), _fam(cat.DRIFT_STATISTIC), \
@@ -386,8 +385,8 @@ class Engine:
             for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
                 labels = {cat.SERVICE_LABEL: svc, "model": model, "version": version}
                 part = f"{fam.name}{{model={model!r},version={version!r}}}"
-                fam.samples.extend(self.guard(part, lambda f=fam, w=ws, lb=labels: _sketch_samples(
-                    f.name, w.merged(now, slots), lb), []))
+                fam.samples.extend(self.guard(part, [], _sketch_samples, fam.name, ws, now, slots,
+                                              labels))
             drift = self.evaluator.drift_cache.get((model, version))
             if drift is None and (ms.numeric or ms.categorical or ms.predictions):
                 drift = self.evaluator._drift_for(ms)
@@ -407,8 +406,8 @@ class Engine:
                 if r.new_share is not None:
                     newcat.add_metric([svc, model, version, r.feature], r.new_share)
         fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
-        fams += self.guard("datasets", lambda: self._data_families(now), [])
-        fams += self.guard("service", self._service_families, [])
+        fams += self.guard("datasets", [], self._data_families, now)
+        fams += self.guard("service", [], self._service_families)
         up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
             _fam(cat.QUEUE_DEPTH)
         if self.gpu.mode != "off":
@@ -512,10 +511,11 @@ class Engine:
         return set()
 
     def _status(self, results: list[Result], now: float) -> dict[str, Any]:
-        objectives = [self.guard(f"status {r.name}", lambda r=r: self._entry(r),
+        objectives = [self.guard(f"status {r.name}",
                                  {"name": r.name, "status": r.shown_status, "value": None,
                                   "value_text": "could not be shown",
-                                  "reason": "this objective's entry failed (see the log)"})
+                                  "reason": "this objective's entry failed (see the log)"},
+                                 self._entry, r)
                       for r in results]
         return self._status_rest(objectives, now)
 
@@ -601,8 +601,10 @@ class Engine:
         }
 
 
-def _sketch_samples(name: str, sk: QuantileSketch, labels: dict[str, str]) -> list[Sample]:
-    """Summary samples of one sketch, built whole before any is published."""
+def _sketch_samples(name: str, ws: WindowedSketch, now: float, slots: int,
+                    labels: dict[str, str]) -> list[Sample]:
+    """Summary samples of one sketch window, built whole before any is published."""
+    sk = ws.merged(now, slots)
     if not sk.count:
         return []
     out = [Sample(name, {**labels, "quantile": str(q)}, sk.quantile(q))

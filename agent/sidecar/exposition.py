@@ -41,7 +41,7 @@ def _fam(m: cat.Metric, extra: tuple[str, ...] = ()) -> Any:
 
 
 def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
-                       guard: Callable[[str, Callable[[], Any], Any], Any] | None = None
+                       guard: Callable[..., Any] | None = None
                        ) -> list[Any]:
     """Objective series; each objective is built on its own (through ``guard``), so one that
     fails is left out and the others stay live."""
@@ -72,7 +72,7 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
         return out
 
     for r in results:
-        rows = one(r) if guard is None else guard(f"objective {r.name}", lambda r=r: one(r), [])
+        rows = one(r) if guard is None else guard(f"objective {r.name}", [], one, r)
         for name, labels, value in rows:
             fams[name].add_metric(labels, value)
     for (name, to), n in sorted(transitions.items()):

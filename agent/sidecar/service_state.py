@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.sidecar.persistence import restore_part
+from agent.sidecar.persistence import put, restore_part
 from agent.sidecar.slots import Slots
 
 JOB_KEEP = 86400.0        # finished runs kept for the success ratio (catalogue.JOB_WINDOW)
@@ -157,6 +157,10 @@ class ServiceSignals:
             total = sum(len(j.runs) for j in self.jobs.values())
         self.total_runs = total
 
+    def _cache(self, entry: list[Any]) -> None:
+        c, r, t = entry
+        self.caches[(str(c), str(r))] = Tally.from_state(t)
+
     def tally(self, table: dict[Any, Tally], key: Any) -> Tally:
         t = table.get(key)
         if t is None:
@@ -177,19 +181,19 @@ class ServiceSignals:
         """Each job, cache, counter and gauge restores on its own (see ``restore_part``)."""
         out = [] if dropped is None else dropped
         for k, v in (s.get("jobs") or {}).items():
-            restore_part(f"service.jobs[{k}]", lambda k=k, v=v: self.jobs.__setitem__(
-                str(k), JobState.from_state(v)), out)
+            restore_part(f"service.jobs[{k}]", out, put, self.jobs, str(k), JobState.from_state,
+                         v)
         for i, entry in enumerate(s.get("caches") or []):
-            def cache(entry: Any = entry) -> None:
-                c, r, t = entry
-                self.caches[(str(c), str(r))] = Tally.from_state(t)
-            restore_part(f"service.caches[{i}]", cache, out)
+            restore_part(f"service.caches[{i}]", out, self._cache, entry)
         for k, v in (s.get("counters") or {}).items():
-            restore_part(f"service.counters[{k}]", lambda k=k, v=v: self.counters.__setitem__(
-                str(k), Tally.from_state(v)), out)
+            restore_part(f"service.counters[{k}]", out, put, self.counters, str(k),
+                         Tally.from_state, v)
         for name in ("gauges", "breakers", "degradation"):
             table = getattr(self, name)
             for k, v in (s.get(name) or {}).items():
-                restore_part(f"service.{name}[{k}]", lambda t=table, k=k, v=v: t.__setitem__(
-                    str(k), (float(v[0]), float(v[1]))), out)
+                restore_part(f"service.{name}[{k}]", out, put, table, str(k), _pair, v)
         self.total_runs = sum(len(j.runs) for j in self.jobs.values())
+
+
+def _pair(v: list[Any]) -> tuple[float, float]:
+    return float(v[0]), float(v[1])

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.sidecar.persistence import restore_part
+from agent.sidecar.persistence import pairs, put, restore_part
 from agent.sidecar.service_state import ServiceSignals
 from agent.sidecar.slots import Slots
 from detectors.baseline import BaselineLearner
@@ -111,28 +111,35 @@ class ModelState:
                 ) -> None:
         """Each field restores on its own: a bad latency sketch costs that sketch only."""
         out = [] if dropped is None else dropped
-
-        def put(attr: str, make: Callable[[], Any]) -> None:
-            restore_part(f"{name}.{attr}", lambda: setattr(self, attr, make()), out)
-
+        slots = s.get("slots") or {}
         for n in self._SLOTS:
-            if n in (s.get("slots") or {}):
-                put(n, lambda n=n: Slots.from_state(s["slots"][n]))
+            if n in slots:
+                restore_part(f"{name}.{n}", out, self._set, n, Slots.from_state, slots[n])
         for attr in ("latency", "ttft"):
             if attr in s:
-                put(attr, lambda a=attr: WindowedSketch.from_state(s[a]))
-        put("in_flight", lambda: {str(k): (float(v[0]), float(v[1]))
-                                  for k, v in (s.get("in_flight") or {}).items()})
+                restore_part(f"{name}.{attr}", out, self._set, attr, WindowedSketch.from_state,
+                             s[attr])
+        restore_part(f"{name}.in_flight", out, self._set, "in_flight", pairs,
+                     s.get("in_flight") or {})
         for k, v in (s.get("numeric") or {}).items():
-            restore_part(f"{name}.numeric.{k}", lambda k=k, v=v: self.numeric.__setitem__(
-                k, FeatureWindow.from_state(v)), out)
+            restore_part(f"{name}.numeric.{k}", out, put, self.numeric, str(k),
+                         FeatureWindow.from_state, v)
         for k, v in (s.get("categorical") or {}).items():
-            restore_part(f"{name}.categorical.{k}", lambda k=k, v=v: self.categorical.__setitem__(
-                k, CategoricalWindow.from_state(v)), out)
-        put("predictions", lambda: FeatureWindow.from_state(s["predictions"])
-            if s.get("predictions") else None)
-        put("samples_seen", lambda: int(s.get("samples_seen", 0)))
-        put("cum", lambda: Counter({str(k): float(v) for k, v in (s.get("cum") or {}).items()}))
+            restore_part(f"{name}.categorical.{k}", out, put, self.categorical, str(k),
+                         CategoricalWindow.from_state, v)
+        if s.get("predictions"):
+            restore_part(f"{name}.predictions", out, self._set, "predictions",
+                         FeatureWindow.from_state, s["predictions"])
+        restore_part(f"{name}.samples_seen", out, self._set, "samples_seen", int,
+                     s.get("samples_seen", 0))
+        restore_part(f"{name}.cum", out, self._set, "cum", _counter, s.get("cum") or {})
+
+    def _set(self, attr: str, make: Callable[[Any], Any], raw: Any) -> None:
+        setattr(self, attr, make(raw))
+
+
+def _counter(raw: dict[str, Any]) -> Counter[str]:
+    return Counter({str(k): float(v) for k, v in raw.items()})
 
 
 @dataclass
@@ -260,21 +267,22 @@ class AgentState:
                 ms = ModelState(self.slot, self.window_size, self.reference_size)
                 ms.restore(entry["state"], f"models[{key[0]}:{key[1]}]", dropped)
                 self.models[key] = ms
-            restore_part(f"models[{i}]", one_model, dropped)
+            restore_part(f"models[{i}]", dropped, one_model)
         for k, v in (s.get("datasets") or {}).items():
-            restore_part(f"datasets[{k}]", lambda k=k, v=v: self.datasets.__setitem__(
-                str(k), DatasetState.from_state(v)), dropped)
+            restore_part(f"datasets[{k}]", dropped, put, self.datasets, str(k),
+                         DatasetState.from_state, v)
         for k, v in (s.get("queues") or {}).items():
-            restore_part(f"queues[{k}]", lambda k=k, v=v: self.queues.__setitem__(
-                str(k), (float(v[0]), float(v[1]))), dropped)
+            restore_part(f"queues[{k}]", dropped, put, self.queues, str(k),
+                         lambda v: (float(v[0]), float(v[1])), v)
         for k, v in (s.get("objectives") or {}).items():
             if k in self.objectives:
-                restore_part(f"objectives[{k}]", lambda k=k, v=v: self._objective(k, v),
-                             dropped)
-        restore_part("ingested", lambda: setattr(self, "ingested", Counter(
-            {str(k): int(n) for k, n in (s.get("ingested") or {}).items()})), dropped)
+                restore_part(f"objectives[{k}]", dropped, self._objective, k, v)
+        restore_part("ingested", dropped, self._ingested, s.get("ingested") or {})
         self.service.restore(s.get("service") or {}, dropped)
         return dropped
+
+    def _ingested(self, raw: dict[str, Any]) -> None:
+        self.ingested = Counter({str(k): int(n) for k, n in raw.items()})
 
     def _objective(self, name: str, saved: dict[str, Any]) -> None:
         """All of an objective or none of it: a half-restored budget would be wrong."""
