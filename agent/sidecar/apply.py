@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from agent.sidecar import ingest as m
@@ -34,7 +35,8 @@ class Admission:
     Also counts items for models the spec does not name (a typo such as ``clff``).
     """
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         limits = spec.sidecar.limits
         self.max_values = limits.max_label_values
         self.max_features = limits.max_features_per_model
@@ -94,7 +96,7 @@ class Admission:
                               "per batch (sidecar.limits.max_batch)",
                               [{"path": "items", "message": "too many items"}])
         with self._lock:
-            batch.instance = self._admit_instance(batch.instance, time.time())
+            batch.instance = self._admit_instance(batch.instance, self.clock())
             for item in batch.items:
                 if isinstance(item, (m.Requests, m.Samples, m.Feedback, m.Tokens, m.Cost)):
                     if self.known_models and item.model not in self.known_models:

@@ -98,7 +98,7 @@ class Engine:
         self.pending_rows = 0
         self._pending_lock = threading.Lock()
         self.counters = Counters()
-        self.admission = Admission(spec)     # caps checked by the HTTP handler, shown here
+        self.admission = Admission(spec, clock)     # caps checked by the HTTP handler, shown here
         self.transitions: Counter[tuple[str, str]] = Counter()
         self.recovery = Histograms()
         self.history = History(self.interval)
