@@ -44,7 +44,7 @@ class Admission:
         self._lock = threading.Lock()
         self._keys: dict[str, set[str]] = {k: set() for k in ("model", "queue", "dataset",
                                                                  "job", "cache", "breaker",
-                                                                 "metric")}
+                                                                 "metric", "version")}
         self._features: dict[str, set[str]] = {}
         self.known_models = {model.name for model in spec.models}
         #: an instance unseen this long is forgotten here and in the state (see ``expire``)
@@ -102,6 +102,8 @@ class Admission:
                     if self.known_models and item.model not in self.known_models:
                         self._unknown(item.model)
                     item.model = self._admit("model", item.model)
+                    if self._admit("version", f"{item.model}\0{item.version}") == OVERFLOW:
+                        item.version = OVERFLOW
                 elif isinstance(item, m.Queue):
                     item.queue = self._admit("queue", item.queue)
                 elif isinstance(item, (m.DatasetBatch, m.DatasetMark)):

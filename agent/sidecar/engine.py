@@ -83,7 +83,8 @@ class Engine:
         self.state_dir = state_dir or Path(spec.sidecar.state_dir)
         self.interval = spec.sidecar.interval
         self.state = AgentState(slot=self.interval, window_size=spec.drift.window_size,
-                                reference_size=spec.drift.reference_size)
+                                reference_size=spec.drift.reference_size,
+                                keep=counts_keep(spec))
         self.gpu = GPUCollector(spec.sources.gpu.mode, list(spec.sources.gpu.devices), nvml)
         self.evaluator = Evaluator(spec, self.state, warmup=baseline_warmup,
                                    gpu=self.gpu.signal_values)
@@ -142,7 +143,8 @@ class Engine:
                 persistence.move_aside(self.state_dir / persistence.SNAPSHOT, repr(exc))
                 self.state.__init__(slot=self.interval,  # type: ignore[misc]
                                     window_size=self.spec.drift.window_size,
-                                    reference_size=self.spec.drift.reference_size)
+                                    reference_size=self.spec.drift.reference_size,
+                                    keep=counts_keep(self.spec))
                 self.evaluator = Evaluator(self.spec, self.state, gpu=self.gpu.signal_values)
         self.gpu.start()
         self.tick(self.clock())
@@ -599,6 +601,11 @@ class Engine:
                            "publication_errors": dict(self.counters.publish_errors),
                            "snapshot_bytes": self.snapshot_bytes},
         }
+
+
+def counts_keep(spec: Spec) -> float:
+    """How long windowed counts are kept: three rate windows, at least ten minutes."""
+    return max(3 * spec.alerting.rate_window, 600.0)
 
 
 def _sketch_samples(name: str, ws: WindowedSketch, now: float, slots: int,

@@ -86,8 +86,8 @@ class JobState:
 class Tally:
     """A counter the sidecar keeps both windowed (values) and cumulative (budget cursors)."""
 
-    def __init__(self, slot: float) -> None:
-        self.slots = Slots(slot, DAY)
+    def __init__(self, slot: float, keep: float = DAY) -> None:
+        self.slots = Slots(slot, keep)
         self.cum = 0.0
 
     def add(self, now: float, n: float) -> None:
@@ -115,6 +115,7 @@ class ServiceSignals:
     breakers: dict[str, tuple[float, float]] = field(default_factory=dict)
     degradation: dict[str, tuple[float, float]] = field(default_factory=dict)   # instance -> (v,t)
     total_runs: int = 0
+    keep: float = DAY          # horizon of cache and counter tallies (only the rate window is read)
 
     def job(self, name: str) -> JobState:
         j = self.jobs.get(name)
@@ -164,7 +165,7 @@ class ServiceSignals:
     def tally(self, table: dict[Any, Tally], key: Any) -> Tally:
         t = table.get(key)
         if t is None:
-            t = table[key] = Tally(self.slot)
+            t = table[key] = Tally(self.slot, self.keep)
         return t
 
     def state(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from detectors.sketch import QuantileSketch, WindowedSketch
 from detectors.windows import FeatureWindow
 
 STATE_VERSION = 1
+DAY = 86400.0
 
 
 class CategoricalWindow:
@@ -67,6 +68,7 @@ class ModelState:
     slot: float
     window_size: int
     reference_size: int
+    keep: float = DAY          # horizon of the rate-window counts (cost always keeps a day)
     ok: Slots = field(init=False)
     error: Slots = field(init=False)
     fallback: Slots = field(init=False)
@@ -86,9 +88,8 @@ class ModelState:
     cum: Counter[str] = field(default_factory=Counter)   # monotonic totals, for budget cursors
 
     def __post_init__(self) -> None:
-        day = 86400.0
         for name in self._SLOTS:
-            setattr(self, name, Slots(self.slot, day))
+            setattr(self, name, Slots(self.slot, DAY if name == "cost" else self.keep))
         slots = max(1, int(3600 // self.slot))
         self.latency = WindowedSketch(slots, self.slot)
         self.ttft = WindowedSketch(slots, self.slot)
@@ -216,6 +217,9 @@ class AgentState:
     slot: float
     window_size: int
     reference_size: int
+    #: how long windowed counts are kept: only the rate window is read (daily spend excepted),
+    #: so the engine passes a few rate windows and the state stays small
+    keep: float = DAY
     models: dict[tuple[str, str], ModelState] = field(default_factory=dict)
     datasets: dict[str, DatasetState] = field(default_factory=dict)
     queues: dict[str, tuple[float, float]] = field(default_factory=dict)   # name -> (depth, t)
@@ -227,13 +231,14 @@ class AgentState:
     service: ServiceSignals = field(init=False)
 
     def __post_init__(self) -> None:
-        self.service = ServiceSignals(self.slot)
+        self.service = ServiceSignals(self.slot, keep=self.keep)
 
     def model(self, name: str, version: str) -> ModelState:
         key = (name, version)
         m = self.models.get(key)
         if m is None:
-            m = self.models[key] = ModelState(self.slot, self.window_size, self.reference_size)
+            m = self.models[key] = ModelState(self.slot, self.window_size, self.reference_size,
+                                              self.keep)
         return m
 
     def dataset(self, name: str) -> DatasetState:
@@ -264,7 +269,7 @@ class AgentState:
         for i, entry in enumerate(s.get("models") or []):
             def one_model(entry: Any = entry, i: int = i) -> None:
                 key = (str(entry["model"]), str(entry["version"]))
-                ms = ModelState(self.slot, self.window_size, self.reference_size)
+                ms = ModelState(self.slot, self.window_size, self.reference_size, self.keep)
                 ms.restore(entry["state"], f"models[{key[0]}:{key[1]}]", dropped)
                 self.models[key] = ms
             restore_part(f"models[{i}]", dropped, one_model)
