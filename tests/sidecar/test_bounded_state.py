@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent.sidecar import ingest, persistence
+from agent.sidecar import ingest, page, persistence
 from agent.sidecar.apply import MAX_INSTANCES, OVERFLOW, apply
 from agent.sidecar.engine import OTHER_CATEGORY, Engine
 from agent.sidecar.exposition import Published
@@ -201,6 +201,11 @@ def test_judgements_say_what_number_and_why(tmp_path: Path) -> None:
     assert "Wilson" in j["reason"] and "warning 5%" in j["reason"] and j["reason"].endswith("ok")
     latency = next(o for o in eng.status_doc["objectives"] if o["name"] == "latency")
     assert latency["judgement"]["reason"] == "no value to judge"
+    # the status page shows the same explanation, on the list and on the detail view
+    assert j["reason"] in page.index(eng.spec, eng.status_doc, eng.interval)
+    shown = page.detail(eng.spec, eng.status_doc, "errors", eng.history.doc("errors"),
+                        eng.interval)
+    assert shown is not None and "Judged on" in shown and j["reason"] in shown
 
 
 def test_unknown_models_are_counted_and_logged_once(tmp_path: Path,
