@@ -304,7 +304,7 @@ class Engine:
         self.last_tick = now
         self.detections = {o.name: service_signals.drift_detection(self.spec, self.state, o, now)
                            for o in self.spec.drift_objectives()}
-        self.published = self._families(results, now)
+        self.published = self.guard("metrics", self.published, self._families, results, now)
         self.published_dcgm = self.guard("dcgm", [], dcgm_families, self.gpu.readings,
                                          self._hostname)
         self.status_doc = self.guard("status", self.status_doc, self._status, results, now)

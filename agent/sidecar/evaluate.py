@@ -303,7 +303,13 @@ class Evaluator:
                 value, detail = None, {"error": f"{type(exc).__name__}: {exc}"}
             if value is not None and not math.isfinite(value):
                 value = None
-            r, t = self._judge(o, value, detail, now)
+            try:
+                r, t = self._judge(o, value, detail, now)
+            except Exception as exc:   # nor a broken judgement: this one shows no data, why
+                os_ = self.state.objectives[o.name]
+                r, t = Result(o.name, None, Status.NO_DATA, os_.since, None, None, None,
+                              detail={"reason": f"could not be judged: {type(exc).__name__}: "
+                                                f"{exc}"[:300]}), None
             results.append(r)
             if t is not None:
                 transitions.append(t)
