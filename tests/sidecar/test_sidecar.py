@@ -200,7 +200,8 @@ def test_caps_on_label_values_and_features(tmp_path: Path, sidecar_factory: Any)
         if "__overflow__" in ingest["models"] or time.time() > deadline:
             break
         time.sleep(0.2)
-    assert ingest["overflow"] == {"model": 3, "feature": 1, "metric": 6}, ingest
+    # (model, version) pairs are capped too: clf with no version is the fourth pair
+    assert ingest["overflow"] == {"model": 3, "version": 1, "feature": 1, "metric": 6}, ingest
     assert "clf:v1" in ingest["models"] and "__overflow__" in ingest["models"]
     assert ingest["unknown_models"] == {"m0": 1, "m1": 1, "m2": 1, "m3": 1}
     _, raw = sc.get("/metrics")
