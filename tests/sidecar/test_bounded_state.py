@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.sidecar import ingest, page, persistence
 from agent.sidecar.apply import MAX_INSTANCES, OVERFLOW, apply
-from agent.sidecar.engine import OTHER_CATEGORY, Engine
-from agent.sidecar.exposition import Published
+from agent.sidecar.engine import Engine
+from agent.sidecar.exposition import OTHER_CATEGORY, Published
 from agent.sidecar.service_state import MAX_TOTAL_RUNS, ServiceSignals
 from agent.spec import parse_spec
 from detectors.sketch import QuantileSketch
