@@ -30,6 +30,7 @@ Name = Annotated[str, Field(min_length=1, max_length=128)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
 Scalar = float | bool | Annotated[str, Field(max_length=1024)] | None
+MAX_NAMES = 20_000                                      # gauges / counters / breakers per item
 MIN_TIME, MAX_TIME = 946_684_800.0, 4_102_444_800.0     # 2000-01-01 and 2100-01-01 (Unix s)
 Timestamp = Annotated[float, Field(ge=MIN_TIME, le=MAX_TIME, allow_inf_nan=False)]
 SketchValue = Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)]
@@ -199,10 +200,12 @@ class State(_Model):
     type: Literal["state"]
     at: Timestamp | None = None
     degradation: Annotated[float, Field(ge=0, le=3)] | None = None
+    # generous per item: names past the sidecar's cap fold into __overflow__ (apply.Admission);
+    # a tighter limit here would refuse the whole batch, requests included, on every flush
     breakers: dict[Name, Annotated[float, Field(ge=0, le=2)]] = Field(default_factory=dict,
-                                                                      max_length=200)
-    gauges: dict[Name, Finite] = Field(default_factory=dict, max_length=200)
-    counters: dict[Name, NonNeg] = Field(default_factory=dict, max_length=200)
+                                                                      max_length=MAX_NAMES)
+    gauges: dict[Name, Finite] = Field(default_factory=dict, max_length=MAX_NAMES)
+    counters: dict[Name, NonNeg] = Field(default_factory=dict, max_length=MAX_NAMES)
 
 
 Item = Annotated[Requests | Samples | Feedback | Tokens | Cost | Queue | DatasetBatch |

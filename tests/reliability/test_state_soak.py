@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from agent.sdk.monitor import Monitor
 from detectors.sketch import QuantileSketch
 from tests.reliability.test_fuzz_ingest import _rss_mb
 
@@ -56,6 +59,23 @@ def test_state_stays_bounded_under_high_cardinality(sidecar_factory: Any) -> Non
             blind += sum(obj[n]["value"] is None for n in ("latency", "errors"))
     sent_s = time.monotonic() - t0
     conn.close()
+    # the SDK too: one process with 2,000 gauge names of its own (re-sent every flush) keeps
+    # its requests flowing; before, the sidecar refused its every batch with a 422
+    sdk = Monitor(registry=CollectorRegistry(), service="svc", sidecar_url=sc.url,
+                  sample_rate=1.0, flush_interval=0.2)
+    try:
+        for i in range(METRICS):
+            sdk.gauge(f"sdk_gauge_{i}").set(float(i))
+
+        @sdk.inference(model="clf", version="v1")
+        def predict(x: float) -> float:
+            return x
+
+        for i in range(200):
+            predict(float(i))
+        assert sdk.flush(10.0)
+    finally:
+        sdk.close()
     assert set(statuses) <= {202, 429} and statuses.get(202, 0) >= INSTANCES * 0.99, statuses
     time.sleep(2.0)                                      # a few ticks: applied and snapshotted
     status = sc.status()
@@ -66,6 +86,8 @@ def test_state_stays_bounded_under_high_cardinality(sidecar_factory: Any) -> Non
     ingest = status["sources"]["ingest"]
     assert ingest["overflow"]["instance"] >= INSTANCES - 1000 - 1, ingest
     assert ingest["overflow"]["metric"] > 0
+    _, raw = sc.get("/metrics")
+    assert b'slo_agent_ingest_batches_total{result="rejected"' not in raw, sc.log()
     snapshot = Path(sc.state_dir / "state.json").stat().st_size
     rss_end = _rss_mb(sc.proc.pid)
     print(f"\nstate soak: {INSTANCES} instances, {JOBS} jobs, {METRICS} metric names in "
