@@ -90,7 +90,7 @@ class ModelState:
     def __post_init__(self) -> None:
         for name in self._SLOTS:
             setattr(self, name, Slots(self.slot, DAY if name == "cost" else self.keep))
-        slots = max(1, int(3600 // self.slot))
+        slots = max(1, int(min(self.keep, 3600.0) // self.slot))   # read over the rate window
         self.latency = WindowedSketch(slots, self.slot)
         self.ttft = WindowedSketch(slots, self.slot)
 
