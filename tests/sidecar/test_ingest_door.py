@@ -52,7 +52,7 @@ def _applied(eng: Engine) -> tuple[int, float]:
     """(latency count, errors) the state holds for clf v1 after the inbox is applied."""
     eng._drain()
     ms = eng.state.models[("clf", "v1")]
-    return ms.latency.merged(NOW + 60).count, ms.cum["error"]
+    return ms.latency.merged(time.time()).count, ms.cum["error"]
 
 
 @pytest.mark.parametrize("sketch", [
@@ -68,7 +68,7 @@ def test_sum_null_or_missing_is_derived_and_the_whole_batch_applies(tmp_path: Pa
     count, errors = _applied(eng)
     assert (count, errors) == (3, 1)          # the latency and the later item both applied
     assert eng.counters.dropped["apply_error"] == 0
-    sk = eng.state.models[("clf", "v1")].latency.merged(NOW + 60)
+    sk = eng.state.models[("clf", "v1")].latency.merged(time.time())
     assert sk.sum == pytest.approx(3 * QuantileSketch().value_of(10))
 
 
@@ -123,7 +123,7 @@ def test_other_accuracies_merge_into_the_windows(tmp_path: Path) -> None:
     assert _post(client, _latency(**src.to_dict()))[0] == 202
     count, _ = _applied(eng)
     assert count == 3
-    assert eng.state.models[("clf", "v1")].latency.merged(NOW + 60).quantile(1.0) \
+    assert eng.state.models[("clf", "v1")].latency.merged(time.time()).quantile(1.0) \
         == pytest.approx(0.3, rel=0.06)
 
 
