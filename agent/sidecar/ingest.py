@@ -33,6 +33,8 @@ Scalar = float | bool | Annotated[str, Field(max_length=1024)] | None
 MAX_NAMES = 20_000                                      # gauges / counters / breakers per item
 MIN_TIME, MAX_TIME = 946_684_800.0, 4_102_444_800.0     # 2000-01-01 and 2100-01-01 (Unix s)
 Timestamp = Annotated[float, Field(ge=MIN_TIME, le=MAX_TIME, allow_inf_nan=False)]
+#: the newest event of a dataset may be old data (a historical table is stale, not invalid)
+EventTime = Annotated[float, Field(ge=0, le=MAX_TIME, allow_inf_nan=False)]
 SketchValue = Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)]
 
 
@@ -163,7 +165,7 @@ class DatasetBatch(_Model):
     rows: int = Field(ge=0, le=10**12)
     columns: dict[Name, ColumnType] = Field(default_factory=dict, max_length=2000)
     nulls: dict[Name, Annotated[int, Field(ge=0)]] = Field(default_factory=dict, max_length=2000)
-    newest_event: Timestamp | None = None
+    newest_event: EventTime | None = None
     observed_at: Timestamp | None = None
     sample: dict[Name, list[Scalar]] | None = Field(default=None, max_length=2000)
 
