@@ -183,8 +183,9 @@ DATASET_NEW_CATEGORY = _m("slo_agent_dataset_new_category_ratio", "gauge",
                           "Share of a column's rows in categories the reference file never had.",
                           _S + ("dataset", "column"), "ratio")
 DATASET_NEW_CATEGORY_ROWS = _m("slo_agent_dataset_new_category_rows", "gauge",
-                               "Rows per new category in the latest batch: the most frequent "
-                               "few per column by name, the rest as category=\"<more>\".",
+                               "New categories in the latest batch: 1 for each one the "
+                               "contract's allowed_values names, the number of all others "
+                               "(raw values) under category=\"__other__\".",
                                _S + ("dataset", "column", "category"))
 DATASET_DISALLOWED = _m("slo_agent_dataset_disallowed_value_ratio", "gauge",
                         "Share of a column's non-null rows with a value the contract's "
@@ -251,6 +252,17 @@ SNAPSHOTS = _m("slo_agent_state_snapshots_total", "counter", "State snapshots by
                _S + ("result",))
 WEBHOOKS = _m("slo_agent_webhook_deliveries_total", "counter",
               "Transition webhook deliveries by result.", _S + ("result",))
+PUBLICATION_AGE = _m("slo_agent_publication_age_seconds", "gauge",
+                     "Seconds since the worker last published metrics and /status: grows when "
+                     "publication is stuck.", _S, "seconds")
+PUBLICATION_ERRORS = _m("slo_agent_publication_errors_total", "counter",
+                        "Parts of a publication (metric families, objectives) that failed and "
+                        "were left out, by part.", _S + ("part",))
+SNAPSHOT_BYTES = _m("slo_agent_state_snapshot_bytes", "gauge",
+                    "Size of the last state snapshot written.", _S, "bytes")
+CARDINALITY_OVERFLOW = _m("slo_agent_cardinality_overflow_total", "counter",
+                          "Items folded into an overflow bucket because a cardinality cap was "
+                          "reached, by kind.", _S + ("kind",))
 BUILD_INFO = _m("slo_agent_build_info", "info", "Build information of the agent.",
                 _S + ("version",))
 
@@ -296,7 +308,8 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
                    SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
-                   EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO)
+                   EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO,
+                   PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW)
 ALL_METRICS: dict[str, Metric] = {m.name: m for m in SDK_METRICS + SIDECAR_METRICS}
 
 # --- names of series that the generated recording rules write ------------------------------------

@@ -16,6 +16,23 @@ from typing import Any
 DEFAULT_ACCURACY = 0.01
 MAX_BUCKETS = 4096
 _MIN_POSITIVE = 1e-9   # values at or below this count as zero (latencies are never that short)
+MAX_VALUE = 1e12       # largest value kept (~31,700 years in seconds); above: clamped
+MAX_SUM = 1e30         # sums saturate here: MAX_VALUE x 10**12 counts x 10**6 merges stays finite
+
+
+def key_range(accuracy: float) -> tuple[int, int]:
+    """The bucket keys whose values lie in ``[_MIN_POSITIVE, MAX_VALUE]`` for this accuracy.
+
+    Keys outside it would decode to 0 or overflow (``gamma ** key``), so the ingest door refuses
+    them and :meth:`QuantileSketch.from_dict` raises on them."""
+    log_gamma = math.log((1.0 + accuracy) / (1.0 - accuracy))
+    return (math.floor(math.log(_MIN_POSITIVE) / log_gamma),
+            math.ceil(math.log(MAX_VALUE) / log_gamma))
+
+
+def _saturate(total: float) -> float:
+    """Sums never overflow: they stop at ``MAX_SUM`` (and a NaN becomes the cap too)."""
+    return total if total <= MAX_SUM else MAX_SUM
 
 
 class QuantileSketch:
@@ -39,8 +56,9 @@ class QuantileSketch:
         """Record a non-negative value; NaN and negative values are ignored."""
         if not value >= 0.0 or value == math.inf:   # also rejects NaN
             return
+        value = min(value, MAX_VALUE)
         self.count += weight
-        self.sum += value * weight
+        self.sum = _saturate(self.sum + value * weight)
         if value < self.min:
             self.min = value
         if value > self.max:
@@ -73,11 +91,24 @@ class QuantileSketch:
             self.bins[k] = self.bins.get(k, 0) + c
         self.zeros += other.zeros
         self.count += other.count
-        self.sum += other.sum
+        self.sum = _saturate(self.sum + other.sum)
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
         if len(self.bins) > MAX_BUCKETS:
             self._collapse()
+
+    def rebucketed(self, accuracy: float) -> QuantileSketch:
+        """The same counts in the buckets of another accuracy (each bucket moves as one value),
+        so a sketch of any accuracy merges into the sidecar's windows."""
+        if abs(accuracy - self.accuracy) < 1e-12:
+            return self
+        out = QuantileSketch(accuracy)
+        for k, c in self.bins.items():
+            out.add(self.value_of(k), c)
+        out.zeros += self.zeros
+        out.count += self.zeros
+        out.sum, out.min, out.max = self.sum, self.min, self.max
+        return out
 
     def quantile(self, q: float) -> float:
         """The q-quantile (lower-rank convention, like numpy's ``method='lower'``); NaN if empty."""
@@ -90,7 +121,7 @@ class QuantileSketch:
         for key in sorted(self.bins):
             seen += self.bins[key]
             if seen > rank:
-                value = 2.0 * self.gamma ** key / (self.gamma + 1.0)
+                value = self.value_of(key)
                 return min(max(value, self.min), self.max)
         return self.max
 
@@ -113,35 +144,48 @@ class QuantileSketch:
                 "max": self.max if self.count else None,
                 "keys": list(self.bins.keys()), "counts": list(self.bins.values())}
 
+    def value_of(self, key: int) -> float:
+        """The value a bucket key stands for (its midpoint in relative terms)."""
+        return 2.0 * self.gamma ** key / (self.gamma + 1.0)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuantileSketch:
-        """Inverse of :meth:`to_dict`; raises ValueError on inconsistent input."""
+        """Inverse of :meth:`to_dict`; raises ValueError on inconsistent input.
+
+        A missing or null ``sum`` is derived from the bucket values (within the sketch's
+        relative accuracy); a missing ``min``/``max`` from the lowest/highest bucket."""
         sk = cls(float(data.get("accuracy", DEFAULT_ACCURACY)))
-        keys, counts = list(data.get("keys", [])), list(data.get("counts", []))
+        keys, counts = list(data.get("keys") or []), list(data.get("counts") or [])
         if len(keys) != len(counts):
             raise ValueError("keys and counts differ in length")
         if len(keys) > MAX_BUCKETS:
             raise ValueError(f"at most {MAX_BUCKETS} buckets")
+        lo_key, hi_key = key_range(sk.accuracy)
         total = 0
         for k, c in zip(keys, counts, strict=True):
             k, c = int(k), int(c)
-            if c < 0 or abs(k) > 100_000:
-                raise ValueError("bucket counts must be >= 0 and keys in range")
+            if c < 0 or not lo_key <= k <= hi_key:
+                raise ValueError(f"bucket counts must be >= 0 and keys in [{lo_key}, {hi_key}]")
             sk.bins[k] = sk.bins.get(k, 0) + c
             total += c
-        sk.zeros = int(data.get("zeros", 0))
+        sk.zeros = int(data.get("zeros") or 0)
         if sk.zeros < 0:
             raise ValueError("zeros must be >= 0")
         sk.count = total + sk.zeros
-        sk.sum = float(data.get("sum", 0.0))
-        if not math.isfinite(sk.sum):
-            raise ValueError("sum must be finite")
+        given = data.get("sum")
+        if given is None:
+            given = sum(sk.value_of(k) * c for k, c in sk.bins.items())
+        sk.sum = float(given)
+        if not 0.0 <= sk.sum <= MAX_SUM:
+            raise ValueError(f"sum must be finite and within [0, {MAX_SUM:g}]")
         lo, hi = data.get("min"), data.get("max")
         sk.min = float(lo) if lo is not None else math.inf
         sk.max = float(hi) if hi is not None else -math.inf
         if sk.count and not (math.isfinite(sk.min) and math.isfinite(sk.max)):
-            sk.min = min((2.0 * sk.gamma ** k / (sk.gamma + 1) for k in sk.bins), default=0.0)
-            sk.max = max((2.0 * sk.gamma ** k / (sk.gamma + 1) for k in sk.bins), default=0.0)
+            sk.min = 0.0 if sk.zeros else min((sk.value_of(k) for k in sk.bins), default=0.0)
+            sk.max = max((sk.value_of(k) for k in sk.bins), default=0.0)
+        if sk.count and not 0.0 <= sk.min <= sk.max <= MAX_VALUE:
+            raise ValueError(f"need 0 <= min <= max <= {MAX_VALUE:g}")
         return sk
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from agent.sidecar import ingest as m
@@ -13,15 +17,26 @@ from detectors.quality import schema_diff
 from detectors.sketch import QuantileSketch
 from detectors.windows import FeatureWindow
 
+log = logging.getLogger("slo_agent.sidecar")
+
+
+OVERFLOW = "__overflow__"          # the one name every value past a cardinality cap folds into
+MAX_UNKNOWN_LOGGED = 20
+MAX_INSTANCES = 1000              # SDK instances with their own in_flight / degradation state
+
 
 class Admission:
-    """Caps distinct label values (models, queues, datasets) and features per model.
+    """Caps distinct label values (models, queues, datasets, jobs, caches, breakers, custom
+    metrics) and features per model, at request time.
 
-    Checked in the request handler, so an over-limit batch gets a 422 naming the field before
-    anything is queued; keys already admitted always pass.
+    Past a cap a new name is folded into ``__overflow__`` (counted by kind, reported in
+    /status and /metrics), never a 4xx of the whole batch: a process that exceeds one cap keeps
+    its latency and errors flowing. A new feature past its cap is left out of the row.
+    Also counts items for models the spec does not name (a typo such as ``clff``).
     """
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         limits = spec.sidecar.limits
         self.max_values = limits.max_label_values
         self.max_features = limits.max_features_per_model
@@ -29,59 +44,123 @@ class Admission:
         self._lock = threading.Lock()
         self._keys: dict[str, set[str]] = {k: set() for k in ("model", "queue", "dataset",
                                                                  "job", "cache", "breaker",
-                                                                 "metric")}
+                                                                 "metric", "version")}
         self._features: dict[str, set[str]] = {}
+        self.known_models = {model.name for model in spec.models}
+        #: an instance unseen this long is forgotten here and in the state (see ``expire``)
+        self.instance_ttl = instance_ttl(spec)
+        self._instances: dict[str, float] = {}
+        self._pruned = 0.0
+        self.overflow: Counter[str] = Counter()
+        self.unknown_models: Counter[str] = Counter()
         for model in spec.models:
             self._keys["model"].add(model.name)
         for d in spec.sources.datasets:
             self._keys["dataset"].add(d.name)
 
-    def _admit(self, kind: str, value: str, path: str) -> None:
+    def _admit(self, kind: str, value: str) -> str:
+        """The name to use: the value itself, or OVERFLOW once the kind's cap is reached."""
         keys = self._keys[kind]
         if value in keys:
-            return
+            return value
         if len(keys) >= self.max_values:
-            raise IngestError(422, f"invalid field {path}: more than {self.max_values} distinct "
-                              f"{kind} values (sidecar.limits.max_label_values)",
-                              [{"path": path, "message": "label value cap reached"}])
+            self.overflow[kind] += 1
+            return OVERFLOW
         keys.add(value)
+        return value
+
+    def _admit_instance(self, instance: str, now: float) -> str:
+        seen = self._instances
+        if instance not in seen and len(seen) >= MAX_INSTANCES and now - self._pruned >= 1.0:
+            self._pruned = now
+            cutoff = now - self.instance_ttl
+            for k in [k for k, t in seen.items() if t < cutoff]:
+                del seen[k]
+        if instance in seen or len(seen) < MAX_INSTANCES:
+            seen[instance] = now
+            return instance
+        self.overflow["instance"] += 1
+        return OVERFLOW
+
+    def _fold(self, kind: str, table: dict[str, float], summed: bool) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, v in table.items():
+            key = self._admit(kind, name)
+            out[key] = out.get(key, 0.0) + v if summed and key in out else v
+        return out
 
     def check(self, batch: m.Batch) -> None:
+        """Refuse only a batch over max_batch items (413); fold the rest into the caps."""
         if len(batch.items) > self.max_batch:
             raise IngestError(413, f"items: {len(batch.items)} items, at most {self.max_batch} "
                               "per batch (sidecar.limits.max_batch)",
                               [{"path": "items", "message": "too many items"}])
         with self._lock:
-            for i, item in enumerate(batch.items):
+            batch.instance = self._admit_instance(batch.instance, self.clock())
+            for item in batch.items:
                 if isinstance(item, (m.Requests, m.Samples, m.Feedback, m.Tokens, m.Cost)):
-                    self._admit("model", item.model, f"items[{i}].model")
+                    if self.known_models and item.model not in self.known_models:
+                        self._unknown(item.model)
+                    item.model = self._admit("model", item.model)
+                    if self._admit("version", f"{item.model}\0{item.version}") == OVERFLOW:
+                        item.version = OVERFLOW
                 elif isinstance(item, m.Queue):
-                    self._admit("queue", item.queue, f"items[{i}].queue")
+                    item.queue = self._admit("queue", item.queue)
                 elif isinstance(item, (m.DatasetBatch, m.DatasetMark)):
-                    self._admit("dataset", item.dataset, f"items[{i}].dataset")
+                    item.dataset = self._admit("dataset", item.dataset)
                 elif isinstance(item, m.Job):
-                    self._admit("job", item.job, f"items[{i}].job")
+                    item.job = self._admit("job", item.job)
                 elif isinstance(item, m.Cache):
-                    self._admit("cache", item.cache, f"items[{i}].cache")
+                    item.cache = self._admit("cache", item.cache)
                 elif isinstance(item, m.State):
-                    for key, field, table in (("breaker", "breakers", item.breakers),
-                                              ("metric", "gauges", item.gauges),
-                                              ("metric", "counters", item.counters)):
-                        for name in table:
-                            self._admit(key, name, f"items[{i}].{field}.{name}")
+                    item.breakers = self._fold("breaker", item.breakers, summed=False)
+                    item.gauges = self._fold("metric", item.gauges, summed=False)
+                    item.counters = self._fold("metric", item.counters, summed=True)
                 if isinstance(item, m.Samples):
-                    known = self._features.setdefault(item.model, set())
-                    for j, row in enumerate(item.features):
-                        for name in row or ():
-                            if name not in known:
-                                if len(known) >= self.max_features:
-                                    path = f"items[{i}].features[{j}].{name}"
-                                    raise IngestError(422, f"invalid field {path}: more than "
-                                                      f"{self.max_features} features for model "
-                                                      f"{item.model!r} (sidecar.limits."
-                                                      "max_features_per_model)",
-                                                      [{"path": path, "message": "feature cap"}])
-                                known.add(name)
+                    self._cap_features(item)
+
+    def _cap_features(self, item: m.Samples) -> None:
+        known = self._features.setdefault(item.model, set())
+        for row in item.features:
+            for name in [n for n in row or () if n not in known]:
+                if len(known) < self.max_features:
+                    known.add(name)
+                else:
+                    assert row is not None
+                    del row[name]
+                    self.overflow["feature"] += 1
+
+    def _unknown(self, model: str) -> None:
+        if model not in self.unknown_models and len(self.unknown_models) < MAX_UNKNOWN_LOGGED:
+            log.warning("ingest: items for model %r, which the spec does not name (known: %s); "
+                        "counted in /status sources.ingest.unknown_models", model[:128],
+                        ", ".join(sorted(self.known_models))[:300])
+        key = model if model in self.unknown_models or \
+            len(self.unknown_models) < MAX_UNKNOWN_LOGGED else OVERFLOW
+        self.unknown_models[key] += 1
+
+    def report(self) -> dict[str, Any]:
+        """What /status shows of the caps (a copy, taken under the lock)."""
+        with self._lock:
+            return {"overflow": dict(self.overflow), "unknown_models": dict(self.unknown_models),
+                    "cap": self.max_values, "max_features_per_model": self.max_features}
+
+
+def instance_ttl(spec: Spec) -> float:
+    """How long per-instance state outlives its last report: past the freshness every reader
+    applies (``fresh_for``), or ten intervals, whichever is longer."""
+    return max(10 * spec.sidecar.interval, 3 * spec.alerting.rate_window, 30.0)
+
+
+def expire_instances(state: AgentState, cutoff: float) -> int:
+    """Forget in_flight and degradation of instances unseen since ``cutoff``; returns how many."""
+    n = 0
+    tables = [ms.in_flight for ms in state.models.values()] + [state.service.degradation]
+    for table in tables:
+        for k in [k for k, (_, t) in table.items() if t < cutoff]:
+            del table[k]
+            n += 1
+    return n
 
 
 def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
@@ -101,7 +180,8 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
             for sk_in, target in ((item.latency, ms.latency), (item.ttft, ms.ttft)):
                 if sk_in is not None:
                     try:
-                        target.add_sketch(QuantileSketch.from_dict(sk_in.model_dump()), now)
+                        sk = QuantileSketch.from_dict(sk_in.model_dump())
+                        target.add_sketch(sk.rebucketed(target.accuracy), now)
                     except ValueError:
                         state.ingested["bad_sketch"] += 1
         elif isinstance(item, m.Samples):
@@ -133,7 +213,7 @@ def _service_item(state: AgentState, instance: str, item: m.Item, now: float) ->
     if isinstance(item, m.Job):
         # a job event may be reported late (slo-agent job-event --at), never from the future
         at = min(item.at, now) if item.at is not None else now
-        sv.job(item.job).event(item.event, at, item.run_id, item.duration, item.error)
+        sv.job_event(item.job, item.event, at, item.run_id, item.duration, item.error)
     elif isinstance(item, m.Cache):
         sv.tally(sv.caches, (item.cache, "hit")).add(now, item.hits)
         sv.tally(sv.caches, (item.cache, "miss")).add(now, item.misses)

@@ -17,12 +17,12 @@ from agent.sidecar.apply import schema_changes
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
 from agent.spec.model import Objective, Spec
 from agent.spec.signals import SignalKind, SLIType
-from agent.spec.units import Base, format_duration
+from agent.spec.units import Base, format_duration, format_value
 from detectors.baseline import BaselineLearner
 from detectors.columns import shown_names
 from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
 from detectors.quality import freshness_lag
-from detectors.rates import ratio_status
+from detectors.rates import RatioResult, ratio_status
 from detectors.thresholds import Status, classify
 
 _RATIOS = {SignalKind.ERROR_RATE: ("error",), SignalKind.AVAILABILITY: ("error",),
@@ -61,6 +61,8 @@ class Result:
     tiers: list[dict[str, Any]] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
     pending: dict[str, Any] | None = None   # past a level, waiting for `for`: level, fires_at
+    #: the number the status was judged on and why: on, basis, reason (see ``_judgement``)
+    judgement: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shown_status(self) -> str:
@@ -301,7 +303,13 @@ class Evaluator:
                 value, detail = None, {"error": f"{type(exc).__name__}: {exc}"}
             if value is not None and not math.isfinite(value):
                 value = None
-            r, t = self._judge(o, value, detail, now)
+            try:
+                r, t = self._judge(o, value, detail, now)
+            except Exception as exc:   # nor a broken judgement: this one shows no data, why
+                os_ = self.state.objectives[o.name]
+                r, t = Result(o.name, None, Status.NO_DATA, os_.since, None, None, None,
+                              detail={"reason": f"could not be judged: {type(exc).__name__}: "
+                                                f"{exc}"[:300]}), None
             results.append(r)
             if t is not None:
                 transitions.append(t)
@@ -327,10 +335,13 @@ class Evaluator:
             os_.baseline.observe(value)
         warning, critical, baseline = self.levels(o, os_)
         previous = Status(os_.status)
+        rr: RatioResult | None = None
+        min_count = 20
         if o.signal is SignalKind.NULL_RATIO:
             # one judgement for every null ratio: the Wilson bound on enough rows
+            min_count = data_signals.MIN_ROWS
             rr = ratio_status(detail.get("bad", 0.0), detail.get("total", 0.0), warning,
-                              critical, min_count=data_signals.MIN_ROWS, previous=previous,
+                              critical, min_count=min_count, previous=previous,
                               hysteresis=o.hysteresis)
             raw = rr.status
         elif o.signal is SignalKind.CACHE_HIT_RATE:
@@ -384,7 +395,9 @@ class Evaluator:
             os_.since = now
         os_.value = value
         result = Result(o.name, value, current, os_.since, warning, critical, baseline,
-                        detail=detail)
+                        detail=detail,
+                        judgement=_judgement(o, value, rr, min_count, warning, critical,
+                                             current))
         if os_.pending and os_.pending_since is not None and \
                 Status(os_.pending).rank > current.rank:
             result.pending = {"level": os_.pending, "since": os_.pending_since,
@@ -508,6 +521,37 @@ def _learns(o: Objective) -> bool:
     return o.pinned_baseline is None and any(
         t is not None and t.base is Base.BASELINE
         for t in (o.warning_threshold, o.critical_threshold))
+
+
+_GOOD_RATIOS = (SignalKind.AVAILABILITY, SignalKind.CACHE_HIT_RATE)
+
+
+def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_count: int,
+               warning: float | None, critical: float | None, status: Status
+               ) -> dict[str, Any]:
+    """The number a status was judged on and why, so "6.25 %, warning 5 %, ok" explains itself:
+    ratios are judged on the 99 % Wilson bound on the side that matters, not the point value."""
+    unit = o.info.unit
+    levels = ", ".join(f"{name} {format_value(level, unit)}" for name, level in
+                       (("warning", warning), ("critical", critical)) if level is not None)
+    if rr is None:
+        if value is None:
+            return {"on": None, "basis": "value", "reason": "no value to judge"}
+        return {"on": value, "basis": "value",
+                "reason": f"value {format_value(value, unit)} against {levels or 'no level'}: "
+                          f"{status.value}"}
+    good = o.signal in _GOOD_RATIOS
+    bound = None if not math.isfinite(rr.lower) else (1.0 - rr.lower if good else rr.lower)
+    basis = "Wilson 99 % upper bound" if good else "Wilson 99 % lower bound"
+    out: dict[str, Any] = {"on": bound, "basis": basis, "bad": rr.bad, "total": rr.total,
+                           "min_count": min_count}
+    if rr.total < min_count:
+        out["reason"] = (f"{rr.total:g} events, fewer than {min_count}: too few to judge, "
+                         "shown as ok while any arrive")
+    else:
+        out["reason"] = (f"{basis} {format_value(bound, unit)} of {rr.total:g} events "
+                         f"against {levels or 'no level'}: {status.value}")
+    return out
 
 
 def _flip(level: float | None) -> float | None:

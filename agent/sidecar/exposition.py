@@ -6,7 +6,8 @@ A scrape only yields the families published by the last tick (plus live ingest c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
@@ -17,14 +18,20 @@ from prometheus_client.core import (
     SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
+from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.spec.model import Spec
+from detectors.sketch import WindowedSketch
 
 if TYPE_CHECKING:
     from agent.sidecar.engine import Engine
     from agent.sidecar.evaluate import Result
+
+
+OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics
 
 
 def _fam(m: cat.Metric, extra: tuple[str, ...] = ()) -> Any:
@@ -40,8 +47,11 @@ def _fam(m: cat.Metric, extra: tuple[str, ...] = ()) -> Any:
     return GaugeMetricFamily(m.name, m.help, labels=labels)
 
 
-def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int]
+def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
+                       guard: Callable[..., Any] | None = None
                        ) -> list[Any]:
+    """Objective series; each objective is built on its own (through ``guard``), so one that
+    fails is left out and the others stay live."""
     svc = spec.service
     fams = {m.name: _fam(m) for m in (cat.OBJECTIVE_VALUE, cat.OBJECTIVE_STATE,
                                       cat.OBJECTIVE_PENDING,
@@ -49,27 +59,187 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
                                       cat.OBJECTIVE_BASELINE, cat.BUDGET_REMAINING,
                                       cat.BURN_RATE, cat.OBJECTIVE_TRANSITIONS)}
     signals = {o.name: o.signal.value for o in spec.objectives}
-    for r in results:
+
+    def one(r: Result) -> list[tuple[str, list[str], float]]:
         labels = [svc, r.name, signals[r.name]]
+        out = [(cat.OBJECTIVE_STATE.name, labels, float(r.status.rank))]
         if r.value is not None:
-            fams[cat.OBJECTIVE_VALUE.name].add_metric(labels, r.value)
-        fams[cat.OBJECTIVE_STATE.name].add_metric(labels, float(r.status.rank))
+            out.append((cat.OBJECTIVE_VALUE.name, labels, float(r.value)))
         if r.pending is not None:
-            fams[cat.OBJECTIVE_PENDING.name].add_metric([*labels, r.pending["level"]],
-                                                        r.pending["fires_at"])
+            out.append((cat.OBJECTIVE_PENDING.name, [*labels, r.pending["level"]],
+                        float(r.pending["fires_at"])))
         for metric, level in ((cat.OBJECTIVE_WARNING, r.warning),
                               (cat.OBJECTIVE_CRITICAL, r.critical),
-                              (cat.OBJECTIVE_BASELINE, r.baseline)):
+                              (cat.OBJECTIVE_BASELINE, r.baseline),
+                              (cat.BUDGET_REMAINING, r.budget_remaining)):
             if level is not None:
-                fams[metric.name].add_metric(labels, level)
-        if r.budget_remaining is not None:
-            fams[cat.BUDGET_REMAINING.name].add_metric(labels, r.budget_remaining)
+                out.append((metric.name, labels, float(level)))
         for window, rate in sorted(r.burn_rates.items()):
-            fams[cat.BURN_RATE.name].add_metric([*labels, window], rate)
+            out.append((cat.BURN_RATE.name, [*labels, window], float(rate)))
+        return out
+
+    for r in results:
+        rows = one(r) if guard is None else guard(f"objective {r.name}", [], one, r)
+        for name, labels, value in rows:
+            fams[name].add_metric(labels, value)
     for (name, to), n in sorted(transitions.items()):
         fams[cat.OBJECTIVE_TRANSITIONS.name].add_metric([svc, name, signals.get(name, ""), to],
                                                         float(n))
     return list(fams.values())
+
+
+def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
+    svc = eng.spec.service
+    fams = objective_families(eng.spec, results,
+                              {k: v for k, v in eng.transitions.items()}, eng.guard)
+    fams += eng.guard("gpu", [], gpu_families, eng.spec, eng.gpu.readings)
+    lat, ttft = _fam(cat.SKETCH_LATENCY), _fam(cat.SKETCH_TTFT)
+    slots = max(1, int(eng.spec.alerting.rate_window // eng.interval))
+    score, stat, pval = _fam(cat.DRIFT_SCORE), _fam(cat.DRIFT_STATISTIC), \
+        _fam(cat.DRIFT_P_VALUE)
+    pscore, ppval = _fam(cat.PREDICTION_DRIFT_SCORE), _fam(cat.PREDICTION_DRIFT_P_VALUE)
+    peffect, effect = _fam(cat.PREDICTION_DRIFT_EFFECT), _fam(cat.DRIFT_EFFECT)
+    newcat = _fam(cat.NEW_CATEGORY)
+    for (model, version), ms in sorted(eng.state.models.items()):
+        for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
+            labels = {cat.SERVICE_LABEL: svc, "model": model, "version": version}
+            part = f"{fam.name}{{model={model!r},version={version!r}}}"
+            fam.samples.extend(eng.guard(part, [], _sketch_samples, fam.name, ws, now, slots,
+                                          labels))
+        drift = eng.evaluator.drift_cache.get((model, version))
+        if drift is None and (ms.numeric or ms.categorical or ms.predictions):
+            drift = eng.evaluator._drift_for(ms)
+        for r in drift or []:
+            if r.status.value == "no_data":
+                continue
+            if r.feature == "__prediction__":
+                pscore.add_metric([svc, model, version, r.test], r.score)
+                ppval.add_metric([svc, model, version, r.test], r.p_adjusted)
+                peffect.add_metric([svc, model, version, r.test], r.effect)
+                continue
+            feature_labels = [svc, model, version, r.feature, r.test]
+            score.add_metric(feature_labels, r.score)
+            stat.add_metric(feature_labels, r.statistic)
+            pval.add_metric(feature_labels, r.p_adjusted)
+            effect.add_metric(feature_labels, r.effect)
+            if r.new_share is not None:
+                newcat.add_metric([svc, model, version, r.feature], r.new_share)
+    fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
+    fams += eng.guard("datasets", [], _data_families, eng, now)
+    fams += eng.guard("service", [], _service_families, eng)
+    up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
+        _fam(cat.QUEUE_DEPTH)
+    if eng.gpu.mode != "off":
+        up.add_metric([svc, "nvml", "gpu"], float(eng.gpu.status == "ok"))
+    for s in eng.scrapers:
+        if s.last is not None:
+            up.add_metric([svc, s.target.name, "scrape"], float(s.last.up))
+            scrape_dur.add_metric([svc, s.target.name], s.last.duration)
+    for name, v in sorted(eng.state.external.get("queue_depth", {}).items()):
+        depth.add_metric([svc, name], v)
+    for name, d in sorted(eng.state.datasets.items()):
+        up.add_metric([svc, name, "dataset"], float(d.error is None and d.rows is not None))
+    lag = _fam(cat.EVALUATION_LAG)
+    lag.add_metric([svc], eng.tick_lag)
+    dur = _fam(cat.EVALUATION_DURATION)
+    for _, buckets, total in eng.tick_durations.families():
+        dur.add_metric([svc], buckets, total)
+    return [*fams, up, scrape_dur, depth, lag, dur]
+
+def _service_families(eng: Engine) -> list[Any]:
+    """Jobs (reported as events, so the sidecar is their exporter), drift detection times
+    and recovery times."""
+    svc = eng.spec.service
+    runs, duration, success = _fam(cat.JOB_RUNS), _fam(cat.JOB_LAST_DURATION), \
+        _fam(cat.JOB_LAST_SUCCESS)
+    start, running = _fam(cat.JOB_LAST_START), _fam(cat.JOB_RUNNING)
+    for name, j in sorted(eng.state.service.jobs.items()):
+        runs.add_metric([svc, name, "success"], j.success)
+        runs.add_metric([svc, name, "failure"], j.failure)
+        running.add_metric([svc, name], float(len(j.running)))
+        for fam, v in ((duration, j.last_duration), (success, j.last_success),
+                       (start, j.last_start)):
+            if v is not None:
+                fam.add_metric([svc, name], v)
+    detection = _fam(cat.DRIFT_DETECTION)
+    for name, d in sorted(eng.detections.items()):
+        if d.seconds is not None:
+            detection.add_metric([svc, name, eng.spec.objective(name).signal.value],
+                                 d.seconds)
+    recovery = _fam(cat.RECOVERY)
+    for (name, signal), buckets, total in eng.recovery.families():
+        recovery.add_metric([svc, name, signal], buckets, total)
+    return [runs, duration, success, start, running, detection, recovery]
+
+def _data_families(eng: Engine, now: float) -> list[Any]:
+    from detectors.quality import freshness_lag
+
+    svc = eng.spec.service
+    fresh, nulls, schema = _fam(cat.FRESHNESS), _fam(cat.NULL_RATIO), \
+        _fam(cat.SCHEMA_CHANGES)
+    rows, contract = _fam(cat.DATASET_ROWS), _fam(cat.CONTRACT_FAILURES)
+    dscore, dpval = _fam(cat.DATASET_DRIFT_SCORE), _fam(cat.DATASET_DRIFT_P_VALUE)
+    deffect, newcat = _fam(cat.DATASET_DRIFT_EFFECT), _fam(cat.DATASET_NEW_CATEGORY)
+    newrows, disallowed = _fam(cat.DATASET_NEW_CATEGORY_ROWS), _fam(cat.DATASET_DISALLOWED)
+    for name, d in sorted(eng.state.datasets.items()):
+        lag = freshness_lag(now, d.newest_event, d.last_mark)
+        if lag is not None:
+            fresh.add_metric([svc, name], lag)
+        if d.rows:
+            for col, n in sorted(d.nulls.items()):
+                nulls.add_metric([svc, name, col], n / d.rows)
+        if d.rows is not None:
+            rows.add_metric([svc, name], float(d.rows))
+        changes = schema_changes(eng.state, eng.spec, name)
+        for change, n in sorted((changes or {}).items()):
+            schema.add_metric([svc, name, change], float(n))
+        failures: Counter[tuple[str, str]] = Counter(
+            (f["expectation"], f["column"]) for f in d.contract_failures)
+        for (exp, col), n in sorted(failures.items()):
+            contract.add_metric([svc, name, exp, col], float(n))
+        for r in d.drift:
+            if r.get("status") in ("ok", "warning", "critical"):
+                labels = [svc, name, r["column"], r["test"]]
+                for fam, key in ((dscore, "score"), (dpval, "p_adjusted"),
+                                 (deffect, "effect")):
+                    if r.get(key) is not None:
+                        fam.add_metric(labels, float(r[key]))
+            if r.get("new_category_share") is not None:
+                newcat.add_metric([svc, name, r["column"]], float(r["new_category_share"]))
+                # /metrics is open: only values the spec names go out by name
+                known = _known_categories(eng, name, r["column"])
+                others = float(r.get("new_categories_more") or 0)
+                for cat_name in r.get("new_categories", []):
+                    if str(cat_name) in known:
+                        newrows.add_metric([svc, name, r["column"], str(cat_name)], 1.0)
+                    else:
+                        others += 1
+                if others:
+                    newrows.add_metric([svc, name, r["column"], OTHER_CATEGORY], others)
+        for col, check in sorted(d.allowed.items()):
+            if check.get("share") is not None:
+                disallowed.add_metric([svc, name, col], float(check["share"]))
+    return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
+            disallowed]
+
+def _known_categories(eng: Engine, dataset: str, column: str) -> set[str]:
+    """Category values the spec itself names (the contract's allowed values)."""
+    for ds in eng.spec.sources.datasets:
+        if ds.name == dataset:
+            return {str(v) for v in ds.contract.allowed_values.get(column, [])}
+    return set()
+
+
+def _sketch_samples(name: str, ws: WindowedSketch, now: float, slots: int,
+                    labels: dict[str, str]) -> list[Sample]:
+    """Summary samples of one sketch window, built whole before any is published."""
+    sk = ws.merged(now, slots)
+    if not sk.count:
+        return []
+    out = [Sample(name, {**labels, "quantile": str(q)}, sk.quantile(q))
+           for q in (0.5, 0.95, 0.99)]
+    return out + [Sample(name + "_count", labels, float(sk.count)),
+                  Sample(name + "_sum", labels, sk.sum)]
 
 
 def gpu_families(spec: Spec, readings: list[GPUReading]) -> list[Any]:
@@ -135,11 +305,20 @@ class Published(Collector):
                               (cat.INGEST_SAMPLES, eng.counters.samples),
                               (cat.INGEST_DROPPED, eng.counters.dropped),
                               (cat.SNAPSHOTS, eng.counters.snapshots),
-                              (cat.WEBHOOKS, eng.counters.webhooks)):
+                              (cat.WEBHOOKS, eng.counters.webhooks),
+                              (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
+                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"])):
             fam = _fam(metric)
             for key, value in sorted(table.items()):
                 fam.add_metric([svc, key], value)
             yield fam
+        if eng.published_at is not None:
+            age = _fam(cat.PUBLICATION_AGE)
+            age.add_metric([svc], max(0.0, eng.clock() - eng.published_at))
+            yield age
+        size = _fam(cat.SNAPSHOT_BYTES)
+        size.add_metric([svc], float(eng.snapshot_bytes))
+        yield size
         build = InfoMetricFamily(cat.BUILD_INFO.client_name, cat.BUILD_INFO.help,
                                  labels=[cat.SERVICE_LABEL])
         from agent import __version__

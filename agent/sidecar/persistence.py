@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,25 @@ def move_aside(path: Path, reason: str) -> Path:
     log.error("state snapshot %s unusable (%s); moved aside to %s, starting fresh", path,
               reason[:200], target.name)
     return target
+
+
+def restore_part(name: str, dropped: list[str], load: Callable[..., object],
+                 *args: Any) -> None:
+    """Run one part of a restore (``load(*args)``); a part that cannot be read is dropped with a
+    log line naming it, and the rest of the snapshot still restores."""
+    try:
+        load(*args)
+    except Exception as exc:
+        dropped.append(name)
+        log.error("state snapshot: part %s unreadable, dropped (%s: %s)", name,
+                  type(exc).__name__, str(exc)[:200])
+
+
+def put(table: dict[Any, Any], key: Any, make: Callable[[Any], Any], raw: Any) -> None:
+    """``table[key] = make(raw)``, for ``restore_part``: the table changes only on success."""
+    table[key] = make(raw)
+
+
+def pairs(raw: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """``{name: [value, time]}`` as read back from JSON."""
+    return {str(k): (float(v[0]), float(v[1])) for k, v in raw.items()}

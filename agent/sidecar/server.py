@@ -28,7 +28,6 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from agent.sidecar import ingest, page
-from agent.sidecar.apply import Admission
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import DCGMPublished, Published
 from agent.sidecar.jsonsafe import dumps
@@ -70,7 +69,7 @@ def _error(status: int, message: str, fields: list[dict[str, str]] | None = None
 def create_app(engine: Engine, token: str | None) -> Starlette:
     spec = engine.spec
     limits = spec.sidecar.limits
-    admission = Admission(spec)
+    admission = engine.admission
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Published(engine))
     dcgm = CollectorRegistry(auto_describe=False)

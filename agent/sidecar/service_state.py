@@ -2,7 +2,8 @@
 lookups, degradation level, circuit breakers and the team's own gauges and counters.
 
 Job history survives restarts (a daily retrain's last success must not be forgotten by a pod
-restart); everything is bounded: finished runs are kept for a day and at most ``MAX_RUNS``.
+restart); everything is bounded: finished runs are kept for a day, at most ``MAX_RUNS`` per job
+and ``MAX_TOTAL_RUNS`` over all jobs (~25 bytes each in a snapshot, so ~1.3 MB at most).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.sidecar.persistence import put, restore_part
 from agent.sidecar.slots import Slots
 
 JOB_KEEP = 86400.0        # finished runs kept for the success ratio (catalogue.JOB_WINDOW)
-MAX_RUNS = 10_000
-MAX_RUNNING = 100         # unfinished runs remembered per job (a crashed run never reports)
+MAX_RUNS = 1_000          # per job: one run every ~90 s over the day-long success window
+MAX_TOTAL_RUNS = 50_000   # over all jobs; past it the longest histories are cut back
+MAX_RUNNING = 20          # unfinished runs remembered per job (a crashed run never reports)
 DAY = 86400.0
 
 
@@ -83,8 +86,8 @@ class JobState:
 class Tally:
     """A counter the sidecar keeps both windowed (values) and cumulative (budget cursors)."""
 
-    def __init__(self, slot: float) -> None:
-        self.slots = Slots(slot, DAY)
+    def __init__(self, slot: float, keep: float = DAY) -> None:
+        self.slots = Slots(slot, keep)
         self.cum = 0.0
 
     def add(self, now: float, n: float) -> None:
@@ -111,6 +114,8 @@ class ServiceSignals:
     gauges: dict[str, tuple[float, float]] = field(default_factory=dict)        # name -> (v, t)
     breakers: dict[str, tuple[float, float]] = field(default_factory=dict)
     degradation: dict[str, tuple[float, float]] = field(default_factory=dict)   # instance -> (v,t)
+    total_runs: int = 0
+    keep: float = DAY          # horizon of cache and counter tallies (only the rate window is read)
 
     def job(self, name: str) -> JobState:
         j = self.jobs.get(name)
@@ -118,10 +123,49 @@ class ServiceSignals:
             j = self.jobs[name] = JobState()
         return j
 
+    def job_event(self, name: str, event: str, at: float, run_id: str,
+                  duration: float | None, error: str | None) -> None:
+        """Record a job event, keeping the run history within ``MAX_TOTAL_RUNS``."""
+        j = self.job(name)
+        before = len(j.runs)
+        j.event(event, at, run_id, duration, error)
+        self.total_runs += len(j.runs) - before
+        if self.total_runs > MAX_TOTAL_RUNS:
+            self.trim_runs(at)
+
+    def trim_runs(self, now: float) -> None:
+        """Forget runs older than a day, then cut the longest histories to a fair share of
+        90 % of the cap (amortised: trimming happens once per 5,000 runs at most)."""
+        for j in self.jobs.values():
+            while j.runs and j.runs[0][0] < now - JOB_KEEP:
+                j.runs.popleft()
+            for run_id in [r for r, t in j.running.items() if t < now - JOB_KEEP]:
+                del j.running[run_id]     # a run that never reported its end
+        total = sum(len(j.runs) for j in self.jobs.values())
+        budget = MAX_TOTAL_RUNS * 9 // 10
+        if total > budget:
+            sizes = sorted(len(j.runs) for j in self.jobs.values())
+            share, left, rest = 0, budget, len(sizes)
+            for n in sizes:             # the largest share all jobs can keep within the budget
+                share = left // rest
+                if n > share:
+                    break
+                left -= n
+                rest -= 1
+            for j in self.jobs.values():
+                while len(j.runs) > share:
+                    j.runs.popleft()
+            total = sum(len(j.runs) for j in self.jobs.values())
+        self.total_runs = total
+
+    def _cache(self, entry: list[Any]) -> None:
+        c, r, t = entry
+        self.caches[(str(c), str(r))] = Tally.from_state(t)
+
     def tally(self, table: dict[Any, Tally], key: Any) -> Tally:
         t = table.get(key)
         if t is None:
-            t = table[key] = Tally(self.slot)
+            t = table[key] = Tally(self.slot, self.keep)
         return t
 
     def state(self) -> dict[str, Any]:
@@ -134,10 +178,23 @@ class ServiceSignals:
             "degradation": {k: list(v) for k, v in self.degradation.items()},
         }
 
-    def restore(self, s: dict[str, Any]) -> None:
-        self.jobs = {k: JobState.from_state(v) for k, v in (s.get("jobs") or {}).items()}
-        self.caches = {(c, r): Tally.from_state(t) for c, r, t in s.get("caches") or []}
-        self.counters = {k: Tally.from_state(v) for k, v in (s.get("counters") or {}).items()}
+    def restore(self, s: dict[str, Any], dropped: list[str] | None = None) -> None:
+        """Each job, cache, counter and gauge restores on its own (see ``restore_part``)."""
+        out = [] if dropped is None else dropped
+        for k, v in (s.get("jobs") or {}).items():
+            restore_part(f"service.jobs[{k}]", out, put, self.jobs, str(k), JobState.from_state,
+                         v)
+        for i, entry in enumerate(s.get("caches") or []):
+            restore_part(f"service.caches[{i}]", out, self._cache, entry)
+        for k, v in (s.get("counters") or {}).items():
+            restore_part(f"service.counters[{k}]", out, put, self.counters, str(k),
+                         Tally.from_state, v)
         for name in ("gauges", "breakers", "degradation"):
-            setattr(self, name, {k: (float(v[0]), float(v[1]))
-                                 for k, v in (s.get(name) or {}).items()})
+            table = getattr(self, name)
+            for k, v in (s.get(name) or {}).items():
+                restore_part(f"service.{name}[{k}]", out, put, table, str(k), _pair, v)
+        self.total_runs = sum(len(j.runs) for j in self.jobs.values())
+
+
+def _pair(v: list[Any]) -> tuple[float, float]:
+    return float(v[0]), float(v[1])

@@ -7,14 +7,16 @@ exactly where the last snapshot left off.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from agent.sidecar.persistence import pairs, put, restore_part
 from agent.sidecar.service_state import ServiceSignals
 from agent.sidecar.slots import Slots
 from detectors.baseline import BaselineLearner
@@ -22,6 +24,7 @@ from detectors.sketch import QuantileSketch, WindowedSketch
 from detectors.windows import FeatureWindow
 
 STATE_VERSION = 1
+DAY = 86400.0
 
 
 class CategoricalWindow:
@@ -65,6 +68,7 @@ class ModelState:
     slot: float
     window_size: int
     reference_size: int
+    keep: float = DAY          # horizon of the rate-window counts (cost always keeps a day)
     ok: Slots = field(init=False)
     error: Slots = field(init=False)
     fallback: Slots = field(init=False)
@@ -84,10 +88,9 @@ class ModelState:
     cum: Counter[str] = field(default_factory=Counter)   # monotonic totals, for budget cursors
 
     def __post_init__(self) -> None:
-        day = 86400.0
         for name in self._SLOTS:
-            setattr(self, name, Slots(self.slot, day))
-        slots = max(1, int(3600 // self.slot))
+            setattr(self, name, Slots(self.slot, DAY if name == "cost" else self.keep))
+        slots = max(1, int(min(self.keep, 3600.0) // self.slot))   # read over the rate window
         self.latency = WindowedSketch(slots, self.slot)
         self.ttft = WindowedSketch(slots, self.slot)
 
@@ -105,20 +108,39 @@ class ModelState:
             "samples_seen": self.samples_seen, "cum": dict(self.cum),
         }
 
-    def restore(self, s: dict[str, Any]) -> None:
+    def restore(self, s: dict[str, Any], name: str = "model", dropped: list[str] | None = None
+                ) -> None:
+        """Each field restores on its own: a bad latency sketch costs that sketch only."""
+        out = [] if dropped is None else dropped
+        slots = s.get("slots") or {}
         for n in self._SLOTS:
-            if n in s["slots"]:
-                setattr(self, n, Slots.from_state(s["slots"][n]))
-        self.latency = WindowedSketch.from_state(s["latency"])
-        self.ttft = WindowedSketch.from_state(s["ttft"])
-        self.in_flight = {k: (float(v[0]), float(v[1])) for k, v in s["in_flight"].items()}
-        self.numeric = {k: FeatureWindow.from_state(v) for k, v in s["numeric"].items()}
-        self.categorical = {k: CategoricalWindow.from_state(v)
-                            for k, v in s["categorical"].items()}
-        self.predictions = FeatureWindow.from_state(s["predictions"]) \
-            if s.get("predictions") else None
-        self.samples_seen = int(s.get("samples_seen", 0))
-        self.cum = Counter(s.get("cum", {}))
+            if n in slots:
+                restore_part(f"{name}.{n}", out, self._set, n, Slots.from_state, slots[n])
+        for attr in ("latency", "ttft"):
+            if attr in s:
+                restore_part(f"{name}.{attr}", out, self._set, attr, WindowedSketch.from_state,
+                             s[attr])
+        restore_part(f"{name}.in_flight", out, self._set, "in_flight", pairs,
+                     s.get("in_flight") or {})
+        for k, v in (s.get("numeric") or {}).items():
+            restore_part(f"{name}.numeric.{k}", out, put, self.numeric, str(k),
+                         FeatureWindow.from_state, v)
+        for k, v in (s.get("categorical") or {}).items():
+            restore_part(f"{name}.categorical.{k}", out, put, self.categorical, str(k),
+                         CategoricalWindow.from_state, v)
+        if s.get("predictions"):
+            restore_part(f"{name}.predictions", out, self._set, "predictions",
+                         FeatureWindow.from_state, s["predictions"])
+        restore_part(f"{name}.samples_seen", out, self._set, "samples_seen", int,
+                     s.get("samples_seen", 0))
+        restore_part(f"{name}.cum", out, self._set, "cum", _counter, s.get("cum") or {})
+
+    def _set(self, attr: str, make: Callable[[Any], Any], raw: Any) -> None:
+        setattr(self, attr, make(raw))
+
+
+def _counter(raw: dict[str, Any]) -> Counter[str]:
+    return Counter({str(k): float(v) for k, v in raw.items()})
 
 
 @dataclass
@@ -195,6 +217,9 @@ class AgentState:
     slot: float
     window_size: int
     reference_size: int
+    #: how long windowed counts are kept: only the rate window is read (daily spend excepted),
+    #: so the engine passes a few rate windows and the state stays small
+    keep: float = DAY
     models: dict[tuple[str, str], ModelState] = field(default_factory=dict)
     datasets: dict[str, DatasetState] = field(default_factory=dict)
     queues: dict[str, tuple[float, float]] = field(default_factory=dict)   # name -> (depth, t)
@@ -206,13 +231,14 @@ class AgentState:
     service: ServiceSignals = field(init=False)
 
     def __post_init__(self) -> None:
-        self.service = ServiceSignals(self.slot)
+        self.service = ServiceSignals(self.slot, keep=self.keep)
 
     def model(self, name: str, version: str) -> ModelState:
         key = (name, version)
         m = self.models.get(key)
         if m is None:
-            m = self.models[key] = ModelState(self.slot, self.window_size, self.reference_size)
+            m = self.models[key] = ModelState(self.slot, self.window_size, self.reference_size,
+                                              self.keep)
         return m
 
     def dataset(self, name: str) -> DatasetState:
@@ -233,18 +259,41 @@ class AgentState:
             "service": self.service.state(),
         }
 
-    def restore(self, s: dict[str, Any]) -> None:
+    def restore(self, s: dict[str, Any]) -> list[str]:
+        """Restore part by part (each model field, dataset, queue table, objective, job, ...);
+        returns the names of the parts dropped as unreadable. Only a snapshot of another
+        format version is refused whole."""
         if s.get("version") != STATE_VERSION:
             raise ValueError(f"snapshot version {s.get('version')!r}, expected {STATE_VERSION}")
-        for entry in s["models"]:
-            self.model(entry["model"], entry["version"]).restore(entry["state"])
-        self.datasets = {k: DatasetState.from_state(v) for k, v in s["datasets"].items()}
-        self.queues = {k: (float(v[0]), float(v[1])) for k, v in s["queues"].items()}
-        for k, v in s["objectives"].items():
+        dropped: list[str] = []
+        for i, entry in enumerate(s.get("models") or []):
+            def one_model(entry: Any = entry, i: int = i) -> None:
+                key = (str(entry["model"]), str(entry["version"]))
+                ms = ModelState(self.slot, self.window_size, self.reference_size, self.keep)
+                ms.restore(entry["state"], f"models[{key[0]}:{key[1]}]", dropped)
+                self.models[key] = ms
+            restore_part(f"models[{i}]", dropped, one_model)
+        for k, v in (s.get("datasets") or {}).items():
+            restore_part(f"datasets[{k}]", dropped, put, self.datasets, str(k),
+                         DatasetState.from_state, v)
+        for k, v in (s.get("queues") or {}).items():
+            restore_part(f"queues[{k}]", dropped, put, self.queues, str(k),
+                         lambda v: (float(v[0]), float(v[1])), v)
+        for k, v in (s.get("objectives") or {}).items():
             if k in self.objectives:
-                self.objectives[k].restore(v)
-        self.ingested = Counter(s.get("ingested", {}))
-        self.service.restore(s.get("service") or {})
+                restore_part(f"objectives[{k}]", dropped, self._objective, k, v)
+        restore_part("ingested", dropped, self._ingested, s.get("ingested") or {})
+        self.service.restore(s.get("service") or {}, dropped)
+        return dropped
+
+    def _ingested(self, raw: dict[str, Any]) -> None:
+        self.ingested = Counter({str(k): int(n) for k, n in raw.items()})
+
+    def _objective(self, name: str, saved: dict[str, Any]) -> None:
+        """All of an objective or none of it: a half-restored budget would be wrong."""
+        fresh = copy.deepcopy(self.objectives[name])
+        fresh.restore(saved)
+        self.objectives[name] = fresh
 
 
 def merged_sketch(sketches: Iterable[QuantileSketch]) -> QuantileSketch:

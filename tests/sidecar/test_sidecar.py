@@ -158,9 +158,9 @@ def test_malformed_and_oversized_requests_get_4xx_naming_the_field(sidecar_facto
         (b"{not json", 400, "JSON"),
         (b"\xff\xfe\x00garbage", 400, "JSON"),
         (_batch(type="requests", model="clf", counts={"ok": "many"}), 422,
-         "items[0].requests.counts.ok"),
+         "items[0].counts.ok"),
         (_batch(type="teleport", model="clf"), 422, "items[0]"),
-        (_batch(type="queue", queue="q", depth=-1), 422, "items[0].queue.depth"),
+        (_batch(type="queue", queue="q", depth=-1), 422, "items[0].depth"),
         (b'{"schema":1,"service":"svc","items":[{"type":"queue","queue":"q","depth":NaN}]}',
          422, "items[0]"),
         ({"schema": 1, "service": "other", "items": []}, 422, "service"),
@@ -182,12 +182,30 @@ def test_caps_on_label_values_and_features(tmp_path: Path, sidecar_factory: Any)
     spec["sidecar"]["limits"] = {"max_label_values": 3, "max_features_per_model": 2,
                                  "max_batch": 5}
     sc = sidecar_factory(spec)
+    # issue 20, 5: past a cap, new names fold into __overflow__ and the batch still applies
     code, resp = sc.post({"schema": 1, "service": "svc", "items": [
         {"type": "tokens", "model": f"m{i}", "token_type": "input", "count": 1}
-        for i in range(4)]})
-    assert code == 422 and "items[1].model" in resp["error"]   # clf, ranker, m0 admitted
+        for i in range(4)] + [{"type": "requests", "model": "clf", "version": "v1",
+                               "counts": {"ok": 5}}]})
+    assert code == 202, resp                                     # clf, ranker, m0 admitted
     code, resp = sc.post(_batch(type="samples", model="clf", features=[{"a": 1, "b": 2, "c": 3}]))
-    assert code == 422 and "features[0].c" in resp["error"]
+    assert code == 202, resp
+    gauges = {f"g{i}": float(i) for i in range(5)}
+    code, resp = sc.post(_batch(type="state", gauges=gauges, counters={"c1": 1, "c2": 2,
+                                                                      "c3": 3, "c4": 4}))
+    assert code == 202, resp
+    deadline = time.time() + 10
+    while True:
+        ingest = sc.status()["sources"]["ingest"]
+        if "__overflow__" in ingest["models"] or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    # (model, version) pairs are capped too: clf with no version is the fourth pair
+    assert ingest["overflow"] == {"model": 3, "version": 1, "feature": 1, "metric": 6}, ingest
+    assert "clf:v1" in ingest["models"] and "__overflow__" in ingest["models"]
+    assert ingest["unknown_models"] == {"m0": 1, "m1": 1, "m2": 1, "m3": 1}
+    _, raw = sc.get("/metrics")
+    assert b'slo_agent_cardinality_overflow_total{kind="metric",service="svc"} 6.0' in raw, raw
     code, resp = sc.post({"schema": 1, "service": "svc", "items": [
         {"type": "queue", "queue": "q", "depth": 1}] * 6})
     assert code == 413 and "max_batch" in resp["error"]
