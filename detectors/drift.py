@@ -1,7 +1,10 @@
 """Drift across many features: KS for numbers, chi-square/PSI/Jensen–Shannon for categories.
 
-A feature alarms only when its corrected p-value is significant AND its effect size passes a floor:
-with 100k-row windows every tiny shift is "significant", and an alarm nobody acts on is noise.
+A feature alarms only when its corrected p-value is significant AND its effect size passes its
+threshold: with 100k-row windows every tiny shift is "significant", and an alarm nobody acts on is
+noise. The threshold is calibrated on the reference (how far the effect moves between samples of
+the window's size when nothing changed, :mod:`detectors.calibration`) and never below a small
+absolute floor; with ``calibration=None`` it is the fixed floor alone, as a user may pin it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,21 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from detectors.calibration import (
+    DEFAULT_QUANTILE,
+    CalibrationCache,
+    ks_threshold,
+    psi_threshold,
+)
 from detectors.ks import ks_many
 from detectors.thresholds import Status
 
 Correction = Literal["bh", "bonferroni", "none"]
 PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
 MAX_CATEGORIES = 50   # more reference categories than this are tested in hash buckets
+MIN_KS_EFFECT = 0.03  # absolute floor under a calibrated KS threshold (~0.075 sd location shift)
+MIN_PSI = 0.02        # absolute floor under a calibrated PSI threshold
+ThresholdSource = Literal["calibrated", "floor"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,9 @@ class FeatureDrift:
     significant: bool
     unseen: tuple[Hashable, ...] = ()
     new_share: float | None = None     # categorical only: window share of unseen categories
+    threshold: float | None = None     # the effect the column was judged against (warning)
+    threshold_source: ThresholdSource | None = None
+    critical_threshold: float | None = None
 
     @property
     def score(self) -> float:
@@ -67,6 +82,22 @@ class DriftThresholds:
     min_samples: int = 30
     categorical_warning_psi: float = 0.1
     categorical_critical_psi: float = 0.25
+    calibration: float | None = DEFAULT_QUANTILE   # None: the warning floors above alone
+    min_ks_effect: float = MIN_KS_EFFECT
+    min_psi: float = MIN_PSI
+
+    def levels(self, test: str, calibrated: float | None
+               ) -> tuple[float, ThresholdSource, float]:
+        """(warning effect, where it came from, critical effect) for one column."""
+        ks = test == "ks"
+        crit = self.critical_effect if ks else self.categorical_critical_psi
+        if self.calibration is None or calibrated is None:
+            warn = self.warning_effect if ks else self.categorical_warning_psi
+            return warn, "floor", max(crit, warn)
+        floor = self.min_ks_effect if ks else self.min_psi
+        if calibrated >= floor:
+            return calibrated, "calibrated", max(crit, calibrated)
+        return floor, "floor", max(crit, floor)
 
 
 def psi_from_counts(ref_counts: ArrayLike, win_counts: ArrayLike, eps: float = PSI_EPS) -> float:
@@ -132,7 +163,7 @@ def chi_square(reference: Iterable[Hashable] | Mapping[Hashable, int],
     if len(rc) <= max_categories:
         ref_row = [rc[c] for c in rc] + [singletons]
         win_row = [wc.get(c, 0) for c in rc] + [unseen_win]
-    else:
+    else:  # the same buckets as reference_cells
         # many categories: fixed hash buckets, not the most frequent ones (choosing by the
         # reference's counts would favour categories that happened to be over-sampled)
         ref_row = [0] * max_categories + [singletons]
@@ -150,6 +181,19 @@ def chi_square(reference: Iterable[Hashable] | Mapping[Hashable, int],
     res = chi2_contingency(table)
     return ChiSquareResult(float(res.statistic), float(res.pvalue), int(res.dof), psi, js,
                            n_ref, n_win, unseen, new_share)
+
+
+def reference_cells(reference: Iterable[Hashable] | Mapping[Hashable, int],
+                    max_categories: int = MAX_CATEGORIES) -> list[int]:
+    """The reference's counts in the cells :func:`chi_square` tests (hash buckets past
+    ``max_categories``): what the PSI threshold is calibrated on."""
+    rc = _counts(reference)
+    if len(rc) <= max_categories:
+        return list(rc.values())
+    cells = [0] * max_categories
+    for c, n in rc.items():
+        cells[_bucket(c, max_categories)] += n
+    return cells
 
 
 def _bucket(category: Hashable, buckets: int) -> int:
@@ -197,8 +241,11 @@ class DriftInput:
     categorical_windows: dict[str, Iterable[Hashable]] = field(default_factory=dict)
 
 
-def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) -> list[FeatureDrift]:
-    """Test every feature, correct for multiple testing, and classify by effect-size floors."""
+def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
+                 cache: CalibrationCache | None = None) -> list[FeatureDrift]:
+    """Test every feature, correct for multiple testing, and classify each by its effect against
+    its threshold (calibrated per column unless ``thresholds.calibration`` is None). ``cache``
+    keeps calibrations across calls (one per reference and window size)."""
     t = thresholds or DriftThresholds()
     rows: list[tuple[str, str, float, float, float, float, int, int, tuple[Hashable, ...],
                      float | None]] = []
@@ -221,17 +268,27 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) ->
     for row, pa in zip(rows, p_adj, strict=True):
         f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
         if math.isnan(pa):
-            status, significant = Status.NO_DATA, False
+            out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win,
+                                    Status.NO_DATA, False, unseen, new_share))
+            continue
+        significant = pa < t.alpha
+        warn, source, crit = t.levels(test, _calibrated(data, f, test, n_win, t, cache))
+        if significant and effect >= crit:
+            status = Status.CRITICAL
+        elif significant and effect >= warn:
+            status = Status.WARNING
         else:
-            significant = pa < t.alpha
-            warn = t.warning_effect if test == "ks" else t.categorical_warning_psi
-            crit = t.critical_effect if test == "ks" else t.categorical_critical_psi
-            if significant and effect >= crit:
-                status = Status.CRITICAL
-            elif significant and effect >= warn:
-                status = Status.WARNING
-            else:
-                status = Status.OK
+            status = Status.OK
         out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win, status,
-                                significant, unseen, new_share))
+                                significant, unseen, new_share, warn, source, crit))
     return out
+
+
+def _calibrated(data: DriftInput, feature: str, test: str, n_window: int, t: DriftThresholds,
+                cache: CalibrationCache | None) -> float | None:
+    if t.calibration is None:
+        return None
+    if test == "ks":
+        return ks_threshold(data.numeric_refs[feature], n_window, t.calibration, cache)
+    return psi_threshold(reference_cells(data.categorical_refs[feature]), n_window,
+                         t.calibration, cache)
