@@ -66,6 +66,7 @@ class FeatureDrift:
     threshold: float | None = None     # the effect the column was judged against (warning)
     threshold_source: ThresholdSource | None = None
     critical_threshold: float | None = None
+    calibrated: float | None = None    # the reference's own noise level, before the floor
 
     @property
     def score(self) -> float:
@@ -272,7 +273,9 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
                                     Status.NO_DATA, False, unseen, new_share))
             continue
         significant = pa < t.alpha
-        warn, source, crit = t.levels(test, _calibrated(data, f, test, n_win, t, cache))
+        cal = None if t.calibration is None else \
+            calibrated_threshold(data, f, test, n_win, t.calibration, cache)
+        warn, source, crit = t.levels(test, cal)
         if significant and effect >= crit:
             status = Status.CRITICAL
         elif significant and effect >= warn:
@@ -280,15 +283,15 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
         else:
             status = Status.OK
         out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win, status,
-                                significant, unseen, new_share, warn, source, crit))
+                                significant, unseen, new_share, warn, source, crit, cal))
     return out
 
 
-def _calibrated(data: DriftInput, feature: str, test: str, n_window: int, t: DriftThresholds,
-                cache: CalibrationCache | None) -> float | None:
-    if t.calibration is None:
-        return None
+def calibrated_threshold(data: DriftInput, feature: str, test: str, n_window: int,
+                         quantile: float, cache: CalibrationCache | None = None) -> float:
+    """The ``quantile`` of the feature's effect (KS D or PSI) between reference samples of the
+    window's size: its reference's own noise level."""
     if test == "ks":
-        return ks_threshold(data.numeric_refs[feature], n_window, t.calibration, cache)
-    return psi_threshold(reference_cells(data.categorical_refs[feature]), n_window,
-                         t.calibration, cache)
+        return ks_threshold(data.numeric_refs[feature], n_window, quantile, cache)
+    return psi_threshold(reference_cells(data.categorical_refs[feature]), n_window, quantile,
+                         cache)
