@@ -30,8 +30,8 @@ from detectors.thresholds import Status
 Correction = Literal["bh", "bonferroni", "none"]
 PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
 MAX_CATEGORIES = 50   # more reference categories than this are tested in hash buckets
-MIN_KS_EFFECT = 0.03  # absolute floor under a calibrated KS threshold (~0.075 sd location shift)
-MIN_PSI = 0.02        # absolute floor under a calibrated PSI threshold
+MIN_KS_EFFECT = 0.025  # floor under a calibrated KS threshold: a 0.06-sd shift of a normal
+MIN_PSI = 0.01         # floor under a calibrated PSI threshold (0.1 is "moderate" in credit risk)
 ThresholdSource = Literal["calibrated", "floor"]
 
 

@@ -7,6 +7,7 @@ says why, in words a user can act on. Nothing here produces NaN.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from agent.sidecar.state import DatasetState
@@ -98,14 +99,15 @@ def judge_columns(rows: list[dict[str, Any]], t: DriftThresholds
         effect, significant = float(r["effect"]), float(r["p_adjusted"]) < t.alpha
         status = "ok" if not significant else "critical" if effect >= crit else \
             "warning" if effect >= warn else "ok"
+        shown_crit = crit if math.isfinite(crit) else None    # no critical level given
         entry = {"test": r["test"], "effect": effect, "statistic": r.get("statistic"),
                  "p_adjusted": r["p_adjusted"], "threshold": warn, "threshold_source": source,
-                 "critical_threshold": crit, "calibrated": r.get("calibrated"),
+                 "critical_threshold": shown_crit, "calibrated": r.get("calibrated"),
                  "significant": significant, "status": status}
         per[r["column"]] = entry
         rank = (_RANK[status], effect / warn if significant and warn > 0 else -1.0)
         if worst is None or rank > worst[0]:
-            worst = (rank, {"column": r["column"], "warning": warn, "critical": crit,
+            worst = (rank, {"column": r["column"], "warning": warn, "critical": shown_crit,
                             "source": source, "effect": effect if significant else 0.0})
     assert worst is not None
     against = worst[1]

@@ -339,6 +339,7 @@ class Engine:
         pscore, ppval = _fam(cat.PREDICTION_DRIFT_SCORE), _fam(cat.PREDICTION_DRIFT_P_VALUE)
         peffect, effect = _fam(cat.PREDICTION_DRIFT_EFFECT), _fam(cat.DRIFT_EFFECT)
         newcat = _fam(cat.NEW_CATEGORY)
+        thr, pthr = _fam(cat.DRIFT_THRESHOLD), _fam(cat.PREDICTION_DRIFT_THRESHOLD)
         for (model, version), ms in sorted(self.state.models.items()):
             for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
                 sk = merged_sketch([ws.merged(now, slots)])
@@ -358,15 +359,20 @@ class Engine:
                     pscore.add_metric([svc, model, version, r.test], r.score)
                     ppval.add_metric([svc, model, version, r.test], r.p_adjusted)
                     peffect.add_metric([svc, model, version, r.test], r.effect)
+                    if r.threshold is not None:
+                        pthr.add_metric([svc, model, version, r.test, str(r.threshold_source)],
+                                        r.threshold)
                     continue
                 feature_labels = [svc, model, version, r.feature, r.test]
                 score.add_metric(feature_labels, r.score)
                 stat.add_metric(feature_labels, r.statistic)
                 pval.add_metric(feature_labels, r.p_adjusted)
                 effect.add_metric(feature_labels, r.effect)
+                if r.threshold is not None:
+                    thr.add_metric([*feature_labels, str(r.threshold_source)], r.threshold)
                 if r.new_share is not None:
                     newcat.add_metric([svc, model, version, r.feature], r.new_share)
-        fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
+        fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat, thr, pthr]
         fams += self._data_families(now)
         fams += self._service_families()
         up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
@@ -422,6 +428,7 @@ class Engine:
         rows, contract = _fam(cat.DATASET_ROWS), _fam(cat.CONTRACT_FAILURES)
         dscore, dpval = _fam(cat.DATASET_DRIFT_SCORE), _fam(cat.DATASET_DRIFT_P_VALUE)
         deffect, newcat = _fam(cat.DATASET_DRIFT_EFFECT), _fam(cat.DATASET_NEW_CATEGORY)
+        dthr = _fam(cat.DATASET_DRIFT_THRESHOLD)
         newrows, disallowed = _fam(cat.DATASET_NEW_CATEGORY_ROWS), _fam(cat.DATASET_DISALLOWED)
         for name, d in sorted(self.state.datasets.items()):
             lag = freshness_lag(now, d.newest_event, d.last_mark)
@@ -446,6 +453,9 @@ class Engine:
                                      (deffect, "effect")):
                         if r.get(key) is not None:
                             fam.add_metric(labels, float(r[key]))
+                    if r.get("threshold") is not None:
+                        dthr.add_metric([*labels, str(r.get("threshold_source"))],
+                                        float(r["threshold"]))
                 if r.get("new_category_share") is not None:
                     newcat.add_metric([svc, name, r["column"]], float(r["new_category_share"]))
                     for cat_name in r.get("new_categories", []):
@@ -457,7 +467,7 @@ class Engine:
                 if check.get("share") is not None:
                     disallowed.add_metric([svc, name, col], float(check["share"]))
         return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
-                disallowed]
+                disallowed, dthr]
 
     def _status(self, results: list[Result], now: float) -> dict[str, Any]:
         objectives = []

@@ -65,9 +65,9 @@ class Drift(StrictModel):
         "description": "quantile (p99, 0.99, 99%) of a column's effect between reference samples "
                        "of the window's size: its default alarm threshold; null: the objectives' "
                        "fixed warning/critical floors"})] = 0.99
-    min_ks_effect: float = Field(default=0.03, ge=0, le=1, description="absolute floor under a "
+    min_ks_effect: float = Field(default=0.025, ge=0, le=1, description="absolute floor under a "
                                  "calibrated KS D threshold (large windows)")
-    min_psi: float = Field(default=0.02, ge=0, description="absolute floor under a calibrated "
+    min_psi: float = Field(default=0.01, ge=0, description="absolute floor under a calibrated "
                            "PSI threshold (large windows)")
 
     _quantiles: tuple[float, ...] = PrivateAttr(default=())

@@ -164,12 +164,17 @@ def test_huge_windows_alarm_on_a_real_shift_but_not_on_a_negligible_one() -> Non
 
 
 def test_sources_say_where_each_threshold_came_from() -> None:
+    """Small windows: the reference's noise is above the floors (calibrated); large ones: the
+    floors decide; pinned floors (calibration off) are the fixed 0.1 as before."""
     rng = np.random.default_rng(7)
-    data = _mixture(rng, 1000, [0.0], [0.0], m=5000)
-    by = {r.feature: r for r in detect_drift(data)}
-    assert by["x0"].threshold_source == "calibrated" and by["x0"].threshold == by["x0"].calibrated
-    assert by["c0"].threshold_source == "floor" and by["c0"].threshold == 0.02
-    pinned = {r.feature: r for r in detect_drift(data, DriftThresholds(calibration=None))}
+    small = {r.feature: r for r in detect_drift(_mixture(rng, 1000, [0.0], [0.0], m=5000))}
+    for r in small.values():
+        assert r.threshold_source == "calibrated" and r.threshold == r.calibrated, r
+    large = {r.feature: r for r in detect_drift(_mixture(rng, 50_000, [0.0], [0.0]))}
+    assert (large["x0"].threshold, large["c0"].threshold) == (0.025, 0.01)
+    assert {r.threshold_source for r in large.values()} == {"floor"}
+    pinned = {r.feature: r for r in detect_drift(_mixture(rng, 1000, [0.0], [0.0], m=5000),
+                                                DriftThresholds(calibration=None))}
     assert pinned["x0"].threshold == 0.1 and pinned["x0"].threshold_source == "floor"
 
 
