@@ -24,9 +24,11 @@ size, bounded, so a tick does not redo them.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -103,22 +105,33 @@ def psi_null(reference_row: ArrayLike, n_window: int, quantile: float, draws: in
     return float(np.quantile(psi, quantile))
 
 
+@dataclass(frozen=True)
+class NumericShape:
+    """What a KS calibration depends on besides the sizes: the reference's cells and ties."""
+
+    cells: NDArray[np.int64]
+    distinct: int
+    key: Hashable
+
+
+def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
+    cells = numeric_cells(reference_sorted)
+    m = reference_sorted.size
+    distinct = int(np.count_nonzero(np.diff(reference_sorted))) + 1 if m else 0
+    # no ties: the cells depend on the reference's size only, so such columns share an entry
+    key: Hashable = ("continuous", m) if distinct == m else _fingerprint(cells)
+    return NumericShape(cells, distinct, key)
+
+
 def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile: float,
                  cache: CalibrationCache | None = None) -> float:
     """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference."""
-    cells = numeric_cells(reference_sorted)
-    distinct = int(np.count_nonzero(np.diff(reference_sorted))) + 1 if reference_sorted.size \
-        else 0
     n = window_key(n_window)
-    # no ties: the cells depend on the reference's size only, so such columns share an entry
-    shape: Hashable = ("continuous", reference_sorted.size) \
-        if distinct == reference_sorted.size else _fingerprint(cells)
-    key = ("ks", n, round(quantile, 6), shape)
-
-    def compute() -> float:
-        return ks_null(cells, n, quantile, distinct=distinct)
-
-    return compute() if cache is None else cache.get(key, compute)
+    shape = numeric_shape(reference_sorted) if cache is None else cache.shape(reference_sorted)
+    if cache is None:
+        return ks_null(shape.cells, n, quantile, distinct=shape.distinct)
+    return cache.get(("ks", n, round(quantile, 6), shape.key),
+                     lambda: ks_null(shape.cells, n, quantile, distinct=shape.distinct))
 
 
 def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
@@ -143,12 +156,27 @@ class CacheStats:
 
 
 class CalibrationCache:
-    """Least-recently-used map of calibrations, at most ``cap`` entries."""
+    """Least-recently-used map of calibrations, at most ``cap`` entries; beside it, the shape
+    of each reference array seen (by identity, checked through a weak reference), so a tick
+    with the same reference object does not rescan it. References are never changed in place
+    (they are sorted copies), which is what makes identity a safe key."""
 
     def __init__(self, cap: int = CACHE_CAP) -> None:
         self.cap = cap
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, float] = OrderedDict()
+        self._shapes: OrderedDict[int, tuple[weakref.ref[Any], NumericShape]] = OrderedDict()
+
+    def shape(self, reference_sorted: NDArray[np.float64]) -> NumericShape:
+        entry = self._shapes.get(id(reference_sorted))
+        if entry is not None and entry[0]() is reference_sorted:
+            self._shapes.move_to_end(id(reference_sorted))
+            return entry[1]
+        shape = numeric_shape(reference_sorted)
+        self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
+        if len(self._shapes) > self.cap:
+            self._shapes.popitem(last=False)
+        return shape
 
     def __len__(self) -> int:
         return len(self._data)
