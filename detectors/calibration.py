@@ -33,13 +33,21 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-DEFAULT_QUANTILE = 0.99   # a column alarms on its own noise in about 1 window in 100 (before BH)
+DEFAULT_QUANTILE = 0.999  # family quantile: a clean window alarms at most 1 time in 1,000
 DRAWS = 1000              # bootstrap draws: the 0.99 quantile is the 10th largest
+MAX_DIRECT = 0.99         # higher quantiles: the draws' 0.99 quantile scaled by the null's tail
 GRID = 1024               # most cells a numeric reference is cut into
 SEED = 20_241_130         # fixed: the same reference and sizes always give the same threshold
 CACHE_CAP = 512           # calibrations kept; the least recently used is evicted past it
 _BGK = 0.5826             # -zeta(1/2)/sqrt(2 pi): bias of a Brownian maximum seen on a grid
 PSI_EPS = 1e-4            # the same proportion floor as detectors.drift.PSI_EPS
+
+
+def column_quantile(family: float, columns: int) -> float:
+    """The per-column quantile for a family of ``columns`` tested together: a clean window's
+    columns all stay under their thresholds with probability at least ``family`` (Bonferroni),
+    so one more monitored column does not add false alarms."""
+    return 1.0 - (1.0 - family) / max(1, columns)
 
 
 def window_key(n: int) -> int:
@@ -83,7 +91,10 @@ def ks_null(cells: NDArray[np.int64], n_window: int, quantile: float, draws: int
     win = rng.multinomial(n_window, p, size=draws).cumsum(axis=1) / n_window
     ref = rng.multinomial(m, p, size=draws).cumsum(axis=1) / m
     d = np.abs(win - ref).max(axis=1)
-    out = float(np.quantile(d, quantile))
+    out = float(np.quantile(d, min(quantile, MAX_DIRECT)))
+    if quantile > MAX_DIRECT:
+        # past what the draws resolve: the Kolmogorov tail, P(D > x) ~ 2 exp(-2 n_eff x^2)
+        out *= math.sqrt(math.log(2.0 / (1.0 - quantile)) / math.log(2.0 / (1.0 - MAX_DIRECT)))
     if distinct is not None and distinct > cells.size:
         out += _BGK * math.sqrt(1.0 / n_window + 1.0 / m) / math.sqrt(cells.size)
     return out
@@ -102,7 +113,14 @@ def psi_null(reference_row: ArrayLike, n_window: int, quantile: float, draws: in
     wp = np.clip(rng.multinomial(n_window, p, size=draws) / n_window, PSI_EPS, None)
     rp = np.clip(rng.multinomial(m, p, size=draws) / m, PSI_EPS, None)
     psi = np.sum((wp - rp) * np.log(wp / rp), axis=1)
-    return float(np.quantile(psi, quantile))
+    out = float(np.quantile(psi, min(quantile, MAX_DIRECT)))
+    if quantile > MAX_DIRECT:
+        # past what the draws resolve: PSI ~ chi-square(K - 1) / n_eff for small shifts
+        from scipy.stats import chi2
+
+        dof = np.count_nonzero(row) - 1
+        out *= float(chi2.ppf(quantile, dof) / chi2.ppf(MAX_DIRECT, dof))
+    return out
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 from detectors.calibration import (
     DEFAULT_QUANTILE,
     CalibrationCache,
+    column_quantile,
     ks_threshold,
     psi_threshold,
 )
@@ -265,6 +266,7 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
                      c.unseen, c.new_share))
     p_raw = [r[3] if min(r[6], r[7]) >= t.min_samples else math.nan for r in rows]
     p_adj = adjust_p_values(p_raw, t.correction)
+    family = sum(not math.isnan(p) for p in p_raw)    # columns judged together
     out = []
     for row, pa in zip(rows, p_adj, strict=True):
         f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
@@ -274,7 +276,7 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
             continue
         significant = pa < t.alpha
         cal = None if t.calibration is None else \
-            calibrated_threshold(data, f, test, n_win, t.calibration, cache)
+            calibrated_threshold(data, f, test, n_win, t.calibration, family, cache)
         warn, source, crit = t.levels(test, cal)
         if significant and effect >= crit:
             status = Status.CRITICAL
@@ -288,9 +290,12 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
 
 
 def calibrated_threshold(data: DriftInput, feature: str, test: str, n_window: int,
-                         quantile: float, cache: CalibrationCache | None = None) -> float:
-    """The ``quantile`` of the feature's effect (KS D or PSI) between reference samples of the
-    window's size: its reference's own noise level."""
+                         quantile: float, family: int = 1,
+                         cache: CalibrationCache | None = None) -> float:
+    """The feature's effect (KS D or PSI) between reference samples of the window's size that
+    ``family`` clean columns all stay under with probability ``quantile``: its reference's own
+    noise level (see :func:`detectors.calibration.column_quantile`)."""
+    quantile = column_quantile(quantile, family)
     if test == "ks":
         return ks_threshold(data.numeric_refs[feature], n_window, quantile, cache)
     return psi_threshold(reference_cells(data.categorical_refs[feature]), n_window, quantile,

@@ -62,9 +62,10 @@ class Drift(StrictModel):
     calibration: Annotated[float | None, WithJsonSchema({
         "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
                   {"type": "string"}, {"type": "null"}],
-        "description": "quantile (p99, 0.99, 99%) of a column's effect between reference samples "
-                       "of the window's size: its default alarm threshold; null: the objectives' "
-                       "fixed warning/critical floors"})] = 0.99
+        "description": "family quantile (p99.9, 0.999, 99.9%): each column's default alarm "
+                       "threshold is its effect between reference samples of the window's size "
+                       "that all clean columns stay under with this probability; null: the "
+                       "objectives' fixed warning/critical floors"})] = 0.999
     min_ks_effect: float = Field(default=0.025, ge=0, le=1, description="absolute floor under a "
                                  "calibrated KS D threshold (large windows)")
     min_psi: float = Field(default=0.01, ge=0, description="absolute floor under a calibrated "

@@ -14,6 +14,7 @@ from scipy.stats import kstwo
 
 from detectors.calibration import (
     CalibrationCache,
+    column_quantile,
     ks_threshold,
     numeric_cells,
     psi_threshold,
@@ -26,7 +27,7 @@ from detectors.thresholds import Status
 CATS = ["a", "b", "c", "d", "e", "f"]
 P_REF = np.array([0.30, 0.25, 0.18, 0.12, 0.10, 0.05])
 ALARM = (Status.WARNING, Status.CRITICAL)
-FAMILY_WISE = 0.01   # the rate the README states: alpha, 1 % of clean windows with any alarm
+FAMILY_WISE = 0.01   # the rate the README states: at most alpha, 1 % of clean windows alarm
 
 
 def _shifted(strength: float) -> np.ndarray:
@@ -54,6 +55,21 @@ def test_continuous_threshold_matches_the_kolmogorov_quantile() -> None:
         for values in (rng.normal(size=m), rng.exponential(size=m)):
             got = ks_threshold(sorted_reference(values), n, 0.99)
             assert got == pytest.approx(exact, rel=0.08), (m, n)
+
+
+def test_tail_quantiles_follow_the_null_past_what_the_draws_resolve() -> None:
+    """Per-column quantiles such as 1 - 0.001/10 lie beyond 1,000 draws: the 0.99 quantile is
+    scaled by the null's tail shape, and must still land on the exact Kolmogorov quantile."""
+    rng = np.random.default_rng(11)
+    ref = sorted_reference(rng.normal(size=50_000))
+    for n in (1000, 5000):
+        exact = kstwo.ppf(0.9999, round(50_000 * n / (50_000 + n)))
+        assert ks_threshold(ref, n, 0.9999) == pytest.approx(exact, rel=0.08)
+    assert column_quantile(0.999, 10) == pytest.approx(0.9999)
+    assert column_quantile(0.999, 0) == 0.999
+    low, high = psi_threshold([500, 300, 200], 2000, 0.99), psi_threshold([500, 300, 200],
+                                                                           2000, 0.9999)
+    assert high > low
 
 
 def test_ties_lower_the_threshold_and_psi_follows_chi_square() -> None:

@@ -233,7 +233,7 @@ def test_calibrated_thresholds_through_a_real_sidecar(tmp_path: Path,
         {"name": "tx-fixed", "signal": "feature_drift", "selector": {"dataset": "tx"},
          "warning": 0.1, "critical": 0.25, "for": "0s"},
         {"name": "tx-strict", "signal": "feature_drift", "selector": {"dataset": "tx"},
-         "calibration": "p99.9", "for": "0s"}]
+         "calibration": "p99.99", "for": "0s"}]
     sc = sidecar_factory(data)
     status = settle(sc, 5000)
     obj = by_name(status)
@@ -251,10 +251,10 @@ def test_calibrated_thresholds_through_a_real_sidecar(tmp_path: Path,
             next(d for d in status["sources"]["datasets"] if d["name"] == "tx")["drift"]}
     for r in rows.values():
         floor = 0.025 if r["test"] == "ks" else 0.01
-        cal_q = r["calibrated"]["0.99"]
+        cal_q = r["calibrated"]["0.999"]
         assert r["threshold"] == max(cal_q, floor), r
         assert r["threshold_source"] == ("calibrated" if cal_q >= floor else "floor"), r
-        assert set(r["calibrated"]) == {"0.99", "0.999"}        # every quantile objectives use
+        assert set(r["calibrated"]) == {"0.999", "0.9999"}        # every quantile objectives use
     assert {r["threshold_source"] for r in rows.values()} == {"calibrated", "floor"}
     _, raw = sc.get("/metrics")
     text = raw.decode()

@@ -52,7 +52,7 @@ OBJECTIVES = [
     {"name": "fixed", "signal": "feature_drift", "selector": {"model": "m"}, "warning": 0.1,
      "critical": 0.25, "for": "0s"},
     {"name": "strict", "signal": "feature_drift", "selector": {"model": "m"},
-     "calibration": "p99.9", "for": "0s"},
+     "calibration": "p99.99", "for": "0s"},
 ]
 
 

@@ -139,11 +139,12 @@ def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | N
         min_psi=settings.min_psi)
     results = detect_drift(data, thresholds, ref.calibrations)
     quantiles = thresholds.calibration, *(() if settings is None else settings.quantiles)
+    family = sum(r.status.value != "no_data" for r in results)
     out = []
     for r in results:
         calibrated = {} if r.status.value == "no_data" else {
             quantile_key(q): calibrated_threshold(data, r.feature, r.test, r.n_window, q,
-                                                  ref.calibrations)
+                                                  family, ref.calibrations)
             for q in dict.fromkeys(quantiles) if q is not None}
         out.append(row(r, thresholds.min_samples, calibrated))
     return out, skipped
