@@ -154,3 +154,15 @@ def test_calibration_on_a_non_drift_objective_is_refused() -> None:
     with pytest.raises(SpecError) as exc:
         _spec([{"name": "o", "signal": "error_rate", "calibration": 0.99, "warning": "1%"}])
     assert {i.path for i in exc.value.issues} == {"objectives[0].calibration"}
+
+
+def test_predicted_detection_uses_the_calibrated_threshold() -> None:
+    """The detection time a calibrated objective predicts is reached at its own (lower)
+    threshold, not at the 0.1 floor it no longer uses."""
+    from agent.sidecar.service_signals import drift_detection
+
+    spec = _spec(OBJECTIVES[:2])
+    state = _feed(spec, shift=0.0, cat_shift=0.0, seed=2)
+    cal, fixed = (drift_detection(spec, state, o, 10.0) for o in spec.objectives)
+    assert cal.samples is not None and fixed.samples is not None
+    assert cal.samples < fixed.samples
