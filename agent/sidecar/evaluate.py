@@ -12,17 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from agent.sidecar import data_signals, service_signals
+from agent.sidecar import data_signals, drift_signals, service_signals
 from agent.sidecar.apply import schema_changes
-from agent.sidecar.data_signals import judge_columns
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
 from agent.spec.model import Objective, Spec
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, format_duration
 from detectors.baseline import BaselineLearner
-from detectors.calibration import CalibrationCache
-from detectors.columns import shown_names
-from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
+from detectors.drift import DriftThresholds, FeatureDrift
 from detectors.quality import freshness_lag
 from detectors.rates import ratio_status
 from detectors.thresholds import Status, classify
@@ -89,9 +86,9 @@ class Evaluator:
         self.state = state
         self.gpu = gpu or (lambda: {})
         self.window = spec.alerting.rate_window
-        self.drift_cache: dict[tuple[str, str], list[FeatureDrift]] = {}
-        self._drift_other: dict[tuple[str, str, float | None], list[FeatureDrift]] = {}
-        self.calibrations = CalibrationCache()   # per reference and window size, across ticks
+        self.model_drift = drift_signals.ModelDrift(spec)
+        self.drift_cache = self.model_drift.cache          # what /metrics exports per model
+        self.calibrations = self.model_drift.calibrations  # kept across ticks
         for o in spec.objectives:
             os_ = state.objectives.setdefault(o.name, ObjectiveState())
             if _learns(o) and os_.baseline is None:
@@ -217,99 +214,15 @@ class Evaluator:
         return value, detail
 
     def _drift(self, o: Objective, models: list[ModelState]) -> tuple[float | None, dict[str, Any]]:
-        """Drift (or new-category share) of the SDK's feature windows; an objective's own
-        ``alpha`` re-judges significance from the adjusted p-values. Each column's effect is
-        shown beside the threshold it is judged against (see :func:`judge_columns`)."""
-        t = self.drift_thresholds(o)
-        scores: list[float] = []
-        detail: dict[str, Any] = {}
-        columns: list[FeatureDrift] = []
-        for ms in models:
-            key = next(k for k, v in self.state.models.items() if v is ms)
-            for r in self._drift_results(key, ms, t.calibration):
-                if o.signal is SignalKind.PREDICTION_DRIFT and r.feature != "__prediction__":
-                    continue
-                if o.signal is not SignalKind.PREDICTION_DRIFT and (
-                        r.feature == "__prediction__"
-                        or o.selector.feature not in (None, r.feature)):
-                    continue
-                if o.signal is SignalKind.NEW_CATEGORY_SHARE:
-                    if r.new_share is not None:
-                        scores.append(r.new_share)
-                        names, more = shown_names(r.unseen)
-                        detail[r.feature] = {"share": r.new_share, "categories": names,
-                                             "more": more}
-                    continue
-                if r.status is not Status.NO_DATA:
-                    columns.append(r)
-        if o.signal is not SignalKind.NEW_CATEGORY_SHARE and columns:
-            rows = [{"column": r.feature, "test": r.test, "statistic": r.statistic,
-                     "p_adjusted": r.p_adjusted, "effect": r.effect,
-                     "calibrated": r.calibrated} for r in columns]
-            value, per_column, judged = judge_columns(rows, t)
-            detail.update(per_column)
-            detail["judged_against"] = judged
-            return value, detail
-        if not scores:
-            detail["reason"] = ("no feature window has drift.min_samples values and a reference "
-                                "yet" if models else "no samples from this model yet")
-        return (max(scores) if scores else None), detail
+        """Drift (or new-category share) of the SDK's feature windows (:mod:`.drift_signals`)."""
+        return self.model_drift.value(o, self.state, models, self.drift_thresholds(o))
 
     def drift_thresholds(self, o: Objective) -> DriftThresholds:
-        """How an objective judges drift columns: its calibration quantile (or fixed floors: its
-        own warning/critical), its alpha, the spec's absolute floors."""
-        d = self.spec.drift
         warn, crit, _ = self.levels(o, self.state.objectives[o.name])
-        big = math.inf if crit is None else crit
-        low = warn if warn is not None else big
-        return DriftThresholds(warning_effect=low, critical_effect=big,
-                               alpha=o.alpha if o.alpha is not None else d.alpha,
-                               correction=d.correction, min_samples=d.min_samples,
-                               categorical_warning_psi=low, categorical_critical_psi=big,
-                               calibration=o.drift_calibration(d.calibration),
-                               min_ks_effect=d.min_ks_effect, min_psi=d.min_psi)
+        return drift_signals.objective_thresholds(self.spec, o, warn, crit)
 
-    def _drift_results(self, key: tuple[str, str], ms: ModelState,
-                       quantile: float | None) -> list[FeatureDrift]:
-        """Per-tick results per model; the spec's own quantile lands in ``drift_cache`` (what
-        /metrics exports), others beside it."""
-        if quantile == self.spec.drift.calibration:
-            results = self.drift_cache.get(key)
-            if results is None:
-                results = self.drift_cache[key] = self._drift_for(ms)
-            return results
-        other = self._drift_other.get((*key, quantile))
-        if other is None:
-            other = self._drift_other[(*key, quantile)] = self._drift_for(ms, quantile)
-        return other
-
-    def _drift_for(self, ms: ModelState, quantile: float | str | None = "spec"
-                   ) -> list[FeatureDrift]:
-        """Every feature window of one model tested; thresholds calibrated at ``quantile``
-        (default: drift.calibration), each column's warning level its threshold."""
-        d = self.spec.drift
-        data = DriftInput()
-        for name, fw in ms.numeric.items():
-            ref = fw.reference
-            if ref is not None and len(fw.window) >= d.min_samples:
-                data.numeric_refs[name] = ref
-                data.numeric_windows[name] = fw.window.values()
-        for name, cw in ms.categorical.items():
-            if cw.reference_n >= d.min_samples and len(cw.window) >= d.min_samples:
-                data.categorical_refs[name] = {k: v for k, v in cw.reference.items()}
-                data.categorical_windows[name] = list(cw.window)
-        if ms.predictions is not None and ms.predictions.reference is not None \
-                and len(ms.predictions.window) >= d.min_samples:
-            data.numeric_refs["__prediction__"] = ms.predictions.reference
-            data.numeric_windows["__prediction__"] = ms.predictions.window.values()
-        q = d.calibration if quantile == "spec" else quantile
-        floors = DriftThresholds()
-        thresholds = DriftThresholds(
-            warning_effect=floors.warning_effect, critical_effect=floors.critical_effect,
-            alpha=d.alpha, correction=d.correction, min_samples=d.min_samples,
-            calibration=q if isinstance(q, float) else None, min_ks_effect=d.min_ks_effect,
-            min_psi=d.min_psi)
-        return detect_drift(data, thresholds, self.calibrations)
+    def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
+        return self.model_drift.run(ms)
 
     def _data(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
         name = o.selector.dataset or ""
@@ -335,7 +248,7 @@ class Evaluator:
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
         now = time.time() if now is None else now
-        self.drift_cache, self._drift_other = {}, {}
+        self.model_drift.reset()
         results, transitions = [], []
         for o in self.spec.objectives:
             try:
