@@ -166,3 +166,18 @@ def test_predicted_detection_uses_the_calibrated_threshold() -> None:
     cal, fixed = (drift_detection(spec, state, o, 10.0) for o in spec.objectives)
     assert cal.samples is not None and fixed.samples is not None
     assert cal.samples < fixed.samples
+
+
+@settings(max_examples=150, deadline=None)
+@given(field=st.sampled_from(["min_ks_effect", "min_psi"]),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 3),
+                       st.text(max_size=6), st.booleans(), st.none()))
+def test_absolute_floors_are_validated_with_their_path(field: str, value: Any) -> None:
+    try:
+        spec = _spec(OBJECTIVES[:1], {field: value})
+    except SpecError as exc:
+        assert {i.path for i in exc.issues} == {f"drift.{field}"}
+        return
+    got = getattr(spec.drift, field)
+    assert isinstance(got, float) and got >= 0.0 and (field == "min_psi" or got <= 1.0)
+    assert got == got and got != float("inf")
