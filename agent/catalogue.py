@@ -149,6 +149,10 @@ DRIFT_P_VALUE = _m("slo_agent_drift_p_value", "gauge",
 DRIFT_EFFECT = _m("slo_agent_drift_effect", "gauge",
                   "Feature drift effect size (KS D or PSI), significant or not.",
                   _MV + ("feature", "test"))
+DRIFT_THRESHOLD = _m("slo_agent_drift_threshold", "gauge",
+                     "Effect size (KS D or PSI) a feature's drift is judged against: calibrated "
+                     "on the reference (source=calibrated) or a fixed floor (source=floor).",
+                     _MV + ("feature", "test", "source"))
 NEW_CATEGORY = _m("slo_agent_new_category_ratio", "gauge",
                   "Share of a categorical feature's window values in categories the reference "
                   "never had.", _MV + ("feature",), "ratio")
@@ -157,6 +161,9 @@ PREDICTION_DRIFT_EFFECT = _m("slo_agent_prediction_drift_effect", "gauge",
 PREDICTION_DRIFT_SCORE = _m("slo_agent_prediction_drift_score", "gauge",
                             "Prediction drift effect size when significant, else 0.",
                             _MV + ("test",))
+PREDICTION_DRIFT_THRESHOLD = _m("slo_agent_prediction_drift_threshold", "gauge",
+                                "Effect size prediction drift is judged against (source: "
+                                "calibrated or floor).", _MV + ("test", "source"))
 PREDICTION_DRIFT_P_VALUE = _m("slo_agent_prediction_drift_p_value", "gauge",
                               "Prediction drift p-value.", _MV + ("test",))
 FRESHNESS = _m("slo_agent_dataset_freshness_lag_seconds", "gauge",
@@ -179,6 +186,10 @@ DATASET_DRIFT_P_VALUE = _m("slo_agent_dataset_drift_p_value", "gauge",
 DATASET_DRIFT_EFFECT = _m("slo_agent_dataset_drift_effect", "gauge",
                           "Column drift effect size against the reference file, significant or "
                           "not.", _S + ("dataset", "column", "test"))
+DATASET_DRIFT_THRESHOLD = _m("slo_agent_dataset_drift_threshold", "gauge",
+                             "Effect size a column's drift against the reference file is judged "
+                             "against (source: calibrated or floor).",
+                             _S + ("dataset", "column", "test", "source"))
 DATASET_NEW_CATEGORY = _m("slo_agent_dataset_new_category_ratio", "gauge",
                           "Share of a column's rows in categories the reference file never had.",
                           _S + ("dataset", "column"), "ratio")
@@ -298,10 +309,12 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    OBJECTIVE_CRITICAL,
                    OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE, OBJECTIVE_TRANSITIONS,
                    SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE, DRIFT_STATISTIC, DRIFT_P_VALUE,
-                   DRIFT_EFFECT, NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
-                   PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, FRESHNESS, NULL_RATIO,
+                   DRIFT_EFFECT, DRIFT_THRESHOLD, NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
+                   PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, PREDICTION_DRIFT_THRESHOLD,
+                   FRESHNESS, NULL_RATIO,
                    SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE, DATASET_DRIFT_P_VALUE,
-                   DATASET_DRIFT_EFFECT, DATASET_NEW_CATEGORY, DATASET_NEW_CATEGORY_ROWS,
+                   DATASET_DRIFT_EFFECT, DATASET_DRIFT_THRESHOLD, DATASET_NEW_CATEGORY,
+                   DATASET_NEW_CATEGORY_ROWS,
                    DATASET_DISALLOWED, CONTRACT_FAILURES, JOB_RUNS, JOB_LAST_DURATION,
                    JOB_LAST_SUCCESS, JOB_LAST_START, JOB_RUNNING, DRIFT_DETECTION, RECOVERY,
                    GPU_UTIL, GPU_MEM_USED,

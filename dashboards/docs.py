@@ -27,7 +27,11 @@ _NOTES = {SignalKind.JOB_SUCCESS_RATIO: "ratio of finished runs in the last day"
                                            "takes to be detected; e.g. 15m / 1h",
           SignalKind.ROW_COUNT: "rows per batch",
           SignalKind.DISALLOWED_VALUE_SHARE: "contract `allowed_values`",
-          SignalKind.FEATURE_DRIFT: "or dataset, column: a polled file against its reference",
+          SignalKind.FEATURE_DRIFT: "or dataset, column: a polled file against its reference; "
+                                    "without `warning:` each column is judged against a threshold "
+                                    "calibrated on its reference (see Drift thresholds)",
+          SignalKind.PREDICTION_DRIFT: "without `warning:` the threshold is calibrated on the "
+                                       "reference (see Drift thresholds)",
           SignalKind.DEGRADATION_LEVEL: "levels are strictly above: 0 ok, 1 warning, 2-3 "
                                         "critical",
           SignalKind.CIRCUIT_BREAKER_STATE: "strictly above: 0 ok, 1 warning, 2 critical",

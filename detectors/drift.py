@@ -1,7 +1,10 @@
 """Drift across many features: KS for numbers, chi-square/PSI/Jensen–Shannon for categories.
 
-A feature alarms only when its corrected p-value is significant AND its effect size passes a floor:
-with 100k-row windows every tiny shift is "significant", and an alarm nobody acts on is noise.
+A feature alarms only when its corrected p-value is significant AND its effect size passes its
+threshold: with 100k-row windows every tiny shift is "significant", and an alarm nobody acts on is
+noise. The threshold is calibrated on the reference (how far the effect moves between samples of
+the window's size when nothing changed, :mod:`detectors.calibration`) and never below a small
+absolute floor; with ``calibration=None`` it is the fixed floor alone, as a user may pin it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,22 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from detectors.ks import ks_many
+from detectors.calibration import (
+    DEFAULT_QUANTILE,
+    CalibrationCache,
+    column_quantile,
+    ks_threshold,
+    psi_threshold,
+)
+from detectors.ks import ks_many, sorted_window
 from detectors.thresholds import Status
 
 Correction = Literal["bh", "bonferroni", "none"]
 PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
 MAX_CATEGORIES = 50   # more reference categories than this are tested in hash buckets
+MIN_KS_EFFECT = 0.025  # floor under a calibrated KS threshold: a 0.06-sd shift of a normal
+MIN_PSI = 0.01         # floor under a calibrated PSI threshold (0.1 is "moderate" in credit risk)
+ThresholdSource = Literal["calibrated", "floor"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,10 @@ class FeatureDrift:
     significant: bool
     unseen: tuple[Hashable, ...] = ()
     new_share: float | None = None     # categorical only: window share of unseen categories
+    threshold: float | None = None     # the effect the column was judged against (warning)
+    threshold_source: ThresholdSource | None = None
+    critical_threshold: float | None = None
+    calibrated: float | None = None    # the reference's own noise level, before the floor
 
     @property
     def score(self) -> float:
@@ -67,6 +84,22 @@ class DriftThresholds:
     min_samples: int = 30
     categorical_warning_psi: float = 0.1
     categorical_critical_psi: float = 0.25
+    calibration: float | None = DEFAULT_QUANTILE   # None: the warning floors above alone
+    min_ks_effect: float = MIN_KS_EFFECT
+    min_psi: float = MIN_PSI
+
+    def levels(self, test: str, calibrated: float | None
+               ) -> tuple[float, ThresholdSource, float]:
+        """(warning effect, where it came from, critical effect) for one column."""
+        ks = test == "ks"
+        crit = self.critical_effect if ks else self.categorical_critical_psi
+        if self.calibration is None or calibrated is None:
+            warn = self.warning_effect if ks else self.categorical_warning_psi
+            return warn, "floor", max(crit, warn)
+        floor = self.min_ks_effect if ks else self.min_psi
+        if calibrated >= floor:
+            return calibrated, "calibrated", max(crit, calibrated)
+        return floor, "floor", max(crit, floor)
 
 
 def psi_from_counts(ref_counts: ArrayLike, win_counts: ArrayLike, eps: float = PSI_EPS) -> float:
@@ -79,10 +112,14 @@ def psi_from_counts(ref_counts: ArrayLike, win_counts: ArrayLike, eps: float = P
     return float(np.sum((wp - rp) * np.log(wp / rp)))
 
 
-def numeric_psi(reference_sorted: NDArray[np.float64], window: ArrayLike, bins: int = 10) -> float:
-    """PSI over reference deciles: the effect size teams know from credit-risk monitoring."""
+def numeric_psi(reference_sorted: NDArray[np.float64], window: ArrayLike, bins: int = 10,
+                window_sorted: bool = False) -> float:
+    """PSI over reference deciles: the effect size teams know from credit-risk monitoring.
+    ``window_sorted``: the window is sorted and NaN-free, so its bin counts are read off by
+    bisection at the edges instead of placing every value."""
     win = np.asarray(window, dtype=np.float64)
-    win = win[~np.isnan(win)]
+    if not window_sorted:
+        win = win[~np.isnan(win)]
     if reference_sorted.size == 0 or win.size == 0:
         return math.nan
     # the reference is sorted: its deciles are read off by position (np.quantile's linear rule)
@@ -95,7 +132,12 @@ def numeric_psi(reference_sorted: NDArray[np.float64], window: ArrayLike, bins: 
                       * (pos - lo))
     cuts = np.searchsorted(reference_sorted, edges, side="left")
     ref_counts = np.diff(np.concatenate(([0], cuts, [n])))
-    win_counts = np.bincount(np.searchsorted(edges, win, side="right"), minlength=edges.size + 1)
+    if window_sorted:   # bin i holds edges[i-1] <= x < edges[i], as searchsorted(side=right)
+        win_counts = np.diff(np.concatenate(([0], np.searchsorted(win, edges, side="left"),
+                                             [win.size])))
+    else:
+        win_counts = np.bincount(np.searchsorted(edges, win, side="right"),
+                                 minlength=edges.size + 1)
     return psi_from_counts(ref_counts, win_counts)
 
 
@@ -132,7 +174,7 @@ def chi_square(reference: Iterable[Hashable] | Mapping[Hashable, int],
     if len(rc) <= max_categories:
         ref_row = [rc[c] for c in rc] + [singletons]
         win_row = [wc.get(c, 0) for c in rc] + [unseen_win]
-    else:
+    else:  # the same buckets as reference_cells
         # many categories: fixed hash buckets, not the most frequent ones (choosing by the
         # reference's counts would favour categories that happened to be over-sampled)
         ref_row = [0] * max_categories + [singletons]
@@ -150,6 +192,19 @@ def chi_square(reference: Iterable[Hashable] | Mapping[Hashable, int],
     res = chi2_contingency(table)
     return ChiSquareResult(float(res.statistic), float(res.pvalue), int(res.dof), psi, js,
                            n_ref, n_win, unseen, new_share)
+
+
+def reference_cells(reference: Iterable[Hashable] | Mapping[Hashable, int],
+                    max_categories: int = MAX_CATEGORIES) -> list[int]:
+    """The reference's counts in the cells :func:`chi_square` tests (hash buckets past
+    ``max_categories``): what the PSI threshold is calibrated on."""
+    rc = _counts(reference)
+    if len(rc) <= max_categories:
+        return list(rc.values())
+    cells = [0] * max_categories
+    for c, n in rc.items():
+        cells[_bucket(c, max_categories)] += n
+    return cells
 
 
 def _bucket(category: Hashable, buckets: int) -> int:
@@ -197,17 +252,22 @@ class DriftInput:
     categorical_windows: dict[str, Iterable[Hashable]] = field(default_factory=dict)
 
 
-def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) -> list[FeatureDrift]:
-    """Test every feature, correct for multiple testing, and classify by effect-size floors."""
+def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
+                 cache: CalibrationCache | None = None) -> list[FeatureDrift]:
+    """Test every feature, correct for multiple testing, and classify each by its effect against
+    its threshold (calibrated per column unless ``thresholds.calibration`` is None). ``cache``
+    keeps calibrations across calls (one per reference and window size)."""
     t = thresholds or DriftThresholds()
     rows: list[tuple[str, str, float, float, float, float, int, int, tuple[Hashable, ...],
                      float | None]] = []
     names = [f for f in data.numeric_refs if f in data.numeric_windows]
     if names:
         refs = [data.numeric_refs[f] for f in names]
-        wins = [np.asarray(data.numeric_windows[f], dtype=np.float64) for f in names]
-        for f, ref, win, r in zip(names, refs, wins, ks_many(refs, wins), strict=True):
-            rows.append((f, "ks", r.statistic, r.p_value, r.statistic, numeric_psi(ref, win),
+        wins = [sorted_window(data.numeric_windows[f]) for f in names]   # sorted once for both
+        for f, ref, win, r in zip(names, refs, wins, ks_many(refs, wins, presorted=True),
+                                  strict=True):
+            rows.append((f, "ks", r.statistic, r.p_value, r.statistic,
+                         numeric_psi(ref, win, window_sorted=True),
                          r.n_reference, r.n_window, (), None))
     for f, ref_counts in data.categorical_refs.items():
         if f not in data.categorical_windows:
@@ -217,21 +277,37 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None) ->
                      c.unseen, c.new_share))
     p_raw = [r[3] if min(r[6], r[7]) >= t.min_samples else math.nan for r in rows]
     p_adj = adjust_p_values(p_raw, t.correction)
+    family = sum(not math.isnan(p) for p in p_raw)    # columns judged together
     out = []
     for row, pa in zip(rows, p_adj, strict=True):
         f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
         if math.isnan(pa):
-            status, significant = Status.NO_DATA, False
+            out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win,
+                                    Status.NO_DATA, False, unseen, new_share))
+            continue
+        significant = pa < t.alpha
+        cal = None if t.calibration is None else \
+            calibrated_threshold(data, f, test, n_win, t.calibration, family, cache)
+        warn, source, crit = t.levels(test, cal)
+        if significant and effect >= crit:
+            status = Status.CRITICAL
+        elif significant and effect >= warn:
+            status = Status.WARNING
         else:
-            significant = pa < t.alpha
-            warn = t.warning_effect if test == "ks" else t.categorical_warning_psi
-            crit = t.critical_effect if test == "ks" else t.categorical_critical_psi
-            if significant and effect >= crit:
-                status = Status.CRITICAL
-            elif significant and effect >= warn:
-                status = Status.WARNING
-            else:
-                status = Status.OK
+            status = Status.OK
         out.append(FeatureDrift(f, test, stat, p, pa, effect, psi, n_ref, n_win, status,
-                                significant, unseen, new_share))
+                                significant, unseen, new_share, warn, source, crit, cal))
     return out
+
+
+def calibrated_threshold(data: DriftInput, feature: str, test: str, n_window: int,
+                         quantile: float, family: int = 1,
+                         cache: CalibrationCache | None = None) -> float:
+    """The feature's effect (KS D or PSI) between reference samples of the window's size that
+    ``family`` clean columns all stay under with probability ``quantile``: its reference's own
+    noise level (see :func:`detectors.calibration.column_quantile`)."""
+    quantile = column_quantile(quantile, family)
+    if test == "ks":
+        return ks_threshold(data.numeric_refs[feature], n_window, quantile, cache)
+    return psi_threshold(reference_cells(data.categorical_refs[feature]), n_window, quantile,
+                         cache)

@@ -36,6 +36,12 @@ def sorted_reference(values: ArrayLike) -> NDArray[np.float64]:
     return arr
 
 
+def sorted_window(values: ArrayLike) -> NDArray[np.float64]:
+    """Float64, NaN-free, sorted copy of a window (for ``ks_many(..., presorted=True)``)."""
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    return np.sort(arr[~np.isnan(arr)])
+
+
 def _d_from_sorted(ref: NDArray[np.float64], win: NDArray[np.float64]) -> float:
     """Two-sided D for sorted NaN-free arrays, computed exactly as scipy's cdf1 - cdf2."""
     n1, n2 = ref.shape[0], win.shape[0]
@@ -179,12 +185,15 @@ def ks_presorted(reference: NDArray[np.float64], window: ArrayLike,
 
 
 def ks_many(references: Sequence[NDArray[np.float64]], windows: Sequence[ArrayLike] | ArrayLike,
-            method: str = "auto") -> list[KSResult]:
+            method: str = "auto", presorted: bool = False) -> list[KSResult]:
     """KS per feature; ``windows`` is a list of 1-D arrays or a 2-D (rows × features) array.
 
     Asymptotic p-values for all features are computed in one vectorised ``kstwo.sf`` call.
+    ``presorted``: the windows come from :func:`sorted_window` (a caller reusing them).
     """
-    if isinstance(windows, np.ndarray) and windows.ndim == 2:
+    if presorted:
+        sorted_windows = [np.asarray(w, dtype=np.float64) for w in windows]  # type: ignore[union-attr]
+    elif isinstance(windows, np.ndarray) and windows.ndim == 2:
         cols = np.sort(windows.astype(np.float64, copy=False), axis=0)  # NaNs sort last
         counts = (~np.isnan(cols)).sum(axis=0)
         sorted_windows = [cols[: counts[j], j] for j in range(cols.shape[1])]

@@ -7,9 +7,11 @@ says why, in words a user can act on. Nothing here produces NaN.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from agent.sidecar.state import DatasetState
+from detectors.drift import DriftThresholds
 from detectors.quality import NULL_MIN_ROWS
 from detectors.rates import wilson_interval
 
@@ -45,9 +47,9 @@ def _rows(d: DatasetState, column: str | None, test: str | None = None) -> list[
             and (test is None or r.get("test") == test)]
 
 
-def dataset_drift(d: DatasetState, column: str | None, alpha: float) -> Value:
-    """Largest effect among columns whose adjusted p-value is below ``alpha`` (0 when none is);
-    None when no column could be tested."""
+def dataset_drift(d: DatasetState, column: str | None, t: DriftThresholds) -> Value:
+    """The worst column's effect (0 when none is significant) and, per column, the threshold it
+    is judged against; None when no column could be tested."""
     rows = _rows(d, column)
     tested = [r for r in rows if r.get("p_adjusted") is not None and r.get("effect") is not None]
     detail: dict[str, Any] = {
@@ -63,7 +65,53 @@ def dataset_drift(d: DatasetState, column: str | None, alpha: float) -> Value:
             f"column {column!r} is not drift-tested" if column and d.drift
             else "no file compared with its reference yet")
         return None, detail
-    return max((r["effect"] if r["p_adjusted"] < alpha else 0.0) for r in tested), detail
+    q = None if t.calibration is None else quantile_key(t.calibration)
+    judged = [{**r, "calibrated": None if q is None else (r.get("calibrated") or {}).get(q)}
+              for r in tested]
+    value, per_column, against = judge_columns(judged, t)
+    for name, entry in per_column.items():
+        detail[name] = {**detail.get(name, {}), **entry}
+    detail["judged_against"] = against
+    return value, detail
+
+
+def quantile_key(q: float) -> str:
+    """How a calibration quantile names its threshold in a stored row (JSON keys are text)."""
+    return f"{q:.6g}"
+
+
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
+
+def judge_columns(rows: list[dict[str, Any]], t: DriftThresholds
+                  ) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    """(value, per-column detail, the levels the value is judged against).
+
+    Each column (``test``, ``effect``, ``p_adjusted``, ``calibrated``) gets its threshold from
+    ``t.levels``: calibrated on the reference, or the fixed floor. The objective's value is the
+    effect of the column furthest past its threshold (relative to it), 0 when no column is
+    significant, judged against that column's levels, so one number tells why it alarmed.
+    """
+    per: dict[str, Any] = {}
+    worst: tuple[tuple[int, float], dict[str, Any]] | None = None
+    for r in rows:
+        warn, source, crit = t.levels(r["test"], r.get("calibrated"))
+        effect, significant = float(r["effect"]), float(r["p_adjusted"]) < t.alpha
+        status = "ok" if not significant else "critical" if effect >= crit else \
+            "warning" if effect >= warn else "ok"
+        shown_crit = crit if math.isfinite(crit) else None    # no critical level given
+        entry = {"test": r["test"], "effect": effect, "statistic": r.get("statistic"),
+                 "p_adjusted": r["p_adjusted"], "threshold": warn, "threshold_source": source,
+                 "critical_threshold": shown_crit, "calibrated": r.get("calibrated"),
+                 "significant": significant, "status": status}
+        per[r["column"]] = entry
+        rank = (_RANK[status], effect / warn if significant and warn > 0 else -1.0)
+        if worst is None or rank > worst[0]:
+            worst = (rank, {"column": r["column"], "warning": warn, "critical": shown_crit,
+                            "source": source, "effect": effect if significant else 0.0})
+    assert worst is not None
+    against = worst[1]
+    return against.pop("effect"), per, against
 
 
 def new_categories(d: DatasetState, column: str | None) -> Value:

@@ -12,15 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from agent.sidecar import data_signals, service_signals
+from agent.sidecar import data_signals, drift_signals, service_signals
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
 from agent.spec.model import Objective, Spec
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, format_duration, format_value
 from detectors.baseline import BaselineLearner
-from detectors.columns import shown_names
-from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
+from detectors.drift import DriftThresholds, FeatureDrift
 from detectors.quality import freshness_lag
 from detectors.rates import RatioResult, ratio_status
 from detectors.thresholds import Status, classify
@@ -89,7 +88,9 @@ class Evaluator:
         self.state = state
         self.gpu = gpu or (lambda: {})
         self.window = spec.alerting.rate_window
-        self.drift_cache: dict[tuple[str, str], list[FeatureDrift]] = {}
+        self.model_drift = drift_signals.ModelDrift(spec)
+        self.drift_cache = self.model_drift.cache          # what /metrics exports per model
+        self.calibrations = self.model_drift.calibrations  # kept across ticks
         for o in spec.objectives:
             os_ = state.objectives.setdefault(o.name, ObjectiveState())
             if _learns(o) and os_.baseline is None:
@@ -215,59 +216,15 @@ class Evaluator:
         return value, detail
 
     def _drift(self, o: Objective, models: list[ModelState]) -> tuple[float | None, dict[str, Any]]:
-        """Drift (or new-category share) of the SDK's feature windows; an objective's own
-        ``alpha`` re-judges significance from the adjusted p-values."""
-        alpha = o.alpha if o.alpha is not None else self.spec.drift.alpha
-        scores: list[float] = []
-        detail: dict[str, Any] = {}
-        for ms in models:
-            key = next(k for k, v in self.state.models.items() if v is ms)
-            results = self.drift_cache.get(key)
-            if results is None:
-                results = self.drift_cache[key] = self._drift_for(ms)
-            for r in results:
-                if o.signal is SignalKind.PREDICTION_DRIFT and r.feature != "__prediction__":
-                    continue
-                if o.signal is not SignalKind.PREDICTION_DRIFT and (
-                        r.feature == "__prediction__"
-                        or o.selector.feature not in (None, r.feature)):
-                    continue
-                if o.signal is SignalKind.NEW_CATEGORY_SHARE:
-                    if r.new_share is not None:
-                        scores.append(r.new_share)
-                        names, more = shown_names(r.unseen)
-                        detail[r.feature] = {"share": r.new_share, "categories": names,
-                                             "more": more}
-                    continue
-                if r.status is not Status.NO_DATA:
-                    scores.append(r.effect if r.p_adjusted < alpha else 0.0)
-                    detail[r.feature] = {"statistic": r.statistic, "p_adjusted": r.p_adjusted,
-                                         "effect": r.effect, "test": r.test}
-        if not scores:
-            detail["reason"] = ("no feature window has drift.min_samples values and a reference "
-                                "yet" if models else "no samples from this model yet")
-        return (max(scores) if scores else None), detail
+        """Drift (or new-category share) of the SDK's feature windows (:mod:`.drift_signals`)."""
+        return self.model_drift.value(o, self.state, models, self.drift_thresholds(o))
+
+    def drift_thresholds(self, o: Objective) -> DriftThresholds:
+        warn, crit, _ = self.levels(o, self.state.objectives[o.name])
+        return drift_signals.objective_thresholds(self.spec, o, warn, crit)
 
     def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
-        d = self.spec.drift
-        data = DriftInput()
-        for name, fw in ms.numeric.items():
-            ref = fw.reference
-            if ref is not None and len(fw.window) >= d.min_samples:
-                data.numeric_refs[name] = ref
-                data.numeric_windows[name] = fw.window.values()
-        for name, cw in ms.categorical.items():
-            if cw.reference_n >= d.min_samples and len(cw.window) >= d.min_samples:
-                data.categorical_refs[name] = {k: v for k, v in cw.reference.items()}
-                data.categorical_windows[name] = list(cw.window)
-        if ms.predictions is not None and ms.predictions.reference is not None \
-                and len(ms.predictions.window) >= d.min_samples:
-            data.numeric_refs["__prediction__"] = ms.predictions.reference
-            data.numeric_windows["__prediction__"] = ms.predictions.window.values()
-        thresholds = DriftThresholds(warning_effect=0.0, critical_effect=0.0, alpha=d.alpha,
-                                     correction=d.correction, min_samples=d.min_samples,
-                                     categorical_warning_psi=0.0, categorical_critical_psi=0.0)
-        return detect_drift(data, thresholds)
+        return self.model_drift.run(ms)
 
     def _data(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
         name = o.selector.dataset or ""
@@ -288,13 +245,12 @@ class Evaluator:
             return data_signals.new_categories(d, column)
         if o.signal is SignalKind.DISALLOWED_VALUE_SHARE:
             return data_signals.disallowed(d, column)
-        alpha = o.alpha if o.alpha is not None else self.spec.drift.alpha
-        return data_signals.dataset_drift(d, column, alpha)
+        return data_signals.dataset_drift(d, column, self.drift_thresholds(o))
 
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
         now = time.time() if now is None else now
-        self.drift_cache = {}
+        self.model_drift.reset()
         results, transitions = [], []
         for o in self.spec.objectives:
             try:
@@ -334,6 +290,9 @@ class Evaluator:
         if os_.baseline is not None:
             os_.baseline.observe(value)
         warning, critical, baseline = self.levels(o, os_)
+        if isinstance(detail.get("judged_against"), dict):   # drift: the worst column's levels
+            warning, critical = detail["judged_against"]["warning"], \
+                detail["judged_against"]["critical"]
         previous = Status(os_.status)
         rr: RatioResult | None = None
         min_count = 20

@@ -100,6 +100,7 @@ def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
     pscore, ppval = _fam(cat.PREDICTION_DRIFT_SCORE), _fam(cat.PREDICTION_DRIFT_P_VALUE)
     peffect, effect = _fam(cat.PREDICTION_DRIFT_EFFECT), _fam(cat.DRIFT_EFFECT)
     newcat = _fam(cat.NEW_CATEGORY)
+    thr, pthr = _fam(cat.DRIFT_THRESHOLD), _fam(cat.PREDICTION_DRIFT_THRESHOLD)
     for (model, version), ms in sorted(eng.state.models.items()):
         for fam, ws in ((lat, ms.latency), (ttft, ms.ttft)):
             labels = {cat.SERVICE_LABEL: svc, "model": model, "version": version}
@@ -116,15 +117,20 @@ def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
                 pscore.add_metric([svc, model, version, r.test], r.score)
                 ppval.add_metric([svc, model, version, r.test], r.p_adjusted)
                 peffect.add_metric([svc, model, version, r.test], r.effect)
+                if r.threshold is not None:
+                    pthr.add_metric([svc, model, version, r.test, str(r.threshold_source)],
+                                    r.threshold)
                 continue
             feature_labels = [svc, model, version, r.feature, r.test]
             score.add_metric(feature_labels, r.score)
             stat.add_metric(feature_labels, r.statistic)
             pval.add_metric(feature_labels, r.p_adjusted)
             effect.add_metric(feature_labels, r.effect)
+            if r.threshold is not None:
+                thr.add_metric([*feature_labels, str(r.threshold_source)], r.threshold)
             if r.new_share is not None:
                 newcat.add_metric([svc, model, version, r.feature], r.new_share)
-    fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat]
+    fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat, thr, pthr]
     fams += eng.guard("datasets", [], _data_families, eng, now)
     fams += eng.guard("service", [], _service_families, eng)
     up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
@@ -181,6 +187,7 @@ def _data_families(eng: Engine, now: float) -> list[Any]:
     dscore, dpval = _fam(cat.DATASET_DRIFT_SCORE), _fam(cat.DATASET_DRIFT_P_VALUE)
     deffect, newcat = _fam(cat.DATASET_DRIFT_EFFECT), _fam(cat.DATASET_NEW_CATEGORY)
     newrows, disallowed = _fam(cat.DATASET_NEW_CATEGORY_ROWS), _fam(cat.DATASET_DISALLOWED)
+    dthr = _fam(cat.DATASET_DRIFT_THRESHOLD)
     for name, d in sorted(eng.state.datasets.items()):
         lag = freshness_lag(now, d.newest_event, d.last_mark)
         if lag is not None:
@@ -204,6 +211,9 @@ def _data_families(eng: Engine, now: float) -> list[Any]:
                                  (deffect, "effect")):
                     if r.get(key) is not None:
                         fam.add_metric(labels, float(r[key]))
+                if r.get("threshold") is not None:
+                    dthr.add_metric([*labels, str(r.get("threshold_source"))],
+                                    float(r["threshold"]))
             if r.get("new_category_share") is not None:
                 newcat.add_metric([svc, name, r["column"]], float(r["new_category_share"]))
                 # /metrics is open: only values the spec names go out by name
@@ -220,7 +230,7 @@ def _data_families(eng: Engine, now: float) -> list[Any]:
             if check.get("share") is not None:
                 disallowed.add_metric([svc, name, col], float(check["share"]))
     return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
-            disallowed]
+            disallowed, dthr]
 
 def _known_categories(eng: Engine, dataset: str, column: str) -> set[str]:
     """Category values the spec itself names (the contract's allowed values)."""

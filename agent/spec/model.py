@@ -7,9 +7,9 @@ them together as ``spec_problems`` (see :mod:`agent.spec.errors`): a user sees a
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from agent.spec.burn import (
@@ -21,7 +21,7 @@ from agent.spec.burn import (
     tier_problems,
 )
 from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
-from agent.spec.objective import Objective, Selector, parse_quantile
+from agent.spec.objective import Objective, Selector, as_quantile, parse_quantile
 from agent.spec.runtime import SDK, Limits, Sidecar, Webhook
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.sources import GPU, Contract, Dataset, Freshness, Range, ScrapeTarget, Sources
@@ -49,7 +49,9 @@ class ModelRef(StrictModel):
 
 
 class Drift(StrictModel):
-    """How drift windows are built and tested; thresholds on effect size live on objectives."""
+    """How drift windows are built and tested. A column alarms when significant and its effect
+    passes its threshold: calibrated on the reference at ``calibration`` (never below the
+    ``min_*`` floors), or an objective's own fixed ``warning`` floor."""
 
     reference: Literal["first_window", "rolling", "file"] = "first_window"
     reference_size: int = Field(default=5000, ge=10)
@@ -57,6 +59,30 @@ class Drift(StrictModel):
     min_samples: int = Field(default=200, ge=5)
     alpha: float = Field(default=0.01, gt=0, lt=1)
     correction: Literal["bh", "bonferroni", "none"] = "bh"
+    calibration: Annotated[float | None, WithJsonSchema({
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                  {"type": "string"}, {"type": "null"}],
+        "description": "family quantile (p99.9, 0.999, 99.9%): each column's default alarm "
+                       "threshold is its effect between reference samples of the window's size "
+                       "that all clean columns stay under with this probability; null: the "
+                       "objectives' fixed warning/critical floors"})] = 0.999
+    min_ks_effect: float = Field(default=0.025, ge=0, le=1, description="absolute floor under a "
+                                 "calibrated KS D threshold (large windows)")
+    min_psi: float = Field(default=0.01, ge=0, description="absolute floor under a calibrated "
+                           "PSI threshold (large windows)")
+
+    _quantiles: tuple[float, ...] = PrivateAttr(default=())
+
+    @field_validator("calibration", mode="before")
+    @classmethod
+    def _calibration(cls, v: Any) -> float | None:
+        return as_quantile(v)
+
+    @property
+    def quantiles(self) -> tuple[float, ...]:
+        """Calibration quantiles that drift objectives on dataset files ask for (set by the
+        spec): the file path computes a threshold for each."""
+        return self._quantiles
 
 
 class Alerting(StrictModel):
@@ -167,6 +193,9 @@ class Spec(StrictModel):
                 problems.append((f"{at}.signal", "a GPU signal needs sources.gpu.mode auto or on",
                                  o.signal.value))
             problems.extend(self._tier_problems(o, at))
+        self.drift._quantiles = tuple(sorted({
+            q for o in self.objectives if o.selector.dataset is not None
+            and (q := o.drift_calibration(self.drift.calibration)) is not None}))
         if problems:
             raise PydanticCustomError(
                 "spec_problems", "{summary}",

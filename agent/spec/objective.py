@@ -87,6 +87,16 @@ def parse_quantile(value: Any) -> float:
     return q
 
 
+def as_quantile(value: Any) -> float | None:
+    """A quantile field's value, or a spec error naming the field (drift calibration)."""
+    if value is None:
+        return None
+    try:
+        return parse_quantile(value)
+    except QuantityError as exc:
+        raise PydanticCustomError("spec_value", str(exc)) from None
+
+
 class Objective(StrictModel):
     """One watched signal: thresholds, a ``for`` duration, and optionally an error-budget target."""
 
@@ -112,6 +122,11 @@ class Objective(StrictModel):
         default=None, description="what counts as good for a target; default: the warning level")
     alpha: float | None = Field(default=None, gt=0, lt=1, description="drift objectives: "
                                 "significance level (adjusted p-value); default drift.alpha")
+    calibration: Annotated[float | None, WithJsonSchema({
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                  {"type": "string"}, {"type": "null"}],
+        "description": "drift objectives: quantile of the calibrated per-column threshold "
+                       "(default drift.calibration); give it or a fixed warning, not both"})] = None
     tiers: list[TierChoice] | None = Field(
         default=None, description="burn-rate tiers for this objective: names of alerting.tiers, "
         "or {name: ..., <fields to change>} to override one (windows, budget_share, severity, "
@@ -135,6 +150,8 @@ class Objective(StrictModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "an objective name")
+
+    _v_cal = field_validator("calibration", mode="before")(lambda cls, v: as_quantile(v))
 
     @field_validator("quantile", mode="before")
     @classmethod
@@ -211,6 +228,14 @@ class Objective(StrictModel):
                                                           SignalKind.PREDICTION_DRIFT):
             problems.append(("alpha", "alpha applies to feature_drift and prediction_drift only",
                              self.alpha))
+        if self.calibration is not None and self.signal not in (SignalKind.FEATURE_DRIFT,
+                                                                SignalKind.PREDICTION_DRIFT):
+            problems.append(("calibration", "calibration applies to feature_drift and "
+                             "prediction_drift only", self.calibration))
+        elif self.calibration is not None and self.warning is not None:
+            problems.append(("calibration", "give calibration (a per-column threshold "
+                             "calibrated on the reference) or warning (one fixed effect floor), "
+                             "not both", self.calibration))
         for key in info.required:
             if getattr(self.selector, key) is None:
                 problems.append((f"selector.{key}", f"signal {self.signal.value!r} needs "
@@ -314,6 +339,15 @@ class Objective(StrictModel):
     def good_threshold(self) -> float | None:
         """The level separating good from bad events/slices for a target (None for pure ratios)."""
         return self._sli_threshold
+
+    def drift_calibration(self, default: float | None) -> float | None:
+        """The quantile a drift objective's columns are calibrated at; None when it judges by
+        its fixed floor (an explicit ``warning``, or ``drift.calibration: null``)."""
+        if self.signal not in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
+            return None
+        if self.calibration is not None:
+            return self.calibration
+        return None if self.warning is not None else default
 
     @property
     def has_target(self) -> bool:

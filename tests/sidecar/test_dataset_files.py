@@ -207,3 +207,64 @@ def test_all_null_features_from_the_sdk_never_reach_state(tmp_path: Path,
     assert snaps.get("ok", 0) > 0 and snaps.get("error", 0) == 0, sc.log()
     assert "snapshot failed" not in sc.log() and "non-finite" not in sc.log()
     json.loads((sc.state_dir / "state.json").read_text())
+
+
+def _calibration_frame(n: int, seed: int, shift: float, tilt: float) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    p = np.array([0.35, 0.25, 0.2, 0.12, 0.08]) * np.exp(tilt * np.linspace(-1, 1, 5))
+    return pd.DataFrame({
+        "amount": rng.normal(100 + 20 * shift, 20, n),
+        "score": rng.normal(600, 50, n),
+        "country": rng.choice(COUNTRIES, n, p=p / p.sum()),
+        "merchant": [f"m-{int(x)}" for x in rng.integers(0, 400, n)],
+    })
+
+
+def test_calibrated_thresholds_through_a_real_sidecar(tmp_path: Path,
+                                                      sidecar_factory: Any) -> None:
+    """A 5,000-row file whose amount moved by D ~ 0.07 and whose country shares by PSI ~ 0.06:
+    the default (calibrated) objective alarms on exactly those columns, the one pinned to the
+    old 0.1 floor does not; /status, /metrics and the status page show each column's effect
+    beside its threshold and where that came from."""
+    _calibration_frame(20_000, 1, 0.0, 0.0).to_parquet(tmp_path / "ref.parquet")
+    write(tmp_path, _calibration_frame(5000, 2, 0.18, 0.4))
+    data = spec(tmp_path, free_port())
+    data["sources"]["datasets"][0]["contract"] = {}
+    data["objectives"] = [
+        {"name": "tx-drift", "signal": "feature_drift", "selector": {"dataset": "tx"},
+         "for": "0s"},
+        {"name": "tx-fixed", "signal": "feature_drift", "selector": {"dataset": "tx"},
+         "warning": 0.1, "critical": 0.25, "for": "0s"},
+        {"name": "tx-strict", "signal": "feature_drift", "selector": {"dataset": "tx"},
+         "calibration": "p99.99", "for": "0s"}]
+    sc = sidecar_factory(data)
+    status = settle(sc, 5000)
+    obj = by_name(status)
+    cal = obj["tx-drift"]
+    assert cal["status"] == "warning", (cal, sc.log())
+    features = cal["features"]
+    alarmed = {c for c, v in features.items() if isinstance(v, dict) and v.get("status")
+               in ("warning", "critical")}
+    assert alarmed == {"amount", "country"}, features
+    assert cal["warning"] == features[features["judged_against"]["column"]]["threshold"]
+    assert obj["tx-fixed"]["status"] == "ok" and obj["tx-fixed"]["warning"] == 0.1
+    strict = obj["tx-strict"]["features"]
+    assert all(strict[c]["calibrated"] > features[c]["calibrated"] for c in ("amount", "country"))
+    rows = {r["column"]: r for r in
+            next(d for d in status["sources"]["datasets"] if d["name"] == "tx")["drift"]}
+    for r in rows.values():
+        floor = 0.025 if r["test"] == "ks" else 0.01
+        cal_q = r["calibrated"]["0.999"]
+        assert r["threshold"] == max(cal_q, floor), r
+        assert r["threshold_source"] == ("calibrated" if cal_q >= floor else "floor"), r
+        assert set(r["calibrated"]) == {"0.999", "0.9999"}        # every quantile objectives use
+    assert {r["threshold_source"] for r in rows.values()} == {"calibrated", "floor"}
+    _, raw = sc.get("/metrics")
+    text = raw.decode()
+    for c, r in rows.items():
+        assert re.search(rf'slo_agent_dataset_drift_threshold\{{column="{c}",dataset="tx",'
+                         rf'service="files",source="{r["threshold_source"]}",test="{r["test"]}"'
+                         rf'\}} \S+', text), (c, text[-2000:])
+    _, page = sc.get("/objectives/tx-drift")
+    html = page.decode()
+    assert "Threshold (source)" in html and "(calibrated)" in html and "(floor)" in html

@@ -16,6 +16,7 @@ from agent.sidecar.collectors.dataset_drift import file_drift, load_reference
 from agent.sidecar.collectors.datasets import allowed_values
 from agent.sidecar.state import DatasetState
 from agent.spec import parse_spec
+from detectors.drift import DriftThresholds
 from detectors.quality import null_counts
 
 cell = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
@@ -52,6 +53,9 @@ SPEC = parse_spec({
     "objectives": [{"name": "o", "signal": "feature_drift", "selector": {"dataset": "d"}}]})
 
 
+THRESHOLDS = DriftThresholds(alpha=0.01, calibration=SPEC.drift.calibration)
+
+
 def _strict(obj: Any) -> None:
     json.dumps(obj, allow_nan=False, default=str)
 
@@ -78,7 +82,7 @@ def test_any_file_gives_strict_json(reference: pd.DataFrame, current: pd.DataFra
             if value is None:
                 assert detail["reason"], (fn.__name__, detail)
             _strict(detail)
-        value, detail = data_signals.dataset_drift(state, column_name, 0.01)
+        value, detail = data_signals.dataset_drift(state, column_name, THRESHOLDS)
         assert value is None or math.isfinite(value)
         assert value is not None or detail["reason"]
         _strict(detail)

@@ -14,9 +14,17 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.sidecar.data_signals import quantile_key
 from agent.spec.model import Dataset, Drift
+from detectors.calibration import CalibrationCache
 from detectors.columns import category_labels, identifier_like, shown_names
-from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
+from detectors.drift import (
+    DriftInput,
+    DriftThresholds,
+    FeatureDrift,
+    calibrated_threshold,
+    detect_drift,
+)
 from detectors.quality import column_type
 
 CATEGORICAL_TYPES = ("string", "category", "bool")
@@ -29,6 +37,7 @@ class Reference:
     numeric: dict[str, Any] = field(default_factory=dict)
     categorical: dict[str, Mapping[Hashable, int]] = field(default_factory=dict)
     rows: int = 0
+    calibrations: CalibrationCache = field(default_factory=CalibrationCache)  # per window size
 
 
 def is_categorical(kind: str, column: str, dataset: Dataset) -> bool:
@@ -83,14 +92,20 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def row(r: FeatureDrift, min_samples: int) -> dict[str, Any]:
-    """One column's result as stored, shown and exported; None with a reason, never NaN."""
+def row(r: FeatureDrift, min_samples: int,
+        calibrated: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """One column's result as stored, shown and exported; None with a reason, never NaN.
+    ``threshold`` is the effect it was judged against and ``threshold_source`` where that came
+    from; ``calibrated`` holds the reference's noise level per calibration quantile in use."""
     out: dict[str, Any] = {
         "column": r.feature, "test": r.test, "status": r.status.value,
         "score": _finite(r.score), "statistic": _finite(r.statistic),
         "effect": _finite(r.effect), "p_value": _finite(r.p_value),
         "p_adjusted": _finite(r.p_adjusted), "n_reference": r.n_reference,
-        "n_window": r.n_window,
+        "n_window": r.n_window, "threshold": _finite(r.threshold),
+        "threshold_source": r.threshold_source,
+        "critical_threshold": _finite(r.critical_threshold),
+        "calibrated": {k: v for k, v in (calibrated or {}).items() if math.isfinite(v)},
     }
     if r.status.value == "no_data":
         out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
@@ -119,6 +134,17 @@ def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | N
             skipped.append({"column": col, "reason": f"numeric in the reference, "
                             f"{column_type(series.dtype)} in the file (see schema_drift)"})
     thresholds = DriftThresholds() if settings is None else DriftThresholds(
-        alpha=settings.alpha, correction=settings.correction, min_samples=settings.min_samples)
-    results = detect_drift(data, thresholds)
-    return [row(r, thresholds.min_samples) for r in results], skipped
+        alpha=settings.alpha, correction=settings.correction, min_samples=settings.min_samples,
+        calibration=settings.calibration, min_ks_effect=settings.min_ks_effect,
+        min_psi=settings.min_psi)
+    results = detect_drift(data, thresholds, ref.calibrations)
+    quantiles = thresholds.calibration, *(() if settings is None else settings.quantiles)
+    family = sum(r.status.value != "no_data" for r in results)
+    out = []
+    for r in results:
+        calibrated = {} if r.status.value == "no_data" else {
+            quantile_key(q): calibrated_threshold(data, r.feature, r.test, r.n_window, q,
+                                                  family, ref.calibrations)
+            for q in dict.fromkeys(quantiles) if q is not None}
+        out.append(row(r, thresholds.min_samples, calibrated))
+    return out, skipped

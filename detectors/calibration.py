@@ -1,0 +1,213 @@
+"""Effect-size thresholds calibrated on the reference itself.
+
+A fixed floor (KS D >= 0.1) is wrong both ways: at 5,000 rows a credit score shifting by D = 0.09
+is real and missed; at 100,000 rows the sampling noise alone is D ~ 0.007, so the floor is far
+above what the data can tell apart. Here the threshold is how far the same statistic moves when
+nothing changed: windows of the live window's size and references of the reference's size are
+drawn from the reference's own distribution (a parametric bootstrap over its cells), and the
+threshold is the ``quantile`` of the statistic over those draws. The drift rule then alarms on a
+column only when it is significant (corrected p-value), its effect passes this threshold, and
+the effect passes a small absolute floor (at 100,000 rows a 0.03-sd shift is significant and
+above the noise, but nobody acts on it).
+
+Numbers: the reference is cut into at most ``GRID`` cells at tie-group boundaries (every distinct
+value is a cell when there are fewer), so the bootstrap keeps the column's ties; with coarser cells
+the sup over cell edges is corrected by the Broadie–Glasserman–Kou term for a Brownian bridge seen
+on a grid. For a continuous column the result depends only on the sizes, so columns of the same
+sizes share one calibration. Categories: the reference's count row (as the chi-square test sees
+it, hash buckets included) gives the cell probabilities and PSI is computed as the detector does.
+
+Pure and deterministic (seeded); :class:`CalibrationCache` keeps results per reference and window
+size, bounded, so a tick does not redo them.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+DEFAULT_QUANTILE = 0.999  # family quantile: a clean window alarms at most 1 time in 1,000
+DRAWS = 1000              # bootstrap draws: the 0.99 quantile is the 10th largest
+MAX_DIRECT = 0.99         # higher quantiles: the draws' 0.99 quantile scaled by the null's tail
+GRID = 1024               # most cells a numeric reference is cut into
+SEED = 20_241_130         # fixed: the same reference and sizes always give the same threshold
+CACHE_CAP = 512           # calibrations kept; the least recently used is evicted past it
+_BGK = 0.5826             # -zeta(1/2)/sqrt(2 pi): bias of a Brownian maximum seen on a grid
+PSI_EPS = 1e-4            # the same proportion floor as detectors.drift.PSI_EPS
+
+
+def column_quantile(family: float, columns: int) -> float:
+    """The per-column quantile for a family of ``columns`` tested together: a clean window's
+    columns all stay under their thresholds with probability at least ``family`` (Bonferroni),
+    so one more monitored column does not add false alarms."""
+    return 1.0 - (1.0 - family) / max(1, columns)
+
+
+def window_key(n: int) -> int:
+    """``n`` rounded down to a grid of 8 steps per doubling: a filling window reuses the
+    calibration of a size at most 9 % smaller (a slightly higher, safer threshold)."""
+    if n < 16:
+        return max(n, 1)
+    step = math.floor(8 * math.log2(n)) / 8
+    return max(16, int(2.0 ** step))
+
+
+def numeric_cells(reference_sorted: NDArray[np.float64], grid: int = GRID) -> NDArray[np.int64]:
+    """Counts of the reference in at most ``grid`` cells whose edges fall between distinct
+    values (ties never split), close to equal mass."""
+    ref = reference_sorted
+    m = ref.size
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    group_ends = np.flatnonzero(np.diff(ref) != 0) + 1          # start of each new value
+    ends = np.concatenate((group_ends, [m]))                     # cumulative count at group end
+    if ends.size > grid:
+        targets = np.linspace(0, m, grid + 1)[1:]
+        ends = np.unique(ends[np.minimum(np.searchsorted(ends, targets, side="left"),
+                                         ends.size - 1)])
+    return np.diff(np.concatenate(([0], ends))).astype(np.int64)
+
+
+def ks_null(cells: NDArray[np.int64], n_window: int, quantile: float, draws: int = DRAWS,
+            seed: int = SEED, distinct: int | None = None) -> float:
+    """The ``quantile`` of two-sample KS D between a window of ``n_window`` and a reference of
+    ``cells.sum()`` values, both drawn from the reference's cell distribution.
+
+    ``distinct``: distinct values in the reference; when the cells merged some, the grid
+    correction is added (the sup between grid points is not seen by the bootstrap).
+    """
+    m = int(cells.sum())
+    if m == 0 or n_window <= 0 or cells.size < 2:
+        return 0.0
+    p = cells / m
+    rng = np.random.default_rng(seed)
+    win = rng.multinomial(n_window, p, size=draws).cumsum(axis=1) / n_window
+    ref = rng.multinomial(m, p, size=draws).cumsum(axis=1) / m
+    d = np.abs(win - ref).max(axis=1)
+    out = float(np.quantile(d, min(quantile, MAX_DIRECT)))
+    if quantile > MAX_DIRECT:
+        # past what the draws resolve: the Kolmogorov tail, P(D > x) ~ 2 exp(-2 n_eff x^2)
+        out *= math.sqrt(math.log(2.0 / (1.0 - quantile)) / math.log(2.0 / (1.0 - MAX_DIRECT)))
+    if distinct is not None and distinct > cells.size:
+        out += _BGK * math.sqrt(1.0 / n_window + 1.0 / m) / math.sqrt(cells.size)
+    return out
+
+
+def psi_null(reference_row: ArrayLike, n_window: int, quantile: float, draws: int = DRAWS,
+             seed: int = SEED) -> float:
+    """The ``quantile`` of PSI between a window of ``n_window`` and a reference of the row's
+    total, both drawn from the reference's category shares (``reference_row``: counts)."""
+    row = np.asarray(reference_row, dtype=np.float64)
+    m = int(row.sum())
+    if m == 0 or n_window <= 0 or np.count_nonzero(row) < 2:
+        return 0.0
+    p = row / m
+    rng = np.random.default_rng(seed)
+    wp = np.clip(rng.multinomial(n_window, p, size=draws) / n_window, PSI_EPS, None)
+    rp = np.clip(rng.multinomial(m, p, size=draws) / m, PSI_EPS, None)
+    psi = np.sum((wp - rp) * np.log(wp / rp), axis=1)
+    out = float(np.quantile(psi, min(quantile, MAX_DIRECT)))
+    if quantile > MAX_DIRECT:
+        # past what the draws resolve: PSI ~ chi-square(K - 1) / n_eff for small shifts
+        from scipy.stats import chi2
+
+        dof = np.count_nonzero(row) - 1
+        out *= float(chi2.ppf(quantile, dof) / chi2.ppf(MAX_DIRECT, dof))
+    return out
+
+
+@dataclass(frozen=True)
+class NumericShape:
+    """What a KS calibration depends on besides the sizes: the reference's cells and ties."""
+
+    cells: NDArray[np.int64]
+    distinct: int
+    key: Hashable
+
+
+def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
+    cells = numeric_cells(reference_sorted)
+    m = reference_sorted.size
+    distinct = int(np.count_nonzero(np.diff(reference_sorted))) + 1 if m else 0
+    # no ties: the cells depend on the reference's size only, so such columns share an entry
+    key: Hashable = ("continuous", m) if distinct == m else _fingerprint(cells)
+    return NumericShape(cells, distinct, key)
+
+
+def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile: float,
+                 cache: CalibrationCache | None = None) -> float:
+    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference."""
+    n = window_key(n_window)
+    shape = numeric_shape(reference_sorted) if cache is None else cache.shape(reference_sorted)
+    if cache is None:
+        return ks_null(shape.cells, n, quantile, distinct=shape.distinct)
+    return cache.get(("ks", n, round(quantile, 6), shape.key),
+                     lambda: ks_null(shape.cells, n, quantile, distinct=shape.distinct))
+
+
+def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
+                  cache: CalibrationCache | None = None) -> float:
+    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts."""
+    row = np.asarray(reference_row, dtype=np.int64)
+    n = window_key(n_window)
+    key = ("psi", n, round(quantile, 6), _fingerprint(row))
+    return psi_null(row, n, quantile) if cache is None else \
+        cache.get(key, lambda: psi_null(row, n, quantile))
+
+
+def _fingerprint(counts: NDArray[np.int64]) -> Hashable:
+    return ("cells", counts.size, int(counts.sum()), hash(counts.astype(np.int64).tobytes()))
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evicted: int = 0     # the overflow: entries dropped past the cap
+
+
+class CalibrationCache:
+    """Least-recently-used map of calibrations, at most ``cap`` entries; beside it, the shape
+    of each reference array seen (by identity, checked through a weak reference), so a tick
+    with the same reference object does not rescan it. References are never changed in place
+    (they are sorted copies), which is what makes identity a safe key."""
+
+    def __init__(self, cap: int = CACHE_CAP) -> None:
+        self.cap = cap
+        self.stats = CacheStats()
+        self._data: OrderedDict[Hashable, float] = OrderedDict()
+        self._shapes: OrderedDict[int, tuple[weakref.ref[Any], NumericShape]] = OrderedDict()
+
+    def shape(self, reference_sorted: NDArray[np.float64]) -> NumericShape:
+        entry = self._shapes.get(id(reference_sorted))
+        if entry is not None and entry[0]() is reference_sorted:
+            self._shapes.move_to_end(id(reference_sorted))
+            return entry[1]
+        shape = numeric_shape(reference_sorted)
+        self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
+        if len(self._shapes) > self.cap:
+            self._shapes.popitem(last=False)
+        return shape
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
+        if key in self._data:
+            self._data.move_to_end(key)
+            self.stats.hits += 1
+            return self._data[key]
+        self.stats.misses += 1
+        value = compute()
+        self._data[key] = value
+        if len(self._data) > self.cap:
+            self._data.popitem(last=False)
+            self.stats.evicted += 1
+        return value
