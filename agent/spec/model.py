@@ -68,7 +68,8 @@ class Drift(StrictModel):
                        "objectives' fixed warning/critical floors"})] = 0.999
     min_ks_effect: float = Field(default=0.025, ge=0, le=1, description="absolute floor under a "
                                  "calibrated KS D threshold (large windows)")
-    min_psi: float = Field(default=0.01, ge=0, description="absolute floor under a calibrated "
+    min_psi: float = Field(default=0.01, ge=0, allow_inf_nan=False,
+                           description="absolute floor under a calibrated "
                            "PSI threshold (large windows)")
 
     _quantiles: tuple[float, ...] = PrivateAttr(default=())
