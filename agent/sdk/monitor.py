@@ -291,6 +291,7 @@ class Monitor:
             self._counter(self.feedback_counters, cat.FEEDBACK.name, (mdl, ver, sentiment)).inc()
             self._enqueue_event({"type": "feedback", "model": mdl, "version": ver,
                                  "request_id": clean(request_id), "sentiment": sentiment,
+                                 "joined": series is not None,
                                  "score": score, "label": _plain(label) if label is not None
                                  else None, "prediction": _plain(predicted)
                                  if predicted is not None else None, "at": time.time()})

@@ -53,6 +53,7 @@ class Admission:
         self._pruned = 0.0
         self.overflow: Counter[str] = Counter()
         self.unknown_models: Counter[str] = Counter()
+        self.unknown_feedback = 0  # feedback whose request id the SDK could not join
         for model in spec.models:
             self._keys["model"].add(model.name)
         for d in spec.sources.datasets:
@@ -101,6 +102,8 @@ class Admission:
                 if isinstance(item, (m.Requests, m.Samples, m.Feedback, m.Tokens, m.Cost)):
                     if self.known_models and item.model not in self.known_models:
                         self._unknown(item.model)
+                    if isinstance(item, m.Feedback) and item.joined is False:
+                        self.unknown_feedback += 1
                     item.model = self._admit("model", item.model)
                     if self._admit("version", f"{item.model}\0{item.version}") == OVERFLOW:
                         item.version = OVERFLOW
@@ -143,6 +146,7 @@ class Admission:
         """What /status shows of the caps (a copy, taken under the lock)."""
         with self._lock:
             return {"overflow": dict(self.overflow), "unknown_models": dict(self.unknown_models),
+                    "unjoined_feedback": self.unknown_feedback,
                     "cap": self.max_values, "max_features_per_model": self.max_features}
 
 

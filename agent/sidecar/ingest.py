@@ -129,6 +129,8 @@ class Feedback(_Model):
     score: Annotated[float, Field(ge=0, le=1)] | None = None
     label: Scalar = None
     prediction: Scalar = None
+    # false when the SDK could not join the id to a call it served (typo, or older than its ring)
+    joined: bool | None = None
     at: Timestamp | None = None
 
 

@@ -212,6 +212,21 @@ def test_feedback_joins_by_request_id(mon: Monitor) -> None:
     assert value(reg, "inference_feedback_score_count", model="fraud") == 1
 
 
+def test_feedback_ships_whether_it_joined(mon: Monitor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What ships says which feedback joined a served call, so the sidecar counts the rest."""
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(mon, "_enqueue_event", sent.append)
+
+    @mon.inference(model="fraud", request_id=lambda req: req["id"])
+    def predict(req: dict[str, Any]) -> int:
+        return 1
+
+    predict({"id": "order-1"})
+    mon.feedback("order-1", positive=True)
+    mon.feedback("never-seen", positive=True)
+    assert [e["joined"] for e in sent if e["type"] == "feedback"] == [True, False]
+
+
 def test_request_ids_are_per_task(mon: Monitor) -> None:
     @mon.inference(model="m")
     async def infer(delay: float) -> str | None:

@@ -220,6 +220,17 @@ def test_unknown_models_are_counted_and_logged_once(tmp_path: Path,
     assert sum("'clff'" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_unjoined_feedback_is_counted_in_status(tmp_path: Path) -> None:
+    """10: feedback the SDK could not join to a served request id is reported, not silent."""
+    eng, clock = _engine(tmp_path)
+    fb = {"type": "feedback", "model": "clf", "sentiment": "negative", "request_id": "nope"}
+    _send(eng, {**fb, "joined": False})
+    _send(eng, {**fb, "joined": True})
+    _send(eng, fb)
+    eng.tick(clock.t)
+    assert eng.status_doc["sources"]["ingest"]["unjoined_feedback"] == 1
+
+
 def test_apply_counts_no_bad_sketch_for_door_checked_input(tmp_path: Path) -> None:
     eng, clock = _engine(tmp_path)
     batch = ingest.parse(json.dumps({"service": "svc", "items": [
