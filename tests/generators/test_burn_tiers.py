@@ -101,8 +101,8 @@ def seconds(text: str) -> float:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_factors_and_windows_scale_with_the_objective_window(case: Case) -> None:
     rules = burn_rules(spec_for(case))
-    got = [(r["labels"]["tier"], seconds(r["labels"]["long_window"]),
-            seconds(r["labels"]["short_window"]), float(r["labels"]["burn_factor"]))
+    got = [(r["labels"]["slo_agent_tier"], seconds(r["labels"]["slo_agent_long_window"]),
+            seconds(r["labels"]["slo_agent_short_window"]), float(r["labels"]["slo_agent_burn_factor"]))
            for r in rules]
     assert got == expected_windows(case)
     for r, (_, _, _, factor) in zip(rules, expected_windows(case), strict=True):
@@ -151,7 +151,7 @@ def traffic(c: Case, phases: list[tuple[float, float]], n: int = N_PER_SCRAPE
 def firing(tier: str | None = None, over: float | None = None) -> str:
     match = 'alertname="ErrsErrorBudgetBurn",alertstate="firing"'
     if tier:
-        match += f',tier="{tier}"'
+        match += f',slo_agent_tier="{tier}"'
     if over is None:
         return f"count(ALERTS{{{match}}})"
     return f"count(max_over_time(ALERTS{{{match}}}[{math.ceil(over)}s]))"
@@ -242,7 +242,9 @@ def write_spec(tmp: Path, data: dict[str, Any]) -> Path:
                               "severity": "warning"}]}}, "factor 0.3 is below 1"),
     ({"objectives": [{"tiers": [{"name": "page-fast", "long": "40d"}]}]},
      "exceeds the objective's 30d window"),
-    ({"objectives": [{"window": "1h"}]}, "under 4 evaluation intervals"),
+    ({"objectives": [{"window": "1h", "tiers": [
+        {"name": "fast", "budget_share": "2%", "window_fraction": "1/720",
+         "severity": "critical"}]}]}, "under 4 evaluation intervals"),
     ({"objectives": [{"tiers": ["page-fastest"]}]}, "unknown burn-rate tier 'page-fastest'"),
 ])
 def test_validate_refuses_impossible_tiers(tmp_path: Path, change: dict[str, Any],
@@ -269,8 +271,8 @@ def test_tiers_are_overridable_per_objective() -> None:
         {"name": "ticket-slow", "enabled": False},
         {"name": "weekly", "budget_share": "50%", "window_fraction": "7/30",
          "severity": "warning"}]
-    got = [(r["labels"]["tier"], r["labels"]["severity"], r["labels"]["long_window"],
-            r["labels"]["short_window"], r["labels"]["burn_factor"]) for r in burn_rules(spec)]
+    got = [(r["labels"]["slo_agent_tier"], r["labels"]["severity"], r["labels"]["slo_agent_long_window"],
+            r["labels"]["slo_agent_short_window"], r["labels"]["slo_agent_burn_factor"]) for r in burn_rules(spec)]
     assert got == [("page-fast", "critical", "1h", "5m", "14.4"),
                    ("page-slow", "warning", "6h", "30m", "12"),      # 10 % in 6h of 30d
                    ("ticket-fast", "warning", "2d", "4h", "1.5"),    # 10 % x 30d / 2d
