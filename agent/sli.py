@@ -14,8 +14,8 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.spec.custom import WINDOW, CustomSLI, at_window
-from agent.spec.promql import counting_function
 from agent.spec.model import Objective, Spec, TierWindows
+from agent.spec.promql import counting_function
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, Threshold, format_duration
 
@@ -258,6 +258,9 @@ class ObjectivePlan:
         if seconds == self.spec.alerting.rate_window:
             return (f"{self.bad_name}{self.rec_matchers} / {self.total_name}{self.rec_matchers}")
         direct = self.window_events(seconds) if seconds != self.o.window else None
+        c = self.o.custom
+        if direct is not None and c is not None and c.error_ratio is not None:
+            return direct[0]            # the team's error ratio over this very window
         if direct is not None:
             bad, total = direct
             return f"({bad})\n/\n({total})"
@@ -345,6 +348,8 @@ def custom_metric_series(c: CustomSLI) -> str:
 
 def custom_value_expr(c: CustomSLI, service: str, window: str) -> str:
     """The team's value query; bad/total as a ratio; or one derived from the SDK metric."""
+    if c.error_ratio is not None:
+        return at_window(c.error_ratio, window)
     if c.events:
         bad, total = custom_events_expr(c, window)
         return f"({bad}) / ({total})"

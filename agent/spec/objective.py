@@ -38,7 +38,6 @@ from agent.spec.units import (
     parse_threshold,
 )
 
-
 ALERT_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import promql_parser as pp
 
-
 #: Sloth's placeholder for the window of an events query
 WINDOW = "{{.window}}"
 _PROBE = "5m"          # what {{.window}} stands for while parsing

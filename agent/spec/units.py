@@ -7,9 +7,9 @@ are allowed, so pydantic turns it into an error carrying the field's path.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 
 

@@ -101,9 +101,9 @@ def seconds(text: str) -> float:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_factors_and_windows_scale_with_the_objective_window(case: Case) -> None:
     rules = burn_rules(spec_for(case))
-    got = [(r["labels"]["slo_agent_tier"], seconds(r["labels"]["slo_agent_long_window"]),
-            seconds(r["labels"]["slo_agent_short_window"]), float(r["labels"]["slo_agent_burn_factor"]))
-           for r in rules]
+    lb = [r["labels"] for r in rules]
+    got = [(x["slo_agent_tier"], seconds(x["slo_agent_long_window"]),
+            seconds(x["slo_agent_short_window"]), float(x["slo_agent_burn_factor"])) for x in lb]
     assert got == expected_windows(case)
     for r, (_, _, _, factor) in zip(rules, expected_windows(case), strict=True):
         assert f"> {factor:g})" in r["expr"]
@@ -271,8 +271,9 @@ def test_tiers_are_overridable_per_objective() -> None:
         {"name": "ticket-slow", "enabled": False},
         {"name": "weekly", "budget_share": "50%", "window_fraction": "7/30",
          "severity": "warning"}]
-    got = [(r["labels"]["slo_agent_tier"], r["labels"]["severity"], r["labels"]["slo_agent_long_window"],
-            r["labels"]["slo_agent_short_window"], r["labels"]["slo_agent_burn_factor"]) for r in burn_rules(spec)]
+    got = [(x["slo_agent_tier"], x["severity"], x["slo_agent_long_window"],
+            x["slo_agent_short_window"], x["slo_agent_burn_factor"])
+           for x in (r["labels"] for r in burn_rules(spec))]
     assert got == [("page-fast", "critical", "1h", "5m", "14.4"),
                    ("page-slow", "warning", "6h", "30m", "12"),      # 10 % in 6h of 30d
                    ("ticket-fast", "warning", "2d", "4h", "1.5"),    # 10 % x 30d / 2d
