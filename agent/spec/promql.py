@@ -30,7 +30,8 @@ class CounterQueryError(ValueError):
 
 def counter_rate(query: str) -> str:
     """``sum(http_requests{code=~"2.."})`` → ``sum(rate(http_requests{code=~"2.."}[{{.window}}]))``:
-    every instant selector of a counter query becomes its per-second rate over the window."""
+    every instant selector of a counter query becomes its per-second rate over the window, and
+    a query that is no aggregation is summed."""
     if WINDOW in query:
         raise CounterQueryError("with counter: true the query names raw counters; it must not "
                                 "use {{.window}}")
@@ -38,7 +39,9 @@ def counter_rate(query: str) -> str:
         tree = pp.parse(query)
     except (ValueError, RuntimeError) as exc:
         raise CounterQueryError(f"not PromQL: {exc}") from None
-    return _print(tree)
+    text = _print(tree)
+    # one series per query, so bad/total divide whatever labels the counters carry
+    return text if isinstance(tree, pp.AggregateExpr) else f"sum({text})"
 
 
 def _child(node: Any) -> str:
