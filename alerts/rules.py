@@ -118,11 +118,11 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
             f"({p.burn_expr(tier.short)} > {factor:.10g})")
     guard = p.spec.alerting.min_request_rate
     if guard and p.sli_type is SLIType.EVENTS:
-        expr += (f"\nand on()\n({p.total_name}{p.rec_matchers} / "
+        expr += (f"\nand\n({p.total_name}{p.rec_matchers} / "
                  f"{p.spec.alerting.rate_window:g} >= {guard:.10g})")
     events = min_events_guard(p, tier)
-    if events is not None:
-        expr += f"\nand on()\n{events}"
+    if events is not None:       # matched on the query's own labels, if it keeps any
+        expr += (f"\nand ignoring({cat.SERVICE_LABEL}, objective, signal)\n{events}")
     exhaustion = format_duration(tier.exhaustion)
     labels = _common_labels(p, tier.severity, {
         TIER_LABEL: tier.name, LONG_LABEL: long_w, SHORT_LABEL: short_w,
