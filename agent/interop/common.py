@@ -107,8 +107,14 @@ def tier_entry(name: str, factor: float, long: str, short: str | None, window: s
     window_s = duration(window)
     if factor <= 0 or long_s <= 0:
         raise ValueError("threshold and lookbackWindow must be positive")
+    share = factor * long_s / window_s
+    if share > 1:
+        raise ValueError(f"a burn of {factor:g}x over {format_duration(long_s)} spends "
+                         f"{share:.3g}x the whole budget of the {format_duration(window_s)} "
+                         "window; slo-agent tiers spend at most all of it (lower the threshold "
+                         "or the lookbackWindow)")
     out: dict[str, Any] = {"name": name, "severity": severity,
-                           "budget_share": round(min(1.0, factor * long_s / window_s), 12),
+                           "budget_share": round(share, 12),
                            "long": format_duration(long_s)}
     if short:
         out["short"] = format_duration(duration(short))

@@ -113,7 +113,7 @@ def export(spec: Spec) -> tuple[list[dict[str, Any]], list[str]]:
         for t in p.tiers:
             conditions.append({
                 "kind": "AlertCondition",
-                "metadata": {"name": f"{o.name}-{t.name}"},
+                "metadata": {"name": t.name},
                 "spec": {"severity": t.severity, "condition": {
                     "kind": "burnrate", "op": "gt", "threshold": round(t.factor, 10),
                     "lookbackWindow": format_duration(t.long),
@@ -122,7 +122,7 @@ def export(spec: Spec) -> tuple[list[dict[str, Any]], list[str]]:
             "apiVersion": API, "kind": "SLO",
             "metadata": {"name": o.name, **({"labels": {k: [v] for k, v in o.labels.items()}}
                                               if o.labels else {})},
-            "spec": {"description": o.description or f"{o.info.title} of {spec.service}",
+            "spec": {**({"description": o.description} if o.description else {}),
                      "service": spec.service, "indicatorRef": sli["metadata"]["name"],
                      "timeWindow": [{"duration": format_duration(o.window), "isRolling": True}],
                      "budgetingMethod": method, "objectives": [objective]}}
@@ -476,6 +476,8 @@ def _tiers(r: _Reader, spec: dict[str, Any], window: str, at: str
                     str((cond.get("metadata") or {}).get("name") or f"tier-{j}"),
                     float(c["threshold"]), str(c["lookbackWindow"]), c.get("alertAfter"),
                     window, severity))
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError) as exc:
                 r.problem(f"{cat_}.condition", f"needs threshold and lookbackWindow ({exc})")
+            except ValueError as exc:
+                r.problem(f"{cat_}.condition", str(exc))
     return tiers, no_data

@@ -325,3 +325,62 @@ def test_generated_promtool_tests_pass_for_every_window_and_target(tmp_path: Pat
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"{window}: {out[-4000:]}"
         assert out.count("SUCCESS") == len(TARGETS), f"{window}: {out[-4000:]}"
+
+
+# -- default tiers at default alerting settings (issue 21, point 12) ---------------------------
+FIT_WINDOWS = ["1d", "7d", "28d", "30d"]
+FIT_TARGETS = ["99%", "99.5%", "99.9%"]
+
+
+def test_default_tiers_fit_any_window_without_tiers_written(tmp_path: Path) -> None:
+    """With no ``tiers:`` written, a 1d (or 1h, or 90d) objective validates; default tiers that
+    cannot be represented are widened or dropped and validate says so; a tier the user wrote is
+    still refused (test_validate_refuses_impossible_tiers). The generated promtool tests pass for
+    1d, 7d, 28d and 30d at 99, 99.5 and 99.9 % with the default alerting settings."""
+    from agent.cli.generate import write
+
+    promtool = require_binary("promtool")
+    for window in ("1h", "90d"):
+        data = {"service": "svc", "models": [{"name": "m"}], "objectives": [
+            {"name": "errs", "signal": "error_rate", "selector": {"model": "m"},
+             "objective": "99.9%", "window": window}]}
+        result = CliRunner().invoke(main, ["validate", str(write_spec(tmp_path, data))])
+        assert result.exit_code == 0, result.output
+    runs = {}
+    for window in FIT_WINDOWS:
+        data = {"service": "svc", "models": [{"name": "m"}], "objectives": [
+            {"name": f"errs-{t.rstrip('%').replace('.', '-')}", "signal": "error_rate",
+             "selector": {"model": "m"}, "objective": t, "window": window}
+            for t in FIT_TARGETS]}
+        result = CliRunner().invoke(main, ["validate", str(write_spec(tmp_path, data))])
+        assert result.exit_code == 0, result.output
+        if window == "1d":
+            assert "default burn tier 'page-fast' widened: long 2m -> 10m" in result.output
+        write(parse_spec(data), tmp_path / window)
+        folder = tmp_path / window / "prometheus" / "rules" / "svc"
+        tests = sorted(p.name for p in folder.glob("*.test.yml"))
+        assert len(tests) == len(FIT_TARGETS)
+        for name in tests:
+            doc = yaml.safe_load((folder / name).read_text())
+            doc["tests"] = [t for t in doc["tests"] if "ErrorBudgetBurn" in t["name"]]
+            assert doc["tests"], name
+            (folder / name).write_text(yaml.safe_dump(doc, width=10**6))
+        runs[window] = subprocess.Popen([promtool, "test", "rules", *tests], cwd=folder,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+    for window, proc in runs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{window}: {out[-4000:]}"
+        assert out.count("SUCCESS") == len(FIT_TARGETS), f"{window}: {out[-4000:]}"
+
+
+def test_page_min_events_guard_is_on_by_default_and_off_with_one_line() -> None:
+    data = {"service": "svc", "models": [{"name": "m"}], "objectives": [
+        {"name": "errs", "signal": "error_rate", "selector": {"model": "m"},
+         "objective": "99.9%", "window": "30d"}]}
+    guarded = {r["labels"]["slo_agent_tier"]: ">= 5" in r["expr"]
+               for r in burn_rules(data)}
+    assert guarded == {"page-fast": True, "page-slow": True, "ticket-fast": False,
+                       "ticket-slow": False}
+    data["alerting"] = {"page_min_events": 0}
+    assert not any(">= 5" in r["expr"] for r in burn_rules(data))
