@@ -39,7 +39,10 @@ def events(draw: st.DrawFn) -> tuple[str, str]:
 @st.composite
 def sloth_slo(draw: st.DrawFn, camel: bool) -> dict[str, Any]:
     bad, total = draw(events())
-    k = (lambda snake, cam: cam if camel else snake)
+
+    def k(snake: str, cam: str) -> str:
+        return cam if camel else snake
+
     slo: dict[str, Any] = {"name": draw(names), "objective": float(draw(percent)),
                            "sli": {"events": {k("error_query", "errorQuery"): bad,
                                               k("total_query", "totalQuery"): total}}}
@@ -139,7 +142,10 @@ def openslo_docs(draw: st.DrawFn) -> list[dict[str, Any]]:
         bad, total = f'{m}{{code=~"5.."}}', f"sum({m})"
     else:
         bad, total = draw(events())
-    src = (lambda q: {"metricSource": {"type": "Prometheus", "spec": {"query": q}}})
+
+    def src(q: str) -> dict[str, Any]:
+        return {"metricSource": {"type": "Prometheus", "spec": {"query": q}}}
+
     slo: dict[str, Any] = {
         "apiVersion": "openslo/v1", "kind": "SLO", "metadata": {"name": name},
         "spec": {"service": service, "budgetingMethod": "Occurrences",
@@ -173,8 +179,8 @@ def _summary(docs: list[dict[str, Any]]) -> list[Any]:
         conds = []
         for ref in s.get("alertPolicies", []):
             policy = by_kind["AlertPolicy"][ref]["spec"]
-            conds += [(c["spec"]["condition"]["threshold"], c["spec"]["condition"]["lookbackWindow"],
-                       c["spec"]["condition"]["alertAfter"]) for c in policy["conditions"]]
+            conds += [(c["threshold"], c["lookbackWindow"], c["alertAfter"])
+                      for c in (x["spec"]["condition"] for x in policy["conditions"])]
             conds.append(("nodata", policy.get("alertWhenNoData", False)))
         out.append((name, s["objectives"][0]["target"], s["timeWindow"], sli["spec"], conds))
     return out
