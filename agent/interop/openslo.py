@@ -392,6 +392,12 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
     custom = r.sli(sli.get("spec") or {}, f"{sat}.spec")
     if custom is None:
         return []
+    method = spec.get("budgetingMethod", "Occurrences")
+    if method in ("Timeslices", "RatioTimeslices") and "value" not in custom:
+        r.problem(f"{at}.spec.budgetingMethod", f"{method} over a ratio metric (a slice is good "
+                  "when its ratio meets timeSliceTarget) is not supported; slo-agent budgets a "
+                  "ratio by occurrences (budgetingMethod: Occurrences)")
+        return []
     tiers, no_data = _tiers(r, spec, window, f"{at}.spec.alertPolicies")
     if not spec.get("alertPolicies"):
         r.notes.append(f"{at}: no alertPolicies, so no burn-rate alerts (as in OpenSLO); add "
