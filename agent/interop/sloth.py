@@ -31,7 +31,8 @@ MAPPED_PLUGINS = ("sloth.dev/contrib/alert_for/v1",)   # page/ticket_alert.for â
 GROUPS = {"page": ("page-fast", "page-slow"), "ticket": ("ticket-fast", "ticket-slow")}
 
 _DOC_KEYS = {"version", "service", "labels", "slos", "slo_plugins"}
-_SLO_KEYS = {"name", "objective", "description", "labels", "sli", "alerting", "plugins"}
+_SLO_KEYS = {"name", "objective", "description", "labels", "sli", "alerting", "plugins",
+             "interval"}
 _ALERTING_KEYS = {"name", "labels", "annotations", "page_alert", "ticket_alert"}
 _ALERT_KEYS = {"disable", "labels", "annotations", "for"}
 
@@ -107,6 +108,7 @@ def import_docs(named: list[tuple[str, Any]], service: str | None = None) -> Imp
                                       f"{', '.join(services)}; an slo.yaml is one service: "
                                       "pass --service NAME (once per service)"))
     objectives: list[dict[str, Any]] = []
+    notes: list[str] = []
     owners = set()
     for at, body in bodies:
         doc = _norm(body, at, _DOC_KEYS, problems)
@@ -121,7 +123,7 @@ def import_docs(named: list[tuple[str, Any]], service: str | None = None) -> Imp
             problems.append(ImportProblem(f"{at}.slos", "needs a list of SLOs"))
             continue
         for i, slo in enumerate(slos):
-            entry = _objective(slo, f"{at}.slos[{i}]", labels, problems)
+            entry = _objective(slo, f"{at}.slos[{i}]", labels, problems, notes)
             if entry is not None:
                 objectives.append(entry)
     name = service or (services[0] if services else "service")
@@ -129,12 +131,16 @@ def import_docs(named: list[tuple[str, Any]], service: str | None = None) -> Imp
                             "objectives": objectives}
     if len(owners) == 1:
         data["owner"] = owners.pop()
-    return Imported(data, problems)
+    return Imported(data, problems, notes)
 
 
-def _objective(raw: Any, at: str, labels: dict[str, str], problems: list[ImportProblem]
-               ) -> dict[str, Any] | None:
+def _objective(raw: Any, at: str, labels: dict[str, str], problems: list[ImportProblem],
+               notes: list[str]) -> dict[str, Any] | None:
     slo = _norm(raw, at, _SLO_KEYS, problems)
+    if slo.get("interval"):
+        notes.append(f"{at}.interval: per-SLO rule group intervals are not imported; every "
+                     "group is evaluated at alerting.evaluation_interval (what the alerts mean "
+                     "is unchanged)")
     name = slo.get("name")
     if not name:
         problems.append(ImportProblem(f"{at}.name", "needs a name"))
