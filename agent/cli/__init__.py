@@ -315,10 +315,10 @@ def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
     """The spec's objectives with a target as OpenSLO v1 (Service, SLI, SLO, AlertPolicy)."""
     import yaml
 
-    from agent.interop import openslo
+    from agent.interop import openslo_export
 
     parsed = _load(out, spec_path)
-    docs, skipped = openslo.export(parsed)
+    docs, skipped = openslo_export.export(parsed)
     text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
     if skipped:
         out.warn(f"not exported (OpenSLO SLOs need a target): {', '.join(skipped)}")

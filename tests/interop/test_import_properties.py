@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.interop import openslo, sloth
+from agent.interop import openslo, openslo_export, sloth
 from agent.interop.common import load_documents
 from agent.spec import SpecError, parse_spec
 from alerts.rules import rule_groups
@@ -193,12 +193,12 @@ def test_openslo_round_trip_keeps_targets_windows_queries_and_policies(
     first = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(docs)])
     assert first.problems == []
     spec = parse_spec(first.data)
-    exported, skipped = openslo.export(spec)
+    exported, skipped = openslo_export.export(spec)
     assert skipped == []
     again = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(exported)])
     assert again.problems == []
     assert again.data["objectives"] == first.data["objectives"]
-    exported_again, _ = openslo.export(parse_spec(again.data))
+    exported_again, _ = openslo_export.export(parse_spec(again.data))
     assert _summary(exported_again) == _summary(exported)
     slo = exported[-1] if exported[-1]["kind"] == "SLO" else \
         next(d for d in exported if d["kind"] == "SLO")
@@ -209,7 +209,7 @@ def test_openslo_round_trip_keeps_targets_windows_queries_and_policies(
 def test_openslo_fixture_round_trip() -> None:
     """The list-form fixture: target, window, queries and the paging policy come back."""
     first = openslo.import_docs(load_documents((FIX / "openslo_list.yaml").read_text()))
-    exported, _ = openslo.export(parse_spec(first.data))
+    exported, _ = openslo_export.export(parse_spec(first.data))
     (slo,) = [d for d in exported if d["kind"] == "SLO"]
     (sli,) = [d for d in exported if d["kind"] == "SLI"]
     (policy,) = [d for d in exported if d["kind"] == "AlertPolicy"]
