@@ -13,8 +13,9 @@ from functools import cached_property
 from typing import Any
 
 from agent import catalogue as cat
-from agent.spec.custom import CustomSLI, at_window
+from agent.spec.custom import WINDOW, CustomSLI, at_window
 from agent.spec.model import Objective, Spec, TierWindows
+from agent.spec.promql import counting_function
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Base, Threshold, format_duration
 
@@ -117,6 +118,11 @@ class ObjectivePlan:
     @property
     def alert_base(self) -> str:
         return camel(self.o.name)
+
+    @property
+    def burn_alert_name(self) -> str:
+        """The team's own name (Sloth's alerting.name) or one derived from the objective."""
+        return self.o.alert_name or f"{self.alert_base}ErrorBudgetBurn"
 
     @property
     def labels(self) -> dict[str, str]:
@@ -230,12 +236,59 @@ class ObjectivePlan:
     def ratio_name(self, seconds: float) -> str:
         return f"{cat.RULE_ERROR_RATIO}{prom_duration(seconds)}"
 
+    def window_events(self, seconds: float) -> tuple[str, str] | None:
+        """(bad, total) taken directly over a window, as Sloth records each window: no lag from
+        summing step recordings. None where the SLI is only known per step (time slices, a raw
+        error ratio without {{.window}})."""
+        w = prom_duration(seconds)
+        c = self.o.custom
+        if c is not None:
+            if c.error_ratio is not None and WINDOW not in c.error_ratio:
+                return None
+            return custom_events_expr(c, w) if c.events else None
+        if self.sli_type is not SLIType.EVENTS:
+            return None
+        if self.scraped is not None:
+            return cat.scraped_events(self.o.signal, self.scraped, w,
+                                      threshold=self.o.good_threshold)
+        return cat.events_expr(self.o.signal, self.matchers, w,
+                               threshold=self.o.good_threshold, fn="increase")
+
     def ratio_expr(self, seconds: float) -> str:
         if seconds == self.spec.alerting.rate_window:
             return (f"{self.bad_name}{self.rec_matchers} / {self.total_name}{self.rec_matchers}")
+        direct = self.window_events(seconds) if seconds != self.o.window else None
+        c = self.o.custom
+        if direct is not None and c is not None and c.error_ratio is not None:
+            return direct[0]            # the team's error ratio over this very window
+        if direct is not None:
+            bad, total = direct
+            return f"({bad})\n/\n({total})"
+        # the compliance window (and step-only SLIs): events summed over the step recordings
         w = prom_duration(seconds)
         return (f"sum_over_time({self.bad_name}{self.rec_matchers}[{w}]) / "
                 f"sum_over_time({self.total_name}{self.rec_matchers}[{w}])")
+
+    def bad_events_expr(self, seconds: float) -> str | None:
+        """Bad events in a window, for the page tiers' minimum-events guard; None where the SLI
+        carries no event counts (a raw error ratio, time slices, a query that is neither a rate
+        nor an increase)."""
+        c = self.o.custom
+        w = prom_duration(seconds)
+        if c is not None:
+            if c.bad is None and c.good is None:
+                return None
+            fn = counting_function(c.bad if c.bad is not None else c.total or "")
+            if fn is None:
+                return None
+            bad, _ = custom_events_expr(c, w)
+            return f"({bad}) * {seconds:g}" if fn == "rate" else f"({bad})"
+        if self.sli_type is not SLIType.EVENTS:
+            return None
+        pair = self.window_events(seconds)
+        if pair is None or self.scraped is not None:
+            return None
+        return pair[0]
 
     @property
     def tiers(self) -> list[TierWindows]:
@@ -295,6 +348,8 @@ def custom_metric_series(c: CustomSLI) -> str:
 
 def custom_value_expr(c: CustomSLI, service: str, window: str) -> str:
     """The team's value query; bad/total as a ratio; or one derived from the SDK metric."""
+    if c.error_ratio is not None:
+        return at_window(c.error_ratio, window)
     if c.events:
         bad, total = custom_events_expr(c, window)
         return f"({bad}) / ({total})"
@@ -307,6 +362,11 @@ def custom_value_expr(c: CustomSLI, service: str, window: str) -> str:
 
 
 def custom_events_expr(c: CustomSLI, window: str) -> tuple[str, str]:
+    if c.error_ratio is not None:
+        # a raw error ratio counts as one event per evaluation: windows average it (Sloth's
+        # budget is the mean error ratio over the period)
+        ratio = at_window(c.error_ratio, window)
+        return f"({ratio})", f"({ratio}) * 0 + 1"
     assert c.total is not None
     total = at_window(c.total, window)
     if c.bad is not None:

@@ -24,19 +24,32 @@ def _value_template(unit: Unit) -> str:
     return '{{ $value | printf "%.4g" }}'
 
 
-def _common_labels(p: ObjectivePlan, severity: str) -> dict[str, str]:
+#: labels slo-agent sets on burn alerts, named so that they cannot collide with a team's own
+TIER_LABEL, LONG_LABEL, SHORT_LABEL, FACTOR_LABEL = (
+    "slo_agent_tier", "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
+
+
+def _common_labels(p: ObjectivePlan, severity: str, own: dict[str, str] | None = None
+                   ) -> dict[str, str]:
+    """A label the team wrote (spec, objective) is never overwritten: ``severity`` and our
+    ``slo_agent_*`` labels are set only where the team set none. The objective's identity
+    labels (service, objective, signal) are reserved (the importers refuse them)."""
     labels = dict(p.spec.alerting.labels)
     labels.update(p.o.labels)
     labels.update(p.labels)
-    labels["severity"] = severity
+    for key, value in {"severity": severity, **(own or {})}.items():
+        labels.setdefault(key, value)
     return labels
 
 
-def _annotations(p: ObjectivePlan, summary: str, description: str) -> dict[str, str]:
+def _annotations(p: ObjectivePlan, summary: str, description: str,
+                 extra: dict[str, str] | None = None) -> dict[str, str]:
     out = {"summary": summary, "description": description, "dashboard": panel_url(p.spec, p.o)}
     rb = runbook_url(p.spec, p.o)
     if rb:
         out["runbook_url"] = rb
+    out.update(p.o.annotations)
+    out.update(extra or {})
     return out
 
 
@@ -88,6 +101,16 @@ def threshold_alert(p: ObjectivePlan, level: Level) -> Rule:
     }
 
 
+def min_events_guard(p: ObjectivePlan, tier: TierWindows) -> str | None:
+    """A page tier fires only with ``alerting.page_min_events`` bad events in its long window:
+    one failure at a request per ten minutes is a 100% error ratio, not an incident."""
+    need = p.spec.alerting.page_min_events
+    if not need or tier.severity != "critical":
+        return None
+    bad = p.bad_events_expr(tier.long)
+    return None if bad is None else f"(\n{bad}\n) >= {need}"
+
+
 def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     factor = tier.factor
     long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
@@ -97,13 +120,17 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     if guard and p.sli_type is SLIType.EVENTS:
         expr += (f"\nand\n({p.total_name}{p.rec_matchers} / "
                  f"{p.spec.alerting.rate_window:g} >= {guard:.10g})")
+    events = min_events_guard(p, tier)
+    if events is not None:       # matched on the query's own labels, if it keeps any
+        expr += (f"\nand ignoring({cat.SERVICE_LABEL}, objective, signal)\n{events}")
     exhaustion = format_duration(tier.exhaustion)
-    labels = _common_labels(p, tier.severity)
-    labels.update({"tier": tier.name, "long_window": long_w, "short_window": short_w,
-                   "burn_factor": f"{factor:g}"})
+    labels = _common_labels(p, tier.severity, {
+        TIER_LABEL: tier.name, LONG_LABEL: long_w, SHORT_LABEL: short_w,
+        FACTOR_LABEL: f"{factor:g}"})
+    labels.update(tier.labels)
     target = f"{p.o.objective * 100:g}%" if p.o.objective is not None else ""
-    return {
-        "alert": f"{p.alert_base}ErrorBudgetBurn",
+    rule: Rule = {
+        "alert": p.burn_alert_name,
         "expr": expr,
         "labels": labels,
         "annotations": _annotations(
@@ -113,8 +140,11 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
             f"The {target} / {format_duration(p.o.window)} objective {p.o.name} is spending "
             f"its error budget {factor:g}x faster than sustainable in both the {long_w} and "
             f"{short_w} windows; at that burn the whole budget is gone in {exhaustion}.",
-        ),
+            tier.annotations),
     }
+    if tier.for_:
+        rule["for"] = format_duration(tier.for_)
+    return rule
 
 
 def absent_alert(p: ObjectivePlan) -> Rule:
@@ -138,7 +168,8 @@ def objective_group(p: ObjectivePlan, alerts: bool = True) -> dict[str, Any]:
     if alerts:
         rules.extend(threshold_alert(p, level) for level in p.levels)
         rules.extend(burn_alert(p, tier) for tier in p.tiers)
-        rules.append(absent_alert(p))
+        if p.o.no_data_alert:
+            rules.append(absent_alert(p))
     return {"name": f"slo-agent:{p.spec.service}:{p.o.name}",
             "interval": format_duration(p.spec.alerting.evaluation_interval), "rules": rules}
 

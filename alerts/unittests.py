@@ -14,6 +14,7 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, custom_metric_series, prom_duration
+from agent.spec.model import TierWindows
 from agent.spec.signals import SignalKind, SLIType
 from agent.spec.units import Unit
 from alerts.rules import absent_alert, burn_alert, threshold_alert
@@ -357,7 +358,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     tiers = p.tiers
     if not tiers:
         return []
-    name = f"{p.alert_base}ErrorBudgetBurn"
+    name = p.burn_alert_name
     events = p.sli_type is SLIType.EVENTS
     possible = [t for t in tiers if p.tier_threshold(t) < 1.0]
     tests: list[dict[str, Any]] = []
@@ -383,9 +384,18 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             r *= 1.002
         return r
 
-    def expected(r: float) -> list[dict[str, Any]]:
+    def guarded(t: TierWindows, r: float, seconds: float) -> bool:
+        """Whether the page tiers' minimum-events guard holds the tier back: too few bad events
+        in its long window after ``seconds`` of ratio r."""
+        need = p.spec.alerting.page_min_events
+        if not need or t.severity != "critical" or p.bad_events_expr(t.long) is None:
+            return False
+        return RATE_PER_S * r * min(seconds, t.long) < need
+
+    def expected(r: float, at: int | None = None) -> list[dict[str, Any]]:
         burn = r / p.o.error_budget
-        firing = [t for t in tiers if r > p.tier_threshold(t)]
+        seconds = (at if at is not None else 10**9) * tick_seconds(p)
+        firing = [t for t in tiers if r > p.tier_threshold(t) and not guarded(t, r, seconds)]
         return [_exp(burn_alert(p, t), burn) for t in firing]
 
     ratios = sorted({min(1.0, stable(1.5 * p.tier_threshold(t))) for t in possible}) if events \
@@ -401,7 +411,8 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "interval": _at(p, 1),
             "input_series": synth(p, [(t_fire + 1, dist(r)), (t_resolve - t_fire + 2, dist(0.0))]),
             "alert_rule_test": [
-                {"eval_time": _at(p, t_fire), "alertname": name, "exp_alerts": expected(r)},
+                {"eval_time": _at(p, t_fire), "alertname": name,
+                 "exp_alerts": expected(r, t_fire)},
                 {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
             ],
         })
@@ -413,7 +424,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "interval": _at(p, 1),
             "input_series": synth(p, [(t_quiet + 10, dist(r))]),
             "alert_rule_test": [{"eval_time": _at(p, t_quiet), "alertname": name,
-                                 "exp_alerts": expected(r) if events else []}],
+                                 "exp_alerts": expected(r, t_quiet) if events else []}],
         })
     guard = p.spec.alerting.min_request_rate
     if events and guard and possible:
@@ -485,7 +496,8 @@ def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     for level in p.levels:
         tests.extend(threshold_tests(p, level))
     tests.extend(burn_tests(p))
-    tests.extend(absent_tests(p))
+    if p.o.no_data_alert:
+        tests.extend(absent_tests(p))
     return tests
 
 

@@ -42,6 +42,28 @@ def _load(out: Output, spec_path: str) -> Spec:
         sys.exit(EXIT_SPEC)
 
 
+def _checked(out: Output, spec_path: str) -> Spec:
+    """The one validity check that ``validate`` and ``generate`` share: the spec model, then
+    promtool over the spec's own PromQL; what either refuses exits 2. Default tiers that had to
+    be widened or dropped to fit an objective's window are said."""
+    from agent.cli.promql import promtool_problems
+
+    parsed = _load(out, spec_path)
+    problems = promtool_problems(parsed)
+    if problems:
+        out.error(f"{spec_path}: {len(problems)} error(s)")
+        for field, message in problems:
+            out.error(f"  - {field}: promtool cannot parse the query: {message}")
+        sys.exit(EXIT_SPEC)
+    if problems is None:
+        out.warn("promtool not found: custom PromQL queries were checked by slo-agent's parser "
+                  "only (install Prometheus's promtool to check them as Prometheus does)")
+    for o in parsed.objectives:
+        for note in parsed.tier_notes(o):
+            out.warn(f"{o.name}: {note}")
+    return parsed
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
 @click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
@@ -53,20 +75,10 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
 
     Exits 2 and lists every error with its field path when the spec is invalid.
     """
-    from agent.cli.promql import promtool_problems
     from agent.cli.tables import objective_rows
 
     spec = config or spec
-    parsed = _load(out, spec)
-    problems = promtool_problems(parsed)
-    if problems:
-        out.error(f"{spec}: {len(problems)} error(s)")
-        for field, message in problems:
-            out.error(f"  - {field}: promtool cannot parse the query: {message}")
-        sys.exit(EXIT_SPEC)
-    if problems is None:
-        out.warn("promtool not found: custom PromQL queries were not parsed (install "
-                 "Prometheus's promtool to check them)")
+    parsed = _checked(out, spec)
     rows = objective_rows(parsed)
     if as_json:
         import json
@@ -184,7 +196,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     from agent.k8s.objects import render_kubernetes
     from alerts.rules import lint
 
-    parsed = _load(out, spec_path)
+    parsed = _checked(out, spec_path)
     alerts: Backend = "both" if backend == "both" else (
         "grafana" if backend == "grafana" else "prometheus")
     extra: dict[str, str] = {}
@@ -224,33 +236,38 @@ def import_() -> None:
     """Turn an OpenSLO or Sloth spec into an slo.yaml (printed, or written with -o)."""
 
 
-def _import(out: Output, kind: str, path: str, output: str | None) -> None:
+def _import(out: Output, kind: str, path: str, output: str | None,
+            service: str | None = None) -> None:
     import yaml
 
     from agent.interop import openslo, sloth
+    from agent.interop.common import load_documents
     from agent.spec import SpecError, parse_spec
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            docs = [d for d in yaml.safe_load_all(fh) if d is not None]
-    except (OSError, yaml.YAMLError) as exc:
+        named = load_documents(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         out.error(f"{path}: {exc}")
         sys.exit(EXIT_SPEC)
-    if kind == "openslo":
-        data, problems = openslo.import_docs(docs)
-    else:
-        data, problems = sloth.import_doc(docs[0] if len(docs) == 1 else docs)
-    if problems:
-        out.error(f"{path}: {len(problems)} field(s) cannot be imported")
-        for p in problems:
+    result = openslo.import_docs(named) if kind == "openslo" else \
+        sloth.import_docs(named, service)
+    if result.problems:
+        out.error(f"{path}: {len(result.problems)} field(s) cannot be imported")
+        for p in result.problems:
             out.error(f"  - {p}")
         sys.exit(EXIT_SPEC)
+    data = result.data
     try:
-        parse_spec(data, path)
+        parsed = parse_spec(data, path)
     except SpecError as exc:          # what the source allowed but a spec cannot hold
         out.spec_errors(exc)
         sys.exit(EXIT_SPEC)
+    notes = result.notes + [f"{o.name}: {n}" for o in parsed.objectives
+                            for n in parsed.tier_notes(o)]
+    for note in notes:
+        out.warn(note)
     text = (f"# imported from {kind} ({Path(path).name}) by slo-agent import\n"
+            + "".join(f"# note: {n}\n" for n in notes)
             + yaml.safe_dump(data, sort_keys=False, width=100))
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -265,7 +282,8 @@ def _import(out: Output, kind: str, path: str, output: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here.")
 @click.pass_obj
 def import_openslo(out: Output, path: str, output: str | None) -> None:
-    """OpenSLO v1 documents (SLO, SLI, AlertPolicy, AlertCondition, Service) → slo.yaml.
+    """OpenSLO v1 documents (SLO, SLI, AlertPolicy, AlertCondition, DataSource, Service; as
+    YAML documents or a list) → slo.yaml.
 
     Prometheus metric sources only; a field with no equivalent exits 2 naming it.
     """
@@ -275,10 +293,12 @@ def import_openslo(out: Output, path: str, output: str | None) -> None:
 @import_.command("sloth", context_settings=CONTEXT)
 @click.argument("path", type=click.Path(dir_okay=False, exists=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here.")
+@click.option("--service", help="The service to import when the file holds several.")
 @click.pass_obj
-def import_sloth(out: Output, path: str, output: str | None) -> None:
-    """A Sloth prometheus/v1 spec → slo.yaml (events and raw SLIs; plugins exit 2)."""
-    _import(out, "sloth", path, output)
+def import_sloth(out: Output, path: str, output: str | None, service: str | None) -> None:
+    """Sloth specs (prometheus/v1 or sloth.slok.dev/v1 PrometheusServiceLevel, one document or
+    many) → slo.yaml: events and raw SLIs, alert names, labels and annotations; plugins exit 2."""
+    _import(out, "sloth", path, output, service)
 
 
 @main.group("export", context_settings=CONTEXT)
@@ -295,10 +315,10 @@ def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
     """The spec's objectives with a target as OpenSLO v1 (Service, SLI, SLO, AlertPolicy)."""
     import yaml
 
-    from agent.interop import openslo
+    from agent.interop import openslo_export
 
     parsed = _load(out, spec_path)
-    docs, skipped = openslo.export(parsed)
+    docs, skipped = openslo_export.export(parsed)
     text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
     if skipped:
         out.warn(f"not exported (OpenSLO SLOs need a target): {', '.join(skipped)}")

@@ -1,306 +1,379 @@
-"""OpenSLO v1 ⇄ slo.yaml.
+"""OpenSLO v1 → slo.yaml (the way back is :mod:`agent.interop.openslo_export`).
 
-Export: every objective with a target becomes an ``SLO`` with its ``SLI`` (a ``ratioMetric`` of
-Prometheus counters for event SLIs, a ``thresholdMetric`` for time-slice SLIs) and an
-``AlertPolicy`` whose ``AlertCondition``s are its burn-rate tiers (``kind: burnrate``, the
-threshold is the factor, ``lookbackWindow`` the long window, ``alertAfter`` the short one).
-
-Import: ``SLO``/``SLI``/``AlertPolicy``/``AlertCondition``/``Service`` documents, inline or by
+``SLO``/``SLI``/``AlertPolicy``/``AlertCondition``/``Service`` documents, inline or by
 reference, with Prometheus metric sources, become ``signal: custom`` objectives. Whatever has no
 equivalent (another metric source, a calendar window, a composite SLO) is an error naming the
-document and field.
+document and field. Files may hold ``---`` documents or a YAML list; ``openslo/v1alpha`` ratio
+SLOs (the form Sloth reads) are read as v1.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from agent import catalogue as cat
-from agent.interop.common import ImportProblem, derived_levels, duration, tier_entry
-from agent.sli import ObjectivePlan, plans
-from agent.spec.model import Spec
-from agent.spec.signals import SLIType
+from agent.interop.common import (
+    Imported,
+    ImportProblem,
+    duration,
+    label_problems,
+    percent,
+    query_problem,
+    ratio_percent,
+    tier_entry,
+)
+from agent.spec.promql import WINDOW, CounterQueryError, counter_rate
 from agent.spec.units import format_duration
 
 API = "openslo/v1"
-SELECTOR_RE = re.compile(r"^\s*[a-zA-Z_:][a-zA-Z0-9_:]*\s*(\{[^{}]*\})?\s*$")
-_SEVERITY = {"critical": "critical", "page": "critical", "high": "critical"}
-
-
-# --- export ---------------------------------------------------------------------------------
-def _source(query: str) -> dict[str, Any]:
-    return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
-
-
-_SUMMED = re.compile(r"sum\(increase\(([^\[]+)\[W\]\)\)")
-
-
-def _counters(p: ObjectivePlan) -> tuple[str, str, str] | None:
-    """(bad|good, selector, total selector): the plain counter selectors an OpenSLO ratioMetric
-    with counter: true expects (the evaluator takes their rates and sums)."""
-    if p.o.custom is not None:
-        return None
-    try:
-        bad, total = cat.events_expr(p.o.signal, p.matchers, "W", threshold=p.o.good_threshold,
-                                     fn="increase")
-    except ValueError:
-        return None
-    parts, totals = _SUMMED.findall(bad), _SUMMED.findall(total)
-    if len(totals) != 1:
-        return None
-    if len(parts) == 1:
-        return "bad", parts[0], totals[0]
-    if len(parts) == 2 and parts[0] == totals[0]:    # latency: total minus the good bucket
-        return "good", parts[1], totals[0]
-    return None
-
-
-def export(spec: Spec) -> tuple[list[dict[str, Any]], list[str]]:
-    """(documents, names of objectives skipped because OpenSLO SLOs need a target)."""
-    docs: list[dict[str, Any]] = [{"apiVersion": API, "kind": "Service",
-                                   "metadata": {"name": spec.service},
-                                   "spec": {"description": f"{spec.service} "
-                                                           f"({spec.environment})"}}]
-    skipped = []
-    for p in plans(spec):
-        o = p.o
-        if not o.has_target:
-            skipped.append(o.name)
-            continue
-        assert o.objective is not None
-        sli: dict[str, Any] = {"apiVersion": API, "kind": "SLI",
-                               "metadata": {"name": f"{o.name}-sli"},
-                               "spec": {"description": o.info.title}}
-        objective: dict[str, Any] = {"displayName": o.name, "target": round(o.objective, 10)}
-        events = _counters(p) if p.sli_type is SLIType.EVENTS else None
-        if o.custom is not None and o.custom.events:
-            c = o.custom        # the team's own queries, {{.window}} and all (Sloth style)
-            key, part = ("bad", c.bad) if c.bad is not None else ("good", c.good)
-            assert part is not None and c.total is not None
-            sli["spec"]["ratioMetric"] = {"counter": False, key: _source(part),
-                                          "total": _source(c.total)}
-            method = "Occurrences"
-        elif events is not None:
-            key, part, total = events
-            sli["spec"]["ratioMetric"] = {"counter": True, key: _source(part),
-                                          "total": _source(total)}
-            method = "Occurrences"
-        else:
-            level = o.good_threshold
-            assert level is not None
-            sli["spec"]["thresholdMetric"] = _source(p.value_expr())
-            objective.update(op="lte" if o.info.higher_is_worse else "gte",
-                             value=round(level, 12), timeSliceTarget=1.0,
-                             timeSliceWindow=p.step)
-            method = "Timeslices"
-        conditions = []
-        for t in p.tiers:
-            conditions.append({
-                "kind": "AlertCondition",
-                "metadata": {"name": f"{o.name}-{t.name}"},
-                "spec": {"severity": t.severity, "condition": {
-                    "kind": "burnrate", "op": "gt", "threshold": round(t.factor, 10),
-                    "lookbackWindow": format_duration(t.long),
-                    "alertAfter": format_duration(t.short)}}})
-        slo: dict[str, Any] = {
-            "apiVersion": API, "kind": "SLO",
-            "metadata": {"name": o.name, **({"labels": {k: [v] for k, v in o.labels.items()}}
-                                              if o.labels else {})},
-            "spec": {"description": o.description or f"{o.info.title} of {spec.service}",
-                     "service": spec.service, "indicatorRef": sli["metadata"]["name"],
-                     "timeWindow": [{"duration": format_duration(o.window), "isRolling": True}],
-                     "budgetingMethod": method, "objectives": [objective]}}
-        if conditions:
-            policy_name = f"{o.name}-burn-rate"
-            policy: dict[str, Any] = {"apiVersion": API, "kind": "AlertPolicy",
-                      "metadata": {"name": policy_name},
-                      "spec": {"alertWhenBreaching": True, "alertWhenResolved": True,
-                               "alertWhenNoData": False,
-                               "conditions": conditions}}
-            slo["spec"]["alertPolicies"] = [policy_name]
-            docs += [sli, policy, slo]
-        else:
-            docs += [sli, slo]
-    return docs, skipped
+ALPHA = "openslo/v1alpha"
+_ALPHA_UNITS = {"Second": "s", "Minute": "m", "Hour": "h", "Day": "d", "Week": "w",
+                "Month": "M", "Quarter": "Q", "Year": "Y"}
 
 
 # --- import ---------------------------------------------------------------------------------
-def _query(src: Any, at: str, problems: list[ImportProblem]) -> str | None:
-    ms = (src or {}).get("metricSource") if isinstance(src, dict) else None
-    if not isinstance(ms, dict):
-        problems.append(ImportProblem(at, "needs metricSource with a Prometheus query"))
-        return None
-    kind = str(ms.get("type") or "Prometheus")
-    if kind.lower() != "prometheus":
-        problems.append(ImportProblem(f"{at}.metricSource.type", f"only Prometheus metric "
-                                      f"sources can be imported (got {kind!r})"))
-        return None
-    query = (ms.get("spec") or {}).get("query")
-    if not isinstance(query, str) or not query.strip():
-        problems.append(ImportProblem(f"{at}.metricSource.spec.query", "missing PromQL query"))
-        return None
-    return query.strip()
+_SEVERITY = {"critical": "critical", "page": "critical", "high": "critical"}
+Docs = dict[str, dict[str, tuple[str, dict[str, Any]]]]     # kind → name → (path, document)
 
 
-def _windowed(query: str, counter: bool, at: str, problems: list[ImportProblem]) -> str:
-    """A counter selector becomes its summed rate over the window; other queries stay as given
-    (their ratio is what counts)."""
-    if not counter:
+class _Reader:
+    """One import: the documents by kind and name, and what went wrong or changed on the way."""
+
+    def __init__(self, named: list[tuple[str, Any]]) -> None:
+        self.problems: list[ImportProblem] = []
+        self.notes: list[str] = []
+        self.docs: Docs = {}
+        for at, d in named:
+            api = d.get("apiVersion") if isinstance(d, dict) else None
+            if api == ALPHA and isinstance(d, dict) and d.get("kind") == "SLO":
+                for v1 in self.from_alpha(at, d):
+                    name = str(v1["metadata"]["name"])
+                    self.docs.setdefault("SLO", {})[name] = (f"{at} (SLO {name})", v1)
+                continue
+            if not isinstance(d, dict):
+                self.problem(at, "not a mapping (an OpenSLO document has apiVersion, kind, "
+                             "metadata and spec)")
+                continue
+            if api != API:
+                why = (f"{api} is not supported; only {API} documents can be imported (convert "
+                       "with the OpenSLO CLI, oslo convert)") if isinstance(api, str) and \
+                    api.startswith("openslo/") else f"expected {API!r} (got {api!r})"
+                self.problem(f"{at}.apiVersion", why)
+                continue
+            name = str((d.get("metadata") or {}).get("name") or at)
+            self.docs.setdefault(str(d.get("kind")), {})[name] = (f"{d.get('kind')} {name}", d)
+
+    def from_alpha(self, at: str, d: dict[str, Any]) -> list[dict[str, Any]]:
+        """An ``openslo/v1alpha`` SLO (the form Sloth reads) as v1 SLOs, one per objective: its
+        ``ratioMetrics`` of Prometheus queries and ``timeWindows`` of count and unit."""
+        spec = d.get("spec") or {}
+        meta = d.get("metadata") or {}
+        out = []
+        windows = []
+        for i, w in enumerate(spec.get("timeWindows") or []):
+            unit = _ALPHA_UNITS.get(str((w or {}).get("unit")))
+            if unit is None:
+                self.problem(f"{at}.spec.timeWindows[{i}].unit", "expected Second, Minute, Hour,"
+                             " Day, Week, Month, Quarter or Year")
+                continue
+            windows.append({"duration": f"{w.get('count')}{unit}",
+                            "isRolling": bool(w.get("isRolling", not w.get("calendar")))})
+        objectives = spec.get("objectives") or []
+        for k, obj in enumerate(objectives):
+            oat = f"{at}.spec.objectives[{k}]"
+            rm = (obj or {}).get("ratioMetrics")
+            if not isinstance(rm, dict):
+                self.problem(f"{oat}.ratioMetrics", "only ratioMetrics objectives of openslo/"
+                             "v1alpha can be imported")
+                continue
+            ratio: dict[str, Any] = {"counter": bool(rm.get("counter", False))}
+            for key in ("good", "bad", "total"):
+                q = rm.get(key)
+                if q is None:
+                    continue
+                if str(q.get("source", "")).lower() != "prometheus" or \
+                        str(q.get("queryType", "promql")).lower() != "promql":
+                    self.problem(f"{oat}.ratioMetrics.{key}.source", "only source prometheus "
+                                 "with queryType promql can be imported")
+                    continue
+                ratio[key] = {"metricSource": {"type": "Prometheus",
+                                               "spec": {"query": q.get("query")}}}
+            name = str(meta.get("name") or at) + (f"-{k}" if len(objectives) > 1 else "")
+            out.append({"apiVersion": API, "kind": "SLO",
+                        "metadata": {"name": name},
+                        "spec": {"service": spec.get("service"),
+                                 "description": spec.get("description"),
+                                 "indicator": {"metadata": {"name": f"{name}-sli"},
+                                               "spec": {"ratioMetric": ratio}},
+                                 "timeWindow": windows,
+                                 "objectives": [{"target": obj.get("target")}]}})
+        return out
+
+    def problem(self, at: str, message: str) -> None:
+        self.problems.append(ImportProblem(at, message))
+
+    def named(self, kind: str, ref: Any) -> tuple[str, dict[str, Any]] | None:
+        return self.docs.get(kind, {}).get(str(ref))
+
+    # -- queries ----------------------------------------------------------------------------
+    def query(self, src: Any, at: str) -> str | None:
+        """The Prometheus query of a metric source, its type given inline or by its DataSource."""
+        ms = src.get("metricSource") if isinstance(src, dict) else None
+        if not isinstance(ms, dict):
+            self.problem(at, "needs metricSource with a Prometheus query")
+            return None
+        kind = ms.get("type")
+        ref = ms.get("metricSourceRef")
+        if ref is not None:
+            ds = self.named("DataSource", ref)
+            if ds is None and kind is None:
+                self.problem(f"{at}.metricSource.metricSourceRef", f"no DataSource named "
+                             f"{ref!r} in the file, and no type given")
+                return None
+            if ds is not None:
+                ds_type = (ds[1].get("spec") or {}).get("type")
+                if kind is not None and ds_type is not None and str(kind) != str(ds_type):
+                    self.problem(f"{at}.metricSource.type", f"{kind!r} differs from DataSource "
+                                 f"{ref!r}'s type {ds_type!r}")
+                    return None
+                kind = kind or ds_type
+        if str(kind or "").lower() != "prometheus":
+            self.problem(f"{at}.metricSource.type", f"only Prometheus metric sources can be "
+                         f"imported (got {kind!r})")
+            return None
+        spec = ms.get("spec") or {}
+        query = spec.get("query") if isinstance(spec, dict) else None
+        if not isinstance(query, str) or not query.strip():
+            self.problem(f"{at}.metricSource.spec.query", "missing PromQL query")
+            return None
+        p = query_problem(query, f"{at}.metricSource.spec.query")
+        if p is not None:
+            self.problems.append(p)
+            return None
+        return query.strip()
+
+    def windowed(self, query: str, counter: bool, at: str) -> str | None:
+        """A counter query becomes its rate over the window (rewritten by a PromQL parser);
+        other queries must already take {{.window}} (slo-agent takes each window's ratio)."""
+        if counter:
+            try:
+                return counter_rate(query)
+            except CounterQueryError as exc:
+                self.problem(at, str(exc))
+                return None
+        if WINDOW not in query:
+            self.problem(at, "with counter: false the query must use {{.window}} for its range "
+                         "(slo-agent takes the ratio over each alert window); or set counter: "
+                         "true and give the raw counters")
+            return None
         return query
-    if not SELECTOR_RE.match(query):
-        problems.append(ImportProblem(at, "with counter: true the query must be a metric "
-                                      f"selector such as http_requests_total{{code=~\"5..\"}} "
-                                      f"(got {query!r})"))
-        return query
-    return f"sum(rate({query}[{{{{.window}}}}]))"
+
+    # -- SLIs -------------------------------------------------------------------------------
+    def sli(self, spec: dict[str, Any], at: str) -> dict[str, Any] | None:
+        if "ratioMetric" in spec:
+            return self.ratio(spec["ratioMetric"] or {}, f"{at}.ratioMetric")
+        if "thresholdMetric" in spec:
+            q = self.query(spec["thresholdMetric"], f"{at}.thresholdMetric")
+            return None if q is None else {"value": q}
+        self.problem(at, "needs ratioMetric or thresholdMetric")
+        return None
+
+    def ratio(self, rm: dict[str, Any], at: str) -> dict[str, Any] | None:
+        counter = bool(rm.get("counter", False))
+        if "raw" in rm:
+            raw_type = rm.get("rawType")
+            if raw_type not in ("success", "failure"):
+                self.problem(f"{at}.rawType", "a raw ratio needs rawType success or failure")
+                return None
+            q = self.query(rm["raw"], f"{at}.raw")
+            if q is None:
+                return None
+            return {"error_ratio": q if raw_type == "failure" else f"1 - (\n{q}\n)"}
+        total = self.query(rm.get("total"), f"{at}.total")
+        keys = [k for k in ("bad", "good") if k in rm]
+        if not keys:
+            self.problem(at, "needs good or bad with total, or rawType with raw")
+            return None
+        if len(keys) == 2:
+            self.notes.append(f"{at}: good, bad and total are all given; bad/total is imported "
+                              "(the error ratio), good is not needed for it")
+        key = keys[0]
+        part = self.query(rm.get(key), f"{at}.{key}")
+        if total is None or part is None:
+            return None
+        part_w = self.windowed(part, counter, f"{at}.{key}.metricSource.spec.query")
+        total_w = self.windowed(total, counter, f"{at}.total.metricSource.spec.query")
+        if part_w is None or total_w is None:
+            return None
+        return {key: part_w, "total": total_w}
 
 
-def import_docs(docs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[ImportProblem]]:
-    """OpenSLO documents → an slo.yaml mapping, or problems naming document and field."""
-    problems: list[ImportProblem] = []
-    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
-    for i, d in enumerate(docs):
-        if not isinstance(d, dict) or d.get("apiVersion") != API:
-            problems.append(ImportProblem(f"document {i}.apiVersion",
-                                          f"expected {API!r} (got {d.get('apiVersion')!r})"
-                                          if isinstance(d, dict) else "not a mapping"))
-            continue
-        name = str((d.get("metadata") or {}).get("name") or f"document-{i}")
-        by_kind.setdefault(str(d.get("kind")), {})[name] = d
-    services = sorted({str(s["spec"].get("service")) for s in by_kind.get("SLO", {}).values()
-                       if isinstance(s.get("spec"), dict)} | set(by_kind.get("Service", {})))
-    if len(services) != 1:
-        problems.append(ImportProblem("SLO.spec.service", "one service per spec; found "
-                                      + (", ".join(services) or "none")))
+def import_docs(named: list[tuple[str, Any]]) -> Imported:
+    """OpenSLO v1 documents (name, document) → an slo.yaml mapping, or problems naming
+    document and field."""
+    r = _Reader(named)
+    slos = r.docs.get("SLO", {})
+    if not slos and not r.problems:
+        found = ", ".join(f"{len(v)} {k}" for k, v in sorted(r.docs.items())) or "no documents"
+        r.problem("SLO", f"the file holds {found} but no SLO: slo-agent imports SLOs (with the "
+                  "SLIs, AlertPolicies, AlertConditions, DataSources and Services they use)")
+    services = sorted({str(d["spec"].get("service")) for _, d in slos.values()
+                       if isinstance(d.get("spec"), dict) and d["spec"].get("service")})
+    if len(services) > 1:
+        r.problem("SLO.spec.service", "one service per spec; found " + ", ".join(services))
+    elif slos and not services:
+        r.problem("SLO.spec.service", "every SLO needs spec.service")
     objectives = []
-    for name, slo in by_kind.get("SLO", {}).items():
-        objectives.extend(_objective(name, slo, by_kind, problems))
-    data = {"version": 1, "service": services[0] if services else "service",
-            "models": [{"name": services[0] if services else "service"}],
-            "objectives": objectives}
-    return data, problems
+    for name, (at, slo) in slos.items():
+        objectives.extend(_objective(r, name, at, slo))
+    svc = services[0] if services else "service"
+    return Imported({"version": 1, "service": svc, "models": [{"name": svc}],
+                     "objectives": objectives}, r.problems, r.notes)
 
 
-def _objective(name: str, slo: dict[str, Any], by_kind: dict[str, dict[str, dict[str, Any]]],
-               problems: list[ImportProblem]) -> list[dict[str, Any]]:
-    at = f"SLO {name}"
+def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
+    windows = spec.get("timeWindow") or []
+    if not windows:
+        return "30d"
+    if len(windows) > 1:
+        r.problem(f"{at}.spec.timeWindow", "one time window per SLO")
+    w = windows[0] if isinstance(windows[0], dict) else {}
+    if not w.get("isRolling", False) or w.get("calendar"):
+        r.problem(f"{at}.spec.timeWindow[0]", "calendar-aligned windows are not supported; "
+                  "use a rolling window (isRolling: true)")
+    try:
+        return format_duration(duration(w.get("duration", "30d")))
+    except ValueError as exc:
+        r.problem(f"{at}.spec.timeWindow[0].duration", str(exc))
+        return "30d"
+
+
+def _labels(meta: dict[str, Any], at: str, r: _Reader) -> dict[str, str]:
+    raw = meta.get("labels") or {}
+    if not isinstance(raw, dict):
+        return {}
+    r.problems.extend(label_problems(raw, f"{at}.metadata.labels"))
+    return {str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v)
+            for k, v in raw.items()}
+
+
+def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict[str, Any]]:
     spec = slo.get("spec") or {}
     sli = spec.get("indicator")
     if sli is None and spec.get("indicatorRef"):
-        sli = by_kind.get("SLI", {}).get(spec["indicatorRef"])
-        if sli is None:
-            problems.append(ImportProblem(f"{at}.spec.indicatorRef",
-                                          f"no SLI named {spec['indicatorRef']!r}"))
+        found = r.named("SLI", spec["indicatorRef"])
+        if found is None:
+            r.problem(f"{at}.spec.indicatorRef", f"no SLI named {spec['indicatorRef']!r}")
             return []
-    if not isinstance(sli, dict):
-        problems.append(ImportProblem(f"{at}.spec.indicator", "needs indicator or indicatorRef"))
-        return []
-    windows = spec.get("timeWindow") or []
-    window = "30d"
-    if windows:
-        w = windows[0]
-        if not w.get("isRolling", True) or w.get("calendar"):
-            problems.append(ImportProblem(f"{at}.spec.timeWindow[0]", "calendar-aligned windows "
-                                          "are not supported; use a rolling window"))
-        try:
-            window = format_duration(duration(str(w.get("duration", "30d"))))
-        except ValueError as exc:
-            problems.append(ImportProblem(f"{at}.spec.timeWindow[0].duration", str(exc)))
-    if spec.get("objectives") and any("compositeWeight" in o for o in spec["objectives"]):
-        problems.append(ImportProblem(f"{at}.spec.objectives", "composite SLOs are not "
-                                      "supported; import each SLO on its own"))
-    sli_spec = sli.get("spec") or {}
-    sat = f"SLI {(sli.get('metadata') or {}).get('name', name)}.spec"
-    custom: dict[str, Any] = {}
-    if "ratioMetric" in sli_spec:
-        rm = sli_spec["ratioMetric"] or {}
-        counter = bool(rm.get("counter", True))
-        total = _query(rm.get("total"), f"{sat}.ratioMetric.total", problems)
-        key = "bad" if "bad" in rm else "good"
-        part = _query(rm.get(key), f"{sat}.ratioMetric.{key}", problems)
-        if "raw" in rm:
-            problems.append(ImportProblem(f"{sat}.ratioMetric.raw", "raw ratio metrics are not "
-                                          "supported; give good or bad with total"))
-        if total and part:
-            custom = {key: _windowed(part, counter, f"{sat}.ratioMetric.{key}", problems),
-                      "total": _windowed(total, counter, f"{sat}.ratioMetric.total", problems)}
-            if not counter and "{{.window}}" not in total:
-                problems.append(ImportProblem(f"{sat}.ratioMetric", "with counter: false the "
-                                              "queries must use {{.window}} (slo-agent takes "
-                                              "each window's ratio)"))
-    elif "thresholdMetric" in sli_spec:
-        q = _query(sli_spec["thresholdMetric"], f"{sat}.thresholdMetric", problems)
-        if q:
-            custom = {"value": q}
+        sat, sli = found
     else:
-        problems.append(ImportProblem(sat, "needs ratioMetric or thresholdMetric"))
+        sat = f"{at}.spec.indicator"
+    if not isinstance(sli, dict):
+        r.problem(f"{at}.spec.indicator", "needs indicator or indicatorRef")
+        return []
+    window = _window(r, spec, at)
+    objectives = spec.get("objectives") or []
+    if not objectives:
+        r.problem(f"{at}.spec.objectives", "needs at least one objective")
+    if any(isinstance(o, dict) and ("compositeWeight" in o or "indicator" in o)
+           for o in objectives):
+        r.problem(f"{at}.spec.objectives", "composite SLOs are not supported; import each SLO "
+                  "on its own")
+        return []
+    custom = r.sli(sli.get("spec") or {}, f"{sat}.spec")
+    if custom is None:
+        return []
+    method = spec.get("budgetingMethod", "Occurrences")
+    if method in ("Timeslices", "RatioTimeslices") and "value" not in custom:
+        r.problem(f"{at}.spec.budgetingMethod", f"{method} over a ratio metric (a slice is good "
+                  "when its ratio meets timeSliceTarget) is not supported; slo-agent budgets a "
+                  "ratio by occurrences (budgetingMethod: Occurrences)")
+        return []
+    tiers, no_data = _tiers(r, spec, window, f"{at}.spec.alertPolicies")
+    if not spec.get("alertPolicies"):
+        r.notes.append(f"{at}: no alertPolicies, so no burn-rate alerts (as in OpenSLO); add "
+                       "tiers: to the objective to alert")
+    labels = _labels(slo.get("metadata") or {}, at, r)
     out = []
-    for k, obj in enumerate(spec.get("objectives") or []):
+    for k, obj in enumerate(objectives):
         oat = f"{at}.spec.objectives[{k}]"
-        target = obj.get("target")
-        if target is None and obj.get("targetPercent") is not None:
-            target = float(obj["targetPercent"]) / 100.0
-        if target is None:
-            problems.append(ImportProblem(f"{oat}.target", "needs target or targetPercent"))
+        try:
+            if obj.get("target") is not None:
+                target = ratio_percent(obj["target"])
+            elif obj.get("targetPercent") is not None:
+                target = percent(obj["targetPercent"])
+            else:
+                r.problem(f"{oat}.target", "needs target or targetPercent")
+                continue
+        except ValueError as exc:
+            r.problem(f"{oat}.target", str(exc))
             continue
         entry: dict[str, Any] = {
-            "name": name if len(spec["objectives"]) == 1 else
+            "name": name if len(objectives) == 1 else
             f"{name}-{obj.get('displayName') or k}".replace(" ", "-").lower(),
-            "signal": "custom", "custom": dict(custom), "objective": float(target),
-            "window": window, "for": "0s"}
+            "signal": "custom", "custom": dict(custom), "objective": target, "window": window,
+            "tiers": tiers, "no_data_alert": no_data}
         if spec.get("description"):
             entry["description"] = str(spec["description"])
+        if labels:
+            entry["labels"] = labels
         if "value" in custom:
             op = obj.get("op")
             if op not in ("lte", "lt", "gte", "gt") or obj.get("value") is None:
-                problems.append(ImportProblem(f"{oat}.op", "a threshold SLI needs op (lte, lt, "
-                                              "gte or gt) and value"))
+                r.problem(f"{oat}.op", "a threshold SLI needs op (lte, lt, gte or gt) and value")
                 continue
             entry["custom"]["higher_is_worse"] = op in ("lte", "lt")
-            entry["sli_threshold"] = float(obj["value"])
-            entry["warning"] = float(obj["value"])
-        else:
-            entry.update(derived_levels(float(target)))
-        tiers = _tiers(spec, by_kind, window, f"{at}.spec.alertPolicies", problems)
-        if tiers:
-            entry["tiers"] = tiers
+            entry["sli_threshold"] = obj["value"]
+            if obj.get("timeSliceTarget") not in (None, 1, 1.0):
+                r.problem(f"{oat}.timeSliceTarget", "a slice is good when its value meets the "
+                          "threshold (timeSliceTarget 1); other slice targets are not supported")
         out.append(entry)
-    if not spec.get("objectives"):
-        problems.append(ImportProblem(f"{at}.spec.objectives", "needs at least one objective"))
     return out
 
 
-def _tiers(spec: dict[str, Any], by_kind: dict[str, dict[str, dict[str, Any]]], window: str,
-           at: str, problems: list[ImportProblem]) -> list[dict[str, Any]]:
-    tiers = []
+def _tiers(r: _Reader, spec: dict[str, Any], window: str, at: str
+           ) -> tuple[list[dict[str, Any]], bool]:
+    """The SLO's burn-rate conditions as tiers (none when it has no alert policy: nothing is
+    invented), and whether any policy asks for an alert on missing data."""
+    tiers: list[dict[str, Any]] = []
+    no_data = False
     for i, ref in enumerate(spec.get("alertPolicies") or []):
-        policy = ref if isinstance(ref, dict) else by_kind.get("AlertPolicy", {}).get(str(ref))
-        if policy is None:
-            problems.append(ImportProblem(f"{at}[{i}]", f"no AlertPolicy named {ref!r}"))
-            continue
-        for j, cond in enumerate((policy.get("spec") or {}).get("conditions") or []):
-            cat_ = f"{at}[{i}].conditions[{j}]"
-            if "conditionRef" in cond:
-                cond = by_kind.get("AlertCondition", {}).get(str(cond["conditionRef"]))
-                if cond is None:
-                    problems.append(ImportProblem(cat_, "no AlertCondition by that name"))
+        pat = f"{at}[{i}]"
+        if isinstance(ref, dict) and ref.get("kind") == "AlertPolicy":
+            policy = ref
+        else:
+            key = ref.get("alertPolicyRef") if isinstance(ref, dict) else ref
+            found = r.named("AlertPolicy", key)
+            if found is None:
+                r.problem(pat, f"no AlertPolicy named {key!r}")
+                continue
+            pat, policy = found
+        pspec = policy.get("spec") or {}
+        no_data = no_data or bool(pspec.get("alertWhenNoData"))
+        if pspec.get("notificationTargets"):
+            r.notes.append(f"{pat}.spec.notificationTargets: not imported; route the alerts "
+                           "with Alertmanager (slo-agent generate writes an example)")
+        for j, cond in enumerate(pspec.get("conditions") or []):
+            cat_ = f"{pat}.spec.conditions[{j}]"
+            if isinstance(cond, dict) and "conditionRef" in cond:
+                found = r.named("AlertCondition", cond["conditionRef"])
+                if found is None:
+                    r.problem(cat_, f"no AlertCondition named {cond['conditionRef']!r}")
                     continue
-            c = (cond.get("spec") or {}).get("condition") or {}
+                cat_, cond = found
+            cspec = (cond or {}).get("spec") or {}
+            c = cspec.get("condition") or {}
             if c.get("kind") != "burnrate" or c.get("op", "gt") not in ("gt", "gte"):
-                problems.append(ImportProblem(f"{cat_}.condition", "only burnrate conditions "
-                                              "with op gt/gte map onto burn-rate tiers"))
+                r.problem(f"{cat_}.condition", "only burnrate conditions with op gt/gte map "
+                          "onto burn-rate tiers")
                 continue
+            severity = _SEVERITY.get(str(cspec.get("severity", "")).lower(), "warning")
             try:
-                entry = tier_entry(str((cond.get("metadata") or {}).get("name") or f"tier-{j}"),
-                                   float(c["threshold"]), str(c["lookbackWindow"]),
-                                   c.get("alertAfter"), window,
-                                   _SEVERITY.get(str((cond.get("spec") or {}).get("severity",
-                                                                                   "")).lower(),
-                                                 "warning"))
-            except (KeyError, ValueError) as exc:
-                problems.append(ImportProblem(f"{cat_}.condition", f"needs threshold and "
-                                              f"lookbackWindow ({exc})"))
-                continue
-            tiers.append(entry)
-    return tiers
+                tiers.append(tier_entry(
+                    str((cond.get("metadata") or {}).get("name") or f"tier-{j}"),
+                    float(c["threshold"]), str(c["lookbackWindow"]), c.get("alertAfter"),
+                    window, severity))
+            except (KeyError, TypeError) as exc:
+                r.problem(f"{cat_}.condition", f"needs threshold and lookbackWindow ({exc})")
+            except ValueError as exc:
+                r.problem(f"{cat_}.condition", str(exc))
+    return tiers, no_data

@@ -15,7 +15,7 @@ may pin absolute ``long`` / ``short`` windows instead; its factor is then
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
@@ -27,6 +27,7 @@ from agent.spec.units import format_duration
 
 SHORT_DIVISOR = 12          # the Workbook's short window: 1/12 of the long one
 MIN_EVALUATIONS = 4         # a window must span this many rule evaluations to mean anything
+MIN_LONG_STEPS = 2          # a widened tier's long window holds at least this many SLI steps
 
 WindowFraction = Annotated[float, Field(gt=0, le=1), WithJsonSchema({
     "anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": 1}, {"type": "string"}],
@@ -58,7 +59,13 @@ class BurnTier(StrictModel):
     short: Duration | None = Field(default=None, description="absolute short window; default: "
                                                              "1/12 of the long window")
     enabled: bool = True
+    for_: Duration = Field(default=0.0, alias="for", description="how long the burn must last "
+                           "before the alert fires (Sloth's page_alert.for)")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels of this tier's "
+                                   "alert (e.g. a routing key); they win over slo-agent's own")
+    annotations: dict[str, str] = Field(default_factory=dict)
 
+    _v_for = field_validator("for_", mode="before")(lambda cls, v: as_duration(v))
     _v_share = field_validator("budget_share", mode="before")(lambda cls, v: as_ratio(v))
     _v_frac = field_validator("window_fraction", mode="before")(
         lambda cls, v: None if v is None else parse_fraction(v))
@@ -91,6 +98,12 @@ class TierOverride(StrictModel):
     long: Duration | None = None
     short: Duration | None = None
     enabled: bool | None = None
+    for_: Duration | None = Field(default=None, alias="for")
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+    _v_for = field_validator("for_", mode="before")(
+        lambda cls, v: None if v is None else as_duration(v))
 
     _v_share = field_validator("budget_share", mode="before")(
         lambda cls, v: None if v is None else as_ratio(v))
@@ -128,6 +141,9 @@ class TierWindows:
     short: float
     factor: float
     period: float
+    for_: float = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
 
     @property
     def exhaustion(self) -> float:
@@ -150,6 +166,8 @@ def _round_to(seconds: float, step: float) -> float:
 def _merge(base: BurnTier | None, o: TierOverride) -> dict[str, Any]:
     fields = base.model_dump() if base is not None else {"name": o.name, "enabled": True}
     given = o.model_dump(exclude_none=True)
+    if "for_" in fields and "for_" in given:
+        fields["for_"] = given.pop("for_")
     if base is not None and ("long" in given or "window_fraction" in given):
         # a new window replaces both ways of giving one, and the short window derived from it
         for key in ("long", "window_fraction", "short"):
@@ -212,7 +230,8 @@ def resolve_tier(tier: BurnTier, period: float, evaluation_interval: float, step
     else:
         short = max(_round_to(long / SHORT_DIVISOR, evaluation_interval), step)
     return TierWindows(tier.name, tier.severity, tier.budget_share, long, short,
-                       float(f"{factor:.10g}"), period)
+                       float(f"{factor:.10g}"), period, tier.for_, dict(tier.labels),
+                       dict(tier.annotations))
 
 
 def tier_problems(t: TierWindows, evaluation_interval: float, step: float) -> list[str]:
@@ -243,8 +262,70 @@ def tier_problems(t: TierWindows, evaluation_interval: float, step: float) -> li
     return out
 
 
+def is_default_windows(tier: BurnTier) -> bool:
+    """Whether the tier's windows are a default tier's (the user may still have changed its
+    labels, severity or ``for``): such a tier adapts to the objective's window."""
+    d = {t.name: t for t in default_tiers()}.get(tier.name)
+    return d is not None and (tier.budget_share, tier.window_fraction, tier.long, tier.short) \
+        == (d.budget_share, d.window_fraction, d.long, d.short)
+
+
+def _widened(t: TierWindows, evaluation_interval: float, step: float) -> TierWindows:
+    """The tier at the finest windows the SLI can show: short = the SLI step, long = the
+    shortest window holding two steps and MIN_EVALUATIONS evaluations; the factor follows from
+    the same budget share spent in the wider window."""
+    long = _round_to(max(t.long, MIN_LONG_STEPS * step, MIN_EVALUATIONS * evaluation_interval),
+                     evaluation_interval)
+    factor = float(f"{t.budget_share * t.period / long:.10g}")
+    return replace(t, long=long, short=step, factor=factor)
+
+
+@dataclass(frozen=True)
+class FittedTiers:
+    """An objective's tiers after fitting: what is generated, what was changed or dropped (said
+    by ``validate``/``generate``), and what the user wrote that cannot work (refused)."""
+
+    tiers: list[TierWindows]
+    notes: list[str]
+    problems: list[str]
+
+
+def fit_tiers(shared: Sequence[BurnTier], choice: Sequence[TierChoice] | None, period: float,
+              evaluation_interval: float, step: float) -> FittedTiers:
+    """Resolve an objective's tiers. A default tier whose windows cannot be represented at this
+    compliance window is widened to the SLI step (factor recomputed) or, when that leaves a
+    factor under 1, dropped; a tier the user wrote is refused instead."""
+    chosen, _ = chosen_tiers(shared, choice)
+    out: list[TierWindows] = []
+    notes: list[str] = []
+    problems: list[str] = []
+    fmt = format_duration
+    for tier in chosen:
+        t = resolve_tier(tier, period, evaluation_interval, step)
+        found = tier_problems(t, evaluation_interval, step)
+        if not found:
+            out.append(t)
+            continue
+        if not is_default_windows(tier):
+            problems.extend(found)
+            continue
+        w = _widened(t, evaluation_interval, step)
+        if tier_problems(w, evaluation_interval, step):
+            notes.append(f"default burn tier {t.name!r} dropped: at a {fmt(period)} window its "
+                         f"{fmt(t.long)} long window is finer than the SLI step "
+                         f"(alerting.rate_window {fmt(step)}) allows, and widened to "
+                         f"{fmt(w.long)} it would alert below a burn of 1x (factor "
+                         f"{w.factor:g})")
+            continue
+        notes.append(f"default burn tier {t.name!r} widened: long {fmt(t.long)} -> "
+                     f"{fmt(w.long)}, short {fmt(t.short)} -> {fmt(w.short)}, factor "
+                     f"{t.factor:g} -> {w.factor:g} (the SLI step, alerting.rate_window "
+                     f"{fmt(step)}, is the finest window at a {fmt(period)} objective)")
+        out.append(w)
+    return FittedTiers(out, notes, problems)
+
+
 def resolve_tiers(shared: Sequence[BurnTier], choice: Sequence[TierChoice] | None,
                   period: float, evaluation_interval: float, step: float) -> list[TierWindows]:
     """The resolved tiers of one objective (problems are reported by the spec's validation)."""
-    tiers, _ = chosen_tiers(shared, choice)
-    return [resolve_tier(t, period, evaluation_interval, step) for t in tiers]
+    return fit_tiers(shared, choice, period, evaluation_interval, step).tiers

@@ -1,8 +1,10 @@
 """Custom SLIs: an objective on the team's own queries (Sloth/Pyrra/OpenSLO style) or on a metric
 the team records with the SDK (``monitor.gauge``/``monitor.counter``).
 
-PromQL drives the generated rules and dashboards; an SDK metric is what the sidecar evaluates. With
-only an SDK metric, the PromQL is derived from it, so both sides read the same series.
+Every query is parsed as PromQL where the spec loads (:mod:`agent.spec.promql`), so ``validate``,
+``generate`` and the sidecar refuse the same queries. PromQL drives the generated rules and
+dashboards; an SDK metric is what the sidecar evaluates. With only an SDK metric, the PromQL is
+derived from it, so both sides read the same series.
 """
 
 from __future__ import annotations
@@ -15,44 +17,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from agent.spec.fields import StrictModel, problems_error
+from agent.spec.promql import WINDOW
+from agent.spec.promql import problem as query_problem
 from agent.spec.signals import SIGNALS, Direction, SignalInfo, SignalKind, SLIType
 from agent.spec.units import Unit
 
-#: Sloth's placeholder for the window of an events query
-WINDOW = "{{.window}}"
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_PAIRS = {"(": ")", "[": "]", "{": "}"}
-
-
-def promql_problem(query: str) -> str | None:
-    """A cheap structural check (brackets, quotes) so a typo is named at load time; promtool
-    parses the queries fully in ``slo-agent validate`` and in the generated rules' tests."""
-    text = query.replace(WINDOW, "5m")
-    stack: list[str] = []
-    quote: str | None = None
-    escaped = False
-    for ch in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = None
-            continue
-        if ch in "\"'`":
-            quote = ch
-        elif ch in _PAIRS:
-            stack.append(_PAIRS[ch])
-        elif ch in _PAIRS.values() and (not stack or stack.pop() != ch):
-            return f"unbalanced {ch!r}"
-    if quote:
-        return f"unterminated string ({quote})"
-    if stack:
-        return f"missing {stack[-1]!r}"
-    if not text.strip():
-        return "empty query"
-    return None
 
 
 class CustomSLI(StrictModel):
@@ -63,6 +33,9 @@ class CustomSLI(StrictModel):
     bad: str | None = Field(default=None, description="PromQL: bad events over {{.window}}")
     good: str | None = Field(default=None, description="PromQL: good events over {{.window}}")
     total: str | None = Field(default=None, description="PromQL: all events over {{.window}}")
+    error_ratio: str | None = Field(default=None, description="PromQL: the error ratio itself "
+                                    "(Sloth's raw SLI), over {{.window}} or a fixed range; the "
+                                    "budget is its average over the window")
     gauge: str | None = Field(default=None, description="an SDK gauge (monitor.gauge(name)) the "
                               "sidecar evaluates: its latest value")
     counter: str | None = Field(default=None, description="an SDK counter (monitor.counter("
@@ -71,10 +44,10 @@ class CustomSLI(StrictModel):
     higher_is_worse: bool = True
     title: str | None = None
 
-    @field_validator("value", "bad", "good", "total", mode="after")
+    @field_validator("value", "bad", "good", "total", "error_ratio", mode="after")
     @classmethod
     def _query(cls, v: str | None) -> str | None:
-        if v is not None and (problem := promql_problem(v)):
+        if v is not None and (problem := query_problem(v)):
             raise PydanticCustomError("spec_value", "not a PromQL query: {problem}",
                                       {"problem": problem})
         return v
@@ -91,6 +64,10 @@ class CustomSLI(StrictModel):
     def _shape(self) -> CustomSLI:
         problems: list[tuple[str, str, Any]] = []
         events = self.bad is not None or self.good is not None
+        if self.error_ratio is not None and (events or self.total is not None
+                                             or self.value is not None):
+            problems.append(("error_ratio", "give error_ratio alone: it is the whole SLI",
+                             self.error_ratio))
         if self.bad is not None and self.good is not None:
             problems.append(("good", "give bad or good, not both", self.good))
         if events and self.total is None:
@@ -107,6 +84,7 @@ class CustomSLI(StrictModel):
             problems.append(("value", "give value or bad/good with total, not both", self.value))
         if self.gauge is not None and self.counter is not None:
             problems.append(("counter", "give gauge or counter, not both", self.counter))
+        events = events or self.error_ratio is not None
         if not (events or self.value or self.gauge or self.counter):
             problems.append(("value", "a custom SLI needs a query (value, or bad/good with "
                              "total) or an SDK metric (gauge or counter)", None))
@@ -124,7 +102,8 @@ class CustomSLI(StrictModel):
 
     @property
     def events(self) -> bool:
-        return self.total is not None
+        """An events SLI: bad/good with total, or a raw error ratio (a ratio of events too)."""
+        return self.total is not None or self.error_ratio is not None
 
     def signal_info(self) -> SignalInfo:
         base = SIGNALS[SignalKind.CUSTOM]

@@ -17,8 +17,7 @@ from agent.spec.burn import (
     TierWindows,
     chosen_tiers,
     default_tiers,
-    resolve_tier,
-    tier_problems,
+    fit_tiers,
 )
 from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
 from agent.spec.objective import Objective, Selector, as_quantile, parse_quantile
@@ -90,6 +89,10 @@ class Alerting(StrictModel):
     tiers: list[BurnTier] = Field(default_factory=default_tiers)
     min_request_rate: float | None = Field(
         default=None, ge=0, description="opt-in low-traffic guard, requests per second")
+    page_min_events: int = Field(
+        default=5, ge=0, description="page (critical) tiers fire only when their long window "
+        "holds at least this many bad events, so one failure at very low traffic does not page;"
+        " 0 turns the guard off")
     scrape_interval: Duration = 30.0
     evaluation_interval: Duration = 30.0
     rate_window: Duration = Field(default=300.0, description="window of rates and of the SLI step")
@@ -265,16 +268,15 @@ class Spec(StrictModel):
         """Unknown or incomplete tier entries always; unsound windows only where they would be
         generated (an objective with a target)."""
         a = self.alerting
-        tiers, chosen = chosen_tiers(a.tiers, o.tiers)
+        _, chosen = chosen_tiers(a.tiers, o.tiers)
         out: list[tuple[str, str, Any]] = [
             (f"{at}.tiers[{i}]", f"objective {o.name!r}: {msg}", o.tiers[i] if o.tiers else None)
             for i, msg in chosen]
         if not o.has_target:
             return out
-        for t in tiers:
-            resolved = resolve_tier(t, o.window, a.evaluation_interval, a.rate_window)
-            out.extend((f"{at}.tiers", f"objective {o.name!r}: {msg}", t.name)
-                       for msg in tier_problems(resolved, a.evaluation_interval, a.rate_window))
+        fitted = fit_tiers(a.tiers, o.tiers, o.window, a.evaluation_interval, a.rate_window)
+        out.extend((f"{at}.tiers", f"objective {o.name!r}: {msg}", None)
+                   for msg in fitted.problems)
         return out
 
     def tiers_for(self, objective: Objective) -> list[TierWindows]:
@@ -282,7 +284,14 @@ class Spec(StrictModel):
         if not objective.has_target:
             return []
         a = self.alerting
-        tiers, _ = chosen_tiers(a.tiers, objective.tiers)
-        return [resolve_tier(t, objective.window, a.evaluation_interval, a.rate_window)
-                for t in tiers]
+        return fit_tiers(a.tiers, objective.tiers, objective.window, a.evaluation_interval,
+                         a.rate_window).tiers
+
+    def tier_notes(self, objective: Objective) -> list[str]:
+        """Default tiers widened or dropped to fit the objective's window (said, not refused)."""
+        if not objective.has_target:
+            return []
+        a = self.alerting
+        return fit_tiers(a.tiers, objective.tiers, objective.window, a.evaluation_interval,
+                         a.rate_window).notes
 

@@ -4,6 +4,7 @@ target. Levels are parsed against the unit of the signal kind, so errors name th
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -36,6 +37,8 @@ from agent.spec.units import (
     parse_quantity,
     parse_threshold,
 )
+
+ALERT_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 class Selector(StrictModel):
@@ -135,6 +138,12 @@ class Objective(StrictModel):
     runbook: str | None = None
     owner: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    alert_name: str | None = Field(default=None, description="name of the burn-rate alerts "
+                                   "(Sloth's alerting.name); default: from the objective name")
+    annotations: dict[str, str] = Field(default_factory=dict, description="extra annotations on "
+                                        "every alert of this objective")
+    no_data_alert: bool = Field(default=True, description="alert when the SLI's series are "
+                                "absent (alerting.absent_for)")
 
     _warning: Threshold | None = PrivateAttr(default=None)
     _critical: Threshold | None = PrivateAttr(default=None)
@@ -152,6 +161,14 @@ class Objective(StrictModel):
         return check_name(v, "an objective name")
 
     _v_cal = field_validator("calibration", mode="before")(lambda cls, v: as_quantile(v))
+
+    @field_validator("alert_name")
+    @classmethod
+    def _alert_name(cls, v: str | None) -> str | None:
+        if v is not None and not ALERT_NAME_RE.match(v):
+            raise PydanticCustomError("spec_value", "an alert name such as MyServiceHighErrorRate"
+                                      " ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+        return v
 
     @field_validator("quantile", mode="before")
     @classmethod
@@ -249,9 +266,10 @@ class Objective(StrictModel):
             levels[field] = parse_threshold(raw, info.unit, default_base) if raw is not None \
                 else None
         self._warning, self._critical = levels["warning"], levels["critical"]
-        if self._warning is None and self._critical is None:
+        if self._warning is None and self._critical is None and self.objective is None:
+            # a target alone is a whole objective: burn-rate tiers alert on it
             problems.append(("warning", f"signal {self.signal.value!r} has no default thresholds;"
-                             " give warning and/or critical", None))
+                             " give warning and/or critical, or an objective target", None))
         self._baseline = None if self.baseline is None else parse_quantity(self.baseline, info.unit)
         self._budget = None if self.budget is None else parse_quantity(self.budget, Unit.USD)
         for field, level in levels.items():

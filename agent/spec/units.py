@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import Enum
 
 
@@ -129,8 +130,8 @@ def parse_quantity(value: object, unit: Unit) -> float:
         raise QuantityError(f"expected {allowed} (got a {type(value).__name__})")
     result: float
     if unit is Unit.RATIO:
-        if suffix == "%":
-            result = number / 100.0
+        if suffix == "%":      # exact decimal: 99.9% is 0.999, never 0.9990000000000001
+            result = float(Decimal(repr(number)) / 100)
         elif suffix == "":
             result = number
         else:

@@ -101,9 +101,9 @@ def seconds(text: str) -> float:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_factors_and_windows_scale_with_the_objective_window(case: Case) -> None:
     rules = burn_rules(spec_for(case))
-    got = [(r["labels"]["tier"], seconds(r["labels"]["long_window"]),
-            seconds(r["labels"]["short_window"]), float(r["labels"]["burn_factor"]))
-           for r in rules]
+    lb = [r["labels"] for r in rules]
+    got = [(x["slo_agent_tier"], seconds(x["slo_agent_long_window"]),
+            seconds(x["slo_agent_short_window"]), float(x["slo_agent_burn_factor"])) for x in lb]
     assert got == expected_windows(case)
     for r, (_, _, _, factor) in zip(rules, expected_windows(case), strict=True):
         assert f"> {factor:g})" in r["expr"]
@@ -151,7 +151,7 @@ def traffic(c: Case, phases: list[tuple[float, float]], n: int = N_PER_SCRAPE
 def firing(tier: str | None = None, over: float | None = None) -> str:
     match = 'alertname="ErrsErrorBudgetBurn",alertstate="firing"'
     if tier:
-        match += f',tier="{tier}"'
+        match += f',slo_agent_tier="{tier}"'
     if over is None:
         return f"count(ALERTS{{{match}}})"
     return f"count(max_over_time(ALERTS{{{match}}}[{math.ceil(over)}s]))"
@@ -242,7 +242,9 @@ def write_spec(tmp: Path, data: dict[str, Any]) -> Path:
                               "severity": "warning"}]}}, "factor 0.3 is below 1"),
     ({"objectives": [{"tiers": [{"name": "page-fast", "long": "40d"}]}]},
      "exceeds the objective's 30d window"),
-    ({"objectives": [{"window": "1h"}]}, "under 4 evaluation intervals"),
+    ({"objectives": [{"window": "1h", "tiers": [
+        {"name": "fast", "budget_share": "2%", "window_fraction": "1/720",
+         "severity": "critical"}]}]}, "under 4 evaluation intervals"),
     ({"objectives": [{"tiers": ["page-fastest"]}]}, "unknown burn-rate tier 'page-fastest'"),
 ])
 def test_validate_refuses_impossible_tiers(tmp_path: Path, change: dict[str, Any],
@@ -269,8 +271,9 @@ def test_tiers_are_overridable_per_objective() -> None:
         {"name": "ticket-slow", "enabled": False},
         {"name": "weekly", "budget_share": "50%", "window_fraction": "7/30",
          "severity": "warning"}]
-    got = [(r["labels"]["tier"], r["labels"]["severity"], r["labels"]["long_window"],
-            r["labels"]["short_window"], r["labels"]["burn_factor"]) for r in burn_rules(spec)]
+    got = [(x["slo_agent_tier"], x["severity"], x["slo_agent_long_window"],
+            x["slo_agent_short_window"], x["slo_agent_burn_factor"])
+           for x in (r["labels"] for r in burn_rules(spec))]
     assert got == [("page-fast", "critical", "1h", "5m", "14.4"),
                    ("page-slow", "warning", "6h", "30m", "12"),      # 10 % in 6h of 30d
                    ("ticket-fast", "warning", "2d", "4h", "1.5"),    # 10 % x 30d / 2d
@@ -322,3 +325,62 @@ def test_generated_promtool_tests_pass_for_every_window_and_target(tmp_path: Pat
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, f"{window}: {out[-4000:]}"
         assert out.count("SUCCESS") == len(TARGETS), f"{window}: {out[-4000:]}"
+
+
+# -- default tiers at default alerting settings (issue 21, point 12) ---------------------------
+FIT_WINDOWS = ["1d", "7d", "28d", "30d"]
+FIT_TARGETS = ["99%", "99.5%", "99.9%"]
+
+
+def test_default_tiers_fit_any_window_without_tiers_written(tmp_path: Path) -> None:
+    """With no ``tiers:`` written, a 1d (or 1h, or 90d) objective validates; default tiers that
+    cannot be represented are widened or dropped and validate says so; a tier the user wrote is
+    still refused (test_validate_refuses_impossible_tiers). The generated promtool tests pass for
+    1d, 7d, 28d and 30d at 99, 99.5 and 99.9 % with the default alerting settings."""
+    from agent.cli.generate import write
+
+    promtool = require_binary("promtool")
+    for window in ("1h", "90d"):
+        data = {"service": "svc", "models": [{"name": "m"}], "objectives": [
+            {"name": "errs", "signal": "error_rate", "selector": {"model": "m"},
+             "objective": "99.9%", "window": window}]}
+        result = CliRunner().invoke(main, ["validate", str(write_spec(tmp_path, data))])
+        assert result.exit_code == 0, result.output
+    runs = {}
+    for window in FIT_WINDOWS:
+        data = {"service": "svc", "models": [{"name": "m"}], "objectives": [
+            {"name": f"errs-{t.rstrip('%').replace('.', '-')}", "signal": "error_rate",
+             "selector": {"model": "m"}, "objective": t, "window": window}
+            for t in FIT_TARGETS]}
+        result = CliRunner().invoke(main, ["validate", str(write_spec(tmp_path, data))])
+        assert result.exit_code == 0, result.output
+        if window == "1d":
+            assert "default burn tier 'page-fast' widened: long 2m -> 10m" in result.output
+        write(parse_spec(data), tmp_path / window)
+        folder = tmp_path / window / "prometheus" / "rules" / "svc"
+        tests = sorted(p.name for p in folder.glob("*.test.yml"))
+        assert len(tests) == len(FIT_TARGETS)
+        for name in tests:
+            doc = yaml.safe_load((folder / name).read_text())
+            doc["tests"] = [t for t in doc["tests"] if "ErrorBudgetBurn" in t["name"]]
+            assert doc["tests"], name
+            (folder / name).write_text(yaml.safe_dump(doc, width=10**6))
+        runs[window] = subprocess.Popen([promtool, "test", "rules", *tests], cwd=folder,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True)
+    for window, proc in runs.items():
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{window}: {out[-4000:]}"
+        assert out.count("SUCCESS") == len(FIT_TARGETS), f"{window}: {out[-4000:]}"
+
+
+def test_page_min_events_guard_is_on_by_default_and_off_with_one_line() -> None:
+    data = {"service": "svc", "models": [{"name": "m"}], "objectives": [
+        {"name": "errs", "signal": "error_rate", "selector": {"model": "m"},
+         "objective": "99.9%", "window": "30d"}]}
+    guarded = {r["labels"]["slo_agent_tier"]: ">= 5" in r["expr"]
+               for r in burn_rules(data)}
+    assert guarded == {"page-fast": True, "page-slow": True, "ticket-fast": False,
+                       "ticket-slow": False}
+    data["alerting"] = {"page_min_events": 0}
+    assert not any(">= 5" in r["expr"] for r in burn_rules(data))

@@ -253,13 +253,13 @@ def test_burn_factors_follow_the_compliance_window() -> None:
     groups = rule_groups(spec)["groups"]
     burn = [r for g in groups for r in g["rules"]
             if r.get("alert") == "FraudErrorsErrorBudgetBurn"]
-    assert [r["labels"]["tier"] for r in burn] == ["page-fast", "page-slow", "ticket-fast",
-                                                  "ticket-slow"]
+    assert [r["labels"]["slo_agent_tier"] for r in burn] == [
+        "page-fast", "page-slow", "ticket-fast", "ticket-slow"]
     assert "5m" in burn[0]["expr"] and "1h" in burn[0]["expr"]
     assert "2d2h" in burn[0]["annotations"]["description"]   # 30d / 14.4
     weekly = [r for g in groups for r in g["rules"]
               if r.get("alert") == "TransactionsFreshErrorBudgetBurn"]
-    assert [r["labels"]["burn_factor"] for r in weekly] == ["14.4", "6", "3", "1"]
+    assert [r["labels"]["slo_agent_burn_factor"] for r in weekly] == ["14.4", "6", "3", "1"]
     assert "11h40m" in weekly[0]["annotations"]["description"]   # 7d / 14.4, not 30d's
 
 
@@ -279,7 +279,8 @@ def test_tiers_can_be_disabled_and_chosen() -> None:
          "severity": "warning", "enabled": False}]
     data["objectives"] = [data["objectives"][2]]
     groups = rule_groups(parse_spec(data))["groups"]
-    tiers = [r["labels"]["tier"] for g in groups for r in g["rules"] if "tier" in r["labels"]]
+    tiers = [r["labels"]["slo_agent_tier"] for g in groups for r in g["rules"]
+             if "slo_agent_tier" in r["labels"]]
     assert tiers == ["page"]
 
 

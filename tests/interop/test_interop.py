@@ -12,11 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.interop import openslo, sloth
+from agent.interop import openslo, openslo_export, sloth
+from agent.interop.common import load_documents
 from agent.spec import load_spec, parse_spec
 from tests.helpers import EXAMPLE_SPEC, ROOT, require_binary
 
 HERE = Path(__file__).parent
+
+
+def _named(docs: list[Any]) -> list[tuple[str, Any]]:
+    return [(f"document {i}", d) for i, d in enumerate(docs)]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -25,10 +30,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_openslo_documents_import_as_a_valid_spec() -> None:
-    docs = list(yaml.safe_load_all((HERE / "openslo.yaml").read_text()))
-    data, problems = openslo.import_docs(docs)
-    assert problems == []
-    spec = parse_spec(data)
+    result = openslo.import_docs(load_documents((HERE / "openslo.yaml").read_text()))
+    assert result.problems == []
+    spec = parse_spec(result.data)
     assert spec.service == "checkout"
     avail, latency = spec.objective("checkout-availability"), spec.objective("checkout-latency")
     assert avail.objective == pytest.approx(0.999) and avail.window == 28 * 86400
@@ -45,14 +49,14 @@ def test_openslo_documents_import_as_a_valid_spec() -> None:
 
 def test_openslo_export_round_trips() -> None:
     spec = load_spec(EXAMPLE_SPEC)
-    docs, skipped = openslo.export(spec)
+    docs, skipped = openslo_export.export(spec)
     kinds = [d["kind"] for d in docs]
     targets = [o for o in spec.objectives if o.has_target]
     assert kinds.count("SLO") == len(targets) and kinds.count("Service") == 1
     assert set(skipped) == {o.name for o in spec.objectives if not o.has_target}
-    data, problems = openslo.import_docs(docs)
-    assert problems == []
-    back = parse_spec(data)
+    result = openslo.import_docs(_named(docs))
+    assert result.problems == []
+    back = parse_spec(result.data)
     for o in targets:
         b = back.objective(o.name)
         assert b.objective == pytest.approx(o.objective) and b.window == o.window
@@ -60,7 +64,7 @@ def test_openslo_export_round_trips() -> None:
             [round(t.factor, 6) for t in spec.tiers_for(o)]
         assert [(t.long, t.short) for t in back.tiers_for(b)] == \
             [(t.long, t.short) for t in spec.tiers_for(o)]
-    again, _ = openslo.export(back)
+    again, _ = openslo_export.export(back)
     strip = [{k: v for k, v in d.items() if k != "spec" or d["kind"] != "SLO"} for d in docs]
     assert [d["metadata"]["name"] for d in again] == [d["metadata"]["name"] for d in strip]
     slos = {d["metadata"]["name"]: d["spec"] for d in again if d["kind"] == "SLO"}
@@ -73,7 +77,7 @@ def test_openslo_export_round_trips() -> None:
 
 def test_exported_queries_parse_in_prometheus(tmp_path: Path) -> None:
     promtool = require_binary("promtool")
-    docs, _ = openslo.export(load_spec(EXAMPLE_SPEC))
+    docs, _ = openslo_export.export(load_spec(EXAMPLE_SPEC))
     exprs = []
     for d in docs:
         if d["kind"] != "SLI":
@@ -99,10 +103,9 @@ def test_unmappable_openslo_fields_exit_2_naming_each() -> None:
 
 
 def test_sloth_getting_started_imports(tmp_path: Path) -> None:
-    doc = yaml.safe_load((HERE / "sloth.yaml").read_text())
-    data, problems = sloth.import_doc(doc)
-    assert problems == []
-    spec = parse_spec(data)
+    result = sloth.import_docs(load_documents((HERE / "sloth.yaml").read_text()))
+    assert result.problems == []
+    spec = parse_spec(result.data)
     avail = spec.objective("requests-availability")
     assert avail.custom is not None and avail.custom.bad is not None
     assert "{{.window}}" in avail.custom.bad and avail.objective == pytest.approx(0.999)
