@@ -67,8 +67,8 @@ class Series:
         self.model = model
         self.version = version
         self.bounds = list(bounds)
-        self.shards = ShardSet(len(self.bounds))
         self.keymap = KeyBuckets(self.bounds)
+        self.shards = ShardSet(len(self.bounds), self.keymap, index)
         self.error_types: Counter[str] = Counter()
         self._error_lock = threading.Lock()
         self.samples = Samples(sample_limit)
