@@ -163,7 +163,8 @@ class Monitor:
                                    self.shipped.inc, on_refused=self._on_refused,
                                    interval=flush_interval or (sdk.flush_interval if sdk else 1.0),
                                    batch_items=sdk.batch_size if sdk else 500,
-                                   token=token or os.environ.get(ENV_TOKEN))
+                                   token=token or os.environ.get(ENV_TOKEN),
+                                   columnar=os.environ.get("SLO_AGENT_WIRE", "") != "json")
 
     # -- configuration ---------------------------------------------------------------------
     @staticmethod
@@ -220,7 +221,8 @@ class Monitor:
             if s is None:
                 s = self._series[key] = Series(model, version, self.bounds,
                                                sample_limit=self.queue_size,
-                                               index=len(self._series))
+                                               index=len(self._series),
+                                               max_features=self.max_features)
                 self._by_index.append(s)
             return s
 
@@ -313,7 +315,7 @@ class Monitor:
         except Exception:
             self.sdk_error("features")
             return
-        if not series.samples.add(feats, pred):
+        if not series.samples.add(feats, pred, opts.prediction is not None):
             self._drop("queue_full", 1)
 
     # -- queues, tokens, cost, datasets -------------------------------------------------------

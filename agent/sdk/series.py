@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.sdk.values import KeyBuckets, ShardSet
@@ -34,36 +34,61 @@ class LockedHistogram:
 
 
 class Samples:
-    """Feature/prediction samples awaiting shipment, bounded; overflow is dropped and counted."""
+    """Sampled features and predictions awaiting shipment, held as columns (feature name ->
+    values, one per sampled row; predictions apart), bounded in rows and in distinct feature
+    names; overflow is dropped and counted."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_features: int = 64) -> None:
         self.limit = limit
-        self.features: list[Any] = []
+        self.max_features = max_features
+        self.rows = 0
+        self.columns: dict[str, list[Any]] = {}
         self.predictions: list[Any] = []
         self.dropped = 0
+        self.names_dropped = 0
         self._lock = threading.Lock()
 
-    def add(self, features: Any, prediction: Any) -> bool:
+    def add(self, features: Mapping[str, Any] | None, prediction: Any,
+            with_prediction: bool = True) -> bool:
+        """One sampled call: ``features`` already cleaned (name -> plain value) or None."""
         with self._lock:
-            if len(self.features) >= self.limit:
+            if self.rows >= self.limit or len(self.predictions) >= self.limit:
                 self.dropped += 1
                 return False
-            self.features.append(features)
-            self.predictions.append(prediction)
+            if features is not None:
+                cols = self.columns
+                r = self.rows
+                for name, v in features.items():
+                    col = cols.get(name)
+                    if col is None:
+                        if len(cols) >= self.max_features:
+                            self.names_dropped += 1
+                            continue
+                        col = cols[name] = [None] * r
+                    elif len(col) < r:          # earlier rows lacked this name
+                        col.extend([None] * (r - len(col)))
+                    col.append(v)
+                self.rows = r + 1
+            if with_prediction:
+                self.predictions.append(prediction)
             return True
 
-    def take(self) -> tuple[list[Any], list[Any], int]:
+    def take(self) -> tuple[dict[str, list[Any]], int, list[Any], int]:
+        """(columns padded to ``rows``, rows, predictions, dropped) since the last take."""
         with self._lock:
-            out = self.features, self.predictions, self.dropped
-            self.features, self.predictions, self.dropped = [], [], 0
-        return out
+            cols, rows, preds, dropped = self.columns, self.rows, self.predictions, self.dropped
+            self.columns, self.rows, self.predictions, self.dropped = {}, 0, [], 0
+        for col in cols.values():
+            if len(col) < rows:
+                col.extend([None] * (rows - len(col)))
+        return cols, rows, preds, dropped
 
 
 class Series:
     """One (model, version) of the service; created when a function is decorated."""
 
     def __init__(self, model: str, version: str, bounds: Sequence[float], sample_limit: int,
-                 index: int) -> None:
+                 index: int, max_features: int = 64) -> None:
         self.model = model
         self.version = version
         self.bounds = list(bounds)
@@ -71,7 +96,7 @@ class Series:
         self.shards = ShardSet(len(self.bounds), self.keymap, index)
         self.error_types: Counter[str] = Counter()
         self._error_lock = threading.Lock()
-        self.samples = Samples(sample_limit)
+        self.samples = Samples(sample_limit, max_features)
         self.index = index
         self.shipped: dict[str, float] = {}   # totals already shipped, for deltas
 

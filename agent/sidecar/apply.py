@@ -8,6 +8,7 @@ from typing import Any
 from agent.sidecar import ingest as m
 from agent.sidecar.ingest import IngestError
 from agent.sidecar.state import AgentState, CategoricalWindow, numeric_values
+from agent.sidecar.wire import ColumnSamples
 from agent.spec.model import Spec
 from detectors.quality import schema_diff
 from detectors.sketch import QuantileSketch
@@ -69,6 +70,15 @@ class Admission:
                                               ("metric", "counters", item.counters)):
                         for name in table:
                             self._admit(key, name, f"items[{i}].{field}.{name}")
+                if isinstance(item, ColumnSamples):    # columnar door (agent/sidecar/wire.py)
+                    over = item.cap_features(self._features.setdefault(item.model, set()),
+                                             self.max_features)
+                    if over:
+                        path = f"items[{i}].columns.{over[0]}"
+                        raise IngestError(422, f"invalid field {path}: more than "
+                                          f"{self.max_features} features for model "
+                                          f"{item.model!r} (sidecar.limits.max_features_per_"
+                                          "model)", [{"path": path, "message": "feature cap"}])
                 if isinstance(item, m.Samples):
                     known = self._features.setdefault(item.model, set())
                     for j, row in enumerate(item.features):
@@ -104,6 +114,8 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
                         target.add_sketch(QuantileSketch.from_dict(sk_in.model_dump()), now)
                     except ValueError:
                         state.ingested["bad_sketch"] += 1
+        elif isinstance(item, ColumnSamples):
+            rows += item.apply_to(state, categorical.get(item.model, set()), now)
         elif isinstance(item, m.Samples):
             rows += _samples(state, item, categorical.get(item.model, set()), now)
         elif isinstance(item, m.Feedback):
