@@ -13,7 +13,9 @@ A numeric column is ``length`` little-endian floats at ``offset`` in the data se
 aligned; NaN is a missing value). Feature columns are float32: drift statistics cannot tell 7
 significant digits from 16, and a sampled call with 8 features costs 32 bytes instead of 200 in
 JSON. A column with an integral value of 2^24 or more (ids, counters) goes as float64, so no
-integer is rounded. Text, booleans and mixed columns go as a JSON list of scalars in the head.
+integer is rounded, nor does one with a magnitude float32 cannot hold. A numeric column a spec
+declares categorical is read as the float32 value's shortest text. Text, booleans and mixed
+columns go as a JSON list of scalars in the head.
 
 Only the standard library is used here (``array``, ``struct``, ``json``): the base install has
 no numpy. The sidecar decodes with numpy (``agent/sidecar/wire.py``).
@@ -35,17 +37,22 @@ HEADER = struct.Struct("<4sBI")
 ALIGN = 8
 #: float32 holds every integer below this exactly
 F4_EXACT = float(1 << 24)
+F4_MAX = 3.4028234663852886e38        # past this float32 is infinite
+F4_TINY = 1.1754943508222875e-38      # below this (but not 0) float32 loses all precision
 _NAN = math.nan
 
 
 def numeric_column(values: list[Any]) -> str | None:
-    """``"f4"`` or ``"f8"`` when every value is a number (not a bool) or None; else None."""
+    """``"f4"`` or ``"f8"`` when every value is a number (not a bool) or None; else None.
+    float64 when float32 would change what a value is: an integer past 2^24, a magnitude
+    float32 cannot hold (over ~3.4e38 or under ~1.2e-38)."""
     wide = False
     for v in values:
         t = type(v)
         if t is float:
-            if v.is_integer() and abs(v) >= F4_EXACT and math.isfinite(v):
-                wide = True
+            a = abs(v)
+            if a >= F4_EXACT and (a > F4_MAX or v.is_integer()) or 0.0 < a < F4_TINY:
+                wide = a != math.inf or wide
         elif v is None:
             continue
         elif t is int:
@@ -116,7 +123,8 @@ def rows_of(item: dict[str, Any]) -> dict[str, Any]:
     cols = item["columns"]
     names = list(cols)
     feats: list[Any] = [dict(zip(names, row, strict=True))
-                        for row in zip(*cols.values(), strict=True)] if names else []
+                        for row in zip(*cols.values(), strict=True)] if names else \
+        [{} for _ in range(item.get("rows", 0))]
     preds = list(item.get("predictions") or [])
     n = max(len(feats), len(preds))
     feats += [None] * (n - len(feats))

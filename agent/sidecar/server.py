@@ -76,7 +76,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     dcgm = CollectorRegistry(auto_describe=False)
     dcgm.register(DCGMPublished(engine))
     token_bytes = token.encode() if token else None
-    openapi = ingest.openapi()
+    openapi = wire.document(ingest.openapi())
     names = {o.name for o in spec.objectives}
     sessions = Sessions()
     limiter = LoginLimiter()

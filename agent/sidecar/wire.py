@@ -70,7 +70,7 @@ class ColumnSamples(m.Samples):
                 if cw is None:
                     cw = ms.categorical[name] = CategoricalWindow(state.window_size,
                                                                   state.reference_size)
-                cw.add(_scalars(col))
+                cw.add(_texts(col) if numeric else col)
             else:
                 fw = ms.numeric.get(name)
                 if fw is None:
@@ -101,6 +101,13 @@ def _scalars(col: Any) -> list[Any]:
     if isinstance(col, np.ndarray):
         return [None if v != v else v for v in col.astype(np.float64).tolist()]
     return list(col)
+
+
+def _texts(col: np.ndarray) -> list[str | None]:
+    """A numeric column read as categories: each value's shortest text (as ``str(float)`` gives
+    for the value the SDK shipped), NaN as missing."""
+    return [None if v != v else str(v) for v in (col.tolist() if col.dtype == np.float64
+                                                 else list(col))]
 
 
 def _floats(values: list[Any]) -> np.ndarray:
@@ -179,6 +186,21 @@ def _samples(raw: dict[str, Any], i: int, data: memoryview) -> tuple[dict[str, A
     preds = raw.get("predictions")
     pred_col = None if preds is None else _column(preds, data, None, f"{path}.predictions")
     return columns, pred_col, rows
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the columnar body to the ingest operation of an OpenAPI document (in place)."""
+    op = openapi["paths"]["/v1/ingest"]["post"]
+    op["requestBody"]["content"][CONTENT_TYPE] = {"schema": {
+        "type": "string", "format": "binary",
+        "description": "Schema 2: b'SLOC', version (u8), head length (u32 LE), the head (the "
+                       "JSON Batch with samples items carrying rows and columns instead of "
+                       "features/predictions), then the data section of little-endian float "
+                       "columns (float32 or float64, NaN = missing). Declared in "
+                       "agent/sdk/wire.py; JSON (application/json) stays accepted."}}
+    op["responses"].setdefault("415", {"description": "neither JSON nor the columnar format",
+                                       "content": op["responses"]["400"]["content"]})
+    return openapi
 
 
 def parse(body: bytes) -> m.Batch:
