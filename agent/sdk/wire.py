@@ -51,7 +51,7 @@ def numeric_column(values: list[Any]) -> str | None:
         t = type(v)
         if t is float:
             a = abs(v)
-            if a >= F4_EXACT and (a > F4_MAX or v.is_integer()) or 0.0 < a < F4_TINY:
+            if (a >= F4_EXACT and (a > F4_MAX or v.is_integer())) or 0.0 < a < F4_TINY:
                 wide = a != math.inf or wide
         elif v is None:
             continue
