@@ -305,7 +305,9 @@ class Monitor:
         pred: Any = None
         try:
             if opts.features is not None:
-                feats = _features(opts.features(*args, **kwargs), self.max_features)
+                feats = opts.features(*args, **kwargs)
+                if type(feats) is not dict:     # sequences, arrays, scalars, other mappings
+                    feats = _features(feats, self.max_features)
             if opts.prediction is not None and out is not None:
                 pred = _value(opts.prediction(out))
                 with self._cold_lock:

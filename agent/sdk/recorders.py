@@ -5,6 +5,7 @@ into user code (callers guard them)."""
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -110,8 +111,11 @@ def _size(obj: Any) -> float | None:
 
 
 def _value(v: Any) -> Any:
+    """A plain scalar: None, bool, str, int (kept, so an id past 2^24 ships exactly) or float."""
     if v is None or isinstance(v, (bool, str)):
         return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
     try:
         return float(v)
     except (TypeError, ValueError):

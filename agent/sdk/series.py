@@ -5,8 +5,11 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any
 
+from agent.sdk.labels import clean
+from agent.sdk.recorders import _value
 from agent.sdk.values import KeyBuckets, ShardSet
 
 
@@ -48,9 +51,11 @@ class Samples:
         self.names_dropped = 0
         self._lock = threading.Lock()
 
-    def add(self, features: Mapping[str, Any] | None, prediction: Any,
+    def add(self, features: Mapping[Any, Any] | None, prediction: Any,
             with_prediction: bool = True) -> bool:
-        """One sampled call: ``features`` already cleaned (name -> plain value) or None."""
+        """One sampled call. ``features`` maps names to values as the user's ``features=``
+        returned them: a known str name and a float value (the common case) are stored as they
+        are; anything else is cleaned (``clean`` / ``_value``) once, here."""
         with self._lock:
             if self.rows >= self.limit or len(self.predictions) >= self.limit:
                 self.dropped += 1
@@ -58,16 +63,25 @@ class Samples:
             if features is not None:
                 cols = self.columns
                 r = self.rows
-                for name, v in features.items():
-                    col = cols.get(name)
+                odd = len(features) != len(cols)
+                for k, v in islice(features.items(), self.max_features):
+                    col = cols.get(k)
                     if col is None:
-                        if len(cols) >= self.max_features:
-                            self.names_dropped += 1
+                        odd = True
+                        name = clean(k)
+                        col = cols.get(name)
+                        if col is None:
+                            if len(cols) >= self.max_features:
+                                self.names_dropped += 1
+                                continue
+                            col = cols[name] = [None] * r
+                        elif len(col) > r:      # two keys that clean to one name
                             continue
-                        col = cols[name] = [None] * r
-                    elif len(col) < r:          # earlier rows lacked this name
-                        col.extend([None] * (r - len(col)))
-                    col.append(v)
+                    col.append(v if type(v) is float else _value(v))
+                if odd:                         # names this row lacked: a missing value
+                    for col in cols.values():
+                        if len(col) == r:
+                            col.append(None)
                 self.rows = r + 1
             if with_prediction:
                 self.predictions.append(prediction)
@@ -78,9 +92,6 @@ class Samples:
         with self._lock:
             cols, rows, preds, dropped = self.columns, self.rows, self.predictions, self.dropped
             self.columns, self.rows, self.predictions, self.dropped = {}, 0, [], 0
-        for col in cols.values():
-            if len(col) < rows:
-                col.extend([None] * (rows - len(col)))
         return cols, rows, preds, dropped
 
 

@@ -12,8 +12,8 @@ envelope of a schema-1 batch (same items, same fields), except that a ``samples`
 A numeric column is ``length`` little-endian floats at ``offset`` in the data section (8-byte
 aligned; NaN is a missing value). Feature columns are float32: drift statistics cannot tell 7
 significant digits from 16, and a sampled call with 8 features costs 32 bytes instead of 200 in
-JSON. A column with an integral value of 2^24 or more (ids, counters) goes as float64, so no
-integer is rounded, nor does one with a magnitude float32 cannot hold. A numeric column a spec
+JSON. A column with an int of 2^24 or more (ids, counters) goes as float64, so no integer is
+rounded, and so does one with a magnitude float32 cannot hold. A numeric column a spec
 declares categorical is read as the float32 value's shortest text. Text, booleans and mixed
 columns go as a JSON list of scalars in the head.
 
@@ -37,22 +37,23 @@ HEADER = struct.Struct("<4sBI")
 ALIGN = 8
 #: float32 holds every integer below this exactly
 F4_EXACT = float(1 << 24)
-F4_MAX = 3.4028234663852886e38        # past this float32 is infinite
-F4_TINY = 1.1754943508222875e-38      # below this (but not 0) float32 loses all precision
+F4_MAX = 3.4028234663852886e38        # past this float32 may round to infinity
+F4_TINY = 1.1754943508222875e-38      # below this (but not 0) float32 may round to zero
+_INF = math.inf
 _NAN = math.nan
 
 
 def numeric_column(values: list[Any]) -> str | None:
     """``"f4"`` or ``"f8"`` when every value is a number (not a bool) or None; else None.
-    float64 when float32 would change what a value is: an integer past 2^24, a magnitude
-    float32 cannot hold (over ~3.4e38 or under ~1.2e-38)."""
+    float64 when float32 would change what a value is: an int past 2^24, a finite value that
+    float32 makes infinite or a nonzero one it makes zero (as ``_floats_only`` tests)."""
     wide = False
     for v in values:
         t = type(v)
         if t is float:
-            a = abs(v)
-            if (a >= F4_EXACT and (a > F4_MAX or v.is_integer())) or 0.0 < a < F4_TINY:
-                wide = a != math.inf or wide
+            if math.isfinite(v) and (abs(v) > F4_MAX or 0.0 < abs(v) < F4_TINY):
+                narrow = array("f", [v])[0]
+                wide = wide or narrow in (_INF, -_INF) or narrow == 0.0
         elif v is None:
             continue
         elif t is int:
@@ -63,6 +64,9 @@ def numeric_column(values: list[Any]) -> str | None:
     return "f8" if wide else "f4"
 
 
+_BIG_ENDIAN = array("H", [1]).tobytes() != b"\x01\x00"
+
+
 class _Data:
     """The data section being built: aligned blocks of little-endian floats."""
 
@@ -70,25 +74,42 @@ class _Data:
         self.parts: list[bytes] = []
         self.size = 0
 
-    def add(self, values: list[Any], dtype: str) -> dict[str, Any]:
-        arr = array("f" if dtype == "f4" else "d",
-                    [_NAN if v is None else v for v in values])
-        if array("H", [1]).tobytes() != b"\x01\x00":   # big-endian host
+    def add(self, arr: array[float]) -> dict[str, Any]:
+        if _BIG_ENDIAN:
             arr.byteswap()
         raw = arr.tobytes()
-        block = {"dtype": dtype, "offset": self.size, "length": len(values)}
+        block = {"dtype": "f4" if arr.typecode == "f" else "f8", "offset": self.size,
+                 "length": len(arr)}
         pad = -len(raw) % ALIGN
         self.parts.append(raw + b"\0" * pad)
         self.size += len(raw) + pad
         return block
 
 
+def _floats_only(values: list[Any]) -> array[float] | None:
+    """The column as float32 when it holds only finite-or-NaN floats that float32 can hold in
+    range (checked with C-speed counts, no per-value Python); None otherwise."""
+    if set(map(type, values)) != {float}:
+        return None
+    wide = array("d", values)
+    if wide.count(_INF) or wide.count(-_INF):
+        return None
+    narrow = array("f", values)
+    if narrow.count(_INF) or narrow.count(-_INF) or narrow.count(0.0) != wide.count(0.0):
+        return None                       # out of float32's range: the careful path decides
+    return narrow
+
+
 def _column(data: _Data, values: list[Any]) -> dict[str, Any]:
+    fast = _floats_only(values) if values else None
+    if fast is not None:
+        return data.add(fast)
     dtype = numeric_column(values)
     if dtype is None:
         return {"values": [v if not isinstance(v, float) or math.isfinite(v) else None
                            for v in values]}
-    return data.add([v if v is None or math.isfinite(v) else None for v in values], dtype)
+    clean = [_NAN if v is None or not math.isfinite(v) else v for v in values]
+    return data.add(array("f" if dtype == "f4" else "d", clean))
 
 
 def encode(envelope: dict[str, Any], dumps: Any = None) -> bytes:
