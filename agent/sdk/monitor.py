@@ -305,9 +305,10 @@ class Monitor:
         pred: Any = None
         try:
             if opts.features is not None:
-                feats = opts.features(*args, **kwargs)
-                if type(feats) is not dict:     # sequences, arrays, scalars, other mappings
-                    feats = _features(feats, self.max_features)
+                raw = opts.features(*args, **kwargs)
+                # a copy (the caller may reuse its dict); cleaned later, on the shipper thread
+                feats = raw.copy() if type(raw) is dict and len(raw) <= self.max_features \
+                    else _features(raw, self.max_features)
             if opts.prediction is not None and out is not None:
                 pred = _value(opts.prediction(out))
                 with self._cold_lock:

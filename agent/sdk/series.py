@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from itertools import islice
+from collections.abc import Sequence
 from typing import Any
 
 from agent.sdk.labels import clean
@@ -37,62 +36,66 @@ class LockedHistogram:
 
 
 class Samples:
-    """Sampled features and predictions awaiting shipment, held as columns (feature name ->
-    values, one per sampled row; predictions apart), bounded in rows and in distinct feature
-    names; overflow is dropped and counted."""
+    """Sampled features and predictions awaiting shipment, bounded; overflow is dropped and
+    counted. The caller's thread only appends (a copy of) the row; the shipper turns rows into
+    columns (feature name -> values), cleaning names and values there, off the hot path."""
 
     def __init__(self, limit: int, max_features: int = 64) -> None:
         self.limit = limit
         self.max_features = max_features
-        self.rows = 0
-        self.columns: dict[str, list[Any]] = {}
+        self.features: list[dict[Any, Any]] = []
         self.predictions: list[Any] = []
         self.dropped = 0
         self.names_dropped = 0
         self._lock = threading.Lock()
 
-    def add(self, features: Mapping[Any, Any] | None, prediction: Any,
+    def add(self, features: dict[Any, Any] | None, prediction: Any,
             with_prediction: bool = True) -> bool:
-        """One sampled call. ``features`` maps names to values as the user's ``features=``
-        returned them: a known str name and a float value (the common case) are stored as they
-        are; anything else is cleaned (``clean`` / ``_value``) once, here."""
+        """One sampled call: ``features`` is a dict the caller no longer changes (at most
+        ``max_features`` names) or None."""
         with self._lock:
-            if self.rows >= self.limit or len(self.predictions) >= self.limit:
+            if len(self.features) >= self.limit or len(self.predictions) >= self.limit:
                 self.dropped += 1
                 return False
             if features is not None:
-                cols = self.columns
-                r = self.rows
-                odd = len(features) != len(cols)
-                for k, v in islice(features.items(), self.max_features):
-                    col = cols.get(k)
-                    if col is None:
-                        odd = True
-                        name = clean(k)
-                        col = cols.get(name)
-                        if col is None:
-                            if len(cols) >= self.max_features:
-                                self.names_dropped += 1
-                                continue
-                            col = cols[name] = [None] * r
-                        elif len(col) > r:      # two keys that clean to one name
-                            continue
-                    col.append(v if type(v) is float else _value(v))
-                if odd:                         # names this row lacked: a missing value
-                    for col in cols.values():
-                        if len(col) == r:
-                            col.append(None)
-                self.rows = r + 1
+                self.features.append(features)
             if with_prediction:
                 self.predictions.append(prediction)
             return True
 
     def take(self) -> tuple[dict[str, list[Any]], int, list[Any], int]:
-        """(columns padded to ``rows``, rows, predictions, dropped) since the last take."""
+        """(columns of equal length, rows, predictions, dropped) since the last take."""
         with self._lock:
-            cols, rows, preds, dropped = self.columns, self.rows, self.predictions, self.dropped
-            self.columns, self.rows, self.predictions, self.dropped = {}, 0, [], 0
-        return cols, rows, preds, dropped
+            rows, preds, dropped = self.features, self.predictions, self.dropped
+            self.features, self.predictions, self.dropped = [], [], 0
+        cols, lost = columns(rows, self.max_features)
+        self.names_dropped += lost
+        return cols, len(rows), [_value(p) for p in preds], dropped
+
+
+def columns(rows: list[dict[Any, Any]], limit: int) -> tuple[dict[str, list[Any]], int]:
+    """Rows of name -> value as columns (a name a row lacks: None), names cleaned and capped at
+    ``limit`` (the rest counted), values plain (``_value``); returns (columns, names dropped)."""
+    if not rows:
+        return {}, 0
+    names: dict[Any, None] = dict.fromkeys(rows[0])
+    for row in rows:
+        if len(row) != len(names) or row.keys() != names.keys():
+            names.update(dict.fromkeys(row))
+    out: dict[str, list[Any]] = {}
+    dropped = 0
+    for key in names:
+        name = clean(key)
+        if name in out:                 # two keys that clean to one name: the first is kept
+            continue
+        if len(out) >= limit:
+            dropped += 1
+            continue
+        col = [row.get(key) for row in rows]
+        if set(map(type, col)) - {float, type(None)}:
+            col = [_value(v) for v in col]
+        out[name] = col
+    return out, dropped
 
 
 class Series:

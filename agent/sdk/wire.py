@@ -13,7 +13,8 @@ A numeric column is ``length`` little-endian floats at ``offset`` in the data se
 aligned; NaN is a missing value). Feature columns are float32: drift statistics cannot tell 7
 significant digits from 16, and a sampled call with 8 features costs 32 bytes instead of 200 in
 JSON. A column with an int of 2^24 or more (ids, counters) goes as float64, so no integer is
-rounded, and so does one with a magnitude float32 cannot hold. A numeric column a spec
+rounded, and so does one with a magnitude past float32's range (below its smallest step,
+~1.4e-45, a value reads as 0). A numeric column a spec
 declares categorical is read as the float32 value's shortest text. Text, booleans and mixed
 columns go as a JSON list of scalars in the head.
 
@@ -38,7 +39,6 @@ ALIGN = 8
 #: float32 holds every integer below this exactly
 F4_EXACT = float(1 << 24)
 F4_MAX = 3.4028234663852886e38        # past this float32 may round to infinity
-F4_TINY = 1.1754943508222875e-38      # below this (but not 0) float32 may round to zero
 _INF = math.inf
 _NAN = math.nan
 
@@ -46,14 +46,13 @@ _NAN = math.nan
 def numeric_column(values: list[Any]) -> str | None:
     """``"f4"`` or ``"f8"`` when every value is a number (not a bool) or None; else None.
     float64 when float32 would change what a value is: an int past 2^24, a finite value that
-    float32 makes infinite or a nonzero one it makes zero (as ``_floats_only`` tests)."""
+    float32 makes infinite."""
     wide = False
     for v in values:
         t = type(v)
         if t is float:
-            if math.isfinite(v) and (abs(v) > F4_MAX or 0.0 < abs(v) < F4_TINY):
-                narrow = array("f", [v])[0]
-                wide = wide or narrow in (_INF, -_INF) or narrow == 0.0
+            if math.isfinite(v) and abs(v) > F4_MAX:
+                wide = wide or abs(array("f", [v])[0]) == _INF
         elif v is None:
             continue
         elif t is int:
@@ -87,17 +86,13 @@ class _Data:
 
 
 def _floats_only(values: list[Any]) -> array[float] | None:
-    """The column as float32 when it holds only finite-or-NaN floats that float32 can hold in
-    range (checked with C-speed counts, no per-value Python); None otherwise."""
+    """The column as float32 when it holds only floats that float32 keeps finite (one C-speed
+    type pass, one conversion, one sum: no per-value Python); None otherwise (NaN or infinity
+    in the column, or a value past float32's range: the careful path decides)."""
     if set(map(type, values)) != {float}:
         return None
-    wide = array("d", values)
-    if wide.count(_INF) or wide.count(-_INF):
-        return None
     narrow = array("f", values)
-    if narrow.count(_INF) or narrow.count(-_INF) or narrow.count(0.0) != wide.count(0.0):
-        return None                       # out of float32's range: the careful path decides
-    return narrow
+    return narrow if math.isfinite(sum(narrow)) else None
 
 
 def _column(data: _Data, values: list[Any]) -> dict[str, Any]:
