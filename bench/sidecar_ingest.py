@@ -51,8 +51,9 @@ def body(rows: int, features: int, seed: int, columnar: bool) -> tuple[bytes, st
     return encode(env), "application/json"
 
 
-def sidecar_side(seconds: float, rows: int, features: int, columnar: bool) -> float:
-    """Samples/s one sidecar on one core applies; prints the row and RSS."""
+def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
+                 ) -> tuple[float, float]:
+    """Samples/s one sidecar on one core applies, and its highest RSS (MB); prints both."""
     spec = {"service": "bench", "models": [{"name": "m", "version": "v1"}],
             "sidecar": {"interval": "5s", "limits": {"max_body_bytes": 64 * 1024 * 1024}},
             "sources": {"gpu": {"mode": "off"}},
@@ -107,7 +108,7 @@ def sidecar_side(seconds: float, rows: int, features: int, columnar: bool) -> fl
               f"{done / elapsed:,.0f} samples/s (goal >= 500,000)")
         print(f"RSS: start {rss_start:.0f} MB, middle {rss_mid:.0f} MB, end {rss_end:.0f} MB "
               f"(goal <= 150 MB; great-expectations loaded: {gx})")
-        return done / elapsed
+        return done / elapsed, max(rss_start, rss_mid, rss_end)
     finally:
         proc.terminate()
         proc.wait(10)
