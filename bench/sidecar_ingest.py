@@ -5,8 +5,8 @@ samples over keep-alive HTTP from this process for --seconds, in the columnar fo
 what the SDK sends) and then in JSON (schema 1, hand-written clients), and reads how many rows the
 sidecar applied from its own /metrics. Beside it, the SDK-side cost per sample of our shipping
 (sample + columnar batch + POST) and of an OpenTelemetry OTLP/HTTP export of the same samples as
-log records to a loopback sink. No OpenTelemetry Collector binary is installable here, and a Collector computes no
-drift, so only the export side is comparable: that is what the last lines measure.
+log records to a loopback sink. No OpenTelemetry Collector binary is installable here, and a
+Collector computes no drift, so only the export side is comparable: the last lines measure it.
 
     python bench/sidecar_ingest.py [--seconds 10] [--rows 2000] [--features 8]
 """
