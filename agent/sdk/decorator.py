@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from agent.sdk.recorders import _features
 from agent.sdk.values import BUFFER_CAP, sketch_add
 
 if TYPE_CHECKING:
@@ -122,6 +123,9 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
         if alias:
             monitor.alias_request(opts, n, args, kwargs)
 
+    if opts.features is not None and opts.prediction is None and not alias and fb_fn is None \
+            and stride:
+        after = _features_only(monitor, series, opts.features, stride)
     needs_after = cold or fb_fn is not None
 
     def start() -> tuple[Any, int, float]:
@@ -239,6 +243,30 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
 
     wrapper.__slo_agent__ = (series.model, series.version)  # type: ignore[attr-defined]
     return wrapper
+
+
+def _features_only(monitor: Monitor, series: Series, features: Callable[..., Any], stride: int
+                   ) -> Callable[..., None]:
+    """The cold part of a call when only ``features=`` is set (the common case): sample every
+    ``stride``-th call, a copy of the row (cleaned on the shipper thread)."""
+    add = series.samples.add
+    limit = monitor.max_features
+    sdk_error = monitor.sdk_error
+
+    def after(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, sh: Any) -> None:
+        if n % stride:
+            return
+        try:
+            raw = features(*args, **kwargs)
+            row = raw.copy() if type(raw) is dict and len(raw) <= limit else \
+                _features(raw, limit)
+        except Exception:
+            sdk_error("features")
+            return
+        if not add(row, None, False):
+            monitor._drop("queue_full", 1)
+
+    return after
 
 
 class _Stream:

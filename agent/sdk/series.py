@@ -52,22 +52,26 @@ class Samples:
     def add(self, features: dict[Any, Any] | None, prediction: Any,
             with_prediction: bool = True) -> bool:
         """One sampled call: ``features`` is a dict the caller no longer changes (at most
-        ``max_features`` names) or None."""
-        with self._lock:
-            if len(self.features) >= self.limit or len(self.predictions) >= self.limit:
+        ``max_features`` names) or None. No lock: ``append`` is atomic and ``take`` removes
+        exactly what it read; only a drop (past ``limit``) takes the lock, to count it."""
+        feats, preds = self.features, self.predictions
+        if len(feats) >= self.limit or len(preds) >= self.limit:
+            with self._lock:
                 self.dropped += 1
-                return False
-            if features is not None:
-                self.features.append(features)
-            if with_prediction:
-                self.predictions.append(prediction)
-            return True
+            return False
+        if features is not None:
+            feats.append(features)
+        if with_prediction:
+            preds.append(prediction)
+        return True
 
     def take(self) -> tuple[dict[str, list[Any]], int, list[Any], int]:
         """(columns of equal length, rows, predictions, dropped) since the last take."""
         with self._lock:
-            rows, preds, dropped = self.features, self.predictions, self.dropped
-            self.features, self.predictions, self.dropped = [], [], 0
+            n, m = len(self.features), len(self.predictions)
+            rows, preds = self.features[:n], self.predictions[:m]
+            del self.features[:n], self.predictions[:m]
+            dropped, self.dropped = self.dropped, 0
         cols, lost = columns(rows, self.max_features)
         self.names_dropped += lost
         return cols, len(rows), [_value(p) for p in preds], dropped
