@@ -32,6 +32,15 @@ def main(ctx: click.Context, no_color: bool) -> None:
     ctx.obj = Output(no_color=no_color)
 
 
+def _need(out: Output, extra: str, what: str) -> None:
+    """One line naming the extra to install (exit 2) instead of an ImportError traceback."""
+    from agent.extras import hint, missing
+
+    if missing(extra):
+        out.error(hint(extra, what))
+        sys.exit(EXIT_SPEC)
+
+
 def _load(out: Output, spec_path: str) -> Spec:
     from agent.spec import SpecError, load_spec
 
@@ -191,6 +200,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
 
     Same spec, same bytes: the output is safe to commit and review as a diff.
     """
+    _need(out, "generate", "slo-agent generate")
     from agent.cli.generate import Backend, next_steps, render, write
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
@@ -405,6 +415,7 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     Serves /metrics, /status, /healthz, /readyz and POST /v1/ingest on the spec's listen address
     (127.0.0.1:9464 by default) until SIGTERM; state survives restarts in the state directory.
     """
+    _need(out, "sidecar", "slo-agent run")
     from agent.cli.logs import setup_logging
     from agent.sidecar.engine import Engine
     from agent.sidecar.server import InsecureBind
@@ -457,6 +468,7 @@ def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, si
     drift, null spike, stale dataset, fallback storm, negative feedback), shows every objective
     live, writes the generated dashboards and alert rules, and ends with detection delays.
     """
+    _need(out, "demo", "slo-agent demo")
     from agent.demo.runner import Demo
 
     tty = out.tty and not no_tty

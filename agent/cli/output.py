@@ -9,10 +9,17 @@ if TYPE_CHECKING:
     from agent.spec.errors import SpecError
 
 
+def _has_rich() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("rich") is not None
+
+
 class Output:
     def __init__(self, no_color: bool = False, stream: Any = None) -> None:
         self.stream = stream or sys.stdout
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        # rich comes with the sidecar and generate extras; the base CLI prints plain text
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) and _has_rich()
         self.no_color = no_color or not self.tty
         self._console: Any = None
 

@@ -3,7 +3,7 @@
 Hot-path rules: the user's function is called exactly once with its own arguments, its exceptions
 are re-raised untouched (same object, same traceback), and every SDK step is guarded so an SDK
 failure is counted and logged once, never raised. Per call the SDK touches only its own thread's
-shard: no lock, no allocation beyond the sketch bucket, no I/O.
+shard: no lock, one append to its buffer, no I/O.
 
 Every option works on every shape. On a generator or async generator, ``prediction=`` and a
 callable ``fallback=`` receive the *last item yielded* (streams conventionally end with a summary
@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import time
 from bisect import bisect_left
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from agent.sdk.values import INV_LOG_GAMMA as _INV_LOG_GAMMA
-from agent.sdk.values import sketch_add
+from agent.sdk.recorders import _features
+from agent.sdk.values import BUFFER_CAP, sketch_add
 
 if TYPE_CHECKING:
     from agent.sdk.monitor import Monitor
@@ -75,22 +74,19 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     """Wrap ``fn`` according to its kind; metadata and signature are preserved.
 
     The sync and async wrappers inline the whole hot path (no helper calls): a call costs one
-    thread-local lookup, a counter, a context-variable set, two clock reads, one ``bisect``, a
-    ``log`` and a few integer adds. Everything past the user's function is guarded.
+    thread-local lookup, a request number, a context-variable set, two clock reads and one
+    append to the thread's buffer; buckets, sum and sketch are built from the buffer off the
+    caller's thread (at scrape / shipment, or by the thread itself every ``BUFFER_CAP`` calls).
+    Everything past the user's function is guarded.
     """
     shards = series.shards
     tls = shards._tls
     local = shards.local
     bounds = series.bounds
     pc = time.perf_counter
-    log = math.log
-    ceil = math.ceil
-    inv = _INV_LOG_GAMMA
+    drain = shards.drain
+    cap = BUFFER_CAP - 1
     stride = monitor.sample_stride
-    next_id = monitor.next_request_id
-    ring = monitor._ring
-    ring_ids = monitor._ring_ids
-    mask = len(ring) - 1
     sdk_error = monitor.sdk_error
     set_rid = REQUEST_ID.set
     fb_exc = opts.fallback_exc
@@ -99,8 +95,6 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     alias = opts.request_id is not None
     cold = want_samples or alias
     otel: Any = monitor.otel
-    keymap = series.keymap
-    learn = keymap.learn
 
     def failed(sh: Any, t0: float, exc: BaseException) -> None:
         if not isinstance(exc, Exception):      # cancellation / exit: not an outcome
@@ -129,15 +123,16 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
         if alias:
             monitor.alias_request(opts, n, args, kwargs)
 
+    if opts.features is not None and opts.prediction is None and not alias and fb_fn is None \
+            and stride:
+        after = _features_only(monitor, series, opts.features, stride)
     needs_after = cold or fb_fn is not None
 
     def start() -> tuple[Any, int, float]:
         sh = local()
+        n = sh.rid_base + sh.started + 1
         sh.started += 1
-        n = next_id()
         set_rid(n)
-        ring[n & mask] = series
-        ring_ids[n & mask] = n
         return sh, n, pc()
 
     if inspect.isasyncgenfunction(fn):
@@ -152,11 +147,9 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                     sh = tls.shard
                 except AttributeError:
                     sh = local()
-                n = next_id()
-                set_rid(n)
-                ring[n & mask] = series
-                ring_ids[n & mask] = n
-                sh.started += 1
+                n = sh.started + 1
+                sh.started = n
+                set_rid(sh.rid_base + n)
                 span = otel.start(series) if otel is not None else None
                 t0 = pc()
             except Exception:
@@ -173,16 +166,12 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                     sdk_error("record")
                 raise
             try:
-                dt = pc() - t0
-                k = ceil(log(dt) * inv) if dt > 1e-9 else None
-                b = keymap[k]
-                sh.buckets[b if b >= 0 else learn(k, dt)] += 1
-                sh.sum += dt
-                sh.count += 1
-                d = sh.sketch
-                d[k] = d.get(k, 0) + 1
+                buf = sh.lat
+                buf.append(pc() - t0)
+                if not n & cap:          # every BUFFER_CAP calls of this thread
+                    drain(sh)
                 if needs_after:
-                    after(n, args, kwargs, out, sh)
+                    after(sh.rid_base + n, args, kwargs, out, sh)
                 if span is not None:
                     otel.end(span, series, t0, None)
             except Exception:
@@ -226,12 +215,9 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                     sh = tls.shard
                 except AttributeError:
                     sh = local()
-                n = next_id()
-                set_rid(n)
-                i = n & mask
-                ring[i] = series
-                ring_ids[i] = n
-                sh.started += 1
+                n = sh.started + 1
+                sh.started = n
+                set_rid(sh.rid_base + n)
                 t0 = pc()
             except Exception:
                 sdk_error("start")
@@ -245,22 +231,42 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                     sdk_error("record")
                 raise
             try:
-                dt = pc() - t0
-                k = ceil(log(dt) * inv) if dt > 1e-9 else None
-                b = keymap[k]
-                sh.buckets[b if b >= 0 else learn(k, dt)] += 1
-                sh.sum += dt
-                sh.count += 1
-                d = sh.sketch
-                d[k] = d.get(k, 0) + 1
+                buf = sh.lat
+                buf.append(pc() - t0)
+                if not n & cap:          # every BUFFER_CAP calls of this thread
+                    drain(sh)
                 if needs_after:
-                    after(n, args, kwargs, out, sh)
+                    after(sh.rid_base + n, args, kwargs, out, sh)
             except Exception:
                 sdk_error("record")
             return out
 
     wrapper.__slo_agent__ = (series.model, series.version)  # type: ignore[attr-defined]
     return wrapper
+
+
+def _features_only(monitor: Monitor, series: Series, features: Callable[..., Any], stride: int
+                   ) -> Callable[..., None]:
+    """The cold part of a call when only ``features=`` is set (the common case): sample every
+    ``stride``-th call, a copy of the row (cleaned on the shipper thread)."""
+    add = series.samples.add
+    limit = monitor.max_features
+    sdk_error = monitor.sdk_error
+
+    def after(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, sh: Any) -> None:
+        if n % stride:
+            return
+        try:
+            raw = features(*args, **kwargs)
+            row = raw.copy() if type(raw) is dict and len(raw) <= limit else \
+                _features(raw, limit)
+        except Exception:
+            sdk_error("features")
+            return
+        if not add(row, None, False):
+            monitor._drop("queue_full", 1)
+
+    return after
 
 
 class _Stream:

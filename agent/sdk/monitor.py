@@ -8,7 +8,6 @@ failures are counted in ``slo_agent_sdk_errors_total`` and logged once per place
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
@@ -43,7 +42,7 @@ from agent.sdk.recorders import (
     _value,
 )
 from agent.sdk.series import LockedHistogram, Series
-from agent.sdk.values import LockedCounter, ShardedCounter
+from agent.sdk.values import RID_SERIES_SHIFT, LockedCounter, ShardedCounter
 from agent.spec.signals import DEGRADATION_LEVELS
 
 log = logging.getLogger("slo_agent.sdk")
@@ -101,11 +100,8 @@ class Monitor:
         self.bounds = self._bounds(spec)
         self._series: dict[tuple[str, str], Series] = {}
         self._series_lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self.next_request_id = self._ids.__next__
+        self._by_index: list[Series] = []            # request id >> 96 -> series (feedback)
         self._prefix = secrets.token_hex(4) + "-"
-        self._ring: list[Any] = [None] * _RING       # request number -> series (feedback joins)
-        self._ring_ids: list[int] = [-1] * _RING
         self._aliases: OrderedDict[str, int] = OrderedDict()
         self._predictions: OrderedDict[int, Any] = OrderedDict()
         self._cold_lock = threading.Lock()
@@ -167,7 +163,8 @@ class Monitor:
                                    self.shipped.inc, on_refused=self._on_refused,
                                    interval=flush_interval or (sdk.flush_interval if sdk else 1.0),
                                    batch_items=sdk.batch_size if sdk else 500,
-                                   token=token or os.environ.get(ENV_TOKEN))
+                                   token=token or os.environ.get(ENV_TOKEN),
+                                   columnar=os.environ.get("SLO_AGENT_WIRE", "") != "json")
 
     # -- configuration ---------------------------------------------------------------------
     @staticmethod
@@ -224,16 +221,21 @@ class Monitor:
             if s is None:
                 s = self._series[key] = Series(model, version, self.bounds,
                                                sample_limit=self.queue_size,
-                                               index=len(self._series))
+                                               index=len(self._series),
+                                               max_features=self.max_features)
+                self._by_index.append(s)
             return s
 
     def all_series(self) -> list[Series]:
         with self._series_lock:
             return list(self._series.values())
 
-    def remember(self, n: int, series: Series) -> None:
-        self._ring[n & (_RING - 1)] = series
-        self._ring_ids[n & (_RING - 1)] = n
+    def _series_of(self, n: int | None) -> Series | None:
+        """The series that served request number ``n`` (its index is in the id's high bits)."""
+        if n is None:
+            return None
+        i = n >> RID_SERIES_SHIFT
+        return self._by_index[i] if 0 <= i < len(self._by_index) else None
 
     # -- request ids and feedback -------------------------------------------------------------
     def current_request_id(self) -> str | None:
@@ -267,16 +269,15 @@ class Monitor:
         """Late user feedback joined to an inference by its request id."""
         try:
             n = self._resolve(request_id)
-            slot = n & (_RING - 1) if n is not None else None
-            series = self._ring[slot] if slot is not None and self._ring_ids[slot] == n else None
+            series = self._series_of(n)
             mdl = series.model if series else clean(model or "unknown")
             ver = series.version if series else ""
             if series is None and "feedback:unknown" not in self._logged:
                 self._logged.add("feedback:unknown")
                 log.warning("slo-agent: feedback for request id %r, which this process did not "
-                            "serve (or more than %d requests ago): recorded under model %r with "
-                            "no prediction to compare. Said once.", clean(request_id, 64),
-                            _RING, mdl)
+                            "serve (or whose alias is more than %d requests old): recorded under "
+                            "model %r with no prediction to compare. Said once.",
+                            clean(request_id, 64), _RING, mdl)
             with self._cold_lock:
                 predicted = self._predictions.get(n) if n is not None else None
             sentiment = "neutral"
@@ -305,7 +306,10 @@ class Monitor:
         pred: Any = None
         try:
             if opts.features is not None:
-                feats = _features(opts.features(*args, **kwargs), self.max_features)
+                raw = opts.features(*args, **kwargs)
+                # a copy (the caller may reuse its dict); cleaned later, on the shipper thread
+                feats = raw.copy() if type(raw) is dict and len(raw) <= self.max_features \
+                    else _features(raw, self.max_features)
             if opts.prediction is not None and out is not None:
                 pred = _value(opts.prediction(out))
                 with self._cold_lock:
@@ -315,7 +319,7 @@ class Monitor:
         except Exception:
             self.sdk_error("features")
             return
-        if not series.samples.add(feats, pred):
+        if not series.samples.add(feats, pred, opts.prediction is not None):
             self._drop("queue_full", 1)
 
     # -- queues, tokens, cost, datasets -------------------------------------------------------

@@ -8,9 +8,12 @@ the gen_ai semantic conventions. Everything here is off the default hot path.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any
+
+from agent.extras import hint
 
 if TYPE_CHECKING:
     from agent.sdk.monitor import Monitor
@@ -19,6 +22,28 @@ if TYPE_CHECKING:
 OPERATION = "gen_ai.operation.name"
 MODEL = "gen_ai.request.model"
 SYSTEM = "gen_ai.system"
+log = logging.getLogger("slo_agent.sdk")
+
+
+def _exporters() -> tuple[Any, Any] | None:
+    """The OTLP span and metric exporter classes (``OTEL_EXPORTER_OTLP_PROTOCOL`` picks grpc or
+    http/protobuf), or None when the ``otlp`` extra is not installed."""
+    try:
+        if os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                OTLPMetricExporter,
+            )
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        else:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
+                OTLPMetricExporter,
+            )
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+                OTLPSpanExporter,
+            )
+    except ImportError:
+        return None
+    return OTLPSpanExporter, OTLPMetricExporter
 
 
 class OTelBridge:
@@ -40,33 +65,28 @@ class OTelBridge:
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            grpc = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") == "grpc"
-            if grpc:
-                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-                    OTLPMetricExporter,
-                )
-                from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-                    OTLPSpanExporter,
-                )
-            else:
-                from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
-                    OTLPMetricExporter,
-                )
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-                    OTLPSpanExporter,
-                )
             resource = Resource.create({"service.name": monitor.service})
             providers: list[Any] = []
             tp = trace.get_tracer_provider()
-            if type(tp).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
-                tp = TracerProvider(resource=resource)
-                tp.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-                providers.append(tp)
             mp = metrics.get_meter_provider()
-            if type(mp).__name__ in ("_ProxyMeterProvider", "NoOpMeterProvider"):
-                mp = MeterProvider(resource=resource, metric_readers=[
-                    PeriodicExportingMetricReader(OTLPMetricExporter())])
-                providers.append(mp)
+            own_tp = type(tp).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider")
+            own_mp = type(mp).__name__ in ("_ProxyMeterProvider", "NoOpMeterProvider")
+            if own_tp or own_mp:
+                exporters = _exporters()
+                if exporters is None:   # the host set no providers and we cannot export
+                    log.warning("slo-agent: %s; OpenTelemetry spans and gen_ai metrics are off "
+                                "(Prometheus metrics and the sidecar are unaffected)",
+                                hint("otlp", "OTLP export"))
+                    return None
+                span_exporter, metric_exporter = exporters
+                if own_tp:
+                    tp = TracerProvider(resource=resource)
+                    tp.add_span_processor(BatchSpanProcessor(span_exporter()))
+                    providers.append(tp)
+                if own_mp:
+                    mp = MeterProvider(resource=resource, metric_readers=[
+                        PeriodicExportingMetricReader(metric_exporter())])
+                    providers.append(mp)
             tracer = tp.get_tracer("slo-agent")
             meter = mp.get_meter("slo-agent")
             duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s",

@@ -31,7 +31,7 @@ def collect(mon: Monitor) -> list[dict[str, Any]]:
         for a, b in s.shards.swap_sketches():
             lat.merge(a)
             ttft.merge(b)
-        feats, preds, dropped = s.samples.take()
+        columns, rows, preds, dropped = s.samples.take()
         if dropped:
             mon._drop("queue_full", dropped)
         if any(counts.values()) or lat.count or ttft.count:
@@ -43,9 +43,10 @@ def collect(mon: Monitor) -> list[dict[str, Any]]:
             if ttft.count:
                 item["ttft"] = ttft.to_dict()
             items.append(item)
-        if feats or preds:
+        if rows or preds:
+            # columns; the transport sends them as they are (schema 2) or as rows (JSON)
             items.append({"type": "samples", "model": s.model, "version": s.version,
-                          "at": now, "features": feats, "predictions": preds})
+                          "at": now, "rows": rows, "columns": columns, "predictions": preds})
     for (model, version, ttype), c in list(mon.token_counters.items()):
         d = mon._delta(("tokens", model, version, ttype), c.value)
         if d:

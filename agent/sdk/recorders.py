@@ -5,6 +5,7 @@ into user code (callers guard them)."""
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -110,8 +111,11 @@ def _size(obj: Any) -> float | None:
 
 
 def _value(v: Any) -> Any:
+    """A plain scalar: None, bool, str, int (kept, so an id past 2^24 ships exactly) or float."""
     if v is None or isinstance(v, (bool, str)):
         return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
     try:
         return float(v)
     except (TypeError, ValueError):
@@ -119,13 +123,18 @@ def _value(v: Any) -> Any:
 
 
 def _features(raw: Any, limit: int) -> dict[str, Any]:
+    """Cleaned name -> plain value, at most ``limit`` names; a str name and a float value (the
+    common case) pass through without a conversion call."""
     if isinstance(raw, Mapping):
-        items = list(raw.items())[:limit]
-        return {clean(k): _value(v) for k, v in items}
+        out: dict[str, Any] = {}
+        for k, v in raw.items():
+            if len(out) >= limit:
+                break
+            out[k if type(k) is str and len(k) <= 128 else clean(k)] = \
+                v if type(v) is float else _value(v)
+        return out
     if isinstance(raw, Sequence) and not isinstance(raw, (str, bytes)):
         return {f"f{i}": _value(v) for i, v in enumerate(list(raw)[:limit])}
     if hasattr(raw, "tolist"):
         return _features(raw.tolist(), limit)
     return {"value": _value(raw)}
-
-

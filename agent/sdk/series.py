@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from agent.sdk.labels import clean
+from agent.sdk.recorders import _value
 from agent.sdk.values import KeyBuckets, ShardSet
 
 
@@ -34,44 +36,85 @@ class LockedHistogram:
 
 
 class Samples:
-    """Feature/prediction samples awaiting shipment, bounded; overflow is dropped and counted."""
+    """Sampled features and predictions awaiting shipment, bounded; overflow is dropped and
+    counted. The caller's thread only appends (a copy of) the row; the shipper turns rows into
+    columns (feature name -> values), cleaning names and values there, off the hot path."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_features: int = 64) -> None:
         self.limit = limit
-        self.features: list[Any] = []
+        self.max_features = max_features
+        self.features: list[dict[Any, Any]] = []
         self.predictions: list[Any] = []
         self.dropped = 0
+        self.names_dropped = 0
         self._lock = threading.Lock()
 
-    def add(self, features: Any, prediction: Any) -> bool:
-        with self._lock:
-            if len(self.features) >= self.limit:
+    def add(self, features: dict[Any, Any] | None, prediction: Any,
+            with_prediction: bool = True) -> bool:
+        """One sampled call: ``features`` is a dict the caller no longer changes (at most
+        ``max_features`` names) or None. No lock: ``append`` is atomic and ``take`` removes
+        exactly what it read; only a drop (past ``limit``) takes the lock, to count it."""
+        feats, preds = self.features, self.predictions
+        if len(feats) >= self.limit or len(preds) >= self.limit:
+            with self._lock:
                 self.dropped += 1
-                return False
-            self.features.append(features)
-            self.predictions.append(prediction)
-            return True
+            return False
+        if features is not None:
+            feats.append(features)
+        if with_prediction:
+            preds.append(prediction)
+        return True
 
-    def take(self) -> tuple[list[Any], list[Any], int]:
+    def take(self) -> tuple[dict[str, list[Any]], int, list[Any], int]:
+        """(columns of equal length, rows, predictions, dropped) since the last take."""
         with self._lock:
-            out = self.features, self.predictions, self.dropped
-            self.features, self.predictions, self.dropped = [], [], 0
-        return out
+            n, m = len(self.features), len(self.predictions)
+            rows, preds = self.features[:n], self.predictions[:m]
+            del self.features[:n], self.predictions[:m]
+            dropped, self.dropped = self.dropped, 0
+        cols, lost = columns(rows, self.max_features)
+        self.names_dropped += lost
+        return cols, len(rows), [_value(p) for p in preds], dropped
+
+
+def columns(rows: list[dict[Any, Any]], limit: int) -> tuple[dict[str, list[Any]], int]:
+    """Rows of name -> value as columns (a name a row lacks: None), names cleaned and capped at
+    ``limit`` (the rest counted), values plain (``_value``); returns (columns, names dropped)."""
+    if not rows:
+        return {}, 0
+    names: dict[Any, None] = dict.fromkeys(rows[0])
+    for row in rows:
+        if len(row) != len(names) or row.keys() != names.keys():
+            names.update(dict.fromkeys(row))
+    out: dict[str, list[Any]] = {}
+    dropped = 0
+    for key in names:
+        name = clean(key)
+        if name in out:                 # two keys that clean to one name: the first is kept
+            continue
+        if len(out) >= limit:
+            dropped += 1
+            continue
+        col = [row.get(key) for row in rows]
+        if set(map(type, col)) - {float, type(None)}:
+            col = [_value(v) for v in col]
+        out[name] = col
+    return out, dropped
 
 
 class Series:
     """One (model, version) of the service; created when a function is decorated."""
 
     def __init__(self, model: str, version: str, bounds: Sequence[float], sample_limit: int,
-                 index: int) -> None:
+                 index: int, max_features: int = 64) -> None:
         self.model = model
         self.version = version
         self.bounds = list(bounds)
-        self.shards = ShardSet(len(self.bounds))
         self.keymap = KeyBuckets(self.bounds)
+        self.shards = ShardSet(len(self.bounds), self.keymap, index)
         self.error_types: Counter[str] = Counter()
         self._error_lock = threading.Lock()
-        self.samples = Samples(sample_limit)
+        self.samples = Samples(sample_limit, max_features)
         self.index = index
         self.shipped: dict[str, float] = {}   # totals already shipped, for deltas
 

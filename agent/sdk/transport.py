@@ -1,12 +1,15 @@
 """Shipping to the sidecar on a background thread: batched, bounded, backing off, never blocking.
 
 Every ``flush_interval`` the thread asks the monitor for what changed (counts, merged sketches,
-samples, feedback, dataset batches) and POSTs one JSON batch to ``/v1/ingest``. When the sidecar is
-slow or gone, batches wait in a bounded list with exponential backoff; past the bound the oldest is
-dropped and its items are counted. A 4xx is final for what it names: when the answer's ``fields``
-name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``), only those are dropped
-and the rest of the batch is sent again at once, so one bad item never blinds later batches; a 4xx
-that names nothing drops the batch (counted as rejected); a 413 halves the batch and sends both.
+samples, feedback, dataset batches) and POSTs one batch to ``/v1/ingest``: columnar (schema 2,
+``agent/sdk/wire.py``: features as float columns) by default, JSON (schema 1) once a sidecar
+answers 415 to a columnar body (an older sidecar), or with ``SLO_AGENT_WIRE=json``. When the
+sidecar is slow or gone, batches wait in a bounded list with exponential backoff; past the bound
+the oldest is dropped and its items are counted. A 4xx is final for what it names: when the
+answer's ``fields`` name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``),
+only those are dropped and the rest of the batch is sent again at once, so one bad item never
+blinds later batches; a 4xx that names nothing drops the batch (counted as rejected); a 413 halves
+the batch and sends both.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from agent.sdk import wire
 
 log = logging.getLogger("slo_agent.sdk")
 
@@ -63,8 +68,10 @@ class Shipper:
                  on_drop: Callable[[str, int], None], on_shipped: Callable[[int], None],
                  interval: float = 1.0, timeout: float = 2.0, max_pending: int = 16,
                  batch_items: int = 500, token: str | None = None,
-                 on_refused: Callable[[str, str], None] | None = None) -> None:
+                 on_refused: Callable[[str, str], None] | None = None,
+                 columnar: bool = True) -> None:
         self.url = url.rstrip("/") + INGEST_PATH
+        self.columnar = columnar
         self._collect = collect
         self._envelope = envelope
         self._on_drop = on_drop
@@ -108,6 +115,8 @@ class Shipper:
             while self._pending:
                 batch = self._pending[0]
                 status = self._post(batch)
+                if status == "json":       # the sidecar reads JSON only: resend as JSON
+                    continue
                 if status == "ok":
                     self._pending.popleft()
                     self._on_shipped(len(batch))
@@ -131,11 +140,11 @@ class Shipper:
 
     def _post(self, batch: list[dict[str, Any]]) -> str:
         try:
-            body = encode(self._envelope(batch))
+            body, ctype = self.body(batch)
         except (TypeError, ValueError) as exc:
             self.last_error = f"encode: {exc}"
             return "rejected"
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": ctype}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
@@ -146,6 +155,11 @@ class Shipper:
             return "ok"
         except urllib.error.HTTPError as exc:
             self.last_error = f"HTTP {exc.code}"
+            if exc.code == 415 and self.columnar:
+                self.columnar = False
+                log.warning("slo-agent: the sidecar at %s does not read the columnar format; "
+                            "sending JSON from now on (said once)", self.url)
+                return "json"
             if exc.code == 413:
                 return "too_large"
             final = 400 <= exc.code < 500 and exc.code not in (408, 429)
@@ -155,6 +169,15 @@ class Shipper:
             # refused, reset, timeout, bad URL, a peer that answers garbage
             self.last_error = str(exc) or type(exc).__name__
             return "retry"
+
+    def body(self, batch: list[dict[str, Any]]) -> tuple[bytes, str]:
+        """The request body and its Content-Type for one batch."""
+        env = self._envelope(batch)
+        if self.columnar:
+            return wire.encode(env, dumps=encode), wire.CONTENT_TYPE
+        env["items"] = [wire.rows_of(i) if i.get("type") == "samples" and "columns" in i else i
+                        for i in env["items"]]
+        return encode(env), "application/json"
 
     def _salvage(self, batch: list[dict[str, Any]], paths: list[str]
                  ) -> list[dict[str, Any]]:

@@ -7,26 +7,45 @@ are folded into a retired total, so thread-per-request servers keep memory bound
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import weakref
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from detectors.sketch import QuantileSketch
 
+#: a request id is ``series index << 96 | shard number << 64 | call number in the shard``: the
+#: series of any id is known without a table, and no counter is shared between threads
+RID_SERIES_SHIFT = 96
+RID_SHARD_SHIFT = 64
+
+#: a thread's latency buffer is folded by the thread itself once it holds this many calls (when
+#: neither a scrape nor the shipper drained it first), so memory stays bounded without readers
+BUFFER_CAP = 2048   # a power of two: the hot path tests ``n & (BUFFER_CAP - 1)``
+
 
 class Shard:
-    """Per-thread accumulator of one inference series."""
+    """Per-thread accumulator of one inference series.
+
+    The decorator's fast path only appends a successful call's duration to ``lat`` (and counts
+    ``started``); readers fold those into the set's ``drained`` total under the set's lock.
+    Appending and ``del lat[:n]`` are each atomic, so a fold never loses a racing append."""
 
     __slots__ = ("buckets", "cancelled", "count", "errors", "fallbacks", "inflight",
-                 "inter_buckets", "inter_count", "inter_sum", "owner", "sketch", "started",
+                 "inter_buckets", "inter_count", "inter_sum", "lat", "owner", "rid_base", "sketch",
+                 "started",
                  "sum", "ttft_buckets", "ttft_count", "ttft_sketch", "ttft_sum")
     # ``sketch`` / ``ttft_sketch`` are bare DDSketch bucket dicts (key -> count; key None counts
-    # zeros): the hot path touches only them; QuantileSketch objects are built when swapped out.
+    # zeros): cold paths touch only them; QuantileSketch objects are built when swapped out.
 
-    def __init__(self, n_buckets: int, owner: Any = None) -> None:
+    def __init__(self, n_buckets: int, owner: Any = None, rid_base: int = 0) -> None:
+        self.lat: list[float] = []                 # fast-path durations not yet folded
+        #: request ids of this shard are ``rid_base + started``: unique without a shared counter
+        self.rid_base = rid_base
         self.buckets = [0] * (n_buckets + 1)       # last slot is +Inf
         self.count = 0                             # finished calls (all outcomes)
         self.sum = 0.0
@@ -60,14 +79,20 @@ class Shard:
 
 
 class ShardSet:
-    """All shards of one series plus the retired total; ``local()`` is the hot-path accessor."""
+    """All shards of one series plus the retired and drained totals; ``local()`` is the
+    hot-path accessor. ``drained`` (written only under the lock) holds the folded fast-path
+    durations: buckets, sum, count and the sketch."""
 
-    def __init__(self, n_buckets: int) -> None:
+    def __init__(self, n_buckets: int, keymap: KeyBuckets | None = None, index: int = 0) -> None:
         self.n_buckets = n_buckets
+        self.index = index
+        self._seq = itertools.count(1)
         self._tls = threading.local()
         self._lock = threading.Lock()
         self._shards: list[Shard] = []
         self.retired = Shard(n_buckets)
+        self.drained = Shard(n_buckets)
+        self.keymap = keymap if keymap is not None else KeyBuckets([])
         self._pending_sketches: list[tuple[dict[int | None, int], dict[int | None, int]]] = []
 
     def local(self) -> Shard:
@@ -75,16 +100,53 @@ class ShardSet:
             shard: Shard = self._tls.shard
             return shard
         except AttributeError:
-            shard = Shard(self.n_buckets, weakref.ref(threading.current_thread()))
+            rid_base = (self.index << RID_SERIES_SHIFT) | (next(self._seq) << RID_SHARD_SHIFT)
+            shard = Shard(self.n_buckets, weakref.ref(threading.current_thread()), rid_base)
             with self._lock:
                 self._shards.append(shard)
             self._tls.shard = shard
             return shard
 
+    def drain(self, shard: Shard) -> None:
+        """Fold a shard's buffered durations into ``drained`` (the owner calls it when the
+        buffer is full; readers through ``total``/``swap_sketches``)."""
+        with self._lock:
+            self._drain(shard)
+
+    def _drain(self, shard: Shard) -> None:
+        """Called under the lock. Vectorised over the buffer: one key per value, then one
+        bucket lookup per distinct key."""
+        buf = shard.lat
+        n = len(buf)
+        if not n:
+            return
+        values = buf[:n]
+        del buf[:n]
+        d = self.drained
+        inv, log, ceil = INV_LOG_GAMMA, math.log, math.ceil
+        keys = [ceil(log(v) * inv) if v > 1e-9 else None for v in values]
+        sketch = d.sketch
+        keymap = self.keymap
+        buckets = d.buckets
+        for k, c in Counter(keys).items():
+            sketch[k] = sketch.get(k, 0) + c
+            b = keymap[k]
+            if b < 0:   # first sight of the key, or one that straddles a bucket bound
+                b = keymap.learn(k, values[keys.index(k)])
+                if keymap[k] < 0:
+                    for kk, v in zip(keys, values, strict=True):
+                        if kk == k:
+                            buckets[bisect_left(keymap.bounds, v)] += 1
+                    continue
+            buckets[b] += c
+        d.sum += math.fsum(values)
+        d.count += n
+
     def _compact(self) -> None:
-        """Fold shards whose thread has ended (called under the lock)."""
+        """Drain every shard and fold those whose thread has ended (called under the lock)."""
         alive = []
         for s in self._shards:
+            self._drain(s)
             thread = s.owner() if s.owner is not None else None
             if thread is not None and thread.is_alive():
                 alive.append(s)
@@ -98,20 +160,23 @@ class ShardSet:
         out = Shard(self.n_buckets)
         with self._lock:
             self._compact()
-            shards = [*self._shards, self.retired]
-        for s in shards:
-            s.fold_into(out)
+            shards = [*self._shards, self.retired, self.drained]
+            for s in shards:
+                s.fold_into(out)
         return out
 
     def swap_sketches(self) -> list[tuple[QuantileSketch, QuantileSketch]]:
         """Take each shard's sketch buckets and give it fresh ones. The taken ones are returned
-        on the *next* call, so an add racing with the swap has long completed by then."""
+        on the *next* call, so an add racing with the swap has long completed by then; the
+        drained sketch is written only under the lock, so it is returned at once."""
         with self._lock:
             self._compact()
             ready, self._pending_sketches = self._pending_sketches, []
             for s in self._shards:
                 self._pending_sketches.append((s.sketch, s.ttft_sketch))
                 s.sketch, s.ttft_sketch = {}, {}
+            ready.append((self.drained.sketch, {}))
+            self.drained.sketch = {}
         return [(sketch_from_bins(a), sketch_from_bins(b)) for a, b in ready]
 
     def shard_count(self) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from agent.sidecar import ingest as m
 from agent.sidecar.ingest import IngestError
 from agent.sidecar.state import AgentState, CategoricalWindow, numeric_values
+from agent.sidecar.wire import ColumnSamples
 from agent.spec.model import Spec
 from detectors.quality import schema_diff
 from detectors.sketch import QuantileSketch
@@ -99,7 +100,8 @@ class Admission:
         with self._lock:
             batch.instance = self._admit_instance(batch.instance, self.clock())
             for item in batch.items:
-                if isinstance(item, (m.Requests, m.Samples, m.Feedback, m.Tokens, m.Cost)):
+                if isinstance(item, (m.Requests, m.Samples, m.Feedback, m.Tokens, m.Cost,
+                                     ColumnSamples)):
                     if self.known_models and item.model not in self.known_models:
                         self._unknown(item.model)
                     if isinstance(item, m.Feedback) and item.joined is False:
@@ -119,6 +121,9 @@ class Admission:
                     item.breakers = self._fold("breaker", item.breakers, summed=False)
                     item.gauges = self._fold("metric", item.gauges, summed=False)
                     item.counters = self._fold("metric", item.counters, summed=True)
+                if isinstance(item, ColumnSamples):    # columnar door (agent/sidecar/wire.py)
+                    self.overflow["feature"] += len(item.cap_features(
+                        self._features.setdefault(item.model, set()), self.max_features))
                 if isinstance(item, m.Samples):
                     self._cap_features(item)
 
@@ -188,6 +193,8 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
                         target.add_sketch(sk.rebucketed(target.accuracy), now)
                     except ValueError:
                         state.ingested["bad_sketch"] += 1
+        elif isinstance(item, ColumnSamples):
+            rows += item.apply_to(state, categorical.get(item.model, set()), now)
         elif isinstance(item, m.Samples):
             rows += _samples(state, item, categorical.get(item.model, set()), now)
         elif isinstance(item, m.Feedback):

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from agent.sidecar import ingest, page
+from agent.sidecar import ingest, page, wire
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import DCGMPublished, Published
 from agent.sidecar.jsonsafe import dumps
@@ -75,7 +75,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     dcgm = CollectorRegistry(auto_describe=False)
     dcgm.register(DCGMPublished(engine))
     token_bytes = token.encode() if token else None
-    openapi = ingest.openapi()
+    openapi = wire.document(ingest.openapi())
     names = {o.name for o in spec.objectives}
     sessions = Sessions()
     limiter = LoginLimiter()
@@ -186,9 +186,11 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         if not authorized(request, session_ok=False):
             return unauthorized()
         ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-        if ctype not in ("application/json", ""):
+        parse = wire.parse if ctype == wire.CONTENT_TYPE else ingest.parse
+        if ctype not in ("application/json", "", wire.CONTENT_TYPE):
             engine.counters.inc("batches", "rejected")
-            return _error(415, f"Content-Type: expected application/json, got {ctype!r}",
+            return _error(415, f"Content-Type: expected application/json or "
+                          f"{wire.CONTENT_TYPE}, got {ctype!r}",
                           [{"path": "<header>.content-type", "message": "unsupported"}])
         chunks: list[bytes] = []
         size = 0
@@ -209,8 +211,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
                           [{"path": "<body>", "message": "too large"}])
         body = b"".join(chunks)
         try:
-            batch = await asyncio.to_thread(ingest.parse, body) if size > 65536 \
-                else ingest.parse(body)
+            batch = await asyncio.to_thread(parse, body) if size > 65536 else parse(body)
             if batch.service != spec.service:
                 raise ingest.IngestError(
                     422, f"invalid field service: this sidecar serves {spec.service!r}, "

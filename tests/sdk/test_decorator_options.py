@@ -23,7 +23,7 @@ def _fallbacks(m: Monitor, model: str) -> float:
 
 def _predictions(m: Monitor, model: str) -> list[Any]:
     s = next(s for s in m.all_series() if s.model == model)
-    return s.samples.take()[1]
+    return s.samples.take()[2]          # (columns, rows, predictions, dropped)
 
 
 def _shapes(m: Monitor, model: str, fallback: Callable[[Any], Any],

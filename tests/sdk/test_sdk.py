@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.sdk import Monitor
+from agent.sidecar import wire
 from tests.helpers import free_port, require_binary
 
 
@@ -45,6 +46,23 @@ def mon() -> Iterator[Monitor]:
     m.close()
 
 
+def as_json(body: bytes, ctype: str | None) -> Any:
+    """A body as the JSON (schema 1) document it stands for: columnar bodies are decoded by the
+    sidecar's own door, their sample columns turned back into rows."""
+    if not body:
+        return None
+    if ctype != wire.CONTENT_TYPE:
+        return json.loads(body)
+    batch = wire.parse(body)
+    doc = batch.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for i, item in enumerate(batch.items):
+        if isinstance(item, wire.ColumnSamples):
+            feats, preds = item.to_rows()
+            doc["items"][i] = {"type": "samples", "model": item.model, "version": item.version,
+                               "at": item.at, "features": feats, "predictions": preds}
+    return doc
+
+
 class Capture(BaseHTTPRequestHandler):
     """A loopback stand-in for the sidecar's ingest endpoint that records what arrives."""
 
@@ -53,8 +71,9 @@ class Capture(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        ctype = self.headers.get("Content-Type")
         type(self).bodies.append({"path": self.path, "auth": self.headers.get("Authorization"),
-                                  "json": json.loads(body) if body else None})
+                                  "ctype": ctype, "json": as_json(body, ctype)})
         self.send_response(type(self).status)
         self.end_headers()
 

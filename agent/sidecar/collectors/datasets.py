@@ -3,6 +3,7 @@ the data contract through great-expectations when the contract has checks GX run
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ class DatasetPoller:
         contract = d.contract.model_dump(mode="json")
         if self.run_contract and (contract["max_null_ratio"] or contract["ranges"]
                                   or contract["columns"] or contract["freshness"]
-                                  or contract["allowed_values"]):
+                                  or contract["allowed_values"]) and _gx_installed():
             from detectors.contract import validate_contract
 
             report = validate_contract(frame, contract, d.name, now=time.time())
@@ -121,3 +122,19 @@ def allowed_values(frame: Any, allowed: dict[str, list[Any]]) -> dict[str, dict[
         if c.share is None:
             out[col]["reason"] = "no non-null values"
     return out
+
+
+def _gx_installed() -> bool:
+    """Contracts need the gx extra; without it they are skipped, said once in the log."""
+    from agent.extras import hint, missing
+
+    if not missing("gx"):
+        return True
+    if not _said:
+        _said.append(True)
+        logging.getLogger("slo_agent.sidecar").warning(
+            "%s; dataset contracts are not checked", hint("gx", "data contracts"))
+    return False
+
+
+_said: list[bool] = []

@@ -1,0 +1,110 @@
+"""The decorator's hot path only appends to a per-thread buffer; readers (scrapes, the shipper)
+fold the buffers while calls run. Counts, buckets and sketches must stay exact under 8 threads and
+under asyncio with readers racing the writers, and a buffer nobody reads must stay bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from agent.sdk import Monitor
+from agent.sdk.values import BUFFER_CAP
+
+
+def _mon() -> Monitor:
+    return Monitor(registry=CollectorRegistry(), service="hot", sample_rate=0)
+
+
+def test_exact_counts_with_8_threads_and_a_racing_reader() -> None:
+    mon = _mon()
+    threads, calls = 8, 6000
+
+    @mon.inference(model="m")
+    def f(x: int) -> int:
+        return x
+
+    stop = threading.Event()
+    sketched = [0]
+
+    def reader() -> None:
+        series = mon.all_series()[0]
+        while not stop.is_set():
+            generate_latest(mon.registry)
+            sketched[0] += sum(a.count for a, _ in series.shards.swap_sketches())
+
+    def work() -> None:
+        for i in range(calls):
+            f(i)
+
+    r = threading.Thread(target=reader)
+    r.start()
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    stop.set()
+    r.join()
+    series = mon.all_series()[0]
+    total = series.shards.total()
+    assert total.count == threads * calls
+    assert sum(total.buckets) == threads * calls
+    assert total.in_flight == 0
+    sketched[0] += sum(a.count for a, _ in series.shards.swap_sketches())
+    sketched[0] += sum(a.count for a, _ in series.shards.swap_sketches())
+    assert sketched[0] == threads * calls          # every call in exactly one shipped sketch
+
+
+def test_exact_counts_under_asyncio_with_a_racing_reader() -> None:
+    mon = _mon()
+
+    @mon.inference(model="a")
+    async def f(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    async def scrape() -> None:
+        for _ in range(50):
+            mon.all_series()[0].shards.total()
+            await asyncio.sleep(0)
+
+    async def run() -> None:
+        await asyncio.gather(scrape(), *(f(i) for i in range(5000)))
+
+    asyncio.run(run())
+    total = mon.all_series()[0].shards.total()
+    assert total.count == 5000 and sum(total.buckets) == 5000 and total.in_flight == 0
+
+
+def test_an_unread_buffer_stays_bounded() -> None:
+    mon = _mon()
+
+    @mon.inference(model="b")
+    def f(x: int) -> int:
+        return x
+
+    for i in range(5 * BUFFER_CAP + 7):
+        f(i)
+    shard = mon.all_series()[0].shards._tls.shard
+    assert len(shard.lat) < BUFFER_CAP
+    assert mon.all_series()[0].shards.total().count == 5 * BUFFER_CAP + 7
+
+
+def test_buffered_durations_land_in_the_right_buckets() -> None:
+    mon = Monitor(registry=CollectorRegistry(), service="hot", sample_rate=0)
+    series = mon._series_for("m", "")
+    shard = series.shards.local()
+    bounds = series.bounds
+    values = [b for b in bounds] + [b * 1.0000001 for b in bounds] + [0.0, 1e-12, 1e9]
+    shard.lat.extend(values)
+    shard.started += len(values)
+    total = series.shards.total()
+    from bisect import bisect_left
+
+    want = [0] * (len(bounds) + 1)
+    for v in values:
+        want[bisect_left(bounds, v)] += 1
+    assert total.buckets == want
+    assert abs(total.sum - sum(values)) < 1e-6
