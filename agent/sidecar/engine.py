@@ -39,7 +39,8 @@ from detectors.detection import Detection
 
 log = logging.getLogger("slo_agent.sidecar")
 MAX_INSTANCES = 1000        # SDK instances remembered for the status page
-SNAPSHOT_BYTES_PER_S = 100_000    # 1 MB of state is written at most every 10 s
+SNAPSHOT_FREE_BYTES = 256_000     # a state this small is written every interval
+SNAPSHOT_BYTES_PER_S = 100_000    # beyond it, each 100 kB more waits a second: 1 MB ~ every 7.4 s
 SNAPSHOT_MAX_GAP = 60.0            # and never less often than this
 EVAL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -314,9 +315,11 @@ class Engine:
             return default
 
     def snapshot(self, now: float | None = None) -> None:
-        """Write the state; from a tick (``now`` given) only when due: a snapshot of B bytes
-        waits B / SNAPSHOT_BYTES_PER_S seconds (at most SNAPSHOT_MAX_GAP) before the next, so
-        its cost stays bounded as the state grows. Without ``now`` (stop) it always writes."""
+        """Write the state; from a tick (``now`` given) only when due. A state of up to
+        SNAPSHOT_FREE_BYTES is written every interval (a crash loses at most one interval); a
+        larger one waits (B - SNAPSHOT_FREE_BYTES) / SNAPSHOT_BYTES_PER_S seconds (at most
+        SNAPSHOT_MAX_GAP) before the next, so its cost stays bounded as the state grows.
+        Without ``now`` (stop) it always writes."""
         if now is not None and now < self.snapshot_due:
             return
         try:
@@ -327,8 +330,8 @@ class Engine:
             self.counters.inc("snapshots", "error")
             log.error("snapshot failed: %s", exc)
         if now is not None:
-            self.snapshot_due = now + min(SNAPSHOT_MAX_GAP,
-                                          self.snapshot_bytes / SNAPSHOT_BYTES_PER_S)
+            over = max(0, self.snapshot_bytes - SNAPSHOT_FREE_BYTES)
+            self.snapshot_due = now + min(SNAPSHOT_MAX_GAP, over / SNAPSHOT_BYTES_PER_S)
 
     def _log_pending(self, r: Result) -> None:
         assert r.pending is not None

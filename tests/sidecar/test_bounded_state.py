@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.sidecar import ingest, page, persistence
 from agent.sidecar.apply import MAX_INSTANCES, OVERFLOW, apply
-from agent.sidecar.engine import Engine
+from agent.sidecar.engine import SNAPSHOT_BYTES_PER_S, SNAPSHOT_FREE_BYTES, Engine
 from agent.sidecar.exposition import OTHER_CATEGORY, Published
 from agent.sidecar.service_state import MAX_TOTAL_RUNS, ServiceSignals
 from agent.spec import parse_spec
@@ -154,11 +154,14 @@ def test_snapshot_cost_is_bounded_and_timed(tmp_path: Path) -> None:
     eng.tick(clock.t)
     written = eng.counters.snapshots["ok"]
     assert eng.snapshot_bytes > 500_000
-    for _ in range(4):
+    wait = (eng.snapshot_bytes - SNAPSHOT_FREE_BYTES) / SNAPSHOT_BYTES_PER_S
+    start = clock.t
+    while clock.t + eng.interval < start + wait:
         clock.t += eng.interval
         eng.tick(clock.t)
+    assert clock.t > start                                    # at least one interval skipped
     assert eng.counters.snapshots["ok"] == written            # not rewritten every interval
-    clock.t += eng.snapshot_bytes / 100_000 + 0.01
+    clock.t = start + wait + 0.01
     eng.tick(clock.t)
     assert eng.counters.snapshots["ok"] == written + 1
     eng.snapshot()                                            # stop(): always written
