@@ -25,6 +25,7 @@ from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.spec.model import Spec
 from detectors.sketch import WindowedSketch
+from detectors.thresholds import Status
 
 if TYPE_CHECKING:
     from agent.sidecar.engine import Engine
@@ -82,7 +83,11 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
         rows = one(r) if guard is None else guard(f"objective {r.name}", [], one, r)
         for name, labels, value in rows:
             fams[name].add_metric(labels, value)
-    for (name, to), n in sorted(transitions.items()):
+    # every (objective, state) starts at 0, so Prometheus sees the first transition as an
+    # increase (a counter series that appears at 1 shows no increase to rate()/increase())
+    counts = {(o.name, s.value): 0 for o in spec.objectives for s in Status}
+    counts.update(transitions)
+    for (name, to), n in sorted(counts.items()):
         fams[cat.OBJECTIVE_TRANSITIONS.name].add_metric([svc, name, signals.get(name, ""), to],
                                                         float(n))
     return list(fams.values())

@@ -240,3 +240,17 @@ def test_apply_counts_no_bad_sketch_for_door_checked_input(tmp_path: Path) -> No
         _requests(1, latency={"keys": [5], "counts": [1]})]}).encode())
     apply(eng.state, eng.spec, batch, clock.t)
     assert eng.state.ingested["bad_sketch"] == 0
+
+
+def test_transition_counters_start_at_zero(tmp_path: Path) -> None:
+    """Each (objective, state) is exported at 0 before its first transition, so Prometheus's
+    increase() sees that first transition (a series born at 1 shows no increase)."""
+    eng, clock = _engine(tmp_path)
+    eng.tick(clock.t)
+    text = _metrics(eng)
+    for o in eng.spec.objectives:
+        for state in ("ok", "warning", "critical", "no_data"):
+            line = next(ln for ln in text.splitlines()
+                        if ln.startswith("slo_agent_objective_transitions_total{")
+                        and f'objective="{o.name}"' in ln and f'to="{state}"' in ln)
+            assert line.endswith((" 0.0", " 1.0")), line
