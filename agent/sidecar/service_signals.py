@@ -25,21 +25,22 @@ def fresh_for(window: float) -> float:
     return max(3 * window, 30.0)
 
 
-def job(sv: ServiceSignals, o: Objective, now: float) -> Value:
+def job(sv: ServiceSignals, o: Objective, now: float, what: str) -> Value:
+    """``what``: success_ratio (over a day), duration (last run) or since_success."""
     name = o.selector.job or ""
     j = sv.jobs.get(name)
     if j is None:
         return None, {"reason": f"no run of job {name!r} reported yet (monitor.job or "
                                 "slo-agent job-event)"}
     detail: dict[str, Any] = {"running": len(j.running), "last_error": j.last_error}
-    if o.signal is SignalKind.JOB_SUCCESS_RATIO:
+    if what == "success_ratio":
         failed, total = j.counts(now, cat.JOB_WINDOW_SECONDS)
         detail.update(bad=float(failed), total=float(total))
         if total == 0:
             detail["reason"] = f"no finished run of {name!r} in the last {cat.JOB_WINDOW}"
             return None, detail
         return 1.0 - failed / total, detail
-    if o.signal is SignalKind.JOB_DURATION:
+    if what == "duration":
         if j.last_duration is None:
             detail["reason"] = f"no finished run of {name!r} with a duration yet"
         return j.last_duration, detail
