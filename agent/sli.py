@@ -142,7 +142,7 @@ class ObjectivePlan:
         events = self.record.events
         if events is None:
             raise ValueError(f"{self.o.signal.value} is not an event-based signal")
-        return events(self.query(self.matchers, window, "increase"))  # type: ignore[no-any-return]
+        return events(self.query(self.matchers, window, "increase"))
 
     @property
     def value_series(self) -> str:

@@ -121,7 +121,7 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
     s = inp.Synth(dict(p.raw_labels), tick_seconds(p), _per_tick(p),
                   _bounds(p, segments) if p.o.info.quantile else (),
                   p.o.selector.dataset is not None, p.o.alpha)
-    return build(s, list(segments))  # type: ignore[no-any-return]
+    return build(s, list(segments))
 
 
 # --- scenario levels ------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from typing import Any
 from agent import catalogue as cat
 from agent.sidecar.service_state import ServiceSignals
 from agent.sidecar.state import AgentState, ModelState
+from agent.signals import record
 from agent.spec.model import Objective, Spec
-from agent.spec.signals import SignalKind
 from agent.spec.units import format_duration
 from detectors.detection import Detection, detection_time
 
@@ -103,7 +103,8 @@ def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float)
     levels = [t.value for t in (drift.warning_threshold, drift.critical_threshold)
               if t is not None]
     shift, floor = max(levels), min(levels)
-    if drift.signal is SignalKind.PREDICTION_DRIFT or sel.feature is not None:
+    if record(drift.signal).compute.params.get("windows") == "predictions" \
+            or sel.feature is not None:
         tests = 1
     else:
         tests = max([len(ms.numeric) + len(ms.categorical) for ms in models] + [1])

@@ -106,11 +106,13 @@ def _dataset(ev: Any, o: Objective, now: float, what: str) -> Value:
     return per_column[what](d, column)
 
 
-def _drift(ev: Any, o: Objective, now: float, dataset: str) -> Value:
-    """The SDK's feature windows, or with a dataset selected the file against its reference."""
+def _drift(ev: Any, o: Objective, now: float, dataset: str, windows: str) -> Value:
+    """The SDK's windows (features, predictions or new categories), or with a dataset selected
+    the file against its reference."""
     if o.selector.dataset is not None:
         return _dataset(ev, o, now, dataset)
-    return ev.model_drift.value(o, ev.state, ev.models(o), ev.drift_thresholds(o))  # type: ignore[no-any-return]
+    out: Value = ev.model_drift.value(o, ev.state, ev.models(o), ev.drift_thresholds(o), windows)
+    return out
 
 
 def _job(ev: Any, o: Objective, now: float, what: str) -> Value:

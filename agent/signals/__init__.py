@@ -27,7 +27,8 @@ if _missing:
 ORDERED = tuple(RECORDS[k] for k in SignalKind)
 DEGRADATION_LEVELS = service.DEGRADATION_LEVELS
 BREAKER_STATES = service.BREAKER_STATES
-STATE_NAMES = service.STATE_NAMES
+#: the discrete states a level-like kind is drawn with, by kind
+STATE_NAMES = {r.kind: r.states for r in ORDERED if r.states}
 
 
 def record(kind: SignalKind | str) -> SignalRecord:

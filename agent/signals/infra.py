@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent import catalogue as cat
 from agent.signals import inputs as inp
 from agent.signals import promql as pq
-from agent.signals.record import Compute, Direction, Inputs, SignalKind, SignalRecord, SLIType
+from agent.signals.record import (
+    Compute,
+    Direction,
+    Inputs,
+    Panel,
+    SignalKind,
+    SignalRecord,
+    SLIType,
+)
 from agent.spec.units import Unit
 
 _UP, _TS = Direction.HIGHER_IS_WORSE, SLIType.TIMESLICES
@@ -24,7 +34,7 @@ def _memory_inputs(s: inp.Synth, segments: list[inp.Segment]) -> list[dict[str, 
 
 _mem_inputs: Inputs = _memory_inputs
 
-RECORDS = (
+_RECORDS = (
     SignalRecord(SignalKind.GPU_UTILIZATION, "GPU utilisation", Unit.RATIO, _UP,
                  ("gpu", "scrape"), _TS, "infrastructure", "busy-time share of the busiest GPU",
                  grafana_unit="percentunit", value=pq.gauge("max", cat.GPU_UTIL),
@@ -43,3 +53,21 @@ RECORDS = (
                  source=pq.series(cat.GPU_TEMP), compute=Compute("gpu"),
                  inputs=inp.gauge(cat.GPU_TEMP, _GPU)),
 )
+
+PANELS = {
+    SignalKind.GPU_UTILIZATION: Panel(
+        "Infrastructure", 8, "GPU utilisation",
+        lambda m: f"max by (gpu) ({cat.GPU_UTIL.name}{m})", "GPU {{gpu}}",
+        "Busy-time share per GPU (NVML); dashed at the GPU objective's levels."),
+    SignalKind.GPU_MEMORY_RATIO: Panel(
+        "Infrastructure", 9, "GPU memory used",
+        lambda m: f"max by (gpu) ({cat.GPU_MEM_USED.name}{m} / {cat.GPU_MEM_TOTAL.name}{m})",
+        "GPU {{gpu}}", "Framebuffer memory used per GPU as a share of its size; dashed at the "
+        "GPU objective's levels."),
+    SignalKind.GPU_TEMPERATURE: Panel(
+        "Infrastructure", 10, "GPU temperature",
+        lambda m: f"max by (gpu) ({cat.GPU_TEMP.name}{m})", "GPU {{gpu}}",
+        "Core temperature per GPU; dashed at the GPU objective's levels."),
+}
+
+RECORDS = tuple(replace(r, panel=PANELS.get(r.kind)) for r in _RECORDS)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent import catalogue as cat
 from agent.signals import inputs as inp
 from agent.signals import promql as pq
-from agent.signals.record import Compute, Direction, SignalKind, SignalRecord, SLIType
+from agent.signals.record import Compute, Direction, Panel, SignalKind, SignalRecord, SLIType
 from agent.spec.units import Unit
 
 _UP, _DOWN = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE
@@ -22,7 +24,7 @@ def _since_inputs(s: inp.Synth, segments: list[inp.Segment]) -> list[dict[str, s
     return [{"series": inp.series(cat.JOB_LAST_SUCCESS.name, s.base), "values": " ".join(parts)}]
 
 
-RECORDS = (
+_RECORDS = (
     SignalRecord(SignalKind.JOB_SUCCESS_RATIO, "Job success ratio", Unit.RATIO, _DOWN, _JOB,
                  SLIType.EVENTS, "jobs", "share of a job's finished runs that succeeded",
                  required=_JOB, default_warning="99%", default_critical="90%",
@@ -30,7 +32,7 @@ RECORDS = (
                  value=pq.ratio(_FAILURES, good=True, fn="increase"),
                  events=pq.counter_events(cat.JOB_RUNS, 'result="failure"'),
                  source=pq.series(cat.JOB_RUNS), settle=cat.JOB_WINDOW_SECONDS,
-                 compute=Compute("job", {"what": "success_ratio"}),
+                 compute=Compute("job", {"what": "success_ratio"}), status_detail="detail",
                  inputs=inp.counter_ratio(cat.JOB_RUNS, "result", "failure", "success",
                                           good_share=True)),
     SignalRecord(SignalKind.JOB_DURATION, "Job duration", Unit.SECONDS, _UP, _JOB,
@@ -39,7 +41,7 @@ RECORDS = (
                  default_critical="3x baseline", grafana_unit="s", note="last finished run",
                  value=pq.gauge("max", cat.JOB_LAST_DURATION),
                  source=pq.series(cat.JOB_LAST_DURATION),
-                 compute=Compute("job", {"what": "duration"}),
+                 compute=Compute("job", {"what": "duration"}), status_detail="detail",
                  inputs=inp.gauge(cat.JOB_LAST_DURATION)),
     SignalRecord(SignalKind.TIME_SINCE_SUCCESS, "Time since last successful run",
                  Unit.SECONDS, _UP, _JOB, SLIType.TIMESLICES, "jobs",
@@ -47,5 +49,25 @@ RECORDS = (
                  note="e.g. 26h / 50h for a daily retrain",
                  value=lambda q: f"time() - max({cat.JOB_LAST_SUCCESS.name}{q.m})",
                  source=pq.series(cat.JOB_LAST_SUCCESS),
-                 compute=Compute("job", {"what": "since_success"}), inputs=_since_inputs),
+                 compute=Compute("job", {"what": "since_success"}), inputs=_since_inputs,
+                 status_detail="detail"),
 )
+
+PANELS = {
+    SignalKind.JOB_SUCCESS_RATIO: Panel(
+        "Jobs", 1.5, f"Job success ratio (last {cat.JOB_WINDOW})", lambda m: "", "",
+        f"Share of finished runs that succeeded over the trailing {cat.JOB_WINDOW}, per job "
+        "objective, dashed at its levels.", style="objectives"),
+    SignalKind.TIME_SINCE_SUCCESS: Panel(
+        "Jobs", 2, "Time since last successful run",
+        lambda m: f"time() - max by (job_name) ({cat.JOB_LAST_SUCCESS.name}{m})", "{{job_name}}",
+        "Time since each job last succeeded; dashed at the levels of the objective watching "
+        "that job."),
+    SignalKind.JOB_DURATION: Panel(
+        "Jobs", 3, "Last run duration",
+        lambda m: f"max by (job_name) ({cat.JOB_LAST_DURATION.name}{m})", "{{job_name}}",
+        "Duration of each job's last finished run; dashed at absolute levels of the job's "
+        "objective (baseline-relative ones are on its detail dashboard)."),
+}
+
+RECORDS = tuple(replace(r, panel=PANELS.get(r.kind)) for r in _RECORDS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from agent import catalogue as cat
 from agent.signals import inputs as inp
 from agent.signals import promql as pq
@@ -9,11 +11,13 @@ from agent.signals.record import (
     Compute,
     Direction,
     Judge,
+    Panel,
+    Query,
     SignalKind,
     SignalRecord,
     SLIType,
 )
-from agent.spec.units import Unit
+from agent.spec.units import Base, Unit
 
 _UP, _EV, _TS = Direction.HIGHER_IS_WORSE, SLIType.EVENTS, SLIType.TIMESLICES
 _MODEL_SEL = ("model", "version")
@@ -33,12 +37,13 @@ _CALIBRATED = "without `warning:` the threshold is calibrated on the reference p
 
 
 def _drift(kind: SignalKind, title: str, sdk: pq.DriftSet, selectors: tuple[str, ...],
-           meaning: str, labels: dict[str, str], note: str) -> SignalRecord:
+           meaning: str, labels: dict[str, str], note: str, windows: str) -> SignalRecord:
     return SignalRecord(
         kind, title, Unit.EFFECT_SIZE, _UP, selectors, _TS, "model", meaning,
         default_warning="0.1", default_critical="0.25", unit_text=_EFFECT, note=note,
         value=pq.drift_value(sdk, _FILE), source=pq.drift_source(sdk, _FILE),
-        compute=Compute("drift", {"dataset": "drift"}),
+        compute=Compute("drift", {"dataset": "drift", "windows": windows}),
+        status_detail="features",
         inputs=inp.gauge(sdk[0], labels, dataset=(_FILE[0], {"column": "c", "test": "ks"}),
                          significance=(sdk[1], sdk[2]),
                          dataset_significance=(_FILE[1], _FILE[2])))
@@ -61,17 +66,18 @@ def _spend_inputs(s: inp.Synth, segments: list[inp.Segment]) -> list[dict[str, s
     return [{"series": inp.series(cat.COST.name, s.base), "values": inp.counter(lumps)}]
 
 
-RECORDS = (
+_RECORDS = (
     _drift(SignalKind.FEATURE_DRIFT, "Feature drift", _FEATURES,
            ("model", "version", "feature", "dataset", "column"),
            "effect size of the worst input feature's shift against the reference (KS D for "
            "numbers, PSI for categories) when significant, else 0",
            {"feature": "f", "test": "ks"},
-           "or dataset, column: a polled file against its reference; " + _CALIBRATED),
+           "or dataset, column: a polled file against its reference; " + _CALIBRATED,
+           "features"),
     _drift(SignalKind.PREDICTION_DRIFT, "Prediction drift", _PREDICTIONS,
            (*_MODEL_SEL, "dataset", "column"),
            "effect size of the predictions' shift against the reference when significant, "
-           "else 0", {"test": "ks"}, _CALIBRATED),
+           "else 0", {"test": "ks"}, _CALIBRATED, "predictions"),
     SignalRecord(SignalKind.FALLBACK_RATE, "Fallback rate", Unit.RATIO, _UP, _MODEL_SEL, _EV,
                  "model", "share of calls answered by a fallback", grafana_unit="percentunit",
                  value=pq.ratio(_FALLBACKS), events=_FALLBACKS, source=pq.series(cat.REQUESTS),
@@ -104,6 +110,7 @@ RECORDS = (
                  inputs=_cost_inputs),
     SignalRecord(SignalKind.DAILY_SPEND, "Daily spend", Unit.USD, _UP, _MODEL_SEL, _TS, "cost",
                  "spend in US dollars over the last day", default_warning="120% budget",
+                 relative_to=Base.BUDGET,
                  default_critical="150% budget", grafana_unit="currencyUSD",
                  value=lambda q: f"sum(increase({cat.COST.name}{q.m}[1d]))",
                  source=pq.series(cat.COST), settle=86400.0,
@@ -116,6 +123,54 @@ RECORDS = (
                  note="time a shift of a drift objective's critical size takes to be detected; "
                       "e.g. 15m / 1h",
                  value=pq.gauge("max", cat.DRIFT_DETECTION), source=pq.series(cat.DRIFT_DETECTION),
-                 compute=Compute("detection"),
+                 compute=Compute("detection"), status_detail="detail",
                  inputs=inp.gauge(cat.DRIFT_DETECTION, {"signal": "feature_drift"})),
 )
+
+_RATE = "$__rate_interval"
+PANELS = {
+    SignalKind.FEATURE_DRIFT: Panel(
+        "Model", 1, "Feature drift (effect size when significant)",
+        lambda m: f"max by (model, feature) ({cat.DRIFT_SCORE.name}{m})", "{{model}} {{feature}}",
+        "Input drift per model and feature: KS D (numbers) or PSI (categories) when the "
+        "adjusted p-value is significant, else 0; dashed at the drift objective's levels.",
+        sdk_only=True),
+    SignalKind.DRIFT_DETECTION_TIME: Panel(
+        "Model", 3, "Drift detection time (shift of the critical size)",
+        lambda m: f"max by (objective) ({cat.DRIFT_DETECTION.name}{m})", "{{objective}}",
+        "How long a shift of each drift objective's critical size takes to be detected at its "
+        "warning level; dashed at the detection-time objective's levels."),
+    SignalKind.PREDICTION_DRIFT: Panel(
+        "Model", 4, "Prediction drift",
+        lambda m: f"max by (model) ({cat.PREDICTION_DRIFT_SCORE.name}{m})", "{{model}}",
+        "Drift of the predictions per model (effect size when significant, else 0); dashed at "
+        "the prediction-drift objective's levels.", sdk_only=True),
+    SignalKind.FALLBACK_RATE: Panel(
+        "Model", 5, "Fallback rate", lambda m: pq.ratio(_FALLBACKS)(Query(m, _RATE)),
+        "fallback",
+        "Share of calls answered by a fallback; fallback objectives add their own line, dashed "
+        "at their levels.", style="lines"),
+    SignalKind.NEGATIVE_FEEDBACK_RATE: Panel(
+        "Model", 7, "Negative feedback rate", lambda m: pq.ratio(_NEGATIVE)(Query(m, _RATE)),
+        "negative", "Share of feedback that is negative; feedback objectives add their own "
+        "line, dashed at their levels.", style="lines"),
+    SignalKind.TOKEN_RATE: Panel(
+        "Cost", 1, "Tokens per second",
+        lambda m: f"sum by (model, token_type) (rate({cat.TOKENS.name}{m}[{_RATE}]))",
+        "{{model}} {{token_type}}", "Tokens processed per second by model and gen_ai token "
+        "type; token-rate objectives add their own line, dashed at absolute levels.",
+        style="lines", width=8),
+    SignalKind.COST_PER_1K: Panel(
+        "Cost", 2, "Cost per 1,000 requests",
+        lambda m: (f"1000 * sum(rate({cat.COST.name}{m}[{_RATE}])) / "
+                   f"sum(rate({cat.REQUESTS.name}{m}[{_RATE}]))"), "USD / 1k requests",
+        "Spend per 1,000 calls (requests, not tokens); cost objectives add their own line, "
+        "dashed at absolute levels.", style="lines", width=8),
+    SignalKind.DAILY_SPEND: Panel(
+        "Cost", 3, "Daily spend against budget",
+        lambda m: f"sum(increase({cat.COST.name}{m}[1d]))", "spend, last 24h",
+        "Spend over the trailing 24 hours; each daily-spend objective adds its own line dashed "
+        "at its levels (shares of its budget) and its budget line.", style="lines", width=8),
+}
+
+RECORDS = tuple(replace(r, panel=PANELS.get(r.kind)) for r in _RECORDS)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from agent.spec.units import Unit
+from agent.spec.units import Base, Unit
 
 
 class SignalKind(str, Enum):
@@ -109,15 +109,21 @@ Inputs = Callable[[Any, Any], list[dict[str, str]]]
 
 @dataclass(frozen=True)
 class Panel:
-    """A dashboard panel of the kind's raw series; objectives of the kind colour it."""
+    """The kind's panel on the service dashboard. ``style``: ``series`` (the raw series, each
+    coloured by the objective whose selector picks it), ``lines`` (the raw series plus one line
+    per objective, dashed at its levels), ``quantile`` (p50/p95/p99 plus objective lines),
+    ``state`` (named discrete states), ``objectives`` (objective lines only, shown when any)."""
 
-    row: str                 # Infrastructure | Data | Model | Cost | Jobs
+    row: str                     # Infrastructure | Data | Model | Cost | Jobs
+    order: float                 # position in the row among the dashboard's own panels
     title: str
     expr: Callable[[str], str]   # matchers → PromQL over the raw series
     legend: str
     description: str
-    order: int = 0
-    own_lines: bool = False  # objectives add their own line besides the raw series
+    style: str = "series"
+    width: int = 12
+    sdk_only: bool = False       # objectives on a dataset file are drawn on the file's panel
+    raw_thresholds: bool = False  # "lines": also colour the raw series per objective
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,15 @@ class SignalRecord:
     #: the budget clock: rules judge this kind over a longer window than the rate window
     settle: float | None = None
     panel: Panel | None = None
+    #: drawn on another kind's panel (availability on the error-rate panel)
+    drawn_with: SignalKind | None = None
     inputs: Inputs | None = None
+    states: tuple[str, ...] = ()         # named discrete levels (0, 1, ...), worst last
+    #: what /status shows of the value's detail: "detail", "features" (per column/feature),
+    #: "column" (the worst column's counts) or nothing
+    status_detail: str | None = None
+    #: what a relative level ("2x", "120%") multiplies when it names neither
+    relative_to: Base = Base.BASELINE
 
     @property
     def info(self) -> SignalRecord:

@@ -193,7 +193,7 @@ class Objective(StrictModel):
             else SIGNALS[kind].unit
         try:
             if info.field_name in ("warning", "critical"):
-                default_base = Base.BUDGET if kind is SignalKind.DAILY_SPEND else Base.BASELINE
+                default_base = SIGNALS[kind].relative_to
                 parse_threshold(v, unit, default_base)
             else:
                 parse_quantity(v, unit)
@@ -241,12 +241,11 @@ class Objective(StrictModel):
         if sel.column is not None and sel.dataset is None and "column" in info.selectors:
             problems.append(("selector.column", "selector.column needs selector.dataset",
                              sel.column))
-        if self.alpha is not None and self.signal not in (SignalKind.FEATURE_DRIFT,
-                                                          SignalKind.PREDICTION_DRIFT):
+        drift = info.unit is Unit.EFFECT_SIZE
+        if self.alpha is not None and not drift:
             problems.append(("alpha", "alpha applies to feature_drift and prediction_drift only",
                              self.alpha))
-        if self.calibration is not None and self.signal not in (SignalKind.FEATURE_DRIFT,
-                                                                SignalKind.PREDICTION_DRIFT):
+        if self.calibration is not None and not drift:
             problems.append(("calibration", "calibration applies to feature_drift and "
                              "prediction_drift only", self.calibration))
         elif self.calibration is not None and self.warning is not None:
@@ -257,7 +256,7 @@ class Objective(StrictModel):
             if getattr(self.selector, key) is None:
                 problems.append((f"selector.{key}", f"signal {self.signal.value!r} needs "
                                  f"selector.{key}", None))
-        default_base = Base.BUDGET if self.signal is SignalKind.DAILY_SPEND else Base.BASELINE
+        default_base = info.relative_to
         levels: dict[str, Threshold | None] = {}
         for field in ("warning", "critical"):
             raw = getattr(self, field)
@@ -361,7 +360,7 @@ class Objective(StrictModel):
     def drift_calibration(self, default: float | None) -> float | None:
         """The quantile a drift objective's columns are calibrated at; None when it judges by
         its fixed floor (an explicit ``warning``, or ``drift.calibration: null``)."""
-        if self.signal not in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
+        if self.info.unit is not Unit.EFFECT_SIZE:
             return None
         if self.calibration is not None:
             return self.calibration
