@@ -28,7 +28,14 @@ from agent.spec.fields import (
     check_name,
     problems_error,
 )
-from agent.spec.signals import SELECTOR_KEYS, SIGNALS, SignalInfo, SignalKind, SLIType
+from agent.spec.signals import (
+    SELECTOR_KEYS,
+    SIGNALS,
+    SignalInfo,
+    SignalKind,
+    SLIType,
+    signal_json_schema,
+)
 from agent.spec.units import (
     Base,
     QuantityError,
@@ -104,7 +111,7 @@ class Objective(StrictModel):
     """One watched signal: thresholds, a ``for`` duration, and optionally an error-budget target."""
 
     name: str
-    signal: SignalKind
+    signal: Annotated[SignalKind, WithJsonSchema(signal_json_schema())]
     quantile: Annotated[float | None, WithJsonSchema({
         "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
                   {"type": "string"}, {"type": "null"}],

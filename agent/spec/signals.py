@@ -5,6 +5,8 @@ only re-exports them under the names the spec has always used.
 
 from __future__ import annotations
 
+from typing import Any
+
 from agent.signals import (
     BREAKER_STATES,
     DEGRADATION_LEVELS,
@@ -26,5 +28,23 @@ def signal(kind: SignalKind | str) -> SignalRecord:
     return record(kind)
 
 
+def describe(r: SignalRecord) -> str:
+    """One line for editors and docs: meaning, unit, direction and the default levels."""
+    worse = "higher" if r.higher_is_worse else "lower"
+    levels = ", ".join(f"default {name} {v}" for name, v in (
+        ("warning", r.default_warning), ("critical", r.default_critical)) if v)
+    return "; ".join(x for x in (r.meaning, f"unit: {r.docs_unit}", f"{worse} is worse",
+                                  levels, r.note) if x)
+
+
+def signal_json_schema() -> dict[str, Any]:
+    """The JSON Schema of an objective's ``signal``, one described constant per record."""
+    return {"type": "string", "enum": [k.value for k in RECORDS],
+            "description": "the signal kind the objective watches",
+            "oneOf": [{"const": k.value, "title": r.title, "description": describe(r)}
+                      for k, r in RECORDS.items()]}
+
+
 __all__ = ["BREAKER_STATES", "DEGRADATION_LEVELS", "SELECTOR_KEYS", "SIGNALS", "Direction",
-           "SLIType", "SignalInfo", "SignalKind", "signal"]
+           "SLIType", "SignalInfo", "SignalKind", "describe", "signal",
+           "signal_json_schema"]
