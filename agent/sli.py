@@ -71,6 +71,9 @@ class Level:
     threshold: Threshold
     constant: float | None  # None: compare with the sidecar's exported threshold series
     text: str              # human text, e.g. "250ms" or "2x baseline"
+    #: calibrated per column: PromQL of the columns past their own level, and of the levels
+    per_column: str | None = None
+    line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,13 @@ class ObjectivePlan:
                 constant = t.resolve(self.o.daily_budget)
             else:
                 constant = t.resolve(self.o.pinned_baseline)
+            columns = self.record.column_levels if severity == "warning" else None
+            if columns is not None and self.o.custom is None \
+                    and self.o.drift_calibration(self.spec.drift.calibration) is not None:
+                past, line = columns(self.query(self.matchers, self.step))
+                out.append(Level(severity, t, None, "(calibrated per column)", past,
+                                 line))
+                continue
             out.append(Level(severity, t, constant, t.describe(unit)))
         return out
 
@@ -177,6 +187,8 @@ class ObjectivePlan:
                 f"({metric.name}{self.rec_matchers})")
 
     def threshold_expr(self, level: Level) -> str:
+        if level.per_column is not None:     # any column past its own calibrated level
+            return f"{self.value_series} and on() (count({level.per_column}) > 0)"
         rhs = self.level_expr(level)
         if level.constant is not None:
             return f"{self.value_series} {self.comparator} {rhs}"

@@ -133,6 +133,8 @@ _ASSUMED_BASELINE = {Unit.SECONDS: 0.1, Unit.RATIO: 0.01, Unit.COUNT: 10.0, Unit
 def level_value(p: ObjectivePlan, level: Level) -> float:
     if level.constant is not None:
         return level.constant
+    if level.per_column is not None:      # the calibrated level the inputs export
+        return level.threshold.value
     return level.threshold.value * _ASSUMED_BASELINE[p.o.info.unit]
 
 
@@ -158,6 +160,11 @@ def _threshold_inputs(p: ObjectivePlan, level: Level, value: float) -> list[dict
     """Sidecar-exported resolved thresholds, for levels relative to a learned baseline."""
     if level.constant is not None:
         return []
+    build = p.record.column_level_inputs
+    if level.per_column is not None and build is not None:
+        s = inp.Synth(dict(p.raw_labels), tick_seconds(p), _per_tick(p),
+                      dataset=p.o.selector.dataset is not None)
+        return build(s, [(2001, [(value, 1.0)])])
     metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
     return [{"series": _series(metric.name, p.labels), "values": f"{_num(value)}+0x2000"}]
 

@@ -37,11 +37,17 @@ _CALIBRATED = "without `warning:` the threshold is calibrated on the reference p
 
 
 def _drift(kind: SignalKind, title: str, sdk: pq.DriftSet, selectors: tuple[str, ...],
-           meaning: str, labels: dict[str, str], note: str, windows: str) -> SignalRecord:
+           meaning: str, labels: dict[str, str], note: str, windows: str,
+           threshold: cat.Metric) -> SignalRecord:
     return SignalRecord(
         kind, title, Unit.EFFECT_SIZE, _UP, selectors, _TS, "model", meaning,
         default_warning="0.1", default_critical="0.25", unit_text=_EFFECT, note=note,
         value=pq.drift_value(sdk, _FILE), source=pq.drift_source(sdk, _FILE),
+        column_levels=pq.drift_columns(sdk, _FILE, (threshold, cat.DATASET_DRIFT_THRESHOLD)),
+        column_level_inputs=inp.gauge(threshold, {**labels, "source": "calibrated"},
+                                      dataset=(cat.DATASET_DRIFT_THRESHOLD,
+                                               {"column": "c", "test": "ks",
+                                                "source": "calibrated"})),
         compute=Compute("drift", {"dataset": "drift", "windows": windows}),
         status_detail="features",
         inputs=inp.gauge(sdk[0], labels, dataset=(_FILE[0], {"column": "c", "test": "ks"}),
@@ -73,11 +79,12 @@ _RECORDS = (
            "numbers, PSI for categories) when significant, else 0",
            {"feature": "f", "test": "ks"},
            "or dataset, column: a polled file against its reference; " + _CALIBRATED,
-           "features"),
+           "features", cat.DRIFT_THRESHOLD),
     _drift(SignalKind.PREDICTION_DRIFT, "Prediction drift", _PREDICTIONS,
            (*_MODEL_SEL, "dataset", "column"),
            "effect size of the predictions' shift against the reference when significant, "
-           "else 0", {"test": "ks"}, _CALIBRATED, "predictions"),
+           "else 0", {"test": "ks"}, _CALIBRATED, "predictions",
+           cat.PREDICTION_DRIFT_THRESHOLD),
     SignalRecord(SignalKind.FALLBACK_RATE, "Fallback rate", Unit.RATIO, _UP, _MODEL_SEL, _EV,
                  "model", "share of calls answered by a fallback", grafana_unit="percentunit",
                  value=pq.ratio(_FALLBACKS), events=_FALLBACKS, source=pq.series(cat.REQUESTS),

@@ -5,7 +5,7 @@ score. Each builder returns the callables a record holds; metric names come from
 from __future__ import annotations
 
 from agent import catalogue as cat
-from agent.signals.record import PromEvents, PromValue, Query, Source
+from agent.signals.record import ColumnLevels, PromEvents, PromValue, Query, Source
 
 
 def with_(matchers: str, *more: str) -> str:
@@ -89,3 +89,19 @@ def either(sdk: cat.Metric, dataset: cat.Metric) -> tuple[PromValue, Source]:
     def pick(q: Query) -> cat.Metric:
         return dataset if q.dataset else sdk
     return (lambda q: f"max({pick(q).name}{q.m})"), (lambda q: pick(q).name)
+
+
+def drift_columns(sdk: DriftSet, dataset: DriftSet, thresholds: tuple[cat.Metric, cat.Metric]
+                  ) -> ColumnLevels:
+    """For a drift objective judged against thresholds calibrated on the reference: (the
+    columns whose effect exceeds their own exported threshold, the threshold series to draw).
+    Matched per column with ``on(...)`` over the score's labels, the threshold's ``source``
+    aside."""
+    def levels(q: Query) -> tuple[str, str]:
+        score, effect, p_value = dataset if q.dataset else sdk
+        threshold = thresholds[1] if q.dataset else thresholds[0]
+        value = f"{score.name}{q.m}" if q.alpha is None else \
+            f"({effect.name}{q.m} * ({p_value.name}{q.m} < bool {q.alpha:.10g}))"
+        line = f"max without (source) ({threshold.name}{q.m})"
+        return f"{value} > on({', '.join(score.labels)}) {line}", line
+    return levels

@@ -101,6 +101,8 @@ class Compute:
 
 
 PromValue = Callable[[Query], str]
+#: (PromQL of the columns past their own calibrated level, PromQL of those levels)
+ColumnLevels = Callable[[Query], tuple[str, str]]
 PromEvents = Callable[[Query], tuple[str, str]]
 Source = Callable[[Query], str]
 #: (synthetic clock and labels, [(ticks, [(value, share)])]) → promtool input series
@@ -147,6 +149,10 @@ class SignalRecord:
     value: PromValue | None = None       # PromQL of the value (None: from the objective)
     events: PromEvents | None = None     # PromQL (bad, total) for events SLIs
     source: Source | None = None         # the raw series a no-data alert watches
+    #: per-column warning levels calibrated on the reference (drift without ``warning:``)
+    column_levels: ColumnLevels | None = None
+    #: promtool inputs for those levels: the exported threshold series at the segment values
+    column_level_inputs: Inputs | None = None
     compute: Compute = Compute("external")
     judge: Judge = Judge.VALUE
     #: the budget clock: rules judge this kind over a longer window than the rate window
