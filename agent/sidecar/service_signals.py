@@ -50,7 +50,7 @@ def job(sv: ServiceSignals, o: Objective, now: float, what: str) -> Value:
     return max(0.0, now - j.last_success), detail
 
 
-def cache_hit_rate(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:
+def cache_hits(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:
     names = {c for c, _ in sv.caches if o.selector.cache in (None, c)}
     hits = sum(sv.caches[(c, "hit")].slots.total(now, window) for c in names
                if (c, "hit") in sv.caches)

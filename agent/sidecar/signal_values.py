@@ -120,7 +120,7 @@ def _job(ev: Any, o: Objective, now: float, what: str) -> Value:
 
 
 def _cache(ev: Any, o: Objective, now: float) -> Value:
-    return service_signals.cache_hit_rate(ev.state.service, o, now, ev.window)
+    return service_signals.cache_hits(ev.state.service, o, now, ev.window)
 
 
 def _latest(ev: Any, o: Objective, now: float, table: str, selector: str | None,
