@@ -84,6 +84,17 @@ PANELS = {
         "Columns added, removed or retyped per dataset against its contract or reference; "
         "schema objectives add their total line, dashed at their levels (any change is a "
         "warning, more than one critical).", style="lines"),
+    SignalKind.DISALLOWED_VALUE_SHARE: Panel(
+        "Data", 3.5, "Disallowed values per column",
+        lambda m: f"max by (dataset, column) ({cat.DATASET_DISALLOWED.name}{m})", _LEGEND,
+        "Share of rows outside the contract's allowed values per column in the latest batch; "
+        "dashed at the levels of the objective watching that column."),
+    SignalKind.NEW_CATEGORY_SHARE: Panel(
+        "Model", 4.5, "New categories (share of rows)",
+        lambda m: f"max by (model, feature) ({cat.NEW_CATEGORY.name}{m})",
+        "{{model}} {{feature}}", "Share of sampled rows whose category the reference never "
+        "saw, per model and feature; dashed at the new-category objective's levels (a "
+        "dataset file's share is on its objective's detail dashboard).", sdk_only=True),
     SignalKind.ROW_COUNT: Panel(
         "Data", 5, "Rows per batch", lambda m: f"max by (dataset) ({cat.DATASET_ROWS.name}{m})",
         "{{dataset}}", "Rows in the latest batch per dataset; dashed at the levels of a "
