@@ -27,6 +27,8 @@ JOB_WINDOW = "1d"
 JOB_WINDOW_SECONDS = 86400.0
 OUTCOMES = ("ok", "error", "fallback")
 SENTIMENTS = ("positive", "negative", "neutral")
+CACHE_RESULTS = ("hit", "miss")           # result label of cache lookups: good, bad
+JOB_RESULTS = ("success", "failure")      # result label of finished job runs: good, bad
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
 #: the numeric value of slo_agent_objective_state per status (one definition: detectors' Status)
 OBJECTIVE_STATES = {s.value: s.rank for s in Status}

@@ -52,10 +52,11 @@ def job(sv: ServiceSignals, o: Objective, now: float, what: str) -> Value:
 
 def cache_hits(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:
     names = {c for c, _ in sv.caches if o.selector.cache in (None, c)}
-    hits = sum(sv.caches[(c, "hit")].slots.total(now, window) for c in names
-               if (c, "hit") in sv.caches)
-    misses = sum(sv.caches[(c, "miss")].slots.total(now, window) for c in names
-                 if (c, "miss") in sv.caches)
+    hit, miss = cat.CACHE_RESULTS
+    hits = sum(sv.caches[(c, hit)].slots.total(now, window) for c in names
+               if (c, hit) in sv.caches)
+    misses = sum(sv.caches[(c, miss)].slots.total(now, window) for c in names
+                 if (c, miss) in sv.caches)
     total = hits + misses
     detail: dict[str, Any] = {"bad": misses, "total": total}
     if total <= 0:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from agent import catalogue as cat
 from agent.sidecar import data_signals, service_signals
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.state import ObjectiveState, merged_sketch
@@ -177,7 +178,7 @@ def _tick_cache(ev: Any, o: Objective, os_: ObjectiveState, now: float) -> tuple
     cum = {"bad": 0.0, "good": 0.0}
     for (c, result), t in ev.state.service.caches.items():
         if o.selector.cache in (None, c):
-            cum["bad" if result == "miss" else "good"] += t.cum
+            cum["bad" if result == cat.CACHE_RESULTS[1] else "good"] += t.cum
     return cursor(os_, cum)
 
 

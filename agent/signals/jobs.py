@@ -12,7 +12,9 @@ from agent.spec.units import Unit
 
 _UP, _DOWN = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE
 _JOB = ("job",)
-_FAILURES = pq.counter_events(cat.JOB_RUNS, 'result="failure"', window=cat.JOB_WINDOW)
+_SUCCESS, _FAILURE = cat.JOB_RESULTS
+_FAILED = f'result="{_FAILURE}"'
+_FAILURES = pq.counter_events(cat.JOB_RUNS, _FAILED, window=cat.JOB_WINDOW)
 
 
 def _since_inputs(s: inp.Synth, segments: list[inp.Segment]) -> list[dict[str, str]]:
@@ -30,10 +32,10 @@ _RECORDS = (
                  required=_JOB, default_warning="99%", default_critical="90%",
                  grafana_unit="percentunit", note="ratio of finished runs in the last day",
                  value=pq.ratio(_FAILURES, good=True, fn="increase"),
-                 events=pq.counter_events(cat.JOB_RUNS, 'result="failure"'),
+                 events=pq.counter_events(cat.JOB_RUNS, _FAILED),
                  source=pq.series(cat.JOB_RUNS), settle=cat.JOB_WINDOW_SECONDS,
                  compute=Compute("job", {"what": "success_ratio"}), status_detail="detail",
-                 inputs=inp.counter_ratio(cat.JOB_RUNS, "result", "failure", "success",
+                 inputs=inp.counter_ratio(cat.JOB_RUNS, "result", _FAILURE, _SUCCESS,
                                           good_share=True)),
     SignalRecord(SignalKind.JOB_DURATION, "Job duration", Unit.SECONDS, _UP, _JOB,
                  SLIType.TIMESLICES, "jobs", "duration of the job's last finished run",

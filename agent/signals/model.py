@@ -22,7 +22,7 @@ from agent.spec.units import Base, Unit
 _UP, _EV, _TS = Direction.HIGHER_IS_WORSE, SLIType.EVENTS, SLIType.TIMESLICES
 _MODEL_SEL = ("model", "version")
 _SCRAPED = ("model", "version", "scrape")
-_ALL = ("ok", "error", "fallback")
+_ALL = cat.OUTCOMES
 _SENTIMENTS = cat.SENTIMENTS
 _FALLBACKS = pq.counter_events(cat.REQUESTS, f'outcome="{cat.OUTCOMES[2]}"')
 _NEGATIVE = pq.counter_events(cat.FEEDBACK, f'sentiment="{_SENTIMENTS[1]}"')

@@ -23,10 +23,11 @@ from agent.spec.units import Unit
 _UP, _DOWN = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE
 _EV, _TS = SLIType.EVENTS, SLIType.TIMESLICES
 _SCRAPED = ("model", "version", "scrape")    # scrape: a scrape target's own series (a preset)
-_ALL = ("ok", "error", "fallback")
+_ALL = cat.OUTCOMES
 _INFRA = "infrastructure"
 _ERRORS = pq.counter_events(cat.REQUESTS, f'outcome="{cat.OUTCOMES[1]}"')
-_MISSES = pq.counter_events(cat.CACHE, 'result="miss"')
+_HIT, _MISS = cat.CACHE_RESULTS
+_MISSES = pq.counter_events(cat.CACHE, f'result="{_MISS}"')
 #: degradation levels by name (``monitor.degradation("cached")``), worst last
 DEGRADATION_LEVELS = ("full", "limited", "cached", "minimal")
 #: circuit-breaker states by name, as exported (0 closed, 1 half-open, 2 open)
@@ -100,7 +101,7 @@ _RECORDS = (
                  value=pq.ratio(_MISSES, good=True), events=_MISSES,
                  source=pq.series(cat.CACHE), compute=Compute("cache"), judge=Judge.GOOD_RATIO,
                  status_detail="detail",
-                 inputs=inp.counter_ratio(cat.CACHE, "result", "miss", "hit", good_share=True)),
+                 inputs=inp.counter_ratio(cat.CACHE, "result", _MISS, _HIT, good_share=True)),
     # discrete levels, judged "above": warning 0 = anything but full/closed
     SignalRecord(SignalKind.DEGRADATION_LEVEL, "Degradation level", Unit.COUNT, _UP, (), _TS,
                  _INFRA, "the level the service runs at, worst replica",
@@ -124,7 +125,7 @@ _RECORDS = (
 
 _I = "Infrastructure"
 _RATE = "[$__rate_interval]"
-_HIT = 'result="hit"'
+_HIT_MATCHER = f'result="{_HIT}"'
 
 
 def _quantile_panel(order: float, title: str, hist: cat.Metric) -> Panel:
@@ -159,7 +160,7 @@ PANELS = {
                                                       cat.INTER_TOKEN),
     SignalKind.CACHE_HIT_RATE: Panel(
         _I, 12, "Cache hit rate",
-        lambda m: (f"sum by (cache) (rate({cat.CACHE.name}{pq.with_(m, _HIT)}"
+        lambda m: (f"sum by (cache) (rate({cat.CACHE.name}{pq.with_(m, _HIT_MATCHER)}"
                    f"{_RATE})) / sum by (cache) (rate({cat.CACHE.name}{m}{_RATE}))"),
         "{{cache}}", "Share of cache lookups that hit, per cache; cache objectives add their "
         "own line, dashed at their floors.", style="lines", raw_thresholds=True),
