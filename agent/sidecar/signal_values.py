@@ -13,7 +13,7 @@ import numpy as np
 from agent import catalogue as cat
 from agent.sidecar import data_signals, service_signals
 from agent.sidecar.apply import schema_changes
-from agent.sidecar.state import ObjectiveState, merged_sketch
+from agent.sidecar.state import ModelState, ObjectiveState, merged_sketch
 from agent.spec.model import Objective
 from detectors.quality import freshness_lag
 
@@ -23,7 +23,7 @@ Shape = Callable[..., Value]
 
 def _sketch(ev: Any, o: Objective, now: float, attr: str) -> Value:
     models = ev.models(o)
-    if models and not hasattr(models[0], attr):
+    if attr not in ModelState.__dataclass_fields__:
         return None, {"reason": f"the SDK ships no {attr} sketches to the sidecar; the "
                                 "generated rules judge it from the exported histogram, and "
                                 "`scrape` reads a model server's own"}
@@ -185,7 +185,7 @@ def _tick_cache(ev: Any, o: Objective, os_: ObjectiveState, now: float) -> tuple
 def _tick_sketch(ev: Any, o: Objective, os_: ObjectiveState, now: float, attr: str
                  ) -> tuple[float, float]:
     models = ev.models(o)
-    if o.good_threshold is None or (models and not hasattr(models[0], attr)):
+    if o.good_threshold is None or attr not in ModelState.__dataclass_fields__:
         return 0.0, 0.0
     slots = max(1, int(ev.spec.sidecar.interval // ev.state.slot))
     sk = merged_sketch(getattr(ms, attr).merged(now, slots) for ms in models)
