@@ -6,7 +6,11 @@ Every consumer (spec model, rules, dashboards, promtool tests, sidecar evaluator
 
 from __future__ import annotations
 
-from agent.signals import custom, data, infra, jobs, model, service
+from agent.signals.custom import RECORDS as _CUSTOM
+from agent.signals.data import RECORDS as _DATA
+from agent.signals.infra import RECORDS as _INFRA
+from agent.signals.jobs import RECORDS as _JOBS
+from agent.signals.model import RECORDS as _MODEL
 from agent.signals.record import (
     Compute,
     Direction,
@@ -16,17 +20,17 @@ from agent.signals.record import (
     SignalRecord,
     SLIType,
 )
+from agent.signals.service import BREAKER_STATES, DEGRADATION_LEVELS
+from agent.signals.service import RECORDS as _SERVICE
 
 RECORDS: dict[SignalKind, SignalRecord] = {
-    r.kind: r for family in (service, infra, data, model, jobs, custom) for r in family.RECORDS}
+    r.kind: r for family in (_SERVICE, _INFRA, _DATA, _MODEL, _JOBS, _CUSTOM) for r in family}
 _missing = [k.value for k in SignalKind if k not in RECORDS]
 if _missing:
     raise RuntimeError(f"signal kinds without a record: {', '.join(_missing)}")
 
 #: the order consumers present kinds in (docs table, schema): the enum's
 ORDERED = tuple(RECORDS[k] for k in SignalKind)
-DEGRADATION_LEVELS = service.DEGRADATION_LEVELS
-BREAKER_STATES = service.BREAKER_STATES
 #: the discrete states a level-like kind is drawn with, by kind
 STATE_NAMES = {r.kind: r.states for r in ORDERED if r.states}
 

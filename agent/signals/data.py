@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import agent.signals.inputs as inp
+import agent.signals.promql as pq
 from agent import catalogue as cat
-from agent.signals import inputs as inp
-from agent.signals import promql as pq
 from agent.signals.record import Compute, Direction, Judge, Panel, SignalKind, SignalRecord, SLIType
 from agent.spec.units import Unit
 
