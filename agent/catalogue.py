@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from agent.spec.signals import SignalKind
 from detectors.thresholds import Status
 
 MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
@@ -28,6 +27,8 @@ JOB_WINDOW = "1d"
 JOB_WINDOW_SECONDS = 86400.0
 OUTCOMES = ("ok", "error", "fallback")
 SENTIMENTS = ("positive", "negative", "neutral")
+CACHE_RESULTS = ("hit", "miss")           # result label of cache lookups: good, bad
+JOB_RESULTS = ("success", "failure")      # result label of finished job runs: good, bad
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
 #: the numeric value of slo_agent_objective_state per status (one definition: detectors' Status)
 OBJECTIVE_STATES = {s.value: s.rank for s in Status}
@@ -361,133 +362,6 @@ def le_value(threshold: float) -> str:
     return str(floatToGoString(threshold))
 
 
-_OUTCOME_ERROR = 'outcome="error"'
-_OUTCOME_FALLBACK = 'outcome="fallback"'
-_NEGATIVE = 'sentiment="negative"'
-_MISS = 'result="miss"'
-_FAILURE = 'result="failure"'
-_QUANTILE_HIST = {SignalKind.LATENCY: LATENCY, SignalKind.TTFT: TTFT,
-                  SignalKind.QUEUE_WAIT: QUEUE_WAIT}
-
-
-_DRIFT = {  # (score, effect, p-value) per drift source
-    (SignalKind.FEATURE_DRIFT, False): (DRIFT_SCORE, DRIFT_EFFECT, DRIFT_P_VALUE),
-    (SignalKind.PREDICTION_DRIFT, False): (PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_EFFECT,
-                                           PREDICTION_DRIFT_P_VALUE),
-    (SignalKind.FEATURE_DRIFT, True): (DATASET_DRIFT_SCORE, DATASET_DRIFT_EFFECT,
-                                       DATASET_DRIFT_P_VALUE),
-    (SignalKind.PREDICTION_DRIFT, True): (DATASET_DRIFT_SCORE, DATASET_DRIFT_EFFECT,
-                                          DATASET_DRIFT_P_VALUE),
-}
-
-
-def source_metric(kind: SignalKind, dataset: bool = False, alpha: float | None = None
-                  ) -> Metric | None:
-    """The exported series a drift or category objective reads: a dataset file's or the
-    SDK's (the effect size when the objective judges significance itself); None for the other
-    kinds."""
-    if (kind, dataset) in _DRIFT:
-        return _DRIFT[(kind, dataset)][0 if alpha is None else 1]
-    if kind is SignalKind.NEW_CATEGORY_SHARE:
-        return DATASET_NEW_CATEGORY if dataset else NEW_CATEGORY
-    if kind is SignalKind.DISALLOWED_VALUE_SHARE:
-        return DATASET_DISALLOWED
-    return None
-
-
-def value_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
-               quantile: float | None = None, dataset: bool = False,
-               alpha: float | None = None) -> str:
-    """PromQL for the current value of a signal over ``window``, aggregated across replicas.
-
-    ``dataset``: the objective selects a dataset file (drift, categories); ``alpha``: a drift
-    objective's own significance level, applied to the exported adjusted p-values.
-    """
-    m, w = matchers, window
-    if kind is SignalKind.CUSTOM:
-        raise ValueError("a custom SLI's PromQL comes from its objective (agent.sli)")
-    if (kind, dataset) in _DRIFT:
-        score, effect, p_value = _DRIFT[(kind, dataset)]
-        if alpha is None:
-            return f"max({score.name}{m})"
-        return f"max({effect.name}{m} * ({p_value.name}{m} < bool {alpha:.10g}))"
-    source = source_metric(kind, dataset)
-    if source is not None:
-        return f"max({source.name}{m})"
-    if kind in _QUANTILE_HIST:
-        hist = _QUANTILE_HIST[kind]
-        q = 0.95 if quantile is None else quantile
-        return (f"histogram_quantile({q:g}, sum by (le) "
-                f"(rate({hist.name}_bucket{m}[{w}])))")
-    if kind is SignalKind.CACHE_HIT_RATE:
-        bad, total = events_expr(kind, m, w)
-        return f"1 - ({bad}) / ({total})"
-    if kind is SignalKind.JOB_SUCCESS_RATIO:
-        bad, total = events_expr(kind, m, JOB_WINDOW, fn="increase")
-        return f"1 - ({bad}) / ({total})"
-    if kind in (SignalKind.ERROR_RATE, SignalKind.FALLBACK_RATE, SignalKind.AVAILABILITY,
-                SignalKind.NEGATIVE_FEEDBACK_RATE):
-        bad, total = events_expr(kind, m, w)
-        ratio = f"({bad}) / ({total})"
-        return f"1 - {ratio}" if kind is SignalKind.AVAILABILITY else ratio
-    simple = {
-        SignalKind.THROUGHPUT: f"sum(rate({REQUESTS.name}{m}[{w}]))",
-        SignalKind.IN_FLIGHT: f"sum({IN_FLIGHT.name}{m})",
-        SignalKind.QUEUE_DEPTH: f"sum({QUEUE_DEPTH.name}{m})",
-        SignalKind.GPU_UTILIZATION: f"max({GPU_UTIL.name}{m})",
-        SignalKind.GPU_MEMORY_RATIO: f"max({GPU_MEM_USED.name}{m} / {GPU_MEM_TOTAL.name}{m})",
-        SignalKind.GPU_TEMPERATURE: f"max({GPU_TEMP.name}{m})",
-        SignalKind.FRESHNESS_LAG: f"max({FRESHNESS.name}{m})",
-        SignalKind.NULL_RATIO: f"max({NULL_RATIO.name}{m})",
-        SignalKind.SCHEMA_DRIFT: f"max(sum without (change) ({SCHEMA_CHANGES.name}{m}))",
-        SignalKind.TOKEN_RATE: f"sum(rate({TOKENS.name}{m}[{w}]))",
-        SignalKind.COST_PER_1K: (f"1000 * sum(rate({COST.name}{m}[{w}])) / "
-                                 f"sum(rate({REQUESTS.name}{m}[{w}]))"),
-        SignalKind.DAILY_SPEND: f"sum(increase({COST.name}{m}[1d]))",
-        SignalKind.ROW_COUNT: f"max({DATASET_ROWS.name}{m})",
-        SignalKind.JOB_DURATION: f"max({JOB_LAST_DURATION.name}{m})",
-        SignalKind.TIME_SINCE_SUCCESS: f"time() - max({JOB_LAST_SUCCESS.name}{m})",
-        SignalKind.DRIFT_DETECTION_TIME: f"max({DRIFT_DETECTION.name}{m})",
-        SignalKind.DEGRADATION_LEVEL: f"max({DEGRADATION.name}{m})",
-        SignalKind.CIRCUIT_BREAKER_STATE: f"max({BREAKER.name}{m})",
-    }
-    return simple[kind]
-
-
-def events_expr(kind: SignalKind, matchers: str = "", window: str = "5m",
-                threshold: float | None = None, fn: str = "rate") -> tuple[str, str]:
-    """(bad, total) event expressions for event-based SLIs, as ``sum(fn(...[window]))``.
-
-    Latency-type kinds count bad events as total minus the bucket at ``threshold`` — exact,
-    because the SDK places a bucket on every threshold the spec names.
-    """
-    m, w = matchers, window
-    if kind in (SignalKind.ERROR_RATE, SignalKind.AVAILABILITY):
-        return (f'sum({fn}({REQUESTS.name}{_with(m, _OUTCOME_ERROR)}[{w}]))',
-                f"sum({fn}({REQUESTS.name}{m}[{w}]))")
-    if kind is SignalKind.FALLBACK_RATE:
-        return (f'sum({fn}({REQUESTS.name}{_with(m, _OUTCOME_FALLBACK)}[{w}]))',
-                f"sum({fn}({REQUESTS.name}{m}[{w}]))")
-    if kind is SignalKind.NEGATIVE_FEEDBACK_RATE:
-        return (f'sum({fn}({FEEDBACK.name}{_with(m, _NEGATIVE)}[{w}]))',
-                f"sum({fn}({FEEDBACK.name}{m}[{w}]))")
-    if kind is SignalKind.CACHE_HIT_RATE:
-        return (f'sum({fn}({CACHE.name}{_with(m, _MISS)}[{w}]))',
-                f"sum({fn}({CACHE.name}{m}[{w}]))")
-    if kind is SignalKind.JOB_SUCCESS_RATIO:
-        return (f'sum({fn}({JOB_RUNS.name}{_with(m, _FAILURE)}[{w}]))',
-                f"sum({fn}({JOB_RUNS.name}{m}[{w}]))")
-    if kind in _QUANTILE_HIST:
-        if threshold is None:
-            raise ValueError(f"{kind.value} events need a threshold")
-        hist = _QUANTILE_HIST[kind]
-        total = f"sum({fn}({hist.name}_count{m}[{w}]))"
-        le = _with(m, 'le="' + le_value(threshold) + '"')
-        good = f"sum({fn}({hist.name}_bucket{le}[{w}]))"
-        return f"{total} - {good}", total
-    raise ValueError(f"{kind.value} is not an event-based signal")
-
-
 def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Exact label matchers for an objective's service and selector."""
     labels = {SERVICE_LABEL: service}
@@ -495,54 +369,3 @@ def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[s
         if key in SELECTOR_LABELS:          # scrape names a target, not a label
             labels[SELECTOR_LABELS[key]] = value
     return labels
-
-
-# --- a scrape target's own series (presets: vLLM, TGI, Triton, TorchServe) ------------------
-_RATE_KINDS = (SignalKind.THROUGHPUT, SignalKind.TOKEN_RATE)
-
-
-def _sel(name: str, labels: Mapping[str, str], suffix: str = "",
-         extra: Mapping[str, str] | None = None) -> str:
-    return name + suffix + label_matchers({**labels, **(extra or {})})
-
-
-def scraped_events(kind: SignalKind, m: Any, window: str, threshold: float | None = None,
-                   fn: str = "increase") -> tuple[str, str]:
-    """(bad, total) over a server's own counters or histogram buckets."""
-    w = window
-    if m.is_ratio:
-        total = f"sum({fn}({_sel(m.total, m.labels)}[{w}]))" if m.total else None
-        bad = f"sum({fn}({_sel(m.bad, m.labels, extra=m.bad_labels)}[{w}]))" if m.bad else None
-        good = f"sum({fn}({_sel(m.good, m.labels)}[{w}]))" if m.good else None
-        if total is None:
-            assert bad is not None and good is not None
-            total = f"({bad} + {good})"
-        if bad is None:
-            assert good is not None
-            bad = f"({total} - {good})"
-        return bad, total
-    if kind in _QUANTILE_HIST and m.metric and threshold is not None:
-        total = f"sum({fn}({_sel(m.metric, m.labels, '_count')}[{w}]))"
-        good = f"sum({fn}({_sel(m.metric, m.labels, '_bucket', {'le': le_value(threshold)})}[{w}]))"
-        return f"{total} - {good}", total
-    raise ValueError(f"{kind.value} from this mapping has no events")
-
-
-def scraped_value(kind: SignalKind, m: Any, window: str, quantile: float | None = None) -> str:
-    """PromQL over a scrape target's own series, as the sidecar computes from its scrapes."""
-    w = window
-    if m.is_ratio:
-        bad, total = scraped_events(kind, m, w, fn="rate")
-        ratio = f"({bad}) / ({total})"
-        return f"1 - {ratio}" if kind is SignalKind.AVAILABILITY else ratio
-    if m.sum is not None and m.count is not None:
-        return (f"sum(rate({_sel(m.sum, m.labels)}[{w}])) / "
-                f"sum(rate({_sel(m.count, m.labels)}[{w}])) * {m.scale:.10g}")
-    assert m.metric is not None
-    if kind in _QUANTILE_HIST:
-        q = 0.95 if quantile is None else quantile
-        return (f"histogram_quantile({q:g}, sum by (le) "
-                f"(rate({_sel(m.metric, m.labels, '_bucket')}[{w}])))")
-    if kind in _RATE_KINDS:
-        return f"sum(rate({_sel(m.metric, m.labels)}[{w}]))"
-    return f"sum({_sel(m.metric, m.labels)})"

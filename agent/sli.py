@@ -13,44 +13,12 @@ from functools import cached_property
 from typing import Any
 
 from agent import catalogue as cat
+from agent.signals import Query, record, scraped
 from agent.spec.custom import WINDOW, CustomSLI, at_window
 from agent.spec.model import Objective, Spec, TierWindows
 from agent.spec.promql import counting_function
-from agent.spec.signals import SignalKind, SLIType
+from agent.spec.signals import SLIType
 from agent.spec.units import Base, Threshold, format_duration
-
-# the series each signal's value is computed from: absent-data alerts watch it
-SOURCE_SERIES: dict[SignalKind, str] = {
-    SignalKind.LATENCY: cat.LATENCY.name + "_count",
-    SignalKind.TTFT: cat.TTFT.name + "_count",
-    SignalKind.QUEUE_WAIT: cat.QUEUE_WAIT.name + "_count",
-    SignalKind.ERROR_RATE: cat.REQUESTS.name,
-    SignalKind.AVAILABILITY: cat.REQUESTS.name,
-    SignalKind.THROUGHPUT: cat.REQUESTS.name,
-    SignalKind.FALLBACK_RATE: cat.REQUESTS.name,
-    SignalKind.COST_PER_1K: cat.COST.name,
-    SignalKind.DAILY_SPEND: cat.COST.name,
-    SignalKind.TOKEN_RATE: cat.TOKENS.name,
-    SignalKind.NEGATIVE_FEEDBACK_RATE: cat.FEEDBACK.name,
-    SignalKind.QUEUE_DEPTH: cat.QUEUE_DEPTH.name,
-    SignalKind.IN_FLIGHT: cat.IN_FLIGHT.name,
-    SignalKind.GPU_UTILIZATION: cat.GPU_UTIL.name,
-    SignalKind.GPU_MEMORY_RATIO: cat.GPU_MEM_USED.name,
-    SignalKind.GPU_TEMPERATURE: cat.GPU_TEMP.name,
-    SignalKind.FRESHNESS_LAG: cat.FRESHNESS.name,
-    SignalKind.NULL_RATIO: cat.NULL_RATIO.name,
-    SignalKind.SCHEMA_DRIFT: cat.SCHEMA_CHANGES.name,
-    SignalKind.FEATURE_DRIFT: cat.DRIFT_SCORE.name,
-    SignalKind.PREDICTION_DRIFT: cat.PREDICTION_DRIFT_SCORE.name,
-    SignalKind.ROW_COUNT: cat.DATASET_ROWS.name,
-    SignalKind.JOB_SUCCESS_RATIO: cat.JOB_RUNS.name,
-    SignalKind.JOB_DURATION: cat.JOB_LAST_DURATION.name,
-    SignalKind.TIME_SINCE_SUCCESS: cat.JOB_LAST_SUCCESS.name,
-    SignalKind.DRIFT_DETECTION_TIME: cat.DRIFT_DETECTION.name,
-    SignalKind.CACHE_HIT_RATE: cat.CACHE.name,
-    SignalKind.DEGRADATION_LEVEL: cat.DEGRADATION.name,
-    SignalKind.CIRCUIT_BREAKER_STATE: cat.BREAKER.name,
-}
 
 
 def prom_duration(seconds: float) -> str:
@@ -103,6 +71,9 @@ class Level:
     threshold: Threshold
     constant: float | None  # None: compare with the sidecar's exported threshold series
     text: str              # human text, e.g. "250ms" or "2x baseline"
+    #: calibrated per column: PromQL of the columns past their own level, and of the levels
+    per_column: str | None = None
+    line: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,11 +122,30 @@ class ObjectivePlan:
         if self.o.custom is not None:
             return custom_value_expr(self.o.custom, self.spec.service, window or self.step)
         if self.scraped is not None:
-            return cat.scraped_value(self.o.signal, self.scraped, window or self.step,
-                                     self.o.quantile)
-        return cat.value_expr(self.o.signal, self.matchers if matchers is None else matchers,
-                              window or self.step, self.o.quantile,
-                              dataset=self.o.selector.dataset is not None, alpha=self.o.alpha)
+            return scraped.scraped_value(self.record, self.scraped, window or self.step,
+                                         self.o.quantile)
+        value = self.record.value
+        if value is None:
+            raise ValueError(f"{self.o.signal.value}: no value PromQL in its record")
+        return value(self.query(self.matchers if matchers is None else matchers,
+                                window or self.step))
+
+    @property
+    def record(self) -> Any:
+        """The record of the objective's kind (:mod:`agent.signals`)."""
+        return record(self.o.signal)
+
+    def query(self, matchers: str, window: str, fn: str = "rate") -> Query:
+        """What the record's PromQL builders are given for this objective."""
+        return Query(matchers, window, self.o.quantile, self.o.selector.dataset is not None,
+                     self.o.alpha, self.o.good_threshold, fn)
+
+    def events(self, window: str) -> tuple[str, str]:
+        """(bad, total) increases over ``window`` from the record."""
+        events = self.record.events
+        if events is None:
+            raise ValueError(f"{self.o.signal.value} is not an event-based signal")
+        return events(self.query(self.matchers, window, "increase"))
 
     @property
     def value_series(self) -> str:
@@ -175,6 +165,13 @@ class ObjectivePlan:
                 constant = t.resolve(self.o.daily_budget)
             else:
                 constant = t.resolve(self.o.pinned_baseline)
+            columns = self.record.column_levels if severity == "warning" else None
+            if columns is not None and self.o.custom is None \
+                    and self.o.drift_calibration(self.spec.drift.calibration) is not None:
+                past, line = columns(self.query(self.matchers, self.step))
+                out.append(Level(severity, t, None, "(calibrated per column)", past,
+                                 line))
+                continue
             out.append(Level(severity, t, constant, t.describe(unit)))
         return out
 
@@ -190,6 +187,8 @@ class ObjectivePlan:
                 f"({metric.name}{self.rec_matchers})")
 
     def threshold_expr(self, level: Level) -> str:
+        if level.per_column is not None:     # any column past its own calibrated level
+            return f"{self.value_series} and on() (count({level.per_column}) > 0)"
         rhs = self.level_expr(level)
         if level.constant is not None:
             return f"{self.value_series} {self.comparator} {rhs}"
@@ -214,11 +213,10 @@ class ObjectivePlan:
         if self.o.custom is not None and self.o.custom.events:
             return custom_events_expr(self.o.custom, self.step)
         if self.scraped is not None and self.sli_type is SLIType.EVENTS:
-            return cat.scraped_events(self.o.signal, self.scraped, self.step,
-                                      threshold=self.o.good_threshold)
+            return scraped.scraped_events(self.record, self.scraped, self.step,
+                                          threshold=self.o.good_threshold)
         if self.sli_type is SLIType.EVENTS:
-            return cat.events_expr(self.o.signal, self.matchers, self.step,
-                                   threshold=self.o.good_threshold, fn="increase")
+            return self.events(self.step)
         level = self.o.good_threshold
         assert level is not None
         cmp = ">" if self.o.info.higher_is_worse else "<"
@@ -249,10 +247,9 @@ class ObjectivePlan:
         if self.sli_type is not SLIType.EVENTS:
             return None
         if self.scraped is not None:
-            return cat.scraped_events(self.o.signal, self.scraped, w,
-                                      threshold=self.o.good_threshold)
-        return cat.events_expr(self.o.signal, self.matchers, w,
-                               threshold=self.o.good_threshold, fn="increase")
+            return scraped.scraped_events(self.record, self.scraped, w,
+                                          threshold=self.o.good_threshold)
+        return self.events(w)
 
     def ratio_expr(self, seconds: float) -> str:
         if seconds == self.spec.alerting.rate_window:
@@ -333,9 +330,10 @@ class ObjectivePlan:
         if self.o.custom is not None:
             return custom_metric_series(self.o.custom) if self.o.custom.value is None \
                 and not self.o.custom.events else cat.RULE_VALUE
-        source = cat.source_metric(self.o.signal, self.o.selector.dataset is not None,
-                                   self.o.alpha)
-        return source.name if source is not None else SOURCE_SERIES[self.o.signal]
+        source = self.record.source
+        if source is None:
+            raise ValueError(f"{self.o.signal.value}: no source series in its record")
+        return str(source(self.query(self.matchers, self.step)))
 
 
 def custom_metric_series(c: CustomSLI) -> str:

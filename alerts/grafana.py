@@ -29,6 +29,8 @@ def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     value = p.value_expr()
     if level.constant is not None:
         return value, level.constant
+    if level.per_column is not None:       # columns past their own calibrated level
+        return f"count({level.per_column}) or vector(0)", 0.0
     metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
     return f"({value}) / scalar(max({metric.name}{p.rec_matchers}))", 1.0
 

@@ -13,56 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent import catalogue as cat
+from agent.signals import inputs as inp
 from agent.sli import Level, ObjectivePlan, custom_metric_series, prom_duration
 from agent.spec.model import TierWindows
-from agent.spec.signals import SignalKind, SLIType
+from agent.spec.signals import SLIType
 from agent.spec.units import Unit
 from alerts.rules import absent_alert, burn_alert, threshold_alert
 
 RATE_PER_S = 10.0                 # synthetic traffic: 10 requests per second
-Segment = tuple[int, list[tuple[float, float]]]   # (ticks, [(value, share), ...])
-
-_COUNTER_RATIO = {
-    SignalKind.ERROR_RATE: (cat.REQUESTS, "outcome", "error", "ok"),
-    SignalKind.AVAILABILITY: (cat.REQUESTS, "outcome", "error", "ok"),
-    SignalKind.FALLBACK_RATE: (cat.REQUESTS, "outcome", "fallback", "ok"),
-    SignalKind.NEGATIVE_FEEDBACK_RATE: (cat.FEEDBACK, "sentiment", "negative", "positive"),
-    SignalKind.JOB_SUCCESS_RATIO: (cat.JOB_RUNS, "result", "failure", "success"),
-    SignalKind.CACHE_HIT_RATE: (cat.CACHE, "result", "miss", "hit"),
-}
-_GOOD_RATIO = (SignalKind.AVAILABILITY, SignalKind.JOB_SUCCESS_RATIO, SignalKind.CACHE_HIT_RATE)
-_HIST = {SignalKind.LATENCY: cat.LATENCY, SignalKind.TTFT: cat.TTFT,
-         SignalKind.QUEUE_WAIT: cat.QUEUE_WAIT}
-_GAUGE = {
-    SignalKind.QUEUE_DEPTH: (cat.QUEUE_DEPTH, {}),
-    SignalKind.IN_FLIGHT: (cat.IN_FLIGHT, {}),
-    SignalKind.GPU_UTILIZATION: (cat.GPU_UTIL, {"gpu": "0", "uuid": "GPU-test"}),
-    SignalKind.GPU_TEMPERATURE: (cat.GPU_TEMP, {"gpu": "0", "uuid": "GPU-test"}),
-    SignalKind.FRESHNESS_LAG: (cat.FRESHNESS, {}),
-    SignalKind.NULL_RATIO: (cat.NULL_RATIO, {"column": "c"}),
-    SignalKind.SCHEMA_DRIFT: (cat.SCHEMA_CHANGES, {"change": "added"}),
-    SignalKind.FEATURE_DRIFT: (cat.DRIFT_SCORE, {"feature": "f", "test": "ks"}),
-    SignalKind.PREDICTION_DRIFT: (cat.PREDICTION_DRIFT_SCORE, {"test": "ks"}),
-    SignalKind.NEW_CATEGORY_SHARE: (cat.NEW_CATEGORY, {"feature": "f"}),
-    SignalKind.DISALLOWED_VALUE_SHARE: (cat.DATASET_DISALLOWED, {"column": "c"}),
-    SignalKind.ROW_COUNT: (cat.DATASET_ROWS, {}),
-    SignalKind.JOB_DURATION: (cat.JOB_LAST_DURATION, {}),
-    SignalKind.DRIFT_DETECTION_TIME: (cat.DRIFT_DETECTION, {"signal": "feature_drift"}),
-    SignalKind.DEGRADATION_LEVEL: (cat.DEGRADATION, {}),
-    SignalKind.CIRCUIT_BREAKER_STATE: (cat.BREAKER, {}),
-}
-# what a dataset-file objective of these kinds reads instead (score or share; effect, p-value)
-_DATASET_GAUGE = {
-    SignalKind.FEATURE_DRIFT: (cat.DATASET_DRIFT_SCORE, cat.DATASET_DRIFT_EFFECT,
-                               cat.DATASET_DRIFT_P_VALUE, {"column": "c", "test": "ks"}),
-    SignalKind.PREDICTION_DRIFT: (cat.DATASET_DRIFT_SCORE, cat.DATASET_DRIFT_EFFECT,
-                                  cat.DATASET_DRIFT_P_VALUE, {"column": "c", "test": "ks"}),
-    SignalKind.NEW_CATEGORY_SHARE: (cat.DATASET_NEW_CATEGORY, None, None, {"column": "c"}),
-}
-_MODEL_DRIFT = {SignalKind.FEATURE_DRIFT: (cat.DRIFT_EFFECT, cat.DRIFT_P_VALUE),
-                SignalKind.PREDICTION_DRIFT: (cat.PREDICTION_DRIFT_EFFECT,
-                                              cat.PREDICTION_DRIFT_P_VALUE)}
-
+Segment = inp.Segment
 
 # --- Prometheus template functions, as Go prints them ---------------------------------------
 def go_g(value: float, digits: int = 4) -> str:
@@ -133,141 +92,57 @@ def _per_tick(p: ObjectivePlan) -> float:
     return RATE_PER_S * tick_seconds(p)
 
 
-def _counter(increments: Sequence[tuple[int, float]]) -> str:
-    """Per-tick increments per segment → promtool's 'a+bxn' notation, continuing the total."""
-    parts, last = [], None
-    for ticks, inc in increments:
-        start = 0.0 if last is None else last + inc
-        parts.append(f"{_num(start)}+{_num(inc)}x{ticks - 1}")
-        last = start + (ticks - 1) * inc
-    return " ".join(parts)
-
-
-def _gauge(values: Sequence[tuple[int, float | None]]) -> str:
-    parts = []
-    for ticks, v in values:
-        parts.append(" ".join(["_"] * ticks) if v is None else f"{_num(v)}+0x{ticks - 1}")
-    return " ".join(parts)
-
-
 def _series(name: str, labels: dict[str, str]) -> str:
-    return name + cat.label_matchers(labels)
+    return inp.series(name, labels)
 
 
-def _band(v: float) -> tuple[float, float]:
-    return v * 0.99, v * 1.01
+_band = inp.band
+
+
+def _good_share(p: ObjectivePlan) -> bool:
+    """An events SLI whose levels are good shares (availability, hit rate, job success): its
+    synthetic segments carry the good share."""
+    return p.sli_type is SLIType.EVENTS and not p.o.info.higher_is_worse
 
 
 def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]:
-    """Raw input series whose signal value follows ``segments`` (value, share pairs per tick)."""
-    kind = p.o.signal
-    per_tick, tick = _per_tick(p), tick_seconds(p)
-    base = dict(p.raw_labels)
-    out: list[dict[str, str]] = []
-    if kind in _COUNTER_RATIO:
-        metric, label, bad_v, good_v = _COUNTER_RATIO[kind]
-        bad_inc, good_inc = [], []
-        for minutes, dist in segments:
-            ratio = dist[0][0]
-            r = 1.0 - ratio if kind in _GOOD_RATIO else ratio
-            bad_inc.append((minutes, per_tick * dist[0][1] * r))
-            good_inc.append((minutes, per_tick * dist[0][1] * (1.0 - r)))
-        out.append({"series": _series(metric.name, {**base, label: bad_v}),
-                    "values": _counter(bad_inc)})
-        out.append({"series": _series(metric.name, {**base, label: good_v}),
-                    "values": _counter(good_inc)})
-    elif kind in _HIST:
-        hist = _HIST[kind]
-        for le in _bounds(p, segments) + [math.inf]:
-            incs = [(minutes, sum(per_tick * share for v, share in dist if _band(v)[1] <= le))
-                    for minutes, dist in segments]
-            le_text = "+Inf" if math.isinf(le) else cat.le_value(le)
-            out.append({"series": _series(hist.name + "_bucket", {**base, "le": le_text}),
-                        "values": _counter(incs)})
-        out.append({"series": _series(hist.name + "_count", base),
-                    "values": _counter([(m, per_tick * sum(s for _, s in d))
-                                        for m, d in segments])})
-    elif kind is SignalKind.THROUGHPUT:
-        out.append({"series": _series(cat.REQUESTS.name, {**base, "outcome": "ok"}),
-                    "values": _counter([(m, d[0][0] * tick) for m, d in segments])})
-    elif kind is SignalKind.TOKEN_RATE:
-        out.append({"series": _series(cat.TOKENS.name, {**base, "token_type": "output"}),
-                    "values": _counter([(m, d[0][0] * tick) for m, d in segments])})
-    elif kind is SignalKind.COST_PER_1K:
-        out.append({"series": _series(cat.REQUESTS.name, {**base, "outcome": "ok"}),
-                    "values": _counter([(m, per_tick) for m, _ in segments])})
-        out.append({"series": _series(cat.COST.name, base),
-                    "values": _counter([(m, d[0][0] * per_tick / 1000) for m, d in segments])})
-    elif kind is SignalKind.DAILY_SPEND:
-        # the day's spend arrives as one lump at each segment's start, so increase(...[1d])
-        # shows it at once and forgets it exactly a day later
-        lumps: list[tuple[int, float]] = [(1, 0.0)]
-        for minutes, dist in segments:
-            lumps += [(1, dist[0][0]), (max(1, minutes - 1), 0.0)]
-        out.append({"series": _series(cat.COST.name, base), "values": _counter(lumps)})
-    elif kind is SignalKind.TIME_SINCE_SUCCESS:
-        # time() - last success = v: the timestamp runs with the clock, v behind it
-        parts, t = [], 0
-        for ticks, dist in segments:
-            parts.append(f"{_num(t * tick - dist[0][0])}+{_num(tick)}x{ticks - 1}")
-            t += ticks
-        out.append({"series": _series(cat.JOB_LAST_SUCCESS.name, base),
-                    "values": " ".join(parts)})
-    elif kind is SignalKind.CUSTOM and p.o.custom is not None:
-        c = p.o.custom
-        name = custom_metric_series(c)
-        labels = {cat.SERVICE_LABEL: p.spec.service}
-        if c.counter is not None:
-            out.append({"series": _series(name, labels),
-                        "values": _counter([(m, d[0][0] * tick) for m, d in segments])})
-        else:
-            out.append({"series": _series(name, labels),
-                        "values": _gauge([(m, d[0][0]) for m, d in segments])})
-    elif kind is SignalKind.GPU_MEMORY_RATIO:
-        labels = {**base, "gpu": "0", "uuid": "GPU-test"}
-        total = 80e9
-        out.append({"series": _series(cat.GPU_MEM_USED.name, labels),
-                    "values": _gauge([(m, d[0][0] * total) for m, d in segments])})
-        out.append({"series": _series(cat.GPU_MEM_TOTAL.name, labels),
-                    "values": _gauge([(m, total) for m, _ in segments])})
-    else:
-        metric, extra = _GAUGE[kind]
-        effect = p_value = None
-        if p.o.selector.dataset is not None and kind in _DATASET_GAUGE:
-            metric, effect, p_value, extra = _DATASET_GAUGE[kind]
-        elif kind in _MODEL_DRIFT:
-            effect, p_value = _MODEL_DRIFT[kind]
-        labels = {**extra, **base}
-        values = _gauge([(m, d[0][0]) for m, d in segments])
-        if p.o.alpha is not None and effect is not None and p_value is not None:
-            # an objective with its own alpha reads effect x significance: significant throughout
-            out.append({"series": _series(effect.name, labels), "values": values})
-            out.append({"series": _series(p_value.name, labels),
-                        "values": _gauge([(m, 0.0) for m, _ in segments])})
-        else:
-            out.append({"series": _series(metric.name, labels), "values": values})
-    return out
+    """Raw input series whose signal value follows ``segments`` (value, share pairs per tick),
+    built by the record of the objective's kind."""
+    c = p.o.custom
+    if c is not None:
+        name, labels = custom_metric_series(c), {cat.SERVICE_LABEL: p.spec.service}
+        values = (inp.counter([(m, d[0][0] * tick_seconds(p)) for m, d in segments])
+                  if c.counter is not None else inp.gauge_values([(m, d[0][0])
+                                                                  for m, d in segments]))
+        return [{"series": _series(name, labels), "values": values}]
+    build = p.record.inputs
+    if build is None:
+        raise ValueError(f"{p.o.signal.value}: no promtool test inputs in its record")
+    s = inp.Synth(dict(p.raw_labels), tick_seconds(p), _per_tick(p),
+                  _bounds(p, segments) if p.o.info.quantile else (),
+                  p.o.selector.dataset is not None, p.o.alpha)
+    return build(s, list(segments))
 
 
 # --- scenario levels ------------------------------------------------------------------------
 # An assumed learned baseline for relative thresholds (the sidecar exports the resolved level).
-_ASSUMED_BASELINE = {Unit.SECONDS: 0.1, Unit.RATIO: 0.01, Unit.COUNT: 10.0,
+_ASSUMED_BASELINE = {Unit.SECONDS: 0.1, Unit.RATIO: 0.01, Unit.COUNT: 10.0, Unit.EFFECT_SIZE: 0.1,
                      Unit.PER_SECOND: 10.0, Unit.CELSIUS: 50.0, Unit.USD: 1.0}
 
 
 def level_value(p: ObjectivePlan, level: Level) -> float:
     if level.constant is not None:
         return level.constant
+    if level.per_column is not None:      # the calibrated level the inputs export
+        return level.threshold.value
     return level.threshold.value * _ASSUMED_BASELINE[p.o.info.unit]
 
 
-# Rates ramp up over the first rate window of a series (Prometheus extrapolates from the first
-# sample), so synthetic rate levels keep a wide margin from the threshold.
-_RAMPING = {SignalKind.THROUGHPUT, SignalKind.TOKEN_RATE}
-
-
 def _ramping(p: ObjectivePlan) -> bool:
-    return p.o.signal in _RAMPING or (p.o.custom is not None and p.o.custom.counter is not None)
+    """Rates ramp up over the first rate window of a series (Prometheus extrapolates from the
+    first sample), so synthetic rate levels keep a wide margin from the threshold."""
+    c = p.o.custom
+    return c.counter is not None if c is not None else p.o.info.unit is Unit.PER_SECOND
 
 
 def _beyond(p: ObjectivePlan, level: float, worse: bool) -> float:
@@ -285,6 +160,11 @@ def _threshold_inputs(p: ObjectivePlan, level: Level, value: float) -> list[dict
     """Sidecar-exported resolved thresholds, for levels relative to a learned baseline."""
     if level.constant is not None:
         return []
+    build = p.record.column_level_inputs
+    if level.per_column is not None and build is not None:
+        s = inp.Synth(dict(p.raw_labels), tick_seconds(p), _per_tick(p),
+                      dataset=p.o.selector.dataset is not None)
+        return build(s, [(2001, [(value, 1.0)])])
     metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
     return [{"series": _series(metric.name, p.labels), "values": f"{_num(value)}+0x2000"}]
 
@@ -339,15 +219,15 @@ def _bounds(p: ObjectivePlan, segments: Sequence[Segment]) -> list[float]:
 
 def _settle(p: ObjectivePlan) -> int:
     """Ticks for a change of input to fully leave the signal's value."""
-    if p.o.signal in (SignalKind.DAILY_SPEND, SignalKind.JOB_SUCCESS_RATIO):
-        return _ticks(p, 86400) + 3
+    if p.o.info.settle is not None:
+        return _ticks(p, p.o.info.settle) + 3
     return _ticks(p, p.spec.alerting.rate_window) + 3
 
 
 def _shown_value(p: ObjectivePlan, v: float, segments: Sequence[Segment]) -> float:
     """What PromQL computes for a synthetic value: histogram_quantile interpolates linearly
     inside the bucket that holds every observation, from the bound below it."""
-    if p.o.signal in _HIST:
+    if p.o.info.quantile:
         hi = _band(v)[1]
         lo = max((b for b in _bounds(p, segments) if b < hi), default=0.0)
         return lo + (hi - lo) * (p.o.quantile or 0.95)
@@ -368,11 +248,11 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         if not events:
             level = p.o.good_threshold or 0.0
             return [(_beyond(p, level, worse=r > 0), 1.0)]
-        if p.o.signal in _HIST:
+        if p.o.info.quantile:
             t = p.o.good_threshold or 1.0
             parts = [(t * 2, r), (t / 2, 1 - r)]
             return [(v, s) for v, s in parts if s > 0]
-        return [(1.0 - r if p.o.signal in _GOOD_RATIO else r, 1.0)]
+        return [(1.0 - r if _good_share(p) else r, 1.0)]
 
     def stable(r: float) -> float:
         """Nudge a ratio off printf "%.1f" rounding boundaries of its burn rate: Prometheus's sums

@@ -59,7 +59,7 @@ def sli_panel(p: ObjectivePlan) -> Any:
     for lv in p.levels:
         if lv.constant is None:
             metric = cat.OBJECTIVE_WARNING if lv.severity == "warning" else cat.OBJECTIVE_CRITICAL
-            targets.append(query(f"max({metric.name}{p.rec_matchers})",
+            targets.append(query(lv.line or f"max({metric.name}{p.rec_matchers})",
                                  f"{lv.severity} ({lv.text})", ref=lv.severity[0].upper()))
     if any(lv.threshold.base is not None and lv.threshold.base.value == "baseline"
            for lv in p.levels):

@@ -138,7 +138,8 @@ def objective_stat(spec: Spec, p: ObjectivePlan) -> Panel:
                        instant=True)
         panel = stat_panel(p.o.name, "none", target,
                            f"{p.o.info.title}: the sidecar's state (its levels are relative to "
-                           "a learned baseline). Click for the detail dashboard.", state=True)
+                           "a learned baseline or calibrated per column). Click for the detail "
+                           "dashboard.", state=True)
     else:
         m = signal_matchers(spec.service, p.o.signal, p.o.selector.items())
         target = query(p.value_expr(m, "$__rate_interval"), p.o.name, instant=True)

@@ -27,8 +27,9 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from agent import catalogue as cat
+from agent.signals import STATE_NAMES
 from agent.sli import ObjectivePlan
-from agent.spec.signals import BREAKER_STATES, DEGRADATION_LEVELS, SIGNALS, SignalKind
+from agent.spec.signals import SIGNALS, SignalKind
 from detectors.thresholds import Status, classify
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -129,8 +130,6 @@ def state_mappings() -> list[Mapping]:
         for i, s in enumerate((Status.NO_DATA, Status.OK, Status.WARNING, Status.CRITICAL))})]
 
 
-STATE_NAMES = {SignalKind.DEGRADATION_LEVEL: DEGRADATION_LEVELS,
-               SignalKind.CIRCUIT_BREAKER_STATE: BREAKER_STATES}
 
 
 def discrete_levels(kind: SignalKind, p: ObjectivePlan | None) -> Levels:

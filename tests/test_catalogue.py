@@ -18,6 +18,8 @@ from prometheus_client import (
 )
 
 from agent import catalogue as cat
+from agent import signals
+from agent.signals import Query
 from agent.sli import plans
 from agent.spec import SignalKind, SLIType, load_spec, signal
 from tests.helpers import EXAMPLE_SPEC, promtool_check_exprs, require_binary
@@ -83,9 +85,10 @@ def test_every_signal_kind_has_promql_that_parses(tmp_path: Path) -> None:
     for kind in SignalKind:
         if kind is SignalKind.CUSTOM:
             continue
-        exprs.append(cat.value_expr(kind, m, "5m", 0.99))
+        exprs.append(signals.value_expr(kind, Query(m, "5m", 0.99)))
         if signal(kind).sli is SLIType.EVENTS:
-            exprs.extend(cat.events_expr(kind, m, "30m", threshold=0.25, fn="increase"))
+            exprs.extend(signals.events_expr(kind, Query(m, "30m", threshold=0.25,
+                                                         fn="increase")))
     # custom SLIs: the example's queries and SDK metrics, as the rules will use them
     customs = [p for p in plans(load_spec(EXAMPLE_SPEC)) if p.o.signal is SignalKind.CUSTOM]
     assert {p.o.custom.events for p in customs if p.o.custom} == {True, False}
@@ -110,6 +113,6 @@ def test_le_matches_prometheus_client_formatting() -> None:
 
 def test_events_need_a_threshold_for_latency() -> None:
     with pytest.raises(ValueError):
-        cat.events_expr(SignalKind.LATENCY)
+        signals.events_expr(SignalKind.LATENCY, Query())
     with pytest.raises(ValueError):
-        cat.events_expr(SignalKind.QUEUE_DEPTH)
+        signals.events_expr(SignalKind.QUEUE_DEPTH, Query())

@@ -367,7 +367,7 @@ def job_event(out: Output, job: str, args: tuple[str, ...],
     slo-agent job-event retrain-fraud -- python train.py   # runs it; exit status = result
 
     The sidecar exports the job's runs, last success and last duration for the
-    job_success_ratio, job_duration and time_since_success objectives. A wrapped
+    job objectives (success ratio, duration, time since success). A wrapped
     command always runs; events the sidecar cannot be told are kept in --spool.
     """
     from agent.cli.jobs import Spool, default_spool, default_url, event_item, report, run_wrapped

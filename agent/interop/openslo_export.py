@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent import catalogue as cat
 from agent.interop.openslo import API
 from agent.sli import ObjectivePlan, plans
 from agent.spec.model import Spec
@@ -32,8 +31,7 @@ def _counters(p: ObjectivePlan) -> tuple[str, str, str] | None:
     if p.o.custom is not None:
         return None
     try:
-        bad, total = cat.events_expr(p.o.signal, p.matchers, "W", threshold=p.o.good_threshold,
-                                     fn="increase")
+        bad, total = p.events("W")
     except ValueError:
         return None
     parts, totals = _SUMMED.findall(bad), _SUMMED.findall(total)

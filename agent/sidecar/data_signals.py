@@ -15,6 +15,8 @@ from detectors.drift import DriftThresholds
 from detectors.quality import NULL_MIN_ROWS
 from detectors.rates import wilson_interval
 
+#: the key of a drift row that holds its share of unseen categories
+NEW_SHARE = "new_category_share"
 MIN_ROWS = NULL_MIN_ROWS   # the one null-ratio judgement's minimum (detectors.quality)
 
 Value = tuple[float | None, dict[str, Any]]
@@ -115,14 +117,14 @@ def judge_columns(rows: list[dict[str, Any]], t: DriftThresholds
 
 
 def new_categories(d: DatasetState, column: str | None) -> Value:
-    rows = [r for r in _rows(d, column, "chi2") if r.get("new_category_share") is not None]
+    rows = [r for r in _rows(d, column, "chi2") if r.get(NEW_SHARE) is not None]
     if not rows:
         return None, {"reason": "no categorical column compared with the reference yet"
                       if column is None else f"column {column!r} is not a categorical column "
                       "compared with the reference"}
-    worst = max(rows, key=lambda r: r["new_category_share"])
-    return worst["new_category_share"], {
-        r["column"]: {"share": r["new_category_share"], "categories": r.get("new_categories", []),
+    worst = max(rows, key=lambda r: r[NEW_SHARE])
+    return worst[NEW_SHARE], {
+        r["column"]: {"share": r[NEW_SHARE], "categories": r.get("new_categories", []),
                       "more": r.get("new_categories_more", 0)} for r in rows}
 
 

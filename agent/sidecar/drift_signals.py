@@ -13,7 +13,6 @@ from typing import Any
 from agent.sidecar.data_signals import judge_columns
 from agent.sidecar.state import AgentState, ModelState
 from agent.spec.model import Objective, Spec
-from agent.spec.signals import SignalKind
 from detectors.calibration import CalibrationCache
 from detectors.columns import shown_names
 from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
@@ -85,21 +84,23 @@ class ModelDrift:
         return detect_drift(data, thresholds, self.calibrations)
 
     def value(self, o: Objective, state: AgentState, models: list[ModelState],
-              t: DriftThresholds) -> tuple[float | None, dict[str, Any]]:
+              t: DriftThresholds, windows: str = "features"
+              ) -> tuple[float | None, dict[str, Any]]:
         """Drift (or new-category share) of the selected windows. Each column's effect is shown
         beside the threshold it is judged against (:func:`judge_columns`); an objective's own
-        ``alpha`` re-judges significance from the adjusted p-values."""
+        ``alpha`` re-judges significance from the adjusted p-values. ``windows`` (from the
+        kind's record): features, predictions or new_categories."""
+        predictions = windows == "predictions"
         scores: list[float] = []
         detail: dict[str, Any] = {}
         columns: list[FeatureDrift] = []
         for ms in models:
             key = next(k for k, v in state.models.items() if v is ms)
             for r in self.results(key, ms, t.calibration):
-                if (o.signal is SignalKind.PREDICTION_DRIFT) != (r.feature == PREDICTION) or (
-                        o.signal is not SignalKind.PREDICTION_DRIFT
-                        and o.selector.feature not in (None, r.feature)):
+                if predictions != (r.feature == PREDICTION) or (
+                        not predictions and o.selector.feature not in (None, r.feature)):
                     continue
-                if o.signal is SignalKind.NEW_CATEGORY_SHARE:
+                if windows == "new_categories":
                     if r.new_share is not None:
                         scores.append(r.new_share)
                         names, more = shown_names(r.unseen)

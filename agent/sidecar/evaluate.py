@@ -10,28 +10,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from agent.sidecar import data_signals, drift_signals, service_signals
-from agent.sidecar.apply import schema_changes
-from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots, merged_sketch
+from agent.sidecar import data_signals, drift_signals
+from agent.sidecar.signal_values import TICKS, VALUES
+from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots
+from agent.signals import Judge, record
 from agent.spec.model import Objective, Spec
-from agent.spec.signals import SignalKind, SLIType
+from agent.spec.signals import SLIType
 from agent.spec.units import Base, format_duration, format_value
 from detectors.baseline import BaselineLearner
 from detectors.drift import DriftThresholds, FeatureDrift
-from detectors.quality import freshness_lag
 from detectors.rates import RatioResult, ratio_status
 from detectors.thresholds import Status, classify
 
-_RATIOS = {SignalKind.ERROR_RATE: ("error",), SignalKind.AVAILABILITY: ("error",),
-           SignalKind.FALLBACK_RATE: ("fallback",)}
 FINE_SLOT = 60.0           # coarsest slot for burn-rate windows
 FINE_PER_WINDOW = 10       # slots in the shortest burn-rate window
 MIN_COVERAGE = 0.5         # a burn-rate window less than half covered by data reports none
 COARSE_SLOT = 3600.0
-_DATASET_KINDS = (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
-                  SignalKind.NEW_CATEGORY_SHARE)
 
 
 def fine_slots(spec: Spec, o: Objective) -> tuple[float, float]:
@@ -117,86 +111,18 @@ class Evaluator:
     def _sum(self, models: list[ModelState], attr: str, now: float, window: float) -> float:
         return sum(getattr(ms, attr).total(now, window) for ms in models)
 
+    def models(self, o: Objective) -> list[ModelState]:
+        return self._models(o)
+
+    def sum(self, models: list[ModelState], attr: str, now: float, window: float) -> float:
+        return self._sum(models, attr, now, window)
+
     def value(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
+        """The objective's value, computed by the shape its kind's record names."""
         if o.selector.scrape is not None:
             return self._scraped(o)
-        k = o.signal
-        models = self._models(o)
-        w = self.window
-        if k in (SignalKind.LATENCY, SignalKind.TTFT):
-            sk = merged_sketch(getattr(ms, "latency" if k is SignalKind.LATENCY else "ttft")
-                               .merged(now, max(1, int(w // self.state.slot))) for ms in models)
-            return (None if sk.count == 0 else sk.quantile(o.quantile or 0.95)), \
-                {"count": sk.count}
-        if k in _RATIOS:
-            bad = self._sum(models, _RATIOS[k][0], now, w)
-            total = bad + sum(self._sum(models, a, now, w) for a in ("ok", "error", "fallback")
-                              if a != _RATIOS[k][0])
-            if total <= 0:
-                return None, {"bad": bad, "total": total}
-            ratio = bad / total
-            return (1 - ratio if k is SignalKind.AVAILABILITY else ratio), \
-                {"bad": bad, "total": total}
-        if k is SignalKind.NEGATIVE_FEEDBACK_RATE:
-            neg = self._sum(models, "negative", now, w)
-            total = neg + self._sum(models, "positive", now, w) + \
-                self._sum(models, "neutral", now, w)
-            return (None if total <= 0 else neg / total), {"bad": neg, "total": total}
-        if k is SignalKind.THROUGHPUT:
-            if not models:
-                return None, {}
-            return sum(self._sum(models, a, now, w) for a in ("ok", "error", "fallback")) / w, {}
-        if k is SignalKind.TOKEN_RATE:
-            return (self._sum(models, "tokens", now, w) / w) if models else None, {}
-        if k is SignalKind.COST_PER_1K:
-            req = sum(self._sum(models, a, now, w) for a in ("ok", "error", "fallback"))
-            return (None if req <= 0 else 1000 * self._sum(models, "cost", now, w) / req), {}
-        if k is SignalKind.DAILY_SPEND:
-            return (self._sum(models, "cost", now, 86400.0) if models else None), {}
-        if k is SignalKind.IN_FLIGHT:
-            fresh = [n for ms in models for n, t in ms.in_flight.values() if now - t < 3 * w]
-            return (float(sum(fresh)) if fresh else None), {}
-        if k is SignalKind.QUEUE_DEPTH:
-            qs = [d for name, (d, t) in self.state.queues.items()
-                  if o.selector.queue in (None, name) and now - t < 3 * w]
-            ext = self.state.external.get("queue_depth", {})
-            qs += [v for name, v in ext.items() if o.selector.queue in (None, name)]
-            return (float(sum(qs)) if qs else None), {}
-        if k in _DATASET_KINDS and o.selector.dataset is not None:
-            return self._data(o, now)
-        if k in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
-                 SignalKind.NEW_CATEGORY_SHARE):
-            return self._drift(o, models)
-        if k in (SignalKind.GPU_UTILIZATION, SignalKind.GPU_MEMORY_RATIO,
-                 SignalKind.GPU_TEMPERATURE):
-            readings = self.gpu().get(k.value, {})
-            values = [v for gpu, v in readings.items() if o.selector.gpu in (None, gpu)]
-            return (max(values) if values else None), {}
-        if k in (SignalKind.FRESHNESS_LAG, SignalKind.NULL_RATIO, SignalKind.SCHEMA_DRIFT,
-                 SignalKind.DISALLOWED_VALUE_SHARE):
-            return self._data(o, now)
-        sv, now_w = self.state.service, (now, w)
-        if k in (SignalKind.JOB_SUCCESS_RATIO, SignalKind.JOB_DURATION,
-                 SignalKind.TIME_SINCE_SUCCESS):
-            return service_signals.job(sv, o, now)
-        if k is SignalKind.CACHE_HIT_RATE:
-            return service_signals.cache_hit_rate(sv, o, *now_w)
-        if k is SignalKind.DEGRADATION_LEVEL:
-            return service_signals.latest(sv.degradation, None, *now_w, "degradation level")
-        if k is SignalKind.CIRCUIT_BREAKER_STATE:
-            return service_signals.latest(sv.breakers, o.selector.breaker, *now_w,
-                                          "circuit-breaker state")
-        if k is SignalKind.CUSTOM:
-            return service_signals.custom(sv, o, *now_w)
-        if k is SignalKind.DRIFT_DETECTION_TIME:
-            return service_signals.detection_value(self.spec, self.state, o, now)
-        if k is SignalKind.ROW_COUNT:
-            d = self.state.datasets.get(o.selector.dataset or "")
-            if d is None or d.rows is None:
-                return None, {"reason": f"no batch of dataset {o.selector.dataset!r} seen yet"}
-            return float(d.rows), {}
-        ext = self.state.external.get(k.value, {})       # e.g. queue_wait from a scrape target
-        return (max(ext.values()) if ext else None), {}
+        c = record(o.signal).compute
+        return VALUES[c.shape](self, o, now, **c.params)
 
     def _scraped(self, o: Objective) -> tuple[float | None, dict[str, Any]]:
         """The value a scrape target's own series gave at its last scrape; a ratio comes with
@@ -211,13 +137,9 @@ class Evaluator:
             detail["reason"] = (f"scrape target {name!r} gave no {kind} value yet (a rate or "
                                 "quantile needs two scrapes, a ratio some requests)")
             return None, detail
-        if o.signal is SignalKind.AVAILABILITY:
+        if record(o.signal).judge is Judge.GOOD_RATIO:
             value = 1.0 - value
         return value, detail
-
-    def _drift(self, o: Objective, models: list[ModelState]) -> tuple[float | None, dict[str, Any]]:
-        """Drift (or new-category share) of the SDK's feature windows (:mod:`.drift_signals`)."""
-        return self.model_drift.value(o, self.state, models, self.drift_thresholds(o))
 
     def drift_thresholds(self, o: Objective) -> DriftThresholds:
         warn, crit, _ = self.levels(o, self.state.objectives[o.name])
@@ -225,27 +147,6 @@ class Evaluator:
 
     def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
         return self.model_drift.run(ms)
-
-    def _data(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
-        name = o.selector.dataset or ""
-        d = self.state.datasets.get(name)
-        if d is None:
-            return None, {"reason": f"nothing seen from dataset {name!r} yet"}
-        if d.error is not None and d.rows is None:
-            return None, {"reason": d.error}
-        if o.signal is SignalKind.FRESHNESS_LAG:
-            return freshness_lag(now, d.newest_event, d.last_mark), {}
-        if o.signal is SignalKind.SCHEMA_DRIFT:
-            changes = schema_changes(self.state, self.spec, name)
-            return (None if changes is None else float(sum(changes.values()))), changes or {}
-        column = o.selector.column
-        if o.signal is SignalKind.NULL_RATIO:
-            return data_signals.null_ratio(d, column)
-        if o.signal is SignalKind.NEW_CATEGORY_SHARE:
-            return data_signals.new_categories(d, column)
-        if o.signal is SignalKind.DISALLOWED_VALUE_SHARE:
-            return data_signals.disallowed(d, column)
-        return data_signals.dataset_drift(d, column, self.drift_thresholds(o))
 
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
@@ -296,35 +197,22 @@ class Evaluator:
         previous = Status(os_.status)
         rr: RatioResult | None = None
         min_count = 20
-        if o.signal is SignalKind.NULL_RATIO:
-            # one judgement for every null ratio: the Wilson bound on enough rows
-            min_count = data_signals.MIN_ROWS
-            rr = ratio_status(detail.get("bad", 0.0), detail.get("total", 0.0), warning,
-                              critical, min_count=min_count, previous=previous,
-                              hysteresis=o.hysteresis)
-            raw = rr.status
-        elif o.signal is SignalKind.CACHE_HIT_RATE:
-            rr = ratio_status(detail.get("bad", 0.0), detail.get("total", 0.0), _flip(warning),
-                              _flip(critical), min_count=20, previous=previous,
-                              hysteresis=o.hysteresis)
-            raw = rr.status
-            if detail.get("total", 0.0) > 0 and raw is Status.NO_DATA:
-                raw = Status.OK
-        elif o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
-            # judge by the confidence bound: a handful of failures at night does not page
-            bad, total = detail.get("bad", 0.0), detail.get("total", 0.0)
-            if o.signal is SignalKind.AVAILABILITY:
-                rr = ratio_status(bad, total, _flip(warning), _flip(critical), min_count=20,
-                                  previous=previous, hysteresis=o.hysteresis)
-            else:
-                rr = ratio_status(bad, total, warning, critical, min_count=20,
-                                  previous=previous, hysteresis=o.hysteresis)
-            raw = rr.status
-            if total > 0 and raw is Status.NO_DATA:
-                raw = Status.OK       # traffic too thin to judge: not an incident
-        else:
+        judge = Judge.VALUE if o.custom is not None else record(o.signal).judge
+        if judge is Judge.VALUE:
             raw = classify(value, warning, critical, o.info.higher_is_worse, previous,
                            o.hysteresis)
+        else:
+            # judge by the confidence bound: a handful of failures at night does not page
+            bad, total = detail.get("bad", 0.0), detail.get("total", 0.0)
+            good = judge is Judge.GOOD_RATIO
+            if judge is Judge.ROWS_RATIO:      # one judgement for every null ratio
+                min_count = data_signals.MIN_ROWS
+            rr = ratio_status(bad, total, _flip(warning) if good else warning,
+                              _flip(critical) if good else critical, min_count=min_count,
+                              previous=previous, hysteresis=o.hysteresis)
+            raw = rr.status
+            if total > 0 and raw is Status.NO_DATA and judge is not Judge.ROWS_RATIO:
+                raw = Status.OK       # traffic too thin to judge: not an incident
         # escalation waits for `for`; de-escalation is immediate (hysteresis already applied)
         current = previous
         if raw.rank > previous.rank and previous is not Status.NO_DATA:
@@ -426,63 +314,21 @@ class Evaluator:
     def _tick_events(self, o: Objective, os_: ObjectiveState, value: float | None,
                      now: float) -> tuple[float, float]:
         """(bad, total) for this tick: new events for event SLIs, one slice for gauges."""
-        interval = self.spec.sidecar.interval
         if o.info.sli is SLIType.TIMESLICES:
             level = o.good_threshold
             if value is None or level is None:
                 return 0.0, 0.0
             worse = value > level if o.info.higher_is_worse else value < level
             return float(worse), 1.0
-        sv = self.state.service
-        if o.signal is SignalKind.JOB_SUCCESS_RATIO:
-            j = sv.jobs.get(o.selector.job or "")
-            return self._cursor(os_, {"bad": j.failure, "good": j.success} if j else {})
-        if o.signal is SignalKind.CACHE_HIT_RATE:
-            cum = {"bad": 0.0, "good": 0.0}
-            for (c, result), t in sv.caches.items():
-                if o.selector.cache in (None, c):
-                    cum["bad" if result == "miss" else "good"] += t.cum
-            return self._cursor(os_, cum)
-        models = self._models(o)
-        if o.signal in _RATIOS or o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
-            if o.signal is SignalKind.NEGATIVE_FEEDBACK_RATE:
-                bad_key, keys = "negative", ("positive", "negative", "neutral")
-            else:
-                bad_key, keys = _RATIOS[o.signal][0], ("ok", "error", "fallback")
-            cum = {k: sum(ms.cum.get(k, 0.0) for ms in models) for k in keys}
-            delta = {k: max(0.0, v - os_.cursor.get(k, 0.0)) for k, v in cum.items()}
-            os_.cursor = cum
-            return delta[bad_key], sum(delta.values())
-        if o.signal in (SignalKind.LATENCY, SignalKind.TTFT) and o.good_threshold is not None:
-            slots = max(1, int(interval // self.state.slot))
-            sk = merged_sketch(getattr(ms, "latency" if o.signal is SignalKind.LATENCY
-                                       else "ttft").merged(now, slots) for ms in models)
-            if sk.count == 0:
-                return 0.0, 0.0
-            g = sk.gamma
-            bin_keys = np.fromiter(sk.bins.keys(), dtype=np.float64, count=len(sk.bins))
-            counts = np.fromiter(sk.bins.values(), dtype=np.float64, count=len(sk.bins))
-            above = float(counts[2.0 * np.power(g, bin_keys) / (g + 1.0) > o.good_threshold]
-                          .sum())
-            return above, float(sk.count)
-        return 0.0, 0.0
-
-
-    @staticmethod
-    def _cursor(os_: ObjectiveState, cum: dict[str, float]) -> tuple[float, float]:
-        """(bad, total) since the last tick from cumulative bad/good totals."""
-        delta = {k: max(0.0, v - os_.cursor.get(k, 0.0)) for k, v in cum.items()}
-        os_.cursor = dict(cum)
-        return delta.get("bad", 0.0), sum(delta.values())
+        c = record(o.signal).compute
+        tick = TICKS.get(c.shape) if o.custom is None else None
+        return (0.0, 0.0) if tick is None else tick(self, o, os_, now, **c.params)
 
 
 def _learns(o: Objective) -> bool:
     return o.pinned_baseline is None and any(
         t is not None and t.base is Base.BASELINE
         for t in (o.warning_threshold, o.critical_threshold))
-
-
-_GOOD_RATIOS = (SignalKind.AVAILABILITY, SignalKind.CACHE_HIT_RATE)
 
 
 def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_count: int,
@@ -499,7 +345,7 @@ def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_co
         return {"on": value, "basis": "value",
                 "reason": f"value {format_value(value, unit)} against {levels or 'no level'}: "
                           f"{status.value}"}
-    good = o.signal in _GOOD_RATIOS
+    good = record(o.signal).judge is Judge.GOOD_RATIO
     bound = None if not math.isfinite(rr.lower) else (1.0 - rr.lower if good else rr.lower)
     basis = "Wilson 99 % upper bound" if good else "Wilson 99 % lower bound"
     out: dict[str, Any] = {"on": bound, "basis": basis, "bad": rr.bad, "total": rr.total,

@@ -23,6 +23,7 @@ from prometheus_client.samples import Sample
 from agent import catalogue as cat
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
+from agent.sidecar.data_signals import NEW_SHARE
 from agent.spec.model import Spec
 from detectors.sketch import WindowedSketch
 from detectors.thresholds import Status
@@ -219,8 +220,8 @@ def _data_families(eng: Engine, now: float) -> list[Any]:
                 if r.get("threshold") is not None:
                     dthr.add_metric([*labels, str(r.get("threshold_source"))],
                                     float(r["threshold"]))
-            if r.get("new_category_share") is not None:
-                newcat.add_metric([svc, name, r["column"]], float(r["new_category_share"]))
+            if r.get(NEW_SHARE) is not None:
+                newcat.add_metric([svc, name, r["column"]], float(r[NEW_SHARE]))
                 # /metrics is open: only values the spec names go out by name
                 known = _known_categories(eng, name, r["column"])
                 others = float(r.get("new_categories_more") or 0)

@@ -12,8 +12,8 @@ from typing import Any
 from agent import catalogue as cat
 from agent.sidecar.service_state import ServiceSignals
 from agent.sidecar.state import AgentState, ModelState
+from agent.signals import record
 from agent.spec.model import Objective, Spec
-from agent.spec.signals import SignalKind
 from agent.spec.units import format_duration
 from detectors.detection import Detection, detection_time
 
@@ -25,21 +25,22 @@ def fresh_for(window: float) -> float:
     return max(3 * window, 30.0)
 
 
-def job(sv: ServiceSignals, o: Objective, now: float) -> Value:
+def job(sv: ServiceSignals, o: Objective, now: float, what: str) -> Value:
+    """``what``: success_ratio (over a day), duration (last run) or since_success."""
     name = o.selector.job or ""
     j = sv.jobs.get(name)
     if j is None:
         return None, {"reason": f"no run of job {name!r} reported yet (monitor.job or "
                                 "slo-agent job-event)"}
     detail: dict[str, Any] = {"running": len(j.running), "last_error": j.last_error}
-    if o.signal is SignalKind.JOB_SUCCESS_RATIO:
+    if what == "success_ratio":
         failed, total = j.counts(now, cat.JOB_WINDOW_SECONDS)
         detail.update(bad=float(failed), total=float(total))
         if total == 0:
             detail["reason"] = f"no finished run of {name!r} in the last {cat.JOB_WINDOW}"
             return None, detail
         return 1.0 - failed / total, detail
-    if o.signal is SignalKind.JOB_DURATION:
+    if what == "duration":
         if j.last_duration is None:
             detail["reason"] = f"no finished run of {name!r} with a duration yet"
         return j.last_duration, detail
@@ -49,12 +50,13 @@ def job(sv: ServiceSignals, o: Objective, now: float) -> Value:
     return max(0.0, now - j.last_success), detail
 
 
-def cache_hit_rate(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:
+def cache_hits(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:
     names = {c for c, _ in sv.caches if o.selector.cache in (None, c)}
-    hits = sum(sv.caches[(c, "hit")].slots.total(now, window) for c in names
-               if (c, "hit") in sv.caches)
-    misses = sum(sv.caches[(c, "miss")].slots.total(now, window) for c in names
-                 if (c, "miss") in sv.caches)
+    hit, miss = cat.CACHE_RESULTS
+    hits = sum(sv.caches[(c, hit)].slots.total(now, window) for c in names
+               if (c, hit) in sv.caches)
+    misses = sum(sv.caches[(c, miss)].slots.total(now, window) for c in names
+                 if (c, miss) in sv.caches)
     total = hits + misses
     detail: dict[str, Any] = {"bad": misses, "total": total}
     if total <= 0:
@@ -102,7 +104,8 @@ def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float)
     levels = [t.value for t in (drift.warning_threshold, drift.critical_threshold)
               if t is not None]
     shift, floor = max(levels), min(levels)
-    if drift.signal is SignalKind.PREDICTION_DRIFT or sel.feature is not None:
+    if record(drift.signal).compute.params.get("windows") == "predictions" \
+            or sel.feature is not None:
         tests = 1
     else:
         tests = max([len(ms.numeric) + len(ms.categorical) for ms in models] + [1])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.spec.signals import SignalKind
 from agent.spec.units import format_duration, format_value
 
 if TYPE_CHECKING:
@@ -55,14 +54,10 @@ def _entry(eng: Engine, r: Result) -> dict[str, Any]:
         d = eng.detections[o.name]
         entry["detection"] = {"seconds": d.seconds, "samples": d.samples,
                               "window_share": d.share, "reason": d.reason}
-    if o.signal in (SignalKind.JOB_SUCCESS_RATIO, SignalKind.JOB_DURATION,
-                    SignalKind.TIME_SINCE_SUCCESS, SignalKind.DRIFT_DETECTION_TIME,
-                    SignalKind.CACHE_HIT_RATE):
-        entry["detail"] = {k: v for k, v in r.detail.items() if k != "reason"}
-    if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT,
-                    SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE):
-        entry["features"] = {k: v for k, v in r.detail.items() if k != "reason"}
-    elif o.signal is SignalKind.NULL_RATIO and r.detail.get("column"):
+    shown = o.info.status_detail             # what the kind's record shows of its detail
+    if shown in ("detail", "features"):
+        entry[shown] = {k: v for k, v in r.detail.items() if k != "reason"}
+    elif shown == "column" and r.detail.get("column"):
         entry["detail"] = {k: r.detail[k] for k in ("column", "bad", "total",
                                                     "wilson_lower", "min_rows")
                            if k in r.detail}

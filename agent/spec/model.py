@@ -22,8 +22,9 @@ from agent.spec.burn import (
 from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
 from agent.spec.objective import Objective, Selector, as_quantile, parse_quantile
 from agent.spec.runtime import SDK, Limits, Sidecar, Webhook
-from agent.spec.signals import SignalKind, SLIType
+from agent.spec.signals import SLIType
 from agent.spec.sources import GPU, Contract, Dataset, Freshness, Range, ScrapeTarget, Sources
+from agent.spec.units import Unit
 
 # names other modules import from here
 __all__ = ["GPU", "SDK", "Alerting", "BurnTier", "Contract", "Dataset", "Drift", "Freshness",
@@ -219,7 +220,7 @@ class Spec(StrictModel):
         """Every absolute latency level the spec names: the SDK puts a bucket on each."""
         levels: set[float] = set()
         for o in self.objectives:
-            if o.signal not in (SignalKind.LATENCY, SignalKind.TTFT, SignalKind.QUEUE_WAIT):
+            if not o.info.quantile:       # histogram kinds: the SDK places the buckets
                 continue
             for t in (o.warning_threshold, o.critical_threshold):
                 if t is not None:
@@ -233,7 +234,7 @@ class Spec(StrictModel):
     def drift_objectives(self) -> list[Objective]:
         """Drift objectives on the SDK's feature windows: their detection time is computable."""
         return [o for o in self.objectives
-                if o.signal in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT)
+                if o.info.unit is Unit.EFFECT_SIZE
                 and o.selector.dataset is None]
 
     def _detection_problems(self, name: str, at: str) -> list[tuple[str, str, Any]]:

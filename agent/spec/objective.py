@@ -28,7 +28,14 @@ from agent.spec.fields import (
     check_name,
     problems_error,
 )
-from agent.spec.signals import SELECTOR_KEYS, SIGNALS, SignalInfo, SignalKind, SLIType
+from agent.spec.signals import (
+    SELECTOR_KEYS,
+    SIGNALS,
+    SignalInfo,
+    SignalKind,
+    SLIType,
+    signal_json_schema,
+)
 from agent.spec.units import (
     Base,
     QuantityError,
@@ -104,7 +111,7 @@ class Objective(StrictModel):
     """One watched signal: thresholds, a ``for`` duration, and optionally an error-budget target."""
 
     name: str
-    signal: SignalKind
+    signal: Annotated[SignalKind, WithJsonSchema(signal_json_schema())]
     quantile: Annotated[float | None, WithJsonSchema({
         "anyOf": [{"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
                   {"type": "string"}, {"type": "null"}],
@@ -193,7 +200,7 @@ class Objective(StrictModel):
             else SIGNALS[kind].unit
         try:
             if info.field_name in ("warning", "critical"):
-                default_base = Base.BUDGET if kind is SignalKind.DAILY_SPEND else Base.BASELINE
+                default_base = SIGNALS[kind].relative_to
                 parse_threshold(v, unit, default_base)
             else:
                 parse_quantity(v, unit)
@@ -241,12 +248,11 @@ class Objective(StrictModel):
         if sel.column is not None and sel.dataset is None and "column" in info.selectors:
             problems.append(("selector.column", "selector.column needs selector.dataset",
                              sel.column))
-        if self.alpha is not None and self.signal not in (SignalKind.FEATURE_DRIFT,
-                                                          SignalKind.PREDICTION_DRIFT):
+        drift = info.unit is Unit.EFFECT_SIZE
+        if self.alpha is not None and not drift:
             problems.append(("alpha", "alpha applies to feature_drift and prediction_drift only",
                              self.alpha))
-        if self.calibration is not None and self.signal not in (SignalKind.FEATURE_DRIFT,
-                                                                SignalKind.PREDICTION_DRIFT):
+        if self.calibration is not None and not drift:
             problems.append(("calibration", "calibration applies to feature_drift and "
                              "prediction_drift only", self.calibration))
         elif self.calibration is not None and self.warning is not None:
@@ -257,7 +263,7 @@ class Objective(StrictModel):
             if getattr(self.selector, key) is None:
                 problems.append((f"selector.{key}", f"signal {self.signal.value!r} needs "
                                  f"selector.{key}", None))
-        default_base = Base.BUDGET if self.signal is SignalKind.DAILY_SPEND else Base.BASELINE
+        default_base = info.relative_to
         levels: dict[str, Threshold | None] = {}
         for field in ("warning", "critical"):
             raw = getattr(self, field)
@@ -361,7 +367,7 @@ class Objective(StrictModel):
     def drift_calibration(self, default: float | None) -> float | None:
         """The quantile a drift objective's columns are calibrated at; None when it judges by
         its fixed floor (an explicit ``warning``, or ``drift.calibration: null``)."""
-        if self.signal not in (SignalKind.FEATURE_DRIFT, SignalKind.PREDICTION_DRIFT):
+        if self.info.unit is not Unit.EFFECT_SIZE:
             return None
         if self.calibration is not None:
             return self.calibration

@@ -21,6 +21,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         K.QUEUE_DEPTH: {"metric": "vllm:num_requests_waiting"},
         K.IN_FLIGHT: {"metric": "vllm:num_requests_running"},
         K.TTFT: {"metric": "vllm:time_to_first_token_seconds"},
+        K.TIME_PER_OUTPUT_TOKEN: {"metric": "vllm:time_per_output_token_seconds"},
         K.LATENCY: {"metric": "vllm:e2e_request_latency_seconds"},
         K.TOKEN_RATE: {"metric": "vllm:generation_tokens_total"},
         K.ERROR_RATE: {"bad": "vllm:request_success_total",

@@ -23,6 +23,7 @@ class Unit(str, Enum):
     SECONDS = "seconds"
     RATIO = "ratio"
     COUNT = "count"
+    EFFECT_SIZE = "effect_size"    # a drift statistic: KS D or PSI, unitless
     PER_SECOND = "per_second"
     CELSIUS = "celsius"
     USD = "usd"
@@ -38,6 +39,7 @@ _ALLOWED = {
     Unit.SECONDS: "a duration such as 250ms, 2s, 1.5m, 1h (a bare number means seconds)",
     Unit.RATIO: "a percentage such as 1% or 99.9%, or a ratio between 0 and 1 such as 0.01",
     Unit.COUNT: "a non-negative number such as 1000, 10_000 or 10k",
+    Unit.EFFECT_SIZE: "an effect size such as 0.1 (KS D or PSI)",
     Unit.PER_SECOND: "a rate such as 50, 50/s, 3000/m or 1k/s",
     Unit.CELSIUS: "a temperature such as 85, 85C or 85°C",
     Unit.USD: "an amount in US dollars such as 0.5, $0.50 or 0.5usd",
@@ -139,7 +141,7 @@ def parse_quantity(value: object, unit: Unit) -> float:
         if not 0.0 <= result <= 1.0:
             raise QuantityError("a ratio must lie between 0 and 1 (0% and 100%)")
         return result
-    if unit is Unit.COUNT:
+    if unit in (Unit.COUNT, Unit.EFFECT_SIZE):
         if suffix not in _COUNT_SUFFIX:
             raise QuantityError(f"expected {allowed}")
         result = number * _COUNT_SUFFIX[suffix]

@@ -37,6 +37,7 @@ _LEVELS = {
     SignalKind.COST_PER_1K: ("$2", "$5"), SignalKind.DAILY_SPEND: ("120% budget", "150% budget"),
     SignalKind.NEW_CATEGORY_SHARE: ("1%", "5%"), SignalKind.DISALLOWED_VALUE_SHARE: ("0.1%", "1%"),
     SignalKind.ROW_COUNT: ("50% baseline", "20% baseline"),
+    SignalKind.TIME_PER_OUTPUT_TOKEN: ("100ms", "250ms"),
     SignalKind.JOB_SUCCESS_RATIO: ("99%", "90%"),
     SignalKind.JOB_DURATION: ("1h", "3h"), SignalKind.TIME_SINCE_SUCCESS: ("26h", "50h"),
     SignalKind.DRIFT_DETECTION_TIME: ("15m", "1h"), SignalKind.CACHE_HIT_RATE: ("80%", "50%"),
@@ -75,6 +76,13 @@ def every_kind_spec() -> dict[str, Any]:
     objectives.append({"name": "k-dataset-new-categories", "signal": "new_category_share",
                        "selector": {"dataset": "tx", "column": "country"}, "warning": "1%",
                        "critical": "5%", "for": "2m", "objective": "99%", "window": "28d"})
+    # drift without `warning:`: each column against its exported calibrated threshold
+    objectives.append({"name": "k-calibrated-drift", "signal": "feature_drift",
+                       "selector": {"model": "m"}, "critical": "0.3", "for": "2m",
+                       "objective": "99%", "window": "28d"})
+    objectives.append({"name": "k-calibrated-dataset-drift", "signal": "feature_drift",
+                       "selector": {"dataset": "tx", "column": "amount"}, "critical": "0.3",
+                       "for": "2m", "objective": "99%", "window": "28d"})
     # custom SLIs: an SDK counter (tested with synthetic inputs) and Sloth-style queries
     objectives.append({"name": "k-custom-counter", "signal": "custom",
                        "custom": {"counter": "orders_total", "unit": "per_second",
@@ -324,7 +332,7 @@ def test_cli_generate(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "agent.cli", "generate", "-c", str(EXAMPLE_SPEC),
                           "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "wrote 112 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
+    assert "wrote 114 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
     # what to do next, and which backend evaluates the alerts (default: Prometheus only)
     assert "next steps:" in res.stdout and "promtool test rules" in res.stdout
     assert "mount" in res.stdout and "/etc/grafana/provisioning" in res.stdout

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.sidecar.data_signals import quantile_key
+from agent.sidecar.data_signals import NEW_SHARE, quantile_key
 from agent.spec.model import Dataset, Drift
 from detectors.calibration import CalibrationCache
 from detectors.columns import category_labels, identifier_like, shown_names
@@ -111,7 +111,7 @@ def row(r: FeatureDrift, min_samples: int,
         out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
                          f"reference (drift.min_samples {min_samples})")
     if r.test == "chi2":
-        out["new_category_share"] = _finite(r.new_share)
+        out[NEW_SHARE] = _finite(r.new_share)
         names, more = shown_names(r.unseen)
         out["new_categories"], out["new_categories_more"] = names, more
     return out

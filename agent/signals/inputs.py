@@ -1,0 +1,119 @@
+"""Synthetic raw series for the generated promtool tests, by shape: a counter ratio, a
+histogram, a gauge, a rate. A record picks one and says which metric and labels to feed, so the
+test inputs of a kind live with the kind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agent import catalogue as cat
+from agent.signals.record import Inputs
+
+Segment = tuple[int, list[tuple[float, float]]]   # (ticks, [(value, share), ...])
+
+
+@dataclass(frozen=True)
+class Synth:
+    """What an input builder is given about the objective and the test's clock."""
+
+    base: Mapping[str, str]            # the objective's selector as labels
+    tick: float                        # seconds per sample
+    per_tick: float                    # requests per sample at full traffic
+    bounds: Sequence[float] = ()       # finite histogram bounds the test needs
+    dataset: bool = False
+    alpha: float | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def num(x: float) -> str:
+    return f"{x:.12g}"
+
+
+def counter(increments: Sequence[tuple[int, float]]) -> str:
+    """Per-tick increments per segment → promtool's 'a+bxn' notation, continuing the total."""
+    parts, last = [], None
+    for ticks, inc in increments:
+        start = 0.0 if last is None else last + inc
+        parts.append(f"{num(start)}+{num(inc)}x{ticks - 1}")
+        last = start + (ticks - 1) * inc
+    return " ".join(parts)
+
+
+def gauge_values(values: Sequence[tuple[int, float | None]]) -> str:
+    return " ".join(" ".join(["_"] * t) if v is None else f"{num(v)}+0x{t - 1}"
+                    for t, v in values)
+
+
+def series(name: str, labels: Mapping[str, str]) -> str:
+    return name + cat.label_matchers(labels)
+
+
+def band(v: float) -> tuple[float, float]:
+    return v * 0.99, v * 1.01
+
+
+def counter_ratio(metric: cat.Metric, label: str, bad: str, good: str,
+                  good_share: bool = False) -> Inputs:
+    """Bad and good counters whose bad share (or good share) follows the segments."""
+    def build(s: Synth, segments: Sequence[Segment]) -> list[dict[str, str]]:
+        bad_inc, good_inc = [], []
+        for ticks, dist in segments:
+            r = 1.0 - dist[0][0] if good_share else dist[0][0]
+            bad_inc.append((ticks, s.per_tick * dist[0][1] * r))
+            good_inc.append((ticks, s.per_tick * dist[0][1] * (1.0 - r)))
+        return [{"series": series(metric.name, {**s.base, label: bad}),
+                 "values": counter(bad_inc)},
+                {"series": series(metric.name, {**s.base, label: good}),
+                 "values": counter(good_inc)}]
+    return build
+
+
+def histogram(hist: cat.Metric) -> Inputs:
+    """Buckets holding each (value, share) in a narrow band around the value."""
+    def build(s: Synth, segments: Sequence[Segment]) -> list[dict[str, str]]:
+        out = []
+        for le in [*s.bounds, math.inf]:
+            incs = [(t, sum(s.per_tick * share for v, share in dist if band(v)[1] <= le))
+                    for t, dist in segments]
+            le_text = "+Inf" if math.isinf(le) else cat.le_value(le)
+            out.append({"series": series(hist.name + "_bucket", {**s.base, "le": le_text}),
+                        "values": counter(incs)})
+        out.append({"series": series(hist.name + "_count", s.base),
+                    "values": counter([(t, s.per_tick * sum(x for _, x in d))
+                                       for t, d in segments])})
+        return out
+    return build
+
+
+def rate(metric: cat.Metric, labels: Mapping[str, str]) -> Inputs:
+    """A counter rising at the segment's value per second."""
+    def build(s: Synth, segments: Sequence[Segment]) -> list[dict[str, str]]:
+        return [{"series": series(metric.name, {**s.base, **labels}),
+                 "values": counter([(t, d[0][0] * s.tick) for t, d in segments])}]
+    return build
+
+
+def gauge(metric: cat.Metric, labels: Mapping[str, str] | None = None,
+          dataset: tuple[cat.Metric, Mapping[str, str]] | None = None,
+          significance: tuple[cat.Metric, cat.Metric] | None = None,
+          dataset_significance: tuple[cat.Metric, cat.Metric] | None = None) -> Inputs:
+    """A gauge at the segment's value; a dataset-file objective reads ``dataset`` instead, and
+    one with its own alpha reads effect x (p-value < alpha): significant throughout."""
+    def build(s: Synth, segments: Sequence[Segment]) -> list[dict[str, str]]:
+        name, extra = metric, dict(labels or {})
+        sig = significance
+        if s.dataset and dataset is not None:
+            name, extra = dataset[0], dict(dataset[1])
+            sig = dataset_significance
+        lab = {**extra, **s.base}
+        values = gauge_values([(t, d[0][0]) for t, d in segments])
+        if s.alpha is not None and sig is not None:
+            effect, p_value = sig
+            return [{"series": series(effect.name, lab), "values": values},
+                    {"series": series(p_value.name, lab),
+                     "values": gauge_values([(t, 0.0) for t, _ in segments])}]
+        return [{"series": series(name.name, lab), "values": values}]
+    return build

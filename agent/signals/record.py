@@ -1,0 +1,185 @@
+"""The record type of a signal kind: everything a consumer needs to know about one kind.
+
+A record says what the signal means (unit, direction, selectors, defaults), how Prometheus
+computes it (value and bad/total events), how the sidecar computes and judges it (a named
+computation shape with its parameters, a judgement basis), which series a no-data alert watches,
+its dashboard panel and the raw series its generated promtool tests feed. The spec model, the
+rule and dashboard generators and the sidecar evaluator read records; none of them names a kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from agent.spec.units import Base, Unit
+
+
+class SignalKind(str, Enum):
+    """Every kind an objective can watch; a value outside it cannot be constructed."""
+
+    LATENCY = "latency"
+    TTFT = "ttft"
+    TIME_PER_OUTPUT_TOKEN = "time_per_output_token"
+    ERROR_RATE = "error_rate"
+    AVAILABILITY = "availability"
+    QUEUE_DEPTH = "queue_depth"
+    QUEUE_WAIT = "queue_wait"
+    IN_FLIGHT = "in_flight"
+    THROUGHPUT = "throughput"
+    GPU_UTILIZATION = "gpu_utilization"
+    GPU_MEMORY_RATIO = "gpu_memory_ratio"
+    GPU_TEMPERATURE = "gpu_temperature"
+    FRESHNESS_LAG = "freshness_lag"
+    NULL_RATIO = "null_ratio"
+    SCHEMA_DRIFT = "schema_drift"
+    FEATURE_DRIFT = "feature_drift"
+    PREDICTION_DRIFT = "prediction_drift"
+    FALLBACK_RATE = "fallback_rate"
+    NEGATIVE_FEEDBACK_RATE = "negative_feedback_rate"
+    TOKEN_RATE = "token_rate"
+    COST_PER_1K = "cost_per_1k"
+    DAILY_SPEND = "daily_spend"
+    NEW_CATEGORY_SHARE = "new_category_share"
+    DISALLOWED_VALUE_SHARE = "disallowed_value_share"
+    ROW_COUNT = "row_count"
+    JOB_SUCCESS_RATIO = "job_success_ratio"
+    JOB_DURATION = "job_duration"
+    TIME_SINCE_SUCCESS = "time_since_success"
+    DRIFT_DETECTION_TIME = "drift_detection_time"
+    CACHE_HIT_RATE = "cache_hit_rate"
+    DEGRADATION_LEVEL = "degradation_level"
+    CIRCUIT_BREAKER_STATE = "circuit_breaker_state"
+    CUSTOM = "custom"
+
+
+class Direction(str, Enum):
+    HIGHER_IS_WORSE = "higher_is_worse"
+    LOWER_IS_WORSE = "lower_is_worse"
+
+
+class SLIType(str, Enum):
+    """How an error-budget SLI is counted for this kind."""
+
+    EVENTS = "events"        # good / total from counters or histogram buckets (exact ratio of sums)
+    TIMESLICES = "timeslices"  # share of time a gauge met its threshold (OpenSLO Timeslices)
+
+
+class Judge(str, Enum):
+    """What the sidecar judges a value on: the value itself, or the 99 % Wilson bound of its
+    bad (or good) event ratio, so a handful of failures at night does not page."""
+
+    VALUE = "value"
+    BAD_RATIO = "bad_ratio"        # levels are bad-event shares (error rate)
+    GOOD_RATIO = "good_ratio"      # levels are good-event shares (availability, hit rate)
+    ROWS_RATIO = "rows_ratio"      # a bad-row share, judged once enough rows were seen
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a PromQL builder of a record is given: label matchers, window, and the objective's
+    options (quantile, a dataset file as source, its own significance level, the SLI level)."""
+
+    m: str = ""
+    w: str = "5m"
+    quantile: float | None = None
+    dataset: bool = False
+    alpha: float | None = None
+    threshold: float | None = None
+    fn: str = "rate"
+
+
+@dataclass(frozen=True)
+class Compute:
+    """How the sidecar computes a value: a named computation shape (one implementation each in
+    the sidecar, shared by every kind of that shape) and its parameters."""
+
+    shape: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+PromValue = Callable[[Query], str]
+#: (PromQL of the columns past their own calibrated level, PromQL of those levels)
+ColumnLevels = Callable[[Query], tuple[str, str]]
+PromEvents = Callable[[Query], tuple[str, str]]
+Source = Callable[[Query], str]
+#: (synthetic clock and labels, [(ticks, [(value, share)])]) → promtool input series
+Inputs = Callable[[Any, Any], list[dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The kind's panel on the service dashboard. ``style``: ``series`` (the raw series, each
+    coloured by the objective whose selector picks it), ``lines`` (the raw series plus one line
+    per objective, dashed at its levels), ``quantile`` (p50/p95/p99 plus objective lines),
+    ``state`` (named discrete states), ``objectives`` (objective lines only, shown when any)."""
+
+    row: str                     # Infrastructure | Data | Model | Cost | Jobs
+    order: float                 # position in the row among the dashboard's own panels
+    title: str
+    expr: Callable[[str], str]   # matchers → PromQL over the raw series
+    legend: str
+    description: str
+    style: str = "series"
+    width: int = 12
+    sdk_only: bool = False       # objectives on a dataset file are drawn on the file's panel
+    raw_thresholds: bool = False  # "lines": also colour the raw series per objective
+
+
+@dataclass(frozen=True)
+class SignalRecord:
+    kind: SignalKind
+    title: str
+    unit: Unit
+    direction: Direction
+    selectors: tuple[str, ...]
+    sli: SLIType
+    family: str                          # infrastructure | data | model | cost | jobs | custom
+    meaning: str = ""                    # one sentence: what the number is
+    quantile: bool = False               # takes a quantile (p50/p95/p99 or any q)
+    learnable: bool = False              # the sidecar can learn a baseline for relative levels
+    required: tuple[str, ...] = ()       # selector keys that must be given
+    default_warning: str | None = None
+    default_critical: str | None = None
+    grafana_unit: str = "short"
+    unit_text: str | None = None         # how the docs spell the unit when it says more
+    note: str = ""                       # the docs' note column
+    value: PromValue | None = None       # PromQL of the value (None: from the objective)
+    events: PromEvents | None = None     # PromQL (bad, total) for events SLIs
+    source: Source | None = None         # the raw series a no-data alert watches
+    #: per-column warning levels calibrated on the reference (drift without ``warning:``)
+    column_levels: ColumnLevels | None = None
+    #: promtool inputs for those levels: the exported threshold series at the segment values
+    column_level_inputs: Inputs | None = None
+    compute: Compute = Compute("external")
+    judge: Judge = Judge.VALUE
+    #: the budget clock: rules judge this kind over a longer window than the rate window
+    settle: float | None = None
+    panel: Panel | None = None
+    #: drawn on another kind's panel (availability on the error-rate panel)
+    drawn_with: SignalKind | None = None
+    inputs: Inputs | None = None
+    states: tuple[str, ...] = ()         # named discrete levels (0, 1, ...), worst last
+    #: what /status shows of the value's detail: "detail", "features" (per column/feature),
+    #: "column" (the worst column's counts) or nothing
+    status_detail: str | None = None
+    #: what a relative level ("2x", "120%") multiplies when it names neither
+    relative_to: Base = Base.BASELINE
+
+    @property
+    def info(self) -> SignalRecord:
+        return self
+
+    @property
+    def higher_is_worse(self) -> bool:
+        return self.direction is Direction.HIGHER_IS_WORSE
+
+    @property
+    def docs_unit(self) -> str:
+        return self.unit_text or self.unit.value.replace("_", " ")
+
+
+#: the older name: a record is the signal's info
+SignalInfo = SignalRecord
