@@ -23,11 +23,11 @@ from prometheus_client.samples import Sample
 from agent import catalogue as cat
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
+from agent.sidecar.view import EngineView
 from agent.spec.model import Spec
 from detectors.sketch import WindowedSketch
 
 if TYPE_CHECKING:
-    from agent.sidecar.engine import Engine
     from agent.sidecar.evaluate import Result
 
 
@@ -88,7 +88,7 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
     return list(fams.values())
 
 
-def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
+def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     svc = eng.spec.service
     fams = objective_families(eng.spec, results,
                               {k: v for k, v in eng.transitions.items()}, eng.guard)
@@ -152,7 +152,7 @@ def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
         dur.add_metric([svc], buckets, total)
     return [*fams, up, scrape_dur, depth, lag, dur]
 
-def _service_families(eng: Engine) -> list[Any]:
+def _service_families(eng: EngineView) -> list[Any]:
     """Jobs (reported as events, so the sidecar is their exporter), drift detection times
     and recovery times."""
     svc = eng.spec.service
@@ -177,7 +177,7 @@ def _service_families(eng: Engine) -> list[Any]:
         recovery.add_metric([svc, name, signal], buckets, total)
     return [runs, duration, success, start, running, detection, recovery]
 
-def _data_families(eng: Engine, now: float) -> list[Any]:
+def _data_families(eng: EngineView, now: float) -> list[Any]:
     from detectors.quality import freshness_lag
 
     svc = eng.spec.service
@@ -232,7 +232,7 @@ def _data_families(eng: Engine, now: float) -> list[Any]:
     return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
             disallowed, dthr]
 
-def _known_categories(eng: Engine, dataset: str, column: str) -> set[str]:
+def _known_categories(eng: EngineView, dataset: str, column: str) -> set[str]:
     """Category values the spec itself names (the contract's allowed values)."""
     for ds in eng.spec.sources.datasets:
         if ds.name == dataset:
@@ -301,7 +301,7 @@ def dcgm_families(readings: list[GPUReading], hostname: str) -> list[Any]:
 class Published(Collector):
     """Serves the families of the last tick plus live counters from the engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineView) -> None:
         self.engine = engine
 
     def describe(self) -> Iterator[Any]:
@@ -338,7 +338,7 @@ class Published(Collector):
 
 
 class DCGMPublished(Collector):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineView) -> None:
         self.engine = engine
 
     def describe(self) -> Iterator[Any]:
