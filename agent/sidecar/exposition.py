@@ -11,16 +11,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     InfoMetricFamily,
-    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
+from agent.families import family as _fam
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.view import EngineView
@@ -32,19 +30,6 @@ if TYPE_CHECKING:
 
 
 OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics
-
-
-def _fam(m: cat.Metric, extra: tuple[str, ...] = ()) -> Any:
-    labels = [*m.labels, *extra]
-    if m.type == "counter":
-        return CounterMetricFamily(m.client_name, m.help, labels=labels)
-    if m.type == "summary":
-        return SummaryMetricFamily(m.name, m.help, labels=labels)
-    if m.type == "histogram":
-        return HistogramMetricFamily(m.name, m.help, labels=labels)
-    if m.type == "info":
-        return InfoMetricFamily(m.client_name, m.help, labels=labels)
-    return GaugeMetricFamily(m.name, m.help, labels=labels)
 
 
 def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
