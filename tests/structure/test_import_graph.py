@@ -122,3 +122,14 @@ def test_the_walker_sees_imports_inside_functions_and_relative_ones(tmp_path: Pa
 def test_no_import_cycle_in_the_project() -> None:
     found = cycles(graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_dependencies_point_one_way() -> None:
+    """detectors import nothing of ours; of agent/, only the composers (CLI, demo, Kubernetes
+    output) import the generators."""
+    composers = ("agent.cli", "agent.demo", "agent.k8s")
+    wrong = [f"{m} -> {d}" for m, deps in sorted(graph().items()) for d in sorted(deps)
+             if (m.startswith("detectors") and not d.startswith("detectors"))
+             or (m.startswith("agent") and not m.startswith(composers)
+                 and d.split(".")[0] in ("alerts", "dashboards"))]
+    assert not wrong, wrong
