@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agent.cli import main
 from agent.cli.generate import render, write
+from agent.sli import camel
 from agent.spec import load_spec, parse_spec
 from agent.stages import STAGES, GenerateError
 
@@ -80,3 +83,25 @@ def test_the_cli_says_objective_and_stage(tmp_path: Path) -> None:
                                     "-o", str(tmp_path / "out")])
     assert res.exit_code == 2, res.output
     assert "could not generate the spec: validate: objective names collide" in res.output
+
+
+_NAMES = st.from_regex(r"[a-z][a-z0-9_.\-]{0,10}", fullmatch=True)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_NAMES, min_size=2, max_size=3, unique=True))
+def test_any_valid_names_generate_or_fail_naming_the_stage(names: list[str]) -> None:
+    """Spec boundary: objective names the spec accepts either generate, or fail as a
+    GenerateError in validate (names that collide as alert names); never anything else."""
+    doc = _doc()
+    base = doc["objectives"][1]
+    doc["objectives"] = [{**copy.deepcopy(base), "name": n} for n in names]
+    spec = parse_spec(doc)
+    try:
+        files = render(spec, "prometheus")
+    except GenerateError as exc:
+        assert exc.stage == "validate" and "collide" in str(exc)
+        assert len({camel(n) for n in names}) < len(names)
+    else:
+        assert all(f"prometheus/rules/golden/{n}.rules.yml" in files for n in names)
