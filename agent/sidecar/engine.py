@@ -90,7 +90,7 @@ class Engine:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._ticker = Ticker(socket.gethostname(), self.admission.instance_ttl)
+        self._ticker = Ticker(socket.gethostname())
         self.on_transition: Callable[[Transition], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------

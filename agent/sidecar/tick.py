@@ -23,14 +23,13 @@ log = logging.getLogger("slo_agent.sidecar")
 class Ticker:
     """Per-engine tick memory that nothing else reads (pending starts already logged)."""
 
-    def __init__(self, hostname: str, instance_ttl: float) -> None:
+    def __init__(self, hostname: str) -> None:
         self.hostname = hostname
-        self.instance_ttl = instance_ttl
         self.pending: dict[str, float | None] = {}      # objective -> pending since
 
     def tick(self, eng: EngineView, now: float) -> None:
         t0 = time.perf_counter()
-        expire_instances(eng.state, now - self.instance_ttl)
+        expire_instances(eng.state, now - eng.admission.instance_ttl)
         try:
             results, transitions = eng.evaluator.tick(now)
         except Exception:
