@@ -25,7 +25,7 @@ from agent.sdk.values import INV_LOG_GAMMA as _INV_LOG_GAMMA
 from agent.sdk.values import sketch_add
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
     from agent.sdk.series import Series
 
 REQUEST_ID: ContextVar[int] = ContextVar("slo_agent_request_id", default=-1)

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
     from agent.sdk.series import Series
 
 OPERATION = "gen_ai.operation.name"
