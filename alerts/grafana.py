@@ -67,8 +67,15 @@ def grafana_rule(p: ObjectivePlan, level: Level) -> dict[str, Any]:
     return data
 
 
-def provisioning(spec: Spec) -> dict[str, Any]:
-    rules = [grafana_rule(p, level) for p in plans(spec) for level in p.levels]
+def objective_rules(p: ObjectivePlan) -> list[dict[str, Any]]:
+    """One objective's Grafana-managed rules, one per level."""
+    return [grafana_rule(p, level) for level in p.levels]
+
+
+def provisioning(spec: Spec, rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The provisioning document; ``rules`` when the caller built them objective by objective."""
+    if rules is None:
+        rules = [r for p in plans(spec) for r in objective_rules(p)]
     return {"apiVersion": 1, "groups": [{
         "orgId": 1, "name": f"slo-agent-{spec.service}", "folder": FOLDER,
         "interval": format_duration(max(60.0, spec.alerting.evaluation_interval)),

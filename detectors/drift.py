@@ -1,4 +1,5 @@
-"""Drift across many features: KS for numbers, chi-square/PSI/Jensen–Shannon for categories.
+"""Drift across many features, one registered test per data kind (:mod:`detectors.stattests`:
+KS for numbers, chi-square/PSI/Jensen–Shannon for categories).
 
 A feature alarms only when its corrected p-value is significant AND its effect size passes its
 threshold: with 100k-row windows every tiny shift is "significant", and an alarm nobody acts on is
@@ -10,49 +11,41 @@ absolute floor; with ``calibration=None`` it is the fixed floor alone, as a user
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from detectors.calibration import (
-    DEFAULT_QUANTILE,
-    CalibrationCache,
-    column_quantile,
-    ks_threshold,
-    psi_threshold,
+from detectors import stattests
+from detectors.calibration import DEFAULT_QUANTILE, CalibrationCache, column_quantile
+from detectors.categorical import (
+    MAX_CATEGORIES,
+    PSI_EPS,
+    ChiSquareResult,
+    chi_square,
+    numeric_psi,
+    psi_from_counts,
+    reference_cells,
 )
-from detectors.ks import ks_many, sorted_window
 from detectors.thresholds import Status
 
+__all__ = ["MAX_CATEGORIES", "PSI_EPS", "ChiSquareResult", "DriftInput", "DriftThresholds",
+           "FeatureDrift", "adjust_p_values", "calibrated_threshold", "chi_square",
+           "detect_drift", "numeric_psi", "psi_from_counts", "reference_cells"]
+
 Correction = Literal["bh", "bonferroni", "none"]
-PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
-MAX_CATEGORIES = 50   # more reference categories than this are tested in hash buckets
-MIN_KS_EFFECT = 0.025  # floor under a calibrated KS threshold: a 0.06-sd shift of a normal
-MIN_PSI = 0.01         # floor under a calibrated PSI threshold (0.1 is "moderate" in credit risk)
+_NUMERIC, _CATEGORICAL = stattests.for_kind("numeric"), stattests.for_kind("categorical")
+MIN_KS_EFFECT = _NUMERIC.floor     # floor under a calibrated numeric threshold
+MIN_PSI = _CATEGORICAL.floor       # floor under a calibrated categorical threshold
 ThresholdSource = Literal["calibrated", "floor"]
-
-
-@dataclass(frozen=True)
-class ChiSquareResult:
-    statistic: float
-    p_value: float
-    dof: int
-    psi: float
-    js_distance: float
-    n_reference: int
-    n_window: int
-    unseen: tuple[Hashable, ...] = ()   # categories in the window never seen in the reference
-    new_share: float | None = None      # share of window values in those categories
 
 
 @dataclass(frozen=True)
 class FeatureDrift:
     feature: str
-    test: str                 # ks | chi2
+    test: str                 # a registered drift test (detectors.stattests)
     statistic: float
     p_value: float
     p_adjusted: float
@@ -77,13 +70,13 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    warning_effect: float = 0.1
-    critical_effect: float = 0.25
+    warning_effect: float = _NUMERIC.warning
+    critical_effect: float = _NUMERIC.critical
     alpha: float = 0.01
     correction: Correction = "bh"
     min_samples: int = 30
-    categorical_warning_psi: float = 0.1
-    categorical_critical_psi: float = 0.25
+    categorical_warning_psi: float = _CATEGORICAL.warning
+    categorical_critical_psi: float = _CATEGORICAL.critical
     calibration: float | None = DEFAULT_QUANTILE   # None: the warning floors above alone
     min_ks_effect: float = MIN_KS_EFFECT
     min_psi: float = MIN_PSI
@@ -91,137 +84,18 @@ class DriftThresholds:
     def levels(self, test: str, calibrated: float | None
                ) -> tuple[float, ThresholdSource, float]:
         """(warning effect, where it came from, critical effect) for one column."""
-        ks = test == "ks"
-        crit = self.critical_effect if ks else self.categorical_critical_psi
+        warn, crit, floor = self.fixed(stattests.get(test).kind)
         if self.calibration is None or calibrated is None:
-            warn = self.warning_effect if ks else self.categorical_warning_psi
             return warn, "floor", max(crit, warn)
-        floor = self.min_ks_effect if ks else self.min_psi
         if calibrated >= floor:
             return calibrated, "calibrated", max(crit, calibrated)
         return floor, "floor", max(crit, floor)
 
-
-def psi_from_counts(ref_counts: ArrayLike, win_counts: ArrayLike, eps: float = PSI_EPS) -> float:
-    r = np.asarray(ref_counts, dtype=np.float64)
-    w = np.asarray(win_counts, dtype=np.float64)
-    if r.sum() == 0 or w.sum() == 0:
-        return math.nan
-    rp = np.clip(r / r.sum(), eps, None)
-    wp = np.clip(w / w.sum(), eps, None)
-    return float(np.sum((wp - rp) * np.log(wp / rp)))
-
-
-def numeric_psi(reference_sorted: NDArray[np.float64], window: ArrayLike, bins: int = 10,
-                window_sorted: bool = False) -> float:
-    """PSI over reference deciles: the effect size teams know from credit-risk monitoring.
-    ``window_sorted``: the window is sorted and NaN-free, so its bin counts are read off by
-    bisection at the edges instead of placing every value."""
-    win = np.asarray(window, dtype=np.float64)
-    if not window_sorted:
-        win = win[~np.isnan(win)]
-    if reference_sorted.size == 0 or win.size == 0:
-        return math.nan
-    # the reference is sorted: its deciles are read off by position (np.quantile's linear rule)
-    # and its bin counts by bisection, instead of partitioning and placing every value again
-    n = reference_sorted.size
-    pos = np.linspace(0, 1, bins + 1)[1:-1] * (n - 1)
-    lo = np.floor(pos).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
-    edges = np.unique(reference_sorted[lo] + (reference_sorted[hi] - reference_sorted[lo])
-                      * (pos - lo))
-    cuts = np.searchsorted(reference_sorted, edges, side="left")
-    ref_counts = np.diff(np.concatenate(([0], cuts, [n])))
-    if window_sorted:   # bin i holds edges[i-1] <= x < edges[i], as searchsorted(side=right)
-        win_counts = np.diff(np.concatenate(([0], np.searchsorted(win, edges, side="left"),
-                                             [win.size])))
-    else:
-        win_counts = np.bincount(np.searchsorted(edges, win, side="right"),
-                                 minlength=edges.size + 1)
-    return psi_from_counts(ref_counts, win_counts)
-
-
-def chi_square(reference: Iterable[Hashable] | Mapping[Hashable, int],
-               window: Iterable[Hashable] | Mapping[Hashable, int],
-               max_categories: int = MAX_CATEGORIES) -> ChiSquareResult:
-    """Chi-square test of homogeneity on the 2×K table, plus PSI and Jensen–Shannon distance.
-
-    Every window category the reference never had goes into one ``<unseen>`` bin: scattered over
-    thousands of single-count cells (a high-cardinality column whose values are all new) that
-    mass would be invisible to the test, in one bin it is the strongest evidence there is. The
-    reference's side of that bin is its number of singletons (the Good–Turing estimate of
-    unseen mass), so sampling a long tail is not mistaken for drift. A column with more than
-    ``max_categories`` reference categories is tested over that many fixed hash buckets, so the
-    table stays small. Empty and None values are dropped; one category gives p = 1.
-    """
-    from scipy.spatial.distance import jensenshannon
-    from scipy.stats import chi2_contingency
-
-    rc = _counts(reference)
-    wc = _counts(window)
-    n_ref, n_win = sum(rc.values()), sum(wc.values())
-    unseen = tuple(sorted((c for c in wc if c not in rc),
-                          key=lambda c: (-wc[c], type(c).__name__, str(c))))
-    new_share = sum(wc[c] for c in unseen) / n_win if n_win else None
-    if n_ref == 0 or n_win == 0:
-        return ChiSquareResult(math.nan, math.nan, 0, math.nan, math.nan, n_ref, n_win, unseen,
-                               new_share)
-    # Good–Turing: the reference's singletons estimate how much mass it has not seen yet, so a
-    # high-cardinality column is not "drifting" merely because a new sample meets new values
-    # (only when the window has unseen values: a window re-reading the reference has none)
-    unseen_win = sum(wc[c] for c in unseen)
-    singletons = sum(1 for n in rc.values() if n == 1) if unseen_win else 0
-    if len(rc) <= max_categories:
-        ref_row = [rc[c] for c in rc] + [singletons]
-        win_row = [wc.get(c, 0) for c in rc] + [unseen_win]
-    else:  # the same buckets as reference_cells
-        # many categories: fixed hash buckets, not the most frequent ones (choosing by the
-        # reference's counts would favour categories that happened to be over-sampled)
-        ref_row = [0] * max_categories + [singletons]
-        win_row = [0] * max_categories + [unseen_win]
-        for c, n in rc.items():
-            b = _bucket(c, max_categories)
-            ref_row[b] += n
-            win_row[b] += wc.get(c, 0)
-    table = np.array([ref_row, win_row], dtype=float)
-    table = table[:, table.sum(axis=0) > 0]
-    psi = psi_from_counts(table[0], table[1])
-    js = float(jensenshannon(table[0] / table[0].sum(), table[1] / n_win, base=2))
-    if table.shape[1] < 2:
-        return ChiSquareResult(0.0, 1.0, 0, psi, js, n_ref, n_win, unseen, new_share)
-    res = chi2_contingency(table)
-    return ChiSquareResult(float(res.statistic), float(res.pvalue), int(res.dof), psi, js,
-                           n_ref, n_win, unseen, new_share)
-
-
-def reference_cells(reference: Iterable[Hashable] | Mapping[Hashable, int],
-                    max_categories: int = MAX_CATEGORIES) -> list[int]:
-    """The reference's counts in the cells :func:`chi_square` tests (hash buckets past
-    ``max_categories``): what the PSI threshold is calibrated on."""
-    rc = _counts(reference)
-    if len(rc) <= max_categories:
-        return list(rc.values())
-    cells = [0] * max_categories
-    for c, n in rc.items():
-        cells[_bucket(c, max_categories)] += n
-    return cells
-
-
-def _bucket(category: Hashable, buckets: int) -> int:
-    import zlib
-
-    return zlib.crc32(f"{type(category).__name__}:{category}".encode()) % buckets
-
-
-def _counts(values: Iterable[Hashable] | Mapping[Hashable, int]) -> Counter[Hashable]:
-    if isinstance(values, Mapping):
-        return Counter({k: int(v) for k, v in values.items() if int(v) > 0})
-    out: Counter[Hashable] = Counter()
-    for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
-            continue
-        out[v] += 1
-    return out
+    def fixed(self, kind: stattests.Kind) -> tuple[float, float, float]:
+        """(warning, critical, floor) set for a data kind (its test's defaults unless given)."""
+        if kind == "numeric":
+            return self.warning_effect, self.critical_effect, self.min_ks_effect
+        return self.categorical_warning_psi, self.categorical_critical_psi, self.min_psi
 
 
 def adjust_p_values(p_values: Sequence[float], method: Correction = "bh") -> list[float]:
@@ -251,6 +125,12 @@ class DriftInput:
     categorical_refs: dict[str, Mapping[Hashable, int]] = field(default_factory=dict)
     categorical_windows: dict[str, Iterable[Hashable]] = field(default_factory=dict)
 
+    def columns(self, kind: stattests.Kind) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(references, windows) of one data kind."""
+        if kind == "numeric":
+            return self.numeric_refs, self.numeric_windows
+        return self.categorical_refs, self.categorical_windows
+
 
 def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
                  cache: CalibrationCache | None = None) -> list[FeatureDrift]:
@@ -260,21 +140,15 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
     t = thresholds or DriftThresholds()
     rows: list[tuple[str, str, float, float, float, float, int, int, tuple[Hashable, ...],
                      float | None]] = []
-    names = [f for f in data.numeric_refs if f in data.numeric_windows]
-    if names:
-        refs = [data.numeric_refs[f] for f in names]
-        wins = [sorted_window(data.numeric_windows[f]) for f in names]   # sorted once for both
-        for f, ref, win, r in zip(names, refs, wins, ks_many(refs, wins, presorted=True),
-                                  strict=True):
-            rows.append((f, "ks", r.statistic, r.p_value, r.statistic,
-                         numeric_psi(ref, win, window_sorted=True),
-                         r.n_reference, r.n_window, (), None))
-    for f, ref_counts in data.categorical_refs.items():
-        if f not in data.categorical_windows:
+    for st in stattests.REGISTRY.values():
+        refs, windows = data.columns(st.kind)
+        names = [f for f in refs if f in windows]
+        if not names:
             continue
-        c = chi_square(ref_counts, data.categorical_windows[f])
-        rows.append((f, "chi2", c.statistic, c.p_value, c.psi, c.psi, c.n_reference, c.n_window,
-                     c.unseen, c.new_share))
+        for f, r in zip(names, st.run([refs[f] for f in names], [windows[f] for f in names]),
+                        strict=True):
+            rows.append((f, st.name, r.statistic, r.p_value, r.effect, r.psi, r.n_reference,
+                         r.n_window, r.unseen, r.new_share))
     p_raw = [r[3] if min(r[6], r[7]) >= t.min_samples else math.nan for r in rows]
     p_adj = adjust_p_values(p_raw, t.correction)
     family = sum(not math.isnan(p) for p in p_raw)    # columns judged together
@@ -307,7 +181,5 @@ def calibrated_threshold(data: DriftInput, feature: str, test: str, n_window: in
     ``family`` clean columns all stay under with probability ``quantile``: its reference's own
     noise level (see :func:`detectors.calibration.column_quantile`)."""
     quantile = column_quantile(quantile, family)
-    if test == "ks":
-        return ks_threshold(data.numeric_refs[feature], n_window, quantile, cache)
-    return psi_threshold(reference_cells(data.categorical_refs[feature]), n_window, quantile,
-                         cache)
+    st = stattests.get(test)
+    return st.calibrate(data.columns(st.kind)[0][feature], n_window, quantile, cache)

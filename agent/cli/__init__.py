@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from agent import __version__
+from agent.cli.common import CONTEXT, EXIT_SPEC
+from agent.cli.common import checked as _checked
+from agent.cli.common import load as _load
+from agent.cli.common import need as _need
+from agent.cli.interop_cmds import export, import_
 from agent.cli.output import Output
-
-if TYPE_CHECKING:
-    from agent.spec import Spec
-
-EXIT_SPEC = 2
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(context_settings=CONTEXT)
@@ -30,47 +27,6 @@ def main(ctx: click.Context, no_color: bool) -> None:
     Grafana dashboards and Prometheus/Grafana alert rules that watch the same objectives.
     """
     ctx.obj = Output(no_color=no_color)
-
-
-def _need(out: Output, extra: str, what: str) -> None:
-    """One line naming the extra to install (exit 2) instead of an ImportError traceback."""
-    from agent.extras import hint, missing
-
-    if missing(extra):
-        out.error(hint(extra, what))
-        sys.exit(EXIT_SPEC)
-
-
-def _load(out: Output, spec_path: str) -> Spec:
-    from agent.spec import SpecError, load_spec
-
-    try:
-        return load_spec(spec_path)
-    except SpecError as exc:
-        out.spec_errors(exc)
-        sys.exit(EXIT_SPEC)
-
-
-def _checked(out: Output, spec_path: str) -> Spec:
-    """The one validity check that ``validate`` and ``generate`` share: the spec model, then
-    promtool over the spec's own PromQL; what either refuses exits 2. Default tiers that had to
-    be widened or dropped to fit an objective's window are said."""
-    from agent.cli.promql import promtool_problems
-
-    parsed = _load(out, spec_path)
-    problems = promtool_problems(parsed)
-    if problems:
-        out.error(f"{spec_path}: {len(problems)} error(s)")
-        for field, message in problems:
-            out.error(f"  - {field}: promtool cannot parse the query: {message}")
-        sys.exit(EXIT_SPEC)
-    if problems is None:
-        out.warn("promtool not found: custom PromQL queries were checked by slo-agent's parser "
-                  "only (install Prometheus's promtool to check them as Prometheus does)")
-    for o in parsed.objectives:
-        for note in parsed.tier_notes(o):
-            out.warn(f"{o.name}: {note}")
-    return parsed
 
 
 @main.command(context_settings=CONTEXT)
@@ -241,104 +197,6 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
         out.info(f"  {step}")
 
 
-@main.group("import", context_settings=CONTEXT)
-def import_() -> None:
-    """Turn an OpenSLO or Sloth spec into an slo.yaml (printed, or written with -o)."""
-
-
-def _import(out: Output, kind: str, path: str, output: str | None,
-            service: str | None = None) -> None:
-    import yaml
-
-    from agent.interop import openslo, sloth
-    from agent.interop.common import load_documents
-    from agent.spec import SpecError, parse_spec
-
-    try:
-        named = load_documents(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        out.error(f"{path}: {exc}")
-        sys.exit(EXIT_SPEC)
-    result = openslo.import_docs(named) if kind == "openslo" else \
-        sloth.import_docs(named, service)
-    if result.problems:
-        out.error(f"{path}: {len(result.problems)} field(s) cannot be imported")
-        for p in result.problems:
-            out.error(f"  - {p}")
-        sys.exit(EXIT_SPEC)
-    data = result.data
-    try:
-        parsed = parse_spec(data, path)
-    except SpecError as exc:          # what the source allowed but a spec cannot hold
-        out.spec_errors(exc)
-        sys.exit(EXIT_SPEC)
-    notes = result.notes + [f"{o.name}: {n}" for o in parsed.objectives
-                            for n in parsed.tier_notes(o)]
-    for note in notes:
-        out.warn(note)
-    text = (f"# imported from {kind} ({Path(path).name}) by slo-agent import\n"
-            + "".join(f"# note: {n}\n" for n in notes)
-            + yaml.safe_dump(data, sort_keys=False, width=100))
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        out.ok(f"wrote {output}: {len(data['objectives'])} objectives "
-               f"(slo-agent validate {output})")
-    else:
-        click.echo(text, nl=False)
-
-
-@import_.command("openslo", context_settings=CONTEXT)
-@click.argument("path", type=click.Path(dir_okay=False, exists=True))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here.")
-@click.pass_obj
-def import_openslo(out: Output, path: str, output: str | None) -> None:
-    """OpenSLO v1 documents (SLO, SLI, AlertPolicy, AlertCondition, DataSource, Service; as
-    YAML documents or a list) → slo.yaml.
-
-    Prometheus metric sources only; a field with no equivalent exits 2 naming it.
-    """
-    _import(out, "openslo", path, output)
-
-
-@import_.command("sloth", context_settings=CONTEXT)
-@click.argument("path", type=click.Path(dir_okay=False, exists=True))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the spec here.")
-@click.option("--service", help="The service to import when the file holds several.")
-@click.pass_obj
-def import_sloth(out: Output, path: str, output: str | None, service: str | None) -> None:
-    """Sloth specs (prometheus/v1 or sloth.slok.dev/v1 PrometheusServiceLevel, one document or
-    many) → slo.yaml: events and raw SLIs, alert names, labels and annotations; plugins exit 2."""
-    _import(out, "sloth", path, output, service)
-
-
-@main.group("export", context_settings=CONTEXT)
-def export() -> None:
-    """Write the spec in another format."""
-
-
-@export.command("openslo", context_settings=CONTEXT)
-@click.option("-c", "--config", "spec_path", type=click.Path(dir_okay=False), default="slo.yaml",
-              show_default=True, help="The SLO spec.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here, not stdout.")
-@click.pass_obj
-def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
-    """The spec's objectives with a target as OpenSLO v1 (Service, SLI, SLO, AlertPolicy)."""
-    import yaml
-
-    from agent.interop import openslo_export
-
-    parsed = _load(out, spec_path)
-    docs, skipped = openslo_export.export(parsed)
-    text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
-    if skipped:
-        out.warn(f"not exported (OpenSLO SLOs need a target): {', '.join(skipped)}")
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-        out.ok(f"wrote {output}: {sum(d['kind'] == 'SLO' for d in docs)} SLOs")
-    else:
-        click.echo(text, nl=False)
-
-
 @main.command("job-event", context_settings=CONTEXT)
 @click.argument("job")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="EVENT | -- COMMAND...")
@@ -475,3 +333,7 @@ def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, si
     runner = Demo(duration=duration, seed=seed, tty=tty, out_dir=Path(out_dir),
                   sidecar_port=sidecar_port, service_port=service_port)
     sys.exit(runner.run(out))
+
+
+main.add_command(import_)
+main.add_command(export)

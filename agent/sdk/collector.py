@@ -6,22 +6,22 @@ families, so the exposition format, escaping and content negotiation are prometh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from agent import catalogue as cat
+from agent.families import family as _family
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
 
 
 def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
@@ -30,15 +30,6 @@ def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[st
         acc += c
         out.append((floatToGoString(bound), float(acc)))
     return out
-
-
-def _family(m: cat.Metric, extra: Iterable[str] = ()) -> Any:
-    labels = [*m.labels, *extra] if extra else list(m.labels)
-    if m.type == "counter":
-        return CounterMetricFamily(m.client_name, m.help, labels=labels)
-    if m.type == "histogram":
-        return HistogramMetricFamily(m.name, m.help, labels=labels)
-    return GaugeMetricFamily(m.name, m.help, labels=labels)
 
 
 class SDKCollector(Collector):

@@ -24,7 +24,7 @@ from agent.sdk.recorders import _features
 from agent.sdk.values import BUFFER_CAP, sketch_add
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
     from agent.sdk.series import Series
 
 REQUEST_ID: ContextVar[int] = ContextVar("slo_agent_request_id", default=-1)

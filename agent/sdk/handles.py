@@ -20,7 +20,7 @@ from agent.sdk.values import ShardedCounter
 from agent.spec.signals import BREAKER_STATES, DEGRADATION_LEVELS
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
 
 
 class JobRun:

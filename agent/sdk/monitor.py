@@ -22,7 +22,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent import catalogue as cat
-from agent.sdk.decorator import REQUEST_ID, Options, check_options, instrument
+from agent.sdk.decorator import Options, check_options, instrument
+from agent.sdk.environment import (
+    ENV_SERVICE,
+    ENV_TOKEN,
+    ENV_URL,
+    _otel_from_env,
+    _warn_unconfigured,
+)
 from agent.sdk.handles import (
     BreakerHandle,
     CacheHandle,
@@ -35,50 +42,23 @@ from agent.sdk.labels import OTHER, LabelCap, clean
 from agent.sdk.recorders import (
     DatasetHandle,
     QueueHandle,
-    _features,
-    _plain,
-    _same,
     _size,
-    _value,
 )
+from agent.sdk.requests import RequestJoin
 from agent.sdk.series import LockedHistogram, Series
-from agent.sdk.values import RID_SERIES_SHIFT, LockedCounter, ShardedCounter
+from agent.sdk.values import LockedCounter, ShardedCounter
 from agent.spec.signals import DEGRADATION_LEVELS
 
 log = logging.getLogger("slo_agent.sdk")
 
-ENV_URL = "SLO_AGENT_URL"
-ENV_SPEC = "SLO_AGENT_SPEC"
-ENV_TOKEN = "SLO_AGENT_TOKEN"
-ENV_SERVICE = "SLO_AGENT_SERVICE"
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
                    10.0, 30.0, 60.0)
-SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-_RING = 1 << 16
 TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
 TAG_KEYS = 8           # distinct spend tag keys
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
-_warned_unconfigured = False
-
-
-def _warn_unconfigured(service: str) -> None:
-    """Said once per process: with no spec and no sidecar URL the SDK only serves metrics from
-    this process, which a newcomer would otherwise have to guess."""
-    global _warned_unconfigured
-    if _warned_unconfigured:
-        return
-    _warned_unconfigured = True
-    named = (f"the service is named {service!r}" if service != "unknown_service" else
-             "the service is named 'unknown_service' (set SLO_AGENT_SERVICE or OTEL_SERVICE_NAME)")
-    log.warning("slo-agent: neither %s nor %s is set: metrics are only exposed through this "
-                "process's Prometheus registry, nothing is shipped to a sidecar, and %s. Set "
-                "%s=path/to/slo.yaml, or %s=http://127.0.0.1:9464 to ship to a running sidecar.",
-                ENV_SPEC, ENV_URL, named, ENV_SPEC, ENV_URL)
-
-
-class Monitor:
+class Monitor(RequestJoin):
     """Instrumentation for one service. Cheap to call, thread- and asyncio-safe."""
 
     def __init__(self, spec: Any = None, registry: Any = None, sidecar_url: str | None = None,
@@ -229,98 +209,6 @@ class Monitor:
     def all_series(self) -> list[Series]:
         with self._series_lock:
             return list(self._series.values())
-
-    def _series_of(self, n: int | None) -> Series | None:
-        """The series that served request number ``n`` (its index is in the id's high bits)."""
-        if n is None:
-            return None
-        i = n >> RID_SERIES_SHIFT
-        return self._by_index[i] if 0 <= i < len(self._by_index) else None
-
-    # -- request ids and feedback -------------------------------------------------------------
-    def current_request_id(self) -> str | None:
-        """The id of the latest inference in this context (thread / task): the feedback key."""
-        n = REQUEST_ID.get()
-        return None if n < 0 else f"{self._prefix}{n:x}"
-
-    def _resolve(self, rid: Any) -> int | None:
-        if isinstance(rid, str) and rid.startswith(self._prefix):
-            try:
-                return int(rid[len(self._prefix):], 16)
-            except ValueError:
-                return None
-        with self._cold_lock:
-            return self._aliases.get(clean(rid))
-
-    def alias_request(self, opts: Options, n: int, args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> None:
-        try:
-            key = clean(opts.request_id(*args, **kwargs))  # type: ignore[misc]
-        except Exception:
-            self.sdk_error("request_id")
-            return
-        with self._cold_lock:
-            self._aliases[key] = n
-            if len(self._aliases) > _RING:
-                self._aliases.popitem(last=False)
-
-    def feedback(self, request_id: Any, positive: bool | None = None, score: float | None = None,
-                 label: Any = None, model: str | None = None) -> None:
-        """Late user feedback joined to an inference by its request id."""
-        try:
-            n = self._resolve(request_id)
-            series = self._series_of(n)
-            mdl = series.model if series else clean(model or "unknown")
-            ver = series.version if series else ""
-            if series is None and "feedback:unknown" not in self._logged:
-                self._logged.add("feedback:unknown")
-                log.warning("slo-agent: feedback for request id %r, which this process did not "
-                            "serve (or whose alias is more than %d requests old): recorded under "
-                            "model %r with no prediction to compare. Said once.",
-                            clean(request_id, 64), _RING, mdl)
-            with self._cold_lock:
-                predicted = self._predictions.get(n) if n is not None else None
-            sentiment = "neutral"
-            if positive is not None:
-                sentiment = "positive" if positive else "negative"
-            elif score is not None:
-                score = float(score)
-                sentiment = "positive" if score >= 0.5 else "negative"
-                self._score_hist(mdl, ver).observe(min(max(score, 0.0), 1.0))
-            elif label is not None and predicted is not None:
-                sentiment = "positive" if _same(label, predicted) else "negative"
-            self._counter(self.feedback_counters, cat.FEEDBACK.name, (mdl, ver, sentiment)).inc()
-            self._enqueue_event({"type": "feedback", "model": mdl, "version": ver,
-                                 "request_id": clean(request_id), "sentiment": sentiment,
-                                 "joined": series is not None,
-                                 "score": score, "label": _plain(label) if label is not None
-                                 else None, "prediction": _plain(predicted)
-                                 if predicted is not None else None, "at": time.time()})
-        except Exception:
-            self.sdk_error("feedback")
-
-    # -- samples -----------------------------------------------------------------------------
-    def sample(self, series: Series, opts: Options, n: int, args: tuple[Any, ...],
-               kwargs: dict[str, Any], out: Any) -> None:
-        feats: Any = None
-        pred: Any = None
-        try:
-            if opts.features is not None:
-                raw = opts.features(*args, **kwargs)
-                # a copy (the caller may reuse its dict); cleaned later, on the shipper thread
-                feats = raw.copy() if type(raw) is dict and len(raw) <= self.max_features \
-                    else _features(raw, self.max_features)
-            if opts.prediction is not None and out is not None:
-                pred = _value(opts.prediction(out))
-                with self._cold_lock:
-                    self._predictions[n] = pred
-                    if len(self._predictions) > _RING:
-                        self._predictions.popitem(last=False)
-        except Exception:
-            self.sdk_error("features")
-            return
-        if not series.samples.add(feats, pred, opts.prediction is not None):
-            self._drop("queue_full", 1)
 
     # -- queues, tokens, cost, datasets -------------------------------------------------------
     def queue(self, name: str) -> QueueHandle:
@@ -494,94 +382,8 @@ class Monitor:
                 "sdk": {"name": "slo-agent-python", "version": __version__},
                 "sent_at": time.time(), "items": items}
 
-    def _enqueue_event(self, item: dict[str, Any]) -> None:
-        if self.shipper is None:
-            return
-        with self._cold_lock:
-            if len(self._events) >= self.queue_size:
-                self._drop("queue_full", 1)
-                return
-            self._events.append(item)
-
-    def _delta(self, key: tuple[Any, ...], total: float) -> float:
-        prev = self._shipped_totals.get(key, 0.0)
-        self._shipped_totals[key] = total
-        return total - prev
-
     def _collect_items(self) -> list[dict[str, Any]]:
         """What changed since the last shipment (runs on the shipper thread)."""
         from agent.sdk.outbox import collect
 
         return collect(self)
-
-    # -- internal bookkeeping ------------------------------------------------------------------
-    def _counter(self, table: dict[Any, LockedCounter], metric: str, labels: tuple[str, ...]
-                 ) -> LockedCounter:
-        c = table.get(labels)
-        if c is None:
-            labels = self._caps[metric](labels)
-            with self._cold_lock:
-                c = table.setdefault(labels, LockedCounter())
-        return c
-
-    def _score_hist(self, model: str, version: str) -> LockedHistogram:
-        key = (model, version)
-        h = self.score_histograms.get(key)
-        if h is None:
-            with self._cold_lock:
-                h = self.score_histograms.setdefault(key, LockedHistogram(SCORE_BUCKETS))
-        return h
-
-    def error_type(self, series: Series, name: str) -> None:
-        series.error(clean(name), self.max_label_values)
-
-    def _tick(self, table: dict[str, LockedCounter], key: str, amount: float = 1.0) -> None:
-        c = table.get(key)
-        if c is None:
-            with self._cold_lock:
-                c = table.setdefault(key, LockedCounter())
-        c.inc(amount)
-
-    def _drop(self, reason: str, count: int) -> None:
-        self._tick(self.dropped, reason, float(count))
-
-    def _on_refused(self, table: str, name: str) -> None:
-        """The sidecar refused one custom name (its cardinality cap): stop shipping it, so the
-        rest of every later batch is accepted. Said once; bounded by the SDK's own cap."""
-        if table in ("gauges", "counters") and len(self._refused) <= self.max_label_values:
-            self._refused.add(name)
-        if "refused" not in self._logged:
-            self._logged.add("refused")
-            log.warning("slo-agent: the sidecar refused %s name %r (its label cap); such names "
-                        "are no longer shipped, the rest of each batch is (said once)",
-                        table, name)
-
-    def _overflowed(self, metric: str) -> None:
-        """Counted every time; said once per metric, so a runaway label is never silent."""
-        self._tick(self.overflow, metric)
-        key = f"overflow:{metric}"
-        if key not in self._logged:
-            self._logged.add(key)
-            log.warning("slo-agent: more than %d distinct values for %s; the rest are recorded "
-                        "as 'other' (counted in slo_agent_sdk_label_overflow_total; said once)",
-                        self.max_label_values, metric)
-
-    def sdk_error(self, where: str) -> None:
-        """Count an SDK failure and log it once per place; never raises."""
-        try:
-            self._tick(self.errors, where)
-            if where not in self._logged:
-                self._logged.add(where)
-                log.warning("slo-agent SDK error in %s (counted in %s; logged once)", where,
-                            cat.SDK_ERRORS.name, exc_info=True)
-        except Exception:
-            pass
-
-
-def _otel_from_env(sdk: Any) -> bool:
-    if sdk is not None and sdk.otel is not None:
-        return bool(sdk.otel)
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from agent.extras import hint
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
     from agent.sdk.series import Series
 
 OPERATION = "gen_ai.operation.name"

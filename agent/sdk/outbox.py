@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
 
 _PLURAL = {"hit": "hits", "miss": "misses"}
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from agent.sdk.labels import clean
 
 if TYPE_CHECKING:
-    from agent.sdk.monitor import Monitor
+    from agent.sdk.host import MonitorHost as Monitor
 
 
 class QueueHandle:

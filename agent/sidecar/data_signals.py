@@ -44,9 +44,8 @@ def null_ratio(d: DatasetState, column: str | None) -> Value:
     return d.nulls[worst] / d.rows, detail
 
 
-def _rows(d: DatasetState, column: str | None, test: str | None = None) -> list[dict[str, Any]]:
-    return [r for r in d.drift if r.get("column") and (column is None or r["column"] == column)
-            and (test is None or r.get("test") == test)]
+def _rows(d: DatasetState, column: str | None) -> list[dict[str, Any]]:
+    return [r for r in d.drift if r.get("column") and (column is None or r["column"] == column)]
 
 
 def dataset_drift(d: DatasetState, column: str | None, t: DriftThresholds) -> Value:
@@ -117,7 +116,7 @@ def judge_columns(rows: list[dict[str, Any]], t: DriftThresholds
 
 
 def new_categories(d: DatasetState, column: str | None) -> Value:
-    rows = [r for r in _rows(d, column, "chi2") if r.get(NEW_SHARE) is not None]
+    rows = [r for r in _rows(d, column) if r.get(NEW_SHARE) is not None]
     if not rows:
         return None, {"reason": "no categorical column compared with the reference yet"
                       if column is None else f"column {column!r} is not a categorical column "

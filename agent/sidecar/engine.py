@@ -1,14 +1,13 @@
-"""The engine: one worker thread owns the state (applies ingest, evaluates, publishes, snapshots);
-a collector thread polls GPU, scrape targets and dataset files. The HTTP event loop only queues
-work and reads what the last tick published, so a slow detector never stalls /metrics or ingest.
+"""The engine's lifecycle: one worker thread owns the state (applies ingest, ticks, snapshots);
+a collector thread polls GPU, scrape targets and dataset files (:mod:`.collection`). The HTTP
+event loop only queues work and reads what the last tick published (:mod:`.tick`), so a slow
+detector never stalls /metrics or ingest.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import sys
 import threading
 import time
 from collections import Counter, deque
@@ -16,25 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.sidecar import persistence, service_signals, status_doc
-from agent.sidecar.apply import (
-    Admission,
-    apply,
-    dataset_batch,
-    expire_instances,
-)
+from agent.sidecar import persistence
+from agent.sidecar.apply import Admission, apply
+from agent.sidecar.collection import apply_dataset, apply_scrape, poll_due
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
 from agent.sidecar.evaluate import Evaluator, Result, Transition
-from agent.sidecar.exposition import dcgm_families, families
 from agent.sidecar.histogram import Histograms
 from agent.sidecar.history import History
 from agent.sidecar.ingest import Batch
 from agent.sidecar.state import AgentState
+from agent.sidecar.tick import Ticker
+from agent.sidecar.view import Counters
 from agent.sidecar.webhooks import Webhooks
 from agent.spec.model import Spec
-from agent.spec.units import format_duration, format_value
 from detectors.detection import Detection
 
 log = logging.getLogger("slo_agent.sidecar")
@@ -43,23 +38,6 @@ SNAPSHOT_FREE_BYTES = 256_000     # a state this small is written every interval
 SNAPSHOT_BYTES_PER_S = 100_000    # beyond it, each 100 kB more waits a second: 1 MB ~ every 7.4 s
 SNAPSHOT_MAX_GAP = 60.0            # and never less often than this
 EVAL_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-class Counters:
-    """Live counters touched from the HTTP thread and the worker (small, locked)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.batches: Counter[str] = Counter()
-        self.samples: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
-        self.snapshots: Counter[str] = Counter()
-        self.webhooks: Counter[str] = Counter()
-        self.publish_errors: Counter[str] = Counter()
-
-    def inc(self, table: str, key: str, n: float = 1) -> None:
-        with self._lock:
-            getattr(self, table)[key] += n
 
 
 class Engine:
@@ -93,7 +71,6 @@ class Engine:
         self.history = History(self.interval)
         self.instances: dict[str, float] = {}        # SDK instance -> last batch (bounded)
         self.detections: dict[str, Detection] = {}
-        self._pending: dict[str, float | None] = {}     # objective -> pending since
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
                                  lambda r: self.counters.inc("webhooks", r))
         self.published: list[Any] = []
@@ -114,7 +91,7 @@ class Engine:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._hostname = socket.gethostname()
+        self._ticker = Ticker(socket.gethostname())
         self.on_transition: Callable[[Transition], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -211,95 +188,20 @@ class Engine:
     def _collect(self) -> None:
         gpu_next = 0.0
         while not self._stop.is_set():
-            now = self.clock()
-            if self.gpu.status == "ok" and now >= gpu_next:
-                try:
-                    self.gpu.collect()
-                except Exception:
-                    log.exception("GPU collection failed")
-                gpu_next = now + self.spec.sources.gpu.interval
-            for s in self.scrapers:
-                if now >= s.next_at:
-                    s.next_at = now + s.target.interval
-                    self.inbox.append(("scrape", (s, s.scrape(now)), now))
-            for p in self.pollers:
-                if now >= p.next_at:
-                    p.next_at = now + p.dataset.poll_interval
-                    try:
-                        reading = p.poll()
-                    except Exception as exc:
-                        reading = DatasetReading(p.dataset.name, False, repr(exc)[:300])
-                    if reading is not None:
-                        self.inbox.append(("dataset", reading, now))
+            gpu_next = poll_due(self.gpu, self.spec.sources.gpu.interval, gpu_next,
+                                self.scrapers, self.pollers, self.inbox, self.clock())
             self._stop.wait(0.2)
 
     def _apply_scrape(self, scraper: Scraper, result: ScrapeResult) -> None:
-        name = scraper.target.name
-        for kind, value in result.values.items():
-            self.state.external.setdefault(kind.value, {})[name] = value
-        for kind, counts in result.counts.items():
-            self.state.external_counts.setdefault(kind.value, {})[name] = counts
-            if kind.value not in {k.value for k in result.values}:   # no events: no ratio
-                self.state.external.get(kind.value, {}).pop(name, None)
+        apply_scrape(self.state, scraper, result)
 
     def _apply_dataset(self, r: DatasetReading, now: float) -> None:
-        d = self.state.dataset(r.name)
-        if not r.ok:
-            d.error = r.error
-            return
-        dataset_batch(self.state, self.spec, r.name, r.rows, r.columns or {}, r.nulls or {},
-                      r.newest_event, now, source="file")
-        fresh = next((ds.contract.freshness for ds in self.spec.sources.datasets
-                      if ds.name == r.name), None)
-        if r.mtime is not None and (fresh is None or not fresh.column):
-            d.last_mark = max(d.last_mark or 0.0, r.mtime)
-        if r.contract_failures is not None:
-            d.contract_failures = r.contract_failures
-        if r.drift is not None:
-            d.drift = r.drift
-            d.drift_skipped = r.drift_skipped or []
-        if r.allowed is not None:
-            d.allowed = r.allowed
+        apply_dataset(self.state, self.spec, r, now)
 
     # -- evaluation tick -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        t0 = time.perf_counter()
-        expire_instances(self.state, now - self.admission.instance_ttl)
-        try:
-            results, transitions = self.evaluator.tick(now)
-        except Exception:
-            log.exception("evaluation failed")
-            return
-        for t in transitions:
-            self.transitions[(t.objective, t.current)] += 1
-            if t.recovery is not None:
-                self.recovery.observe((t.objective, t.signal), t.recovery)
-            self.history.transition(t.objective, t.at, t.previous, t.current, t.value,
-                                    t.recovery)
-            self._log_transition(t)
-            self.webhooks.send({"service": self.spec.service, "objective": t.objective,
-                                "signal": t.signal, "from": t.previous, "to": t.current,
-                                "value": t.value, "at": t.at})
-            if self.on_transition is not None:
-                self.on_transition(t)
-        for r in results:
-            self.history.record(r.name, now, r.value, r.shown_status)
-            started = r.pending is not None and self._pending.get(r.name) != r.pending["since"]
-            self._pending[r.name] = r.pending["since"] if r.pending else None
-            if started:
-                self._log_pending(r)
-        self.results = results
-        self.last_tick = now
-        self.detections = {o.name: service_signals.drift_detection(self.spec, self.state, o, now)
-                           for o in self.spec.drift_objectives()}
-        self.published = self.guard("metrics", self.published, families, self, results, now)
-        self.published_dcgm = self.guard("dcgm", [], dcgm_families, self.gpu.readings,
-                                         self._hostname)
-        self.status_doc = self.guard("status", self.status_doc, status_doc.document, self,
-                                     results, now)
-        self.published_at = self.clock()
-        self.snapshot(now)
-        self.tick_durations.observe((), time.perf_counter() - t0)   # snapshot cost included
+        """Evaluate and publish (see :mod:`agent.sidecar.tick`)."""
+        self._ticker.tick(self, now)
 
     def guard(self, part: str, default: Any, build: Callable[..., Any], *args: Any) -> Any:
         """One part of a publication, ``build(*args)``; a failure leaves that part out (counted,
@@ -333,33 +235,6 @@ class Engine:
             over = max(0, self.snapshot_bytes - SNAPSHOT_FREE_BYTES)
             self.snapshot_due = now + min(SNAPSHOT_MAX_GAP, over / SNAPSHOT_BYTES_PER_S)
 
-    def _log_pending(self, r: Result) -> None:
-        assert r.pending is not None
-        o = self.spec.objective(r.name)
-        record = {"event": "objective_pending", "service": self.spec.service,
-                  "objective": r.name, "signal": o.signal.value, "status": r.status.value,
-                  "pending": r.pending["level"], "value": r.value,
-                  "value_text": format_value(r.value, o.info.unit),
-                  "fires_at": r.pending["fires_at"], "for": format_duration(o.for_)}
-        if sys.stderr.isatty():
-            log.info("%s: pending %s (%s), fires in %s unless it recovers", r.name,
-                     r.pending["level"], record["value_text"],
-                     format_duration(r.pending["fires_in"]))
-        else:
-            log.info(json.dumps(record, default=str))
-
-    def _log_transition(self, t: Transition) -> None:
-        o = self.spec.objective(t.objective)
-        record = {"event": "objective_transition", "service": self.spec.service,
-                  "objective": t.objective, "signal": t.signal, "from": t.previous,
-                  "to": t.current, "value": t.value,
-                  "value_text": format_value(t.value, o.info.unit), "at": t.at}
-        level = logging.WARNING if t.current in ("warning", "critical") else logging.INFO
-        if sys.stderr.isatty():
-            log.log(level, "%s: %s -> %s (%s)", t.objective, t.previous, t.current,
-                    record["value_text"])
-        else:
-            log.log(level, json.dumps(record, default=str))
 
 def counts_keep(spec: Spec) -> float:
     """How long windowed counts are kept: three rate windows, at least ten minutes."""

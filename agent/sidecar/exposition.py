@@ -11,42 +11,27 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
-    CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     InfoMetricFamily,
-    SummaryMetricFamily,
 )
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
+from agent.families import family as _fam
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.data_signals import NEW_SHARE
+from agent.sidecar.view import EngineView
 from agent.spec.model import Spec
 from detectors.sketch import WindowedSketch
 from detectors.thresholds import Status
 
 if TYPE_CHECKING:
-    from agent.sidecar.engine import Engine
     from agent.sidecar.evaluate import Result
 
 
 OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics
-
-
-def _fam(m: cat.Metric, extra: tuple[str, ...] = ()) -> Any:
-    labels = [*m.labels, *extra]
-    if m.type == "counter":
-        return CounterMetricFamily(m.client_name, m.help, labels=labels)
-    if m.type == "summary":
-        return SummaryMetricFamily(m.name, m.help, labels=labels)
-    if m.type == "histogram":
-        return HistogramMetricFamily(m.name, m.help, labels=labels)
-    if m.type == "info":
-        return InfoMetricFamily(m.client_name, m.help, labels=labels)
-    return GaugeMetricFamily(m.name, m.help, labels=labels)
 
 
 def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
@@ -94,7 +79,7 @@ def objective_families(spec: Spec, results: list[Result], transitions: dict[tupl
     return list(fams.values())
 
 
-def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
+def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     svc = eng.spec.service
     fams = objective_families(eng.spec, results,
                               {k: v for k, v in eng.transitions.items()}, eng.guard)
@@ -158,7 +143,7 @@ def families(eng: Engine, results: list[Result], now: float) -> list[Any]:
         dur.add_metric([svc], buckets, total)
     return [*fams, up, scrape_dur, depth, lag, dur]
 
-def _service_families(eng: Engine) -> list[Any]:
+def _service_families(eng: EngineView) -> list[Any]:
     """Jobs (reported as events, so the sidecar is their exporter), drift detection times
     and recovery times."""
     svc = eng.spec.service
@@ -183,7 +168,7 @@ def _service_families(eng: Engine) -> list[Any]:
         recovery.add_metric([svc, name, signal], buckets, total)
     return [runs, duration, success, start, running, detection, recovery]
 
-def _data_families(eng: Engine, now: float) -> list[Any]:
+def _data_families(eng: EngineView, now: float) -> list[Any]:
     from detectors.quality import freshness_lag
 
     svc = eng.spec.service
@@ -238,7 +223,7 @@ def _data_families(eng: Engine, now: float) -> list[Any]:
     return [fresh, nulls, schema, rows, contract, dscore, dpval, deffect, newcat, newrows,
             disallowed, dthr]
 
-def _known_categories(eng: Engine, dataset: str, column: str) -> set[str]:
+def _known_categories(eng: EngineView, dataset: str, column: str) -> set[str]:
     """Category values the spec itself names (the contract's allowed values)."""
     for ds in eng.spec.sources.datasets:
         if ds.name == dataset:
@@ -307,7 +292,7 @@ def dcgm_families(readings: list[GPUReading], hostname: str) -> list[Any]:
 class Published(Collector):
     """Serves the families of the last tick plus live counters from the engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineView) -> None:
         self.engine = engine
 
     def describe(self) -> Iterator[Any]:
@@ -344,7 +329,7 @@ class Published(Collector):
 
 
 class DCGMPublished(Collector):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineView) -> None:
         self.engine = engine
 
     def describe(self) -> Iterator[Any]:

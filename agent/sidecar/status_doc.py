@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent.sidecar.view import EngineView
 from agent.spec.units import format_duration, format_value
 
 if TYPE_CHECKING:
-    from agent.sidecar.engine import Engine
     from agent.sidecar.evaluate import Result
 
 MAX_SHOWN_INSTANCES = 50
 
 
-def document(eng: Engine, results: list[Result], now: float) -> dict[str, Any]:
+def document(eng: EngineView, results: list[Result], now: float) -> dict[str, Any]:
     objectives = [eng.guard(f"status {r.name}",
                              {"name": r.name, "status": r.shown_status, "value": None,
                               "value_text": "could not be shown",
@@ -27,7 +27,7 @@ def document(eng: Engine, results: list[Result], now: float) -> dict[str, Any]:
                   for r in results]
     return _rest(eng, objectives, now)
 
-def _entry(eng: Engine, r: Result) -> dict[str, Any]:
+def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
     """One objective of /status, with the number it was judged on and why."""
     o = eng.spec.objective(r.name)
     unit = o.info.unit
@@ -63,7 +63,7 @@ def _entry(eng: Engine, r: Result) -> dict[str, Any]:
                            if k in r.detail}
     return entry
 
-def _rest(eng: Engine, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
+def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
     datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
                  "error": d.error, "contract_failures": len(d.contract_failures),
                  "drift": d.drift, "drift_skipped": d.drift_skipped,

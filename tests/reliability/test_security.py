@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from agent.sidecar import server
+from agent.sidecar import routes_auth, server
 from agent.sidecar.engine import Engine
 from agent.spec import parse_spec
 from tests.sidecar.conftest import make_spec
@@ -42,7 +42,7 @@ def test_constant_time_compare_on_ingest_and_status(tmp_path: Path,
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(server.hmac, "compare_digest", spy)
+    monkeypatch.setattr(routes_auth.hmac, "compare_digest", spy)
     client, _ = _client(tmp_path, monkeypatch)
     assert client.get("/status").status_code == 401
     assert client.get("/status", headers={"Authorization": "Bearer wrong"}).status_code == 401

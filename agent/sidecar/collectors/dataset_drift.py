@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.sidecar.data_signals import NEW_SHARE, quantile_key
 from agent.spec.model import Dataset, Drift
+from detectors import stattests
 from detectors.calibration import CalibrationCache
 from detectors.columns import category_labels, identifier_like, shown_names
 from detectors.drift import (
@@ -110,7 +111,7 @@ def row(r: FeatureDrift, min_samples: int,
     if r.status.value == "no_data":
         out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
                          f"reference (drift.min_samples {min_samples})")
-    if r.test == "chi2":
+    if stattests.get(r.test).new_categories:
         out[NEW_SHARE] = _finite(r.new_share)
         names, more = shown_names(r.unseen)
         out["new_categories"], out["new_categories_more"] = names, more
