@@ -5,7 +5,6 @@ satisfies structurally. A leaf, so the parts never import the monitor that impor
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
