@@ -97,7 +97,7 @@ def ks_null(cells: NDArray[np.int64], n_window: int, quantile: float, draws: int
         out *= math.sqrt(math.log(2.0 / (1.0 - quantile)) / math.log(2.0 / (1.0 - MAX_DIRECT)))
     if distinct is not None and distinct > cells.size:
         out += _BGK * math.sqrt(1.0 / n_window + 1.0 / m) / math.sqrt(cells.size)
-    return out
+    return min(out, 1.0)   # D never exceeds 1, however far the tail and grid terms reach
 
 
 def psi_null(reference_row: ArrayLike, n_window: int, quantile: float, draws: int = DRAWS,
