@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from agent.sdk.recorders import _features
+from agent.sdk.conversions import _features
 from agent.sdk.values import BUFFER_CAP, sketch_add
 
 if TYPE_CHECKING:

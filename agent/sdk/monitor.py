@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent import catalogue as cat
+from agent.sdk.conversions import _size
 from agent.sdk.decorator import Options, check_options, instrument
 from agent.sdk.environment import (
     ENV_SERVICE,
@@ -39,11 +40,7 @@ from agent.sdk.handles import (
     level_of,
 )
 from agent.sdk.labels import OTHER, LabelCap, clean
-from agent.sdk.recorders import (
-    DatasetHandle,
-    QueueHandle,
-    _size,
-)
+from agent.sdk.recorders import DatasetHandle, QueueHandle
 from agent.sdk.requests import RequestJoin
 from agent.sdk.series import LockedHistogram, Series
 from agent.sdk.values import LockedCounter, ShardedCounter

@@ -11,9 +11,9 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.sdk.bookkeeping import Bookkeeping
+from agent.sdk.conversions import _features, _plain, _same, _value
 from agent.sdk.decorator import REQUEST_ID, Options
 from agent.sdk.labels import clean
-from agent.sdk.recorders import _features, _plain, _same, _value
 from agent.sdk.series import Series
 from agent.sdk.values import RID_SERIES_SHIFT, LockedCounter
 

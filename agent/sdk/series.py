@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from agent.sdk.conversions import _value
 from agent.sdk.labels import clean
-from agent.sdk.recorders import _value
 from agent.sdk.values import KeyBuckets, ShardSet
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from agent.sdk import wire as sdk_wire
-from agent.sdk.recorders import _features, _value
+from agent.sdk.conversions import _features, _value
 from agent.sdk.series import Samples
 from agent.sdk.transport import Shipper
 from agent.sidecar import apply as applier
