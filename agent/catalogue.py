@@ -154,6 +154,28 @@ DRIFT_THRESHOLD = _m("slo_agent_drift_threshold", "gauge",
                      "Effect size (KS D or PSI) a feature's drift is judged against: calibrated "
                      "on the reference (source=calibrated) or a fixed floor (source=floor).",
                      _MV + ("feature", "test", "source"))
+DRIFT_WINDOW_RANK = _m(
+    "slo_agent_drift_window_rank_ratio", "histogram",
+    "Sampled values of a numeric feature (predictions: feature=\"__prediction__\") counted "
+    "against the reference's quantiles: bucket le=q holds the values at or below the "
+    "reference's q-quantile; _sum adds each value's reference rank (its share of the "
+    "reference at or below it). Counts add across replicas: the fleet's drift is computed "
+    "from their sum.", _MV + ("feature",), "ratio")
+DRIFT_REFERENCE_RANK = _m(
+    "slo_agent_drift_reference_rank_ratio", "histogram",
+    "A numeric feature's reference counted against its own quantile edges: bucket le=q holds "
+    "the reference values at or below its q-quantile (ties make the share differ from q), "
+    "_count the reference size. Constant while the reference is: read it as it is, never "
+    "through rate().", _MV + ("feature",), "ratio")
+DRIFT_CATEGORY_SAMPLES = _m(
+    "slo_agent_drift_category_samples_total", "counter",
+    "Sampled values of a categorical feature per reference category (named when a contract "
+    "lists it, else c1, c2 … by reference share), __other__ (in the reference, past the cap) "
+    "and __new__ (never in the reference).", _MV + ("feature", "category"))
+DRIFT_REFERENCE_CATEGORY = _m(
+    "slo_agent_drift_reference_category_ratio", "gauge",
+    "Share of a categorical feature's reference in each category label of "
+    "slo_agent_drift_category_samples_total.", _MV + ("feature", "category"), "ratio")
 NEW_CATEGORY = _m("slo_agent_new_category_ratio", "gauge",
                   "Share of a categorical feature's window values in categories the reference "
                   "never had.", _MV + ("feature",), "ratio")
@@ -310,7 +332,9 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    OBJECTIVE_CRITICAL,
                    OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE, OBJECTIVE_TRANSITIONS,
                    SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE, DRIFT_STATISTIC, DRIFT_P_VALUE,
-                   DRIFT_EFFECT, DRIFT_THRESHOLD, NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
+                   DRIFT_EFFECT, DRIFT_THRESHOLD, DRIFT_WINDOW_RANK, DRIFT_REFERENCE_RANK,
+                   DRIFT_CATEGORY_SAMPLES, DRIFT_REFERENCE_CATEGORY,
+                   NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
                    PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, PREDICTION_DRIFT_THRESHOLD,
                    FRESHNESS, NULL_RATIO,
                    SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE, DATASET_DRIFT_P_VALUE,

@@ -71,6 +71,12 @@ class Drift(StrictModel):
     min_psi: float = Field(default=0.01, ge=0, allow_inf_nan=False,
                            description="absolute floor under a calibrated "
                            "PSI threshold (large windows)")
+    fleet_bins: int = Field(default=10, ge=2, le=50, description="equal-probability bins of "
+                            "the reference each numeric feature's sampled values are counted in "
+                            "(mergeable across replicas; the fleet drift rules read them)")
+    fleet_categories: int = Field(default=20, ge=1, le=200, description="reference categories "
+                                  "counted by name or rank per categorical feature; the rest "
+                                  "count as __other__")
 
     _quantiles: tuple[float, ...] = PrivateAttr(default=())
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -40,6 +40,10 @@ class Sidecar(StrictModel):
     token_env: str | None = Field(
         default=None, description="name of the environment variable holding the bearer token")
     state_dir: str = ".slo-agent/state"
+    role: Literal["all", "replica", "checker"] = Field(
+        default="all", description="all: one sidecar does everything; in a fleet, replica "
+        "sidecars take the SDK's traffic only and one checker polls datasets and receives job "
+        "events for the service (SLO_AGENT_ROLE or --role override it)")
     interval: Duration = 15.0
     webhooks: list[Webhook] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
