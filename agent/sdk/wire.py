@@ -18,6 +18,10 @@ rounded, and so does one with a magnitude past float32's range (below its smalle
 declares categorical is read as the float32 value's shortest text. Text, booleans and mixed
 columns go as a JSON list of scalars in the head.
 
+A latency or TTFT sketch in a ``requests`` item sends its bucket ``keys`` as ``i4`` and its
+``counts`` as ``i8`` blocks of the data section (``{"dtype": "i4", "offset": 0, "length": 340}``);
+its other fields stay in the head. A hand-written client may still send lists there.
+
 Only the standard library is used here (``array``, ``struct``, ``json``): the base install has
 no numpy. The sidecar decodes with numpy (``agent/sidecar/wire.py``).
 """
@@ -66,6 +70,12 @@ def numeric_column(values: list[Any]) -> str | None:
 _BIG_ENDIAN = array("H", [1]).tobytes() != b"\x01\x00"
 
 
+_DTYPE = {"f": "f4", "d": "f8", "i": "i4", "q": "i8"}
+#: the sketch fields sent as blocks, and their array type codes
+SKETCHES = ("latency", "ttft")
+SKETCH_BLOCKS = (("keys", "i"), ("counts", "q"))
+
+
 class _Data:
     """The data section being built: aligned blocks of little-endian floats."""
 
@@ -77,8 +87,7 @@ class _Data:
         if _BIG_ENDIAN:
             arr.byteswap()
         raw = arr.tobytes()
-        block = {"dtype": "f4" if arr.typecode == "f" else "f8", "offset": self.size,
-                 "length": len(arr)}
+        block = {"dtype": _DTYPE[arr.typecode], "offset": self.size, "length": len(arr)}
         pad = -len(raw) % ALIGN
         self.parts.append(raw + b"\0" * pad)
         self.size += len(raw) + pad
@@ -107,6 +116,15 @@ def _column(data: _Data, values: list[Any]) -> dict[str, Any]:
     return data.add(array("f" if dtype == "f4" else "d", clean))
 
 
+def _sketch(data: _Data, sketch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(sketch)
+    for key, code in SKETCH_BLOCKS:
+        values = sketch.get(key)
+        if isinstance(values, list):
+            out[key] = data.add(array(code, values))
+    return out
+
+
 def encode(envelope: dict[str, Any], dumps: Any = None) -> bytes:
     """A schema-2 body from an envelope whose samples items hold ``columns`` (name -> values,
     all of length ``rows``) and ``predictions`` (a list). Other items are copied as they are;
@@ -123,6 +141,9 @@ def encode(envelope: dict[str, Any], dumps: Any = None) -> bytes:
             if preds:
                 out["predictions"] = _column(data, preds)
             items.append(out)
+        elif item.get("type") == "requests" and any(k in item for k in SKETCHES):
+            items.append({k: _sketch(data, v) if k in SKETCHES and isinstance(v, dict) else v
+                          for k, v in item.items()})
         else:
             items.append(item)
     head_doc = {**envelope, "schema": SCHEMA, "items": items}

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
-from agent.sdk.wire import CONTENT_TYPE, HEADER, MAGIC, SCHEMA, VERSION
+from agent.sdk.wire import CONTENT_TYPE, HEADER, MAGIC, SCHEMA, SKETCH_BLOCKS, SKETCHES, VERSION
 from agent.sidecar import ingest as m
 from agent.sidecar.ingest import IngestError
 from agent.sidecar.state import AgentState, CategoricalWindow
@@ -26,6 +26,10 @@ from detectors.windows import FeatureWindow
 MAX_ROWS = 100_000
 MAX_COLUMNS = 2000
 DTYPES: dict[str, np.dtype[Any]] = {"f4": np.dtype("<f4"), "f8": np.dtype("<f8")}
+#: sketch blocks: keys as int32, counts as int64, within the JSON door's bounds
+SKETCH_DTYPES: dict[str, tuple[np.dtype[Any], int, int]] = {
+    "keys": (np.dtype("<i4"), -100_000, 100_000), "counts": (np.dtype("<i8"), 0, 10**12)}
+MAX_SKETCH_KEYS = 4096
 _SCALARS: TypeAdapter[list[m.Scalar]] = TypeAdapter(
     Annotated[list[m.Scalar], Field(max_length=MAX_ROWS)])
 _NAME: TypeAdapter[str] = TypeAdapter(m.Name)
@@ -164,6 +168,42 @@ def _column(spec: Any, data: memoryview, rows: int | None, path: str) -> Any:
     return arr
 
 
+def _sketch(sketch: Any, data: memoryview, path: str) -> Any:
+    """A sketch whose keys/counts are data blocks: checked vectorised (dtype, bounds, range),
+    then handed to the JSON door as lists, which checks every invariant again (one count per
+    key, the total)."""
+    if not isinstance(sketch, dict):
+        return sketch
+    out = dict(sketch)
+    for key, _ in SKETCH_BLOCKS:
+        spec = sketch.get(key)
+        if not isinstance(spec, dict):
+            continue
+        where = f"{path}.{key}"
+        dtype, lo, hi = SKETCH_DTYPES[key]
+        extra = set(spec) - {"dtype", "offset", "length"}
+        if extra:
+            raise _fail(where, f"unexpected keys {sorted(extra)}")
+        if spec.get("dtype") != dtype.str[1:]:
+            raise _fail(f"{where}.dtype", f"expected {dtype.str[1:]!r}")
+        offset, length = spec.get("offset"), spec.get("length")
+        for name, value in (("offset", offset), ("length", length)):
+            if type(value) is not int or value < 0:
+                raise _fail(f"{where}.{name}", "expected a non-negative integer")
+        assert isinstance(offset, int) and isinstance(length, int)
+        if length > MAX_SKETCH_KEYS:
+            raise _fail(f"{where}.length", f"more than {MAX_SKETCH_KEYS} buckets")
+        end = offset + length * dtype.itemsize
+        if end > len(data):
+            raise _fail(f"{where}.offset", f"the block ends at byte {end}, past the data "
+                        f"section ({len(data)} bytes)")
+        arr = np.frombuffer(data, dtype=dtype, count=length, offset=offset)
+        if length and (int(arr.min()) < lo or int(arr.max()) > hi):
+            raise _fail(where, f"values must lie in [{lo}, {hi}]")
+        out[key] = arr.tolist()
+    return out
+
+
 def _samples(raw: dict[str, Any], i: int, data: memoryview) -> tuple[dict[str, Any], Any, int]:
     path = f"items[{i}]"
     rows = raw.get("rows", 0)
@@ -195,8 +235,9 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
         "type": "string", "format": "binary",
         "description": "Schema 2: b'SLOC', version (u8), head length (u32 LE), the head (the "
                        "JSON Batch with samples items carrying rows and columns instead of "
-                       "features/predictions), then the data section of little-endian float "
-                       "columns (float32 or float64, NaN = missing). Declared in "
+                       "features/predictions, and sketches whose keys/counts are i4/i8 "
+                       "blocks), then the data section of little-endian columns (float32 or "
+                       "float64, NaN = missing; sketch keys int32, counts int64). Declared in "
                        "agent/sdk/wire.py; JSON (application/json) stays accepted."}}
     op["responses"].setdefault("415", {"description": "neither JSON nor the columnar format",
                                        "content": op["responses"]["400"]["content"]})
@@ -235,6 +276,9 @@ def parse(body: bytes) -> m.Batch:
                 "columns" in raw or "rows" in raw):
             decoded[i] = _samples(raw, i, data)
             raw = {k: v for k, v in raw.items() if k not in ("columns", "rows", "predictions")}
+        elif isinstance(raw, dict) and raw.get("type") == "requests":
+            raw = {k: _sketch(v, data, f"items[{i}].{k}") if k in SKETCHES else v
+                   for k, v in raw.items()}
         plain.append(raw)
     batch = m.parse(json.dumps({**doc, "schema": 1, "items": plain},
                                separators=(",", ":")).encode())

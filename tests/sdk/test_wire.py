@@ -226,3 +226,66 @@ def test_feature_cap_holds_for_columns(tmp_path: Path) -> None:
     # as at the JSON door: features past the cap are left out and counted, the rest applied
     assert res.status_code == 202, res.text
     assert engine.admission.report()["overflow"]["feature"] == 50
+
+
+LATENCIES = st.lists(st.floats(min_value=1e-6, max_value=1e4), min_size=1, max_size=300)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=LATENCIES, ttft=st.lists(st.floats(min_value=1e-4, max_value=60), max_size=50))
+def test_sketches_travel_as_blocks_and_decode_to_the_same_sketch(
+        values: list[float], ttft: list[float]) -> None:
+    """Any sketch the SDK builds crosses the columnar wire as int blocks (not JSON lists) and
+    decodes to exactly the sketch the JSON door gives."""
+    from detectors.sketch import QuantileSketch
+    item: dict[str, Any] = {"type": "requests", "model": "clf", "version": "v1", "at": 1.7e9,
+                            "counts": {"ok": len(values)}}
+    for key, vals in (("latency", values), ("ttft", ttft)):
+        if vals:
+            sk = QuantileSketch()
+            for v in vals:
+                sk.add(v)
+            item[key] = sk.to_dict()
+    body, _ = _shipper(True).body([item])
+    head_len = sdk_wire.HEADER.unpack_from(body)[2]
+    head = json.loads(body[sdk_wire.HEADER.size: sdk_wire.HEADER.size + head_len])
+    assert head["items"][0]["latency"]["keys"]["dtype"] == "i4"
+    assert head["items"][0]["latency"]["counts"]["dtype"] == "i8"
+    got = wire.parse(body).items[0]
+    want = ingest.parse(_shipper(False).body([item])[0]).items[0]
+    assert got.model_dump() == want.model_dump()
+
+
+def _sketch_body(sketch: dict[str, Any], data: bytes) -> bytes:
+    head = json.dumps({"schema": 2, "service": "svc", "items": [
+        {"type": "requests", "model": "clf", "counts": {"ok": 1}, "latency": sketch}]}).encode()
+    return sdk_wire.HEADER.pack(sdk_wire.MAGIC, sdk_wire.VERSION, len(head)) + head + data
+
+
+KEYS = {"dtype": "i4", "offset": 0, "length": 2}
+COUNTS = {"dtype": "i8", "offset": 8, "length": 2}
+SKETCH_DATA = struct.pack("<2i2q", 10, 11, 1, 2)
+BAD_SKETCHES = [
+    ("key dtype", {"keys": {**KEYS, "dtype": "f4"}, "counts": COUNTS}, SKETCH_DATA,
+     "items[0].latency.keys.dtype"),
+    ("past the data", {"keys": KEYS, "counts": {**COUNTS, "offset": 16}}, SKETCH_DATA,
+     "items[0].latency.counts.offset"),
+    ("key out of range", {"keys": KEYS, "counts": COUNTS},
+     struct.pack("<2i2q", 10, 10**6, 1, 2), "items[0].latency.keys"),
+    ("negative count", {"keys": KEYS, "counts": COUNTS},
+     struct.pack("<2i2q", 10, 11, -1, 2), "items[0].latency.counts"),
+    ("one count per key", {"keys": KEYS, "counts": {**COUNTS, "length": 1}}, SKETCH_DATA,
+     "items[0].latency.counts"),
+    ("a stray key", {"keys": {**KEYS, "step": 1}, "counts": COUNTS}, SKETCH_DATA,
+     "items[0].latency.keys"),
+]
+
+
+@pytest.mark.parametrize("why,sketch,data,path", BAD_SKETCHES, ids=[b[0] for b in BAD_SKETCHES])
+def test_malformed_sketch_blocks_are_named(why: str, sketch: dict[str, Any], data: bytes,
+                                           path: str) -> None:
+    with pytest.raises(ingest.IngestError) as err:
+        wire.parse(_sketch_body({"accuracy": 0.01, "zeros": 0, "sum": 1.0, "min": 0.5,
+                                 "max": 0.6, **sketch}, data))
+    assert 400 <= err.value.status < 500
+    assert err.value.fields and err.value.fields[0]["path"] == path, (why, err.value.body())
