@@ -29,14 +29,15 @@ _RANK_LABEL = re.compile(r"c[0-9]+")
 class RankCounts:
     """Cumulative counts of one numeric feature's values between its reference's quantile edges.
 
-    ``per_bin[j]`` holds the values in bin ``j`` (above edge ``j-1``, at or below edge ``j``; the
-    last bin is unbounded), so bucket ``le=levels[j]`` is ``per_bin[:j+1].sum()``. ``rank_sum``
-    adds each value's reference rank (share of the reference at or below it).
+    ``cumulative[j]`` holds the values counted at or below edge ``j`` (whichever edges were in
+    force when each was counted), the last entry all of them: bucket ``le=levels[j]``, then
+    ``+Inf``. ``rank_sum`` adds each value's reference rank (share of the reference at or below
+    it).
     """
 
     def __init__(self, bins: int) -> None:
         self.bins = bins
-        self.per_bin = np.zeros(bins, dtype=np.int64)
+        self.cumulative = np.zeros(bins, dtype=np.int64)
         self.rank_sum = 0.0
         self.edges: NDArray[np.float64] | None = None       # the bins - 1 inner edges
         self.reference_cum = np.zeros(bins, dtype=np.int64)  # reference at or below, then m
@@ -51,9 +52,12 @@ class RankCounts:
         if ref is None or not accepted.size:
             return
         assert self.edges is not None
-        idx = np.searchsorted(self.edges, accepted, side="left")
-        self.per_bin += np.bincount(idx, minlength=self.bins).astype(np.int64)
-        self.rank_sum += float(np.searchsorted(ref, accepted, side="right").sum()) / ref.size
+        # sorted once: B - 1 searches place the edges, and searching the reference for sorted
+        # keys is ~4x faster than for unsorted ones (numpy narrows from the previous key)
+        ordered = np.sort(accepted)
+        self.cumulative[:-1] += np.searchsorted(ordered, self.edges, side="right")
+        self.cumulative[-1] += ordered.size
+        self.rank_sum += float(np.searchsorted(ref, ordered, side="right").sum()) / ref.size
 
     def _reference(self, fw: FeatureWindow) -> NDArray[np.float64] | None:
         """The reference values are counted against. A rolling reference moves with every
@@ -85,17 +89,18 @@ class RankCounts:
 
     @property
     def count(self) -> int:
-        return int(self.per_bin.sum())
+        return int(self.cumulative[-1])
 
     def window_buckets(self) -> list[tuple[str, float]]:
         """``(le, cumulative count)`` pairs, the last ``+Inf`` (the total)."""
-        return _buckets(self.bins, np.cumsum(self.per_bin))
+        return _buckets(self.bins, self.cumulative)
 
     def reference_buckets(self) -> list[tuple[str, float]]:
         return _buckets(self.bins, self.reference_cum)
 
     def state(self) -> dict[str, Any]:
-        return {"bins": self.bins, "per_bin": self.per_bin.tolist(), "rank_sum": self.rank_sum,
+        return {"bins": self.bins, "cumulative": self.cumulative.tolist(),
+                "rank_sum": self.rank_sum,
                 "edges": None if self.edges is None else self.edges.tolist(),
                 "reference_cum": self.reference_cum.tolist(),
                 "reference_rank_sum": self.reference_rank_sum, "epoch": self.epoch}
@@ -103,11 +108,12 @@ class RankCounts:
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> RankCounts:
         out = cls(int(s["bins"]))
-        per_bin = np.asarray(s["per_bin"], dtype=np.int64)
+        cum = np.asarray(s["cumulative"], dtype=np.int64)
         ref_cum = np.asarray(s["reference_cum"], dtype=np.int64)
-        if per_bin.shape != (out.bins,) or ref_cum.shape != (out.bins,) or (per_bin < 0).any():
-            raise ValueError(f"counts of {per_bin.size} bins, expected {out.bins}")
-        out.per_bin, out.reference_cum = per_bin, ref_cum
+        if cum.shape != (out.bins,) or ref_cum.shape != (out.bins,) or (cum < 0).any() \
+                or (np.diff(cum) < 0).any():
+            raise ValueError(f"not {out.bins} non-decreasing cumulative counts")
+        out.cumulative, out.reference_cum = cum, ref_cum
         out.rank_sum = float(s["rank_sum"])
         out.reference_rank_sum = float(s["reference_rank_sum"])
         if s.get("edges") is not None:
