@@ -176,7 +176,7 @@ def test_the_checker_is_one_pod_and_the_replicas_leave_it_the_shared_sources() -
         _core_validate(d)
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
-    inference, checker = deployments["fraud-demo"], deployments["fraud-demo-checker"]
+    checker = deployments["fraud-demo-checker"]
     pods = {name: d["spec"]["template"] for name, d in deployments.items()}
 
     def sidecar(pod: dict[str, Any]) -> dict[str, Any]:
