@@ -241,7 +241,10 @@ def measure(spec_path: Path, seconds: float, fleets: list[int], prometheus: str
     finally:
         traffic.stop()
         procs.stop()
-    return {"service": spec.service, "spec": str(spec_path), "sidecar": sidecar, "sdk": sdk,
+    shown = spec_path.resolve()
+    return {"service": spec.service,
+            "spec": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown),
+            "sidecar": sidecar, "sdk": sdk,
             "checker": checker, "recording_rules": len(names), "stored": stored,
             "requests": traffic.sent, "families": families}
 
