@@ -192,7 +192,8 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
         steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "
                      "selectors: add them with --label; Grafana's sidecar loads the "
-                     "grafana_dashboard ConfigMaps)")
+                     "grafana_dashboard ConfigMaps). The PodMonitor scrapes every pod named "
+                     "for the service: replicas and the checker (deploy/kubernetes/checker.yaml)")
     for step in steps:
         out.info(f"  {step}")
 

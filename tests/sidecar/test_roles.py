@@ -209,3 +209,29 @@ def test_the_role_comes_from_the_environment_too() -> None:
     assert res.exit_code == 2 and "'leader' is not a role" in res.output
     help_text = CliRunner().invoke(main, ["run", "--help"]).output
     assert "--role" in help_text and "SLO_AGENT_ROLE" in help_text
+
+
+_ITEMS = {
+    "requests": {"type": "requests", "model": "clf", "version": "v1", "counts": {"ok": 1}},
+    "job": {"type": "job", "job": "retrain", "event": "start", "run_id": "r"},
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(role=st.sampled_from(ROLES),
+       kinds=st.lists(st.sampled_from(sorted(_ITEMS)), min_size=1, max_size=12))
+def test_the_door_refuses_job_events_on_a_replica_only(role: str, kinds: list[str]) -> None:
+    """Whatever mix of items: a replica refuses the whole batch iff it holds a job event,
+    naming the first one; the other roles admit it (the door's 202 is theirs to give)."""
+    from agent.sidecar import ingest
+    from agent.sidecar.routes_ingest import refuse_shared
+
+    body = {"schema": 1, "service": "fleet", "items": [_ITEMS[k] for k in kinds]}
+    batch = ingest.parse(json.dumps(body).encode())
+    if role == "replica" and "job" in kinds:
+        with pytest.raises(ingest.IngestError) as err:
+            refuse_shared(role, batch)
+        assert err.value.status == 409 and "checker" in err.value.message
+        assert err.value.fields[0]["path"] == f"items.{kinds.index('job')}"
+    else:
+        refuse_shared(role, batch)
