@@ -173,7 +173,9 @@ def test_one_checker_reads_the_files_and_takes_the_jobs(
     assert _series(text, cat.DATASET_ROWS.name, dataset="tx")
     assert _series(text, cat.JOB_RUNS.name, job_name="retrain", result="success")
     assert _series(text, cat.OBJECTIVE_STATE.name, objective="nulls")
-    # each replica polled long enough to have read the file many times over, yet never did
+    # the replicas started with the checker; give them a few more poll intervals (0.3 s) to
+    # read the file if they were going to: none may have
+    time.sleep(1.0)
     readers = 1
     for r in replicas:
         status = r.status()
