@@ -28,7 +28,7 @@ def takes_job_events(role: str) -> bool:
 
 def refusal(role: str, index: int) -> str:
     """The 409's message for a job event (item ``index``) sent to a replica."""
-    return (f"items.{index}: job events go to the checker sidecar (sidecar.role: checker, or "
+    return (f"items[{index}]: job events go to the checker sidecar (sidecar.role: checker, or "
             f"{ENV}=checker); this sidecar's role is {role!r} and takes SDK traffic only")
 
 

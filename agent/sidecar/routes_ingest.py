@@ -81,10 +81,12 @@ class Ingest:
 
 def refuse_shared(role: str, batch: ingest.Batch) -> None:
     """A replica takes no job events (the checker does): the whole batch is refused with 409,
-    naming the first job item, so nothing of it is half-applied."""
+    naming every job item (``items[3]``), so nothing of it is half-applied and the SDK resends
+    the rest without them."""
     if roles.takes_job_events(role):
         return
-    for i, item in enumerate(batch.items):
-        if item.type == "job":
-            raise ingest.IngestError(409, roles.refusal(role, i), [
-                {"path": f"items.{i}", "message": "job events go to the checker sidecar"}])
+    jobs = [i for i, item in enumerate(batch.items) if item.type == "job"]
+    if jobs:
+        raise ingest.IngestError(409, roles.refusal(role, jobs[0]), [
+            {"path": f"items[{i}]", "message": "job events go to the checker sidecar"}
+            for i in jobs])

@@ -156,7 +156,7 @@ def test_one_checker_reads_the_files_and_takes_the_jobs(
         code, raw = r.request("/v1/ingest", _batch([requests, job]))
         body = json.loads(raw)
         assert code == 409 and "checker" in body["error"], body
-        assert body["fields"][0]["path"] == "items.1"
+        assert body["fields"][0]["path"] == "items[1]"
         code, raw = r.request("/v1/ingest", _batch([requests]))   # SDK traffic: every role
         assert code == 202, raw
     # the checker reads the file and judges the objectives on it
@@ -224,7 +224,7 @@ _ITEMS = {
        kinds=st.lists(st.sampled_from(sorted(_ITEMS)), min_size=1, max_size=12))
 def test_the_door_refuses_job_events_on_a_replica_only(role: str, kinds: list[str]) -> None:
     """Whatever mix of items: a replica refuses the whole batch iff it holds a job event,
-    naming the first one; the other roles admit it (the door's 202 is theirs to give)."""
+    naming every one; the other roles admit it (the door's 202 is theirs to give)."""
     from agent.sidecar import ingest
     from agent.sidecar.routes_ingest import refuse_shared
 
@@ -234,6 +234,24 @@ def test_the_door_refuses_job_events_on_a_replica_only(role: str, kinds: list[st
         with pytest.raises(ingest.IngestError) as err:
             refuse_shared(role, batch)
         assert err.value.status == 409 and "checker" in err.value.message
-        assert err.value.fields[0]["path"] == f"items.{kinds.index('job')}"
+        assert [f["path"] for f in err.value.fields] == [
+            f"items[{i}]" for i, k in enumerate(kinds) if k == "job"]
     else:
         refuse_shared(role, batch)
+
+
+def test_the_sdk_resends_what_a_replica_refused_without_the_job_events() -> None:
+    """The 409 names each job item the way the SDK's salvage reads paths, so an inference
+    process pointed at a replica loses its job events (counted) but never its requests."""
+    from agent.sdk.transport import Shipper
+    from agent.sidecar import ingest
+    from agent.sidecar.routes_ingest import refuse_shared
+
+    kinds = ["requests", "job", "requests", "job"]
+    items = [dict(_ITEMS[k]) for k in kinds]
+    batch = ingest.parse(json.dumps({"schema": 1, "service": "fleet", "items": items}).encode())
+    with pytest.raises(ingest.IngestError) as err:
+        refuse_shared("replica", batch)
+    rest = Shipper._salvage(Shipper.__new__(Shipper), items,
+                            [f["path"] for f in err.value.fields])
+    assert [i["type"] for i in rest] == ["requests", "requests"]
