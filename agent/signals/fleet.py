@@ -45,6 +45,7 @@ from detectors.categorical import PSI_EPS
 
 PREDICTION = "__prediction__"
 NEW = "__new__"
+PREDICTIONS_ONLY, FEATURES_ONLY = f'feature="{PREDICTION}"', f'feature!="{PREDICTION}"'
 _P = f"{cat.RECORD_PREFIX}:fleet_drift"
 # recorded series (names written here only)
 WINDOW_BUCKET = f"{_P}_window_bucket:increase"
@@ -79,7 +80,7 @@ _ON = f"{_MODEL}, objective, signal"             # a model's series within the o
 def _matchers(f: Fleet, predictions: bool, model_only: bool = False, *more: str) -> str:
     """The raw selector, restricted to the predictions or to the input features."""
     labels = {k: v for k, v in f.labels.items() if not (model_only and k == "feature")}
-    pick = f'feature="{PREDICTION}"' if predictions else f'feature!="{PREDICTION}"'
+    pick = PREDICTIONS_ONLY if predictions else FEATURES_ONLY
     return cat.label_matchers(labels, [pick, *more])
 
 
