@@ -14,7 +14,7 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.signals import Query, record, scraped
-from agent.signals.record import Fleet
+from agent.signals.fleet import Fleet, fleet_of
 from agent.spec.custom import WINDOW, CustomSLI, at_window
 from agent.spec.model import Objective, Spec, TierWindows
 from agent.spec.promql import counting_function
@@ -144,23 +144,17 @@ class ObjectivePlan:
     @property
     def fleet(self) -> Fleet:
         """The spec's drift settings the fleet drift rules of a record read."""
-        d = self.spec.drift
-        warning = self.o.warning_threshold
-        return Fleet(self.raw_labels, self.rec_matchers, prom_duration(d.fleet_window),
-                     d.fleet_window, d.fleet_bins, self.o.alpha or d.alpha, d.correction,
-                     self.o.drift_calibration(d.calibration), d.min_ks_effect, d.min_psi,
-                     d.reference_size, None if warning is None else warning.value)
+        return fleet_of(self.spec.drift, self.o, self.raw_labels, self.rec_matchers)
 
     @property
     def settle(self) -> float | None:
-        """Seconds an input change takes to leave the value, when longer than a rate window."""
+        """Seconds an input change takes to leave the value (longer than a rate window)."""
         s = self.record.settle if self.o.custom is None else None
         return s(self.query(self.matchers, self.step)) if callable(s) else s
 
     def recordings(self) -> list[tuple[str, str]]:
         """Intermediate series the record's value reads (recorded before it)."""
-        build = self.record.recordings if self.o.custom is None and self.scraped is None \
-            else None
+        build = None if self.o.custom or self.scraped else self.record.recordings
         return [] if build is None else build(self.query(self.matchers, self.step))
 
     def events(self, window: str) -> tuple[str, str]:

@@ -35,11 +35,15 @@ chi-square quantile then computed at generation time.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from itertools import pairwise
 from statistics import NormalDist
+from typing import Any
 
 from agent import catalogue as cat
 from agent.signals.promql import with_
 from agent.signals.record import ColumnLevels, Fleet, PromValue, Query, Recordings
+from agent.spec.units import format_duration
 from detectors.bins import level_label, levels
 from detectors.categorical import PSI_EPS
 
@@ -77,6 +81,15 @@ _MODEL = ", ".join(x for x in GROUP if x != "feature")
 _ON = f"{_MODEL}, objective, signal"             # a model's series within the objective
 
 
+def fleet_of(drift: Any, o: Any, labels: Mapping[str, str], rec: str) -> Fleet:
+    """The fleet parameters of an objective: the spec's ``drift`` settings and its own."""
+    warning = o.warning_threshold
+    return Fleet(labels, rec, format_duration(drift.fleet_window), drift.fleet_window,
+                 drift.fleet_bins, o.alpha or drift.alpha, drift.correction,
+                 o.drift_calibration(drift.calibration), drift.min_ks_effect, drift.min_psi,
+                 drift.reference_size, None if warning is None else warning.value)
+
+
 def _matchers(f: Fleet, predictions: bool, model_only: bool = False, *more: str) -> str:
     """The raw selector, restricted to the predictions or to the input features."""
     labels = {k: v for k, v in f.labels.items() if not (model_only and k == "feature")}
@@ -92,7 +105,7 @@ def shifted(name: str, rec: str, labels: list[str]) -> str:
     """The series at the previous ``le``, labelled with the next one: PromQL cannot subtract
     neighbouring buckets generically, but the generator knows every edge."""
     return " or ".join(f'label_replace({_at(name, rec, lo)}, "le", "{hi}", "le", ".*")'
-                       for lo, hi in zip(labels, labels[1:]))
+                       for lo, hi in pairwise(labels))
 
 
 def bins_from_cumulative(name: str, rec: str, labels: list[str]) -> str:

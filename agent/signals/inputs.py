@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent import catalogue as cat
-from agent.signals.record import Fleet, Inputs
 from agent.signals.fleet import NEW
+from agent.signals.record import Fleet, Inputs
 from detectors.bins import level_label, levels
 
 Segment = tuple[int, list[tuple[float, float]]]   # (ticks, [(value, share), ...])
@@ -162,7 +162,8 @@ def rank_counts(feature: str, fallback: Inputs,
             total = sum(t for t, _ in segments)
             for k, q in enumerate([*qs, 1.0]):
                 le = level_label(math.inf if k == len(qs) else q)
-                incs = [(t, half * (q + sh * (1 - q))) for (t, _), sh in zip(segments, shifts)]
+                incs = [(t, half * (q + sh * (1 - q)))
+                        for (t, _), sh in zip(segments, shifts, strict=True)]
                 out.append({"series": series(hist + "_bucket", {**lab, "le": le}),
                             "values": counter(incs)})
                 out.append({"series": series(ref + "_bucket", {**lab, "le": le}),
@@ -194,7 +195,7 @@ def category_counts(fallback: Inputs) -> Inputs:
             half = s.per_tick / 2
             for category, share in ((NEW, 0.0), ("c1", 1.0)):
                 incs = [(t, half * (sh if category == NEW else 1 - sh))
-                        for (t, _), sh in zip(segments, shares)]
+                        for (t, _), sh in zip(segments, shares, strict=True)]
                 out.append({"series": series(samples, {**lab, "category": category}),
                             "values": counter(incs)})
                 out.append({"series": series(ref, {**lab, "category": category}),

@@ -88,11 +88,11 @@ def _inputs(case: dict[str, Any]) -> list[dict[str, str]]:
     les = fleet.le_labels(case["bins"])
     hist, ref = cat.DRIFT_WINDOW_RANK.name, cat.DRIFT_REFERENCE_RANK.name
     out = []
-    for j, (win, refs) in enumerate(zip(case["window"], case["reference"])):
-        for r, (w, rf) in enumerate(zip(win, refs)):
+    for j, (win, refs) in enumerate(zip(case["window"], case["reference"], strict=True)):
+        for r, (w, rf) in enumerate(zip(win, refs, strict=True)):
             lab = {cat.SERVICE_LABEL: SERVICE, "model": MODEL, "version": VERSION,
                    "feature": f"x{j}", "instance": f"r{r}"}
-            for le, cw, cr in zip(les, np.cumsum(w), np.cumsum(rf)):
+            for le, cw, cr in zip(les, np.cumsum(w), np.cumsum(rf), strict=True):
                 out.append({"series": _series(hist + "_bucket", {**lab, "le": le}),
                             "values": f"0 {cw}"})
                 out.append({"series": _series(ref + "_bucket", {**lab, "le": le}),
@@ -103,10 +103,10 @@ def _inputs(case: dict[str, Any]) -> list[dict[str, str]]:
     c = case["categories"]
     if c:
         names = [f"c{i}" for i in range(len(c["window"][0]) - 1)] + [fleet.NEW]
-        for r, (w, shares) in enumerate(zip(c["window"], c["reference"])):
+        for r, (w, shares) in enumerate(zip(c["window"], c["reference"], strict=True)):
             lab = {cat.SERVICE_LABEL: SERVICE, "model": MODEL, "version": VERSION,
                    "feature": "cat", "instance": f"r{r}"}
-            for name, x, p in zip(names, w, shares):
+            for name, x, p in zip(names, w, shares, strict=True):
                 out.append({"series": _series(cat.DRIFT_CATEGORY_SAMPLES.name,
                                               {**lab, "category": name}), "values": f"0 {x}"})
                 out.append({"series": _series(cat.DRIFT_REFERENCE_CATEGORY.name,
@@ -123,7 +123,7 @@ def _expected(case: dict[str, Any]) -> list[tuple[str, dict[str, str], float]]:
     a = ALPHA / features
     out: list[tuple[str, dict[str, str], float]] = [(fleet.FEATURES, base, float(features))]
     scores = []
-    for j, (win, refs) in enumerate(zip(case["window"], case["reference"])):
+    for j, (win, refs) in enumerate(zip(case["window"], case["reference"], strict=True)):
         lab = {**base, "feature": f"x{j}"}
         w_cum = np.cumsum(np.sum(win, axis=0))
         r_cum = np.mean([np.cumsum(r) / sum(r) for r in refs], axis=0)
