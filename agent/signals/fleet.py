@@ -35,7 +35,7 @@ chi-square quantile then computed at generation time.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise
 from statistics import NormalDist
 from typing import Any
@@ -252,6 +252,17 @@ def fleet_value(dataset: PromValue, rec: str = SCORE) -> PromValue:
             return dataset(q)
         return f"max({rec}{q.fleet.rec})"
     return value
+
+
+def fleet_panel(by: str, recorded: str, pick: str, replica: cat.Metric
+                ) -> Callable[[str], str]:
+    """A service-dashboard panel: the fleet's recorded series where an objective records them,
+    else the worst replica's own gauge (same labels, so the fleet's wins)."""
+    def expr(m: str) -> str:
+        fleet_m = with_(m, pick) if pick else m
+        return (f"max by ({by}) ({recorded}{fleet_m}) or "
+                f"max by ({by}) ({replica.name}{m})")
+    return expr
 
 
 def fleet_columns(dataset: ColumnLevels) -> ColumnLevels:
