@@ -19,8 +19,9 @@ What the fleet rule computes, per feature:
 
 Guard: the effect counts (the score is the effect, else 0: the per-replica score's meaning) when
 significant with the fleet's n and the reference's m. KS: ``D > ks_critical(n, m, a)``; PSI:
-``PSI > chi2_{1-a}(K - 1) (1/n + 1/m)`` with K the reference's categories and m
-``drift.reference_size`` (category shares carry no reference size). ``a`` is the objective's
+``PSI > chi2_{1-a}(K - 1) (1/n + 1/m)`` with K the category labels (the reference's,
+``__other__``, ``__new__``) and m ``drift.reference_size`` (category shares carry no reference
+size). ``a`` is the objective's
 alpha (else ``drift.alpha``) divided by the model's number of features (Bonferroni, counted in
 PromQL) unless ``drift.correction`` is ``none``: the sidecar's Benjamini–Hochberg needs the sorted
 p-values of all features, which PromQL cannot rank; Bonferroni is the stricter bound on the same
