@@ -152,11 +152,6 @@ class ObjectivePlan:
         s = self.record.settle if self.o.custom is None else None
         return s(self.query(self.matchers, self.step)) if callable(s) else s
 
-    def recordings(self) -> list[tuple[str, str]]:
-        """Intermediate series the record's value reads (recorded before it)."""
-        build = None if self.o.custom or self.scraped else self.record.recordings
-        return [] if build is None else build(self.query(self.matchers, self.step))
-
     def events(self, window: str) -> tuple[str, str]:
         """(bad, total) increases over ``window`` from the record."""
         events = self.record.events
