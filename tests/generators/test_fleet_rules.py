@@ -353,3 +353,26 @@ def test_a_replica_going_away_neither_pages_nor_fires_no_data(kind: str, tmp_pat
 def test_fleet_settle_is_the_fleet_window() -> None:
     """The generated tests wait a whole fleet window for a change to leave the value."""
     assert plans(_spec(4, False))[0].settle == 120.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(window=st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True),
+                        st.floats(0, 2, exclude_min=True),
+                        st.sampled_from(["30s", "1h", "2h30m", "0s", "-1m", "soon", ""]),
+                        st.none()))
+def test_fleet_window_is_accepted_or_refused_by_field(window: Any) -> None:
+    """The spec door for drift.fleet_window: a positive duration, or a refusal naming it."""
+    from agent.spec.errors import SpecError
+
+    data = {"service": "s", "models": [{"name": "m"}], "drift": {"fleet_window": window},
+            "objectives": [{"name": "d", "signal": "feature_drift",
+                            "selector": {"model": "m"}, "warning": "0.1"}]}
+    try:
+        spec = parse_spec(data)
+    except SpecError as exc:
+        assert "fleet_window" in str(exc)
+        return
+    seconds = spec.drift.fleet_window
+    assert seconds >= 1 and math.isfinite(seconds)
+    assert f"[{fleet.fleet_of(spec.drift, spec.objectives[0], {}, '').window}]" in \
+        objective_group(plans(spec)[0])["rules"][0]["expr"]
