@@ -77,8 +77,20 @@ class Drift(StrictModel):
     fleet_categories: int = Field(default=20, ge=1, le=200, description="reference categories "
                                   "counted by name or rank per categorical feature; the rest "
                                   "count as __other__")
+    fleet_window: Duration = Field(default=3600.0, description="window over which the "
+                                   "fleet drift rules sum the replicas' counts (increase); at "
+                                   "least 1s, best several scrape intervals")
 
     _quantiles: tuple[float, ...] = PrivateAttr(default=())
+
+    _v_window = field_validator("fleet_window", mode="before")(lambda cls, v: as_duration(v))
+
+    @field_validator("fleet_window")
+    @classmethod
+    def _fleet_window(cls, v: float) -> float:
+        if v < 1:
+            raise ValueError(f"a fleet window must be at least 1s (got {v:g}s)")
+        return v
 
     @field_validator("calibration", mode="before")
     @classmethod
