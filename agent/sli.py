@@ -14,6 +14,7 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.signals import Query, record, scraped
+from agent.signals.fleet import Fleet, fleet_of
 from agent.spec.custom import WINDOW, CustomSLI, at_window
 from agent.spec.model import Objective, Spec, TierWindows
 from agent.spec.promql import counting_function
@@ -138,7 +139,23 @@ class ObjectivePlan:
     def query(self, matchers: str, window: str, fn: str = "rate") -> Query:
         """What the record's PromQL builders are given for this objective."""
         return Query(matchers, window, self.o.quantile, self.o.selector.dataset is not None,
-                     self.o.alpha, self.o.good_threshold, fn)
+                     self.o.alpha, self.o.good_threshold, fn, self.fleet)
+
+    @property
+    def fleet(self) -> Fleet:
+        """The spec's drift settings the fleet drift rules of a record read."""
+        return fleet_of(self.spec.drift, self.o, self.raw_labels, self.rec_matchers)
+
+    @property
+    def settle(self) -> float | None:
+        """Seconds an input change takes to leave the value (longer than a rate window)."""
+        s = self.record.settle if self.o.custom is None else None
+        return s(self.query(self.matchers, self.step)) if callable(s) else s
+
+    def recordings(self) -> list[tuple[str, str]]:
+        """Intermediate series the record's value reads (recorded before it)."""
+        build = None if self.o.custom or self.scraped else self.record.recordings
+        return [] if build is None else build(self.query(self.matchers, self.step))
 
     def events(self, window: str) -> tuple[str, str]:
         """(bad, total) increases over ``window`` from the record."""

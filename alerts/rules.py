@@ -54,7 +54,11 @@ def _annotations(p: ObjectivePlan, summary: str, description: str,
 
 
 def recording_rules(p: ObjectivePlan) -> list[Rule]:
-    rules: list[Rule] = [{"record": cat.RULE_VALUE, "expr": p.value_expr(), "labels": p.labels}]
+    # intermediate series first (a group evaluates in order); each aggregates the replica
+    # labels away and carries the objective's labels, unique across groups
+    rules: list[Rule] = [{"record": name, "expr": expr, "labels": p.labels}
+                         for name, expr in p.recordings()]
+    rules.append({"record": cat.RULE_VALUE, "expr": p.value_expr(), "labels": p.labels})
     if p.o.has_target:
         bad, total = p.sli_step_exprs()
         # every recorded series carries the objective's labels: unique across groups

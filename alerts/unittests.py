@@ -120,7 +120,7 @@ def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]
         raise ValueError(f"{p.o.signal.value}: no promtool test inputs in its record")
     s = inp.Synth(dict(p.raw_labels), tick_seconds(p), _per_tick(p),
                   _bounds(p, segments) if p.o.info.quantile else (),
-                  p.o.selector.dataset is not None, p.o.alpha)
+                  p.o.selector.dataset is not None, p.o.alpha, fleet=p.fleet)
     return build(s, list(segments))
 
 
@@ -163,7 +163,7 @@ def _threshold_inputs(p: ObjectivePlan, level: Level, value: float) -> list[dict
     build = p.record.column_level_inputs
     if level.per_column is not None and build is not None:
         s = inp.Synth(dict(p.raw_labels), tick_seconds(p), _per_tick(p),
-                      dataset=p.o.selector.dataset is not None)
+                      dataset=p.o.selector.dataset is not None, fleet=p.fleet)
         return build(s, [(2001, [(value, 1.0)])])
     metric = cat.OBJECTIVE_WARNING if level.severity == "warning" else cat.OBJECTIVE_CRITICAL
     return [{"series": _series(metric.name, p.labels), "values": f"{_num(value)}+0x2000"}]
@@ -219,8 +219,8 @@ def _bounds(p: ObjectivePlan, segments: Sequence[Segment]) -> list[float]:
 
 def _settle(p: ObjectivePlan) -> int:
     """Ticks for a change of input to fully leave the signal's value."""
-    if p.o.info.settle is not None:
-        return _ticks(p, p.o.info.settle) + 3
+    if p.settle is not None:
+        return _ticks(p, p.settle) + 3
     return _ticks(p, p.spec.alerting.rate_window) + 3
 
 

@@ -108,8 +108,9 @@ def psi_critical(n: float, m: float, bins: int, alpha: float) -> float:
 
 
 def chi2_quantile(p: float, dof: int) -> float:
-    """Wilson–Hilferty: within 1.3 % of the exact quantile for dof >= 9 at p <= 0.9999 (a
-    little high, so a little conservative), within 3.5 % for dof >= 3."""
+    """Wilson–Hilferty: within 1.3 % of the exact quantile for dof >= 9 at p <= 0.9999, within
+    3.5 % for dof >= 3; at the alarm levels (p >= 0.99) never below it, so a little
+    conservative."""
     from statistics import NormalDist
     z = NormalDist().inv_cdf(p)
     k = float(dof)

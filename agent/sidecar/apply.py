@@ -11,12 +11,11 @@ from typing import Any
 
 from agent.sidecar import ingest as m
 from agent.sidecar.ingest import IngestError
-from agent.sidecar.state import AgentState, CategoricalWindow, numeric_values
+from agent.sidecar.state import AgentState, numeric_values
 from agent.sidecar.wire import ColumnSamples
 from agent.spec.model import Spec
 from detectors.quality import schema_diff
 from detectors.sketch import QuantileSketch
-from detectors.windows import FeatureWindow
 
 log = logging.getLogger("slo_agent.sidecar")
 
@@ -254,22 +253,12 @@ def _samples(state: AgentState, item: m.Samples, categorical: set[str], now: flo
             is_cat = name in categorical or name in ms.categorical or (
                 name not in ms.numeric and any(isinstance(v, (str, bool)) for v in column))
             if is_cat:
-                cw = ms.categorical.get(name)
-                if cw is None:
-                    cw = ms.categorical[name] = CategoricalWindow(state.window_size,
-                                                                  state.reference_size)
-                cw.add(column)
+                ms.add_categorical(name, column)
             else:
-                fw = ms.numeric.get(name)
-                if fw is None:
-                    fw = ms.numeric[name] = FeatureWindow(state.window_size,
-                                                          state.reference_size)
-                fw.add(numeric_values(column))
+                ms.add_numeric(name, numeric_values(column))
     preds = [p for p in item.predictions if p is not None and not isinstance(p, str)]
     if preds:
-        if ms.predictions is None:
-            ms.predictions = FeatureWindow(state.window_size, state.reference_size)
-        ms.predictions.add(numeric_values(preds))
+        ms.add_predictions(numeric_values(preds))
     return len(rows)
 
 

@@ -50,7 +50,8 @@ class Engine:
         self.interval = spec.sidecar.interval
         self.state = AgentState(slot=self.interval, window_size=spec.drift.window_size,
                                 reference_size=spec.drift.reference_size,
-                                keep=counts_keep(spec))
+                                keep=counts_keep(spec), fleet_bins=spec.drift.fleet_bins,
+                                fleet_categories=spec.drift.fleet_categories)
         self.gpu = GPUCollector(spec.sources.gpu.mode, list(spec.sources.gpu.devices), nvml)
         self.evaluator = Evaluator(spec, self.state, warmup=baseline_warmup,
                                    gpu=self.gpu.signal_values)
@@ -109,7 +110,9 @@ class Engine:
                 self.state.__init__(slot=self.interval,  # type: ignore[misc]
                                     window_size=self.spec.drift.window_size,
                                     reference_size=self.spec.drift.reference_size,
-                                    keep=counts_keep(self.spec))
+                                    keep=counts_keep(self.spec),
+                                    fleet_bins=self.spec.drift.fleet_bins,
+                                    fleet_categories=self.spec.drift.fleet_categories)
                 self.evaluator = Evaluator(self.spec, self.state, gpu=self.gpu.signal_values)
         self.gpu.start()
         self.tick(self.clock())

@@ -7,7 +7,7 @@ A scrape only yields the families published by the last tick (plus live ingest c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import (
@@ -22,6 +22,8 @@ from agent.families import family as _fam
 from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.data_signals import NEW_SHARE
+from agent.sidecar.drift_signals import PREDICTION
+from agent.sidecar.state import ModelState
 from agent.sidecar.view import EngineView
 from agent.spec.model import Spec
 from detectors.sketch import WindowedSketch
@@ -122,6 +124,7 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
             if r.new_share is not None:
                 newcat.add_metric([svc, model, version, r.feature], r.new_share)
     fams += [lat, ttft, score, stat, pval, pscore, ppval, peffect, effect, newcat, thr, pthr]
+    fams += eng.guard("fleet drift counts", [], fleet_families, eng.spec, eng.state.models)
     fams += eng.guard("datasets", [], _data_families, eng, now)
     fams += eng.guard("service", [], _service_families, eng)
     up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
@@ -142,6 +145,37 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     for _, buckets, total in eng.tick_durations.families():
         dur.add_metric([svc], buckets, total)
     return [*fams, up, scrape_dur, depth, lag, dur]
+
+def fleet_families(spec: Spec, models: Mapping[tuple[str, str], ModelState]) -> list[Any]:
+    """The mergeable drift counts (``fleet_counts``): per feature with a reference, window and
+    reference rank histograms; per categorical feature, counts and reference shares per
+    category label (named only when a contract allows the value). Bounded as the features
+    are: ``max_features_per_model`` per model, ``drift.fleet_categories`` + 2 labels each."""
+    svc = spec.service
+    window, reference = _fam(cat.DRIFT_WINDOW_RANK), _fam(cat.DRIFT_REFERENCE_RANK)
+    samples, shares = _fam(cat.DRIFT_CATEGORY_SAMPLES), _fam(cat.DRIFT_REFERENCE_CATEGORY)
+    allowed: dict[str, set[str]] = {}
+    for ds in spec.sources.datasets:
+        for col, values in ds.contract.allowed_values.items():
+            allowed.setdefault(col, set()).update(str(v) for v in values)
+    for (model, version), ms in sorted(models.items()):
+        fc = ms.fleet
+        ranks = sorted(fc.numeric.items())
+        if fc.predictions is not None:
+            ranks.append((PREDICTION, fc.predictions))
+        for feature, rc in ranks:
+            if rc.edges is None:
+                continue
+            labels = [svc, model, version, feature]
+            window.add_metric(labels, rc.window_buckets(), rc.rank_sum)
+            reference.add_metric(labels, rc.reference_buckets(), rc.reference_rank_sum)
+        for feature, cc in sorted(fc.categorical.items()):
+            for label, n, share in cc.labelled(allowed.get(feature, set())):
+                labels = [svc, model, version, feature, label]
+                samples.add_metric(labels, float(n))
+                shares.add_metric(labels, share)
+    return [window, reference, samples, shares]
+
 
 def _service_families(eng: EngineView) -> list[Any]:
     """Jobs (reported as events, so the sidecar is their exporter), drift detection times

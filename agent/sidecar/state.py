@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.sidecar.fleet_counts import CategoryCounts, FleetCounts, RankCounts
 from agent.sidecar.persistence import pairs, put, restore_part
 from agent.sidecar.service_state import ServiceSignals
 from agent.sidecar.slots import Slots
@@ -36,7 +37,9 @@ class CategoricalWindow:
         self.reference_size = reference_size
         self.reference_n = 0
 
-    def add(self, values: Iterable[Any]) -> None:
+    def add(self, values: Iterable[Any]) -> list[str]:
+        """Returns the values the window took (those past the reference)."""
+        taken: list[str] = []
         for v in values:
             if v is None:
                 continue
@@ -45,7 +48,13 @@ class CategoricalWindow:
                 self.reference[text] += 1
                 self.reference_n += 1
             else:
-                self.window.append(text)
+                taken.append(text)
+        self.window.extend(taken)
+        return taken
+
+    @property
+    def complete(self) -> bool:
+        return self.reference_n >= self.reference_size
 
     def state(self) -> dict[str, Any]:
         return {"window": list(self.window), "maxlen": self.window.maxlen,
@@ -69,6 +78,8 @@ class ModelState:
     window_size: int
     reference_size: int
     keep: float = DAY          # horizon of the rate-window counts (cost always keeps a day)
+    fleet_bins: int = 10       # drift.fleet_bins / drift.fleet_categories: the fleet counts
+    fleet_categories: int = 20
     ok: Slots = field(init=False)
     error: Slots = field(init=False)
     fallback: Slots = field(init=False)
@@ -86,8 +97,10 @@ class ModelState:
     predictions: FeatureWindow | None = None
     samples_seen: int = 0
     cum: Counter[str] = field(default_factory=Counter)   # monotonic totals, for budget cursors
+    fleet: FleetCounts = field(init=False)                # mergeable drift counts (fleet rules)
 
     def __post_init__(self) -> None:
+        self.fleet = FleetCounts(self.fleet_bins, self.fleet_categories)
         for name in self._SLOTS:
             setattr(self, name, Slots(self.slot, DAY if name == "cost" else self.keep))
         slots = max(1, int(min(self.keep, 3600.0) // self.slot))   # read over the rate window
@@ -96,6 +109,26 @@ class ModelState:
 
     _SLOTS = ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens", "cost",
               "sampled")
+
+    def add_numeric(self, name: str, values: Any) -> None:
+        """Values of a numeric feature (floats, NaN missing) into its window and counts."""
+        fw = self.numeric.get(name)
+        if fw is None:
+            fw = self.numeric[name] = FeatureWindow(self.window_size, self.reference_size)
+        self.fleet.add_numeric(name, fw, values)
+
+    def add_categorical(self, name: str, values: Iterable[Any]) -> None:
+        cw = self.categorical.get(name)
+        if cw is None:
+            cw = self.categorical[name] = CategoricalWindow(self.window_size,
+                                                            self.reference_size)
+        taken = cw.add(values)
+        self.fleet.add_categorical(name, cw.reference, cw.complete, taken)
+
+    def add_predictions(self, values: Any) -> None:
+        if self.predictions is None:
+            self.predictions = FeatureWindow(self.window_size, self.reference_size)
+        self.fleet.add_numeric(None, self.predictions, values)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -106,6 +139,7 @@ class ModelState:
             "categorical": {k: v.state() for k, v in self.categorical.items()},
             "predictions": self.predictions.state() if self.predictions else None,
             "samples_seen": self.samples_seen, "cum": dict(self.cum),
+            "fleet": self.fleet.state(),
         }
 
     def restore(self, s: dict[str, Any], name: str = "model", dropped: list[str] | None = None
@@ -134,6 +168,24 @@ class ModelState:
         restore_part(f"{name}.samples_seen", out, self._set, "samples_seen", int,
                      s.get("samples_seen", 0))
         restore_part(f"{name}.cum", out, self._set, "cum", _counter, s.get("cum") or {})
+        self._restore_fleet(s.get("fleet") or {}, f"{name}.fleet", out)
+
+    def _restore_fleet(self, s: dict[str, Any], name: str, out: list[str]) -> None:
+        """Counts of another drift.fleet_bins / fleet_categories start over (a counter reset,
+        as at a first start); each feature's counts restore on their own."""
+        fc = self.fleet
+        for k, v in (s.get("numeric") or {}).items():
+            if v.get("bins") == fc.bins:
+                restore_part(f"{name}.numeric.{k}", out, put, fc.numeric, str(k),
+                             RankCounts.from_state, v)
+        for k, v in (s.get("categorical") or {}).items():
+            if v.get("top") == fc.top:
+                restore_part(f"{name}.categorical.{k}", out, put, fc.categorical, str(k),
+                             CategoryCounts.from_state, v)
+        p = s.get("predictions")
+        if p and p.get("bins") == fc.bins:
+            restore_part(f"{name}.predictions", out,
+                         lambda: setattr(fc, "predictions", RankCounts.from_state(p)))
 
     def _set(self, attr: str, make: Callable[[Any], Any], raw: Any) -> None:
         setattr(self, attr, make(raw))
@@ -228,6 +280,8 @@ class AgentState:
     #: kind -> scrape target -> (bad, total) events of its last scrape interval (ratios)
     external_counts: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     ingested: Counter[str] = field(default_factory=Counter)
+    fleet_bins: int = 10          # drift.fleet_bins, drift.fleet_categories
+    fleet_categories: int = 20
     service: ServiceSignals = field(init=False)
 
     def __post_init__(self) -> None:
@@ -237,9 +291,12 @@ class AgentState:
         key = (name, version)
         m = self.models.get(key)
         if m is None:
-            m = self.models[key] = ModelState(self.slot, self.window_size, self.reference_size,
-                                              self.keep)
+            m = self.models[key] = self._model_state()
         return m
+
+    def _model_state(self) -> ModelState:
+        return ModelState(self.slot, self.window_size, self.reference_size, self.keep,
+                          self.fleet_bins, self.fleet_categories)
 
     def dataset(self, name: str) -> DatasetState:
         d = self.datasets.get(name)
@@ -269,7 +326,7 @@ class AgentState:
         for i, entry in enumerate(s.get("models") or []):
             def one_model(entry: Any = entry, i: int = i) -> None:
                 key = (str(entry["model"]), str(entry["version"]))
-                ms = ModelState(self.slot, self.window_size, self.reference_size, self.keep)
+                ms = self._model_state()
                 ms.restore(entry["state"], f"models[{key[0]}:{key[1]}]", dropped)
                 self.models[key] = ms
             restore_part(f"models[{i}]", dropped, one_model)

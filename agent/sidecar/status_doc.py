@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from agent import catalogue as cat
 from agent.sidecar.view import EngineView
 from agent.spec.units import format_duration, format_value
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
     from agent.sidecar.evaluate import Result
 
 MAX_SHOWN_INSTANCES = 50
+REPLICA_NOTE = ("This replica's view: drift of the samples this sidecar received. The fleet's "
+                f"drift is computed by the generated rules from every replica's counts "
+                f"({cat.DRIFT_WINDOW_RANK.name}, {cat.DRIFT_CATEGORY_SAMPLES.name}).")
 
 
 def document(eng: EngineView, results: list[Result], now: float) -> dict[str, Any]:
@@ -54,6 +58,9 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
         d = eng.detections[o.name]
         entry["detection"] = {"seconds": d.seconds, "samples": d.samples,
                               "window_share": d.share, "reason": d.reason}
+    if o.info.compute.shape == "drift" and o.selector.dataset is None:
+        entry["scope"] = "replica"             # the SDK's windows of this replica only
+        entry["scope_note"] = REPLICA_NOTE
     shown = o.info.status_detail             # what the kind's record shows of its detail
     if shown in ("detail", "features"):
         entry[shown] = {k: v for k, v in r.detail.items() if k != "reason"}

@@ -20,8 +20,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from agent.sdk.wire import CONTENT_TYPE, HEADER, MAGIC, SCHEMA, VERSION
 from agent.sidecar import ingest as m
 from agent.sidecar.ingest import IngestError
-from agent.sidecar.state import AgentState, CategoricalWindow
-from detectors.windows import FeatureWindow
+from agent.sidecar.state import AgentState
 
 MAX_ROWS = 100_000
 MAX_COLUMNS = 2000
@@ -66,24 +65,13 @@ class ColumnSamples(m.Samples):
                 name not in ms.numeric and not numeric and
                 any(isinstance(v, (str, bool)) for v in col))
             if is_cat:
-                cw = ms.categorical.get(name)
-                if cw is None:
-                    cw = ms.categorical[name] = CategoricalWindow(state.window_size,
-                                                                  state.reference_size)
-                cw.add(_texts(col) if numeric else col)
+                ms.add_categorical(name, _texts(col) if numeric else col)
             else:
-                fw = ms.numeric.get(name)
-                if fw is None:
-                    fw = ms.numeric[name] = FeatureWindow(state.window_size,
-                                                          state.reference_size)
-                fw.add(col if numeric else _floats(col))
+                ms.add_numeric(name, col if numeric else _floats(col))
         preds = self.prediction_column
         if preds is not None and len(preds):
-            values = preds if isinstance(preds, np.ndarray) else _floats(
-                [p for p in preds if not isinstance(p, str)])
-            if ms.predictions is None:
-                ms.predictions = FeatureWindow(state.window_size, state.reference_size)
-            ms.predictions.add(values)
+            ms.add_predictions(preds if isinstance(preds, np.ndarray) else _floats(
+                [p for p in preds if not isinstance(p, str)]))
         return self.rows
 
     def to_rows(self) -> tuple[list[dict[str, Any]], list[Any]]:

@@ -5,15 +5,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import agent.signals.fleet as fleet
 import agent.signals.inputs as inp
 import agent.signals.promql as pq
 from agent import catalogue as cat
-from agent.signals.record import Compute, Direction, Judge, Panel, SignalKind, SignalRecord, SLIType
+from agent.signals.record import (
+    Compute,
+    Direction,
+    Judge,
+    Panel,
+    Query,
+    SignalKind,
+    SignalRecord,
+    SLIType,
+)
 from agent.spec.units import Unit
 
 _UP, _DOWN, _TS = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE, SLIType.TIMESLICES
 _DS = ("dataset",)
-_NEW_VALUE, _NEW_SOURCE = pq.either(cat.NEW_CATEGORY, cat.DATASET_NEW_CATEGORY)
+_NEW_VALUE, _ = pq.either(cat.NEW_CATEGORY, cat.DATASET_NEW_CATEGORY)
+
+
+def _new_source(q: Query) -> str:
+    """A dataset file's gauge; the SDK's category counters (any replica keeps them present)."""
+    return (cat.DATASET_NEW_CATEGORY if q.dataset else cat.DRIFT_CATEGORY_SAMPLES).name
 
 
 def _dataset(what: str) -> Compute:
@@ -44,12 +59,14 @@ _RECORDS = (
                  ("dataset", "column", "model", "version", "feature"), _TS, "data",
                  "share of rows whose category the reference never saw",
                  default_warning="1%", default_critical="5%", grafana_unit="percentunit",
-                 value=_NEW_VALUE, source=_NEW_SOURCE,
+                 value=fleet.fleet_value(_NEW_VALUE, fleet.NEW_SHARE), source=_new_source,
+                 recordings=fleet.new_share_rules, settle=fleet.fleet_settle,
                  compute=Compute("drift", {"dataset": "new_categories",
                                            "windows": "new_categories"}),
                  status_detail="features",
-                 inputs=inp.gauge(cat.NEW_CATEGORY, {"feature": "f"},
-                                  dataset=(cat.DATASET_NEW_CATEGORY, {"column": "c"}))),
+                 inputs=inp.category_counts(inp.gauge(
+                     cat.NEW_CATEGORY, {"feature": "f"},
+                     dataset=(cat.DATASET_NEW_CATEGORY, {"column": "c"})))),
     SignalRecord(SignalKind.DISALLOWED_VALUE_SHARE, "Disallowed values", Unit.RATIO, _UP,
                  ("dataset", "column"), _TS, "data",
                  "share of rows outside the contract's allowed values", required=_DS,
@@ -91,10 +108,11 @@ PANELS = {
         "dashed at the levels of the objective watching that column."),
     SignalKind.NEW_CATEGORY_SHARE: Panel(
         "Model", 4.5, "New categories (share of rows)",
-        lambda m: f"max by (model, feature) ({cat.NEW_CATEGORY.name}{m})",
-        "{{model}} {{feature}}", "Share of sampled rows whose category the reference never "
-        "saw, per model and feature; dashed at the new-category objective's levels (a "
-        "dataset file's share is on its objective's detail dashboard).", sdk_only=True),
+        lambda m: f"max by (model, feature) ({fleet.NEW_SHARE}{m})",
+        "{{model}} {{feature}}", "Share of the whole fleet's sampled rows (counts summed over "
+        "replicas) whose category the reference never saw, per model and feature; dashed at "
+        "the new-category objective's levels (a dataset file's share is on its objective's "
+        "detail dashboard).", sdk_only=True),
     SignalKind.ROW_COUNT: Panel(
         "Data", 5, "Rows per batch", lambda m: f"max by (dataset) ({cat.DATASET_ROWS.name}{m})",
         "{{dataset}}", "Rows in the latest batch per dataset; dashed at the levels of a "

@@ -10,7 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent import catalogue as cat
-from agent.signals.record import Inputs
+from agent.signals.fleet import NEW
+from agent.signals.record import Fleet, Inputs
+from detectors.bins import level_label, levels
 
 Segment = tuple[int, list[tuple[float, float]]]   # (ticks, [(value, share), ...])
 
@@ -26,6 +28,7 @@ class Synth:
     dataset: bool = False
     alpha: float | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
+    fleet: Fleet | None = None          # SDK drift: the fleet rules' bins and levels
 
 
 def num(x: float) -> str:
@@ -116,4 +119,86 @@ def gauge(metric: cat.Metric, labels: Mapping[str, str] | None = None,
                     {"series": series(p_value.name, lab),
                      "values": gauge_values([(t, 0.0) for t, _ in segments])}]
         return [{"series": series(name.name, lab), "values": values}]
+    return build
+
+
+REPLICAS = ("replica-a", "replica-b")
+
+
+def _split(share: float) -> tuple[float, float]:
+    """Two replicas' shares whose mean is ``share``: only the sum shows the objective's value."""
+    return (share / 2, share * 1.5) if share * 1.5 <= 1 else (share, share)
+
+
+def _replica(labels: Mapping[str, str], i: int) -> dict[str, str]:
+    return {**labels, "instance": REPLICAS[i]}
+
+
+def rank_counts(feature: str, fallback: Inputs,
+                watched: tuple[cat.Metric, cat.Metric] | None = None) -> Inputs:
+    """Two replicas' rank histograms whose summed window has KS distance = the segment's value
+    against a reference on its exact quantiles: window share at edge q = q + s (1 - q), so the
+    distance is largest at the first edge; the replicas carry s/2 and 3s/2 of the shift. The
+    reference size makes a calibrated level sit between the tests' quiet and firing values
+    (0.75 x the warning level for large windows). ``watched``: the per-replica (score, effect)
+    gauges the no-data alert watches, exported at 0."""
+    def build(s: Synth, segments: Sequence[Segment]) -> list[dict[str, str]]:
+        f = s.fleet
+        if s.dataset or f is None:
+            return fallback(s, segments)
+        qs = [float(q) for q in levels(f.bins)]
+        labels = {"feature": feature, **s.base}
+        if f.calibration is not None and f.level:
+            c = math.sqrt(-math.log((1 - f.calibration) / 2) / 2)
+            m = (c / (0.75 * f.level)) ** 2
+        else:
+            m = 1e6
+        hist, ref = cat.DRIFT_WINDOW_RANK.name, cat.DRIFT_REFERENCE_RANK.name
+        out = []
+        for i in range(len(REPLICAS)):
+            lab = _replica(labels, i)
+            shifts = [_split(d[0][0] / (1 - qs[0]))[i] for _, d in segments]
+            half = s.per_tick / 2
+            total = sum(t for t, _ in segments)
+            for k, q in enumerate([*qs, 1.0]):
+                le = level_label(math.inf if k == len(qs) else q)
+                incs = [(t, half * (q + sh * (1 - q)))
+                        for (t, _), sh in zip(segments, shifts, strict=True)]
+                out.append({"series": series(hist + "_bucket", {**lab, "le": le}),
+                            "values": counter(incs)})
+                out.append({"series": series(ref + "_bucket", {**lab, "le": le}),
+                            "values": f"{num(q * m)}+0x{total - 1}"})
+            out.append({"series": series(hist + "_count", lab),
+                        "values": counter([(t, half) for t, _ in segments])})
+            out.append({"series": series(ref + "_count", lab), "values": f"{num(m)}+0x{total - 1}"})
+            if watched is not None:
+                gauge_metric = watched[1] if s.alpha is not None else watched[0]
+                out.append({"series": series(gauge_metric.name, {**lab, "test": "ks"}),
+                            "values": f"0+0x{total - 1}"})
+        return out
+    return build
+
+
+def category_counts(fallback: Inputs) -> Inputs:
+    """Two replicas' category counters whose summed window holds the segment's share of new
+    categories (``__new__``), the rest in one reference category."""
+    def build(s: Synth, segments: Sequence[Segment]) -> list[dict[str, str]]:
+        if s.dataset or s.fleet is None:
+            return fallback(s, segments)
+        samples, ref = cat.DRIFT_CATEGORY_SAMPLES.name, cat.DRIFT_REFERENCE_CATEGORY.name
+        labels = {"feature": "f", **s.base}
+        total = sum(t for t, _ in segments)
+        out = []
+        for i in range(len(REPLICAS)):
+            lab = _replica(labels, i)
+            shares = [_split(d[0][0])[i] for _, d in segments]
+            half = s.per_tick / 2
+            for category, share in ((NEW, 0.0), ("c1", 1.0)):
+                incs = [(t, half * (sh if category == NEW else 1 - sh))
+                        for (t, _), sh in zip(segments, shares, strict=True)]
+                out.append({"series": series(samples, {**lab, "category": category}),
+                            "values": counter(incs)})
+                out.append({"series": series(ref, {**lab, "category": category}),
+                            "values": f"{num(share)}+0x{total - 1}"})
+        return out
     return build

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import agent.signals.fleet as fleet
 import agent.signals.inputs as inp
 import agent.signals.promql as pq
 from agent import catalogue as cat
@@ -36,23 +37,37 @@ _CALIBRATED = "without `warning:` the threshold is calibrated on the reference p
               "and the rules compare against the exported threshold (see Drift thresholds)"
 
 
+def _only_dataset(build: inp.Inputs) -> inp.Inputs:
+    """The fleet rules compute their levels themselves: only a dataset file exports them."""
+    return lambda s, segments: build(s, segments) if s.dataset or s.fleet is None else []
+
+
 def _drift(kind: SignalKind, title: str, sdk: pq.DriftSet, selectors: tuple[str, ...],
            meaning: str, labels: dict[str, str], note: str, windows: str,
-           threshold: cat.Metric) -> SignalRecord:
+           threshold: cat.Metric, predictions: bool) -> SignalRecord:
+    """SDK-fed drift is the fleet's (summed counts, :mod:`agent.signals.fleet`); a dataset file's
+    is its checker's gauges. The per-replica gauges stay the no-data source: any replica alive
+    keeps it present."""
     return SignalRecord(
         kind, title, Unit.EFFECT_SIZE, _UP, selectors, _TS, "model", meaning,
         default_warning="0.1", default_critical="0.25", unit_text=_EFFECT, note=note,
-        value=pq.drift_value(sdk, _FILE), source=pq.drift_source(sdk, _FILE),
-        column_levels=pq.drift_columns(sdk, _FILE, (threshold, cat.DATASET_DRIFT_THRESHOLD)),
-        column_level_inputs=inp.gauge(threshold, {**labels, "source": "calibrated"},
-                                      dataset=(cat.DATASET_DRIFT_THRESHOLD,
-                                               {"column": "c", "test": "ks",
-                                                "source": "calibrated"})),
+        value=fleet.fleet_value(pq.drift_value(sdk, _FILE)),
+        source=pq.drift_source(sdk, _FILE),
+        column_levels=fleet.fleet_columns(
+            pq.drift_columns(sdk, _FILE, (threshold, cat.DATASET_DRIFT_THRESHOLD))),
+        column_level_inputs=_only_dataset(inp.gauge(
+            threshold, {**labels, "source": "calibrated"},
+            dataset=(cat.DATASET_DRIFT_THRESHOLD, {"column": "c", "test": "ks",
+                                                   "source": "calibrated"}))),
         compute=Compute("drift", {"dataset": "drift", "windows": windows}),
-        status_detail="features",
-        inputs=inp.gauge(sdk[0], labels, dataset=(_FILE[0], {"column": "c", "test": "ks"}),
-                         significance=(sdk[1], sdk[2]),
-                         dataset_significance=(_FILE[1], _FILE[2])))
+        status_detail="features", settle=fleet.fleet_settle,
+        recordings=fleet.drift_rules(predictions),
+        inputs=inp.rank_counts(
+            fleet.PREDICTION if predictions else labels.get("feature", "f"),
+            inp.gauge(sdk[0], labels, dataset=(_FILE[0], {"column": "c", "test": "ks"}),
+                      significance=(sdk[1], sdk[2]),
+                      dataset_significance=(_FILE[1], _FILE[2])),
+            watched=(sdk[0], sdk[1])))
 
 
 def _cost_inputs(s: inp.Synth, segments: list[inp.Segment]) -> list[dict[str, str]]:
@@ -79,12 +94,12 @@ _RECORDS = (
            "numbers, PSI for categories) when significant, else 0",
            {"feature": "f", "test": "ks"},
            "or dataset, column: a polled file against its reference; " + _CALIBRATED,
-           "features", cat.DRIFT_THRESHOLD),
+           "features", cat.DRIFT_THRESHOLD, False),
     _drift(SignalKind.PREDICTION_DRIFT, "Prediction drift", _PREDICTIONS,
            (*_MODEL_SEL, "dataset", "column"),
            "effect size of the predictions' shift against the reference when significant, "
            "else 0", {"test": "ks"}, _CALIBRATED, "predictions",
-           cat.PREDICTION_DRIFT_THRESHOLD),
+           cat.PREDICTION_DRIFT_THRESHOLD, True),
     SignalRecord(SignalKind.FALLBACK_RATE, "Fallback rate", Unit.RATIO, _UP, _MODEL_SEL, _EV,
                  "model", "share of calls answered by a fallback", grafana_unit="percentunit",
                  value=pq.ratio(_FALLBACKS), events=_FALLBACKS, source=pq.series(cat.REQUESTS),
@@ -138,10 +153,13 @@ _RATE = "$__rate_interval"
 PANELS = {
     SignalKind.FEATURE_DRIFT: Panel(
         "Model", 1, "Feature drift (effect size when significant)",
-        lambda m: f"max by (model, feature) ({cat.DRIFT_SCORE.name}{m})", "{{model}} {{feature}}",
-        "Input drift per model and feature: KS D (numbers) or PSI (categories) when the "
-        "adjusted p-value is significant, else 0; dashed at the drift objective's levels.",
-        sdk_only=True),
+        lambda m: (f"max by (model, feature) ({fleet.SCORE}"
+                   f"{pq.with_(m, fleet.FEATURES_ONLY)})"), "{{model}} {{feature}}",
+        "Input drift of the whole fleet per model and feature (counts summed over replicas): "
+        "KS D over the reference's quantile edges (numbers) or PSI (categories) when "
+        "significant at the fleet's sample count, else 0; dashed at the drift objective's "
+        "levels. Drawn where a drift objective records it; each sidecar's status page shows "
+        "its own replica's view.", sdk_only=True),
     SignalKind.DRIFT_DETECTION_TIME: Panel(
         "Model", 3, "Drift detection time (shift of the critical size)",
         lambda m: f"max by (objective) ({cat.DRIFT_DETECTION.name}{m})", "{{objective}}",
@@ -149,9 +167,11 @@ PANELS = {
         "warning level; dashed at the detection-time objective's levels."),
     SignalKind.PREDICTION_DRIFT: Panel(
         "Model", 4, "Prediction drift",
-        lambda m: f"max by (model) ({cat.PREDICTION_DRIFT_SCORE.name}{m})", "{{model}}",
-        "Drift of the predictions per model (effect size when significant, else 0); dashed at "
-        "the prediction-drift objective's levels.", sdk_only=True),
+        lambda m: (f"max by (model) ({fleet.SCORE}"
+                   f"{pq.with_(m, fleet.PREDICTIONS_ONLY)})"), "{{model}}",
+        "Drift of the whole fleet's predictions per model (effect size when significant at the "
+        "fleet's sample count, else 0); dashed at the prediction-drift objective's levels.",
+        sdk_only=True),
     SignalKind.FALLBACK_RATE: Panel(
         "Model", 5, "Fallback rate", lambda m: pq.ratio(_FALLBACKS)(Query(m, _RATE)),
         "fallback",

@@ -78,6 +78,26 @@ class Judge(str, Enum):
 
 
 @dataclass(frozen=True)
+class Fleet:
+    """What the fleet drift rules need of the spec and the objective (SDK-fed drift only): the
+    raw selector as labels, the recorded series' matchers, the window of summed counts, the
+    bins, the significance level and its correction, and the calibration of the thresholds."""
+
+    labels: Mapping[str, str]
+    rec: str                             # matchers of the objective's recorded series
+    window: str                          # drift.fleet_window as a PromQL duration
+    window_seconds: float
+    bins: int                            # drift.fleet_bins
+    alpha: float                         # the objective's alpha, else drift.alpha
+    correction: str                      # drift.correction: none keeps alpha as it is
+    calibration: float | None            # None: the objective's fixed levels judge the score
+    min_ks: float
+    min_psi: float
+    reference_size: int                  # m of a categorical reference (its shares carry none)
+    level: float | None = None           # the warning level (synthetic test inputs only)
+
+
+@dataclass(frozen=True)
 class Query:
     """What a PromQL builder of a record is given: label matchers, window, and the objective's
     options (quantile, a dataset file as source, its own significance level, the SLI level)."""
@@ -89,6 +109,7 @@ class Query:
     alpha: float | None = None
     threshold: float | None = None
     fn: str = "rate"
+    fleet: Fleet | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,8 @@ PromValue = Callable[[Query], str]
 ColumnLevels = Callable[[Query], tuple[str, str]]
 PromEvents = Callable[[Query], tuple[str, str]]
 Source = Callable[[Query], str]
+#: intermediate series recorded before the value: [(record name, PromQL)]
+Recordings = Callable[[Query], list[tuple[str, str]]]
 #: (synthetic clock and labels, [(ticks, [(value, share)])]) → promtool input series
 Inputs = Callable[[Any, Any], list[dict[str, str]]]
 
@@ -156,7 +179,10 @@ class SignalRecord:
     compute: Compute = Compute("external")
     judge: Judge = Judge.VALUE
     #: the budget clock: rules judge this kind over a longer window than the rate window
-    settle: float | None = None
+    #: (seconds, or seconds from the query: the fleet drift window)
+    settle: float | Callable[[Query], float | None] | None = None
+    #: intermediate recording rules the value reads (the fleet drift statistics)
+    recordings: Recordings | None = None
     panel: Panel | None = None
     #: drawn on another kind's panel (availability on the error-rate panel)
     drawn_with: SignalKind | None = None

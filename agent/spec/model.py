@@ -77,8 +77,12 @@ class Drift(StrictModel):
     fleet_categories: int = Field(default=20, ge=1, le=200, description="reference categories "
                                   "counted by name or rank per categorical feature; the rest "
                                   "count as __other__")
+    fleet_window: Duration = Field(default=3600.0, gt=0, description="window over which the "
+                                   "fleet drift rules sum the replicas' counts (increase)")
 
     _quantiles: tuple[float, ...] = PrivateAttr(default=())
+
+    _v_window = field_validator("fleet_window", mode="before")(lambda cls, v: as_duration(v))
 
     @field_validator("calibration", mode="before")
     @classmethod
