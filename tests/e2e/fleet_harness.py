@@ -92,6 +92,10 @@ class Replica:
     server: Any
     predict: Callable[[Call], None]
     alive: bool = True
+    #: per call sent: (seconds inside the function, seconds around the decorated call); what
+    #: the decorator times lies between the two
+    timings: list[tuple[float, float]] = field(default_factory=list)
+    inner: list[float] = field(default_factory=list)
 
     @property
     def sidecar(self) -> str:
@@ -115,13 +119,17 @@ class Replica:
             self.proc.wait(5)
 
 
-def _replica_predict(mon: Monitor) -> Callable[[Call], None]:
+def _replica_predict(mon: Monitor, inner: list[float]) -> Callable[[Call], None]:
     @mon.inference(model=MODEL, version=VERSION, features=lambda call: {FEATURE: call.x})
     def predict(call: Call) -> None:
-        if call.latency > 0:
-            time.sleep(call.latency)
-        if call.error:
-            raise RuntimeError("injected failure")
+        start = time.perf_counter()
+        try:
+            if call.latency > 0:
+                time.sleep(call.latency)
+            if call.error:
+                raise RuntimeError("injected failure")
+        finally:
+            inner.append(time.perf_counter() - start)
 
     return predict
 
@@ -181,8 +189,9 @@ class Fleet:
             mon = Monitor(spec=parse_spec(spec_i), registry=CollectorRegistry(),
                           sidecar_url=f"http://127.0.0.1:{side_ports[i]}", otel=False)
             server, _ = mon.serve(sdk_ports[i])
+            inner: list[float] = []
             self.replicas.append(Replica(i, side_ports[i], sdk_ports[i], proc, mon, server,
-                                         _replica_predict(mon)))
+                                         _replica_predict(mon, inner), inner=inner))
         for r in self.replicas:
             wait_for(lambda r=r: urllib.request.urlopen(f"{r.sidecar}/readyz",
                                                         timeout=2).status == 200,
@@ -227,26 +236,38 @@ class Fleet:
     def send(self, per_replica: dict[int, Sequence[Call]], rate: float | None = None) -> None:
         """Each replica's calls in order on its own thread (``rate``: calls per second per
         replica, else back to back), then every monitor flushed to its sidecar."""
+        self.traffic(per_replica, rate)()
+
+    def traffic(self, per_replica: dict[int, Sequence[Call]], rate: float | None = None
+                ) -> Callable[[], None]:
+        """Start :meth:`send` in the background; returns the function that waits for it."""
         def run(r: Replica, calls: Sequence[Call]) -> None:
             start = time.time()
+            r.timings.clear()
+            r.inner.clear()
             for k, call in enumerate(calls):
                 if rate:
                     delay = start + k / rate - time.time()
                     if delay > 0:
                         time.sleep(delay)
+                began = time.perf_counter()
                 try:
                     r.predict(call)
                 except RuntimeError:
                     pass
+                r.timings.append((r.inner[-1], time.perf_counter() - began))
 
         threads = [threading.Thread(target=run, args=(self.replicas[i], calls), daemon=True)
                    for i, calls in per_replica.items()]
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
-        for i in per_replica:
-            assert self.replicas[i].monitor.flush(10.0), f"replica {i}: SDK flush timed out"
+
+        def done() -> None:
+            for t in threads:
+                t.join()
+            for i in per_replica:
+                assert self.replicas[i].monitor.flush(10.0), f"replica {i}: SDK flush timed out"
+        return done
 
     # -- Prometheus ---------------------------------------------------------------------------
     def query(self, q: str, at: float | None = None) -> list[dict[str, Any]]:

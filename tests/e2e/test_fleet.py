@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
+import signal
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,16 +33,17 @@ from detectors.drift import DriftInput, DriftThresholds, detect_drift
 from tests.e2e.fleet_harness import FEATURE, MODEL, SERVICE, Call, Fleet, wait_for
 
 N = 8
-REFERENCE = 10_000          # reference values per replica (drift.reference_size)
+REFERENCE = 20_000          # reference values per replica (drift.reference_size)
 WINDOW = 1200               # a replica's drift window (drift.window_size)
-FLEET_WINDOW = 12.0         # seconds (drift.fleet_window)
+FLEET_WINDOW = 10.0         # seconds (drift.fleet_window)
 STREAM = 200                # calls per replica in the measured error/latency stream
-RATE = 80.0                 # calls per second per replica while drift is watched
-SHIFT = 0.125               # in standard deviations: KS distance ~0.05 in the whole stream
-SHIFT_SEED = 11             # see test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet
-FOR = 2.0                   # the drift objective's `for`
+SHIFT = 0.06                # in standard deviations (KS distance ~0.024)
+SHIFTED = WINDOW            # shifted calls per replica
+SHIFT_SEED = 32             # see test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet
 SLOW, MEDIUM = 0.15, 0.02   # slow: mid-bucket (100-200 ms); medium and 0: well under 100 ms
-DRIFT = {"reference_size": REFERENCE, "window_size": WINDOW, "min_samples": WINDOW // 2}
+CALIBRATION, ALPHA, MIN_KS = 0.999, 0.01, 0.01
+DRIFT = {"reference_size": REFERENCE, "window_size": WINDOW, "min_samples": WINDOW // 2,
+         "calibration": CALIBRATION, "alpha": ALPHA, "min_ks_effect": MIN_KS}
 HAS_FLEET_WINDOW = "fleet_window" in Drift.model_fields
 
 
@@ -57,13 +57,17 @@ def _stream(seed: int = 5) -> dict[int, list[Call]]:
         u = rng.random()
         latency = SLOW if u < 0.02 + 0.02 * i else MEDIUM if u < 0.14 + 0.02 * i else 0.0
         err = bool(rng.random() < 0.01 * i)
-        out[i].append(Call(float(rng.normal()), 0.0 if err else latency, err))
+        out[i].append(Call(float(np.float32(rng.normal())), 0.0 if err else latency, err))
     return out
 
 
-def _shifted(seed: int, length: int) -> dict[int, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {i: rng.normal(SHIFT, 1.0, size=length) for i in range(N)}
+def _f32(values: np.ndarray) -> np.ndarray:
+    """As the SDK ships features (float32), so Python checks exactly what the sidecars see."""
+    return values.astype(np.float32).astype(np.float64)
+
+
+def _reference() -> np.ndarray:
+    return _f32(np.random.default_rng(1).normal(size=REFERENCE))
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +75,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     drift = dict(DRIFT, **({"fleet_window": f"{FLEET_WINDOW:g}s"} if HAS_FLEET_WINDOW else {}))
     f = Fleet.start(tmp_path_factory.mktemp("fleet"), N, drift)
     try:
-        ref = np.random.default_rng(1).normal(size=REFERENCE)
+        ref = _reference()
         f.send({i: [Call(float(x)) for x in ref] for i in range(N)})
         samples = f"sum by (instance) ({cat.INGEST_SAMPLES.name}{{service=\"{SERVICE}\"}})"
         wait_for(lambda: len([s for s in f.query(samples) if float(s["value"][1]) >= REFERENCE])
@@ -94,9 +98,9 @@ def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) 
     return float(lo + (bounds[b] - lo) * (rank - below) / counts[b])
 
 
-def _buckets(calls: Sequence[Call], bounds: Sequence[float]) -> np.ndarray:
-    """Per-bucket counts of the calls' latencies on the SDK's bounds (+Inf last)."""
-    idx = np.searchsorted(np.asarray(bounds[:-1]), [c.latency for c in calls], side="left")
+def _buckets(durations: Sequence[float], bounds: Sequence[float]) -> np.ndarray:
+    """Per-bucket counts of durations on the SDK's bounds (+Inf last; le: at or below)."""
+    idx = np.searchsorted(np.asarray(bounds[:-1]), durations, side="left")
     return np.bincount(idx, minlength=len(bounds)).astype(float)
 
 
@@ -145,16 +149,18 @@ def test_fleet_error_ratio_and_p95_equal_the_whole_streams(fleet: Fleet) -> None
     cum = {float(s["metric"]["le"]): float(s["value"][1]) for s in fleet.query(
         f"sum by (le) ({bkt}) - sum by (le) ({bkt} @ {t0:.3f})", te)}
     prom_counts = np.diff([0.0] + [cum[b] for b in bounds])
-    per_replica = [_buckets(calls, bounds) for calls in stream.values()]
-    whole = np.sum(per_replica, axis=0)
-    # a busy host may time a 0 or 20 ms call a bucket higher, but never past 100 ms, nor a
-    # 150 ms call past 200 ms: the p95 bucket and everything above it are exact
-    below = int(np.searchsorted(bounds, 0.1))
-    assert prom_counts[: below + 1].sum() == whole[: below + 1].sum()
-    assert list(prom_counts[below + 1:]) == list(whole[below + 1:])
-    p95 = bucket_quantile(0.95, bounds, whole)
-    raw = float(np.quantile([c.latency for calls in stream.values() for c in calls], 0.95))
-    assert np.searchsorted(bounds, raw) == np.searchsorted(bounds, p95), (raw, p95)
+    # what the decorator timed lies between the time inside the function and around it
+    inner = [_buckets([t[0] for t in r.timings], bounds) for r in fleet.replicas]
+    outer = [_buckets([t[1] for t in r.timings], bounds) for r in fleet.replicas]
+    lo_cum, hi_cum = np.cumsum(np.sum(outer, 0)), np.cumsum(np.sum(inner, 0))
+    prom_cum = np.cumsum(prom_counts)
+    assert all(lo_cum <= prom_cum) and all(prom_cum <= hi_cum), (lo_cum, prom_cum, hi_cum)
+    p95 = bucket_quantile(0.95, bounds, prom_counts)
+    p95_lo = bucket_quantile(0.95, bounds, np.sum(inner, 0))
+    p95_hi = bucket_quantile(0.95, bounds, np.sum(outer, 0))
+    assert p95_lo <= p95 <= p95_hi, (p95_lo, p95, p95_hi)
+    raw = float(np.quantile([t[0] for r in fleet.replicas for t in r.timings], 0.95))
+    assert np.searchsorted(bounds, raw) == np.searchsorted(bounds, p95_lo), (raw, p95_lo)
 
     # the generated expressions, their window covering the stream (t0 .. now)
     span = math.ceil(te - t0)
@@ -167,12 +173,138 @@ def test_fleet_error_ratio_and_p95_equal_the_whole_streams(fleet: Fleet) -> None
     assert lo - 1e-9 <= ratio <= hi + 1e-9, (ratio, whole_ratio, lo, hi)
     assert max(e / STREAM for e in errors) > hi, "the test cannot tell a max from a sum"
     prom_p95 = fleet.scalar(_objective_expr(fleet, "m-latency", f"{span}s"), te)
-    plo, phi = _weighted_range(
-        per_replica, lambda v: bucket_quantile(0.95, bounds, np.sum(v, 0)), fmax)
+
+    def p95_of(v: list[np.ndarray]) -> float:
+        return bucket_quantile(0.95, bounds, np.sum(v, 0))
+
+    plo = _weighted_range(inner, p95_of, fmax)[0]
+    phi = _weighted_range(outer, p95_of, fmax)[1]
     assert plo - 1e-9 <= prom_p95 <= phi + 1e-9, (prom_p95, p95, plo, phi)
-    worst = max(bucket_quantile(0.95, bounds, c) for c in per_replica)
+    worst = bucket_quantile(0.95, bounds, inner[-1])     # replica 7: slow 16 % of the time
     assert worst > phi, "the test cannot tell the slowest replica from the fleet"
     print(f"\nerror ratio: stream {whole_ratio:.4f}, Prometheus {ratio:.4f} (extrapolation band "
-          f"{lo:.4f}..{hi:.4f} over {span}s); p95: stream {p95 * 1e3:.2f} ms (raw "
-          f"{raw * 1e3:.1f} ms), Prometheus {prom_p95 * 1e3:.2f} ms (band {plo * 1e3:.2f}.."
-          f"{phi * 1e3:.2f}); worst replica p95 {worst * 1e3:.2f} ms")
+          f"{lo:.4f}..{hi:.4f} over {span}s); p95: stream {p95_lo * 1e3:.2f}..{p95_hi * 1e3:.2f}"
+          f" ms (raw {raw * 1e3:.1f} ms), summed buckets {p95 * 1e3:.2f} ms, rule "
+          f"{prom_p95 * 1e3:.2f} ms (band {plo * 1e3:.2f}..{phi * 1e3:.2f}); slowest replica p95 "
+          f"{worst * 1e3:.2f} ms")
+
+
+def _replica_worst(reference: np.ndarray, sequence: np.ndarray) -> float:
+    """The largest effect / threshold of the sidecar's own detector (detect_drift with the
+    spec's thresholds, calibrated as the sidecar calibrates) over every window of ``WINDOW``
+    consecutive values of ``sequence``: below 1, no window a replica can hold alarms. Exact
+    without testing each of them: one value in and one out moves the KS distance by at most
+    1 / WINDOW, so a window at ``gap`` below its threshold lets gap * WINDOW windows go
+    unchecked."""
+    t = DriftThresholds(alpha=ALPHA, correction="bh", min_samples=WINDOW // 2,
+                        calibration=CALIBRATION, min_ks_effect=MIN_KS)
+    cache, worst, k = CalibrationCache(), 0.0, WINDOW
+    while k <= sequence.size:
+        r = detect_drift(DriftInput(numeric_refs={FEATURE: reference},
+                                    numeric_windows={FEATURE: sequence[k - WINDOW:k]}),
+                         t, cache)[0]
+        assert r.threshold is not None
+        worst = max(worst, r.effect / r.threshold)
+        k += max(1, int((r.threshold - r.effect) * WINDOW))
+    return worst
+
+
+def _fleet_ratio(reference: np.ndarray, pooled: np.ndarray) -> float:
+    """The fleet rule's KS distance over the reference's decile edges (detectors.bins) on the
+    pooled values, over its threshold: max(KS critical at 1 - calibration, at alpha, floor)."""
+    edges = bins.quantile_edges(reference, bins.levels(10))
+    d = bins.ks_from_cumulative(bins.cumulative_counts(pooled, edges),
+                                bins.reference_cumulative(reference, edges))
+    n, m = pooled.size, reference.size
+    return d / max(bins.ks_critical(n, m, 1 - CALIBRATION), bins.ks_critical(n, m, ALPHA),
+                   MIN_KS)
+
+
+def _drift_series(fleet: Fleet) -> dict[str, list[str]]:
+    """The fleet drift rule's intermediate series, for a failure message."""
+    names = ["slo:fleet_drift_window_count:increase", "slo:fleet_drift_reference:count",
+             "slo:fleet_drift:ks_ratio", "slo:fleet_drift:critical", "slo:fleet_drift:threshold",
+             "slo:fleet_drift:score", cat.DRIFT_WINDOW_RANK.name + "_count",
+             cat.DRIFT_REFERENCE_RANK.name + "_count"]
+    return {n: [s["value"][1] for s in fleet.query(n)] for n in names}
+
+
+def _alerts(fleet: Fleet, name: str, state: str = "firing") -> list[dict[str, object]]:
+    return fleet.firing(f'ALERTS{{alertname="{name}",alertstate="{state}"}}')
+
+
+@pytest.mark.skipif(not HAS_FLEET_WINDOW, reason="needs drift.fleet_window (fleet drift rules)")
+def test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet(fleet: Fleet) -> None:
+    """Every replica's values move by SHIFT sd. Checked in Python first, on exactly the values
+    sent: no window any replica can hold reaches its own detector's threshold, while the pooled
+    shift passes the fleet threshold by 30 % (SHIFT_SEED is a seed where both hold; a change of
+    detector that breaks either fails here, not by chance later). Live: clean values fill each
+    replica's window, the fleet window empties of them, then the shifted values arrive (as fast
+    as the replicas take them) and the generated fleet alert fires within its `for` plus a
+    sidecar tick and a few scrapes, while every sidecar's own drift objective stays ok."""
+    reference = np.sort(_reference())
+    rng = np.random.default_rng(8)
+    fill = {i: _f32(rng.normal(size=WINDOW)) for i in range(N)}
+    rng = np.random.default_rng(SHIFT_SEED)
+    shifted = {i: _f32(rng.normal(SHIFT, 1.0, size=SHIFTED)) for i in range(N)}
+    worst = max(_replica_worst(reference, np.concatenate([fill[i], shifted[i]]))
+                for i in range(N))
+    ratio = _fleet_ratio(reference, np.concatenate(list(shifted.values())))
+    assert worst < 1.0 and ratio > 1.3, (worst, ratio)
+
+    fleet.send({i: [Call(float(x)) for x in fill[i]] for i in range(N)})
+    time.sleep(FLEET_WINDOW + 1)        # the fleet window holds no clean values any more
+    assert not _alerts(fleet, "MDriftWarning"), "drift alert firing before the shift"
+    start = time.time()
+    fleet.send({i: [Call(float(x)) for x in shifted[i]] for i in range(N)})
+    sent = time.time() - start
+    bound = sent + 2.0 + 8      # the objective's `for`, a sidecar tick, scrapes, evaluations
+    try:
+        wait_for(lambda: _alerts(fleet, "MDriftWarning"), bound,
+                 "the generated fleet drift alert (MDriftWarning)")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; fleet series now: {_drift_series(fleet)}") from None
+    fired = time.time() - start
+    score = fleet.scalar('max(slo:fleet_drift:score{objective="m-drift"})')
+    threshold = fleet.scalar('max(slo:fleet_drift:threshold{objective="m-drift"})')
+    span = math.ceil(time.time() - start) + 1
+    states = fleet.query(f'max_over_time({cat.OBJECTIVE_STATE.name}{{objective="m-drift"}}'
+                         f'[{span}s])')
+    assert len(states) == N and all(float(s["value"][1]) == 0 for s in states), states
+    print(f"\nfleet drift alert {fired:.1f}s after the shift began ({sent:.1f}s to send it; bound "
+          f"{bound:.0f}s); fleet score "
+          f"{score:.4f} > threshold {threshold:.4f}; replicas' own detectors peak at "
+          f"{worst:.2f} of their thresholds, the pooled shift at {ratio:.2f} of the fleet's")
+
+
+def test_one_replica_gone_neither_pages_nor_fires_nodata(fleet: Fleet) -> None:
+    gone = fleet.replicas[-1]
+    gone.kill(signal.SIGKILL)
+    start = time.time()
+    rng = np.random.default_rng(9)
+    survivors = fleet.alive()
+    fleet.send({r.index: [Call(float(x)) for x in _f32(rng.normal(size=400))]
+                for r in survivors}, rate=40.0)
+    wait_for(lambda: fleet.scalar(f'up{{instance="127.0.0.1:{gone.sidecar_port}"}}') == 0, 10,
+             "Prometheus to see the killed sidecar down")
+    span = math.ceil(time.time() - start) + 1
+    pages = fleet.query(f'max_over_time(ALERTS{{service="{SERVICE}",severity="critical",'
+                        f'alertstate="firing"}}[{span}s])')
+    nodata = fleet.query(f'max_over_time(ALERTS{{alertname=~".*NoData"}}[{span}s])')
+    assert not pages and not nodata, (pages, nodata)
+    values = fleet.query('slo:objective_value')
+    assert {v["metric"]["objective"] for v in values} >= {"m-latency", "m-errors"}, values
+    print(f"\none replica killed: {span}s with {len(survivors)} serving, no page, no NoData")
+
+
+def test_all_replicas_gone_fire_nodata(fleet: Fleet) -> None:
+    names = {r["alert"] for g in fleet.rule_groups() for r in g["rules"]
+             if r.get("alert", "").endswith("NoData")}
+    assert names, "no NoData rules generated"
+    for r in fleet.alive():
+        r.kill(signal.SIGTERM)
+    start = time.time()
+    wait_for(lambda: {a["alertname"] for a in fleet.firing()} >= names, 30,
+             f"every NoData alert ({', '.join(sorted(names))}) to fire")
+    print(f"\nall replicas gone: {', '.join(sorted(names))} firing after "
+          f"{time.time() - start:.1f}s")
