@@ -19,8 +19,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,10 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
             last = exc
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def _ok(url: str) -> bool:
+    return bool(urllib.request.urlopen(url, timeout=2).status == 200)
 
 
 def fleet_spec(port: int, state_dir: str, *, drift: dict[str, Any],
@@ -192,12 +197,8 @@ class Fleet:
             inner: list[float] = []
             self.replicas.append(Replica(i, side_ports[i], sdk_ports[i], proc, mon, server,
                                          _replica_predict(mon, inner), inner=inner))
-        for r in self.replicas:
-            wait_for(lambda r=r: urllib.request.urlopen(f"{r.sidecar}/readyz",
-                                                        timeout=2).status == 200,
-                     60, f"sidecar {r.index} ready")
-        wait_for(lambda: urllib.request.urlopen(f"{self.prom}/-/ready", timeout=2).status == 200,
-                 60, "Prometheus ready")
+        for url in [f"{r.sidecar}/readyz" for r in self.replicas] + [f"{self.prom}/-/ready"]:
+            wait_for(partial(_ok, url), 60, url)
         wait_for(lambda: len([s for s in self.query("up") if s["value"][1] == "1"]) == 2 * n,
                  30, f"all {2 * n} targets up")
 
@@ -233,12 +234,12 @@ class Fleet:
     def alive(self) -> list[Replica]:
         return [r for r in self.replicas if r.alive]
 
-    def send(self, per_replica: dict[int, Sequence[Call]], rate: float | None = None) -> None:
+    def send(self, per_replica: Mapping[int, Sequence[Call]], rate: float | None = None) -> None:
         """Each replica's calls in order on its own thread (``rate``: calls per second per
         replica, else back to back), then every monitor flushed to its sidecar."""
         self.traffic(per_replica, rate)()
 
-    def traffic(self, per_replica: dict[int, Sequence[Call]], rate: float | None = None
+    def traffic(self, per_replica: Mapping[int, Sequence[Call]], rate: float | None = None
                 ) -> Callable[[], None]:
         """Start :meth:`send` in the background; returns the function that waits for it."""
         def run(r: Replica, calls: Sequence[Call]) -> None:

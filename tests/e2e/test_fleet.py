@@ -20,10 +20,11 @@ import itertools
 import math
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pytest
+from numpy.typing import ArrayLike
 
 from agent import catalogue as cat
 from agent.spec.model import Drift
@@ -85,9 +86,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         f.stop()
 
 
-def bucket_quantile(q: float, bounds: Sequence[float], counts: Sequence[float]) -> float:
+def bucket_quantile(q: float, bounds: Sequence[float], counts: ArrayLike) -> float:
     """``histogram_quantile`` as Prometheus computes it, on per-bucket (not cumulative) counts
     with upper bounds ``bounds`` (+Inf last)."""
+    counts = np.asarray(counts, dtype=np.float64)
     cum = np.cumsum(counts)
     rank = q * cum[-1]
     b = int(np.searchsorted(cum, rank, side="left"))
@@ -104,14 +106,15 @@ def _buckets(durations: Sequence[float], bounds: Sequence[float]) -> np.ndarray:
     return np.bincount(idx, minlength=len(bounds)).astype(float)
 
 
-def _weighted_range(values: Sequence[Sequence[float]], fn: object, fmax: float
+def _weighted_range(values: Sequence[ArrayLike], fn: Callable[[list[np.ndarray]], float],
+                    fmax: float
                      ) -> tuple[float, float]:
     """min and max of ``fn`` over the replicas' counts each scaled by 1 or ``fmax``: the
     spread rate()'s per-target extrapolation can cause (fn is linear-fractional or monotone in
     each weight, so the extremes are at these vertices)."""
     out = []
     for w in itertools.product((1.0, fmax), repeat=len(values)):
-        out.append(fn([np.asarray(v) * k for v, k in zip(values, w, strict=True)]))  # type: ignore[operator]
+        out.append(fn([np.asarray(v) * k for v, k in zip(values, w, strict=True)]))
     return min(out), max(out)
 
 
