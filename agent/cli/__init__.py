@@ -192,7 +192,8 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
         steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "
                      "selectors: add them with --label; Grafana's sidecar loads the "
-                     "grafana_dashboard ConfigMaps)")
+                     "grafana_dashboard ConfigMaps). The PodMonitor scrapes every pod named "
+                     "for the service: replicas and the checker (deploy/kubernetes/checker.yaml)")
     for step in steps:
         out.info(f"  {step}")
 
@@ -263,25 +264,38 @@ def job_event(out: Output, job: str, args: tuple[str, ...],
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Override sidecar.state_dir.")
 @click.option("--interval", help="Override sidecar.interval (e.g. 5s).")
+@click.option("--role", envvar="SLO_AGENT_ROLE", metavar="all|replica|checker",
+              help="Override sidecar.role ($SLO_AGENT_ROLE). all: everything (one replica); "
+                   "replica: this replica's SDK traffic only, no dataset files, job events "
+                   "refused with 409; checker: the one sidecar of the service that polls "
+                   "dataset files and takes job events.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 @click.pass_obj
 def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
-        interval: str | None, log_level: str) -> None:
+        interval: str | None, role: str | None, log_level: str) -> None:
     """Run the sidecar next to an inference service.
 
     Serves /metrics, /status, /healthz, /readyz and POST /v1/ingest on the spec's listen address
     (127.0.0.1:9464 by default) until SIGTERM; state survives restarts in the state directory.
+    In a fleet, run each replica's sidecar with --role replica and one more with --role checker.
     """
     _need(out, "sidecar", "slo-agent run")
     from agent.cli.logs import setup_logging
     from agent.sidecar.engine import Engine
+    from agent.sidecar.roles import ROLES
     from agent.sidecar.server import InsecureBind
     from agent.sidecar.server import run as serve
     from agent.spec import SpecError, parse_spec
 
+    if role is not None and role not in ROLES:
+        out.error(f"--role / SLO_AGENT_ROLE: {role!r} is not a role; allowed: "
+                  f"{', '.join(ROLES)}")
+        sys.exit(EXIT_SPEC)
     parsed = _load(out, spec_path)
     overrides: dict[str, object] = {}
+    if role:
+        overrides["role"] = role
     if listen:
         overrides["listen"] = listen
     if state_dir:
@@ -299,8 +313,8 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     setup_logging(log_level)
     try:
         engine = Engine(parsed, base_dir=Path(spec_path).resolve().parent)
-        out.info(f"slo-agent sidecar for {parsed.service} on http://{parsed.sidecar.listen} "
-                 f"(/metrics, /status, /v1/ingest)")
+        out.info(f"slo-agent sidecar ({parsed.sidecar.role}) for {parsed.service} on "
+                 f"http://{parsed.sidecar.listen} (/metrics, /status, /v1/ingest)")
         serve(parsed, engine, log_level="warning")
     except InsecureBind as exc:
         out.error(str(exc))

@@ -47,7 +47,9 @@ def prometheus_rules(spec: Spec, groups: dict[str, dict[str, Any]], namespace: s
 
 
 def pod_monitor(spec: Spec, namespace: str | None, labels: dict[str, str]) -> dict[str, Any]:
-    """Scrapes the sidecar and the inference container of the service's pods."""
+    """Scrapes the sidecar and the inference container of the service's pods, and the
+    service's checker pod (deploy/kubernetes/checker.yaml): it selects by the service's name
+    only, so replicas and the checker are all scraped, each as its own target."""
     interval = format_duration(spec.alerting.scrape_interval)
     return {
         "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.sidecar import persistence
+from agent.sidecar import persistence, roles
 from agent.sidecar.apply import Admission, apply
 from agent.sidecar.collection import apply_dataset, apply_scrape, poll_due
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
@@ -57,8 +57,10 @@ class Engine:
                                    gpu=self.gpu.signal_values)
         self.scrapers = [Scraper(t) for t in spec.sources.scrape]
         base = base_dir or Path.cwd()
+        # a replica reads no dataset file at all: the checker polls them for the service
         self.pollers = [DatasetPoller(d, base, drift=spec.drift)
-                        for d in spec.sources.datasets if d.path]
+                        for d in spec.sources.datasets
+                        if d.path and roles.polls_datasets(spec.sidecar.role)]
         self.inbox: deque[tuple[str, Any, float]] = deque()
         self.max_inbox = 10_000
         # parsed batches are big Python objects: the backlog is bounded by feature rows too
@@ -101,6 +103,7 @@ class Engine:
         if saved is not None:
             try:
                 self.restore_dropped = self.state.restore(saved)
+                roles.forget_shared(self.state, self.spec)   # kept under an earlier role
                 self.restored = True
                 log.info("state restored from %s%s", self.state_dir / persistence.SNAPSHOT,
                          f" ({len(self.restore_dropped)} unreadable parts dropped)"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.sidecar import data_signals, drift_signals
+from agent.sidecar import data_signals, drift_signals, roles
 from agent.sidecar.signal_values import TICKS, VALUES
 from agent.sidecar.state import AgentState, ModelState, ObjectiveState, Slots
 from agent.signals import Judge, record
@@ -82,6 +82,7 @@ class Evaluator:
         self.state = state
         self.gpu = gpu or (lambda: {})
         self.window = spec.alerting.rate_window
+        self.checker_only = roles.checker_objectives(spec)   # a replica leaves these alone
         self.model_drift = drift_signals.ModelDrift(spec)
         self.drift_cache = self.model_drift.cache          # what /metrics exports per model
         self.calibrations = self.model_drift.calibrations  # kept across ticks
@@ -119,6 +120,8 @@ class Evaluator:
 
     def value(self, o: Objective, now: float) -> tuple[float | None, dict[str, Any]]:
         """The objective's value, computed by the shape its kind's record names."""
+        if o.name in self.checker_only:
+            return None, {"reason": roles.CHECKER_REASON}
         if o.selector.scrape is not None:
             return self._scraped(o)
         c = record(o.signal).compute

@@ -285,6 +285,8 @@ def openapi() -> dict[str, Any]:
     responses = {code: {"description": text, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/Error"}}}}
         for code, text in (("400", "body is not JSON"), ("401", "missing or wrong bearer token"),
+                           ("409", "a job event sent to a replica sidecar: the checker "
+                            "takes them"),
                            ("413", "body or batch too large"),
                            ("422", "a field is invalid; the message names it"))}
     responses["202"] = {"description": "accepted", "content": {"application/json": {"schema": {

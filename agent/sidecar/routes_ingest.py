@@ -9,7 +9,7 @@ from typing import Protocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agent.sidecar import ingest, wire
+from agent.sidecar import ingest, roles, wire
 from agent.sidecar.apply import Admission
 from agent.sidecar.routes_auth import Auth
 from agent.sidecar.routes_common import error
@@ -66,6 +66,7 @@ class Ingest:
                 raise ingest.IngestError(
                     422, f"invalid field service: this sidecar serves {spec.service!r}, "
                     f"got {batch.service!r}", [{"path": "service", "message": "wrong service"}])
+            refuse_shared(spec.sidecar.role, batch)
             engine.admission.check(batch)
         except ingest.IngestError as exc:
             engine.counters.inc("batches", "rejected")
@@ -76,3 +77,14 @@ class Ingest:
             return error(429, "the sidecar is behind; retry later", headers={"Retry-After": "1"})
         engine.counters.inc("batches", "accepted")
         return JSONResponse({"accepted": len(batch.items)}, status_code=202)
+
+
+def refuse_shared(role: str, batch: ingest.Batch) -> None:
+    """A replica takes no job events (the checker does): the whole batch is refused with 409,
+    naming the first job item, so nothing of it is half-applied."""
+    if roles.takes_job_events(role):
+        return
+    for i, item in enumerate(batch.items):
+        if item.type == "job":
+            raise ingest.IngestError(409, roles.refusal(role, i), [
+                {"path": f"items.{i}", "message": "job events go to the checker sidecar"}])

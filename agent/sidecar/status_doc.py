@@ -81,6 +81,7 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
         "ready": eng.ready.is_set(), "time": now,
         "objectives": objectives,
         "sources": {
+            "role": eng.spec.sidecar.role,
             "gpu": {"mode": eng.gpu.mode, "status": eng.gpu.status,
                     "error": eng.gpu.error,
                     "devices": [{"index": r.index, "uuid": r.uuid, "name": r.name,

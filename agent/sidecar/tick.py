@@ -48,7 +48,10 @@ class Ticker:
         eng.last_tick = now
         eng.detections = {o.name: service_signals.drift_detection(eng.spec, eng.state, o, now)
                           for o in eng.spec.drift_objectives()}
-        eng.published = eng.guard("metrics", eng.published, families, eng, results, now)
+        # a replica exports no objective state for what the checker evaluates: seven replicas
+        # saying "no data" for a job's success ratio would contradict the one that knows
+        mine = [r for r in results if r.name not in eng.evaluator.checker_only]
+        eng.published = eng.guard("metrics", eng.published, families, eng, mine, now)
         eng.published_dcgm = eng.guard("dcgm", [], dcgm_families, eng.gpu.readings,
                                        self.hostname)
         eng.status_doc = eng.guard("status", eng.status_doc, status_doc.document, eng,

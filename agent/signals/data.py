@@ -57,7 +57,8 @@ _RECORDS = (
                  inputs=inp.gauge(cat.SCHEMA_CHANGES, {"change": "added"})),
     SignalRecord(SignalKind.NEW_CATEGORY_SHARE, "New categories", Unit.RATIO, _UP,
                  ("dataset", "column", "model", "version", "feature"), _TS, "data",
-                 "share of rows whose category the reference never saw",
+                 "share of rows whose category the reference never saw (SDK-fed: the "
+                 "whole fleet's, from counts summed over replicas)",
                  default_warning="1%", default_critical="5%", grafana_unit="percentunit",
                  value=fleet.fleet_value(_NEW_VALUE, fleet.NEW_SHARE), source=_new_source,
                  recordings=fleet.new_share_rules, settle=fleet.fleet_settle,

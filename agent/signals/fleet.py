@@ -44,8 +44,6 @@ from agent import catalogue as cat
 from agent.signals.promql import with_
 from agent.signals.record import ColumnLevels, Fleet, PromValue, Query, Recordings
 from agent.spec.units import format_duration
-from detectors.bins import level_label, levels
-from detectors.categorical import PSI_EPS
 
 PREDICTION = "__prediction__"
 NEW = "__new__"
@@ -115,11 +113,16 @@ def bins_from_cumulative(name: str, rec: str, labels: list[str]) -> str:
 
 def psi_terms(window: str, reference: str) -> str:
     """Sum of (w - r) ln(w / r) with both shares floored at eps, matched label for label."""
+    from detectors.categorical import PSI_EPS  # numpy: generators only, never the SDK
+
     w, r = f"clamp_min({window}, {PSI_EPS:g})", f"clamp_min({reference}, {PSI_EPS:g})"
     return f"sum by ({_G}) (({w} - {r}) * ln({w} / {r}))"
 
 
 def le_labels(bins: int) -> list[str]:
+    """The ``le`` labels the sidecars export for ``bins`` bins."""
+    from detectors.bins import level_label, levels  # numpy: generators only, never the SDK
+
     return [level_label(q) for q in levels(bins)] + [level_label(math.inf)]
 
 

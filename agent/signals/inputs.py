@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agent import catalogue as cat
-from agent.signals.fleet import NEW
+from agent.signals.fleet import NEW, le_labels
 from agent.signals.record import Fleet, Inputs
-from detectors.bins import level_label, levels
 
 Segment = tuple[int, list[tuple[float, float]]]   # (ticks, [(value, share), ...])
 
@@ -146,7 +145,8 @@ def rank_counts(feature: str, fallback: Inputs,
         f = s.fleet
         if s.dataset or f is None:
             return fallback(s, segments)
-        qs = [float(q) for q in levels(f.bins)]
+        les = le_labels(f.bins)
+        qs = [float(q) for q in les[:-1]]
         labels = {"feature": feature, **s.base}
         if f.calibration is not None and f.level:
             c = math.sqrt(-math.log((1 - f.calibration) / 2) / 2)
@@ -160,8 +160,7 @@ def rank_counts(feature: str, fallback: Inputs,
             shifts = [_split(d[0][0] / (1 - qs[0]))[i] for _, d in segments]
             half = s.per_tick / 2
             total = sum(t for t, _ in segments)
-            for k, q in enumerate([*qs, 1.0]):
-                le = level_label(math.inf if k == len(qs) else q)
+            for le, q in zip(les, [*qs, 1.0], strict=True):
                 incs = [(t, half * (q + sh * (1 - q)))
                         for (t, _), sh in zip(segments, shifts, strict=True)]
                 out.append({"series": series(hist + "_bucket", {**lab, "le": le}),

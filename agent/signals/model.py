@@ -33,8 +33,10 @@ _FEATURES: pq.DriftSet = (cat.DRIFT_SCORE, cat.DRIFT_EFFECT, cat.DRIFT_P_VALUE)
 _PREDICTIONS: pq.DriftSet = (cat.PREDICTION_DRIFT_SCORE, cat.PREDICTION_DRIFT_EFFECT,
                              cat.PREDICTION_DRIFT_P_VALUE)
 _EFFECT = "effect size (KS D / PSI)"
-_CALIBRATED = "without `warning:` the threshold is calibrated on the reference per column, " \
-              "and the rules compare against the exported threshold (see Drift thresholds)"
+_CALIBRATED = "SDK-fed: the whole fleet's, from counts summed over replicas; without " \
+              "`warning:` each column's threshold is calibrated: the rules compare against a " \
+              "dataset file's exported threshold, or the fleet's null quantile at its own " \
+              "sample count (see Drift thresholds)"
 
 
 def _only_dataset(build: inp.Inputs) -> inp.Inputs:

@@ -132,7 +132,8 @@ def test_deploy_kubernetes_is_valid_and_wired_to_the_generated_monitor() -> None
             assert (DEPLOY / f).is_file()
     spec = load_spec(DEPLOY / "slo.yaml")                     # the spec the sidecar mounts
     assert not spec.sidecar.loopback and spec.sidecar.token_env == "SLO_AGENT_TOKEN"
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    deployment = next(d for d in docs if d["kind"] == "Deployment"
+                      and d["metadata"]["name"] == "fraud-demo")
     pod = deployment["spec"]["template"]
     containers = {c["name"]: c for c in pod["spec"]["containers"]}
     sidecar = containers["slo-agent"]
@@ -155,3 +156,70 @@ def test_deploy_kubernetes_is_valid_and_wired_to_the_generated_monitor() -> None
     ports = {p["name"] for c in containers.values() for p in c.get("ports", [])}
     assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= ports
     assert spec.sidecar.port in {p["containerPort"] for p in sidecar["ports"]}
+
+
+def _deploy_docs() -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
+    return [d for name in kustomization["resources"]
+            for d in yaml.safe_load_all((DEPLOY / name).read_text()) if d]
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_the_checker_is_one_pod_and_the_replicas_leave_it_the_shared_sources() -> None:
+    from agent.sidecar.roles import ENV
+
+    docs = _deploy_docs()
+    for d in docs:
+        _core_validate(d)
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    checker = deployments["fraud-demo-checker"]
+    pods = {name: d["spec"]["template"] for name, d in deployments.items()}
+
+    def sidecar(pod: dict[str, Any]) -> dict[str, Any]:
+        return next(c for c in pod["spec"]["containers"] if c["name"] == "slo-agent")
+
+    def role(pod: dict[str, Any]) -> str:
+        env = {e["name"]: e for e in sidecar(pod)["env"]}
+        return str(env[ENV]["value"])
+
+    assert role(pods["fraud-demo"]) == "replica" and role(pods["fraud-demo-checker"]) == "checker"
+    assert checker["spec"]["replicas"] == 1 and checker["spec"]["strategy"]["type"] == "Recreate"
+    # each Deployment and Service selects its own pods only
+    for name, d in deployments.items():
+        for other, pod in pods.items():
+            assert _selects(d["spec"]["selector"]["matchLabels"],
+                            pod["metadata"]["labels"]) == (name == other), (name, other)
+    assert _selects(services["fraud-demo"]["spec"]["selector"],
+                    pods["fraud-demo"]["metadata"]["labels"])
+    assert not _selects(services["fraud-demo"]["spec"]["selector"],
+                        pods["fraud-demo-checker"]["metadata"]["labels"])
+    jobs = services["fraud-demo-checker"]
+    assert _selects(jobs["spec"]["selector"], pods["fraud-demo-checker"]["metadata"]["labels"])
+    assert not _selects(jobs["spec"]["selector"], pods["fraud-demo"]["metadata"]["labels"])
+    assert {p["targetPort"] for p in jobs["spec"]["ports"]} <= {
+        p["name"] for p in sidecar(pods["fraud-demo-checker"])["ports"]}
+    # the checker is hardened and probed like the pod's sidecar, on the same spec and token
+    c, s = sidecar(pods["fraud-demo-checker"]), sidecar(pods["fraud-demo"])
+    assert pods["fraud-demo-checker"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["resources"] == s["resources"] and c["args"] == s["args"]
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    volumes = {v["name"]: v for v in pods["fraud-demo-checker"]["spec"]["volumes"]}
+    spec_mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/etc/slo-agent")
+    assert volumes[spec_mount["name"]]["configMap"]["name"] == "slo-agent-spec"
+    tokens = {e["name"]: e.get("valueFrom") for e in c["env"]}
+    assert tokens["SLO_AGENT_TOKEN"] == {e["name"]: e.get("valueFrom")
+                                         for e in s["env"]}["SLO_AGENT_TOKEN"]
+    # the generated PodMonitor scrapes the checker as well as every replica's pod
+    spec = load_spec(DEPLOY / "slo.yaml")
+    monitor = _objects(spec, None)["podmonitor.yaml"][0]
+    ports = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    for pod in pods.values():
+        assert _selects(monitor["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
+        assert ports & {p["name"] for cont in pod["spec"]["containers"]
+                        for p in cont.get("ports", [])}
