@@ -253,13 +253,13 @@ def test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet(fleet: Fleet) ->
     fill = {i: _f32(rng.normal(size=WINDOW)) for i in range(N)}
     rng = np.random.default_rng(SHIFT_SEED)
     shifted = {i: _f32(rng.normal(SHIFT, 1.0, size=SHIFTED)) for i in range(N)}
+    fleet.send({i: [Call(float(x)) for x in fill[i]] for i in range(N)})
+    filled = time.time()
     worst = max(_replica_worst(reference, np.concatenate([fill[i], shifted[i]]))
                 for i in range(N))
     ratio = _fleet_ratio(reference, np.concatenate(list(shifted.values())))
     assert worst < 1.0 and ratio > 1.3, (worst, ratio)
-
-    fleet.send({i: [Call(float(x)) for x in fill[i]] for i in range(N)})
-    time.sleep(FLEET_WINDOW + 1)        # the fleet window holds no clean values any more
+    time.sleep(max(0.0, filled + FLEET_WINDOW + 1 - time.time()))   # clean values out of it
     assert not _alerts(fleet, "MDriftWarning"), "drift alert firing before the shift"
     start = time.time()
     fleet.send({i: [Call(float(x)) for x in shifted[i]] for i in range(N)})
@@ -289,8 +289,8 @@ def test_one_replica_gone_neither_pages_nor_fires_nodata(fleet: Fleet) -> None:
     start = time.time()
     rng = np.random.default_rng(9)
     survivors = fleet.alive()
-    fleet.send({r.index: [Call(float(x)) for x in _f32(rng.normal(size=400))]
-                for r in survivors}, rate=40.0)
+    fleet.send({r.index: [Call(float(x)) for x in _f32(rng.normal(size=320))]
+                for r in survivors}, rate=40.0)      # 8 s: past absent_for (6 s)
     wait_for(lambda: fleet.scalar(f'up{{instance="127.0.0.1:{gone.sidecar_port}"}}') == 0, 10,
              "Prometheus to see the killed sidecar down")
     span = math.ceil(time.time() - start) + 1
