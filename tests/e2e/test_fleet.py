@@ -46,6 +46,7 @@ CALIBRATION, ALPHA, MIN_KS = 0.999, 0.01, 0.01
 DRIFT = {"reference_size": REFERENCE, "window_size": WINDOW, "min_samples": WINDOW // 2,
          "calibration": CALIBRATION, "alpha": ALPHA, "min_ks_effect": MIN_KS}
 HAS_FLEET_WINDOW = "fleet_window" in Drift.model_fields
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
 def _stream(seed: int = 5) -> dict[int, list[Call]]:
@@ -284,19 +285,29 @@ def test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet(fleet: Fleet) ->
 
 
 def test_one_replica_gone_neither_pages_nor_fires_nodata(fleet: Fleet) -> None:
+    """Healthy first (every objective has data: each sidecar holds a drift window), then one
+    replica is killed (SIGKILL, its SDK exporter closed) while the others serve on past
+    absent_for: no critical alert fires and no NoData alert even goes pending."""
+    rng = np.random.default_rng(10)
+    fleet.send({i: [Call(float(x)) for x in _f32(rng.normal(size=WINDOW // 2))]
+                for i in range(N)})
+    quiet = (f'max_over_time(ALERTS{{alertname=~".*NoData"}}[3s]) or max_over_time(ALERTS{{'
+             f'severity="critical",service="{SERVICE}",alertstate="firing"}}[3s])')
+    wait_for(lambda: not fleet.query(quiet), 30,
+             "a healthy fleet (no NoData, no page for 3 s) before the kill")
     gone = fleet.replicas[-1]
     gone.kill(signal.SIGKILL)
     start = time.time()
-    rng = np.random.default_rng(9)
     survivors = fleet.alive()
     fleet.send({r.index: [Call(float(x)) for x in _f32(rng.normal(size=320))]
                 for r in survivors}, rate=40.0)      # 8 s: past absent_for (6 s)
     wait_for(lambda: fleet.scalar(f'up{{instance="127.0.0.1:{gone.sidecar_port}"}}') == 0, 10,
              "Prometheus to see the killed sidecar down")
-    span = math.ceil(time.time() - start) + 1
+    end = time.time()
+    span = math.floor(end - start)
     pages = fleet.query(f'max_over_time(ALERTS{{service="{SERVICE}",severity="critical",'
-                        f'alertstate="firing"}}[{span}s])')
-    nodata = fleet.query(f'max_over_time(ALERTS{{alertname=~".*NoData"}}[{span}s])')
+                        f'alertstate="firing"}}[{span}s])', end)
+    nodata = fleet.query(f'max_over_time(ALERTS{{alertname=~".*NoData"}}[{span}s])', end)
     assert not pages and not nodata, (pages, nodata)
     values = fleet.query('slo:objective_value')
     assert {v["metric"]["objective"] for v in values} >= {"m-latency", "m-errors"}, values

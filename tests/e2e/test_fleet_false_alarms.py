@@ -50,8 +50,9 @@ DRIFT = {"reference_size": REFERENCE, "window_size": PER_REPLICA, "min_samples":
          "calibration": CALIBRATION, "alpha": ALPHA, "min_ks_effect": MIN_KS,
          "fleet_window": f"{STEP}s"}
 
-pytestmark = pytest.mark.skipif("fleet_window" not in Drift.model_fields,
-                                reason="needs drift.fleet_window (fleet drift rules)")
+pytestmark = [pytest.mark.servers,
+              pytest.mark.skipif("fleet_window" not in Drift.model_fields,
+                                 reason="needs drift.fleet_window (fleet drift rules)")]
 
 
 # -- the generated rules, inlined ----------------------------------------------------------------
