@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from agent import catalogue as cat
 from agent.cli.generate import write
 from agent.sdk import Monitor
 from agent.spec import parse_spec
@@ -72,7 +73,7 @@ def fleet_spec(port: int, state_dir: str, *, drift: dict[str, Any],
         "models": [{"name": MODEL, "version": VERSION, "features": [FEATURE]}],
         "sidecar": {"listen": f"127.0.0.1:{port}", "state_dir": state_dir, "interval": "1s",
                     "role": "replica"},
-        "sdk": {"sample_rate": 1.0, "flush_interval": "0.25s", "queue_size": 20_000},
+        "sdk": {"sample_rate": 1.0, "flush_interval": "0.25s", "queue_size": 50_000},
         "drift": {"reference": "first_window", **drift},
         "alerting": {"rate_window": "10s", "scrape_interval": "1s", "evaluation_interval": "1s",
                      "absent_for": absent_for},
@@ -282,6 +283,13 @@ class Fleet:
         res = self.query(q, at)
         assert len(res) == 1, f"{q}: expected one series, got {res}"
         return float(res[0]["value"][1])
+
+    def dropped(self) -> float:
+        """Samples any live SDK dropped (queue full, sidecar unavailable), as Prometheus has
+        them after a fresh scrape: Python's checks assume every value sent arrived."""
+        self.scraped(time.time())
+        res = self.query(f"sum({cat.SDK_DROPPED.name})")
+        return float(res[0]["value"][1]) if res else 0.0
 
     def rule_groups(self) -> list[dict[str, Any]]:
         """The generated rule groups, as Prometheus loaded them from the rule files."""

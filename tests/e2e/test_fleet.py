@@ -85,6 +85,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         samples = f"sum by (instance) ({cat.INGEST_SAMPLES.name}{{service=\"{SERVICE}\"}})"
         wait_for(lambda: len([s for s in f.query(samples) if float(s["value"][1]) >= REFERENCE])
                  == N, 60, "every sidecar's drift reference")
+        assert f.dropped() == 0, "an SDK dropped reference samples"
         yield f
     finally:
         f.stop()
@@ -272,6 +273,7 @@ def test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet(fleet: Fleet) ->
     except AssertionError as exc:
         raise AssertionError(f"{exc}; fleet series now: {_drift_series(fleet)}") from None
     fired = time.time() - start
+    assert fleet.dropped() == 0, "an SDK dropped samples: the sidecars saw other windows"
     score = fleet.scalar('max(slo:fleet_drift:score{objective="m-drift"})')
     threshold = fleet.scalar('max(slo:fleet_drift:threshold{objective="m-drift"})')
     span = math.ceil(time.time() - start) + 1
