@@ -32,7 +32,8 @@ def demo_spec(sidecar_port: int = 9464, state_dir: str = ".slo-agent/demo-state"
                          "max_null_ratio": {"amount": "2%"},
                          "freshness": {"column": "event_time", "max_lag": "8s"}}}]},
         "drift": {"reference": "first_window", "reference_size": 400, "window_size": 300,
-                  "min_samples": 150, "alpha": 0.01, "correction": "bh"},
+                  "min_samples": 150, "alpha": 0.01, "correction": "bh",
+                  "fleet_window": "30s"},     # the fleet rules sum counts over this window
         "alerting": {"rate_window": "10s", "scrape_interval": "1s", "evaluation_interval": "1s",
                      "absent_for": "1m", "grafana_url": grafana_url,
                      "runbook_url": "https://runbooks.example.com/fraud-demo/{objective}"},

@@ -109,10 +109,11 @@ PANELS = {
         "dashed at the levels of the objective watching that column."),
     SignalKind.NEW_CATEGORY_SHARE: Panel(
         "Model", 4.5, "New categories (share of rows)",
-        lambda m: f"max by (model, feature) ({fleet.NEW_SHARE}{m})",
+        fleet.fleet_panel("model, feature", fleet.NEW_SHARE, "", cat.NEW_CATEGORY),
         "{{model}} {{feature}}", "Share of the whole fleet's sampled rows (counts summed over "
-        "replicas) whose category the reference never saw, per model and feature; dashed at "
-        "the new-category objective's levels (a dataset file's share is on its objective's "
+        "replicas) whose category the reference never saw, per model and feature (where no "
+        "objective records the fleet's, the worst replica's own view); dashed at the "
+        "new-category objective's levels (a dataset file's share is on its objective's "
         "detail dashboard).", sdk_only=True),
     SignalKind.ROW_COUNT: Panel(
         "Data", 5, "Rows per batch", lambda m: f"max by (dataset) ({cat.DATASET_ROWS.name}{m})",

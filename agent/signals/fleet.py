@@ -19,8 +19,9 @@ What the fleet rule computes, per feature:
 
 Guard: the effect counts (the score is the effect, else 0: the per-replica score's meaning) when
 significant with the fleet's n and the reference's m. KS: ``D > ks_critical(n, m, a)``; PSI:
-``PSI > chi2_{1-a}(K - 1) (1/n + 1/m)`` with K the reference's categories and m
-``drift.reference_size`` (category shares carry no reference size). ``a`` is the objective's
+``PSI > chi2_{1-a}(K - 1) (1/n + 1/m)`` with K the category labels (the reference's,
+``__other__``, ``__new__``) and m ``drift.reference_size`` (category shares carry no reference
+size). ``a`` is the objective's
 alpha (else ``drift.alpha``) divided by the model's number of features (Bonferroni, counted in
 PromQL) unless ``drift.correction`` is ``none``: the sidecar's Benjamini–Hochberg needs the sorted
 p-values of all features, which PromQL cannot rank; Bonferroni is the stricter bound on the same
@@ -35,7 +36,7 @@ chi-square quantile then computed at generation time.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import pairwise
 from statistics import NormalDist
 from typing import Any
@@ -252,6 +253,17 @@ def fleet_value(dataset: PromValue, rec: str = SCORE) -> PromValue:
             return dataset(q)
         return f"max({rec}{q.fleet.rec})"
     return value
+
+
+def fleet_panel(by: str, recorded: str, pick: str, replica: cat.Metric
+                ) -> Callable[[str], str]:
+    """A service-dashboard panel: the fleet's recorded series where an objective records them,
+    else the worst replica's own gauge (same labels, so the fleet's wins)."""
+    def expr(m: str) -> str:
+        fleet_m = with_(m, pick) if pick else m
+        return (f"max by ({by}) ({recorded}{fleet_m}) or "
+                f"max by ({by}) ({replica.name}{m})")
+    return expr
 
 
 def fleet_columns(dataset: ColumnLevels) -> ColumnLevels:

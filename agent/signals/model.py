@@ -155,13 +155,13 @@ _RATE = "$__rate_interval"
 PANELS = {
     SignalKind.FEATURE_DRIFT: Panel(
         "Model", 1, "Feature drift (effect size when significant)",
-        lambda m: (f"max by (model, feature) ({fleet.SCORE}"
-                   f"{pq.with_(m, fleet.FEATURES_ONLY)})"), "{{model}} {{feature}}",
+        fleet.fleet_panel("model, feature", fleet.SCORE, fleet.FEATURES_ONLY, cat.DRIFT_SCORE),
+        "{{model}} {{feature}}",
         "Input drift of the whole fleet per model and feature (counts summed over replicas): "
         "KS D over the reference's quantile edges (numbers) or PSI (categories) when "
-        "significant at the fleet's sample count, else 0; dashed at the drift objective's "
-        "levels. Drawn where a drift objective records it; each sidecar's status page shows "
-        "its own replica's view.", sdk_only=True),
+        "significant at the fleet's sample count, else 0; where no drift objective records the "
+        "fleet's, the worst replica's own view. Dashed at the drift objective's levels.",
+        sdk_only=True),
     SignalKind.DRIFT_DETECTION_TIME: Panel(
         "Model", 3, "Drift detection time (shift of the critical size)",
         lambda m: f"max by (objective) ({cat.DRIFT_DETECTION.name}{m})", "{{objective}}",
@@ -169,10 +169,11 @@ PANELS = {
         "warning level; dashed at the detection-time objective's levels."),
     SignalKind.PREDICTION_DRIFT: Panel(
         "Model", 4, "Prediction drift",
-        lambda m: (f"max by (model) ({fleet.SCORE}"
-                   f"{pq.with_(m, fleet.PREDICTIONS_ONLY)})"), "{{model}}",
+        fleet.fleet_panel("model", fleet.SCORE, fleet.PREDICTIONS_ONLY,
+                          cat.PREDICTION_DRIFT_SCORE), "{{model}}",
         "Drift of the whole fleet's predictions per model (effect size when significant at the "
-        "fleet's sample count, else 0); dashed at the prediction-drift objective's levels.",
+        "fleet's sample count, else 0; where no objective records the fleet's, the worst "
+        "replica's own view); dashed at the prediction-drift objective's levels.",
         sdk_only=True),
     SignalKind.FALLBACK_RATE: Panel(
         "Model", 5, "Fallback rate", lambda m: pq.ratio(_FALLBACKS)(Query(m, _RATE)),

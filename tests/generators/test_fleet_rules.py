@@ -214,15 +214,68 @@ def test_every_generated_expression_parses(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_every_recorded_series_drops_the_replica_labels() -> None:
-    """No rule of any objective groups by, or matches, a replica label; absent selectors
-    name no replica: one alert per service and objective."""
-    for p in plans(parse_spec(every_kind_spec())):
+REPLICA = ("instance", "pod")
+_KEEP = ("topk", "bottomk", "limitk", "limit_ratio")      # return their input series
+
+
+def replica_free(e: Any) -> bool:
+    """Whether a PromQL expression's result can carry no replica label: every raw series it
+    reads is aggregated by labels that exclude the replica's (or without them), and recorded
+    series (``slo:``) are per service already."""
+    pp = promql_parser
+    if isinstance(e, (pp.NumberLiteral, pp.StringLiteral)):
+        return True
+    if isinstance(e, pp.VectorSelector):
+        return bool(e.name) and str(e.name).startswith(f"{cat.RECORD_PREFIX}:")
+    if isinstance(e, pp.MatrixSelector):
+        return replica_free(e.vector_selector)
+    if isinstance(e, (pp.ParenExpr, pp.UnaryExpr, pp.SubqueryExpr)):
+        return replica_free(e.expr)
+    if isinstance(e, pp.Call):
+        if e.func.name in ("vector", "time", "absent", "absent_over_time", "scalar"):
+            return True
+        return all(replica_free(a) for a in e.args)
+    if isinstance(e, pp.AggregateExpr):
+        if str(e.op) in _KEEP:
+            return replica_free(e.expr)
+        if e.modifier is None:
+            return True
+        labels = set(e.modifier.labels)
+        if e.modifier.type == pp.AggModifierType.By:
+            return not labels & set(REPLICA)
+        return set(REPLICA) <= labels
+    if isinstance(e, pp.BinaryExpr):
+        if str(e.op) in ("and", "unless"):
+            return replica_free(e.lhs)
+        return replica_free(e.lhs) and replica_free(e.rhs)
+    raise AssertionError(f"unexpected PromQL node {type(e).__name__}")
+
+
+def test_the_replica_audit_can_fail() -> None:
+    bad = ["rate(x[5m])", "max by (instance) (x)", "sum without (pod) (x)",
+           "sum(x) / rate(y[5m])", "topk(1, x)", "x and sum(y)"]
+    good = ["sum(rate(x[5m]))", "max without (instance, pod) (x)", "slo:v{a=\"b\"} > 1",
+            "histogram_quantile(0.9, sum by (le) (rate(x[5m])))", "absent_over_time(x[5m])",
+            "sum(y) and x"]
+    assert [replica_free(promql_parser.parse(x)) for x in bad] == [False] * len(bad)
+    assert [replica_free(promql_parser.parse(x)) for x in good] == [True] * len(good)
+
+
+@pytest.mark.parametrize("name", ["every-kind", "example"])
+def test_every_rule_aggregates_the_replica_labels_away(name: str) -> None:
+    """Every recorded series and alert of every objective carries no replica label, and the
+    no-data selectors name no replica: one alert per service and objective."""
+    from agent.spec import load_spec
+    from tests.helpers import EXAMPLE_SPEC
+
+    spec = parse_spec(every_kind_spec()) if name == "every-kind" else load_spec(EXAMPLE_SPEC)
+    leaks = []
+    for p in plans(spec):
         for rule in objective_group(p)["rules"]:
-            text = rule["expr"]
-            for label in ("instance", "pod"):
-                assert label not in text, (p.o.name, rule.get("record") or rule["alert"])
-        assert "instance" not in p.absent_selector
+            if not replica_free(promql_parser.parse(rule["expr"])):
+                leaks.append((p.o.name, rule.get("record") or rule["alert"], rule["expr"]))
+        assert not any(r in p.absent_selector for r in REPLICA), p.absent_selector
+    assert leaks == []
 
 
 def _stop(series: list[dict[str, str]], replicas: tuple[str, ...], at: int
