@@ -237,7 +237,7 @@ def test_fleet_false_alarms_no_more_than_one_detector_fewer_than_max_over_replic
 def test_inline_keeps_labels_and_filters() -> None:
     """The inliner itself: a recorded series becomes its expression with the rule's labels,
     and a matcher on another label filters it."""
-    group = {"name": "g", "rules": [
+    group: dict[str, Any] = {"name": "g", "rules": [
         {"record": "a:b", "expr": "sum by (le) (x)", "labels": {"objective": "o"}},
         {"alert": "A", "expr": 'a:b{objective="o",le="0.1"} > 1'}]}
     got = inline(group, group["rules"][1]["expr"])
