@@ -15,6 +15,7 @@ from typing import Any
 from agent import catalogue as cat
 from agent.signals import Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
+from agent.signals.promql import select
 from agent.spec.custom import WINDOW, CustomSLI, at_window
 from agent.spec.model import Objective, Spec, TierWindows
 from agent.spec.promql import counting_function
@@ -333,7 +334,7 @@ class ObjectivePlan:
                 return custom_metric_series(c) + cat.label_matchers(
                     {cat.SERVICE_LABEL: self.spec.service})
             return self.value_series
-        return self.source_series + self.matchers
+        return select(self.source_series, self.matchers)
 
     @property
     def source_series(self) -> str:

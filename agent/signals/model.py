@@ -48,13 +48,14 @@ def _drift(kind: SignalKind, title: str, sdk: pq.DriftSet, selectors: tuple[str,
            meaning: str, labels: dict[str, str], note: str, windows: str,
            threshold: cat.Metric, predictions: bool) -> SignalRecord:
     """SDK-fed drift is the fleet's (summed counts, :mod:`agent.signals.fleet`); a dataset file's
-    is its checker's gauges. The per-replica gauges stay the no-data source: any replica alive
-    keeps it present."""
+    is its checker's gauges. The no-data source is the counts: any replica alive keeps them
+    present."""
     return SignalRecord(
         kind, title, Unit.EFFECT_SIZE, _UP, selectors, _TS, "model", meaning,
         default_warning="0.1", default_critical="0.25", unit_text=_EFFECT, note=note,
         value=fleet.fleet_value(pq.drift_value(sdk, _FILE)),
-        source=pq.drift_source(sdk, _FILE),
+        source=pq.drift_source(sdk, _FILE, (cat.DRIFT_WINDOW_RANK.name + "_count",) + (
+            () if predictions else (cat.DRIFT_CATEGORY_SAMPLES.name,))),
         column_levels=fleet.fleet_columns(
             pq.drift_columns(sdk, _FILE, (threshold, cat.DATASET_DRIFT_THRESHOLD))),
         column_level_inputs=_only_dataset(inp.gauge(

@@ -66,13 +66,25 @@ def hist_events(hist: cat.Metric) -> PromEvents:
 DriftSet = tuple[cat.Metric, cat.Metric, cat.Metric]   # score, effect, adjusted p-value
 
 
-def drift_source(sdk: DriftSet, dataset: DriftSet) -> Source:
-    """The series a drift objective reads: the SDK's or a dataset file's; the effect size when
-    the objective judges significance at its own alpha."""
+def drift_source(sdk: DriftSet, dataset: DriftSet, counts: tuple[str, ...] = ()) -> Source:
+    """The series a drift objective's no-data alert watches: a dataset file's gauges, or for
+    SDK windows the mergeable counts ``counts`` (``__name__`` alternatives), which every replica
+    with a reference exports from the first sample on, so the alert fires only when the whole
+    service is silent, never while a replica's own window is still filling."""
     def source(q: Query) -> str:
         score, effect, _ = dataset if q.dataset else sdk
+        if counts and not q.dataset:
+            return counts[0] if len(counts) == 1 else \
+                '{__name__=~"' + "|".join(counts) + '"}'
         return (score if q.alpha is None else effect).name
     return source
+
+
+def select(source: str, matchers: str) -> str:
+    """``name`` + ``{a="x"}``, or a ``{__name__=~…}`` selector with the matchers merged in."""
+    if source.startswith("{"):
+        return with_(source, *([matchers[1:-1]] if matchers else []))
+    return source + matchers
 
 
 def drift_value(sdk: DriftSet, dataset: DriftSet) -> PromValue:
