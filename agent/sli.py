@@ -100,7 +100,7 @@ class ObjectivePlan:
         return {cat.SERVICE_LABEL: self.spec.service, "objective": self.o.name,
                 "signal": self.o.signal.value}
 
-    @property
+    @cached_property
     def rec_matchers(self) -> str:
         return cat.label_matchers({cat.SERVICE_LABEL: self.spec.service,
                                    "objective": self.o.name})
@@ -109,11 +109,11 @@ class ObjectivePlan:
     def raw_labels(self) -> dict[str, str]:
         return cat.selector_labels(self.spec.service, self.o.selector.items())
 
-    @property
+    @cached_property
     def matchers(self) -> str:
         return cat.label_matchers(self.raw_labels)
 
-    @property
+    @cached_property
     def step(self) -> str:
         return prom_duration(self.spec.alerting.rate_window)
 
@@ -287,8 +287,10 @@ class ObjectivePlan:
             return None
         return pair[0]
 
-    @property
+    @cached_property
     def tiers(self) -> list[TierWindows]:
+        """Fitted once per plan (a plan lives for one generation): the rule, test and dashboard
+        builders read them tens of times per objective."""
         return self.spec.tiers_for(self.o)
 
     def tier_threshold(self, tier: TierWindows) -> float:

@@ -76,26 +76,24 @@ def _unit_tests(spec: Spec, ps: list[ObjectivePlan], files: dict[str, tuple[str,
 
 
 def _dashboards(spec: Spec, ps: list[ObjectivePlan], files: dict[str, tuple[str, str]]) -> None:
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
-
     from alerts.yamlio import dump
     from dashboards import provisioning
     from dashboards.detail import detail_dashboard
+    from dashboards.jsonio import dumps
     from dashboards.service import service_dashboard
 
     svc = spec.service
-    encoder = JSONEncoder(sort_keys=True, indent=2)
     with stage("dashboards"):
         files["grafana/provisioning/datasources/slo-agent.yml"] = (
             "grafana datasource", dump(provisioning.datasource(), HEADER))
         files["grafana/provisioning/dashboards/slo-agent.yml"] = (
             "grafana dashboard provider", dump(provisioning.dashboard_provider(), HEADER))
         files[f"grafana/dashboards/{svc}.json"] = (
-            "dashboard", encoder.encode(service_dashboard(spec).build()) + "\n")
+            "dashboard", dumps(service_dashboard(spec).build()) + "\n")
     for p in ps:
         with stage("dashboards", p.o.name):
             files[f"grafana/dashboards/{svc}--{p.o.name}.json"] = (
-                "objective dashboard", encoder.encode(detail_dashboard(p).build()) + "\n")
+                "objective dashboard", dumps(detail_dashboard(p).build()) + "\n")
 
 
 def _grafana_rules(spec: Spec, ps: list[ObjectivePlan],
