@@ -130,7 +130,7 @@ class ObjectivePlan:
         return value(self.query(self.matchers if matchers is None else matchers,
                                 window or self.step))
 
-    @property
+    @cached_property
     def record(self) -> Any:
         """The record of the objective's kind (:mod:`agent.signals`)."""
         return record(self.o.signal)

@@ -56,13 +56,15 @@ def _encode(o: Any, nl: str) -> str:
         inner = nl + "  "
         sep = "," + inner
         return ("{" + inner + sep.join(
-            [(_string(k) if type(k) is str else _key(k)) + ": " + _encode(v, inner)
+            [(_string(k) if type(k) is str else _key(k)) + ": "
+             + (_string(v) if type(v) is str else _encode(v, inner))
              for k, v in sorted(o.items())]) + nl + "}")
     if t is list or t is tuple:
         if not o:
             return "[]"
         inner = nl + "  "
-        return "[" + inner + ("," + inner).join([_encode(v, inner) for v in o]) + nl + "]"
+        return "[" + inner + ("," + inner).join(
+            [_string(v) if type(v) is str else _encode(v, inner) for v in o]) + nl + "]"
     if o is None:
         return "null"
     if o is True:
