@@ -1,18 +1,26 @@
 """The generators' own YAML and JSON writers (``alerts/yamlio.py``, ``dashboards/jsonio.py``) write
 exactly the bytes PyYAML/libyaml and the standard library's indented JSON write, for any tree:
-the fast paths are a speed-up, never a change of output."""
+the fast paths are a speed-up, never a change of output. And ``write`` puts files in place all
+or nothing."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent.cli.generate import render, write
+from agent.spec import load_spec
+from agent.stages import GenerateError
 from alerts import yamlio
 from dashboards.jsonio import dumps
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "small" / "slo.yaml"
 
 # characters and words that steer libyaml's choice of style: indicators, quotes, breaks, tabs,
 # non-ASCII, and strings that read back as other types
@@ -99,3 +107,20 @@ def test_json_writer_encodes_sdk_models_as_the_sdk_encoder_does() -> None:
     built = (Dashboard("é · x").uid("u").tags(["a"]).with_panel(series_panel(
         "t", "s", [query('rate(x{a="$model"}[5m])', "{{model}}")], "d")).build())
     assert dumps(built) == JSONEncoder(sort_keys=True, indent=2).encode(built)
+
+
+def test_a_failed_write_replaces_nothing_and_leaves_no_temporary_files(tmp_path: Path) -> None:
+    """Files are written under temporary names and renamed only once all are written: a
+    failure part-way leaves the output as it was."""
+    spec = load_spec(GOLDEN)
+    files = render(spec)
+    write(spec, tmp_path, files)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    changed = {rel: (kind, text + "# changed\n") for rel, (kind, text) in files.items()}
+    changed["zz/blocked/file.yml"] = ("test", "x: 1\n")
+    (tmp_path / "zz").write_text("a file where a folder must go")
+    with pytest.raises(GenerateError) as err:
+        write(spec, tmp_path, changed)
+    assert err.value.stage == "write"
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == {**before, tmp_path / "zz": b"a file where a folder must go"}
