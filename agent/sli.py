@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from agent import catalogue as cat
@@ -32,8 +32,10 @@ def camel(name: str) -> str:
     return out if out[0].isalpha() else "Slo" + out
 
 
+@lru_cache(maxsize=4096)
 def _uid(*parts: str) -> str:
-    """Grafana uids are at most 40 characters; long names keep a readable prefix plus a hash."""
+    """Grafana uids are at most 40 characters; long names keep a readable prefix plus a hash.
+    Memoised (bounded): every alert of an objective links to its dashboard by uid."""
     text = "-".join(re.sub(r"[^a-zA-Z0-9_-]+", "-", p).strip("-").lower() for p in parts)
     if len(text) <= 40:
         return text

@@ -78,8 +78,16 @@ def _encode(o: Any, nl: str) -> str:
     return _other(o, nl)
 
 
+_JSON_TYPES = (str, int, float, list, tuple, dict)
+
+
 def _other(o: Any, nl: str) -> str:
-    """Subclasses of the JSON types (enums), then anything with ``to_json`` (builder models)."""
+    """Builder models (through their ``to_json``), then subclasses of the JSON types (enums)."""
+    if not isinstance(o, _JSON_TYPES):
+        to_json = getattr(o, "to_json", None)
+        if callable(to_json):
+            return _encode(to_json(), nl)
+        raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
     if isinstance(o, str):
         return _string(o)
     if isinstance(o, int):
@@ -88,12 +96,7 @@ def _other(o: Any, nl: str) -> str:
         return _float(o)
     if isinstance(o, (list, tuple)):
         return _encode(list(o), nl)
-    if isinstance(o, dict):
-        return _encode(dict(o), nl)
-    to_json = getattr(o, "to_json", None)
-    if callable(to_json):
-        return _encode(to_json(), nl)
-    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+    return _encode(dict(o), nl)
 
 
 def dumps(obj: Any) -> str:
