@@ -145,7 +145,7 @@ def _mapping(d: dict[Any, Any], indent: int, lead: str, out: list[str], keys: Me
         lead = pad
         t = type(v)
         if t is str:
-            out.append(head + _text(v, indent + 2, memo))
+            out.append(head + (memo.get(v) or _text(v, indent + 2, memo)))
         elif t is dict:
             if v:
                 out.append(head)
@@ -182,9 +182,17 @@ def _sequence(items: Any, indent: int, out: list[str], keys: Memo, memo: Memo) -
             out.append(dash[:-1] + _scalar(v))
 
 
+#: rendered mapping keys, shared by every document (a few dozen distinct names in practice);
+#: emptied past its cap
+_KEYS: Memo = {}
+_KEYS_CAP = 4096
+
+
 def _document(data: Any) -> str:
     if type(data) is not dict or not data:
         raise _Fallback
+    if len(_KEYS) > _KEYS_CAP:
+        _KEYS.clear()
     out: list[str] = []
-    _mapping(data, 0, "", out, {}, {})
+    _mapping(data, 0, "", out, _KEYS, {})
     return "\n".join(out) + "\n"
