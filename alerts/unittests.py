@@ -72,16 +72,12 @@ def _num(x: float) -> str:
 
 def tick_seconds(p: ObjectivePlan) -> float:
     """Sample and evaluation step of the generated tests: a minute where every window the rules
-    use is a whole number of minutes, else the spec's evaluation interval (e.g. a demo's 1s).
-    Kept on the plan (it lives for one generation): a test file reads it ~40 times."""
-    got: float | None = p.__dict__.get("_tick_seconds")
-    if got is None:
-        a = p.spec.alerting
-        windows = [a.rate_window] + [w for t in p.tiers for w in (t.long, t.short)]
-        got = 60.0 if all(w % 60 == 0 for w in windows) else max(
-            1.0, min(60.0, a.evaluation_interval))
-        p.__dict__["_tick_seconds"] = got
-    return got
+    use is a whole number of minutes, else the spec's evaluation interval (e.g. a demo's 1s)."""
+    a = p.spec.alerting
+    windows = [a.rate_window] + [w for t in p.tiers for w in (t.long, t.short)]
+    if all(w % 60 == 0 for w in windows):
+        return 60.0
+    return max(1.0, min(60.0, a.evaluation_interval))
 
 
 def _ticks(p: ObjectivePlan, seconds: float) -> int:
