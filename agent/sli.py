@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from agent import catalogue as cat
@@ -34,8 +34,10 @@ def camel(name: str) -> str:
     return out if out[0].isalpha() else "Slo" + out
 
 
+@lru_cache(maxsize=4096)
 def _uid(*parts: str) -> str:
-    """Grafana uids are at most 40 characters; long names keep a readable prefix plus a hash."""
+    """Grafana uids are at most 40 characters; long names keep a readable prefix plus a hash.
+    Memoised (bounded): every alert of an objective links to its dashboard by uid."""
     text = "-".join(re.sub(r"[^a-zA-Z0-9_-]+", "-", p).strip("-").lower() for p in parts)
     if len(text) <= 40:
         return text
@@ -102,7 +104,7 @@ class ObjectivePlan:
         return {cat.SERVICE_LABEL: self.spec.service, "objective": self.o.name,
                 "signal": self.o.signal.value}
 
-    @property
+    @cached_property
     def rec_matchers(self) -> str:
         return cat.label_matchers({cat.SERVICE_LABEL: self.spec.service,
                                    "objective": self.o.name})
@@ -111,11 +113,11 @@ class ObjectivePlan:
     def raw_labels(self) -> dict[str, str]:
         return cat.selector_labels(self.spec.service, self.o.selector.items())
 
-    @property
+    @cached_property
     def matchers(self) -> str:
         return cat.label_matchers(self.raw_labels)
 
-    @property
+    @cached_property
     def step(self) -> str:
         return prom_duration(self.spec.alerting.rate_window)
 
@@ -132,7 +134,7 @@ class ObjectivePlan:
         return value(self.query(self.matchers if matchers is None else matchers,
                                 window or self.step))
 
-    @property
+    @cached_property
     def record(self) -> Any:
         """The record of the objective's kind (:mod:`agent.signals`)."""
         return record(self.o.signal)
@@ -300,8 +302,10 @@ class ObjectivePlan:
             return None
         return pair[0]
 
-    @property
+    @cached_property
     def tiers(self) -> list[TierWindows]:
+        """Fitted once per plan (a plan lives for one generation): the rule, test and dashboard
+        builders read them tens of times per objective."""
         return self.spec.tiers_for(self.o)
 
     def tier_threshold(self, tier: TierWindows) -> float:

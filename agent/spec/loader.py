@@ -32,13 +32,16 @@ def parse_spec(data: Any, source: str = "spec") -> Spec:
 
 
 @cache
-def _loader() -> Any:
+def _loader(fast: bool = False) -> Any:
     """A safe loader that reads booleans as YAML 1.2 does (true/false only): YAML 1.1 turns
     ``mode: off`` into False and ``on:`` keys into True, which no string field can accept. Bool
-    fields still take yes/no/on/off, as pydantic parses those words itself."""
+    fields still take yes/no/on/off, as pydantic parses those words itself. ``fast``: libyaml's
+    parser (~10x faster on a 1,000-objective spec) under the same constructor and resolvers."""
     import yaml
 
-    class SpecLoader(yaml.SafeLoader):
+    base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader) if fast else yaml.SafeLoader
+
+    class SpecLoader(base):
         pass
 
     SpecLoader.yaml_implicit_resolvers = {
@@ -50,11 +53,25 @@ def _loader() -> Any:
     return SpecLoader
 
 
+def _parse(text: str) -> Any:
+    """libyaml's parse; where it refuses the text, or the text holds a tab or a ``!`` (PyYAML
+    refuses tabs in places libyaml takes them, and reads an empty ``!`` tag differently),
+    PyYAML's parse decides: its results, messages and marks are the ones users and tests know."""
+    import yaml
+
+    if "\t" in text or "!" in text:
+        return yaml.load(text, Loader=_loader())  # a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=_loader(fast=True))
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return yaml.load(text, Loader=_loader())  # a SafeLoader subclass
+
+
 def load_text(text: str, source: str = "spec") -> Spec:
     import yaml
 
     try:
-        data = yaml.load(text, Loader=_loader())  # a SafeLoader subclass
+        data = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
