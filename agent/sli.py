@@ -144,7 +144,7 @@ class ObjectivePlan:
         return Query(matchers, window, self.o.quantile, self.o.selector.dataset is not None,
                      self.o.alpha, self.o.good_threshold, fn, self.fleet)
 
-    @property
+    @cached_property
     def fleet(self) -> Fleet:
         """The spec's drift settings the fleet drift rules of a record read."""
         return fleet_of(self.spec.drift, self.o, self.raw_labels, self.rec_matchers)

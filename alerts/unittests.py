@@ -73,11 +73,18 @@ def _num(x: float) -> str:
 def tick_seconds(p: ObjectivePlan) -> float:
     """Sample and evaluation step of the generated tests: a minute where every window the rules
     use is a whole number of minutes, else the spec's evaluation interval (e.g. a demo's 1s)."""
+    global _LAST_TICK
+    last = _LAST_TICK              # asked ~50 times per objective, one objective at a time
+    if last[0] is p:
+        return last[1]
     a = p.spec.alerting
     windows = [a.rate_window] + [w for t in p.tiers for w in (t.long, t.short)]
-    if all(w % 60 == 0 for w in windows):
-        return 60.0
-    return max(1.0, min(60.0, a.evaluation_interval))
+    tick = 60.0 if all(w % 60 == 0 for w in windows) else max(1.0, min(60.0, a.evaluation_interval))
+    _LAST_TICK = (p, tick)         # one tuple: a thread reads a consistent pair
+    return tick
+
+
+_LAST_TICK: tuple[Any, float] = (None, 0.0)
 
 
 def _ticks(p: ObjectivePlan, seconds: float) -> int:
@@ -236,6 +243,7 @@ def _shown_value(p: ObjectivePlan, v: float, segments: Sequence[Segment]) -> flo
 
 def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     tiers = p.tiers
+    built = {id(t): burn_alert(p, t) for t in tiers}      # read, never changed, by _exp
     if not tiers:
         return []
     name = p.burn_alert_name
@@ -276,7 +284,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         burn = r / p.o.error_budget
         seconds = (at if at is not None else 10**9) * tick_seconds(p)
         firing = [t for t in tiers if r > p.tier_threshold(t) and not guarded(t, r, seconds)]
-        return [_exp(burn_alert(p, t), burn) for t in firing]
+        return [_exp(built[id(t)], burn) for t in firing]
 
     ratios = sorted({min(1.0, stable(1.5 * p.tier_threshold(t))) for t in possible}) if events \
         else ([1.0] if possible else [])

@@ -182,10 +182,13 @@ def _sequence(items: Any, indent: int, out: list[str], keys: Memo, memo: Memo) -
             out.append(dash[:-1] + _scalar(v))
 
 
-#: rendered mapping keys, shared by every document (a few dozen distinct names in practice);
-#: emptied past its cap
+#: rendered mapping keys, shared by every document (a few dozen distinct names in practice),
+#: and rendered one-line values (labels, durations, units recur in every objective's files);
+#: each emptied past its cap
 _KEYS: Memo = {}
 _KEYS_CAP = 4096
+_VALUES: Memo = {}
+_VALUES_CAP = 4096        # values are at most _LONGEST characters: a few MB at worst
 
 
 def _document(data: Any) -> str:
@@ -193,6 +196,8 @@ def _document(data: Any) -> str:
         raise _Fallback
     if len(_KEYS) > _KEYS_CAP:
         _KEYS.clear()
+    if len(_VALUES) > _VALUES_CAP:
+        _VALUES.clear()
     out: list[str] = []
-    _mapping(data, 0, "", out, _KEYS, {})
+    _mapping(data, 0, "", out, _KEYS, _VALUES)
     return "\n".join(out) + "\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from types import FunctionType
 from typing import Any
 
 _string: Callable[[str], str] = json.encoder.encode_basestring_ascii
@@ -48,8 +49,6 @@ def _key(k: Any) -> str:
 def _encode(o: Any, nl: str) -> str:
     """``o`` at the indentation whose line break and indent are ``nl``."""
     t = type(o)
-    if t is str:
-        return _string(o)
     if t is dict:
         if not o:
             return "{}"
@@ -59,12 +58,17 @@ def _encode(o: Any, nl: str) -> str:
             [(_string(k) if type(k) is str else _key(k)) + ": "
              + (_string(v) if type(v) is str else _encode(v, inner))
              for k, v in sorted(o.items())]) + nl + "}")
+    to_json = _MODELS.get(t)
+    if to_json is not None:
+        return _encode(to_json(o), nl)
     if t is list or t is tuple:
         if not o:
             return "[]"
         inner = nl + "  "
         return "[" + inner + ("," + inner).join(
             [_string(v) if type(v) is str else _encode(v, inner) for v in o]) + nl + "]"
+    if t is str:
+        return _string(o)
     if o is None:
         return "null"
     if o is True:
@@ -79,6 +83,9 @@ def _encode(o: Any, nl: str) -> str:
 
 
 _JSON_TYPES = (str, int, float, list, tuple, dict)
+#: builder model classes seen → their ``to_json`` (a few dozen SDK classes; emptied past its cap)
+_MODELS: dict[type, Callable[[Any], Any]] = {}
+_MODELS_CAP = 1024
 
 
 def _other(o: Any, nl: str) -> str:
@@ -86,6 +93,11 @@ def _other(o: Any, nl: str) -> str:
     if not isinstance(o, _JSON_TYPES):
         to_json = getattr(o, "to_json", None)
         if callable(to_json):
+            method = getattr(type(o), "to_json", None)
+            if isinstance(method, FunctionType):      # a plain method: the same call, cached
+                if len(_MODELS) >= _MODELS_CAP:
+                    _MODELS.clear()
+                _MODELS[type(o)] = method
             return _encode(to_json(), nl)
         raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
     if isinstance(o, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent import catalogue as cat
 from agent.signals.fleet import NEW, le_labels
@@ -50,7 +51,19 @@ def gauge_values(values: Sequence[tuple[int, float | None]]) -> str:
 
 
 def series(name: str, labels: Mapping[str, str]) -> str:
-    return name + cat.label_matchers(labels)
+    """``name{labels}``; the same few series recur in every test of an objective."""
+    key = (name, *labels.items())
+    got = _SERIES.get(key)
+    if got is None:
+        if len(_SERIES) >= _SERIES_CAP:
+            _SERIES.clear()
+        got = _SERIES[key] = name + cat.label_matchers(labels)
+    return got
+
+
+#: rendered series selectors, emptied past its cap
+_SERIES: dict[tuple[Any, ...], str] = {}
+_SERIES_CAP = 4096
 
 
 def band(v: float) -> tuple[float, float]:

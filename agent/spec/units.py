@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 
 
 class QuantityError(ValueError):
@@ -94,6 +95,7 @@ def parse_duration(value: object) -> float:
     return seconds
 
 
+@lru_cache(maxsize=1024)          # generators spell the same few durations ~100,000 times
 def format_duration(seconds: float) -> str:
     """The shortest Prometheus duration string for ``seconds`` (``1h30m`` style, ms when needed)."""
     if seconds <= 0:

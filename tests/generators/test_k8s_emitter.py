@@ -1,0 +1,41 @@
+"""The Kubernetes objects' YAML dumper (``agent/k8s/emitter.py``) writes exactly the bytes PyYAML's
+own safe dumper writes: its regex scalar analysis and double-quoted writer are a speed-up, never
+a change of output (folds at the width, escapes, styles)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.k8s.emitter import Dumper
+
+# characters that steer PyYAML's style choice and folding: indicators, quotes, breaks, spaces,
+# backslashes, non-ASCII (escaped without allow_unicode), control and astral characters
+_CHARS = st.sampled_from(list("ab z09 :-#?'\"{}[],&*!|>%@`.\\\n\t\r") + [
+    "\x00", "\x85", "\xa0", "×", "\u2028", "\u2029", "\ufeff", "\ud800", "😀"])
+_PIECES = st.one_of(_CHARS, st.sampled_from(["  ", "\n  ", '"a": "b"', "x" * 30, "y " * 20]))
+_TEXT = st.one_of(st.text(_CHARS, max_size=40),
+                  st.lists(_PIECES, min_size=20, max_size=200).map("".join),
+                  st.sampled_from(["---", "...", "- a", "? b", "a: b", "a #c", ":", "-", "#"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT, st.booleans(), st.integers(10, 120))
+def test_dumper_writes_what_pyyaml_writes(text: str, unicode: bool, width: int) -> None:
+    data: Any = {"k": text, "l": [text, {"m": {"n": text}}], text[:8] or "e": 1}
+    expected = yaml.dump(data, Dumper=yaml.SafeDumper, sort_keys=False, width=width,
+                         allow_unicode=unicode)
+    assert yaml.dump(data, Dumper=Dumper, sort_keys=False, width=width,
+                     allow_unicode=unicode) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT, st.booleans())
+def test_scalar_analysis_is_pyyamls(text: str, unicode: bool) -> None:
+    ours = Dumper(io.StringIO(), allow_unicode=unicode).analyze_scalar(text)
+    theirs = yaml.SafeDumper(io.StringIO(), allow_unicode=unicode).analyze_scalar(text)
+    assert ours.__dict__ == theirs.__dict__
