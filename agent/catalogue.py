@@ -158,15 +158,15 @@ DRIFT_WINDOW_RANK = _m(
     "slo_agent_drift_window_rank_ratio", "histogram",
     "Sampled values of a numeric feature (predictions: feature=\"__prediction__\") counted "
     "against the reference's quantiles: bucket le=q holds the values at or below the "
-    "reference's q-quantile; _sum adds each value's reference rank (its share of the "
-    "reference at or below it). Counts add across replicas: the fleet's drift is computed "
+    "reference's q-quantile; _sum adds each value's bin level (the upper q of its bin, 1 "
+    "for the last). Counts add across replicas: the fleet's drift is computed "
     "from their sum.", _MV + ("feature",), "ratio")
 DRIFT_REFERENCE_RANK = _m(
     "slo_agent_drift_reference_rank_ratio", "histogram",
     "A numeric feature's reference counted against its own quantile edges: bucket le=q holds "
     "the reference values at or below its q-quantile (ties make the share differ from q), "
-    "_count the reference size. Constant while the reference is: read it as it is, never "
-    "through rate().", _MV + ("feature",), "ratio")
+    "_count the reference size, _sum each value's bin level. Constant while the reference "
+    "is: read it as it is, never through rate().", _MV + ("feature",), "ratio")
 DRIFT_CATEGORY_SAMPLES = _m(
     "slo_agent_drift_category_samples_total", "counter",
     "Sampled values of a categorical feature per reference category (named when a contract "

@@ -142,13 +142,14 @@ def test_exported_counts_are_bins_of_exactly_the_values_sent(
         edges = bins.quantile_edges(ref, bins.levels(BINS))
         assert [v for _, v in got[0]] == bins.cumulative_counts(counted, edges).tolist()
         assert got[1] == counted.size
-        ranks = np.searchsorted(ref, counted, side="right") / REF
-        assert got[2] == pytest.approx(float(ranks.sum()), abs=1e-9)
+        level = np.append(bins.levels(BINS), 1.0)     # each value at its bin's upper level
+        at = np.searchsorted(edges, counted, side="left")
+        assert got[2] == pytest.approx(float(level[at].sum()), abs=1e-9)
         want_ref = bins.reference_cumulative(ref, edges) * REF
         assert [v for _, v in ref_got[0]] == pytest.approx(want_ref.tolist())
         assert ref_got[1] == REF
-        assert ref_got[2] == pytest.approx(float((np.searchsorted(ref, ref, "right") / REF)
-                                                 .sum()))
+        assert ref_got[2] == pytest.approx(
+            float(level[np.searchsorted(edges, ref, side="left")].sum()))
 
 
 def test_category_labels_name_only_allowed_values_and_count_new_ones() -> None:
