@@ -100,6 +100,7 @@ def test_the_split_render_fails_as_the_serial_one(
 
 
 def test_the_cli_writes_what_render_gives(spec: Spec, tmp_path: Path) -> None:
+    """Whichever path the CLI picks (it forks only while a core is idle)."""
     path = tmp_path / "slo.yaml"
     path.write_text(yaml.safe_dump(_doc()))
     res = CliRunner().invoke(main, ["generate", "-c", str(path), "-o", str(tmp_path / "out"),
