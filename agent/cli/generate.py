@@ -60,14 +60,15 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
     the rest: the dashboards are ~45 % of a large spec's render time. Same files, same order,
     same error as :func:`render` (the first failure in stage order: a dashboard failure beats a
     later Grafana-rules one). ``parallel`` None: only on POSIX, with more than one CPU and at
-    least PARALLEL_MIN_OBJECTIVES objectives, and while a core is idle (load average at most
-    CPUs - 1: on a busy machine the child only competes with this process, and the fork costs
-    ~10 % more CPU in all); the library's render stays serial."""
+    least PARALLEL_MIN_OBJECTIVES objectives, and while a core is idle for the child (1-minute
+    load average, this process included, under CPUs - 0.5: on a busy machine the child only
+    competes with this process, and the fork costs ~10 % more CPU in all); the library's
+    render stays serial."""
     if parallel is None:
         cpus = os.cpu_count() or 1
         parallel = (sys.platform != "win32" and cpus > 1
                     and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES
-                    and os.getloadavg()[0] <= cpus - 1)
+                    and os.getloadavg()[0] < cpus - 0.5)
     if not parallel:
         return render(spec, alerts)
     import multiprocessing
