@@ -60,15 +60,13 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
     the rest: the dashboards are ~45 % of a large spec's render time. Same files, same order,
     same error as :func:`render` (the first failure in stage order: a dashboard failure beats a
     later Grafana-rules one). ``parallel`` None: only on POSIX, with more than one CPU and at
-    least PARALLEL_MIN_OBJECTIVES objectives, and while a core is idle for the child (1-minute
-    load average, this process included, under CPUs - 0.5: on a busy machine the child only
-    competes with this process, and the fork costs ~10 % more CPU in all); the library's
-    render stays serial."""
+    least PARALLEL_MIN_OBJECTIVES objectives, and while the machine has a core to spare (on a
+    busy one the child only competes with this process, and the fork costs ~10 % more CPU in
+    all); the library's render stays serial."""
     if parallel is None:
         cpus = os.cpu_count() or 1
         parallel = (sys.platform != "win32" and cpus > 1
-                    and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES
-                    and os.getloadavg()[0] < cpus - 0.5)
+                    and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES and _core_to_spare(cpus))
     if not parallel:
         return render(spec, alerts)
     import multiprocessing
@@ -100,6 +98,17 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
     if late is not None:
         raise late
     return files | dashboards | grafana
+
+
+def _core_to_spare(cpus: int) -> bool:
+    """Linux: tasks runnable right now (this process included) at most ``cpus``; elsewhere the
+    1-minute load average under ``cpus - 0.5``. The instant count, because the load average
+    still remembers work that ended seconds ago (a benchmark's previous row, a finished build)."""
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            return int(f.read().split()[3].partition("/")[0]) <= cpus
+    except (OSError, ValueError, IndexError):
+        return os.getloadavg()[0] < cpus - 0.5
 
 
 def _dashboards_in_child() -> dict[str, tuple[str, str]] | GenerateError:
