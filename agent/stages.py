@@ -29,6 +29,28 @@ class GenerateError(ValueError):
         what = f"SLO {objective}" if objective is not None else "the spec"
         super().__init__(f"could not generate {what}: {stage}: {text}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickles (the CLI renders dashboards in a forked child and sends failures back):
+        rebuilt from objective, stage and cause, so the message is the same on both sides."""
+        return (_rebuild, (self.objective, self.stage, self.cause, str(self)))
+
+    @classmethod
+    def with_text(cls, err: GenerateError) -> GenerateError:
+        """The same error with its cause replaced by the cause's text (for a cause that does
+        not pickle); the message stays word for word."""
+        return _rebuild(err.objective, err.stage, _text(err.cause), str(err))
+
+
+def _text(cause: BaseException | str) -> str:
+    return cause if isinstance(cause, str) else f"{type(cause).__name__}: {cause}"
+
+
+def _rebuild(objective: str | None, stage: Stage, cause: BaseException | str,
+             message: str) -> GenerateError:
+    err = GenerateError(objective, stage, cause)
+    err.args = (message,)
+    return err
+
 
 @contextmanager
 def stage(name: Stage, objective: str | None = None) -> Iterator[None]:

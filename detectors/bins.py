@@ -18,19 +18,16 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from detectors.categorical import PSI_EPS
+# shared with the rule generator, in plain Python (re-exported here)
+from detectors.levels import PSI_EPS as PSI_EPS
+from detectors.levels import chi2_quantile as chi2_quantile
+from detectors.levels import level_label as level_label
+from detectors.levels import level_values
 
 
 def levels(bins: int) -> NDArray[np.float64]:
     """The ``bins - 1`` inner quantile levels, rounded so that they print as labels stably."""
-    if bins < 2:
-        raise ValueError("bins must be at least 2")
-    return np.round(np.arange(1, bins) / bins, 6)
-
-
-def level_label(q: float) -> str:
-    """The ``le`` label of a level (``0.1``), ``+Inf`` for the last bucket."""
-    return "+Inf" if math.isinf(q) else f"{q:.6g}"
+    return np.asarray(level_values(bins), dtype=np.float64)
 
 
 def quantile_edges(reference_sorted: NDArray[np.float64], qs: ArrayLike
@@ -105,13 +102,3 @@ def psi_critical(n: float, m: float, bins: int, alpha: float) -> float:
     if n <= 0 or m <= 0:
         return math.inf
     return chi2_quantile(1 - alpha, bins - 1) * (1 / n + 1 / m)
-
-
-def chi2_quantile(p: float, dof: int) -> float:
-    """Wilson–Hilferty: within 1.3 % of the exact quantile for dof >= 9 at p <= 0.9999, within
-    3.5 % for dof >= 3; at the alarm levels (p >= 0.99) never below it, so a little
-    conservative."""
-    from statistics import NormalDist
-    z = NormalDist().inv_cdf(p)
-    k = float(dof)
-    return k * (1 - 2 / (9 * k) + z * math.sqrt(2 / (9 * k))) ** 3

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
+from detectors.levels import PSI_EPS as PSI_EPS  # its home is plain Python (generator)
+
 MAX_CATEGORIES = 50   # more reference categories than this are tested in hash buckets
 
 

@@ -157,7 +157,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     Same spec, same bytes: the output is safe to commit and review as a diff.
     """
     _need(out, "generate", "slo-agent generate")
-    from agent.cli.generate import Backend, next_steps, render, write
+    from agent.cli.generate import Backend, next_steps, render_split, write
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
     from alerts.rules import lint
@@ -174,7 +174,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
             sys.exit(EXIT_SPEC)
         extra[key] = value
     try:
-        files = render(parsed, alerts)
+        files = render_split(parsed, alerts)
         chosen: dict[str, tuple[str, str]] = {} if fmt == "kubernetes" else dict(files)
         if fmt in ("kubernetes", "all"):
             chosen.update(render_kubernetes(parsed, files, namespace, extra))

@@ -114,7 +114,7 @@ def bins_from_cumulative(name: str, rec: str, labels: list[str]) -> str:
 
 def psi_terms(window: str, reference: str) -> str:
     """Sum of (w - r) ln(w / r) with both shares floored at eps, matched label for label."""
-    from detectors.categorical import PSI_EPS  # numpy: generators only, never the SDK
+    from detectors.levels import PSI_EPS  # generators only, never the SDK
 
     w, r = f"clamp_min({window}, {PSI_EPS:g})", f"clamp_min({reference}, {PSI_EPS:g})"
     return f"sum by ({_G}) (({w} - {r}) * ln({w} / {r}))"
@@ -122,9 +122,9 @@ def psi_terms(window: str, reference: str) -> str:
 
 def le_labels(bins: int) -> list[str]:
     """The ``le`` labels the sidecars export for ``bins`` bins."""
-    from detectors.bins import level_label, levels  # numpy: generators only, never the SDK
+    from detectors.levels import level_label, level_values  # generators only, never the SDK
 
-    return [level_label(q) for q in levels(bins)] + [level_label(math.inf)]
+    return [level_label(q) for q in level_values(bins)] + [level_label(math.inf)]
 
 
 def _c(alpha: float) -> float:

@@ -13,6 +13,7 @@ from scipy import stats
 
 from detectors import bins
 from detectors.categorical import psi_from_counts
+from detectors.levels import level_values
 
 # quarter steps give ties (repeated edges), floats give the continuous case
 SAMPLE = st.lists(st.one_of(st.integers(-8, 8).map(lambda k: k / 4),
@@ -27,6 +28,15 @@ def test_levels_and_labels() -> None:
         bins.levels(1)
     with pytest.raises(ValueError):
         bins.quantile_edges(np.array([]), [0.5])
+
+
+@given(b=st.integers(2, 100_000))
+def test_plain_python_levels_are_numpys_bit_for_bit(b: int) -> None:
+    """The generator's numpy-free levels (detectors/levels.py) print the very ``le`` labels the
+    sidecars export from numpy's: the same float64 bits, not merely close."""
+    plain = level_values(b)
+    assert [q.hex() for q in plain] == [float(q).hex() for q in np.round(np.arange(1, b) / b, 6)]
+    assert bins.levels(b).tolist() == plain
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,128 @@
+"""The CLI renders a large spec's dashboards in a forked child (agent/cli/generate.py
+render_split): the same files in the same order, and the same error, as the serial render —
+including a failure on each side at once (the first in stage order wins) and a cause that does
+not pickle."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.cli import main
+from agent.cli.generate import PARALLEL_MIN_OBJECTIVES, render, render_split
+from agent.spec import parse_spec
+from agent.spec.model import Spec
+from agent.stages import STAGES, GenerateError
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "small" / "slo.yaml"
+VICTIM = "o7-clf-errors"
+
+
+def _doc() -> dict[str, Any]:
+    """The golden spec's objectives, copied under new names up to the parallel threshold."""
+    doc = yaml.safe_load(GOLDEN.read_text())
+    base = doc["objectives"]
+    doc["objectives"] = [dict(base[i % len(base)], name=f"o{i}-{base[i % len(base)]['name']}")
+                         for i in range(PARALLEL_MIN_OBJECTIVES)]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def spec() -> Spec:
+    return parse_spec(_doc())
+
+
+@pytest.mark.parametrize("alerts", ["prometheus", "grafana", "both"])
+def test_the_split_render_is_the_serial_render(spec: Spec, alerts: Any) -> None:
+    serial = render_split(spec, alerts, parallel=False)
+    split = render_split(spec, alerts, parallel=True)
+    assert list(split.items()) == list(serial.items())      # same files, same order
+    assert serial == render(spec, alerts)
+
+
+def _fail(monkeypatch: pytest.MonkeyPatch, target: str, exc: Exception) -> None:
+    """``target`` raises ``exc`` for VICTIM (a forked child inherits the patch)."""
+    module, _, name = target.rpartition(".")
+    real = getattr(__import__(module, fromlist=[name]), name)
+
+    def fails(p: Any, *args: Any, **kwargs: Any) -> Any:
+        if p.o.name == VICTIM:
+            raise exc
+        return real(p, *args, **kwargs)
+
+    monkeypatch.setattr(f"{module}.{name}", fails)
+
+
+def _errors(spec: Spec) -> tuple[GenerateError, GenerateError]:
+    got = []
+    for parallel in (False, True):
+        with pytest.raises(GenerateError) as err:
+            render_split(spec, "both", parallel=parallel)
+        got.append(err.value)
+    return got[0], got[1]
+
+
+class Unpicklable(Exception):
+    def __init__(self, what: str, extra: int) -> None:    # pickles, but cannot be rebuilt
+        super().__init__(what)
+        self.extra = extra
+
+
+@pytest.mark.parametrize(("targets", "stage_name"), [
+    (["dashboards.detail.detail_dashboard"], "dashboards"),
+    (["dashboards.detail.detail_dashboard", "alerts.grafana.objective_rules"], "dashboards"),
+    (["dashboards.detail.detail_dashboard", "alerts.rules.objective_group"], "rules"),
+    (["alerts.unittests.test_file"], "unit tests"),
+    (["alerts.grafana.objective_rules"], "grafana rules"),
+])
+@pytest.mark.parametrize("exc", [TypeError("panel"), ValueError("no query"),
+                                 Unpicklable("odd", 1)])
+def test_the_split_render_fails_as_the_serial_one(
+        spec: Spec, monkeypatch: pytest.MonkeyPatch, targets: list[str], stage_name: str,
+        exc: Exception) -> None:
+    for target in targets:
+        _fail(monkeypatch, target, exc)
+    serial, split = _errors(spec)
+    assert (split.objective, split.stage, str(split)) == (VICTIM, stage_name, str(serial))
+    assert str(serial).startswith(f"could not generate SLO {VICTIM}: {stage_name}: ")
+    if not isinstance(exc, Unpicklable):
+        assert type(split.cause) is type(exc) and str(split.cause) == str(exc)
+
+
+def test_the_cli_writes_what_render_gives(spec: Spec, tmp_path: Path) -> None:
+    """Whichever path the CLI picks (it forks only while a core is idle)."""
+    path = tmp_path / "slo.yaml"
+    path.write_text(yaml.safe_dump(_doc()))
+    res = CliRunner().invoke(main, ["generate", "-c", str(path), "-o", str(tmp_path / "out"),
+                                    "--alerts", "both"])
+    assert res.exit_code == 0, res.output
+    files = render(spec, "both")
+    on_disk = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
+               if p.is_file()}
+    assert on_disk == set(files)
+    for rel, (_, text) in files.items():
+        assert (tmp_path / "out" / rel).read_text(encoding="utf-8") == text, rel
+
+
+@given(objective=st.none() | st.text(max_size=40), stage_name=st.sampled_from(STAGES),
+       cause=st.text(max_size=80) | st.builds(KeyError, st.text(max_size=20))
+       | st.builds(ValueError, st.text(max_size=20)))
+def test_a_generate_error_survives_pickling(objective: str | None, stage_name: Any,
+                                            cause: Exception | str) -> None:
+    err = GenerateError(objective, stage_name, cause)
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, GenerateError) and isinstance(back, ValueError)
+    assert (back.objective, back.stage, str(back)) == (objective, stage_name, str(err))
+    assert type(back.cause) is type(cause) and str(back.cause) == str(cause)
+    text = GenerateError.with_text(err)
+    assert (text.objective, text.stage, str(text)) == (objective, stage_name, str(err))
