@@ -59,14 +59,13 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
     """:func:`render` for the CLI, the dashboards in a forked child while this process renders
     the rest: the dashboards are ~45 % of a large spec's render time. Same files, same order,
     same error as :func:`render` (the first failure in stage order: a dashboard failure beats a
-    later Grafana-rules one). ``parallel`` None: only on POSIX, with more than one CPU and at
-    least PARALLEL_MIN_OBJECTIVES objectives, and while the machine has a core to spare (on a
-    busy one the child only competes with this process, and the fork costs ~10 % more CPU in
-    all); the library's render stays serial."""
+    later Grafana-rules one). ``parallel`` None: on POSIX, with more than one CPU this process
+    may run on, and at least PARALLEL_MIN_OBJECTIVES objectives (whatever the load: guessing it
+    from the instant run queue made the choice, and the time, flip between runs; on a saturated
+    machine the fork costs ~10 % more CPU); the library's render stays serial."""
     if parallel is None:
-        cpus = os.cpu_count() or 1
-        parallel = (sys.platform != "win32" and cpus > 1
-                    and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES and _core_to_spare(cpus))
+        parallel = (sys.platform != "win32" and _cpus() > 1
+                    and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES)
     if not parallel:
         return render(spec, alerts)
     import multiprocessing
@@ -100,15 +99,12 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
     return files | dashboards | grafana
 
 
-def _core_to_spare(cpus: int) -> bool:
-    """Linux: tasks runnable right now (this process included) at most ``cpus``; elsewhere the
-    1-minute load average under ``cpus - 0.5``. The instant count, because the load average
-    still remembers work that ended seconds ago (a benchmark's previous row, a finished build)."""
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity, where the platform tells)."""
     try:
-        with open("/proc/loadavg", encoding="ascii") as f:
-            return int(f.read().split()[3].partition("/")[0]) <= cpus
-    except (OSError, ValueError, IndexError):
-        return os.getloadavg()[0] < cpus - 0.5
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _dashboards_in_child() -> dict[str, tuple[str, str]] | GenerateError:
