@@ -131,29 +131,38 @@ def _column(spec: Any, data: memoryview, rows: int | None, path: str) -> Any:
         if rows is not None and len(values) != rows:
             raise _fail(path, f"{len(values)} values, the item has {rows} rows")
         return values
-    extra = set(spec) - {"name", "dtype", "offset", "length"}
+    arr = _block(spec, data, DTYPES, path, MAX_ROWS, "rows", rows, named=True)
+    if np.isinf(arr).any():
+        raise _fail(path, "infinity is not a value (NaN stands for a missing one)")
+    return arr
+
+
+def _block(spec: dict[str, Any], data: memoryview, dtypes: dict[str, np.dtype[Any]],
+           path: str, limit: int, what: str, rows: int | None = None, named: bool = False
+           ) -> Any:
+    """The array a ``{"dtype", "offset", "length"}`` block (a column's may carry its ``name``)
+    points at, checked: known dtype, non-negative integers, at most ``limit`` values (``rows``
+    when given), inside the data section."""
+    extra = set(spec) - {"dtype", "offset", "length"} - ({"name"} if named else set())
     if extra:
         raise _fail(path, f"unexpected keys {sorted(extra)}")
-    dtype = DTYPES.get(str(spec.get("dtype")))
+    dtype = dtypes.get(str(spec.get("dtype")))
     if dtype is None:
-        raise _fail(f"{path}.dtype", f"expected one of {sorted(DTYPES)}")
+        raise _fail(f"{path}.dtype", f"expected one of {sorted(dtypes)}")
     offset, length = spec.get("offset"), spec.get("length")
     for key, value in (("offset", offset), ("length", length)):
         if type(value) is not int or value < 0:
             raise _fail(f"{path}.{key}", "expected a non-negative integer")
     assert isinstance(offset, int) and isinstance(length, int)
-    if length > MAX_ROWS:
-        raise _fail(f"{path}.length", f"more than {MAX_ROWS} rows")
+    if length > limit:
+        raise _fail(f"{path}.length", f"more than {limit} {what}")
     if rows is not None and length != rows:
         raise _fail(f"{path}.length", f"{length} values, the item has {rows} rows")
     end = offset + length * dtype.itemsize
     if end > len(data):
-        raise _fail(f"{path}.offset", f"the column ends at byte {end}, past the data section "
+        raise _fail(f"{path}.offset", f"the block ends at byte {end}, past the data section "
                     f"({len(data)} bytes)")
-    arr = np.frombuffer(data, dtype=dtype, count=length, offset=offset)
-    if np.isinf(arr).any():
-        raise _fail(path, "infinity is not a value (NaN stands for a missing one)")
-    return arr
+    return np.frombuffer(data, dtype=dtype, count=length, offset=offset)
 
 
 def _sketch(sketch: Any, data: memoryview, path: str) -> Any:
@@ -169,23 +178,8 @@ def _sketch(sketch: Any, data: memoryview, path: str) -> Any:
             continue
         where = f"{path}.{key}"
         dtype, lo, hi = SKETCH_DTYPES[key]
-        extra = set(spec) - {"dtype", "offset", "length"}
-        if extra:
-            raise _fail(where, f"unexpected keys {sorted(extra)}")
-        if spec.get("dtype") != dtype.str[1:]:
-            raise _fail(f"{where}.dtype", f"expected {dtype.str[1:]!r}")
-        offset, length = spec.get("offset"), spec.get("length")
-        for name, value in (("offset", offset), ("length", length)):
-            if type(value) is not int or value < 0:
-                raise _fail(f"{where}.{name}", "expected a non-negative integer")
-        assert isinstance(offset, int) and isinstance(length, int)
-        if length > MAX_SKETCH_KEYS:
-            raise _fail(f"{where}.length", f"more than {MAX_SKETCH_KEYS} buckets")
-        end = offset + length * dtype.itemsize
-        if end > len(data):
-            raise _fail(f"{where}.offset", f"the block ends at byte {end}, past the data "
-                        f"section ({len(data)} bytes)")
-        arr = np.frombuffer(data, dtype=dtype, count=length, offset=offset)
+        arr = _block(spec, data, {dtype.str[1:]: dtype}, where, MAX_SKETCH_KEYS, "buckets")
+        length = arr.size
         if length and (int(arr.min()) < lo or int(arr.max()) > hi):
             raise _fail(where, f"values must lie in [{lo}, {hi}]")
         out[key] = arr.tolist()

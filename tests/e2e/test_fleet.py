@@ -29,7 +29,6 @@ import pytest
 from numpy.typing import ArrayLike
 
 from agent import catalogue as cat
-from agent.spec.model import Drift
 from detectors import bins
 from detectors.calibration import CalibrationCache
 from detectors.drift import DriftInput, DriftThresholds, detect_drift
@@ -47,7 +46,6 @@ SLOW, MEDIUM = 0.15, 0.02   # slow: mid-bucket (100-200 ms); medium and 0: well 
 CALIBRATION, ALPHA, MIN_KS = 0.999, 0.01, 0.01
 DRIFT = {"reference_size": REFERENCE, "window_size": WINDOW, "min_samples": WINDOW // 2,
          "calibration": CALIBRATION, "alpha": ALPHA, "min_ks_effect": MIN_KS}
-HAS_FLEET_WINDOW = "fleet_window" in Drift.model_fields
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
@@ -76,7 +74,7 @@ def _reference() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    drift = dict(DRIFT, **({"fleet_window": f"{FLEET_WINDOW:g}s"} if HAS_FLEET_WINDOW else {}))
+    drift = dict(DRIFT, fleet_window=f"{FLEET_WINDOW:g}s")
     f = Fleet.start(tmp_path_factory.mktemp("fleet"), N, drift)
     try:
         ref = _reference()
@@ -243,7 +241,6 @@ def _alerts(fleet: Fleet, name: str, state: str = "firing") -> list[dict[str, ob
     return fleet.firing(f'ALERTS{{alertname="{name}",alertstate="{state}"}}')
 
 
-@pytest.mark.skipif(not HAS_FLEET_WINDOW, reason="needs drift.fleet_window (fleet drift rules)")
 def test_a_shift_too_small_for_any_replica_is_seen_by_the_fleet(fleet: Fleet) -> None:
     """Every replica's values move by SHIFT sd. Checked in Python first, on exactly the values
     sent: no window any replica can hold reaches its own detector's threshold, while the pooled

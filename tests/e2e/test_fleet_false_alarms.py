@@ -35,7 +35,6 @@ from agent import catalogue as cat
 from agent.cli.generate import write
 from agent.sidecar.fleet_counts import RankCounts
 from agent.spec import parse_spec
-from agent.spec.model import Drift
 from detectors import bins
 from detectors.calibration import CalibrationCache
 from detectors.drift import DriftInput, DriftThresholds, detect_drift
@@ -50,9 +49,7 @@ DRIFT = {"reference_size": REFERENCE, "window_size": PER_REPLICA, "min_samples":
          "calibration": CALIBRATION, "alpha": ALPHA, "min_ks_effect": MIN_KS,
          "fleet_window": f"{STEP}s"}
 
-pytestmark = [pytest.mark.servers,
-              pytest.mark.skipif("fleet_window" not in Drift.model_fields,
-                                 reason="needs drift.fleet_window (fleet drift rules)")]
+pytestmark = [pytest.mark.servers]
 
 
 # -- the generated rules, inlined ----------------------------------------------------------------
