@@ -24,6 +24,12 @@ def level_label(q: float) -> str:
     return "+Inf" if math.isinf(q) else f"{q:.6g}"
 
 
+def le_labels(bins: int) -> list[str]:
+    """The ``le`` labels of ``bins`` bins, ``+Inf`` last: what the sidecars export and the
+    fleet rules match."""
+    return [level_label(q) for q in level_values(bins)] + [level_label(math.inf)]
+
+
 def chi2_quantile(p: float, dof: int) -> float:
     """Wilson–Hilferty: within 1.3 % of the exact quantile for dof >= 9 at p <= 0.9999, within
     3.5 % for dof >= 3; at the alarm levels (p >= 0.99) never below it, so a little

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from detectors.bins import level_label, levels, quantile_edges
+from detectors.bins import levels, quantile_edges
+from detectors.levels import le_labels
 from detectors.windows import FeatureWindow
 
 OTHER = "__other__"     # reference categories past drift.fleet_categories
@@ -131,7 +132,7 @@ def _level_sum(bins: int, cum: NDArray[np.int64]) -> float:
 
 
 def _buckets(bins: int, cum: NDArray[np.int64]) -> list[tuple[str, float]]:
-    labels = [level_label(float(q)) for q in levels(bins)] + [level_label(float("inf"))]
+    labels = le_labels(bins)
     return list(zip(labels, (float(c) for c in cum), strict=True))
 
 

@@ -122,9 +122,9 @@ def psi_terms(window: str, reference: str) -> str:
 
 def le_labels(bins: int) -> list[str]:
     """The ``le`` labels the sidecars export for ``bins`` bins."""
-    from detectors.levels import level_label, level_values  # generators only, never the SDK
+    from detectors.levels import le_labels as labels  # generators only, never the SDK
 
-    return [level_label(q) for q in level_values(bins)] + [level_label(math.inf)]
+    return labels(bins)
 
 
 def _c(alpha: float) -> float:
