@@ -51,52 +51,57 @@ def render(spec: Spec, alerts: Backend = "both") -> dict[str, tuple[str, str]]:
 
 
 PARALLEL_MIN_OBJECTIVES = 200     # below this a fork costs more than the dashboards it saves
-_FORKED: tuple[Spec, list[ObjectivePlan]] | None = None   # what a forked child renders
 
 
 def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = None
                  ) -> dict[str, tuple[str, str]]:
-    """:func:`render` for the CLI, the dashboards in a forked child while this process renders
-    the rest: the dashboards are ~45 % of a large spec's render time. Same files, same order,
-    same error as :func:`render` (the first failure in stage order: a dashboard failure beats a
-    later Grafana-rules one). ``parallel`` None: on POSIX, with more than one CPU this process
-    may run on, and at least PARALLEL_MIN_OBJECTIVES objectives (whatever the load: guessing it
-    from the instant run queue made the choice, and the time, flip between runs; on a saturated
-    machine the fork costs ~10 % more CPU); the library's render stays serial."""
+    """:func:`render` for the CLI, the dashboards, Grafana rules and the last objectives' unit
+    tests in a forked child while this process renders the Prometheus rules and the other unit
+    tests: about half of a large spec's render time each. Same files, same order, same error
+    as :func:`render` (the first failure in stage order: a dashboard failure beats a later
+    Grafana-rules one). ``parallel`` None: on POSIX, with more than one CPU this process may run
+    on, and at least PARALLEL_MIN_OBJECTIVES objectives (whatever the load: guessing it from the
+    instant run queue made the choice, and the time, flip between runs; on a saturated machine
+    the fork costs ~10 % more CPU); the library's render stays serial."""
     if parallel is None:
         parallel = (sys.platform != "win32" and _cpus() > 1
                     and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES)
     if not parallel:
         return render(spec, alerts)
-    import multiprocessing
+    from agent.cli.forked import Forked
 
-    global _FORKED
     with stage("validate"):
         ps = plans(spec)
     prometheus_alerts = alerts in ("prometheus", "both")
-    _FORKED = (spec, ps)      # the child inherits it: nothing of the spec is pickled
-    try:
-        with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(_dashboards_in_child)
-            files: dict[str, tuple[str, str]] = {}
-            _rules(spec, ps, prometheus_alerts, files)
-            if prometheus_alerts:
-                _unit_tests(spec, ps, files)
-            grafana: dict[str, tuple[str, str]] = {}
-            late: GenerateError | None = None
-            if alerts in ("grafana", "both"):
-                try:
-                    _grafana_rules(spec, ps, grafana)
-                except GenerateError as exc:
-                    late = exc
-            dashboards = pending.get()
-    finally:
-        _FORKED = None
-    if isinstance(dashboards, GenerateError):
-        raise dashboards
-    if late is not None:
-        raise late
-    return files | dashboards | grafana
+    grafana_rules = alerts in ("grafana", "both")
+    mine = _tests_here(len(ps), prometheus_alerts, grafana_rules)
+    tested = ps[mine:] if prometheus_alerts else []
+    # the child inherits the plans: nothing of the spec is pickled, only the files come back
+    with Forked(lambda: _in_child(spec, tested, ps, grafana_rules)) as child:
+        files: dict[str, tuple[str, str]] = {}
+        _rules(spec, ps, prometheus_alerts, files)
+        if prometheus_alerts:
+            _unit_tests(spec, ps[:mine], files)
+        theirs = child.get()
+    if isinstance(theirs, GenerateError):
+        raise theirs
+    return files | theirs
+
+
+#: each stage's render time per objective, relative (bench/generate.py's 1,000 objectives; the
+#: dashboards' includes sending them back to the parent)
+_COST = {"rules": 2.4, "unit tests": 4.5, "dashboards": 6.0, "grafana rules": 1.7}
+
+
+def _tests_here(n: int, unit_tests: bool, grafana_rules: bool) -> int:
+    """How many objectives' unit tests the parent renders (the child renders the rest before
+    its dashboards) so that both finish together, by :data:`_COST`."""
+    if not unit_tests:
+        return n
+    c = _COST
+    child = c["dashboards"] + (c["grafana rules"] if grafana_rules else 0.0)
+    share = (child + c["unit tests"] - c["rules"]) / (2 * c["unit tests"])
+    return round(n * min(1.0, max(0.0, share)))
 
 
 def _cpus() -> int:
@@ -107,16 +112,19 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _dashboards_in_child() -> dict[str, tuple[str, str]] | GenerateError:
-    """The dashboards stage in the forked child; its failure comes back as a value (one that
-    pickles: a cause that does not is sent as its text, the message unchanged)."""
+def _in_child(spec: Spec, tested: list[ObjectivePlan], ps: list[ObjectivePlan],
+              grafana_rules: bool) -> dict[str, tuple[str, str]] | GenerateError:
+    """In the forked child: ``tested``'s unit tests, the dashboards, then the Grafana rules if
+    asked (render's stage order); the first failure comes back as a value (one that pickles: a
+    cause that does not is sent as its text, the message unchanged)."""
     import pickle
 
-    assert _FORKED is not None, "runs only in a child forked by render_split"
-    spec, ps = _FORKED
     files: dict[str, tuple[str, str]] = {}
     try:
+        _unit_tests(spec, tested, files)
         _dashboards(spec, ps, files)
+        if grafana_rules:
+            _grafana_rules(spec, ps, files)
     except GenerateError as exc:
         try:
             pickle.loads(pickle.dumps(exc))     # the parent must be able to read it back

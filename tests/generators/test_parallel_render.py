@@ -1,7 +1,7 @@
-"""The CLI renders a large spec's dashboards in a forked child (agent/cli/generate.py
-render_split): the same files in the same order, and the same error, as the serial render —
-including a failure on each side at once (the first in stage order wins) and a cause that does
-not pickle."""
+"""The CLI renders a large spec's dashboards, Grafana rules and last unit tests in a forked child
+(agent/cli/generate.py render_split): the same files in the same order, and the same error, as
+the serial render — including a failure on each side at once (the first in stage order wins)
+and a cause that does not pickle."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.cli import main
-from agent.cli.generate import PARALLEL_MIN_OBJECTIVES, render, render_split
+from agent.cli.generate import PARALLEL_MIN_OBJECTIVES, _tests_here, render, render_split
 from agent.spec import parse_spec
 from agent.spec.model import Spec
 from agent.stages import STAGES, GenerateError
@@ -37,6 +37,15 @@ def _doc() -> dict[str, Any]:
     return doc
 
 
+def _tail() -> str:
+    """VICTIM's objective copied last: its unit tests render in the child."""
+    names = [o["name"] for o in _doc()["objectives"]]
+    return next(n for n in reversed(names) if n.endswith(VICTIM.partition("-")[2]))
+
+
+TAIL = _tail()
+
+
 @pytest.fixture(scope="module")
 def spec() -> Spec:
     return parse_spec(_doc())
@@ -50,24 +59,25 @@ def test_the_split_render_is_the_serial_render(spec: Spec, alerts: Any) -> None:
     assert serial == render(spec, alerts)
 
 
-def _fail(monkeypatch: pytest.MonkeyPatch, target: str, exc: Exception) -> None:
-    """``target`` raises ``exc`` for VICTIM (a forked child inherits the patch)."""
+def _fail(monkeypatch: pytest.MonkeyPatch, target: str, exc: Exception,
+          victim: str = VICTIM) -> None:
+    """``target`` raises ``exc`` for ``victim`` (a forked child inherits the patch)."""
     module, _, name = target.rpartition(".")
     real = getattr(__import__(module, fromlist=[name]), name)
 
     def fails(p: Any, *args: Any, **kwargs: Any) -> Any:
-        if p.o.name == VICTIM:
+        if p.o.name == victim:
             raise exc
         return real(p, *args, **kwargs)
 
     monkeypatch.setattr(f"{module}.{name}", fails)
 
 
-def _errors(spec: Spec) -> tuple[GenerateError, GenerateError]:
+def _errors(spec: Spec, alerts: Any = "both") -> tuple[GenerateError, GenerateError]:
     got = []
     for parallel in (False, True):
         with pytest.raises(GenerateError) as err:
-            render_split(spec, "both", parallel=parallel)
+            render_split(spec, alerts, parallel=parallel)
         got.append(err.value)
     return got[0], got[1]
 
@@ -97,6 +107,33 @@ def test_the_split_render_fails_as_the_serial_one(
     assert str(serial).startswith(f"could not generate SLO {VICTIM}: {stage_name}: ")
     if not isinstance(exc, Unpicklable):
         assert type(split.cause) is type(exc) and str(split.cause) == str(exc)
+
+
+def test_the_child_renders_the_last_unit_tests() -> None:
+    """With Prometheus alerts only, the child takes the tail of the unit tests (TAIL among
+    them) to finish with the parent; with Grafana rules too, the parent keeps them all."""
+    mine = _tests_here(PARALLEL_MIN_OBJECTIVES, True, False)
+    names = [o["name"] for o in _doc()["objectives"]]
+    assert 0 < mine <= names.index(TAIL)
+    assert _tests_here(PARALLEL_MIN_OBJECTIVES, False, True) == PARALLEL_MIN_OBJECTIVES
+
+
+@pytest.mark.parametrize(("failing", "expected"), [
+    ([("alerts.unittests.test_file", TAIL)], (TAIL, "unit tests")),
+    ([("alerts.unittests.test_file", TAIL), ("alerts.unittests.test_file", VICTIM)],
+     (VICTIM, "unit tests")),
+    ([("alerts.unittests.test_file", TAIL), ("dashboards.detail.detail_dashboard", VICTIM)],
+     (TAIL, "unit tests")),
+    ([("alerts.rules.objective_group", TAIL), ("alerts.unittests.test_file", TAIL)],
+     (TAIL, "rules")),
+])
+def test_unit_tests_split_between_both_processes_fail_in_stage_order(
+        spec: Spec, monkeypatch: pytest.MonkeyPatch, failing: list[tuple[str, str]],
+        expected: tuple[str, str]) -> None:
+    for target, victim in failing:
+        _fail(monkeypatch, target, ValueError(f"broken {victim}"), victim)
+    serial, split = _errors(spec, "prometheus")
+    assert (split.objective, split.stage, str(split)) == (*expected, str(serial))
 
 
 def test_the_cli_writes_what_render_gives(spec: Spec, tmp_path: Path) -> None:
