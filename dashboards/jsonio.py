@@ -3,7 +3,7 @@ sort_keys=True)`` (ASCII-escaped) writes through grafana-foundation-sdk's encode
 NaN and infinities are written ``null`` (json's ``NaN`` is not JSON; Grafana would refuse the
 file). The standard library drops to its pure-Python encoder whenever ``indent`` is set, and
 1,000 objective dashboards spent most of ``slo-agent generate`` there: orjson (the ``generate``
-extra) writes the text ~5x faster, and the few places its spelling differs from :mod:`json`'s are
+extra) writes the text ~2.5x faster, and the few places its spelling differs from :mod:`json`'s are
 put back (non-ASCII and DEL escaped, floats respelled by ``float.__repr__``); a document it cannot
 write as :mod:`json` would (integers past 64 bits, lone surrogates, non-string keys, unknown
 types) is written by the pure-Python encoder below.
