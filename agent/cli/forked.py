@@ -31,7 +31,12 @@ class Forked(Generic[T]):
         with suppress(OSError, AttributeError):
             import fcntl
             fcntl.fcntl(write, _F_SETPIPE_SZ, 1 << 20)
-        self._pid = os.fork()
+        try:
+            self._pid = os.fork()
+        except OSError:                     # no fork (process limit, memory): the caller decides
+            os.close(read)
+            os.close(write)
+            raise
         if self._pid == 0:                                    # the child: never returns
             os.close(read)
             _child(fn, write)

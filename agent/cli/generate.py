@@ -76,8 +76,11 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
     grafana_rules = alerts in ("grafana", "both")
     mine = _tests_here(len(ps), prometheus_alerts, grafana_rules)
     tested = ps[mine:] if prometheus_alerts else []
-    # the child inherits the plans: nothing of the spec is pickled, only the files come back
-    with Forked(lambda: _in_child(spec, tested, ps, grafana_rules)) as child:
+    try:     # the child inherits the plans: nothing of the spec is pickled, only files come back
+        child = Forked(lambda: _in_child(spec, tested, ps, grafana_rules))
+    except OSError:                 # no fork now (process limit, memory): the same, serially
+        return render(spec, alerts)
+    with child:
         files: dict[str, tuple[str, str]] = {}
         _rules(spec, ps, prometheus_alerts, files)
         if prometheus_alerts:

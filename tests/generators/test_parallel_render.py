@@ -5,6 +5,7 @@ and a cause that does not pickle."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -107,6 +108,20 @@ def test_the_split_render_fails_as_the_serial_one(
     assert str(serial).startswith(f"could not generate SLO {VICTIM}: {stage_name}: ")
     if not isinstance(exc, Unpicklable):
         assert type(split.cause) is type(exc) and str(split.cause) == str(exc)
+
+
+def test_without_a_fork_the_render_is_serial(spec: Spec, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """A fork refused (process limit, memory) renders in this process: the same files, and
+    the pipe meant for the child is closed."""
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(os, "fork", refused)
+    assert render_split(spec, "prometheus", parallel=True) == render(spec, "prometheus")
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds
 
 
 def test_the_child_renders_the_last_unit_tests() -> None:
