@@ -36,26 +36,13 @@ def num(x: float) -> str:
 
 
 def counter(increments: Sequence[tuple[int, float]]) -> str:
-    """Per-tick increments per segment → promtool's 'a+bxn' notation, continuing the total.
-    The same increments recur across objectives of a kind and in each test's replicas."""
-    key = tuple(increments)
-    got = _COUNTERS.get(key)
-    if got is not None:
-        return got
+    """Per-tick increments per segment → promtool's 'a+bxn' notation, continuing the total."""
     parts, last = [], None
     for ticks, inc in increments:
         start = 0.0 if last is None else last + inc
         parts.append(f"{num(start)}+{num(inc)}x{ticks - 1}")
         last = start + (ticks - 1) * inc
-    if len(_COUNTERS) >= _COUNTERS_CAP:
-        _COUNTERS.clear()
-    got = _COUNTERS[key] = " ".join(parts)
-    return got
-
-
-#: rendered counter values by their increments, emptied past its cap
-_COUNTERS: dict[tuple[tuple[int, float], ...], str] = {}
-_COUNTERS_CAP = 8192
+    return " ".join(parts)
 
 
 def gauge_values(values: Sequence[tuple[int, float | None]]) -> str:
