@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -32,6 +34,7 @@ def start_sidecar(spec: dict[str, Any], one_core: bool = False
                   ) -> tuple[subprocess.Popen[bytes], str, int]:
     """Write ``spec`` (listen/state_dir filled in), start ``slo-agent run``, wait for /readyz."""
     tmp = Path(tempfile.mkdtemp(prefix="slo-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)     # its spec and state, at exit
     port = free_port()
     spec = {**spec, "sidecar": {**spec.get("sidecar", {}), "listen": f"127.0.0.1:{port}",
                                 "state_dir": str(tmp / "state")}}
