@@ -97,16 +97,24 @@ _MODELS: dict[type, Callable[[Any], Any]] = {}
 _MODELS_CAP = 1024
 
 
+def _model_method(t: type) -> Callable[[Any], Any] | None:
+    """The class's own plain ``to_json``, remembered in :data:`_MODELS` (the same call for
+    every instance); None for anything else."""
+    method = getattr(t, "to_json", None)
+    if not isinstance(method, FunctionType):
+        return None
+    if len(_MODELS) >= _MODELS_CAP:
+        _MODELS.clear()
+    _MODELS[t] = method
+    return method
+
+
 def _other(o: Any, nl: str) -> str:
     """Builder models (through their ``to_json``), then subclasses of the JSON types (enums)."""
     if not isinstance(o, _JSON_TYPES):
         to_json = getattr(o, "to_json", None)
         if callable(to_json):
-            method = getattr(type(o), "to_json", None)
-            if isinstance(method, FunctionType):      # a plain method: the same call, cached
-                if len(_MODELS) >= _MODELS_CAP:
-                    _MODELS.clear()
-                _MODELS[type(o)] = method
+            _model_method(type(o))
             return _encode(to_json(), nl)
         raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
     if isinstance(o, str):
@@ -182,13 +190,9 @@ def _plain(o: Any) -> Any:
     t = type(o)
     to_json = _MODELS.get(t)
     if to_json is None:
-        method = getattr(t, "to_json", None)
-        if isinstance(method, FunctionType) and not isinstance(o, _JSON_TYPES):
-            if len(_MODELS) >= _MODELS_CAP:
-                _MODELS.clear()
-            to_json = _MODELS[t] = method
-        elif isinstance(o, float):
+        if isinstance(o, float):
             return float(o)
-        else:
+        to_json = None if isinstance(o, _JSON_TYPES) else _model_method(t)
+        if to_json is None:
             raise TypeError(f"{t.__name__}: left to the pure-Python encoder")
     return to_json(o)
