@@ -15,12 +15,12 @@ from typing import Any
 from agent import catalogue as cat
 from agent.signals import Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
-from agent.signals.promql import select
+from agent.signals.query_shapes import select
 from agent.spec.custom import WINDOW, CustomSLI, at_window
-from agent.spec.model import Objective, Spec, TierWindows
-from agent.spec.promql import counting_function
+from agent.spec.document import Objective, Spec, TierWindows
+from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
-from agent.spec.units import Base, Threshold, format_duration
+from agent.units import Base, Threshold, format_duration
 
 
 def prom_duration(seconds: float) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 
 
 def config(spec: Spec, pager_url: str = "http://127.0.0.1:9095/pager",

@@ -15,8 +15,8 @@ from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, detail_uid, plans
-from agent.spec.model import Spec
-from agent.spec.units import format_duration
+from agent.spec.document import Spec
+from agent.units import format_duration
 from alerts.rules import threshold_alert
 
 DATASOURCE_UID = "prometheus"

@@ -9,9 +9,9 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, panel_url, plans, prom_duration, runbook_url
-from agent.spec.model import Spec, TierWindows
+from agent.spec.document import Spec, TierWindows
 from agent.spec.signals import SLIType
-from agent.spec.units import Unit, format_duration, format_value
+from agent.units import Unit, format_duration, format_value
 
 Rule = dict[str, Any]
 

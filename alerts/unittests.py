@@ -15,9 +15,9 @@ from typing import Any
 from agent import catalogue as cat
 from agent.signals import inputs as inp
 from agent.sli import Level, ObjectivePlan, custom_metric_series, prom_duration
-from agent.spec.model import TierWindows
+from agent.spec.document import TierWindows
 from agent.spec.signals import SLIType
-from agent.spec.units import Unit
+from agent.units import Unit
 from alerts.rules import absent_alert, burn_alert, threshold_alert
 
 RATE_PER_S = 10.0                 # synthetic traffic: 10 requests per second

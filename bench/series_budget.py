@@ -219,7 +219,8 @@ def measure(spec_path: Path, seconds: float, fleets: list[int], prometheus: str
                             f"127.0.0.1:{ports['sidecar']}", "--state-dir", str(tmp / "r")])
     procs.start("checker", [*run, "--role", "checker", "--listen",
                             f"127.0.0.1:{ports['checker']}", "--state-dir", str(tmp / "c")])
-    procs.start("service", [sys.executable, "-m", "agent.demo.service", "--spec", str(run_spec),
+    procs.start("service", [sys.executable, "-m", "agent.demo.inference_service", "--spec",
+                            str(run_spec),
                             "--port", str(ports["service"]), "--sidecar-url",
                             f"http://127.0.0.1:{ports['sidecar']}"])
     traffic = Traffic(ports["service"], seed=7, rate=200.0)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from _sidecar import free_port, rss_mb, start_sidecar
 
-from agent.sdk import wire
+from agent.sdk import columnar_format
 from agent.sdk.transport import encode
 
 
@@ -44,7 +44,7 @@ def body(rows: int, features: int, seed: int, columnar: bool) -> tuple[bytes, st
         env["items"] = [{"type": "samples", "model": "m", "version": "v1", "rows": rows,
                          "columns": {f"f{j}": data[:, j].tolist() for j in range(features)},
                          "predictions": data[:, 0].tolist()}]
-        return wire.encode(env, dumps=encode), wire.CONTENT_TYPE
+        return columnar_format.encode(env, dumps=encode), columnar_format.CONTENT_TYPE
     feats = [{f"f{j}": float(v) for j, v in enumerate(row)} for row in data]
     env["items"] = [{"type": "samples", "model": "m", "version": "v1", "features": feats,
                      "predictions": [float(x) for x in data[:, 0]]}]

@@ -13,8 +13,8 @@ from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, Threshol
 
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, dashboard_uid, detail_uid, runbook_url
-from agent.spec.model import TierWindows
-from agent.spec.units import format_duration
+from agent.spec.document import TierWindows
+from agent.units import format_duration
 from dashboards.annotations import ALERTS, alert_annotations
 from dashboards.panels import (
     BURN_UNIT,

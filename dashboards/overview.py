@@ -21,8 +21,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, detail_uid
-from agent.spec.model import Spec
-from agent.spec.units import format_duration
+from agent.spec.document import Spec
+from agent.units import format_duration
 from dashboards.detail import fastest
 from dashboards.panels import (
     BURN_UNIT,

@@ -14,7 +14,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from agent import catalogue as cat
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 from dashboards.panels import DATASOURCE, Grid, used_variables
 
 

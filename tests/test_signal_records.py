@@ -15,15 +15,15 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.sidecar.evaluate import Evaluator
-from agent.sidecar.signal_values import TICKS, VALUES
-from agent.sidecar.state import AgentState
+from agent.sidecar.judge._signal_values import TICKS, VALUES
+from agent.sidecar.judge.evaluate import Evaluator
+from agent.sidecar.state.agent_state import AgentState
 from agent.signals import RECORDS, SignalKind, record
 from agent.sli import plans
 from agent.spec import parse_spec
 from agent.spec.errors import SpecError
 from agent.spec.signals import SELECTOR_KEYS, SLIType
-from agent.spec.units import Unit
+from agent.units import Unit
 from alerts.rules import objective_group
 from alerts.unittests import objective_tests
 from dashboards.detail import detail_dashboard

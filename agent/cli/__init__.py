@@ -230,7 +230,7 @@ def job_event(out: Output, job: str, args: tuple[str, ...],
     command always runs; events the sidecar cannot be told are kept in --spool.
     """
     from agent.cli.jobs import Spool, default_spool, default_url, event_item, report, run_wrapped
-    from agent.spec.units import QuantityError, parse_duration
+    from agent.units import QuantityError, parse_duration
 
     parsed = _load(out, spec_path) if spec_path else None
     svc = service or (parsed.service if parsed else None)
@@ -283,9 +283,9 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     _need(out, "sidecar", "slo-agent run")
     from agent.cli.logs import setup_logging
     from agent.sidecar.engine import Engine
-    from agent.sidecar.roles import ROLES
-    from agent.sidecar.server import InsecureBind
-    from agent.sidecar.server import run as serve
+    from agent.sidecar.http.server import InsecureBind
+    from agent.sidecar.http.server import run as serve
+    from agent.sidecar.state.roles import ROLES
     from agent.spec import SpecError, parse_spec
 
     if role is not None and role not in ROLES:

@@ -38,7 +38,7 @@ def checked(out: Output, spec_path: str) -> Spec:
     """The one validity check that ``validate`` and ``generate`` share: the spec model, then
     promtool over the spec's own PromQL; what either refuses exits 2. Default tiers that had to
     be widened or dropped to fit an objective's window are said."""
-    from agent.cli.promql import promtool_problems
+    from agent.cli.promtool_check import promtool_problems
 
     parsed = load(out, spec_path)
     problems = promtool_problems(parsed)

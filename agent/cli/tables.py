@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.spec.model import Objective, Spec
-from agent.spec.units import format_duration, format_value
+from agent.spec.document import Objective, Spec
+from agent.units import format_duration, format_value
 
 
 def selector_text(o: Objective) -> str:

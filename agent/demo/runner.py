@@ -106,7 +106,7 @@ class Traffic:
                  ) -> None:
         import numpy as np
 
-        from agent.demo.model import sample_features
+        from agent.demo.fraud_model import sample_features
 
         self.port = port
         self.host = host
@@ -200,7 +200,7 @@ class Demo:
         sidecar = subprocess.Popen([sys.executable, "-m", "agent.cli", "run", "-c",
                                     str(spec_path), "--log-level", "warning"],
                                    stdout=logs, stderr=logs, env=env)
-        service = subprocess.Popen([sys.executable, "-m", "agent.demo.service", "--spec",
+        service = subprocess.Popen([sys.executable, "-m", "agent.demo.inference_service", "--spec",
                                     str(spec_path), "--port", str(service_port),
                                     "--seed", str(self.seed)], stdout=logs, stderr=logs, env=env)
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
@@ -372,7 +372,7 @@ class _View:
 
 
 def _fmt(level: float | None, o: dict[str, Any]) -> str:
-    from agent.spec.units import Unit, format_value
+    from agent.units import Unit, format_value
 
     if level is None:
         return "-"

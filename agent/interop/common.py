@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from agent.spec.promql import problem as promql_problem
-from agent.spec.units import QuantityError, format_duration, parse_duration
+from agent.spec.promql_syntax import problem as promql_problem
+from agent.units import QuantityError, format_duration, parse_duration
 
 #: labels slo-agent puts on every series and alert of an objective: a team's label of the same
 #: name would be overwritten, so importers refuse it

@@ -21,8 +21,8 @@ from agent.interop.common import (
     ratio_percent,
     tier_entry,
 )
-from agent.spec.promql import WINDOW, CounterQueryError, counter_rate
-from agent.spec.units import format_duration
+from agent.spec.promql_syntax import WINDOW, CounterQueryError, counter_rate
+from agent.units import format_duration
 
 API = "openslo/v1"
 ALPHA = "openslo/v1alpha"

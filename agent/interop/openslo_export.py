@@ -13,9 +13,9 @@ from typing import Any
 
 from agent.interop.openslo import API
 from agent.sli import ObjectivePlan, plans
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 from agent.spec.signals import SLIType
-from agent.spec.units import format_duration
+from agent.units import format_duration
 
 
 def _source(query: str) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from typing import Any
 
 from agent.k8s.names import label_value, object_name
 from agent.sli import plans
-from agent.spec.model import Spec
-from agent.spec.units import format_duration
+from agent.spec.document import Spec
+from agent.units import format_duration
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "slo-agent"}
 SIDECAR_PORT = "slo-agent"       # the sidecar container's port name in deploy/kubernetes

@@ -2,9 +2,9 @@
 
 Every ``flush_interval`` the thread asks the monitor for what changed (counts, merged sketches,
 samples, feedback, dataset batches) and POSTs one batch to ``/v1/ingest``: columnar (schema 2,
-``agent/sdk/wire.py``: features as float columns) by default, JSON (schema 1) once a sidecar
-answers 415 to a columnar body (an older sidecar), or with ``SLO_AGENT_WIRE=json``. When the
-sidecar is slow or gone, batches wait in a bounded list with exponential backoff; past the bound
+``agent/sdk/columnar_format.py``: features as float columns) by default, JSON (schema 1) once a
+sidecar answers 415 to a columnar body (an older sidecar), or with ``SLO_AGENT_WIRE=json``. When
+the sidecar is slow or gone, batches wait in a bounded list with exponential backoff; past the bound
 the oldest is dropped and its items are counted. A 4xx is final for what it names: when the
 answer's ``fields`` name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``),
 only those are dropped and the rest of the batch is sent again at once, so one bad item never
@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from agent.sdk import wire
+from agent.sdk import columnar_format
 
 log = logging.getLogger("slo_agent.sdk")
 
@@ -174,8 +174,9 @@ class Shipper:
         """The request body and its Content-Type for one batch."""
         env = self._envelope(batch)
         if self.columnar:
-            return wire.encode(env, dumps=encode), wire.CONTENT_TYPE
-        env["items"] = [wire.rows_of(i) if i.get("type") == "samples" and "columns" in i else i
+            return columnar_format.encode(env, dumps=encode), columnar_format.CONTENT_TYPE
+        env["items"] = [columnar_format.rows_of(i)
+                        if i.get("type") == "samples" and "columns" in i else i
                         for i in env["items"]]
         return encode(env), "application/json"
 

@@ -1,1 +1,12 @@
-"""The sidecar: ingest, collectors, SLO evaluation, HTTP API and durable state."""
+"""The sidecar (``slo-agent run``): rooms below, lifecycle on top.
+
+Rooms, each importing only the rooms listed before it (and ``detectors``, the spec, the signal
+records, the catalogue): :mod:`~agent.sidecar.state` (what the sidecar remembers),
+:mod:`~agent.sidecar.ingest` (the doors and applying what they admit),
+:mod:`~agent.sidecar.judge` (signal values and verdicts), :mod:`~agent.sidecar.collectors`
+(GPU, scrape targets, dataset files). The lifecycle at this level (:mod:`.engine`, the tick,
+:mod:`.exposition`, :mod:`.view`, the ``/status`` document, webhooks) composes them and never
+imports :mod:`~agent.sidecar.http`, the outermost room, which serves what the lifecycle
+publishes. A module whose name starts with ``_`` is private to its room. See
+docs/architecture.md.
+"""

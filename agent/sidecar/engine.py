@@ -1,7 +1,7 @@
 """The engine's lifecycle: one worker thread owns the state (applies ingest, ticks, snapshots);
-a collector thread polls GPU, scrape targets and dataset files (:mod:`.collection`). The HTTP
-event loop only queues work and reads what the last tick published (:mod:`.tick`), so a slow
-detector never stalls /metrics or ingest.
+a collector thread polls GPU, scrape targets and dataset files (:mod:`.collectors.collection`).
+The HTTP event loop only queues work and reads what the last tick published (:mod:`._tick`), so
+a slow detector never stalls /metrics or ingest.
 """
 
 from __future__ import annotations
@@ -15,21 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.sidecar import persistence, roles
-from agent.sidecar.apply import Admission, apply
-from agent.sidecar.collection import apply_dataset, apply_scrape, poll_due
+from agent.sidecar._histogram import Histograms
+from agent.sidecar._tick import Ticker
+from agent.sidecar._webhooks import Webhooks
+from agent.sidecar.collectors.collection import apply_dataset, apply_scrape, poll_due
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
-from agent.sidecar.evaluate import Evaluator, Result, Transition
-from agent.sidecar.histogram import Histograms
-from agent.sidecar.history import History
-from agent.sidecar.ingest import Batch
-from agent.sidecar.state import AgentState
-from agent.sidecar.tick import Ticker
+from agent.sidecar.ingest.apply import Admission, apply
+from agent.sidecar.ingest.payload import Batch
+from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
+from agent.sidecar.state import persistence, roles
+from agent.sidecar.state.agent_state import AgentState
+from agent.sidecar.state.history import History
 from agent.sidecar.view import Counters
-from agent.sidecar.webhooks import Webhooks
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 from detectors.detection import Detection
 
 log = logging.getLogger("slo_agent.sidecar")
@@ -206,7 +206,7 @@ class Engine:
 
     # -- evaluation tick -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        """Evaluate and publish (see :mod:`agent.sidecar.tick`)."""
+        """Evaluate and publish (see :mod:`agent.sidecar._tick`)."""
         self._ticker.tick(self, now)
 
     def guard(self, part: str, default: Any, build: Callable[..., Any], *args: Any) -> Any:

@@ -19,18 +19,18 @@ from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
 from agent.families import family as _fam
-from agent.sidecar.apply import schema_changes
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
-from agent.sidecar.data_signals import NEW_SHARE
-from agent.sidecar.drift_signals import PREDICTION
-from agent.sidecar.state import ModelState
+from agent.sidecar.ingest.apply import schema_changes
+from agent.sidecar.judge.data_signals import NEW_SHARE
+from agent.sidecar.judge.drift_signals import PREDICTION
+from agent.sidecar.state.agent_state import ModelState
 from agent.sidecar.view import EngineView
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 from detectors.sketch import WindowedSketch
 from detectors.thresholds import Status
 
 if TYPE_CHECKING:
-    from agent.sidecar.evaluate import Result
+    from agent.sidecar.judge.evaluate import Result
 
 
 OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics

@@ -13,15 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from agent.sidecar.apply import Admission
+    from agent.sidecar._histogram import Histograms
+    from agent.sidecar._webhooks import Webhooks
     from agent.sidecar.collectors.gpu import GPUCollector
     from agent.sidecar.collectors.scrape import Scraper
-    from agent.sidecar.evaluate import Evaluator, Result, Transition
-    from agent.sidecar.histogram import Histograms
-    from agent.sidecar.history import History
-    from agent.sidecar.state import AgentState
-    from agent.sidecar.webhooks import Webhooks
-    from agent.spec.model import Spec
+    from agent.sidecar.ingest.apply import Admission
+    from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
+    from agent.sidecar.state.agent_state import AgentState
+    from agent.sidecar.state.history import History
+    from agent.spec.document import Spec
     from detectors.detection import Detection
 
 

@@ -6,11 +6,11 @@ Every consumer (spec model, rules, dashboards, promtool tests, sidecar evaluator
 
 from __future__ import annotations
 
-from agent.signals.custom import RECORDS as _CUSTOM
-from agent.signals.data import RECORDS as _DATA
-from agent.signals.infra import RECORDS as _INFRA
-from agent.signals.jobs import RECORDS as _JOBS
-from agent.signals.model import RECORDS as _MODEL
+from agent.signals.custom_kinds import RECORDS as _CUSTOM
+from agent.signals.data_kinds import RECORDS as _DATA
+from agent.signals.infra_kinds import RECORDS as _INFRA
+from agent.signals.job_kinds import RECORDS as _JOBS
+from agent.signals.model_kinds import RECORDS as _MODEL
 from agent.signals.record import (
     Compute,
     Direction,
@@ -20,8 +20,8 @@ from agent.signals.record import (
     SignalRecord,
     SLIType,
 )
-from agent.signals.service import BREAKER_STATES, DEGRADATION_LEVELS
-from agent.signals.service import RECORDS as _SERVICE
+from agent.signals.service_kinds import BREAKER_STATES, DEGRADATION_LEVELS
+from agent.signals.service_kinds import RECORDS as _SERVICE
 
 RECORDS: dict[SignalKind, SignalRecord] = {
     r.kind: r for family in (_SERVICE, _INFRA, _DATA, _MODEL, _JOBS, _CUSTOM) for r in family}

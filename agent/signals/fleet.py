@@ -42,9 +42,9 @@ from statistics import NormalDist
 from typing import Any
 
 from agent import catalogue as cat
-from agent.signals.promql import with_
+from agent.signals.query_shapes import with_
 from agent.signals.record import ColumnLevels, Fleet, PromValue, Query, Recordings
-from agent.spec.units import format_duration
+from agent.units import format_duration
 
 PREDICTION = "__prediction__"
 NEW = "__new__"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from agent.spec.units import Base, Unit
+from agent.units import Base, Unit
 
 
 class SignalKind(str, Enum):

@@ -8,7 +8,7 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.signals.record import Judge, SignalRecord
-from agent.spec.units import Unit
+from agent.units import Unit
 
 
 def _sel(name: str, labels: Mapping[str, str], suffix: str = "",

@@ -23,7 +23,7 @@ from pydantic import Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from agent.spec.fields import Duration, Ratio, StrictModel, as_duration, as_ratio, problems_error
-from agent.spec.units import format_duration
+from agent.units import format_duration
 
 SHORT_DIVISOR = 12          # the Workbook's short window: 1/12 of the long one
 MIN_EVALUATIONS = 4         # a window must span this many rule evaluations to mean anything

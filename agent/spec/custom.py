@@ -1,10 +1,10 @@
 """Custom SLIs: an objective on the team's own queries (Sloth/Pyrra/OpenSLO style) or on a metric
 the team records with the SDK (``monitor.gauge``/``monitor.counter``).
 
-Every query is parsed as PromQL where the spec loads (:mod:`agent.spec.promql`), so ``validate``,
-``generate`` and the sidecar refuse the same queries. PromQL drives the generated rules and
-dashboards; an SDK metric is what the sidecar evaluates. With only an SDK metric, the PromQL is
-derived from it, so both sides read the same series.
+Every query is parsed as PromQL where the spec loads (:mod:`agent.spec.promql_syntax`), so
+``validate``, ``generate`` and the sidecar refuse the same queries. PromQL drives the generated
+rules and dashboards; an SDK metric is what the sidecar evaluates. With only an SDK metric, the
+PromQL is derived from it, so both sides read the same series.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from agent.spec.fields import StrictModel, problems_error
-from agent.spec.promql import WINDOW
-from agent.spec.promql import problem as query_problem
+from agent.spec.promql_syntax import WINDOW
+from agent.spec.promql_syntax import problem as query_problem
 from agent.spec.signals import SIGNALS, Direction, SignalInfo, SignalKind, SLIType
-from agent.spec.units import Unit
+from agent.units import Unit
 
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 

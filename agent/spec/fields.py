@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from agent.spec.units import QuantityError, Unit, parse_duration, parse_quantity
+from agent.units import QuantityError, Unit, parse_duration, parse_quantity
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,62}$")
 ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

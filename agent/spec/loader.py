@@ -9,8 +9,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from agent.spec.document import Spec
 from agent.spec.errors import SpecError, SpecIssue, issues_from_validation
-from agent.spec.model import Spec
 
 ENV_SPEC = "SLO_AGENT_SPEC"
 

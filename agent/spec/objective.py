@@ -36,7 +36,7 @@ from agent.spec.signals import (
     SLIType,
     signal_json_schema,
 )
-from agent.spec.units import (
+from agent.units import (
     Base,
     QuantityError,
     Threshold,

@@ -33,7 +33,7 @@ import yaml
 
 from agent import catalogue as cat
 from agent.cli.generate import write
-from agent.sidecar.fleet_counts import RankCounts
+from agent.sidecar.state._fleet_counts import RankCounts
 from agent.spec import parse_spec
 from detectors import bins
 from detectors.calibration import CalibrationCache

@@ -147,7 +147,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     procs = [
         _start([sys.executable, "-m", "agent.cli", "run", "-c", str(spec_path),
                 "--log-level", "warning"], tmp / "sidecar.log"),
-        _start([sys.executable, "-m", "agent.demo.service", "--spec", str(spec_path),
+        _start([sys.executable, "-m", "agent.demo.inference_service", "--spec", str(spec_path),
                 "--port", str(ports["service"])], tmp / "service.log"),
         _start([alertmanager, f"--config.file={out / 'alertmanager' / 'alertmanager.yml'}",
                 f"--storage.path={tmp / 'am'}",

@@ -15,12 +15,12 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, dashboard_uid, detail_uid, plans, runbook_url
 from agent.spec import load_spec, parse_spec
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 from agent.spec.signals import BREAKER_STATES, DEGRADATION_LEVELS, SignalKind
-from agent.spec.units import format_duration
+from agent.units import format_duration
 from dashboards.detail import detail_dashboard, fastest
 from dashboards.panels import STATE_NAMES, STATUS_COLOR, levels
-from dashboards.service import service_dashboard
+from dashboards.service_dashboard import service_dashboard
 from detectors.thresholds import classify
 from tests.generators.test_generate import every_kind_spec
 from tests.helpers import EXAMPLE_SPEC

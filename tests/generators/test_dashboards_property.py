@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from agent.sli import plans
 from agent.spec import parse_spec
 from agent.spec.signals import SIGNALS, SignalKind
-from agent.spec.units import Unit
+from agent.units import Unit
 from dashboards.detail import detail_dashboard
 from dashboards.panels import STATE_NAMES
-from dashboards.service import service_dashboard
+from dashboards.service_dashboard import service_dashboard
 from tests.generators.test_dashboards import (
     _assert_states_as_judged,
     _expected,

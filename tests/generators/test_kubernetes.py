@@ -169,7 +169,7 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 
 def test_the_checker_is_one_pod_and_the_replicas_leave_it_the_shared_sources() -> None:
-    from agent.sidecar.roles import ENV
+    from agent.sidecar.state.roles import ENV
 
     docs = _deploy_docs()
     for d in docs:

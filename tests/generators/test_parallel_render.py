@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from agent.cli import main
 from agent.cli.generate import PARALLEL_MIN_OBJECTIVES, _tests_here, render, render_split
 from agent.spec import parse_spec
-from agent.spec.model import Spec
+from agent.spec.document import Spec
 from agent.stages import STAGES, GenerateError
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")

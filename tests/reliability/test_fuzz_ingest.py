@@ -12,7 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from agent.sidecar.engine import Engine
-from agent.sidecar.server import create_app
+from agent.sidecar.http.server import create_app
 from agent.spec import parse_spec
 from tests.sidecar.conftest import make_spec
 

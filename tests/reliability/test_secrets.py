@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.redact import redact_url
+from agent.sidecar._webhooks import Webhooks
 from agent.sidecar.collectors.scrape import Scraper
 from agent.sidecar.engine import Engine
-from agent.sidecar.jsonsafe import dumps
-from agent.sidecar.webhooks import Webhooks
+from agent.sidecar.state.jsonsafe import dumps
 from agent.spec import SpecError, parse_spec
-from agent.spec.model import ScrapeTarget
+from agent.spec.document import ScrapeTarget
 from agent.spec.sources import ScrapeAuth
 from tests.helpers import free_port
 
@@ -95,7 +95,7 @@ def test_status_and_page_never_show_scrape_credentials(tmp_path: Path) -> None:
     engine = Engine(spec, state_dir=tmp_path)
     engine.scrapers[0].scrape()
     engine.tick(100.0)
-    from agent.sidecar import page
+    from agent.sidecar.http import _page as page
     shown = dumps(engine.status_doc, "status", default=str).decode() + \
         page.index(spec, engine.status_doc, engine.interval, False)
     assert "hunter22" not in shown and "k3y-k3y" not in shown and "admin" not in shown

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from agent.sidecar import routes_auth, server
 from agent.sidecar.engine import Engine
+from agent.sidecar.http import _routes_auth as routes_auth
+from agent.sidecar.http import server
 from agent.spec import parse_spec
 from tests.sidecar.conftest import make_spec
 
@@ -137,7 +138,7 @@ def test_login_is_rate_limited_per_client(tmp_path: Path,
 
 
 def test_login_limiter_and_session_table_are_bounded() -> None:
-    from agent.sidecar.sessions import OVERFLOW, LoginLimiter, Sessions
+    from agent.sidecar.http._sessions import OVERFLOW, LoginLimiter, Sessions
 
     now = [0.0]
     limiter = LoginLimiter(burst=2, per_minute=60, cap=100, clock=lambda: now[0])

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.sdk import Monitor
-from agent.sidecar import wire
+from agent.sidecar.ingest import columnar as wire
 from tests.helpers import free_port, require_binary
 
 

@@ -17,15 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from agent.sdk import wire as sdk_wire
+from agent.sdk import columnar_format as sdk_wire
 from agent.sdk.conversions import _features, _value
 from agent.sdk.series import Samples
 from agent.sdk.transport import Shipper
-from agent.sidecar import apply as applier
-from agent.sidecar import ingest, wire
 from agent.sidecar.engine import Engine
-from agent.sidecar.server import create_app
-from agent.sidecar.state import AgentState
+from agent.sidecar.http.server import create_app
+from agent.sidecar.ingest import apply as applier
+from agent.sidecar.ingest import columnar as wire
+from agent.sidecar.ingest import payload as ingest
+from agent.sidecar.state.agent_state import AgentState
 from agent.spec import parse_spec
 from tests.sidecar.conftest import make_spec
 

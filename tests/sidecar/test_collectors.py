@@ -23,7 +23,7 @@ from agent.sidecar.collectors.scrape import Scraper
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import dcgm_families, gpu_families
 from agent.spec import parse_spec
-from agent.spec.model import Dataset, ScrapeTarget
+from agent.spec.document import Dataset, ScrapeTarget
 from detectors.thresholds import Status
 from tests.helpers import free_port, require_binary
 

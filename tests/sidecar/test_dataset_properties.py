@@ -11,10 +11,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.sidecar import data_signals
-from agent.sidecar.collectors.dataset_drift import file_drift, load_reference
+from agent.sidecar.collectors._dataset_drift import file_drift, load_reference
 from agent.sidecar.collectors.datasets import allowed_values
-from agent.sidecar.state import DatasetState
+from agent.sidecar.judge import data_signals
+from agent.sidecar.state.agent_state import DatasetState
 from agent.spec import parse_spec
 from detectors.drift import DriftThresholds
 from detectors.quality import null_counts
@@ -90,9 +90,9 @@ def test_any_file_gives_strict_json(reference: pd.DataFrame, current: pd.DataFra
 
 def test_bools_are_categories_on_the_sdk_path_too() -> None:
     """A bool feature is chi-square tested whether it comes from a file or the SDK."""
-    from agent.sidecar import ingest
-    from agent.sidecar.apply import apply
-    from agent.sidecar.state import AgentState
+    from agent.sidecar.ingest import payload as ingest
+    from agent.sidecar.ingest.apply import apply
+    from agent.sidecar.state.agent_state import AgentState
 
     state = AgentState(slot=1.0, window_size=50, reference_size=50)
     batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [

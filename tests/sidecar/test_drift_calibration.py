@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.sidecar import ingest
-from agent.sidecar.apply import apply
-from agent.sidecar.evaluate import Evaluator
-from agent.sidecar.state import AgentState
+from agent.sidecar.ingest import payload as ingest
+from agent.sidecar.ingest.apply import apply
+from agent.sidecar.judge.evaluate import Evaluator
+from agent.sidecar.state.agent_state import AgentState
 from agent.spec import SpecError, parse_spec
 from agent.spec.objective import parse_quantile
-from agent.spec.units import QuantityError
+from agent.units import QuantityError
 
 CATS = ["a", "b", "c", "d", "e"]
 P = np.array([0.35, 0.25, 0.2, 0.12, 0.08])
@@ -159,7 +159,7 @@ def test_calibration_on_a_non_drift_objective_is_refused() -> None:
 def test_predicted_detection_uses_the_calibrated_threshold() -> None:
     """The detection time a calibrated objective predicts is reached at its own (lower)
     threshold, not at the 0.1 floor it no longer uses."""
-    from agent.sidecar.service_signals import drift_detection
+    from agent.sidecar.judge.service_signals import drift_detection
 
     spec = _spec(OBJECTIVES[:2])
     state = _feed(spec, shift=0.0, cat_shift=0.0, seed=2)

@@ -20,12 +20,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent import catalogue as cat
-from agent.sdk import wire as sdk_wire
-from agent.sidecar import ingest, persistence, wire
-from agent.sidecar.apply import apply
+from agent.sdk import columnar_format as sdk_wire
 from agent.sidecar.engine import Engine
 from agent.sidecar.exposition import fleet_families
-from agent.sidecar.fleet_counts import NEW, OTHER, FleetCounts
+from agent.sidecar.ingest import columnar as wire
+from agent.sidecar.ingest import payload as ingest
+from agent.sidecar.ingest.apply import apply
+from agent.sidecar.state import persistence
+from agent.sidecar.state._fleet_counts import NEW, OTHER, FleetCounts
 from agent.spec import parse_spec
 from detectors import bins
 from detectors.windows import FeatureWindow

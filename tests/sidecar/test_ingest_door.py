@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from agent.sidecar import ingest
-from agent.sidecar.apply import apply
 from agent.sidecar.engine import Engine
-from agent.sidecar.server import create_app
-from agent.sidecar.state import AgentState
+from agent.sidecar.http.server import create_app
+from agent.sidecar.ingest import payload as ingest
+from agent.sidecar.ingest.apply import apply
+from agent.sidecar.state.agent_state import AgentState
 from agent.spec import parse_spec
 from detectors.sketch import MAX_SUM, QuantileSketch, key_range
 from tests.sidecar.conftest import make_spec

@@ -266,7 +266,7 @@ Requests5XX{{Level="Host",Hostname="h"}} {bad}
 def test_each_preset_maps_its_servers_metrics(preset: str, model: str | None,
                                               expect: dict[str, float]) -> None:
     from agent.sidecar.collectors.scrape import Scraper
-    from agent.spec.model import ScrapeTarget
+    from agent.spec.document import ScrapeTarget
 
     target = ScrapeTarget(name=preset, url="http://127.0.0.1:1/metrics", preset=preset,
                           model=model)

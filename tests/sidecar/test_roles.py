@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from agent import catalogue as cat
 from agent.cli import main
-from agent.sidecar.roles import CHECKER_REASON, ROLES
+from agent.sidecar.state.roles import CHECKER_REASON, ROLES
 from tests.helpers import ROOT, free_port
 
 REPLICAS = 7
@@ -225,8 +225,8 @@ _ITEMS = {
 def test_the_door_refuses_job_events_on_a_replica_only(role: str, kinds: list[str]) -> None:
     """Whatever mix of items: a replica refuses the whole batch iff it holds a job event,
     naming every one; the other roles admit it (the door's 202 is theirs to give)."""
-    from agent.sidecar import ingest
-    from agent.sidecar.routes_ingest import refuse_shared
+    from agent.sidecar.http._routes_ingest import refuse_shared
+    from agent.sidecar.ingest import payload as ingest
 
     body = {"schema": 1, "service": "fleet", "items": [_ITEMS[k] for k in kinds]}
     batch = ingest.parse(json.dumps(body).encode())
@@ -244,8 +244,8 @@ def test_the_sdk_resends_what_a_replica_refused_without_the_job_events() -> None
     """The 409 names each job item the way the SDK's salvage reads paths, so an inference
     process pointed at a replica loses its job events (counted) but never its requests."""
     from agent.sdk.transport import Shipper
-    from agent.sidecar import ingest
-    from agent.sidecar.routes_ingest import refuse_shared
+    from agent.sidecar.http._routes_ingest import refuse_shared
+    from agent.sidecar.ingest import payload as ingest
 
     kinds = ["requests", "job", "requests", "job"]
     items = [dict(_ITEMS[k]) for k in kinds]

@@ -11,8 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.sidecar import ingest, persistence
 from agent.sidecar.engine import Engine
+from agent.sidecar.ingest import payload as ingest
+from agent.sidecar.state import persistence
 from agent.spec import parse_spec
 from tests.sidecar.conftest import make_spec
 from tests.sidecar.test_ingest_door import BATCHES, NOW, SKETCH_BATCHES

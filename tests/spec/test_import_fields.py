@@ -13,8 +13,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from agent.spec import SpecError, parse_spec
-from agent.spec.promql import CounterQueryError, counter_rate
-from agent.spec.units import Unit, parse_quantity
+from agent.spec.promql_syntax import CounterQueryError, counter_rate
+from agent.units import Unit, parse_quantity
 
 metric = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True)
 matcher = st.builds(lambda k, op, v: f'{k}{op}"{v}"',

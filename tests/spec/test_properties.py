@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.spec import SpecError, parse_spec
-from agent.spec.units import QuantityError, Unit, parse_duration, parse_threshold
+from agent.units import QuantityError, Unit, parse_duration, parse_threshold
 
 texts = st.one_of(
     st.text(max_size=40),

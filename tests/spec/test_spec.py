@@ -13,7 +13,7 @@ import yaml
 
 from agent.spec import SignalKind, SpecError, load_spec, load_text, parse_spec
 from agent.spec.starter import starter_spec
-from agent.spec.units import Base
+from agent.units import Base
 from tests.helpers import EXAMPLE_SPEC, ROOT, require_binary
 
 BASE: dict[str, Any] = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.spec.model import Dataset
+from agent.spec.document import Dataset
 
 
 @dataclass
@@ -93,8 +93,8 @@ class DatasetPoller:
         return reading
 
     def _drift(self, frame: Any) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-        """Each chosen column against the reference file (see :mod:`.dataset_drift`)."""
-        from agent.sidecar.collectors.dataset_drift import file_drift, load_reference
+        """Each chosen column against the reference file (see :mod:`._dataset_drift`)."""
+        from agent.sidecar.collectors._dataset_drift import file_drift, load_reference
 
         try:
             if self._reference is None and self.reference_path is not None:

@@ -21,7 +21,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.redact import redact_url, scrub
-from agent.spec.model import ScrapeTarget
+from agent.spec.document import ScrapeTarget
 from agent.spec.signals import SignalKind
 from agent.spec.sources import MetricMap
 

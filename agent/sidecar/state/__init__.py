@@ -1,0 +1,10 @@
+"""What the sidecar remembers and how it survives a restart.
+
+Owns the in-memory state the worker thread mutates (:mod:`.agent_state`: request slots, sketches,
+feature windows, datasets, objective states), what a service reports beyond calls
+(:mod:`.service_state`), recent history for the page (:mod:`.history`), snapshots
+(:mod:`.persistence`, through :mod:`.jsonsafe` so NaN never reaches a file) and what a replica's
+role lets it keep (:mod:`.roles`). May import ``detectors``, the spec and nothing else of the
+sidecar: every other room builds on it. Public: the modules without a leading underscore;
+``_fleet_counts`` and ``_slots`` are parts of :class:`~.agent_state.AgentState`.
+"""
