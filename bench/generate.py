@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.cli.generate import render_split, write
+from agent.render.files import render_split, write
 from agent.spec import parse_spec
 
 KINDS = [("latency", "250ms", "1s"), ("error_rate", "1%", "5%"), ("queue_depth", "100", "1000"),

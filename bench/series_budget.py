@@ -42,8 +42,8 @@ from prometheus_client.parser import text_string_to_metric_families
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.cli.generate import render  # noqa: E402
 from agent.demo.runner import Traffic  # noqa: E402
+from agent.render.files import render  # noqa: E402
 from agent.spec import parse_spec  # noqa: E402
 
 TARGET_SERIES = 5     # up, scrape_duration_seconds, scrape_samples_scraped,

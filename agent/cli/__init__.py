@@ -13,7 +13,7 @@ from agent.cli.common import checked as _checked
 from agent.cli.common import load as _load
 from agent.cli.common import need as _need
 from agent.cli.interop_cmds import export, import_
-from agent.cli.output import Output
+from agent.console import Output
 
 
 @click.group(context_settings=CONTEXT)
@@ -157,9 +157,9 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     Same spec, same bytes: the output is safe to commit and review as a diff.
     """
     _need(out, "generate", "slo-agent generate")
-    from agent.cli.generate import Backend, next_steps, render_split, write
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
+    from agent.render.files import Backend, next_steps, render_split, write
     from alerts.rules import lint
 
     parsed = _checked(out, spec_path)

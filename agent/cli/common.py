@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from agent.cli.output import Output
+from agent.console import Output
 
 if TYPE_CHECKING:
     from agent.spec import Spec

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from agent.cli.common import CONTEXT, EXIT_SPEC, load
-from agent.cli.output import Output
+from agent.console import Output
 
 
 @click.group("import", context_settings=CONTEXT)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from agent.cli.output import Output
+from agent.console import Output
 
 
 @dataclass
@@ -181,8 +181,8 @@ class Demo:
     log: list[str] = field(default_factory=list)
 
     def run(self, output: Output) -> int:
-        from agent.cli.generate import write
         from agent.demo.spec import demo_spec
+        from agent.render.files import write
         from agent.spec import parse_spec
 
         own_tmp = self.workdir is None

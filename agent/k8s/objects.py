@@ -124,7 +124,7 @@ def alertmanager_config(spec: Spec, namespace: str | None, labels: dict[str, str
 
 def kubernetes_objects(spec: Spec, files: dict[str, tuple[str, str]], namespace: str | None,
                        labels: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """File name → objects, from the plain files :func:`agent.cli.generate.render` made."""
+    """File name → objects, from the plain files :func:`agent.render.files.render` made."""
     import yaml
 
     # libyaml reads it ~10x faster than PyYAML, into the same objects

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from agent import catalogue as cat
-from agent.cli.generate import write
+from agent.render.files import write
 from agent.sdk import Monitor
 from agent.spec import parse_spec
 from tests.helpers import ROOT, free_port, require_binary

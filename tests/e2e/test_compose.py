@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.cli.generate import write
+from agent.render.files import write
 from agent.spec import load_spec
 from tests.helpers import ROOT, require_binary
 

@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from agent import catalogue as cat
-from agent.cli.generate import write
+from agent.render.files import write
 from agent.sidecar.state._fleet_counts import RankCounts
 from agent.spec import parse_spec
 from detectors import bins

@@ -27,9 +27,9 @@ import pytest
 import yaml
 
 from agent.catalogue import RECOVERY
-from agent.cli.generate import write
 from agent.demo.runner import Traffic
 from agent.demo.spec import demo_spec
+from agent.render.files import write
 from agent.spec import parse_spec
 from agent.spec.fields import as_duration
 from dashboards.queries import annotation_queries, panel_queries, substitute

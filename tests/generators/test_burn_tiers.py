@@ -297,7 +297,7 @@ def test_generated_promtool_tests_pass_for_every_window_and_target(tmp_path: Pat
     alert timings) hold for every window and target, not only the 30d ones of the examples. The
     threshold and absence tests do not depend on window or target and run with the examples.
     One promtool per window, run side by side."""
-    from agent.cli.generate import write
+    from agent.render.files import write
 
     promtool = require_binary("promtool")
     runs = {}
@@ -337,7 +337,7 @@ def test_default_tiers_fit_any_window_without_tiers_written(tmp_path: Path) -> N
     cannot be represented are widened or dropped and validate says so; a tier the user wrote is
     still refused (test_validate_refuses_impossible_tiers). The generated promtool tests pass for
     1d, 7d, 28d and 30d at 99, 99.5 and 99.9 % with the default alerting settings."""
-    from agent.cli.generate import write
+    from agent.render.files import write
 
     promtool = require_binary("promtool")
     for window in ("1h", "90d"):

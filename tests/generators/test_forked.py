@@ -1,4 +1,4 @@
-"""The CLI's forked child (agent/cli/forked.py): its value or its exception comes back, a child
+"""The CLI's forked child (agent/render/forked.py): its value or its exception comes back, a child
 that dies is an error rather than a hang, and a child left unread is killed and reaped."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.cli.forked import ChildDied, Forked
+from agent.render.forked import ChildDied, Forked
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork is POSIX only")
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.cli.generate import render, write
+from agent.render.files import render, write
 from agent.sli import plans
 from agent.spec import SignalKind, load_spec, parse_spec
 from agent.spec.signals import SIGNALS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agent.cli.generate import render
+from agent.render.files import render
 from agent.spec import load_spec
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "small"

@@ -1,5 +1,5 @@
 """The CLI renders a large spec's dashboards, Grafana rules and last unit tests in a forked child
-(agent/cli/generate.py render_split): the same files in the same order, and the same error, as
+(agent/render/files.py render_split): the same files in the same order, and the same error, as
 the serial render — including a failure on each side at once (the first in stage order wins)
 and a cause that does not pickle."""
 
@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.cli import main
-from agent.cli.generate import PARALLEL_MIN_OBJECTIVES, _tests_here, render, render_split
+from agent.render.files import PARALLEL_MIN_OBJECTIVES, _tests_here, render, render_split
 from agent.spec import parse_spec
 from agent.spec.document import Spec
 from agent.stages import STAGES, GenerateError

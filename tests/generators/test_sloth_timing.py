@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from agent.cli.generate import render
+from agent.render.files import render
 from agent.spec import parse_spec
 from tests.helpers import require_binary
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.cli import main
-from agent.cli.generate import render, write
+from agent.render.files import render, write
 from agent.sli import camel
 from agent.spec import load_spec, parse_spec
 from agent.stages import STAGES, GenerateError

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.cli.generate import render, write
+from agent.render.files import render, write
 from agent.spec import load_spec
 from agent.stages import GenerateError
 from alerts import yamlio

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.cli.generate import render
+from agent.render.files import render
 from agent.spec import parse_spec
 from tests.helpers import free_port, require_binary
 from tests.sidecar.conftest import make_spec

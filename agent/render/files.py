@@ -1,5 +1,6 @@
-"""``slo-agent generate``: spec → rules, rule tests, Grafana alerting, Alertmanager example,
-dashboards and provisioning. Deterministic: the same spec gives the same bytes."""
+"""What ``slo-agent generate`` and the demo write: spec → rules, rule tests, Grafana alerting, an
+Alertmanager example, dashboards and provisioning. Deterministic: the same spec gives the same
+bytes."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
                     and len(spec.objectives) >= PARALLEL_MIN_OBJECTIVES)
     if not parallel:
         return render(spec, alerts)
-    from agent.cli.forked import Forked
+    from agent.render.forked import Forked
 
     with stage("validate"):
         ps = plans(spec)
