@@ -4,5 +4,6 @@ Owns the app and its routes (:mod:`.server`; ``_routes_*`` for reads, ingest and
 sessions and the login limit (``_sessions``) and the status page (``_page`` with its
 ``templates/`` and ``static/``). The outermost room: it may import the lifecycle
 (:mod:`~agent.sidecar.engine`, :mod:`~agent.sidecar.view`, :mod:`~agent.sidecar.exposition`)
-and every other room, and nothing in the sidecar imports it. Public: :mod:`.server` only.
+and every other room's public modules; nothing in the sidecar imports it (the CLI does).
+Public: :mod:`.server` only.
 """

@@ -3,7 +3,7 @@
 Owns the ``POST /v1/ingest`` payload models and errors (:mod:`.payload`, the JSON door and the
 shared item shapes), the columnar door (:mod:`.columnar`) and applying a validated batch to the
 state (:mod:`.apply`). A new wire format is one more door module here that returns the same
-``payload.Batch``; everything after the door is shared. May import
-:mod:`~agent.sidecar.state`, ``detectors``, the spec and the SDK's declared wire format; never
-``judge``, ``collectors``, the lifecycle or ``http`` (the routes call the doors, not the reverse).
+``payload.Batch``; everything after the door is shared. May import ``state``, ``detectors``, the
+spec and the SDK's declared wire format; never ``judge``, ``collectors``, the lifecycle or
+``http`` (the routes call the doors, not the reverse). Public: all three modules.
 """

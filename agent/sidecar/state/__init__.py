@@ -3,8 +3,9 @@
 Owns the in-memory state the worker thread mutates (:mod:`.agent_state`: request slots, sketches,
 feature windows, datasets, objective states), what a service reports beyond calls
 (:mod:`.service_state`), recent history for the page (:mod:`.history`), snapshots
-(:mod:`.persistence`, through :mod:`.jsonsafe` so NaN never reaches a file) and what a replica's
-role lets it keep (:mod:`.roles`). May import ``detectors``, the spec and nothing else of the
-sidecar: every other room builds on it. Public: the modules without a leading underscore;
-``_fleet_counts`` and ``_slots`` are parts of :class:`~.agent_state.AgentState`.
+(:mod:`.persistence`, through :mod:`.jsonsafe` so a NaN cannot reach a file) and what a replica's
+role lets it keep (:mod:`.roles`). May import ``detectors`` and the spec; every other room builds
+on it, so it never imports ``ingest``, ``judge``, ``collectors``, the lifecycle or ``http``.
+Public: the modules without a leading underscore; ``_fleet_counts`` and ``_slots`` are parts of
+:class:`~.agent_state.AgentState`.
 """
