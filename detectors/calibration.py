@@ -3,19 +3,17 @@
 A fixed floor (KS D >= 0.1) is wrong both ways: at 5,000 rows a credit score shifting by D = 0.09
 is real and missed; at 100,000 rows the sampling noise alone is D ~ 0.007, so the floor is far
 above what the data can tell apart. Here the threshold is how far the same statistic moves when
-nothing changed: windows of the live window's size and references of the reference's size are
-drawn from the reference's own distribution (a parametric bootstrap over its cells), and the
-threshold is the ``quantile`` of the statistic over those draws. The drift rule then alarms on a
-column only when it is significant (corrected p-value), its effect passes this threshold, and
-the effect passes a small absolute floor (at 100,000 rows a 0.03-sd shift is significant and
-above the noise, but nobody acts on it).
+nothing changed: the ``quantile`` of the effect between a window of the live window's size and a
+reference of the reference's size, both drawn from the reference's own distribution. The drift
+rule then alarms on a column only when it is significant (corrected p-value) and its effect
+passes this threshold (and the floor of :mod:`detectors.verdict` for very large windows).
 
-Numbers: the reference is cut into at most ``GRID`` cells at tie-group boundaries (every distinct
-value is a cell when there are fewer), so the bootstrap keeps the column's ties; with coarser cells
-the sup over cell edges is corrected by the Broadie–Glasserman–Kou term for a Brownian bridge seen
-on a grid. For a continuous column the result depends only on the sizes, so columns of the same
-sizes share one calibration. Categories: the reference's count row (as the chi-square test sees
-it, hash buckets included) gives the cell probabilities and PSI is computed as the detector does.
+The quantiles come from :mod:`detectors.nulls` (closed forms for continuous columns and
+well-filled categories, one shared bridge for numeric columns with ties, one vectorised
+bootstrap for sparse categories). :func:`ks_null` and :func:`psi_null` are the per-column
+multinomial bootstrap (numbers cut into at most ``GRID`` cells at tie-group boundaries, with the
+Broadie–Glasserman–Kou term when cells merged values): the exact model of the reference's noise
+the fast paths are tested against.
 
 Pure and deterministic (seeded); :class:`CalibrationCache` keeps results per reference and window
 size, bounded, so a tick does not redo them.
@@ -32,6 +30,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from detectors import nulls
 
 DEFAULT_QUANTILE = 0.999  # family quantile: a clean window alarms at most 1 time in 1,000
 DRAWS = 1000              # bootstrap draws: the 0.99 quantile is the 10th largest
@@ -130,36 +130,53 @@ class NumericShape:
     cells: NDArray[np.int64]
     distinct: int
     key: Hashable
+    continuous: bool      # no value holds more than 1/GRID of the reference
 
 
 def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
     cells = numeric_cells(reference_sorted)
     m = reference_sorted.size
-    distinct = int(np.count_nonzero(np.diff(reference_sorted))) + 1 if m else 0
-    # no ties: the cells depend on the reference's size only, so such columns share an entry
-    key: Hashable = ("continuous", m) if distinct == m else _fingerprint(cells)
-    return NumericShape(cells, distinct, key)
+    if m == 0:
+        return NumericShape(cells, 0, ("continuous", 0), True)
+    starts = np.flatnonzero(np.diff(reference_sorted)) + 1
+    distinct = int(starts.size) + 1
+    largest = int(np.diff(np.concatenate(([0], starts, [m]))).max())
+    # ties this rare move D's null by less than a grid step: such columns share one entry
+    continuous = largest * nulls.GRID <= m or distinct == m
+    key: Hashable = ("continuous", m) if continuous else _fingerprint(cells)
+    return NumericShape(cells, distinct, key, continuous)
 
 
 def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile: float,
                  cache: CalibrationCache | None = None) -> float:
-    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference."""
+    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference:
+    the Kolmogorov quantile for a continuous column, the bridge over its cells for one with
+    ties (:mod:`detectors.nulls`)."""
     n = window_key(n_window)
-    shape = numeric_shape(reference_sorted) if cache is None else cache.shape(reference_sorted)
-    if cache is None:
-        return ks_null(shape.cells, n, quantile, distinct=shape.distinct)
-    return cache.get(("ks", n, round(quantile, 6), shape.key),
-                     lambda: ks_null(shape.cells, n, quantile, distinct=shape.distinct))
+    cache = cache if cache is not None else CalibrationCache()
+    shape = cache.shape(reference_sorted)
+    m = int(reference_sorted.size)
+    if shape.continuous:
+        return cache.get(("ks", n, m, round(quantile, 9)),
+                         lambda: nulls.ks_continuous(n, m, quantile))
+    return cache.get(("ks", n, round(quantile, 9), shape.key),
+                     lambda: nulls.ks_with_ties(cache.bridge, shape.cells, n, quantile,
+                                                shape.distinct))
 
 
 def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
                   cache: CalibrationCache | None = None) -> float:
-    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts."""
+    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts:
+    chi-square when every category is expected often enough, else the bootstrap."""
     row = np.asarray(reference_row, dtype=np.int64)
     n = window_key(n_window)
-    key = ("psi", n, round(quantile, 6), _fingerprint(row))
-    return psi_null(row, n, quantile) if cache is None else \
-        cache.get(key, lambda: psi_null(row, n, quantile))
+    key = ("psi", n, round(quantile, 9), _fingerprint(row))
+
+    def compute() -> float:
+        if nulls.psi_is_asymptotic(row, n):
+            return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), quantile)
+        return nulls.psi_bootstrap([row], n, quantile)[0]
+    return compute() if cache is None else cache.get(key, compute)
 
 
 def _fingerprint(counts: NDArray[np.int64]) -> Hashable:
@@ -184,6 +201,17 @@ class CalibrationCache:
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, float] = OrderedDict()
         self._shapes: OrderedDict[int, tuple[weakref.ref[Any], NumericShape]] = OrderedDict()
+        self._bridge: nulls.Bridge | None = None
+
+    @property
+    def bridge(self) -> nulls.Bridge:
+        """The bridge paths every column with ties reads (drawn on first use, 4 MB)."""
+        if self._bridge is None:
+            self._bridge = nulls.Bridge()
+        return self._bridge
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
 
     def shape(self, reference_sorted: NDArray[np.float64]) -> NumericShape:
         entry = self._shapes.get(id(reference_sorted))
