@@ -148,6 +148,6 @@ def psi_bootstrap(rows: Sequence[NDArray[np.int64]], n: int, quantile: float,
 
         dof = np.maximum(np.count_nonzero(p, axis=1) - 1, 1)
         q = q * chi2.ppf(quantile, dof) / chi2.ppf(MAX_DIRECT, dof)
-    for i, v in zip(np.flatnonzero(ok), q.tolist(), strict=True):
-        out[int(i)] = float(v)
+    for j, v in zip(np.flatnonzero(ok).tolist(), q.tolist(), strict=True):
+        out[j] = float(v)
     return out
