@@ -22,6 +22,7 @@ size, bounded, so a tick does not redo them.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -143,7 +144,7 @@ def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
     largest = int(np.diff(np.concatenate(([0], starts, [m]))).max())
     # ties this rare move D's null by less than a grid step: such columns share one entry
     continuous = largest * nulls.GRID <= m or distinct == m
-    key: Hashable = ("continuous", m) if continuous else _fingerprint(cells)
+    key: Hashable = ("continuous", m) if continuous else fingerprint(cells)
     return NumericShape(cells, distinct, key, continuous)
 
 
@@ -170,7 +171,7 @@ def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
     chi-square when every category is expected often enough, else the bootstrap."""
     row = np.asarray(reference_row, dtype=np.int64)
     n = window_key(n_window)
-    key = ("psi", n, round(quantile, 9), _fingerprint(row))
+    key = ("psi", n, round(quantile, 9), fingerprint(row))
 
     def compute() -> float:
         if nulls.psi_is_asymptotic(row, n):
@@ -179,7 +180,7 @@ def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
     return compute() if cache is None else cache.get(key, compute)
 
 
-def _fingerprint(counts: NDArray[np.int64]) -> Hashable:
+def fingerprint(counts: NDArray[np.int64]) -> Hashable:
     return ("cells", counts.size, int(counts.sum()), hash(counts.astype(np.int64).tobytes()))
 
 
@@ -202,40 +203,57 @@ class CalibrationCache:
         self._data: OrderedDict[Hashable, float] = OrderedDict()
         self._shapes: OrderedDict[int, tuple[weakref.ref[Any], NumericShape]] = OrderedDict()
         self._bridge: nulls.Bridge | None = None
+        self._lock = threading.RLock()    # a calibration may run beside the tick (sidecar)
 
     @property
     def bridge(self) -> nulls.Bridge:
         """The bridge paths every column with ties reads (drawn on first use, 4 MB)."""
-        if self._bridge is None:
-            self._bridge = nulls.Bridge()
-        return self._bridge
+        with self._lock:
+            if self._bridge is None:
+                self._bridge = nulls.Bridge()
+            return self._bridge
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._data
 
     def shape(self, reference_sorted: NDArray[np.float64]) -> NumericShape:
-        entry = self._shapes.get(id(reference_sorted))
-        if entry is not None and entry[0]() is reference_sorted:
-            self._shapes.move_to_end(id(reference_sorted))
-            return entry[1]
+        with self._lock:
+            entry = self._shapes.get(id(reference_sorted))
+            if entry is not None and entry[0]() is reference_sorted:
+                self._shapes.move_to_end(id(reference_sorted))
+                return entry[1]
         shape = numeric_shape(reference_sorted)
-        self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
-        if len(self._shapes) > self.cap:
-            self._shapes.popitem(last=False)
+        with self._lock:
+            self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
+            if len(self._shapes) > self.cap:
+                self._shapes.popitem(last=False)
         return shape
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
-        if key in self._data:
+    def peek(self, key: Hashable) -> float | None:
+        """The value if present (a hit), else None (nothing computed)."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+                self.stats.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: float) -> None:
+        with self._lock:
+            self._data[key] = value
             self._data.move_to_end(key)
-            self.stats.hits += 1
-            return self._data[key]
+            if len(self._data) > self.cap:
+                self._data.popitem(last=False)
+                self.stats.evicted += 1
+
+    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
+        value = self.peek(key)
+        if value is not None:
+            return value
         self.stats.misses += 1
         value = compute()
-        self._data[key] = value
-        if len(self._data) > self.cap:
-            self._data.popitem(last=False)
-            self.stats.evicted += 1
+        self.put(key, value)
         return value
