@@ -53,11 +53,12 @@ def column_quantile(family: float, columns: int) -> float:
 
 def window_key(n: int) -> int:
     """``n`` rounded down to a grid of 8 steps per doubling: a filling window reuses the
-    calibration of a size at most 9 % smaller (a slightly higher, safer threshold)."""
+    calibration of a size at most 9 % smaller (a slightly higher, safer threshold). A key is
+    its own key (the grid point is rounded up to a whole size, never past ``n``)."""
     if n < 16:
         return max(n, 1)
     step = math.floor(8 * math.log2(n)) / 8
-    return max(16, int(2.0 ** step))
+    return max(16, min(n, math.ceil(2.0 ** step)))
 
 
 def numeric_cells(reference_sorted: NDArray[np.float64], grid: int = GRID) -> NDArray[np.int64]:

@@ -34,7 +34,7 @@ from detectors.calibration import (
 )
 from detectors.calibration import fingerprint as _fingerprint
 from detectors.categorical import chi_square, psi_from_counts, reference_cells
-from detectors.ks import ks_many, sorted_reference
+from detectors.ks import ks_many, sorted_reference, sorted_window
 from detectors.thresholds import Status
 from detectors.timelike import time_like_reason
 from detectors.verdict import (
@@ -209,9 +209,8 @@ class DriftDetector:
         cat_wins: list[list[Hashable]] = []
         for name, col in _columns(window):
             if name in self.numeric:
-                arr = _floats(col)
                 num_names.append(name)
-                num_wins.append(np.sort(arr[~np.isnan(arr)]))
+                num_wins.append(sorted_window(_floats(col)))
             elif name in self.categorical:
                 cat_names.append(name)
                 cat_wins.append(_labels(col))
@@ -290,20 +289,20 @@ class DriftDetector:
         q = column_quantile(quantile, family)
         out: dict[str, float | None] = {}
         pending: list[str] = []
-        missing: dict[int, list[str]] = {}
+        missing: dict[int, list[tuple[str, int]]] = {}
         for name, _test, n in tested:
             value = self._cached(name, n, q)
             if value is None:
-                missing.setdefault(window_key(n), []).append(name)
+                missing.setdefault(window_key(n), []).append((name, n))
             out[name] = value
-        for n, names in missing.items():
+        for key, cols in missing.items():
             if compute:
-                self._compute(names, n, q)
-                for name in names:
+                self._compute([name for name, _ in cols], key, q)
+                for name, n in cols:
                     out[name] = self._cached(name, n, q)
             else:
-                for name in names:
-                    out[name] = self._provisional(name, n, q)
+                for name, n in cols:
+                    out[name] = self._provisional(name, key, q)
                     pending.append(name)
         return out, pending
 

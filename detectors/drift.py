@@ -31,6 +31,7 @@ from detectors.categorical import (
     reference_cells,
 )
 from detectors.detector import DriftDetector, DriftReport, Skipped
+from detectors.ks import sorted_window
 from detectors.verdict import (
     MIN_KS_EFFECT,
     MIN_PSI,
@@ -79,10 +80,7 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
     for name, counts in data.categorical_refs.items():
         if name in data.categorical_windows:
             detector.add_categorical(name, counts)
-    windows: dict[str, NDArray[np.float64]] = {}
-    for name in detector.numeric:
-        arr = np.asarray(data.numeric_windows[name], dtype=np.float64).ravel()
-        windows[name] = np.sort(arr[~np.isnan(arr)])
+    windows = {name: sorted_window(data.numeric_windows[name]) for name in detector.numeric}
     return detector.check_prepared(windows, {k: data.categorical_windows[k]
                                              for k in detector.categorical}).columns
 
