@@ -301,7 +301,7 @@ class DriftDetector:
                 for name, n in cols:
                     out[name] = self._cached(name, n, q)
             else:
-                for name, n in cols:
+                for name, _ in cols:
                     out[name] = self._provisional(name, key, q)
                     pending.append(name)
         return out, pending
