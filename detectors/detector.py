@@ -357,6 +357,29 @@ class DriftDetector:
         if todo:
             self._compute(todo, window_key(n_window), qc)
 
+    def threshold(self, name: str, n_window: int, quantile: float, family: int = 1) -> float:
+        """The column's calibrated threshold for windows of ``n_window`` (computed now if
+        needed) with ``family`` columns tested together."""
+        q = column_quantile(quantile, family)
+        value = self._cached(name, n_window, q)
+        if value is None:
+            self._compute([name], window_key(n_window), q)
+            value = self._cached(name, n_window, q)
+        return value if value is not None else self._provisional(name, window_key(n_window), q)
+
+    def calibrate_columns(self, sizes: Mapping[str, int], family: int,
+                          quantile: float) -> None:
+        """Calibrate the named columns, each for its own window size (what a caller queues
+        for the columns a check left pending)."""
+        q = column_quantile(quantile, family)
+        by_key: dict[int, list[str]] = {}
+        for name, n in sizes.items():
+            if (name in self.numeric or name in self.categorical) \
+                    and self._cached(name, n, q) is None:
+                by_key.setdefault(window_key(n), []).append(name)
+        for key, names in by_key.items():
+            self._compute(names, key, q)
+
     def is_calibrated(self, n_window: int, family: int | None = None,
                       quantile: float | None = None) -> bool:
         q = quantile if quantile is not None else self.thresholds.calibration
