@@ -54,9 +54,9 @@ def time_like_reason(name: str, values: Any) -> str | None:
 
     - datetime/timedelta dtype, or date, time or datetime objects;
     - text that reads as dates or timestamps;
+    - integer-valued numbers, or text, every value distinct: row ids (and integer epochs);
     - numbers that only increase (or only decrease) over the rows, with at least
       ``MIN_DISTINCT`` distinct values: sequence numbers, epochs, a sorted log;
-    - integer-valued numbers, or text, every value distinct: row ids;
     - a name that says time, date, year, or id (``event_time``, ``year``, ``customer_id``)
       over integer-valued numbers (years, epochs, ids).
     """
@@ -83,11 +83,11 @@ def time_like_reason(name: str, values: Any) -> str | None:
         return None
     steps = np.diff(num)
     distinct = np.unique(num).size
-    if distinct >= MIN_DISTINCT and ((steps >= 0).all() or (steps <= 0).all()):
-        return "monotonic: the values only increase (or only decrease) over the rows"
     integral = bool(np.all(num == np.floor(num)))
     if integral and distinct == num.size:
         return "identifier-like: every value is distinct"
+    if distinct >= MIN_DISTINCT and ((steps >= 0).all() or (steps <= 0).all()):
+        return "monotonic: the values only increase (or only decrease) over the rows"
     if integral and named_like_time(name):
         return f"named like a time, date or id column ({name!r}) with integer values"
     return None

@@ -3,9 +3,9 @@
 Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus time-like columns
 (dates, timestamps, sequences, years, ids: :mod:`detectors.timelike`, or ``drift.time_like``),
 which are reported as skipped with the reason and offered as freshness and volume signals.
-How: numbers by KS, text, bools and declared codes as categories (chi-square with one bin for unseen values, PSI), all
-corrected together. Every row is JSON-safe: a value that cannot be computed is ``None`` with a
-``reason``, never NaN.
+How: numbers by KS, text, bools and declared codes as categories (chi-square with one bin for
+unseen values, PSI), all corrected together. Every row is JSON-safe: a value that cannot be
+computed is ``None`` with a ``reason``, never NaN.
 """
 
 from __future__ import annotations
