@@ -3,19 +3,17 @@
 A fixed floor (KS D >= 0.1) is wrong both ways: at 5,000 rows a credit score shifting by D = 0.09
 is real and missed; at 100,000 rows the sampling noise alone is D ~ 0.007, so the floor is far
 above what the data can tell apart. Here the threshold is how far the same statistic moves when
-nothing changed: windows of the live window's size and references of the reference's size are
-drawn from the reference's own distribution (a parametric bootstrap over its cells), and the
-threshold is the ``quantile`` of the statistic over those draws. The drift rule then alarms on a
-column only when it is significant (corrected p-value), its effect passes this threshold, and
-the effect passes a small absolute floor (at 100,000 rows a 0.03-sd shift is significant and
-above the noise, but nobody acts on it).
+nothing changed: the ``quantile`` of the effect between a window of the live window's size and a
+reference of the reference's size, both drawn from the reference's own distribution. The drift
+rule then alarms on a column only when it is significant (corrected p-value) and its effect
+passes this threshold (and the floor of :mod:`detectors.verdict` for very large windows).
 
-Numbers: the reference is cut into at most ``GRID`` cells at tie-group boundaries (every distinct
-value is a cell when there are fewer), so the bootstrap keeps the column's ties; with coarser cells
-the sup over cell edges is corrected by the Broadie–Glasserman–Kou term for a Brownian bridge seen
-on a grid. For a continuous column the result depends only on the sizes, so columns of the same
-sizes share one calibration. Categories: the reference's count row (as the chi-square test sees
-it, hash buckets included) gives the cell probabilities and PSI is computed as the detector does.
+The quantiles come from :mod:`detectors.nulls` (closed forms for continuous columns and
+well-filled categories, one shared bridge for numeric columns with ties, one vectorised
+bootstrap for sparse categories). :func:`ks_null` and :func:`psi_null` are the per-column
+multinomial bootstrap (numbers cut into at most ``GRID`` cells at tie-group boundaries, with the
+Broadie–Glasserman–Kou term when cells merged values): the exact model of the reference's noise
+the fast paths are tested against.
 
 Pure and deterministic (seeded); :class:`CalibrationCache` keeps results per reference and window
 size, bounded, so a tick does not redo them.
@@ -24,6 +22,7 @@ size, bounded, so a tick does not redo them.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -32,6 +31,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from detectors import nulls
 
 DEFAULT_QUANTILE = 0.999  # family quantile: a clean window alarms at most 1 time in 1,000
 DRAWS = 1000              # bootstrap draws: the 0.99 quantile is the 10th largest
@@ -52,11 +53,12 @@ def column_quantile(family: float, columns: int) -> float:
 
 def window_key(n: int) -> int:
     """``n`` rounded down to a grid of 8 steps per doubling: a filling window reuses the
-    calibration of a size at most 9 % smaller (a slightly higher, safer threshold)."""
+    calibration of a size at most 9 % smaller (a slightly higher, safer threshold). A key is
+    its own key (the grid point is rounded up to a whole size, never past ``n``)."""
     if n < 16:
         return max(n, 1)
     step = math.floor(8 * math.log2(n)) / 8
-    return max(16, int(2.0 ** step))
+    return max(16, min(n, math.ceil(2.0 ** step)))
 
 
 def numeric_cells(reference_sorted: NDArray[np.float64], grid: int = GRID) -> NDArray[np.int64]:
@@ -130,39 +132,56 @@ class NumericShape:
     cells: NDArray[np.int64]
     distinct: int
     key: Hashable
+    continuous: bool      # no value holds more than 1/GRID of the reference
 
 
 def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
     cells = numeric_cells(reference_sorted)
     m = reference_sorted.size
-    distinct = int(np.count_nonzero(np.diff(reference_sorted))) + 1 if m else 0
-    # no ties: the cells depend on the reference's size only, so such columns share an entry
-    key: Hashable = ("continuous", m) if distinct == m else _fingerprint(cells)
-    return NumericShape(cells, distinct, key)
+    if m == 0:
+        return NumericShape(cells, 0, ("continuous", 0), True)
+    starts = np.flatnonzero(np.diff(reference_sorted)) + 1
+    distinct = int(starts.size) + 1
+    largest = int(np.diff(np.concatenate(([0], starts, [m]))).max())
+    # ties this rare move D's null by less than a grid step: such columns share one entry
+    continuous = largest * nulls.GRID <= m or distinct == m
+    key: Hashable = ("continuous", m) if continuous else fingerprint(cells)
+    return NumericShape(cells, distinct, key, continuous)
 
 
 def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile: float,
                  cache: CalibrationCache | None = None) -> float:
-    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference."""
+    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference:
+    the Kolmogorov quantile for a continuous column, the bridge over its cells for one with
+    ties (:mod:`detectors.nulls`)."""
     n = window_key(n_window)
-    shape = numeric_shape(reference_sorted) if cache is None else cache.shape(reference_sorted)
-    if cache is None:
-        return ks_null(shape.cells, n, quantile, distinct=shape.distinct)
-    return cache.get(("ks", n, round(quantile, 6), shape.key),
-                     lambda: ks_null(shape.cells, n, quantile, distinct=shape.distinct))
+    cache = cache if cache is not None else CalibrationCache()
+    shape = cache.shape(reference_sorted)
+    m = int(reference_sorted.size)
+    if shape.continuous:
+        return cache.get(("ks", n, m, round(quantile, 9)),
+                         lambda: nulls.ks_continuous(n, m, quantile))
+    return cache.get(("ks", n, round(quantile, 9), shape.key),
+                     lambda: nulls.ks_with_ties(cache.bridge, shape.cells, n, quantile,
+                                                shape.distinct))
 
 
 def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
                   cache: CalibrationCache | None = None) -> float:
-    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts."""
+    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts:
+    chi-square when every category is expected often enough, else the bootstrap."""
     row = np.asarray(reference_row, dtype=np.int64)
     n = window_key(n_window)
-    key = ("psi", n, round(quantile, 6), _fingerprint(row))
-    return psi_null(row, n, quantile) if cache is None else \
-        cache.get(key, lambda: psi_null(row, n, quantile))
+    key = ("psi", n, round(quantile, 9), fingerprint(row))
+
+    def compute() -> float:
+        if nulls.psi_is_asymptotic(row, n):
+            return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), quantile)
+        return nulls.psi_bootstrap([row], n, quantile)[0]
+    return compute() if cache is None else cache.get(key, compute)
 
 
-def _fingerprint(counts: NDArray[np.int64]) -> Hashable:
+def fingerprint(counts: NDArray[np.int64]) -> Hashable:
     return ("cells", counts.size, int(counts.sum()), hash(counts.astype(np.int64).tobytes()))
 
 
@@ -184,30 +203,58 @@ class CalibrationCache:
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, float] = OrderedDict()
         self._shapes: OrderedDict[int, tuple[weakref.ref[Any], NumericShape]] = OrderedDict()
+        self._bridge: nulls.Bridge | None = None
+        self._lock = threading.RLock()    # a calibration may run beside the tick (sidecar)
+
+    @property
+    def bridge(self) -> nulls.Bridge:
+        """The bridge paths every column with ties reads (drawn on first use, 4 MB)."""
+        with self._lock:
+            if self._bridge is None:
+                self._bridge = nulls.Bridge()
+            return self._bridge
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
 
     def shape(self, reference_sorted: NDArray[np.float64]) -> NumericShape:
-        entry = self._shapes.get(id(reference_sorted))
-        if entry is not None and entry[0]() is reference_sorted:
-            self._shapes.move_to_end(id(reference_sorted))
-            return entry[1]
+        with self._lock:
+            entry = self._shapes.get(id(reference_sorted))
+            if entry is not None and entry[0]() is reference_sorted:
+                self._shapes.move_to_end(id(reference_sorted))
+                return entry[1]
         shape = numeric_shape(reference_sorted)
-        self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
-        if len(self._shapes) > self.cap:
-            self._shapes.popitem(last=False)
+        with self._lock:
+            self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
+            if len(self._shapes) > self.cap:
+                self._shapes.popitem(last=False)
         return shape
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
-        if key in self._data:
+    def peek(self, key: Hashable) -> float | None:
+        """The value if present (a hit), else None (nothing computed)."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+                self.stats.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: float) -> None:
+        with self._lock:
+            self._data[key] = value
             self._data.move_to_end(key)
-            self.stats.hits += 1
-            return self._data[key]
+            if len(self._data) > self.cap:
+                self._data.popitem(last=False)
+                self.stats.evicted += 1
+
+    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
+        value = self.peek(key)
+        if value is not None:
+            return value
         self.stats.misses += 1
         value = compute()
-        self._data[key] = value
-        if len(self._data) > self.cap:
-            self._data.popitem(last=False)
-            self.stats.evicted += 1
+        self.put(key, value)
         return value

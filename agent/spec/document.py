@@ -40,6 +40,8 @@ class ModelRef(StrictModel):
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list,
                                    description="features drift-tested with chi-square/PSI")
+    time_like: list[str] = Field(default_factory=list, description="features that are clocks, "
+                                 "dates, sequences or ids: left out of the drift test")
     description: str | None = None
 
     @field_validator("name")
@@ -66,11 +68,13 @@ class Drift(StrictModel):
                        "threshold is its effect between reference samples of the window's size "
                        "that all clean columns stay under with this probability; null: the "
                        "objectives' fixed warning/critical floors"})] = 0.999
-    min_ks_effect: float = Field(default=0.025, ge=0, le=1, description="absolute floor under a "
-                                 "calibrated KS D threshold (large windows)")
-    min_psi: float = Field(default=0.01, ge=0, allow_inf_nan=False,
-                           description="absolute floor under a calibrated "
-                           "PSI threshold (large windows)")
+    min_ks_effect: float | None = Field(
+        default=None, ge=0, le=1, description="fixed floor under a calibrated KS D threshold; "
+        "null (default): the floor follows the sizes (a column's threshold stops shrinking past "
+        "10,000 effective rows)")
+    min_psi: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="fixed floor under a calibrated "
+        "PSI threshold; null (default): the floor follows the sizes")
     fleet_bins: int = Field(default=10, ge=2, le=50, description="equal-probability bins of "
                             "the reference each numeric feature's sampled values are counted in "
                             "(mergeable across replicas; the fleet drift rules read them)")

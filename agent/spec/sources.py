@@ -244,6 +244,10 @@ class DatasetDrift(StrictModel):
                                                              "per row (ids); reported as skipped")
     categorical: list[str] = Field(default_factory=list, description="numeric columns to test "
                                    "as categories (codes); text and bool columns always are")
+    time_like: list[str] | None = Field(
+        default=None, description="columns that are clocks, dates, sequences or ids: left out "
+        "of the drift test (offered as freshness and volume); null: recognised by dtype, order "
+        "and name; a list: exactly these")
 
 
 class Dataset(StrictModel):

@@ -1,10 +1,11 @@
 """Drift of a polled dataset file against its reference file, column by column.
 
-Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus identifier-like
-columns (integer/text, unique per row), which are reported as skipped. How: numbers by KS, text,
-bools and declared codes as categories (chi-square with one bin for unseen values, PSI), all
-corrected together. Every row is JSON-safe: a value that cannot be computed is ``None`` with a
-``reason``, never NaN.
+Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus time-like columns
+(dates, timestamps, sequences, years, ids: :mod:`detectors.timelike`, or ``drift.time_like``),
+which are reported as skipped with the reason and offered as freshness and volume signals.
+How: numbers by KS, text, bools and declared codes as categories (chi-square with one bin for
+unseen values, PSI), all corrected together. Every row is JSON-safe: a value that cannot be
+computed is ``None`` with a ``reason``, never NaN.
 """
 
 from __future__ import annotations
@@ -18,15 +19,11 @@ from agent.sidecar.judge.data_signals import NEW_SHARE, quantile_key
 from agent.spec.document import Dataset, Drift
 from detectors import stattests
 from detectors.calibration import CalibrationCache
-from detectors.columns import category_labels, identifier_like, shown_names
-from detectors.drift import (
-    DriftInput,
-    DriftThresholds,
-    FeatureDrift,
-    calibrated_threshold,
-    detect_drift,
-)
+from detectors.columns import category_labels, shown_names
+from detectors.drift import DriftDetector, DriftThresholds, FeatureDrift
+from detectors.ks import sorted_window
 from detectors.quality import column_type
+from detectors.timelike import time_like_reason
 
 CATEGORICAL_TYPES = ("string", "category", "bool")
 
@@ -39,6 +36,18 @@ class Reference:
     categorical: dict[str, Mapping[Hashable, int]] = field(default_factory=dict)
     rows: int = 0
     calibrations: CalibrationCache = field(default_factory=CalibrationCache)  # per window size
+    time_like: dict[str, str] = field(default_factory=dict)     # column -> why it is left out
+    detector: DriftDetector | None = None
+
+    def fitted(self) -> DriftDetector:
+        """The detector over this reference (built once; calibrations kept in it)."""
+        if self.detector is None:
+            self.detector = DriftDetector(cache=self.calibrations)
+            for name, ref in self.numeric.items():
+                self.detector.add_numeric(name, ref)
+            for name, counts in self.categorical.items():
+                self.detector.add_categorical(name, counts)
+        return self.detector
 
 
 def is_categorical(kind: str, column: str, dataset: Dataset) -> bool:
@@ -51,9 +60,20 @@ def load_reference(frame: Any, dataset: Dataset) -> Reference:
     from detectors.ks import sorted_reference
 
     ref = Reference(rows=len(frame))
+    declared = dataset.drift.time_like
     for col in frame.columns:
         name, series = str(col), frame[col]
         kind = column_type(series.dtype)
+        if declared is not None:
+            why = "declared time-like (drift.time_like)" if name in declared else None
+        elif name in dataset.drift.categorical:
+            why = None
+        else:
+            why = time_like_reason(name, series)
+            if why and why.startswith("identifier") and not dataset.drift.skip_identifiers:
+                why = None
+        if why is not None:
+            ref.time_like[name] = why
         if is_categorical(kind, name, dataset):
             ref.categorical[name] = Counter(category_labels(series.dropna().tolist()))
         elif kind in ("int", "float"):
@@ -62,12 +82,12 @@ def load_reference(frame: Any, dataset: Dataset) -> Reference:
 
 
 def chosen_columns(frame: Any, ref: Reference, dataset: Dataset
-                   ) -> tuple[list[str], list[dict[str, str]]]:
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns to test and the skipped ones with why."""
     settings = dataset.drift
     testable = [str(c) for c in frame.columns if str(c) in ref.numeric
-                or str(c) in ref.categorical]
-    skipped: list[dict[str, str]] = []
+                or str(c) in ref.categorical or str(c) in ref.time_like]
+    skipped: list[dict[str, Any]] = []
     wanted = set(settings.columns) if settings.columns is not None else None
     out = []
     for col in testable:
@@ -76,11 +96,13 @@ def chosen_columns(frame: Any, ref: Reference, dataset: Dataset
         if col in settings.exclude:
             skipped.append({"column": col, "reason": "excluded (drift.exclude)"})
             continue
-        kind = column_type(frame[col].dtype)
-        if settings.skip_identifiers and col not in settings.categorical and \
-                identifier_like(frame[col], kind):
-            skipped.append({"column": col, "reason": "identifier-like: every value is distinct "
-                            "(set drift.skip_identifiers: false to test it)"})
+        if col in ref.time_like:
+            hint = ("set drift.skip_identifiers: false to test it"
+                    if ref.time_like[col].startswith("identifier") else
+                    "list the time-like columns in drift.time_like to choose them yourself")
+            skipped.append({"column": col, "rule": "time_like",
+                            "reason": f"time-like, {ref.time_like[col]} ({hint})",
+                            "offered": ["freshness", "volume"]})
             continue
         out.append(col)
     for col in sorted(wanted or ()):
@@ -107,6 +129,7 @@ def row(r: FeatureDrift, min_samples: int,
         "threshold_source": r.threshold_source,
         "critical_threshold": _finite(r.critical_threshold),
         "calibrated": {k: v for k, v in (calibrated or {}).items() if math.isfinite(v)},
+        "rule": r.rule, "floor": _finite(r.floor), "floor_reason": r.floor_reason,
     }
     if r.status.value == "no_data":
         out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
@@ -119,18 +142,18 @@ def row(r: FeatureDrift, min_samples: int,
 
 
 def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | None
-               ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(rows, skipped) for one polled file."""
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, skipped) for one polled file (on the collector's thread, so calibrations needed
+    here are computed here, never on the tick)."""
     columns, skipped = chosen_columns(frame, ref, dataset)
-    data = DriftInput()
+    numeric: dict[str, Any] = {}
+    categorical: dict[str, Any] = {}
     for col in columns:
         series = frame[col]
         if col in ref.categorical:
-            data.categorical_refs[col] = ref.categorical[col]
-            data.categorical_windows[col] = category_labels(series.dropna().tolist())
+            categorical[col] = category_labels(series.dropna().tolist())
         elif column_type(series.dtype) in ("int", "float"):
-            data.numeric_refs[col] = ref.numeric[col]
-            data.numeric_windows[col] = series.to_numpy(dtype=float, na_value=math.nan)
+            numeric[col] = sorted_window(series.to_numpy(dtype=float, na_value=math.nan))
         else:
             skipped.append({"column": col, "reason": f"numeric in the reference, "
                             f"{column_type(series.dtype)} in the file (see schema_drift)"})
@@ -138,14 +161,14 @@ def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | N
         alpha=settings.alpha, correction=settings.correction, min_samples=settings.min_samples,
         calibration=settings.calibration, min_ks_effect=settings.min_ks_effect,
         min_psi=settings.min_psi)
-    results = detect_drift(data, thresholds, ref.calibrations)
+    detector = ref.fitted()
+    results = detector.check_prepared(numeric, categorical, thresholds=thresholds).columns
     quantiles = thresholds.calibration, *(() if settings is None else settings.quantiles)
     family = sum(r.status.value != "no_data" for r in results)
     out = []
     for r in results:
         calibrated = {} if r.status.value == "no_data" else {
-            quantile_key(q): calibrated_threshold(data, r.feature, r.test, r.n_window, q,
-                                                  family, ref.calibrations)
+            quantile_key(q): detector.threshold(r.feature, r.n_window, q, family)
             for q in dict.fromkeys(quantiles) if q is not None}
         out.append(row(r, thresholds.min_samples, calibrated))
     return out, skipped

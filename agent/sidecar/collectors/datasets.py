@@ -24,7 +24,7 @@ class DatasetReading:
     mtime: float | None = None
     contract_failures: list[dict[str, Any]] | None = None
     drift: list[dict[str, Any]] | None = None
-    drift_skipped: list[dict[str, str]] | None = None
+    drift_skipped: list[dict[str, Any]] | None = None
     allowed: dict[str, dict[str, Any]] | None = None
 
 

@@ -111,8 +111,8 @@ def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float)
         tests = max([len(ms.numeric) + len(ms.categorical) for ms in models] + [1])
     hold, alpha = drift.for_, drift.alpha or d.alpha
     q = drift.drift_calibration(d.calibration)
-    if q is not None:   # calibrated: the absolute floor, and the calibration's family tail
-        floor, alpha = d.min_ks_effect, min(alpha, 1.0 - q)
+    if q is not None:   # calibrated: a fixed floor if set, and the calibration's family tail
+        floor, alpha = d.min_ks_effect or 0.0, min(alpha, 1.0 - q)
     return detection_time(shift, floor, alpha, tests, d.window_size,
                           d.reference_size, d.min_samples,
                           sample_rate(models, now, spec.alerting.rate_window),

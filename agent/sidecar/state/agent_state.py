@@ -207,7 +207,7 @@ class DatasetState:
     last_seen: float | None = None
     contract_failures: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)      # vs the reference file
-    drift_skipped: list[dict[str, str]] = field(default_factory=list)
+    drift_skipped: list[dict[str, Any]] = field(default_factory=list)
     allowed: dict[str, dict[str, Any]] = field(default_factory=dict)  # contract allowed_values
     source: str = "sdk"
     error: str | None = None
