@@ -1,0 +1,147 @@
+"""OTLP in the spec: which models come from OpenTelemetry (``models[].otlp``, one line each), the
+receiver's settings (``sidecar.otlp``), and the notes ``validate`` prints when an objective
+watches something no source feeds.
+
+``models[].otlp`` takes three forms:
+
+* ``true`` — data points whose ``gen_ai.request.model`` (else ``gen_ai.response.model``) is
+  the model's own name;
+* ``gpt-4o-mini`` — the same attributes equal to that value (the spec's name may differ);
+* ``http.route=/v1/predict`` — any data-point attribute equal to a value (``*``: present with
+  any value), e.g. an HTTP service's route on ``http.server.request.duration``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from agent.signals import otel_names
+from agent.spec.fields import StrictModel
+
+ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+GRPC_PORT = 4317
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which data points feed a model: the first of ``keys`` present must equal ``value``
+    (``*``: any value)."""
+
+    keys: tuple[str, ...]
+    value: str
+
+    def hits(self, attrs: dict[str, str]) -> bool:
+        for key in self.keys:
+            got = attrs.get(key)
+            if got is not None:
+                return self.value == ANY or got == self.value
+        return False
+
+    @property
+    def http(self) -> bool:
+        return self.keys == (otel_names.HTTP_MODEL_ATTRIBUTE,) or self.keys[0].startswith(
+            ("http.", "url."))
+
+
+def parse_match(value: bool | str | None, name: str) -> Match | None:
+    """The ``models[].otlp`` line as a match (None: not fed by OTLP)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Match(otel_names.MODEL_ATTRIBUTES, name)
+    key, sep, wanted = value.partition("=")
+    if not sep:
+        return Match(otel_names.MODEL_ATTRIBUTES, value)
+    return Match((key.strip(),), wanted.strip())
+
+
+def check_match(value: bool | str | None) -> bool | str | None:
+    """Field validator of ``models[].otlp``: a name, or ATTRIBUTE=VALUE with a plausible
+    attribute name and a value (``*`` for any)."""
+    if not isinstance(value, str):
+        return value
+    key, sep, wanted = value.partition("=")
+    if (sep and (not ATTR_RE.match(key.strip()) or not wanted.strip())) or not value.strip() \
+            or len(value) > 256:
+        raise PydanticCustomError(
+            "spec_value", "expected true, a model name as gen_ai.request.model carries it "
+            "(gpt-4o-mini), or ATTRIBUTE=VALUE such as http.route=/v1/predict (VALUE * for "
+            "any)")
+    return value
+
+
+class Otlp(StrictModel):
+    """The OTLP receiver: ``POST /v1/metrics`` on the sidecar's own listen address always;
+    gRPC on its own port when ``grpc`` says so (``true``: the sidecar's host, port 4317)."""
+
+    grpc: bool | str = Field(default=False, description="false: HTTP only; true: "
+                             "HOST:4317 on the sidecar's host; or HOST:PORT")
+    max_streams: int = Field(default=10_000, ge=1, description="cumulative streams remembered "
+                             "(resource + scope + metric + attributes); the oldest are "
+                             "forgotten past it")
+
+    @field_validator("grpc")
+    @classmethod
+    def _grpc(cls, v: bool | str) -> bool | str:
+        if isinstance(v, str):
+            host, sep, port = v.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise PydanticCustomError("spec_value", "expected true, false or HOST:PORT "
+                                          "such as 0.0.0.0:4317")
+        return v
+
+    def grpc_listen(self, sidecar_host: str) -> tuple[str, int] | None:
+        if self.grpc is False:
+            return None
+        if self.grpc is True:
+            return sidecar_host, GRPC_PORT
+        host, _, port = self.grpc.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+#: the signal kinds OTLP feeds, from the instrument table
+OTLP_KINDS = frozenset(k for i in otel_names.INSTRUMENTS for k in i.kinds)
+HTTP_KINDS = frozenset(k for i in otel_names.INSTRUMENTS if i.conventions == "http"
+                       for k in i.kinds)
+
+
+def source_notes(spec: Any) -> list[str]:
+    """Objectives on a model no source feeds the watched signal of: one note each (said by
+    ``validate``, never refused: the SDK may feed a model the spec marks for OTLP too)."""
+    notes: list[str] = []
+    models = {m.name: m for m in spec.models}
+    for o in spec.objectives:
+        sel: Any = o.selector
+        if sel.scrape is not None or sel.dataset is not None:
+            continue
+        kind = o.signal.value
+        picked = [models[sel.model]] if sel.model in models else spec.models
+        match = [m for m in picked if m.otlp_match is not None]
+        if not match:
+            if kind == "time_per_output_token":
+                notes.append(f"{o.name}: time_per_output_token reaches the sidecar from OTLP "
+                             "or a scrape target only (the SDK exports it as a histogram "
+                             "for the generated rules); no model it selects has an otlp: line")
+            continue
+        if sel.model is None and len(match) < len(picked):
+            continue            # other models may be SDK-fed
+        lacking = [m.name for m in match if kind not in (
+            HTTP_KINDS if m.otlp_match and m.otlp_match.http else OTLP_KINDS)]
+        if lacking:
+            carried = sorted(HTTP_KINDS if all(
+                m.otlp_match and m.otlp_match.http for m in match) else OTLP_KINDS)
+            notes.append(f"{o.name}: {kind} of {', '.join(lacking)} comes from no source: "
+                         f"the model is fed by OTLP (models[].otlp), which carries "
+                         f"{', '.join(carried)}; send {kind} with the SDK's decorators or "
+                         "drop the objective")
+    return notes
+
+
+__all__ = ["GRPC_PORT", "HTTP_KINDS", "OTLP_KINDS", "Match", "Otlp", "check_match",
+           "parse_match", "source_notes"]
