@@ -30,8 +30,7 @@ SENTIMENTS = ("positive", "negative", "neutral")
 CACHE_RESULTS = ("hit", "miss")           # result label of cache lookups: good, bad
 JOB_RESULTS = ("success", "failure")      # result label of finished job runs: good, bad
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
-#: histogram bounds every latency-like histogram gets (the spec's levels are added to them), in
-#: the SDK's exposition and the sidecar's re-export of OTLP-fed models alike
+#: latency-like histograms' bounds (plus the spec's levels): the SDK's and OTLP re-exports
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
                    10.0, 30.0, 60.0)
 #: the numeric value of slo_agent_objective_state per status (one definition: detectors' Status)
@@ -282,10 +281,8 @@ INGEST_SAMPLES = _m("slo_agent_ingest_samples_total", "counter",
                     "Samples accepted by ingest, by kind.", _S + ("kind",))
 INGEST_DROPPED = _m("slo_agent_ingest_dropped_total", "counter",
                     "Ingested items dropped by a cap, by reason.", _S + ("reason",))
-OTLP_POINTS = _m("slo_agent_otlp_data_points_total", "counter",
-                 "OTLP data points by result: accepted, rejected (named in the response's "
-                 "partial_success) or ignored (metrics the sidecar does not read).",
-                 _S + ("result",))
+OTLP_POINTS = _m("slo_agent_otlp_data_points_total", "counter", "OTLP data points by result: "
+                 "accepted, rejected (named in partial_success), ignored.", _S + ("result",))
 EVALUATION_DURATION = _m("slo_agent_evaluation_duration_seconds", "histogram",
                          "Duration of one evaluation tick.", _S, "seconds")
 EVALUATION_LAG = _m("slo_agent_evaluation_lag_seconds", "gauge",

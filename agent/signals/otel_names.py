@@ -26,8 +26,7 @@ Role = Literal["duration", "ttft", "tpot", "tokens"]
 class OtelInstrument:
     name: str                  # the instrument (OTLP metric) name
     unit: str                  # the UCUM unit the conventions give it
-    role: Role                 # what the door makes of a data point (see ROLES)
-    kinds: tuple[str, ...]     # the signal kinds (SignalKind values) it feeds
+    role: Role                 # what the door makes of a data point (see ROLES, FILLS)
     conventions: str           # the OTEL_SEMCONV_STABILITY_OPT_IN value it follows
     side: Literal["client", "server"]
 
@@ -35,25 +34,27 @@ class OtelInstrument:
 #: every instrument the door reads; any other metric is ignored and counted by name
 INSTRUMENTS: tuple[OtelInstrument, ...] = (
     OtelInstrument("gen_ai.client.operation.duration", "s", "duration",
-                   ("latency", "error_rate", "availability", "throughput"),
                    "gen_ai_latest_experimental", "client"),
     OtelInstrument("gen_ai.server.request.duration", "s", "duration",
-                   ("latency", "error_rate", "availability", "throughput"),
                    "gen_ai_latest_experimental", "server"),
-    OtelInstrument("http.server.request.duration", "s", "duration",
-                   ("latency", "error_rate", "availability", "throughput"), "http", "server"),
-    OtelInstrument("gen_ai.server.time_to_first_token", "s", "ttft", ("ttft",),
+    OtelInstrument("http.server.request.duration", "s", "duration", "http", "server"),
+    OtelInstrument("gen_ai.server.time_to_first_token", "s", "ttft",
                    "gen_ai_latest_experimental", "server"),
-    OtelInstrument("gen_ai.client.operation.time_to_first_chunk", "s", "ttft", ("ttft",),
+    OtelInstrument("gen_ai.client.operation.time_to_first_chunk", "s", "ttft",
                    "gen_ai_latest_experimental", "client"),
     OtelInstrument("gen_ai.server.time_per_output_token", "s", "tpot",
-                   ("time_per_output_token",), "gen_ai_latest_experimental", "server"),
+                   "gen_ai_latest_experimental", "server"),
     OtelInstrument("gen_ai.client.operation.time_per_output_chunk", "s", "tpot",
-                   ("time_per_output_token",), "gen_ai_latest_experimental", "client"),
-    OtelInstrument("gen_ai.client.token.usage", "{token}", "tokens", ("token_rate",),
+                   "gen_ai_latest_experimental", "client"),
+    OtelInstrument("gen_ai.client.token.usage", "{token}", "tokens",
                    "gen_ai_latest_experimental", "client"),
 )
 
+#: what each role fills of a model's state (the names its signal records compute from: a
+#: kind is fed by OTLP when its record reads what some role fills)
+FILLS: dict[Role, tuple[str, ...]] = {
+    "duration": ("ok", "error", "latency"), "ttft": ("ttft",), "tpot": ("tpot",),
+    "tokens": ("tokens",)}
 #: what each role means to the door
 ROLES: dict[Role, str] = {
     "duration": "one call per observation: counts by outcome and the latency sketch",
@@ -79,7 +80,7 @@ TOKEN_TYPES = {"input": "input", "output": "output", "prompt": "input", "complet
 
 BY_NAME = {i.name: i for i in INSTRUMENTS}
 
-__all__ = ["BY_NAME", "ERROR_ATTRIBUTE", "FAILED_STATUS", "HTTP_MODEL_ATTRIBUTE",
+__all__ = ["BY_NAME", "ERROR_ATTRIBUTE", "FILLS", "FAILED_STATUS", "HTTP_MODEL_ATTRIBUTE",
            "HTTP_MODEL_DEFAULT", "HTTP_STATUS_ATTRIBUTE", "INSTRUMENTS", "MODEL_ATTRIBUTES",
            "ROLES", "SERVICE_ATTRIBUTE", "TOKEN_TYPES", "TOKEN_TYPE_ATTRIBUTE",
            "OtelInstrument"]

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from agent.signals import otel_names
+from agent.signals import RECORDS, otel_names
 from agent.spec.fields import StrictModel
 
 ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
@@ -105,17 +105,28 @@ class Otlp(StrictModel):
         return host.strip("[]"), int(port)
 
 
-#: the signal kinds OTLP feeds, from the instrument table
-OTLP_KINDS = frozenset(k for i in otel_names.INSTRUMENTS for k in i.kinds)
-HTTP_KINDS = frozenset(k for i in otel_names.INSTRUMENTS if i.conventions == "http"
-                       for k in i.kinds)
+def fed_kinds(http_only: bool = False) -> frozenset[str]:
+    """The signal kinds OTLP feeds (only ``http.*`` instruments: ``http_only``), joined from
+    the instrument table to the records: a kind whose sidecar computation reads what an
+    instrument fills (a sketch, the bad outcome, or any of the counts it sums)."""
+    fills = {a for i in otel_names.INSTRUMENTS if not http_only or i.conventions == "http"
+             for a in otel_names.FILLS[i.role]}
+    out = set()
+    for kind, r in RECORDS.items():
+        p = r.compute.params
+        if (r.compute.shape == "sketch" and p.get("attr") in fills) \
+                or (r.compute.shape == "counts" and p.get("bad") in fills) \
+                or (r.compute.shape == "per_second" and fills & set(p.get("attrs", ()))):
+            out.add(kind.value)
+    return frozenset(out)
 
 
 def source_notes(spec: Any) -> list[str]:
-    """Objectives on a model no source feeds the watched signal of: one note each (said by
-    ``validate``, never refused: the SDK may feed a model the spec marks for OTLP too)."""
+    """Objectives watching, on a model the spec feeds from OTLP, a signal OTLP does not carry:
+    one note each (said by ``validate``, never refused: the SDK may feed the model too)."""
     notes: list[str] = []
     models = {m.name: m for m in spec.models}
+    kinds, http_kinds = fed_kinds(), fed_kinds(http_only=True)
     for o in spec.objectives:
         sel: Any = o.selector
         if sel.scrape is not None or sel.dataset is not None:
@@ -123,25 +134,18 @@ def source_notes(spec: Any) -> list[str]:
         kind = o.signal.value
         picked = [models[sel.model]] if sel.model in models else spec.models
         match = [m for m in picked if m.otlp_match is not None]
-        if not match:
-            if kind == "time_per_output_token":
-                notes.append(f"{o.name}: time_per_output_token reaches the sidecar from OTLP "
-                             "or a scrape target only (the SDK exports it as a histogram "
-                             "for the generated rules); no model it selects has an otlp: line")
-            continue
-        if sel.model is None and len(match) < len(picked):
+        if not match or (sel.model is None and len(match) < len(picked)):
             continue            # other models may be SDK-fed
+        http = all(m.otlp_match.http for m in match)
         lacking = [m.name for m in match if kind not in (
-            HTTP_KINDS if m.otlp_match and m.otlp_match.http else OTLP_KINDS)]
+            http_kinds if m.otlp_match.http else kinds)]
         if lacking:
-            carried = sorted(HTTP_KINDS if all(
-                m.otlp_match and m.otlp_match.http for m in match) else OTLP_KINDS)
+            carried = ", ".join(sorted(http_kinds if http else kinds))
             notes.append(f"{o.name}: {kind} of {', '.join(lacking)} comes from no source: "
-                         f"the model is fed by OTLP (models[].otlp), which carries "
-                         f"{', '.join(carried)}; send {kind} with the SDK's decorators or "
-                         "drop the objective")
+                         f"the model is fed by OTLP (models[].otlp), which carries {carried}; "
+                         f"send {kind} with the SDK's decorators or drop the objective")
     return notes
 
 
-__all__ = ["GRPC_PORT", "HTTP_KINDS", "OTLP_KINDS", "Match", "Otlp", "check_match",
-           "parse_match", "source_notes"]
+__all__ = ["GRPC_PORT", "Match", "Otlp", "check_match", "fed_kinds", "parse_match",
+           "source_notes"]
