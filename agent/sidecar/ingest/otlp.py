@@ -32,7 +32,7 @@ from agent.signals import otel_names as names
 from agent.spec.document import Spec
 from detectors.sketch import QuantileSketch
 
-MAX_NAMED = 5                   # rejection reasons named in one response
+MAX_NAMED = 10                  # rejection reasons named in one response
 MAX_IGNORED_NAMES = 100         # distinct ignored metric names counted by name
 CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
