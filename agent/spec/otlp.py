@@ -7,6 +7,10 @@ watches something no source feeds.
 * ``true`` — data points whose ``gen_ai.request.model`` (else ``gen_ai.response.model``) is
   the model's own name;
 * ``gpt-4o-mini`` — the same attributes equal to that value (the spec's name may differ);
+  ``gpt-4o-mini*`` — starting with it (a provider's dated snapshots: ``gpt-4o-mini-2024-07-18``);
+* ``*`` — every GenAI data point of the service, with a model attribute or not (OpenLLMetry
+  records a failed call's duration with ``error.type`` only: a service calling one model says
+  ``*`` so its failures count);
 * ``http.route=/v1/predict`` — any data-point attribute equal to a value (``*``: present with
   any value), e.g. an HTTP service's route on ``http.server.request.duration``.
 """
@@ -31,22 +35,25 @@ ANY = "*"
 @dataclass(frozen=True)
 class Match:
     """Which data points feed a model: the first of ``keys`` present must equal ``value``
-    (``*``: any value)."""
+    (``*``: any value; ``prefix*``: starting with it); ``every``: every GenAI point."""
 
     keys: tuple[str, ...]
     value: str
+    every: bool = False
 
-    def hits(self, attrs: dict[str, str]) -> bool:
+    def hits(self, attrs: dict[str, str], http_point: bool = False) -> bool:
+        if self.every:
+            return not http_point
         for key in self.keys:
             got = attrs.get(key)
             if got is not None:
-                return self.value == ANY or got == self.value
+                return self.value == ANY or got == self.value or (
+                    self.value.endswith(ANY) and got.startswith(self.value[:-1]))
         return False
 
     @property
     def http(self) -> bool:
-        return self.keys == (otel_names.HTTP_MODEL_ATTRIBUTE,) or self.keys[0].startswith(
-            ("http.", "url."))
+        return not self.every and self.keys[0].startswith(("http.", "url."))
 
 
 def parse_match(value: bool | str | None, name: str) -> Match | None:
@@ -55,6 +62,8 @@ def parse_match(value: bool | str | None, name: str) -> Match | None:
         return None
     if value is True:
         return Match(otel_names.MODEL_ATTRIBUTES, name)
+    if value.strip() == ANY:
+        return Match(otel_names.MODEL_ATTRIBUTES, ANY, every=True)
     key, sep, wanted = value.partition("=")
     if not sep:
         return Match(otel_names.MODEL_ATTRIBUTES, value)
@@ -71,8 +80,8 @@ def check_match(value: bool | str | None) -> bool | str | None:
             or len(value) > 256:
         raise PydanticCustomError(
             "spec_value", "expected true, a model name as gen_ai.request.model carries it "
-            "(gpt-4o-mini), or ATTRIBUTE=VALUE such as http.route=/v1/predict (VALUE * for "
-            "any)")
+            "(gpt-4o-mini, or gpt-4o-mini* for its snapshots), * for every GenAI point, or "
+            "ATTRIBUTE=VALUE such as http.route=/v1/predict (VALUE * for any)")
     return value
 
 

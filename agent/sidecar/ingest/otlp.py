@@ -211,15 +211,17 @@ class OtlpDoor:
     def _model(self, inst: names.OtelInstrument, attrs: dict[str, str]) -> tuple[str, str]:
         """The (model, version) a point feeds: the first spec line that matches it, else the
         attribute's own value (admitted under the same caps as the SDK's names)."""
+        http = inst.conventions == "http"
         for name, version, match in self.matches:
-            if match.hits(attrs):
+            if match.hits(attrs, http):
                 return name, version
         value = next((attrs[k] for k in names.MODEL_ATTRIBUTES if attrs.get(k)), None)
-        if value is None and inst.conventions == "http":
+        if value is None and http:
             value = attrs.get(names.HTTP_MODEL_ATTRIBUTE) or names.HTTP_MODEL_DEFAULT
         if not value:
-            raise pts.PointError(f"no {' or '.join(names.MODEL_ATTRIBUTES)} attribute and no "
-                                 "models[].otlp line matching it")
+            raise pts.PointError(f"no {' or '.join(names.MODEL_ATTRIBUTES)} attribute (as "
+                                 "OpenLLMetry records a failed call) and no models[].otlp "
+                                 "line matching it: otlp: '*' takes every GenAI point")
         if len(value) > 128:
             raise pts.PointError(f"model {value[:32]!r}...: longer than 128 characters")
         return value, ""
