@@ -67,10 +67,10 @@ ERROR_ATTRIBUTE = "error.type"
 #: a failed HTTP call: this attribute at or above FAILED_STATUS (server errors only)
 HTTP_STATUS_ATTRIBUTE = "http.response.status_code"
 FAILED_STATUS = 500
-#: where a data point's model comes from, first present wins (HTTP: the route, else "http")
+#: where a data point's model comes from, first present wins (HTTP: the route); a spec's
+#: models[].otlp line matches on them
 MODEL_ATTRIBUTES = ("gen_ai.request.model", "gen_ai.response.model")
 HTTP_MODEL_ATTRIBUTE = "http.route"
-HTTP_MODEL_DEFAULT = "http"
 #: the resource attribute naming the service (must be the spec's service)
 SERVICE_ATTRIBUTE = "service.name"
 TOKEN_TYPE_ATTRIBUTE = "gen_ai.token.type"
@@ -81,6 +81,6 @@ TOKEN_TYPES = {"input": "input", "output": "output", "prompt": "input", "complet
 BY_NAME = {i.name: i for i in INSTRUMENTS}
 
 __all__ = ["BY_NAME", "ERROR_ATTRIBUTE", "FILLS", "FAILED_STATUS", "HTTP_MODEL_ATTRIBUTE",
-           "HTTP_MODEL_DEFAULT", "HTTP_STATUS_ATTRIBUTE", "INSTRUMENTS", "MODEL_ATTRIBUTES",
+           "HTTP_STATUS_ATTRIBUTE", "INSTRUMENTS", "MODEL_ATTRIBUTES",
            "ROLES", "SERVICE_ATTRIBUTE", "TOKEN_TYPES", "TOKEN_TYPE_ATTRIBUTE",
            "OtelInstrument"]

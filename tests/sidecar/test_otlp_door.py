@@ -160,14 +160,15 @@ def test_bad_points_are_named_in_partial_success_and_the_rest_is_applied(
                    gauge, unknown])
     resp = partial(post(client, req))
     msg = resp.partial_success.error_message
-    assert resp.partial_success.rejected_data_points == 6, msg
+    assert resp.partial_success.rejected_data_points == 5, msg
     for text in ("count is 99", "sum nan", "sum -1", "2 bucket counts for 3 bounds",
-                 "longer than 128", "a gauge"):
+                 "a gauge"):
         assert text in msg, (text, msg)
     assert calls(eng) == (10.0, 0.0)                    # the good point, whole
     report = eng.otlp.report()
-    assert report["ignored_metrics"] == {"process.cpu.time": 1}
-    assert report["points"] == {"accepted": 1, "rejected": 6, "ignored": 1}
+    assert report["ignored_metrics"] == {"process.cpu.time": 1, f"{DURATION}: "
+                                         f"'{'m' * 64}' is on no models[].otlp line": 1}
+    assert report["points"] == {"accepted": 1, "rejected": 5, "ignored": 2}
 
 
 def test_a_resource_of_another_service_is_rejected_by_name(tmp_path: Path) -> None:
@@ -291,17 +292,23 @@ def test_a_429_keeps_the_stream_memory_so_the_retry_counts_once(tmp_path: Path) 
     assert calls(eng) == (2.0, 0.0)
 
 
-def test_model_names_pass_the_same_cap_as_sdk_labels(tmp_path: Path) -> None:
-    data = otlp_spec(tmp_path, 9)
-    data["sidecar"]["limits"] = {"max_label_values": 4}
-    eng, client = _engine(tmp_path, parse_spec(data))
+def test_points_of_models_no_line_names_are_ignored_and_counted(tmp_path: Path) -> None:
+    """Only models the spec marks for OTLP are taken: a service both SDK-fed and exporting
+    OTLP is never counted twice, and no attribute value becomes a new label value; the names
+    ignored are counted under a cap."""
+    eng, client = _engine(tmp_path)
     t0 = later()
     pts = [point([1, 0, 0, 0], t0, t0 + 1, total=0.05, attrs={"gen_ai.request.model": f"m{i}"})
-           for i in range(20)]
-    partial(post(client, request([hist(DURATION, pts)])))
+           for i in range(150)]
+    pts.append(point([1, 0, 0, 0], t0, t0 + 1, total=0.05, attrs={"error.type": "x"}))
+    resp = partial(post(client, request([hist(DURATION, pts)])))
+    assert resp.partial_success.rejected_data_points == 0
     eng._drain()
-    assert len(eng.state.models) <= 4 + 1                # the cap, plus __overflow__
-    assert eng.admission.report()["overflow"]["model"] > 0
+    assert eng.state.models == {}
+    report = eng.otlp.report()
+    assert report["points"]["ignored"] == 151
+    assert len(eng.otlp.ignored) <= 101                 # capped, the rest under __other__
+    assert eng.otlp.ignored["__other__"] > 0
 
 
 def test_http_status_and_error_type_decide_failures(tmp_path: Path) -> None:

@@ -3,12 +3,12 @@ doors produce (``requests`` with counts and sketches, ``tokens``), in one ``payl
 everything after the door is shared.
 
 Which metrics, and what each gives, is the table in :mod:`agent.signals.otel_names`; any other
-metric is ignored and counted by name, never an error. A data point the door cannot take
-(bucket counts that disagree with the count, a NaN or negative sum, a model name over the label
-limit, a resource of another service) is rejected alone and named in the response's
-``partial_success``; the rest of the request is applied. Cumulative streams become deltas
-(:mod:`.otlp_streams`), committed only once the batch is queued, so a request answered 429 and
-retried counts once.
+metric is ignored and counted by name, never an error; so is a point of a model no
+``models[].otlp`` line names. A data point the door cannot take (bucket counts that disagree
+with the count, a NaN or negative sum, a resource of another service) is rejected alone and
+named in the response's ``partial_success``; the rest of the request is applied. Cumulative
+streams become deltas (:mod:`.otlp_streams`), committed only once the batch is queued, so a
+request answered 429 and retried counts once.
 """
 
 from __future__ import annotations
@@ -187,9 +187,12 @@ class OtlpDoor:
             if p.flags & 1:            # NO_RECORDED_VALUE: the stream has nothing now
                 continue
             attrs = _attrs(p.attributes)
+            model = self._model(inst, attrs)
+            if isinstance(model, str):
+                self._count_ignored(model, 1)
+                continue
             try:
                 hist = _hist(kind, p, exp)
-                model = self._model(inst, attrs)
                 if inst.role == "tokens" and hist.sum is None:
                     raise pts.PointError("no sum: the tokens are the sum of the observations")
             except pts.PointError as exc:
@@ -208,23 +211,21 @@ class OtlpDoor:
             if take is not None and take.count:
                 self._take(models.setdefault(model, _Model()), inst, attrs, take)
 
-    def _model(self, inst: names.OtelInstrument, attrs: dict[str, str]) -> tuple[str, str]:
-        """The (model, version) a point feeds: the first spec line that matches it, else the
-        attribute's own value (admitted under the same caps as the SDK's names)."""
+    def _model(self, inst: names.OtelInstrument, attrs: dict[str, str]
+               ) -> tuple[str, str] | str:
+        """The (model, version) a point feeds: the first ``models[].otlp`` line that matches
+        it; else why it feeds none (the point is ignored and counted under that reason, so a
+        service both SDK-fed and exporting OTLP is never counted twice)."""
         http = inst.conventions == "http"
         for name, version, match in self.matches:
             if match.hits(attrs, http):
                 return name, version
         value = next((attrs[k] for k in names.MODEL_ATTRIBUTES if attrs.get(k)), None)
         if value is None and http:
-            value = attrs.get(names.HTTP_MODEL_ATTRIBUTE) or names.HTTP_MODEL_DEFAULT
-        if not value:
-            raise pts.PointError(f"no {' or '.join(names.MODEL_ATTRIBUTES)} attribute (as "
-                                 "OpenLLMetry records a failed call) and no models[].otlp "
-                                 "line matching it: otlp: '*' takes every GenAI point")
-        if len(value) > 128:
-            raise pts.PointError(f"model {value[:32]!r}...: longer than 128 characters")
-        return value, ""
+            value = attrs.get(names.HTTP_MODEL_ATTRIBUTE)
+        if value is None:
+            return f"{inst.name}: no model attribute (otlp: '*' takes every GenAI point)"
+        return f"{inst.name}: {value[:64]!r} is on no models[].otlp line"
 
     def _take(self, mdl: _Model, inst: names.OtelInstrument, attrs: dict[str, str],
               h: pts.Hist) -> None:
