@@ -215,3 +215,35 @@ def test_a_restarted_sidecar_takes_a_running_stream_as_its_baseline(
     assert "baseline" not in before
     o = objective(doc, "errors")
     assert o["judgement"]["total"] == truth.total["errors"] + later.total["errors"]
+
+
+def test_the_collector_examples_exporter_settings_reach_the_sidecar(
+        sidecar_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/otel-collector/config.yaml's exporter as an exporter applies it (endpoint +
+    /v1/metrics, the Authorization header with ${env:...} resolved, gzip, protobuf), aimed at a
+    real sidecar: accepted, and the calls counted."""
+    import os
+    import re
+
+    import yaml
+    from opentelemetry.exporter.otlp.proto.http import Compression
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    from tests.helpers import ROOT
+
+    cfg = yaml.safe_load((ROOT / "deploy/otel-collector/config.yaml").read_text())
+    exp = cfg["exporters"]["otlphttp/slo-agent"]
+    monkeypatch.setenv("SLO_AGENT_TOKEN", TOKEN)
+    headers = {k: re.sub(r"\$\{env:(\w+)\}", lambda m: os.environ[m.group(1)], v)
+               for k, v in exp["headers"].items()}
+    assert exp["compression"] == "gzip"
+    sc, _ = _start(sidecar_factory, tmp_path)
+    endpoint = sc.url + exp["endpoint"].split("//")[1].partition("/")[2] + "/v1/metrics"
+    mp = provider(OTLPMetricExporter(endpoint=endpoint, headers=headers,
+                                     compression=Compression.Gzip))
+    truth = Truth()
+    try:
+        _feed(mp, truth, seed=9, rounds=2, per_round=40)
+    finally:
+        mp.shutdown()
+    check_against_truth(wait_for(sc, _settled(truth)), truth)
