@@ -62,16 +62,15 @@ class _Model:
 
     ok: float = 0.0
     error: float = 0.0
-    sketches: dict[str, QuantileSketch] = field(default_factory=dict)
+    placed: dict[str, pts.Placed] = field(default_factory=dict)   # spread once per request
     tokens: dict[str, float] = field(default_factory=dict)
 
-    def add_sketch(self, attr: str, sk: QuantileSketch | None) -> None:
-        if sk is None:
-            return
-        if attr in self.sketches:
-            self.sketches[attr].merge(sk)
-        else:
-            self.sketches[attr] = sk
+    def add(self, attr: str, h: pts.Hist) -> None:
+        self.placed.setdefault(attr, pts.Placed()).add(h)
+
+    def sketches(self) -> dict[str, QuantileSketch]:
+        out = {attr: p.sketch() for attr, p in self.placed.items()}
+        return {attr: sk for attr, sk in out.items() if sk is not None}
 
 
 @dataclass
@@ -233,24 +232,24 @@ class OtlpDoor:
             ttype = names.TOKEN_TYPES[attrs[names.TOKEN_TYPE_ATTRIBUTE]]
             mdl.tokens[ttype] = mdl.tokens.get(ttype, 0.0) + (h.sum or 0.0)
             return
-        sk = pts.sketch(h)
         if inst.role == "duration":
             if _failed(inst, attrs):
                 mdl.error += h.count
             else:
                 mdl.ok += h.count
-            mdl.add_sketch("latency", sk)
+            mdl.add("latency", h)
         else:
-            mdl.add_sketch(inst.role, sk)
+            mdl.add(inst.role, h)
 
     def _items(self, conv: Conversion, models: dict[tuple[str, str], _Model]) -> list[Any]:
         items: list[Any] = []
         for (model, version), mdl in models.items():
-            if mdl.ok or mdl.error or mdl.sketches:
+            sketches = mdl.sketches()
+            if mdl.ok or mdl.error or sketches:
                 items.append(m.Requests.model_validate({
                     "type": "requests", "model": model, "version": version,
                     "counts": {"ok": mdl.ok, "error": mdl.error},
-                    **{attr: sk.to_dict() for attr, sk in mdl.sketches.items()}}))
+                    **{attr: sk.to_dict() for attr, sk in sketches.items()}}))
             for ttype, n in mdl.tokens.items():
                 if n:
                     items.append(m.Tokens(type="tokens", model=model, version=version,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,70 +134,109 @@ def delta(prev: Hist, cur: Hist) -> Hist | None:
                 buckets={i: c for i, c in buckets.items() if c}, zero=cur.zero - prev.zero)
 
 
-def _spread(sk: QuantileSketch, lo: float, hi: float, c: int) -> None:
-    """``c`` observations spread evenly over (lo, hi] into the sketch's buckets (counts
-    rounded so they add up to ``c`` exactly)."""
-    hi = min(max(hi, 0.0), MAX_VALUE)
-    lo = min(max(lo, 0.0), hi)
-    if hi <= _MIN_POSITIVE:
-        sk.zeros += c
-        sk.count += c
+def _spread(sk: QuantileSketch, lo: np.ndarray, hi: np.ndarray, c: np.ndarray) -> None:
+    """``c[i]`` observations spread evenly over ``(lo[i], hi[i]]`` into the sketch's buckets,
+    all buckets at once; each bucket's counts are rounded so they add up to ``c[i]`` exactly
+    (the rounding telescopes within a bucket)."""
+    hi = np.clip(hi, 0.0, MAX_VALUE)
+    lo = np.minimum(np.clip(lo, 0.0, None), hi)
+    zero = hi <= _MIN_POSITIVE
+    if zero.any():
+        n = int(c[zero].sum())
+        sk.zeros += n
+        sk.count += n
+        lo, hi, c = lo[~zero], hi[~zero], c[~zero]
+    if not len(c):
         return
-    if hi - lo <= hi * 1e-9:
-        sk.add(hi, c)
-        return
-    inv = 1.0 / math.log(sk.gamma)
-    start = max(lo, hi * _LOW_DECADES, _MIN_POSITIVE * 2)
-    k_lo = math.ceil(math.log(start) * inv)
-    k_hi = math.ceil(math.log(hi) * inv)
-    edges = np.power(sk.gamma, np.arange(k_lo - 1, k_hi + 1, dtype=np.float64))
-    edges = np.clip(edges, lo, hi)
-    edges[0], edges[-1] = lo, hi           # whatever lies under `start` goes to the first key
-    cum = np.rint(c * (edges - lo) / (hi - lo)).astype(np.int64)
-    cum[-1] = c
-    parts = np.diff(cum)
+    log_g = math.log(sk.gamma)
+    start = np.maximum.reduce([lo, hi * _LOW_DECADES, np.full_like(hi, _MIN_POSITIVE * 2)])
+    k_lo = np.ceil(np.log(start) / log_g).astype(np.int64)
+    k_hi = np.ceil(np.log(hi) / log_g).astype(np.int64)
+    point = (hi - lo) <= hi * 1e-9                 # all at one value: the bucket's top key
+    k_lo = np.where(point, k_hi, np.minimum(k_lo, k_hi))
+    n = k_hi - k_lo + 1
+    idx = np.repeat(np.arange(len(c)), n)
+    keys = np.repeat(k_lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    b_lo, b_hi, b_c = lo[idx], hi[idx], c[idx].astype(np.float64)
+    width = np.where(point[idx], 1.0, b_hi - b_lo)
+    upper = np.minimum(b_hi, np.power(sk.gamma, keys.astype(np.float64)))
+    lower = np.maximum(b_lo, np.power(sk.gamma, keys.astype(np.float64) - 1.0))
+    first = keys == np.repeat(k_lo, n)            # what lies under `start` joins the first key
+    lower = np.where(first, b_lo, lower)
+    last = keys == np.repeat(k_hi, n)
+    upper = np.where(last, b_hi, upper)
+    f_up = np.where(point[idx], 1.0, (upper - b_lo) / width)
+    f_low = np.where(point[idx] | first, 0.0, (lower - b_lo) / width)
+    parts = np.rint(b_c * f_up) - np.rint(b_c * f_low)
+    base = int(keys.min())
+    summed = np.bincount(keys - base, weights=parts)
     bins = sk.bins
-    for key, n in zip(range(k_lo, k_hi + 1), parts.tolist(), strict=True):
-        if n:
-            bins[key] = bins.get(key, 0) + n
-    sk.count += c
+    for off in np.flatnonzero(summed).tolist():
+        key = base + off
+        bins[key] = bins.get(key, 0) + int(summed[off])
+    sk.count += int(c.sum())
+
+
+@dataclass
+class Placed:
+    """Observations of one or more points, as (lo, hi] ranges with counts, zeros and a sum."""
+
+    lo: list[float] = field(default_factory=list)
+    hi: list[float] = field(default_factory=list)
+    counts: list[float] = field(default_factory=list)
+    zeros: int = 0
+    sum: float | None = 0.0
+
+    def add(self, h: Hist) -> None:
+        """Where ``h``'s observations lie: each bucket's range clamped to the point's min and
+        max (above the last explicit bound: up to max, else at the bound, as
+        ``histogram_quantile`` reads it). Plain lists: one numpy pass per request, not per
+        point."""
+        if h.count == 0 or (not h.counts and h.scale is None):
+            return
+        lo_all = h.min if h.min is not None else 0.0
+        hi_all = math.inf if h.max is None else h.max
+        if h.scale is None:
+            bounds = h.bounds
+            last = h.max if h.max is not None else (bounds[-1] if bounds else 0.0)
+            ranges: Iterable[tuple[float, float, int]] = zip(
+                (0.0, *bounds), (*bounds, last), h.counts, strict=True)
+        else:
+            self.zeros += h.zero
+            base = 2.0 ** (2.0 ** -h.scale)
+            ranges = ((base ** i, base ** (i + 1), c) for i, c in h.buckets.items())
+        lo_l, hi_l, c_l = self.lo, self.hi, self.counts
+        for lo, top, c in ranges:
+            if c:
+                top = min(top, hi_all)
+                lo_l.append(min(max(lo, lo_all), top))
+                hi_l.append(top)
+                c_l.append(c)
+        self.sum = None if self.sum is None or h.sum is None else self.sum + h.sum
+
+    def sketch(self) -> QuantileSketch | None:
+        """One sketch of everything added (None when nothing had buckets)."""
+        if not self.counts and not self.zeros:
+            return None
+        sk = QuantileSketch()
+        sk.zeros = sk.count = self.zeros
+        if self.counts:
+            _spread(sk, np.asarray(self.lo), np.asarray(self.hi),
+                    np.asarray(self.counts, dtype=np.float64))
+        if len(sk.bins) > 4096:
+            sk._collapse()
+        sk.sum = min(self.sum, MAX_SUM) if self.sum is not None else \
+            sum(sk.value_of(k) * n for k, n in sk.bins.items())
+        sk.min = 0.0 if sk.zeros or not sk.bins else sk.value_of(min(sk.bins))
+        sk.max = sk.value_of(max(sk.bins)) if sk.bins else 0.0
+        return sk if sk.count else None
 
 
 def sketch(h: Hist) -> QuantileSketch | None:
-    """The point's observations as a sketch (None when it has no buckets to place them)."""
-    if h.count == 0 or (not h.counts and h.scale is None):
-        return None
-    sk = QuantileSketch()
-    lo_all = h.min if h.min is not None else 0.0
-    hi_all = h.max
-    if h.scale is None:
-        edges = [0.0, *h.bounds]
-        for i, c in enumerate(h.counts):
-            if not c:
-                continue
-            lo = max(edges[i], lo_all)
-            if i < len(h.bounds):
-                hi = h.bounds[i] if hi_all is None else min(h.bounds[i], hi_all)
-            else:                       # above the last bound: up to max, else at the bound
-                hi = hi_all if hi_all is not None else edges[i]
-            _spread(sk, min(lo, hi), max(hi, 0.0), c)
-    else:
-        if h.zero:
-            sk.zeros += h.zero
-            sk.count += h.zero
-        base = 2.0 ** (2.0 ** -h.scale)
-        for i, c in h.buckets.items():
-            lo, hi = base ** i, base ** (i + 1)
-            lo, hi = max(lo, lo_all), hi if hi_all is None else min(hi, hi_all)
-            _spread(sk, min(lo, hi), hi, c)
-    if len(sk.bins) > 4096:
-        sk._collapse()
-    sk.sum = min(h.sum, MAX_SUM) if h.sum is not None else \
-        sum(sk.value_of(k) * n for k, n in sk.bins.items())
-    values = [sk.value_of(k) for k in sk.bins]
-    sk.min = 0.0 if sk.zeros else min(values, default=0.0)
-    sk.max = max(values, default=0.0)
-    return sk
+    """One point's observations as a sketch."""
+    placed = Placed()
+    placed.add(h)
+    return placed.sketch()
 
 
-__all__ = ["Hist", "PointError", "delta", "explicit", "exponential", "sketch"]
+__all__ = ["Hist", "Placed", "PointError", "delta", "explicit", "exponential", "sketch"]
