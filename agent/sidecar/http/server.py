@@ -1,5 +1,5 @@
 """The sidecar's HTTP API on a real ASGI server (uvicorn): /metrics, /metrics/dcgm, /healthz,
-/readyz, /status, POST /v1/ingest, POST /v1/metrics (OTLP; gRPC beside it: :mod:`.otlp_grpc`),
+/readyz, /status, POST /v1/ingest, POST /v1/metrics (OTLP; gRPC beside it: :mod:`._otlp_grpc`),
 /openapi.json, and the status page (/, /objectives/NAME, /history/NAME).
 
 Every input is validated; a malformed or oversized request gets a 4xx whose message names the
@@ -106,7 +106,7 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
     exits 0 after the final snapshot (a rolling restart loses nothing accepted)."""
     import uvicorn
 
-    from agent.sidecar.http import otlp_grpc
+    from agent.sidecar.http import _otlp_grpc as otlp_grpc
 
     token = resolve_token(spec)
     engine = engine or Engine(spec)
