@@ -332,3 +332,50 @@ def test_json_round_trip_of_sdk_messages_matches_protobuf(tmp_path: Path) -> Non
     doc = json_format.MessageToDict(req)
     assert post(client, json.dumps(doc).encode(), ctype="application/json").status_code == 200
     assert calls(eng) == (10.0, 0.0)
+
+
+# --- gRPC -------------------------------------------------------------------------------------
+def test_grpc_answers_with_otlp_status_codes(tmp_path: Path) -> None:
+    """The gRPC service parses the bytes itself: malformed is INVALID_ARGUMENT (not grpc's
+    INTERNAL), a wrong token UNAUTHENTICATED, a full inbox UNAVAILABLE (retried), rejected
+    points in partial_success; a taken port fails at start."""
+    import grpc
+
+    from agent.sidecar.http._otlp_grpc import SERVICE, OtlpGrpc
+    from tests.helpers import free_port
+
+    eng, _ = _engine(tmp_path)
+    svc = OtlpGrpc(eng, "tok", "127.0.0.1", free_port())
+    svc.start()
+    try:
+        with pytest.raises(OSError):
+            OtlpGrpc(eng, "tok", "127.0.0.1", svc.port).start()
+        channel = grpc.insecure_channel(f"127.0.0.1:{svc.port}")
+        export = channel.unary_unary(f"/{SERVICE}/Export")
+        auth = (("authorization", "Bearer tok"),)
+
+        def code(body: bytes, metadata: Any = auth) -> Any:
+            try:
+                return export(body, metadata=metadata, timeout=10)
+            except grpc.RpcError as exc:
+                return exc.code()
+
+        t0 = later()
+        good = request([hist(DURATION, [point([1, 1, 0, 0], t0, t0 + 1, total=0.5),
+                                        point([1, 0], t0, t0 + 1, total=0.5,
+                                              attrs={"gen_ai.request.model": "gpt-4o-mini",
+                                                     "x": "y"})])]).SerializeToString()
+        assert code(b"\xff\xff\xff\x0f") == grpc.StatusCode.INVALID_ARGUMENT
+        assert code(good, (("authorization", "Bearer nope"),)) == \
+            grpc.StatusCode.UNAUTHENTICATED
+        eng.max_inbox = 0
+        assert code(good) == grpc.StatusCode.UNAVAILABLE
+        eng.max_inbox = 10_000
+        resp = ExportMetricsServiceResponse()
+        resp.ParseFromString(code(good))
+        assert resp.partial_success.rejected_data_points == 1
+        assert "2 bucket counts for 3 bounds" in resp.partial_success.error_message
+        assert calls(eng) == (2.0, 0.0)
+        channel.close()
+    finally:
+        svc.stop()
