@@ -95,6 +95,8 @@ def test_sdk_exporters_feed_objectives_that_match_the_truth(
     otlp = doc["sources"]["otlp"]
     assert otlp["points"]["rejected"] == 0
     assert otlp["ignored_metrics"].get("my.own.counter", 0) > 0      # unknown: counted only
+    sc.stop()                                      # SIGTERM: both listeners close, exit 0
+    assert sc.proc is not None and sc.proc.returncode == 0, sc.log()
 
 
 def test_exponential_histograms_and_the_temporality_variable(
