@@ -379,3 +379,22 @@ def test_grpc_answers_with_otlp_status_codes(tmp_path: Path) -> None:
         channel.close()
     finally:
         svc.stop()
+
+
+def test_stream_keys_stay_small_whatever_the_attributes(tmp_path: Path) -> None:
+    """Long attribute values enter the stream table by digest (two values sharing a long
+    prefix stay two streams); a point with more attributes than the SDKs allow is rejected."""
+    eng, client = _engine(tmp_path)
+    t0 = later()
+    pts = [point([1, 0, 0, 0], t0, t0 + 1, total=0.05,
+                 attrs={"gen_ai.request.model": "gpt-4o-mini", "x": "a" * 100_000 + str(i)})
+           for i in range(2)]
+    many = point([1, 0, 0, 0], t0, t0 + 1, total=0.05,
+                 attrs={"gen_ai.request.model": "gpt-4o-mini",
+                        **{f"k{i}": "v" for i in range(200)}})
+    resp = partial(post(client, request([hist(DURATION, [*pts, many])])))
+    assert resp.partial_success.rejected_data_points == 1
+    assert "201 attributes" in resp.partial_success.error_message
+    assert calls(eng) == (2.0, 0.0)
+    assert eng.otlp.report()["streams"] == 2
+    assert max(len(repr(k)) for k in eng.otlp.streams._seen) < 2000

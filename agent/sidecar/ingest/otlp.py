@@ -13,6 +13,7 @@ request answered 429 and retried counts once.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -34,6 +35,8 @@ from detectors.sketch import QuantileSketch
 
 MAX_NAMED = 10                  # rejection reasons named in one response
 MAX_IGNORED_NAMES = 100         # distinct ignored metric names counted by name
+MAX_ATTRIBUTES = 128            # per data point, as the OpenTelemetry SDKs limit them
+MAX_KEY_TEXT = 128              # an attribute name or value kept as is in a stream key
 CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
 OTHER = "__other__"
@@ -54,6 +57,18 @@ def _value(v: Any) -> str:
 
 def _attrs(kvs: Any) -> dict[str, str]:
     return {kv.key: _value(kv.value) for kv in kvs}
+
+
+def _key(attrs: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Attributes as part of a stream key, each name and value at most ~128 characters (a
+    longer one by its digest), so the capped stream table stays bounded in bytes too."""
+    return tuple(sorted((_short(k), _short(v)) for k, v in attrs.items()))
+
+
+def _short(text: str) -> str:
+    if len(text) <= MAX_KEY_TEXT:
+        return text
+    return "#" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 @dataclass
@@ -150,9 +165,9 @@ class OtlpDoor:
                 self._ignore(rm, only_unknown=True)
                 continue
             instance = instance or res.get("service.instance.id", "")[:128]
-            res_key = tuple(sorted(res.items()))
+            res_key = _key(res)
             for sm in rm.scope_metrics:
-                scope_key = (sm.scope.name, sm.scope.version)
+                scope_key = (_short(sm.scope.name), _short(sm.scope.version))
                 for met in sm.metrics:
                     inst = names.BY_NAME.get(met.name)
                     if inst is None:
@@ -185,6 +200,10 @@ class OtlpDoor:
         for p in data.data_points:
             if p.flags & 1:            # NO_RECORDED_VALUE: the stream has nothing now
                 continue
+            if len(p.attributes) > MAX_ATTRIBUTES:
+                conv.reject(1, f"{met.name}: {len(p.attributes)} attributes, at most "
+                            f"{MAX_ATTRIBUTES} (the OpenTelemetry SDKs' default limit)")
+                continue
             attrs = _attrs(p.attributes)
             model = self._model(inst, attrs)
             if isinstance(model, str):
@@ -201,7 +220,7 @@ class OtlpDoor:
                     attrs.get(names.TOKEN_TYPE_ATTRIBUTE, "")) is None:
                 self._count_ignored(f"{met.name}{{token.type}}", 1)
                 continue
-            skey = (*key, tuple(sorted(attrs.items())))
+            skey = (*key, _key(attrs))
             streams = self.streams
             take, seen = (streams.cumulative if temporality == CUMULATIVE else streams.delta)(
                 skey, p.start_time_unix_nano, p.time_unix_nano, hist)
