@@ -190,6 +190,12 @@ def test_otlp_fed_objectives_show_on_metrics_and_the_series_are_re_exported(
     assert get("inference_tokens_total", token_type="input", **mv) + \
         get("inference_tokens_total", token_type="output", **mv) == truth.tokens
     assert get("slo_agent_otlp_data_points_total", result="rejected") == 0
+    code, page = sc.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert code == 200          # the page lists OTLP-fed objectives as it lists SDK-fed ones
+    for name in ("latency", "errors", "ttft", "tpot", "api-errors"):
+        assert f'data-objective="{name}"'.encode() in page, name
+    status_of = {o["name"]: o["status"] for o in status(sc)["objectives"]}
+    assert f'data-objective="errors" data-status="{status_of["errors"]}"'.encode() in page
     assert SEMCONV_BOUNDS  # the harness's bounds drive the bucket checks above
 
 
