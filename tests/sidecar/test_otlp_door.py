@@ -135,6 +135,9 @@ def test_the_token_is_required_when_set(tmp_path: Path) -> None:
     assert post(client, request([])).status_code == 401
     assert post(client, request([]), Authorization="Bearer wrong").status_code == 401
     assert post(client, request([]), Authorization="Bearer s3cret").status_code == 200
+    ok = client.post("/login", data={"token": "s3cret"}, follow_redirects=False)
+    assert ok.status_code == 303 and client.cookies.get("slo_agent_session")
+    assert post(client, request([])).status_code == 401     # the page's session: never ingest
 
 
 def test_bad_points_are_named_in_partial_success_and_the_rest_is_applied(
