@@ -188,3 +188,24 @@ def test_random_bodies_are_never_a_5xx(body: bytes, json_body: bool) -> None:
     r = client.post("/v1/metrics", content=body, headers={
         "Content-Type": "application/json" if json_body else "application/x-protobuf"})
     assert r.status_code in (200, 400), (r.status_code, r.content)
+
+
+@SETTINGS
+@given(values=values_st, more=values_st, scale=st.integers(0, 8), drop=st.integers(1, 3))
+def test_a_cumulative_exponential_stream_that_rescales_diffs_by_the_coarser_scale(
+        values: list[float], more: list[float], scale: int, drop: int) -> None:
+    """The SDK lowers the scale when a stream's range grows: the next point's delta is the
+    difference at the coarser scale, every observation counted once."""
+    from agent.sidecar.ingest import otlp_points as pts
+
+    def point(vals: list[float], s: int) -> pts.Hist:
+        base = 2.0 ** (2.0 ** -s)
+        idx = [math.ceil(math.log(v) / math.log(base)) - 1 for v in vals]
+        off = min(idx)
+        counts = np.bincount(np.asarray(idx) - off).tolist()
+        return pts.exponential(len(vals), float(sum(vals)), None, None, s, 0, off, counts, [])
+
+    prev, cur = point(values, scale), point(values + more, scale - drop)
+    d = pts.delta(prev, cur)
+    assert d is not None and d.count == len(more)
+    assert sum(d.buckets.values()) == len(more) and d.scale == scale - drop
