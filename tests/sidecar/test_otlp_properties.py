@@ -198,14 +198,21 @@ def test_a_cumulative_exponential_stream_that_rescales_diffs_by_the_coarser_scal
     difference at the coarser scale, every observation counted once."""
     from agent.sidecar.ingest import otlp_points as pts
 
-    def point(vals: list[float], s: int) -> pts.Hist:
+    def index(vals: list[float], s: int) -> list[int]:
         base = 2.0 ** (2.0 ** -s)
-        idx = [math.ceil(math.log(v) / math.log(base)) - 1 for v in vals]
+        return [math.ceil(math.log(v) / math.log(base)) - 1 for v in vals]
+
+    def point(idx: list[int], total: float, s: int) -> pts.Hist:
         off = min(idx)
         counts = np.bincount(np.asarray(idx) - off).tolist()
-        return pts.exponential(len(vals), float(sum(vals)), None, None, s, 0, off, counts, [])
+        return pts.exponential(len(idx), total, None, None, s, 0, off, counts, [])
 
-    prev, cur = point(values, scale), point(values + more, scale - drop)
+    # as the SDK does it: the buckets it has are merged down (index >> drop), new values are
+    # indexed at the new scale
+    old = index(values, scale)
+    prev = point(old, float(sum(values)), scale)
+    cur = point([i >> drop for i in old] + index(more, scale - drop),
+                float(sum(values) + sum(more)), scale - drop)
     d = pts.delta(prev, cur)
     assert d is not None and d.count == len(more)
     assert sum(d.buckets.values()) == len(more) and d.scale == scale - drop
