@@ -30,6 +30,9 @@ SENTIMENTS = ("positive", "negative", "neutral")
 CACHE_RESULTS = ("hit", "miss")           # result label of cache lookups: good, bad
 JOB_RESULTS = ("success", "failure")      # result label of finished job runs: good, bad
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
+#: latency-like histograms' bounds (plus the spec's levels): the SDK's and OTLP re-exports
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+                   10.0, 30.0, 60.0)
 #: the numeric value of slo_agent_objective_state per status (one definition: detectors' Status)
 OBJECTIVE_STATES = {s.value: s.rank for s in Status}
 
@@ -278,6 +281,8 @@ INGEST_SAMPLES = _m("slo_agent_ingest_samples_total", "counter",
                     "Samples accepted by ingest, by kind.", _S + ("kind",))
 INGEST_DROPPED = _m("slo_agent_ingest_dropped_total", "counter",
                     "Ingested items dropped by a cap, by reason.", _S + ("reason",))
+OTLP_POINTS = _m("slo_agent_otlp_data_points_total", "counter", "OTLP data points by result: "
+                 "accepted, rejected (named in partial_success), ignored.", _S + ("result",))
 EVALUATION_DURATION = _m("slo_agent_evaluation_duration_seconds", "histogram",
                          "Duration of one evaluation tick.", _S, "seconds")
 EVALUATION_LAG = _m("slo_agent_evaluation_lag_seconds", "gauge",
@@ -345,7 +350,7 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    GPU_UTIL, GPU_MEM_USED,
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
-                   SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
+                   SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED, OTLP_POINTS,
                    EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO,
                    PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW)
 ALL_METRICS: dict[str, Metric] = {m.name: m for m in SDK_METRICS + SIDECAR_METRICS}

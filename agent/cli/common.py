@@ -53,4 +53,8 @@ def checked(out: Output, spec_path: str) -> Spec:
     for o in parsed.objectives:
         for note in parsed.tier_notes(o):
             out.warn(f"{o.name}: {note}")
+    from agent.spec.otlp import source_notes
+
+    for note in source_notes(parsed):
+        out.warn(note)
     return parsed

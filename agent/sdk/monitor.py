@@ -48,8 +48,7 @@ from agent.spec.signals import DEGRADATION_LEVELS
 
 log = logging.getLogger("slo_agent.sdk")
 
-DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-                   10.0, 30.0, 60.0)
+DEFAULT_BUCKETS = cat.DEFAULT_BUCKETS
 TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
 TAG_KEYS = 8           # distinct spend tag keys
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")

@@ -103,6 +103,7 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
                        "instances": [{"instance": k, "last_seen": v} for k, v in
                                      sorted(eng.instances.items(), key=lambda kv: -kv[1])
                                      [:MAX_SHOWN_INSTANCES]]},
+            "otlp": eng.otlp.report(),
         },
         "evaluation": {"interval": eng.interval, "last_tick": eng.last_tick,
                        "lag": eng.tick_lag, "restored": eng.restored,

@@ -23,6 +23,7 @@ from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
 from agent.sidecar.ingest.apply import Admission, apply
+from agent.sidecar.ingest.otlp import OtlpDoor
 from agent.sidecar.ingest.payload import Batch
 from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
 from agent.sidecar.state import persistence, roles
@@ -69,6 +70,7 @@ class Engine:
         self._pending_lock = threading.Lock()
         self.counters = Counters()
         self.admission = Admission(spec, clock)     # caps checked by the HTTP handler, shown here
+        self.otlp = OtlpDoor(spec, clock)            # OTLP streams, shared by HTTP and gRPC
         self.transitions: Counter[tuple[str, str]] = Counter()
         self.recovery = Histograms()
         self.history = History(self.interval)

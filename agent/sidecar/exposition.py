@@ -19,6 +19,7 @@ from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
 from agent.families import family as _fam
+from agent.sidecar import _otlp_series as otlp_series
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.ingest.apply import schema_changes
 from agent.sidecar.judge.data_signals import NEW_SHARE
@@ -127,6 +128,7 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     fams += eng.guard("fleet drift counts", [], fleet_families, eng.spec, eng.state.models)
     fams += eng.guard("datasets", [], _data_families, eng, now)
     fams += eng.guard("service", [], _service_families, eng)
+    fams += eng.guard("otlp series", [], otlp_series.families, eng.spec, eng.state.otlp)
     up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
         _fam(cat.QUEUE_DEPTH)
     if eng.gpu.mode != "off":
@@ -342,6 +344,7 @@ class Published(Collector):
                               (cat.SNAPSHOTS, eng.counters.snapshots),
                               (cat.WEBHOOKS, eng.counters.webhooks),
                               (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
+                              (cat.OTLP_POINTS, dict(eng.otlp.points)),
                               (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"])):
             fam = _fam(metric)
             for key, value in sorted(table.items()):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agent.sidecar.collectors.gpu import GPUCollector
     from agent.sidecar.collectors.scrape import Scraper
     from agent.sidecar.ingest.apply import Admission
+    from agent.sidecar.ingest.otlp import OtlpDoor
     from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
     from agent.sidecar.state.agent_state import AgentState
     from agent.sidecar.state.history import History
@@ -54,6 +55,7 @@ class EngineView(Protocol):
     scrapers: list[Scraper]
     counters: Counters
     admission: Admission
+    otlp: OtlpDoor
     transitions: Counter[tuple[str, str]]
     recovery: Histograms
     history: History

@@ -21,6 +21,7 @@ from agent.spec.burn import (
 )
 from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
 from agent.spec.objective import Objective, Selector, as_quantile, parse_quantile
+from agent.spec.otlp import Match, check_match, parse_match
 from agent.spec.runtime import SDK, Limits, Sidecar, Webhook
 from agent.spec.signals import SLIType
 from agent.spec.sources import GPU, Contract, Dataset, Freshness, Range, ScrapeTarget, Sources
@@ -43,11 +44,20 @@ class ModelRef(StrictModel):
     time_like: list[str] = Field(default_factory=list, description="features that are clocks, "
                                  "dates, sequences or ids: left out of the drift test")
     description: str | None = None
+    otlp: bool | str | None = Field(
+        default=None, description="fed by OTLP: true (gen_ai.request.model is the name), "
+        "the gen_ai.request.model value, or ATTRIBUTE=VALUE such as http.route=/v1/predict")
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "a model name")
+
+    _v_otlp = field_validator("otlp")(lambda cls, v: check_match(v))
+
+    @property
+    def otlp_match(self) -> Match | None:
+        return parse_match(self.otlp, self.name)
 
 
 class Drift(StrictModel):

@@ -17,6 +17,7 @@ from agent.spec.fields import (
     check_url,
     problems_error,
 )
+from agent.spec.otlp import Otlp
 
 
 class Webhook(StrictModel):
@@ -47,6 +48,7 @@ class Sidecar(StrictModel):
     interval: Duration = 15.0
     webhooks: list[Webhook] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    otlp: Otlp = Field(default_factory=Otlp)
 
     _v_interval = field_validator("interval", mode="before")(lambda cls, v: as_duration(v))
 
@@ -86,7 +88,13 @@ class Sidecar(StrictModel):
 
     @property
     def loopback(self) -> bool:
-        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+        """Every listener on loopback (HTTP, and OTLP/gRPC when enabled)."""
+        grpc = self.otlp.grpc_listen(self.host)
+        return _loopback(self.host) and (grpc is None or _loopback(grpc[0]))
+
+
+def _loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
 class SDK(StrictModel):

@@ -1,6 +1,6 @@
 """The sidecar's HTTP API on a real ASGI server (uvicorn): /metrics, /metrics/dcgm, /healthz,
-/readyz, /status, POST /v1/ingest, /openapi.json, and the status page (/, /objectives/NAME,
-/history/NAME).
+/readyz, /status, POST /v1/ingest, POST /v1/metrics (OTLP; gRPC beside it: :mod:`._otlp_grpc`),
+/openapi.json, and the status page (/, /objectives/NAME, /history/NAME).
 
 Every input is validated; a malformed or oversized request gets a 4xx whose message names the
 field; a fault of the sidecar itself is a 500, logged once with its traceback. Off loopback,
@@ -27,6 +27,7 @@ from agent.sidecar.engine import Engine
 from agent.sidecar.http._routes_auth import Auth
 from agent.sidecar.http._routes_common import error
 from agent.sidecar.http._routes_ingest import Ingest
+from agent.sidecar.http._routes_otlp import OtlpHttp
 from agent.sidecar.http._routes_read import Reads
 from agent.spec.document import Spec
 
@@ -55,6 +56,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     auth = Auth(engine.spec, token, engine.counters)
     reads = Reads(engine, auth)
     ingest = Ingest(engine, auth)
+    otlp = OtlpHttp(engine, auth)
     return Starlette(routes=[
         Route("/metrics", reads.metrics), Route("/metrics/dcgm", reads.metrics_dcgm),
         Route("/healthz", reads.healthz), Route("/readyz", reads.readyz),
@@ -64,6 +66,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         Route("/login", auth.login, methods=["GET", "POST"]),
         Route("/ui/{name}", reads.asset),
         Route("/v1/ingest", ingest.post, methods=["POST"]),
+        Route("/v1/metrics", otlp.post, methods=["POST"]),
     ], exception_handlers={HTTPException: on_http_error, Exception: ServerFault().handle})
 
 
@@ -103,8 +106,11 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
     exits 0 after the final snapshot (a rolling restart loses nothing accepted)."""
     import uvicorn
 
+    from agent.sidecar.http import _otlp_grpc as otlp_grpc
+
     token = resolve_token(spec)
     engine = engine or Engine(spec)
+    grpc_server = otlp_grpc.start(engine, token)     # a taken port fails here, before serving
     engine.start()
     app = create_app(engine, token)
     config = uvicorn.Config(app, host=spec.sidecar.host, port=spec.sidecar.port,
@@ -115,6 +121,8 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
     try:
         server.run()
     finally:
+        if grpc_server is not None:
+            grpc_server.stop()
         engine.stop()
         log.info("stopped: inbox drained, final snapshot written to %s", engine.state_dir)
         if previous is not None:

@@ -18,6 +18,7 @@ from agent.spec.document import Objective
 from detectors.quality import freshness_lag
 
 Value = tuple[float | None, dict[str, Any]]
+SDK_SKETCHES = ("latency", "ttft")       # the sketches the SDK ships; the others come by OTLP
 Shape = Callable[..., Value]
 
 
@@ -29,6 +30,10 @@ def _sketch(ev: Any, o: Objective, now: float, attr: str) -> Value:
                                 "`scrape` reads a model server's own"}
     sk = merged_sketch(getattr(ms, attr).merged(now, max(1, int(ev.window // ev.state.slot)))
                        for ms in models)
+    if sk.count == 0 and attr not in SDK_SKETCHES:
+        return None, {"count": 0, "reason": f"no {attr} sketches received: the SDK ships none "
+                      "to the sidecar (the generated rules judge its exported histogram); "
+                      "OTLP (models[].otlp) or `scrape` feeds it here"}
     return (None if sk.count == 0 else sk.quantile(o.quantile or 0.95)), {"count": sk.count}
 
 

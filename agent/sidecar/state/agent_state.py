@@ -18,6 +18,7 @@ import numpy as np
 
 from agent.sidecar.state._fleet_counts import CategoryCounts, FleetCounts, RankCounts
 from agent.sidecar.state._slots import Slots
+from agent.sidecar.state.otlp_totals import OtlpTotals
 from agent.sidecar.state.persistence import pairs, put, restore_part
 from agent.sidecar.state.service_state import ServiceSignals
 from detectors.baseline import BaselineLearner
@@ -26,6 +27,7 @@ from detectors.windows import FeatureWindow
 
 STATE_VERSION = 1
 DAY = 86400.0
+SKETCHES = ("latency", "ttft", "tpot")      # the windowed sketches of a model
 
 
 class CategoricalWindow:
@@ -91,6 +93,7 @@ class ModelState:
     sampled: Slots = field(init=False)     # feature rows reaching the windows (detection time)
     latency: WindowedSketch = field(init=False)
     ttft: WindowedSketch = field(init=False)
+    tpot: WindowedSketch = field(init=False)    # time per output token (OTLP-fed models)
     in_flight: dict[str, tuple[float, float]] = field(default_factory=dict)  # instance -> (n, t)
     numeric: dict[str, FeatureWindow] = field(default_factory=dict)
     categorical: dict[str, CategoricalWindow] = field(default_factory=dict)
@@ -106,6 +109,7 @@ class ModelState:
         slots = max(1, int(min(self.keep, 3600.0) // self.slot))   # read over the rate window
         self.latency = WindowedSketch(slots, self.slot)
         self.ttft = WindowedSketch(slots, self.slot)
+        self.tpot = WindowedSketch(slots, self.slot)
 
     _SLOTS = ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens", "cost",
               "sampled")
@@ -134,6 +138,7 @@ class ModelState:
         return {
             "slots": {n: getattr(self, n).state() for n in self._SLOTS},
             "latency": self.latency.state(), "ttft": self.ttft.state(),
+            "tpot": self.tpot.state(),
             "in_flight": {k: list(v) for k, v in self.in_flight.items()},
             "numeric": {k: v.state() for k, v in self.numeric.items()},
             "categorical": {k: v.state() for k, v in self.categorical.items()},
@@ -150,7 +155,7 @@ class ModelState:
         for n in self._SLOTS:
             if n in slots:
                 restore_part(f"{name}.{n}", out, self._set, n, Slots.from_state, slots[n])
-        for attr in ("latency", "ttft"):
+        for attr in SKETCHES:
             if attr in s:
                 restore_part(f"{name}.{attr}", out, self._set, attr, WindowedSketch.from_state,
                              s[attr])
@@ -283,6 +288,8 @@ class AgentState:
     fleet_bins: int = 10          # drift.fleet_bins, drift.fleet_categories
     fleet_categories: int = 20
     service: ServiceSignals = field(init=False)
+    #: what came in through the OTLP door, re-exported for the generated rules
+    otlp: OtlpTotals = field(default_factory=OtlpTotals)
 
     def __post_init__(self) -> None:
         self.service = ServiceSignals(self.slot, keep=self.keep)
@@ -314,6 +321,7 @@ class AgentState:
             "objectives": {k: o.state() for k, o in self.objectives.items()},
             "ingested": dict(self.ingested),
             "service": self.service.state(),
+            "otlp": self.otlp.state(),
         }
 
     def restore(self, s: dict[str, Any]) -> list[str]:
@@ -341,7 +349,11 @@ class AgentState:
                 restore_part(f"objectives[{k}]", dropped, self._objective, k, v)
         restore_part("ingested", dropped, self._ingested, s.get("ingested") or {})
         self.service.restore(s.get("service") or {}, dropped)
+        restore_part("otlp", dropped, self._otlp, s.get("otlp") or {})
         return dropped
+
+    def _otlp(self, raw: dict[str, Any]) -> None:
+        self.otlp = OtlpTotals.from_state(raw)
 
     def _ingested(self, raw: dict[str, Any]) -> None:
         self.ingested = Counter({str(k): int(n) for k, n in raw.items()})
