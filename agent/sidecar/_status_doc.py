@@ -71,7 +71,8 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
     return entry
 
 def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
+    datasets = [{"name": n, "source": d.source, "where": d.where, "last_seen": d.last_seen,
+                 "rows": d.rows,
                  "error": d.error, "contract_failures": len(d.contract_failures),
                  "drift": d.drift, "drift_skipped": d.drift_skipped,
                  "allowed_values": d.allowed}

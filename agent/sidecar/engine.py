@@ -22,6 +22,7 @@ from agent.sidecar.collectors.collection import apply_dataset, apply_scrape, pol
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
+from agent.sidecar.collectors.sql_datasets import SqlPoller
 from agent.sidecar.ingest.apply import Admission, apply
 from agent.sidecar.ingest.otlp import OtlpDoor
 from agent.sidecar.ingest.payload import Batch
@@ -59,9 +60,10 @@ class Engine:
         self.scrapers = [Scraper(t) for t in spec.sources.scrape]
         base = base_dir or Path.cwd()
         # a replica reads no dataset file at all: the checker polls them for the service
-        self.pollers = [DatasetPoller(d, base, drift=spec.drift)
-                        for d in spec.sources.datasets
-                        if d.path and roles.polls_datasets(spec.sidecar.role)]
+        self.pollers: list[DatasetPoller | SqlPoller] = [
+            DatasetPoller(d, base, drift=spec.drift) if d.path else
+            SqlPoller(d, base, drift=spec.drift) for d in spec.sources.datasets
+            if (d.path or d.sql) and roles.polls_datasets(spec.sidecar.role)]
         self.inbox: deque[tuple[str, Any, float]] = deque()
         self.max_inbox = 10_000
         # parsed batches are big Python objects: the backlog is bounded by feature rows too

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from agent.spec.dataset_sql import SqlSource
 from agent.spec.fields import (
     ENV_RE,
     Duration,
@@ -253,6 +254,8 @@ class DatasetDrift(StrictModel):
 class Dataset(StrictModel):
     name: str
     path: str | None = Field(default=None, description="CSV or Parquet file polled for checks")
+    sql: SqlSource | None = Field(default=None, description="a table or read-only query in a "
+                                  "SQL database, polled with aggregate queries (instead of path)")
     reference: str | None = Field(default=None, description="CSV or Parquet reference for drift")
     format: Literal["auto", "csv", "parquet"] = "auto"
     poll_interval: Duration = 60.0
@@ -265,6 +268,21 @@ class Dataset(StrictModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "a dataset name")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Dataset:
+        if self.path is not None and self.sql is not None:
+            raise problems_error([("sql", "a dataset is a file (path) or a database (sql), not "
+                                   "both: declare two datasets", None)])
+        return self
+
+    @property
+    def freshness_column(self) -> str | None:
+        """The event-time column freshness reads: the contract's, else the SQL time column."""
+        fresh = self.contract.freshness
+        if fresh is not None and fresh.column:
+            return fresh.column
+        return self.sql.time_column if self.sql is not None else None
 
 
 class Sources(StrictModel):

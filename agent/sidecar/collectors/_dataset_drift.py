@@ -1,11 +1,14 @@
-"""Drift of a polled dataset file against its reference file, column by column.
+"""Drift of a polled dataset (a file, or a table's window) against its reference file, column by
+column, from the aggregates a store read (:mod:`.stores.aggregates`).
 
 Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus time-like columns
 (dates, timestamps, sequences, years, ids: :mod:`detectors.timelike`, or ``drift.time_like``),
 which are reported as skipped with the reason and offered as freshness and volume signals.
 How: numbers by KS, text, bools and declared codes as categories (chi-square with one bin for
-unseen values, PSI), all corrected together. Every row is JSON-safe: a value that cannot be
-computed is ``None`` with a ``reason``, never NaN.
+unseen values, PSI), all corrected together. A SQL dataset's numeric columns are tested on counts
+per reference quantile bin (chi-square and PSI over ``drift.fleet_bins`` equal-probability bins:
+what the fleet rules sum; :func:`binned_reference`) unless a sample was read for an exact KS.
+Every row is JSON-safe: a value that cannot be computed is ``None`` with a ``reason``, never NaN.
 """
 
 from __future__ import annotations
@@ -15,13 +18,18 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.sidecar.collectors.stores.aggregates import Aggregates
 from agent.sidecar.judge.data_signals import NEW_SHARE, quantile_key
 from agent.spec.document import Dataset, Drift
 from detectors import stattests
+from detectors.bins import levels, quantile_edges
 from detectors.calibration import CalibrationCache
 from detectors.columns import category_labels, shown_names
 from detectors.drift import DriftDetector, DriftThresholds, FeatureDrift
-from detectors.ks import sorted_window
+from detectors.levels import le_labels
 from detectors.quality import column_type
 from detectors.timelike import time_like_reason
 
@@ -81,12 +89,12 @@ def load_reference(frame: Any, dataset: Dataset) -> Reference:
     return ref
 
 
-def chosen_columns(frame: Any, ref: Reference, dataset: Dataset
+def chosen_columns(window: Aggregates, ref: Reference, dataset: Dataset
                    ) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns to test and the skipped ones with why."""
     settings = dataset.drift
-    testable = [str(c) for c in frame.columns if str(c) in ref.numeric
-                or str(c) in ref.categorical or str(c) in ref.time_like]
+    testable = [c for c in window.columns if c in ref.numeric or c in ref.categorical
+                or c in ref.time_like]
     skipped: list[dict[str, Any]] = []
     wanted = set(settings.columns) if settings.columns is not None else None
     out = []
@@ -141,22 +149,61 @@ def row(r: FeatureDrift, min_samples: int,
     return out
 
 
-def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | None
+def identifier_candidates(ref: Reference, dataset: Dataset) -> list[str]:
+    """Columns whose distinct count a read needs: none, the reference decides (time_like)."""
+    return []
+
+
+def reference_bins(ref: Reference, column: str, bins: int
+                   ) -> tuple[NDArray[np.float64], dict[Hashable, int]] | None:
+    """A numeric reference column's inner quantile edges (``detectors.bins``) and its counts per
+    bin, labelled by the bins' ``le``: what a database counts the window into."""
+    values = ref.numeric.get(column)
+    if values is None or not values.size:
+        return None
+    edges = quantile_edges(values, levels(bins))
+    cum = np.append(np.searchsorted(values, edges, side="right"), values.size)
+    return edges, dict(zip(le_labels(bins), np.diff(np.concatenate(([0], cum))).tolist(),
+                           strict=True))
+
+
+def window_bins(cumulative: NDArray[np.int64]) -> dict[Hashable, int]:
+    """A window's cumulative counts at the edges as counts per bin, labelled as above."""
+    per = np.diff(np.concatenate(([0], np.asarray(cumulative, dtype=np.int64))))
+    return dict(zip(le_labels(len(per)), per.tolist(), strict=True))
+
+
+def binned_reference(ref: Reference, bins: int) -> tuple[Reference, dict[str, Any]]:
+    """The reference with each numeric column as its counts per quantile bin (a categorical
+    column to the detector), and the edges a database counts a window at."""
+    out = Reference(categorical=dict(ref.categorical), rows=ref.rows,
+                    time_like=dict(ref.time_like))
+    edges: dict[str, Any] = {}
+    for col in ref.numeric:
+        found = reference_bins(ref, col, bins)
+        if found is not None:
+            edges[col], out.categorical[col] = found
+    return out, edges
+
+
+def file_drift(window: Aggregates, ref: Reference, dataset: Dataset, settings: Drift | None
                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(rows, skipped) for one polled file (on the collector's thread, so calibrations needed
-    here are computed here, never on the tick)."""
-    columns, skipped = chosen_columns(frame, ref, dataset)
+    """(rows, skipped) for one polled window (on the collector's thread, so calibrations
+    needed here are computed here, never on the tick)."""
+    columns, skipped = chosen_columns(window, ref, dataset)
     numeric: dict[str, Any] = {}
     categorical: dict[str, Any] = {}
     for col in columns:
-        series = frame[col]
-        if col in ref.categorical:
-            categorical[col] = category_labels(series.dropna().tolist())
-        elif column_type(series.dtype) in ("int", "float"):
-            numeric[col] = sorted_window(series.to_numpy(dtype=float, na_value=math.nan))
+        kind = window.columns[col]
+        if col in window.bins:
+            categorical[col] = window_bins(window.bins[col])
+        elif col in ref.categorical:
+            categorical[col] = window.categories.get(col, {})
+        elif kind in ("int", "float") and col in window.numeric:
+            numeric[col] = window.numeric[col]
         else:
             skipped.append({"column": col, "reason": f"numeric in the reference, "
-                            f"{column_type(series.dtype)} in the file (see schema_drift)"})
+                            f"{kind} in the file (see schema_drift)"})
     thresholds = DriftThresholds() if settings is None else DriftThresholds(
         alpha=settings.alpha, correction=settings.correction, min_samples=settings.min_samples,
         calibration=settings.calibration, min_ks_effect=settings.min_ks_effect,
@@ -170,5 +217,20 @@ def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | N
         calibrated = {} if r.status.value == "no_data" else {
             quantile_key(q): detector.threshold(r.feature, r.n_window, q, family)
             for q in dict.fromkeys(quantiles) if q is not None}
-        out.append(row(r, thresholds.min_samples, calibrated))
+        out.append(_annotated(row(r, thresholds.min_samples, calibrated), window))
     return out, skipped
+
+
+def _annotated(r: dict[str, Any], window: Aggregates) -> dict[str, Any]:
+    """Say how a row was computed when it was not on every value: over reference bins (where
+    no category can be new), on a sample, or without the rarest categories."""
+    col = r["column"]
+    if col in window.bins:
+        for key in (NEW_SHARE, "new_categories", "new_categories_more"):
+            r.pop(key, None)
+        r["bins"] = len(window.bins[col])
+    if col in window.sampled:
+        r["sampled_from"] = window.sampled[col]
+    if window.categories_rest.get(col):
+        r["categories_rest"] = window.categories_rest[col]
+    return r

@@ -215,6 +215,7 @@ class DatasetState:
     drift_skipped: list[dict[str, Any]] = field(default_factory=list)
     allowed: dict[str, dict[str, Any]] = field(default_factory=dict)  # contract allowed_values
     source: str = "sdk"
+    where: str | None = None      # a SQL dataset's database, its URL's password masked
     error: str | None = None
 
     def state(self) -> dict[str, Any]:

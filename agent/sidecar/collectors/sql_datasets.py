@@ -1,0 +1,174 @@
+"""Polling the datasets that live in a SQL database (``sources.datasets[].sql``).
+
+Each dataset reads on its own daemon thread, one read at a time: the collector thread only
+starts a read when one is due and picks up finished ones, so a slow or unreachable database
+delays nothing else. A read that outlives its statement timeouts is reported while it runs; a
+failing one is a reading with the error in words (:class:`.stores.sql_tables.StoreError`).
+The reading is the one a file gives (rows, schema, nulls, the newest event time, drift, allowed
+values), so every dataset objective works on it unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.sidecar.collectors._dataset_drift import (
+    Reference,
+    chosen_columns,
+    file_drift,
+    identifier_candidates,
+    load_reference,
+    reference_bins,
+)
+from agent.sidecar.collectors._windows import contract_wanted, failures, gx_installed
+from agent.sidecar.collectors.datasets import DatasetReading
+from agent.sidecar.collectors.stores.sql_tables import SqlStore, StoreError
+from agent.spec.dataset_sql import SINCE_LAST_POLL
+from agent.spec.document import Dataset, Drift
+
+
+class SqlPoller:
+    """One SQL dataset: ``poll()`` when due starts a read, ``finished()`` hands its reading."""
+
+    def __init__(self, dataset: Dataset, base: Path, drift: Drift | None = None,
+                 run_contract: bool = True) -> None:
+        assert dataset.sql is not None
+        self.dataset = dataset
+        self.source = dataset.sql
+        self.store = SqlStore(dataset.sql, dataset.poll_interval)
+        self.reference_path = (base / dataset.reference) if dataset.reference else None
+        self.drift_settings = drift
+        self.bins = drift.fleet_bins if drift is not None else 10
+        self.run_contract = run_contract
+        self._reference: Reference | None = None
+        self.next_at = 0.0
+        self.last: DatasetReading | None = None
+        self._lock = threading.Lock()
+        self._running_since: float | None = None
+        self._done: DatasetReading | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the data is, as /status shows it: the URL with its password masked (the
+        variable's name until it is read) and the table, or 'query'."""
+        return f"{self.store.shown} {self.source.what}"
+
+    def poll(self) -> DatasetReading | None:
+        """Start a read unless one is running; a read running past its timeouts is reported."""
+        now = time.time()
+        with self._lock:
+            if self._running_since is not None:
+                running = now - self._running_since
+                limit = 2 * self.source.timeout + 5
+                if running <= limit:
+                    return None
+                return DatasetReading(self.dataset.name, False, (
+                    f"the read started {running:.0f}s ago is still running (statement timeout "
+                    f"{self.source.timeout:g}s): the database is slow or unreachable"),
+                    source="sql", where=self.where)
+            self._running_since = now
+        threading.Thread(target=self._run, args=(now,), daemon=True,
+                         name=f"sql-{self.dataset.name}").start()
+        return None
+
+    def _run(self, now: float) -> None:
+        try:
+            reading = self.read(now)
+        except Exception as exc:     # a bug must not kill the poller: reported like the rest
+            reading = DatasetReading(self.dataset.name, False, f"{type(exc).__name__}: "
+                                     f"{self.store._scrub(str(exc))}"[:300], source="sql",
+                                     where=self.where)
+        with self._lock:
+            self._done, self._running_since = reading, None
+
+    def finished(self) -> DatasetReading | None:
+        with self._lock:
+            done, self._done = self._done, None
+        return done
+
+    def read(self, now: float) -> DatasetReading:
+        """One complete read, synchronously (the thread's work; also ``validate``'s probe)."""
+        d, s = self.dataset, self.source
+        ref_error = self._load_reference()
+        ref = self._reference
+        try:
+            with self.store.open() as r:
+                window = r.stats(now, identifier_candidates(ref, d) if ref is not None else [])
+                if d.freshness_column and d.freshness_column != s.time_column:
+                    r._check_column(d.freshness_column, "contract.freshness.column")
+                if ref is not None:
+                    columns, _ = chosen_columns(window, ref, d)
+                    window.categories, window.categories_rest = r.categories(
+                        [c for c in columns if c in ref.categorical], s.max_categories)
+                    numeric = [c for c in columns if c in ref.numeric
+                               and window.columns[c] in ("int", "float")]
+                    if s.ks_sample is not None:
+                        window.numeric, window.sampled = r.sample(numeric, s.ks_sample)
+                    else:
+                        edges = {c: found[0] for c in numeric
+                                 if (found := reference_bins(ref, c, self.bins)) is not None}
+                        window.bins = r.bins(edges)
+                if d.contract.allowed_values:
+                    window.allowed = r.allowed(d.contract.allowed_values)
+                newest_raw, where = r.newest_raw if s.time_column else None, r.where
+                selectable = r.src
+        except StoreError as exc:
+            self.last = DatasetReading(d.name, False, str(exc), source="sql", where=self.where)
+            return self.last
+        if s.window == SINCE_LAST_POLL and newest_raw is not None:
+            self.store.cursor = newest_raw
+        reading = DatasetReading(d.name, True, rows=window.rows, columns=window.columns,
+                                 nulls=window.nulls, newest_event=window.newest_event,
+                                 source="sql", where=self.where)
+        if s.great_expectations and self.run_contract and contract_wanted(d) and gx_installed():
+            reading.contract_failures = self._contract(selectable, where, now)
+        if d.contract.allowed_values:
+            reading.allowed = window.allowed
+        if self.reference_path is not None:
+            if ref_error is not None or ref is None:
+                reading.drift, reading.drift_skipped = [ref_error or {}], []
+            else:
+                reading.drift, reading.drift_skipped = file_drift(window, ref, d,
+                                                                  self.drift_settings)
+        self.last = reading
+        return reading
+
+    def _contract(self, selectable: Any, where: Any, now: float) -> list[dict[str, Any]]:
+        """The contract through Great Expectations on the database; its failure is a failed
+        expectation row with the reason, never an exception."""
+        from agent.sidecar.collectors.stores.sql_contract import validate_on_database
+
+        try:
+            report = validate_on_database(self.store, selectable, where,
+                                          self.dataset.contract.model_dump(mode="json"),
+                                          self.dataset.name, now)
+        except Exception as exc:
+            return [{"expectation": "great_expectations", "column": "", "signal": "contract",
+                     "unexpected_ratio": None,
+                     "reason": self.store._scrub(f"{type(exc).__name__}: {exc}")[:300]}]
+        return failures(report)
+
+    def _load_reference(self) -> dict[str, Any] | None:
+        from agent.sidecar.collectors.stores.duckdb_files import read_frame
+
+        if self._reference is not None or self.reference_path is None:
+            return None
+        try:
+            self._reference = load_reference(read_frame(self.reference_path), self.dataset)
+        except Exception as exc:
+            return {"column": "", "test": "", "status": "no_data", "score": None,
+                    "reason": f"reference: {type(exc).__name__}: {exc}"[:300]}
+        return None
+
+
+def probe(dataset: Dataset, base: Path, drift: Drift | None = None) -> str | None:
+    """``validate``'s check of a SQL dataset: None when a read succeeds, else the error."""
+    poller = SqlPoller(dataset, base, drift, run_contract=False)
+    try:
+        reading = poller.read(time.time())
+    except StoreError as exc:
+        return str(exc)
+    return None if reading.ok else reading.error

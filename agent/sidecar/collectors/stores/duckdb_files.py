@@ -1,0 +1,279 @@
+"""Parquet and CSV files read by DuckDB: the file is scanned for aggregates, never loaded whole,
+so a file larger than the sidecar's memory can be watched.
+
+Types are reported as pandas reads the file (what the sidecar always reported): the pandas
+metadata a parquet file carries when pandas wrote it; otherwise pyarrow's rules (an integer or
+boolean column with nulls reads as float or object, dates and decimals as objects), and for CSV
+the types pandas infers (booleans, integers, floats, text; an empty column is float). NaN counts
+as null, as in pandas. A reference file is small by construction and is read by pandas
+(:func:`read_frame`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agent.sidecar.collectors.stores.aggregates import (
+    Aggregates,
+    allowed_result,
+    epoch,
+    label,
+    missing_allowed,
+    typed_allowed,
+)
+from detectors.ks import sorted_window
+from detectors.quality import column_type
+
+#: pandas' default NA strings (pandas.read_csv), so a CSV's nulls are the same nulls
+PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+             "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
+#: the CSV types pandas infers by default (no date parsing)
+CSV_TYPES = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR"]
+#: files past this many rows: identifiers judged by an approximate distinct count, numeric
+#: values taken from a reservoir sample (KS on a bounded sample)
+MAX_VALUES = 2_000_000
+_FLOAT = ("DOUBLE", "FLOAT", "REAL")
+_INT = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+        "UINTEGER", "UBIGINT", "UHUGEINT")
+
+
+def file_format(path: Path, fmt: str = "auto") -> str:
+    return fmt if fmt != "auto" else ("parquet" if path.suffix in (".parquet", ".pq") else "csv")
+
+
+def read_frame(path: Path, fmt: str = "auto") -> Any:
+    """A whole (small) file as a pandas DataFrame: references and contract batches."""
+    import pandas as pd
+
+    return pd.read_parquet(path) if file_format(path, fmt) == "parquet" else pd.read_csv(path)
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def duck_kind(duck_type: str) -> str:
+    """A DuckDB type as a contract type, before the pandas reading rules."""
+    t = duck_type.upper()
+    if t == "BOOLEAN":
+        return "bool"
+    if t in _INT:
+        return "int"
+    if t in _FLOAT:
+        return "float"
+    if t.startswith("TIMESTAMP"):
+        return "datetime"
+    return "string"        # VARCHAR, DATE, TIME, DECIMAL, NULL, nested: objects in pandas
+
+
+def pandas_kind(duck_type: str, nulls: int, rows: int, fmt: str,
+                meta: dict[str, str] | None) -> str:
+    """What pandas would call the column (see the module docstring)."""
+    if meta is not None:
+        return column_type(_PandasDtype(meta["numpy_type"], meta["pandas_type"]))
+    kind = duck_kind(duck_type)
+    if fmt == "csv" and rows and nulls == rows:
+        return "float"                     # an empty CSV column is all-NaN float
+    if nulls and kind == "int":
+        return "float"
+    if nulls and kind == "bool":
+        return "string"
+    return kind
+
+
+class _PandasDtype:
+    """A dtype as pandas' parquet metadata spells it, for :func:`column_type`."""
+
+    def __init__(self, numpy_type: str, pandas_type: str) -> None:
+        self.name = "category" if pandas_type == "categorical" else numpy_type
+        self.kind = {"bool": "b", "object": "O"}.get(numpy_type)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FileRead:
+    """One open DuckDB connection over one file (a view named ``src``)."""
+
+    def __init__(self, con: Any, fmt: str, meta: dict[str, dict[str, str]]) -> None:
+        self.con, self.fmt, self.meta = con, fmt, meta
+        described = con.execute("DESCRIBE src").fetchall()
+        self.duck = {str(r[0]): str(r[1]) for r in described}
+        self.kinds: dict[str, str] = {}
+        self.rows = 0
+
+    def stats(self, time_column: str | None, distinct: Sequence[str]) -> Aggregates:
+        """Rows, null counts (NaN is null), the schema as pandas reads it, the newest event and
+        which asked columns hold only distinct values: one scan."""
+        cols = list(self.duck)
+        exprs = ["count(*)"]
+        for c in cols:
+            q = quote(c)
+            exprs.append(f"count(CASE WHEN NOT isnan({q}) THEN 1 END)"
+                         if self.duck[c].upper() in _FLOAT else f"count({q})")
+        time_expr = None
+        if time_column is not None and time_column in self.duck:
+            time_expr = self._time(time_column)
+            exprs.append(f"max({time_expr})")
+        asked = [c for c in distinct if c in self.duck and self.duck[c].upper() not in _FLOAT]
+        for c in asked:
+            exprs.append(f"count(DISTINCT {quote(c)})")
+        row = self.con.execute(f"SELECT {', '.join(exprs)} FROM src").fetchone()
+        assert row is not None
+        self.rows = rows = int(row[0])
+        nonnull = {c: int(n) for c, n in zip(cols, row[1:1 + len(cols)], strict=True)}
+        nulls = {c: rows - nonnull[c] for c in cols}
+        self.kinds = {c: pandas_kind(self.duck[c], nulls[c], rows, self.fmt, self.meta.get(c))
+                      for c in cols}
+        rest = list(row[1 + len(cols):])
+        newest = epoch(rest.pop(0)) if time_expr is not None else None
+        agg = Aggregates(rows, dict(self.kinds), nulls, newest)
+        if rows > MAX_VALUES and asked:    # exact distinct counts would hold every id
+            approx = self.con.execute("SELECT " + ", ".join(
+                f"approx_count_distinct({quote(c)})" for c in asked) + " FROM src").fetchone()
+            assert approx is not None
+            rest = [n if n >= 0.99 * nonnull[c] else 0 for c, n in zip(asked, approx,
+                                                                        strict=True)]
+        for c, n in zip(asked, rest, strict=True):
+            if nonnull[c] >= 20 and int(n) >= nonnull[c]:
+                agg.all_distinct.add(c)
+        return agg
+
+    def _time(self, column: str) -> str:
+        q, t = quote(column), self.duck[column].upper()
+        if t.startswith("TIMESTAMP") or t == "DATE":
+            return q
+        if t in _INT or t in _FLOAT:
+            return f"CAST({q} AS DOUBLE)"               # epoch seconds
+        return f"TRY_CAST({q} AS TIMESTAMPTZ)"
+
+    def categories(self, columns: Sequence[str], cap: int
+                   ) -> tuple[dict[str, Counter[str]], dict[str, int]]:
+        """Counts per category (the ``cap`` most frequent) and the rows past the cap."""
+        out: dict[str, Counter[str]] = {}
+        rest: dict[str, int] = {}
+        for c in columns:
+            if c not in self.duck:
+                continue
+            q = quote(c)
+            nan = f" AND NOT isnan({q})" if self.duck[c].upper() in _FLOAT else ""
+            found = self.con.execute(
+                f"SELECT {q}, count(*) AS n FROM src WHERE {q} IS NOT NULL{nan} GROUP BY {q} "
+                f"ORDER BY n DESC, {q} LIMIT {int(cap) + 1}").fetchall()
+            counts: Counter[str] = Counter()
+            for value, n in found[:cap]:
+                counts[label(value, self.kinds.get(c, "string"))] += int(n)
+            out[c] = counts
+            if len(found) > cap:
+                total = self.con.execute(f"SELECT count(*) FROM src WHERE {q} IS NOT NULL{nan}"
+                                         ).fetchone()
+                rest[c] = int(total[0] if total else 0) - sum(counts.values())
+        return out, rest
+
+    def values(self, columns: Sequence[str], cap: int
+               ) -> tuple[dict[str, Any], dict[str, int]]:
+        """Sorted non-NaN values per numeric column: all of them, or a reservoir sample of
+        ``cap`` rows when the file has more (and how many rows it came from)."""
+        cols = [c for c in columns if c in self.duck]
+        if not cols:
+            return {}, {}
+        sample = f" USING SAMPLE reservoir({int(cap)} ROWS) REPEATABLE (7)" \
+            if self.rows > cap else ""
+        got = self.con.execute("SELECT " + ", ".join(
+            f"CAST({quote(c)} AS DOUBLE) AS {quote(c)}" for c in cols) + f" FROM src{sample}"
+        ).fetchnumpy()
+        out = {}
+        for c in cols:
+            arr = got[c]
+            arr = np.ma.filled(arr, np.nan) if isinstance(arr, np.ma.MaskedArray) else arr
+            out[c] = sorted_window(np.asarray(arr, dtype=np.float64))
+        return out, ({c: self.rows for c in cols} if sample else {})
+
+    def allowed(self, allowed: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
+        """Per contract column: non-null rows, rows whose text is not allowed, the most frequent
+        of those values and how many distinct ones there are."""
+        out: dict[str, dict[str, Any]] = {}
+        for c, values in allowed.items():
+            if c not in self.duck:
+                out[c] = missing_allowed()
+                continue
+            kind, duck = self.kinds.get(c, "string"), self.duck[c].upper()
+            # compared as the value pandas holds: an int column with nulls holds floats
+            cmp = "float" if kind == "float" else duck_kind(duck)
+            q = quote(c)
+            target = f"CAST({q} AS DOUBLE)" if cmp == "float" else \
+                f"CAST({q} AS VARCHAR)" if cmp == "string" and duck != "VARCHAR" else q
+            ok = typed_allowed(cmp, values)
+            nan = f" AND NOT isnan({q})" if duck in _FLOAT else ""
+            bad_when = f"NOT list_contains($ok, {target})" if ok else "TRUE"
+            params = {"ok": ok} if ok else {}
+            head = self.con.execute(
+                f"SELECT count(*), count(CASE WHEN {bad_when} THEN 1 END), "
+                f"count(DISTINCT CASE WHEN {bad_when} THEN {q} END) FROM src "
+                f"WHERE {q} IS NOT NULL{nan}", params).fetchone()
+            assert head is not None
+            worst = self.con.execute(
+                f"SELECT {q}, count(*) AS n FROM src WHERE {q} IS NOT NULL{nan} AND {bad_when} "
+                f"GROUP BY {q} ORDER BY n DESC, {q} LIMIT 5", params).fetchall()
+            out[c] = allowed_result(int(head[0]), int(head[1]), worst, int(head[2]), kind)
+        return out
+
+
+def _pandas_meta(con: Any, path: Path) -> dict[str, dict[str, str]]:
+    """Per column, the pandas dtype a parquet file written by pandas records."""
+    try:
+        rows = con.execute("SELECT value FROM parquet_kv_metadata(?) WHERE key = 'pandas'",
+                           [str(path)]).fetchall()
+        meta = json.loads(rows[0][0]) if rows else None
+    except Exception:          # no metadata, unreadable metadata: pyarrow's rules apply
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    return {str(c.get("name")): {"numpy_type": str(c.get("numpy_type")),
+                                 "pandas_type": str(c.get("pandas_type"))}
+            for c in meta.get("columns", []) if isinstance(c, dict) and c.get("name")
+            is not None}
+
+
+@contextmanager
+def open_file(path: Path, fmt: str = "auto", memory_limit: str = "256MB",
+              threads: int = 2) -> Iterator[FileRead]:
+    """A DuckDB connection over ``path`` with bounded memory (it spills to its temp directory
+    past ``memory_limit``); closed on exit."""
+    import duckdb
+
+    kind = file_format(path, fmt)
+    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
+                                 "preserve_insertion_order": False})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        where = _literal(str(path))
+        if kind == "parquet":
+            con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({where})")
+            meta = _pandas_meta(con, path)
+        else:
+            def csv(sample: int) -> None:
+                con.execute(
+                    f"CREATE OR REPLACE VIEW src AS SELECT * FROM read_csv({where}, "
+                    f"header = true, null_padding = true, sample_size = {sample}, "
+                    f"auto_type_candidates = {CSV_TYPES!r}, nullstr = {PANDAS_NA!r})")
+            csv(20_480)
+            try:      # the sniffer looked at the first rows; a later one may not fit
+                con.execute("SELECT count(*) FROM src").fetchone()
+            except duckdb.ConversionException:
+                csv(-1)
+            meta = {}
+        yield FileRead(con, kind, meta)
+    finally:
+        con.close()
