@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -128,3 +129,14 @@ class Postgres:
         with self.admin(db) as con:
             for s in statements:
                 con.execute(s)  # type: ignore[arg-type]
+
+
+def serve() -> Iterator[Postgres]:
+    """A started server for a (module-scoped) fixture; removed afterwards."""
+    server = Postgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()

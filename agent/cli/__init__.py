@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -56,14 +57,36 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
         [[r["name"], r["signal"], r["selector"], r["direction"], r["warning"], r["critical"],
           r["for"], r["target"]] for r in rows],
     )
+    if not _sql_datasets_readable(out, parsed, Path(spec).resolve().parent):
+        sys.exit(EXIT_SPEC)
     out.ok(f"{spec} is valid")
 
 
-@main.command(context_settings=CONTEXT)
-@click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
-@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
-              help="The SLO spec (same as SPEC).")
-@click.option("--json", "as_json", is_flag=True, help="Print the tiers as JSON.")
+def _sql_datasets_readable(out: Output, parsed: Any, base: Path) -> bool:
+    """Each SQL dataset read once where its database is reachable: a missing table or column,
+    a permission or a query of the wrong shape fails ``validate``; no URL in the environment or
+    no connection is said and passes (the database may only be reachable where it runs)."""
+    datasets = [d for d in parsed.sources.datasets if d.sql is not None]
+    if not datasets:
+        return True
+    from agent.extras import hint, missing
+
+    if missing("sidecar"):
+        out.warn(hint("sidecar", "reading the SQL datasets") + "; they were not checked")
+        return True
+    from agent.sidecar.collectors.sql_datasets import probe
+
+    good = True
+    for d in datasets:
+        verdict, message = probe(d, base, parsed.drift)
+        if verdict == "ok":
+            out.info(f"dataset {d.name}: {message}")
+        elif verdict == "unreachable":
+            out.warn(f"dataset {d.name}: not checked: {message}")
+        else:
+            out.error(f"sources.datasets[{d.name}].sql: {message}")
+            good = False
+    return good
 @click.pass_obj
 def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     """Show each objective's burn-rate tiers: windows, factor, the error ratio that pages, and

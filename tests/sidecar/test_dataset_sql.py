@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.helpers import free_port
-from tests.postgres import Postgres
+from tests.postgres import Postgres, serve
 
 MONITOR_PW = "m0n-Secr3t-pw"
 COUNTRIES = ["DE", "FR", "US"]
@@ -25,18 +25,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pg() -> Iterator[Postgres]:
-    server = Postgres()
-    server.init()
-    server.start()
-    try:
+    for server in serve():
         server.sql(f"CREATE ROLE monitor LOGIN PASSWORD '{MONITOR_PW}'", "CREATE DATABASE shop")
         server.sql("CREATE TABLE features (id serial PRIMARY KEY, event_time timestamptz, "
                    "amount float8, country text)",
-                   "CREATE TABLE secret (x int)",
                    "GRANT SELECT ON features TO monitor", db="shop")
         yield server
-    finally:
-        server.remove()
 
 
 def monitor_url(pg: Postgres) -> str:

@@ -49,6 +49,7 @@ class SqlPoller:
         self._lock = threading.Lock()
         self._running_since: float | None = None
         self._done: DatasetReading | None = None
+        self.reachable = True        # False: the last read never reached the database
 
     @property
     def where(self) -> str:
@@ -116,6 +117,7 @@ class SqlPoller:
                 newest_raw, where = r.newest_raw if s.time_column else None, r.where
                 selectable = r.src
         except StoreError as exc:
+            self.reachable = exc.reachable
             self.last = DatasetReading(d.name, False, str(exc), source="sql", where=self.where)
             return self.last
         if s.window == SINCE_LAST_POLL and newest_raw is not None:
@@ -164,11 +166,16 @@ class SqlPoller:
         return None
 
 
-def probe(dataset: Dataset, base: Path, drift: Drift | None = None) -> str | None:
-    """``validate``'s check of a SQL dataset: None when a read succeeds, else the error."""
+def probe(dataset: Dataset, base: Path, drift: Drift | None = None) -> tuple[str, str]:
+    """``validate``'s check of a SQL dataset by one read: ``("ok", what was read)``,
+    ``("unreachable", why)`` (no URL in the environment, no connection: not a spec error) or
+    ``("error", why)`` (the database answered: a missing table or column, a permission, a
+    query of the wrong shape)."""
     poller = SqlPoller(dataset, base, drift, run_contract=False)
     try:
         reading = poller.read(time.time())
-    except StoreError as exc:
-        return str(exc)
-    return None if reading.ok else reading.error
+    except StoreError as exc:       # the engine itself could not be made
+        return ("error" if exc.reachable else "unreachable"), str(exc)
+    if reading.ok:
+        return "ok", f"{reading.rows} rows in the window, {len(reading.columns or {})} columns"
+    return ("error" if poller.reachable else "unreachable"), reading.error or ""

@@ -40,7 +40,13 @@ CONNECT_TIMEOUT = 10
 
 
 class StoreError(Exception):
-    """A failure said in words: what went wrong and what to do. Never holds a secret."""
+    """A failure said in words: what went wrong and what to do. Never holds a secret.
+    ``reachable``: False when the database was never reached (no URL, no connection), which
+    ``validate`` reports without failing."""
+
+    def __init__(self, message: str, reachable: bool = True) -> None:
+        super().__init__(message)
+        self.reachable = reachable
 
 
 def masked(url: str) -> str:
@@ -102,7 +108,7 @@ class SqlStore:
         url = os.environ.get(env, "")
         if not url:
             raise StoreError(f"environment variable {env} is not set: put the database's "
-                             "SQLAlchemy URL in it (sql.url_env)")
+                             "SQLAlchemy URL in it (sql.url_env)", reachable=False)
         if self._engine is not None and url == self._url:
             return self._engine
         try:
@@ -152,7 +158,8 @@ class SqlStore:
                              f"{self.source.url_env} cannot see it (GRANT USAGE ON SCHEMA, "
                              "GRANT SELECT)") from None
         except sx.DBAPIError as exc:
-            raise StoreError(self._explain(exc)) from None
+            message = self._explain(exc)
+            raise StoreError(message, not message.startswith("cannot connect")) from None
         except sx.SQLAlchemyError as exc:
             raise StoreError(self._scrub(f"{type(exc).__name__}: {exc}")[:400]) from None
 
