@@ -1,0 +1,189 @@
+"""DuckDB reads a dataset file as the pandas path did: for any file pandas reads, the aggregates
+DuckDB computes (rows, schema, nulls, the newest event, categories, numeric values, identifiers,
+allowed values) equal the ones computed from ``pandas.read_parquet`` / ``read_csv``, and so do
+the drift rows and objective values built on them."""
+
+from __future__ import annotations
+
+import math
+import string
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.sidecar.collectors._dataset_drift import (
+    file_drift,
+    identifier_candidates,
+    load_reference,
+)
+from agent.sidecar.collectors._windows import read_file_window
+from agent.sidecar.collectors.stores.aggregates import Aggregates
+from agent.sidecar.collectors.stores.duckdb_files import open_file
+from agent.spec import parse_spec
+from detectors.columns import allowed_values_check, category_labels, identifier_like
+from detectors.quality import column_type, frame_schema, newest_event_time, null_counts
+from tests.sidecar.test_dataset_properties import frames
+
+
+def pandas_window(frame: pd.DataFrame, ds: Any, ref: Any) -> Aggregates:
+    """The aggregates as the pandas path computed them (the code before DuckDB)."""
+    fresh = ds.contract.freshness
+    agg = Aggregates(len(frame), frame_schema(frame),
+                     {c: n for c, (n, _) in null_counts(frame).items()},
+                     newest_event_time(frame, fresh.column) if fresh and fresh.column else None)
+    for col in frame.columns:
+        name, series = str(col), frame[col]
+        kind = column_type(series.dtype)
+        if identifier_like(series, kind):
+            agg.all_distinct.add(name)
+        if ref is not None and name in ref.categorical:
+            agg.categories[name] = Counter(category_labels(series.dropna().tolist()))
+        elif ref is not None and name in ref.numeric and kind in ("int", "float"):
+            arr = series.to_numpy(dtype=float, na_value=math.nan)
+            agg.numeric[name] = np.sort(arr[~np.isnan(arr)])
+    for col, values in ds.contract.allowed_values.items():
+        if col not in frame.columns:
+            continue
+        c = allowed_values_check(col, frame[col].tolist(), values)
+        agg.allowed[col] = {"rows": c.rows, "bad": c.bad, "share": c.share,
+                            "values": c.values, "more": c.more}
+        if c.share is None:
+            agg.allowed[col]["reason"] = "no non-null values"
+    return agg
+
+
+def dataset(fmt: str, **extra: Any) -> Any:
+    return parse_spec({
+        "service": "p", "models": [{"name": "m"}],
+        "sources": {"datasets": [{"name": "d", "path": f"d.{fmt}", "reference": "r.parquet",
+                                  **extra}]},
+        "drift": {"min_samples": 5}}).sources.datasets[0]
+
+
+def same(a: Aggregates, b: Aggregates, *, identifiers: bool = True) -> None:
+    assert (a.rows, a.columns, a.nulls) == (b.rows, b.columns, b.nulls)
+    assert a.newest_event == b.newest_event or (a.newest_event is not None and b.newest_event
+                                                is not None and abs(a.newest_event
+                                                                    - b.newest_event) < 1e-6)
+    assert a.categories == b.categories
+    assert a.numeric.keys() == b.numeric.keys()
+    for k in a.numeric:
+        np.testing.assert_array_equal(a.numeric[k], b.numeric[k])
+    if identifiers:
+        id_cols = {c for c in a.columns if a.columns[c] in ("int", "string", "category")}
+        assert a.all_distinct & id_cols == b.all_distinct & id_cols
+    # the shown disallowed values: the most frequent first; ties are ordered by text in
+    # DuckDB and by first appearance in pandas, so a cut through a tie may name others
+    assert a.allowed.keys() == b.allowed.keys()
+    for col, x in a.allowed.items():
+        y = b.allowed[col]
+        assert {k: v for k, v in x.items() if k != "values"} == \
+            {k: v for k, v in y.items() if k != "values"}
+        assert len(x["values"]) == len(y["values"])
+        if not x["more"]:
+            assert sorted(x["values"]) == sorted(y["values"])
+
+
+def _write(frame: pd.DataFrame, path: Path) -> bool:
+    try:
+        frame.to_parquet(path) if path.suffix == ".parquet" else frame.to_csv(path, index=False)
+    except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+        if path.suffix == ".parquet" and "pyarrow" in type(exc).__module__ + repr(exc):
+            return False          # pandas cannot write it as parquet: no such file exists
+        if path.suffix == ".parquet":
+            return False
+        raise
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(current=frames(), reference=frames(), fmt=st.sampled_from(["parquet", "csv"]))
+def test_duckdb_reads_any_file_as_pandas_did(tmp_path: Path, current: pd.DataFrame,
+                                             reference: pd.DataFrame, fmt: str) -> None:
+    path = tmp_path / f"d.{fmt}"
+    if not _write(current, path) or not _write(reference, tmp_path / "r.parquet"):
+        return
+    ds = dataset(fmt, contract={"allowed_values": {"cat": ["a", "b"], "num": [1, "2", 1.5]}})
+    ref = load_reference(pd.read_parquet(tmp_path / "r.parquet"), ds)
+    back = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    duck = read_file_window(path, ds, ref)
+    oracle = pandas_window(back, ds, ref)
+    # DuckDB asks only the drift-tested columns' values and counts
+    oracle.categories = {k: v for k, v in oracle.categories.items() if k in duck.categories}
+    oracle.numeric = {k: v for k, v in oracle.numeric.items() if k in duck.numeric}
+    same(duck, oracle, identifiers=False)
+    settings_ = parse_spec({"service": "p", "models": [{"name": "m"}],
+                            "drift": {"min_samples": 5}}).drift
+    assert file_drift(duck, ref, ds, settings_) == file_drift(oracle, ref, ds, settings_)
+
+
+COUNTRIES = ["DE", "FR", "GB", "NL", "US"]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_the_dataset_files_tests_frames_give_the_same_values(tmp_path: Path, fmt: str) -> None:
+    """The messy frames of test_dataset_files (ids, unique text, nulls, new codes, a
+    high-cardinality column, bools, an empty column, event times): the same aggregates, drift
+    rows and allowed-value shares as pandas."""
+    from tests.sidecar.test_dataset_files import frame
+
+    ref_frame = frame(5000, 1)
+    ref_frame.to_parquet(tmp_path / "r.parquet")
+    for i, cur in enumerate([frame(4, 2, nulls=1.0), frame(5000, 3, nulls=0.10),
+                             frame(5000, 4, nulls=0.21, new_country=0.01, merchants=10_000),
+                             frame(20_000, 5, shift=0.2)]):
+        cur["event_time"] = pd.Timestamp("2026-11-24T00:00:00Z") + pd.to_timedelta(
+            np.arange(len(cur)), unit="s")
+        path = tmp_path / f"d{i}.{fmt}"
+        cur.to_parquet(path) if fmt == "parquet" else cur.to_csv(path, index=False)
+        ds = dataset(fmt, contract={"allowed_values": {"country": COUNTRIES},
+                                    "freshness": {"column": "event_time"}},
+                     drift={"exclude": ["empty"]})
+        ref = load_reference(pd.read_parquet(tmp_path / "r.parquet"), ds)
+        back = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        duck = read_file_window(path, ds, ref)
+        oracle = pandas_window(back, ds, ref)
+        oracle.categories = {k: v for k, v in oracle.categories.items() if k in duck.categories}
+        oracle.numeric = {k: v for k, v in oracle.numeric.items() if k in duck.numeric}
+        oracle.all_distinct &= set(identifier_candidates(ref, ds))    # what a read asks
+        same(duck, oracle)
+        assert duck.newest_event == pd.Timestamp("2026-11-24T00:00:00Z").timestamp() + \
+            len(cur) - 1
+        drift = parse_spec({"service": "p", "models": [{"name": "m"}],
+                            "drift": {"min_samples": 200}}).drift
+        assert file_drift(duck, ref, ds, drift) == file_drift(oracle, ref, ds, drift)
+
+
+def test_sampled_values_and_capped_categories_past_the_limits(tmp_path: Path,
+                                                              monkeypatch: Any) -> None:
+    """Past MAX_VALUES rows KS runs on a reservoir sample (rows said on the drift row); past
+    the category cap the rest are counted, not named."""
+    import agent.sidecar.collectors.stores.duckdb_files as files
+
+    rng = np.random.default_rng(3)
+    n = 30_000
+    pd.DataFrame({"x": rng.normal(0, 1, n),
+                  "c": [f"k{i}" for i in rng.integers(0, 50, n)]}).to_parquet(tmp_path / "d.pq")
+    monkeypatch.setattr(files, "MAX_VALUES", 5000)
+    with open_file(tmp_path / "d.pq") as r:
+        r.stats(None, [])
+        values, sampled = r.values(["x"], files.MAX_VALUES)
+        cats, rest = r.categories(["c"], 10)
+    assert values["x"].size == 5000 and sampled == {"x": n}
+    assert len(cats["c"]) == 10 and sum(cats["c"].values()) + rest["c"] == n
+
+
+def test_a_file_pandas_cannot_parse_is_an_error_reading(tmp_path: Path) -> None:
+    path = tmp_path / "d.parquet"
+    path.write_bytes(b"PAR1" + bytes(string.ascii_letters, "ascii"))
+    from agent.sidecar.collectors.datasets import DatasetPoller
+
+    r = DatasetPoller(dataset("parquet"), tmp_path).poll()
+    assert r is not None and not r.ok and r.error
