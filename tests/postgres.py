@@ -15,8 +15,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest

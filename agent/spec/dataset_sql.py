@@ -44,8 +44,8 @@ def check_query(query: str) -> str:
     found = _WRITES.search(bare)
     if found:
         raise PydanticCustomError("spec_value", "a dataset query only reads: remove "
-                                  "{word!r} (the sidecar runs it in a read-only transaction)",
-                                  {"word": found.group(1).upper()})
+                                  "{word} (the sidecar runs it in a read-only transaction)",
+                                  {"word": repr(found.group(1).upper())})
     return text
 
 
