@@ -114,3 +114,20 @@ def test_quoted_words_and_comments_are_not_mistaken_for_writes() -> None:
     spec = parse_spec(doc({"url_env": "DB", "window": "all", "query":
                            "SELECT 'delete me' AS note, \"update\" FROM t -- drop\n"}))
     assert spec.sources.datasets[0].sql is not None
+
+
+def test_the_readme_example_is_a_valid_spec(tmp_path: Any) -> None:
+    import re
+
+    import yaml
+
+    from tests.helpers import ROOT
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Data in a database"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert block is not None
+    data = {"service": "s", "models": [{"name": "m"}], **yaml.safe_load(block.group(1))}
+    spec = parse_spec(data)
+    sql = spec.sources.datasets[0].sql
+    assert sql is not None and sql.table == "public.features" and sql.window == 3600
