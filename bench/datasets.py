@@ -109,11 +109,10 @@ def file_rows(path: Path, rows: int, repeat: int) -> list[tuple[str, float, floa
 
 
 def pg_rows(rows: int, repeat: int) -> list[tuple[str, float, float]]:
-    from tests.postgres import Postgres
-
     from agent.sidecar.collectors.stores.sql_tables import SqlStore
     from agent.spec import parse_spec
     from detectors.bins import levels, quantile_edges
+    from tests.postgres import Postgres
 
     pg = Postgres()
     try:
