@@ -187,3 +187,28 @@ def test_a_file_pandas_cannot_parse_is_an_error_reading(tmp_path: Path) -> None:
 
     r = DatasetPoller(dataset("parquet"), tmp_path).poll()
     assert r is not None and not r.ok and r.error
+
+
+def test_types_are_the_ones_pandas_reads(tmp_path: Path) -> None:
+    """pyarrow's rules without pandas metadata (an int or bool column with nulls reads as
+    float or object; dates and decimals are objects) and pandas' CSV inference (an empty column
+    is float, ints with blanks are floats, no date parsing)."""
+    import datetime as dt
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"i": [1, None, 3], "j": [1, 2, 3], "b": [True, None, False],
+                      "d": [dt.date(2026, 1, 1)] * 3, "m": [decimal.Decimal("1.50")] * 3,
+                      "t": pa.array([dt.datetime(2026, 1, 1)] * 3, pa.timestamp("us")),
+                      "n": pa.nulls(3)})
+    pq.write_table(table, tmp_path / "a.parquet")          # no pandas metadata
+    (tmp_path / "a.csv").write_text("i,j,b,e,t\n1,1,True,,2026-01-01T00:00:00Z\n"
+                                    ",2,False,,2026-01-02T00:00:00Z\n")
+    for name in ("a.parquet", "a.csv"):
+        path = tmp_path / name
+        with open_file(path) as r:
+            got = r.stats(None, []).columns
+        back = pd.read_parquet(path) if name.endswith("parquet") else pd.read_csv(path)
+        assert got == {str(c): column_type(t) for c, t in back.dtypes.items()}, name
