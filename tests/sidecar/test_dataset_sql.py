@@ -186,3 +186,29 @@ def test_a_failing_database_is_a_reported_state(pg: Postgres, tmp_path: Path,
     time.sleep(1.0)
     assert sc.status()["time"] > before             # the tick goes on
     assert "wrong-pw-123" not in sc.log()
+
+
+def test_great_expectations_runs_the_contract_on_the_database(
+        pg: Postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``great_expectations: true``: GX's SQL datasource over the poll's window, as the
+    read-only role; its failures are the reading's contract failures."""
+    from agent.sidecar.collectors.sql_datasets import SqlPoller
+    from agent.spec import parse_spec
+
+    fill(pg, n=200)
+    pg.sql("UPDATE features SET amount = NULL WHERE id % 4 = 0",
+           "UPDATE features SET amount = 1000 WHERE id % 10 = 1", db="shop")
+    monkeypatch.setenv("FEATURES_DB_URL", monitor_url(pg))
+    ds = parse_spec({"service": "s", "models": [{"name": "m"}], "sources": {"datasets": [{
+        "name": "features", "sql": {"url_env": "FEATURES_DB_URL", "table": "features",
+                                    "time_column": "event_time", "window": "1h",
+                                    "great_expectations": True},
+        "contract": {"max_null_ratio": {"amount": "5%"}, "ranges": {"amount": {"max": 500}},
+                     "allowed_values": {"country": COUNTRIES}}}]}}).sources.datasets[0]
+    r = SqlPoller(ds, tmp_path).read(time.time())
+    assert r.ok, r.error
+    failed = {(f["expectation"], f["column"]): f for f in r.contract_failures or []}
+    assert set(failed) == {("expect_column_values_to_not_be_null", "amount"),
+                           ("expect_column_values_to_be_between", "amount")}, failed
+    assert failed[("expect_column_values_to_not_be_null", "amount")]["unexpected_ratio"] == \
+        pytest.approx(0.25, abs=0.01)
