@@ -12,6 +12,7 @@ as null, as in pandas. A reference file is small by construction and is read by 
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -249,13 +250,16 @@ def _pandas_meta(con: Any, path: Path) -> dict[str, dict[str, str]]:
 @contextmanager
 def open_file(path: Path, fmt: str = "auto", memory_limit: str = "256MB",
               threads: int = 2) -> Iterator[FileRead]:
-    """A DuckDB connection over ``path`` with bounded memory (it spills to its temp directory
-    past ``memory_limit``); closed on exit."""
+    """A DuckDB connection over ``path`` with bounded memory (past ``memory_limit`` it spills
+    to a folder in the system's temporary directory, never the working directory); closed on
+    exit."""
     import duckdb
 
     kind = file_format(path, fmt)
     con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads,
-                                 "preserve_insertion_order": False})
+                                 "preserve_insertion_order": False,
+                                 "temp_directory": str(Path(tempfile.gettempdir())
+                                                       / "slo-agent-duckdb")})
     try:
         con.execute("SET TimeZone = 'UTC'")
         where = _literal(str(path))
