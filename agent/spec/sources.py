@@ -274,6 +274,12 @@ class Dataset(StrictModel):
         if self.path is not None and self.sql is not None:
             raise problems_error([("sql", "a dataset is a file (path) or a database (sql), not "
                                    "both: declare two datasets", None)])
+        fresh = self.contract.freshness
+        if self.sql is not None and fresh is not None and fresh.column and \
+                fresh.column != self.sql.time_column:
+            raise problems_error([("contract.freshness.column", "a SQL dataset's freshness is "
+                                   "read on sql.time_column: leave this out or give the same "
+                                   "column", fresh.column)])
         return self
 
     @property

@@ -110,6 +110,15 @@ def test_a_file_and_a_table_at_once_is_refused() -> None:
         parse_spec(data)
 
 
+def test_freshness_is_read_on_the_time_column() -> None:
+    data = doc({"url_env": "DB", "table": "t", "time_column": "ts"})
+    data["sources"]["datasets"][0]["contract"] = {"freshness": {"column": "other"}}
+    with pytest.raises(SpecError, match=r"contract\.freshness\.column: a SQL dataset's "):
+        parse_spec(data)
+    data["sources"]["datasets"][0]["contract"] = {"freshness": {"column": "ts"}}
+    assert parse_spec(data).sources.datasets[0].freshness_column == "ts"
+
+
 def test_quoted_words_and_comments_are_not_mistaken_for_writes() -> None:
     spec = parse_spec(doc({"url_env": "DB", "window": "all", "query":
                            "SELECT 'delete me' AS note, \"update\" FROM t -- drop\n"}))

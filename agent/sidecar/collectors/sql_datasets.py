@@ -80,7 +80,7 @@ class SqlPoller:
             reading = self.read(now)
         except Exception as exc:     # a bug must not kill the poller: reported like the rest
             reading = DatasetReading(self.dataset.name, False, f"{type(exc).__name__}: "
-                                     f"{self.store._scrub(str(exc))}"[:300], source="sql",
+                                     f"{self.store.scrub(str(exc))}"[:300], source="sql",
                                      where=self.where)
         with self._lock:
             self._done, self._running_since = reading, None
@@ -98,8 +98,6 @@ class SqlPoller:
         try:
             with self.store.open() as r:
                 window = r.stats(now, identifier_candidates(ref, d) if ref is not None else [])
-                if d.freshness_column and d.freshness_column != s.time_column:
-                    r._check_column(d.freshness_column, "contract.freshness.column")
                 if ref is not None:
                     columns, _ = chosen_columns(window, ref, d)
                     window.categories, window.categories_rest = r.categories(
@@ -150,7 +148,7 @@ class SqlPoller:
         except Exception as exc:
             return [{"expectation": "great_expectations", "column": "", "signal": "contract",
                      "unexpected_ratio": None,
-                     "reason": self.store._scrub(f"{type(exc).__name__}: {exc}")[:300]}]
+                     "reason": self.store.scrub(f"{type(exc).__name__}: {exc}")[:300]}]
         return failures(report)
 
     def _load_reference(self) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ def window_query(store: SqlStore, selectable: Any, where: Any) -> str:
     """The window's rows as one SQL text with its bounds inlined (GX takes a query string)."""
     import sqlalchemy as sa
 
-    engine = store._make_engine()
+    engine = store.engine()
     stmt = sa.select(sa.text("*")).select_from(selectable).where(where)
     return str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
@@ -30,7 +30,7 @@ def validate_on_database(store: SqlStore, selectable: Any, where: Any,
     url = os.environ.get(store.source.url_env, "")
     if not url:
         raise StoreError(f"environment variable {store.source.url_env} is not set")
-    engine = store._make_engine()
+    engine = store.engine()
     args: dict[str, Any] = {"poolclass": NullPool}
     if engine.dialect.name == "postgresql":
         ms = int(store.source.timeout * 1000)

@@ -98,7 +98,7 @@ class SqlStore:
         self._url = ""
         self.shown = f"${source.url_env}"
 
-    def _make_engine(self) -> Any:
+    def engine(self) -> Any:
         import sqlalchemy as sa
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -129,11 +129,12 @@ class SqlStore:
             raise StoreError(f"{env}: no SQLAlchemy dialect {parsed.drivername!r} is installed "
                              "(postgresql+psycopg is; others need their driver)") from None
         except Exception as exc:
-            raise StoreError(f"{env}: {self._scrub(str(exc))}") from None
+            raise StoreError(f"{env}: {self.scrub(str(exc))}") from None
         self._url = url
         return self._engine
 
-    def _scrub(self, text: str) -> str:
+    def scrub(self, text: str) -> str:
+        """``text`` without the URL or its secrets (see :func:`agent.redact.scrub`)."""
         from agent.redact import scrub
 
         out = scrub(text, self._url, self.shown) if self._url else text
@@ -145,7 +146,7 @@ class SqlStore:
         """One read-only transaction (rolled back at the end) over the dataset's rows."""
         import sqlalchemy.exc as sx
 
-        engine = self._make_engine()
+        engine = self.engine()
         try:
             with engine.connect() as conn:
                 if engine.dialect.name == "postgresql":
@@ -161,13 +162,13 @@ class SqlStore:
             message = self._explain(exc)
             raise StoreError(message, not message.startswith("cannot connect")) from None
         except sx.SQLAlchemyError as exc:
-            raise StoreError(self._scrub(f"{type(exc).__name__}: {exc}")[:400]) from None
+            raise StoreError(self.scrub(f"{type(exc).__name__}: {exc}")[:400]) from None
 
     def _explain(self, exc: Any) -> str:
         """A driver error in words: the first line of the database's message, scrubbed."""
         orig = getattr(exc, "orig", None)
         text = str(orig if orig is not None else exc).strip().splitlines()
-        first = self._scrub(text[0] if text else type(exc).__name__)[:300]
+        first = self.scrub(text[0] if text else type(exc).__name__)[:300]
         code = getattr(orig, "sqlstate", None) or ""
         if "statement timeout" in first or code == "57014":
             return (f"query cancelled after the statement timeout ({self.source.timeout:g}s): "
@@ -209,6 +210,7 @@ class SqlRead:
             raise StoreError(f"{src.what} has no columns the role can see")
         self.where: Any = sa.true()
         self.rows = 0
+        self.newest_raw: Any = None
 
     def _query_kinds(self, query: str) -> dict[str, str]:
         """Column types of a query's result: the driver's type names where it gives them
@@ -243,7 +245,7 @@ class SqlRead:
     def col(self, name: str) -> Any:
         return self.src.c[name]
 
-    def _check_column(self, name: str, what: str) -> None:
+    def check_column(self, name: str, what: str) -> None:
         if name not in self.kinds:
             raise StoreError(f"{what} {name!r} is not a column of {self.store.source.what}; "
                              f"columns: {', '.join(self.kinds)}")
@@ -257,7 +259,7 @@ class SqlRead:
         tc_name = s.time_column
         newest_raw = None
         if tc_name is not None:
-            self._check_column(tc_name, "time_column")
+            self.check_column(tc_name, "time_column")
             if self.kinds[tc_name] not in ("datetime", "int", "float"):
                 raise StoreError(f"time_column {tc_name!r} is {self.kinds[tc_name]}; expected a "
                                  "timestamp, a date or epoch seconds")
