@@ -70,7 +70,7 @@ def file_rows(path: Path, rows: int, repeat: int) -> list[tuple[str, float, floa
         def run() -> None:
             with open_file(path) as r:
                 if what == "plain":
-                    r.stats("event_time", [])
+                    r.stats("event_time")
                 elif what == "categories":
                     r.rows = rows
                     r.kinds = {"country": "string"}
@@ -136,7 +136,7 @@ def pg_rows(rows: int, repeat: int) -> list[tuple[str, float, float]]:
         def ours(what: str) -> Callable[[], Any]:
             def run() -> None:
                 with store.open() as r:
-                    agg = r.stats(time.time(), [])
+                    agg = r.stats(time.time())
                     assert agg.rows == rows
                     if what == "categories":
                         r.categories(["country"], 1000)

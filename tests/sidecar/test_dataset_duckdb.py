@@ -1,6 +1,6 @@
 """DuckDB reads a dataset file as the pandas path did: for any file pandas reads, the aggregates
-DuckDB computes (rows, schema, nulls, the newest event, categories, numeric values, identifiers,
-allowed values) equal the ones computed from ``pandas.read_parquet`` / ``read_csv``, and so do
+DuckDB computes (rows, schema, nulls, the newest event, categories, numeric values, allowed
+values) equal the ones computed from ``pandas.read_parquet`` / ``read_csv``, and so do
 the drift rows and objective values built on them."""
 
 from __future__ import annotations
@@ -17,16 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.sidecar.collectors._dataset_drift import (
-    file_drift,
-    identifier_candidates,
-    load_reference,
-)
+from agent.sidecar.collectors._dataset_drift import file_drift, load_reference
 from agent.sidecar.collectors._windows import read_file_window
 from agent.sidecar.collectors.stores.aggregates import Aggregates
 from agent.sidecar.collectors.stores.duckdb_files import open_file
 from agent.spec import parse_spec
-from detectors.columns import allowed_values_check, category_labels, identifier_like
+from detectors.columns import allowed_values_check, category_labels
 from detectors.quality import column_type, frame_schema, newest_event_time, null_counts
 from tests.sidecar.test_dataset_properties import frames
 
@@ -40,8 +36,6 @@ def pandas_window(frame: pd.DataFrame, ds: Any, ref: Any) -> Aggregates:
     for col in frame.columns:
         name, series = str(col), frame[col]
         kind = column_type(series.dtype)
-        if identifier_like(series, kind):
-            agg.all_distinct.add(name)
         if ref is not None and name in ref.categorical:
             agg.categories[name] = Counter(category_labels(series.dropna().tolist()))
         elif ref is not None and name in ref.numeric and kind in ("int", "float"):
@@ -66,7 +60,7 @@ def dataset(fmt: str, **extra: Any) -> Any:
         "drift": {"min_samples": 5}}).sources.datasets[0]
 
 
-def same(a: Aggregates, b: Aggregates, *, identifiers: bool = True) -> None:
+def same(a: Aggregates, b: Aggregates) -> None:
     assert (a.rows, a.columns, a.nulls) == (b.rows, b.columns, b.nulls)
     assert a.newest_event == b.newest_event or (a.newest_event is not None and b.newest_event
                                                 is not None and abs(a.newest_event
@@ -75,9 +69,6 @@ def same(a: Aggregates, b: Aggregates, *, identifiers: bool = True) -> None:
     assert a.numeric.keys() == b.numeric.keys()
     for k in a.numeric:
         np.testing.assert_array_equal(a.numeric[k], b.numeric[k])
-    if identifiers:
-        id_cols = {c for c in a.columns if a.columns[c] in ("int", "string", "category")}
-        assert a.all_distinct & id_cols == b.all_distinct & id_cols
     # the shown disallowed values: the most frequent first; ties are ordered by text in
     # DuckDB and by first appearance in pandas, so a cut through a tie may name others
     assert a.allowed.keys() == b.allowed.keys()
@@ -118,7 +109,7 @@ def test_duckdb_reads_any_file_as_pandas_did(tmp_path: Path, current: pd.DataFra
     # DuckDB asks only the drift-tested columns' values and counts
     oracle.categories = {k: v for k, v in oracle.categories.items() if k in duck.categories}
     oracle.numeric = {k: v for k, v in oracle.numeric.items() if k in duck.numeric}
-    same(duck, oracle, identifiers=False)
+    same(duck, oracle)
     settings_ = parse_spec({"service": "p", "models": [{"name": "m"}],
                             "drift": {"min_samples": 5}}).drift
     assert file_drift(duck, ref, ds, settings_) == file_drift(oracle, ref, ds, settings_)
@@ -152,7 +143,6 @@ def test_the_dataset_files_tests_frames_give_the_same_values(tmp_path: Path, fmt
         oracle = pandas_window(back, ds, ref)
         oracle.categories = {k: v for k, v in oracle.categories.items() if k in duck.categories}
         oracle.numeric = {k: v for k, v in oracle.numeric.items() if k in duck.numeric}
-        oracle.all_distinct &= set(identifier_candidates(ref, ds))    # what a read asks
         same(duck, oracle)
         assert duck.newest_event == pd.Timestamp("2026-11-24T00:00:00Z").timestamp() + \
             len(cur) - 1
@@ -173,7 +163,7 @@ def test_sampled_values_and_capped_categories_past_the_limits(tmp_path: Path,
                   "c": [f"k{i}" for i in rng.integers(0, 50, n)]}).to_parquet(tmp_path / "d.pq")
     monkeypatch.setattr(files, "MAX_VALUES", 5000)
     with open_file(tmp_path / "d.pq") as r:
-        r.stats(None, [])
+        r.stats(None)
         values, sampled = r.values(["x"], files.MAX_VALUES)
         cats, rest = r.categories(["c"], 10)
     assert values["x"].size == 5000 and sampled == {"x": n}
@@ -209,6 +199,6 @@ def test_types_are_the_ones_pandas_reads(tmp_path: Path) -> None:
     for name in ("a.parquet", "a.csv"):
         path = tmp_path / name
         with open_file(path) as r:
-            got = r.stats(None, []).columns
+            got = r.stats(None).columns
         back = pd.read_parquet(path) if name.endswith("parquet") else pd.read_csv(path)
         assert got == {str(c): column_type(t) for c, t in back.dtypes.items()}, name

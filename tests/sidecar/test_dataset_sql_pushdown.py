@@ -67,7 +67,7 @@ def expected(rows: list[tuple[Any, ...]], edges: np.ndarray) -> dict[str, Any]:
 
 def read_all(store: SqlStore, edges: np.ndarray) -> dict[str, Any]:
     with store.open() as r:
-        agg = r.stats(time.time(), [])
+        agg = r.stats(time.time())
         cats, rest = r.categories(["c", "b"], 1000)
         bins = r.bins({"x": edges})
         allowed = r.allowed({"c": ALLOWED})["c"]
@@ -119,5 +119,5 @@ def test_any_dialect_gives_the_plain_statistics(tmp_path: Path,
     assert got == want
     hour = SqlStore(source(window="1h"), 60)
     with hour.open() as r:
-        agg = r.stats(now, [])
+        agg = r.stats(now)
     assert agg.rows == sum(1 for row in rows if row[4] > now - 3600)

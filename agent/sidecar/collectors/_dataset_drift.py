@@ -46,6 +46,7 @@ class Reference:
     calibrations: CalibrationCache = field(default_factory=CalibrationCache)  # per window size
     time_like: dict[str, str] = field(default_factory=dict)     # column -> why it is left out
     detector: DriftDetector | None = None
+    binned: set[str] = field(default_factory=set)   # numeric columns held as counts per bin
 
     def fitted(self) -> DriftDetector:
         """The detector over this reference (built once; calibrations kept in it)."""
@@ -149,11 +150,6 @@ def row(r: FeatureDrift, min_samples: int,
     return out
 
 
-def identifier_candidates(ref: Reference, dataset: Dataset) -> list[str]:
-    """Columns whose distinct count a read needs: none, the reference decides (time_like)."""
-    return []
-
-
 def reference_bins(ref: Reference, column: str, bins: int
                    ) -> tuple[NDArray[np.float64], dict[Hashable, int]] | None:
     """A numeric reference column's inner quantile edges (``detectors.bins``) and its counts per
@@ -183,6 +179,7 @@ def binned_reference(ref: Reference, bins: int) -> tuple[Reference, dict[str, An
         found = reference_bins(ref, col, bins)
         if found is not None:
             edges[col], out.categorical[col] = found
+            out.binned.add(col)
     return out, edges
 
 
@@ -197,7 +194,7 @@ def file_drift(window: Aggregates, ref: Reference, dataset: Dataset, settings: D
         kind = window.columns[col]
         if col in window.bins:
             categorical[col] = window_bins(window.bins[col])
-        elif col in ref.categorical:
+        elif col in ref.categorical and col not in ref.binned:
             categorical[col] = window.categories.get(col, {})
         elif kind in ("int", "float") and col in window.numeric:
             numeric[col] = window.numeric[col]

@@ -9,11 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agent.sidecar.collectors._dataset_drift import (
-    Reference,
-    chosen_columns,
-    identifier_candidates,
-)
+from agent.sidecar.collectors._dataset_drift import Reference, chosen_columns
 from agent.sidecar.collectors.stores.aggregates import Aggregates
 from agent.spec.document import Dataset
 
@@ -26,8 +22,7 @@ def read_file_window(path: Path, dataset: Dataset, ref: Reference | None) -> Agg
     from agent.sidecar.collectors.stores.duckdb_files import MAX_VALUES, open_file
 
     with open_file(path, dataset.format) as r:
-        window = r.stats(dataset.freshness_column,
-                         identifier_candidates(ref, dataset) if ref is not None else [])
+        window = r.stats(dataset.freshness_column)
         if ref is not None:
             columns, _ = chosen_columns(window, ref, dataset)
             window.categories, window.categories_rest = r.categories(

@@ -17,11 +17,10 @@ from typing import Any
 
 from agent.sidecar.collectors._dataset_drift import (
     Reference,
+    binned_reference,
     chosen_columns,
     file_drift,
-    identifier_candidates,
     load_reference,
-    reference_bins,
 )
 from agent.sidecar.collectors._windows import contract_wanted, failures, gx_installed
 from agent.sidecar.collectors.datasets import DatasetReading
@@ -43,7 +42,9 @@ class SqlPoller:
         self.drift_settings = drift
         self.bins = drift.fleet_bins if drift is not None else 10
         self.run_contract = run_contract
-        self._reference: Reference | None = None
+        self._reference: Reference | None = None    # as the file reads (exact KS)
+        self._judged: Reference | None = None       # what windows are judged against
+        self._edges: dict[str, Any] = {}            # numeric column -> its bins' edges
         self.next_at = 0.0
         self.last: DatasetReading | None = None
         self._lock = threading.Lock()
@@ -94,22 +95,22 @@ class SqlPoller:
         """One complete read, synchronously (the thread's work; also ``validate``'s probe)."""
         d, s = self.dataset, self.source
         ref_error = self._load_reference()
-        ref = self._reference
+        ref = self._judged
         try:
             with self.store.open() as r:
-                window = r.stats(now, identifier_candidates(ref, d) if ref is not None else [])
+                window = r.stats(now)
                 if ref is not None:
                     columns, _ = chosen_columns(window, ref, d)
                     window.categories, window.categories_rest = r.categories(
-                        [c for c in columns if c in ref.categorical], s.max_categories)
-                    numeric = [c for c in columns if c in ref.numeric
-                               and window.columns[c] in ("int", "float")]
+                        [c for c in columns if c in ref.categorical and c not in ref.binned],
+                        s.max_categories)
+                    numeric = [c for c in columns if window.columns[c] in ("int", "float")]
                     if s.ks_sample is not None:
-                        window.numeric, window.sampled = r.sample(numeric, s.ks_sample)
+                        window.numeric, window.sampled = r.sample(
+                            [c for c in numeric if c in ref.numeric], s.ks_sample)
                     else:
-                        edges = {c: found[0] for c in numeric
-                                 if (found := reference_bins(ref, c, self.bins)) is not None}
-                        window.bins = r.bins(edges)
+                        window.bins = r.bins({c: self._edges[c] for c in numeric
+                                              if c in self._edges})
                 if d.contract.allowed_values:
                     window.allowed = r.allowed(d.contract.allowed_values)
                 newest_raw, where = r.newest_raw if s.time_column else None, r.where
@@ -158,6 +159,9 @@ class SqlPoller:
             return None
         try:
             self._reference = load_reference(read_frame(self.reference_path), self.dataset)
+            self._judged, self._edges = (self._reference, {}) if \
+                self.source.ks_sample is not None else \
+                binned_reference(self._reference, self.bins)
         except Exception as exc:
             return {"column": "", "test": "", "status": "no_data", "score": None,
                     "reason": f"reference: {type(exc).__name__}: {exc}"[:300]}

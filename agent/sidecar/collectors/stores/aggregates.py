@@ -39,7 +39,6 @@ class Aggregates:
     numeric: dict[str, NDArray[np.float64]] = field(default_factory=dict)   # sorted, no NaN
     sampled: dict[str, int] = field(default_factory=dict)    # column -> values sampled from
     bins: dict[str, NDArray[np.int64]] = field(default_factory=dict)   # cumulative, then total
-    all_distinct: set[str] = field(default_factory=set)
     allowed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

@@ -37,8 +37,8 @@ PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan
              "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 #: the CSV types pandas infers by default (no date parsing)
 CSV_TYPES = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR"]
-#: files past this many rows: identifiers judged by an approximate distinct count, numeric
-#: values taken from a reservoir sample (KS on a bounded sample)
+#: files past this many rows: numeric values taken from a reservoir sample (KS on a bounded
+#: sample)
 MAX_VALUES = 2_000_000
 _FLOAT = ("DOUBLE", "FLOAT", "REAL")
 _INT = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -114,9 +114,9 @@ class FileRead:
         self.kinds: dict[str, str] = {}
         self.rows = 0
 
-    def stats(self, time_column: str | None, distinct: Sequence[str]) -> Aggregates:
-        """Rows, null counts (NaN is null), the schema as pandas reads it, the newest event and
-        which asked columns hold only distinct values: one scan."""
+    def stats(self, time_column: str | None) -> Aggregates:
+        """Rows, null counts (NaN is null), the schema as pandas reads it and the newest event:
+        one scan."""
         cols = list(self.duck)
         exprs = ["count(*)"]
         for c in cols:
@@ -127,9 +127,6 @@ class FileRead:
         if time_column is not None and time_column in self.duck:
             time_expr = self._time(time_column)
             exprs.append(f"max({time_expr})")
-        asked = [c for c in distinct if c in self.duck and self.duck[c].upper() not in _FLOAT]
-        for c in asked:
-            exprs.append(f"count(DISTINCT {quote(c)})")
         row = self.con.execute(f"SELECT {', '.join(exprs)} FROM src").fetchone()
         assert row is not None
         self.rows = rows = int(row[0])
@@ -137,19 +134,8 @@ class FileRead:
         nulls = {c: rows - nonnull[c] for c in cols}
         self.kinds = {c: pandas_kind(self.duck[c], nulls[c], rows, self.fmt, self.meta.get(c))
                       for c in cols}
-        rest = list(row[1 + len(cols):])
-        newest = epoch(rest.pop(0)) if time_expr is not None else None
-        agg = Aggregates(rows, dict(self.kinds), nulls, newest)
-        if rows > MAX_VALUES and asked:    # exact distinct counts would hold every id
-            approx = self.con.execute("SELECT " + ", ".join(
-                f"approx_count_distinct({quote(c)})" for c in asked) + " FROM src").fetchone()
-            assert approx is not None
-            rest = [n if n >= 0.99 * nonnull[c] else 0 for c, n in zip(asked, approx,
-                                                                        strict=True)]
-        for c, n in zip(asked, rest, strict=True):
-            if nonnull[c] >= 20 and int(n) >= nonnull[c]:
-                agg.all_distinct.add(c)
-        return agg
+        newest = epoch(row[1 + len(cols)]) if time_expr is not None else None
+        return Aggregates(rows, dict(self.kinds), nulls, newest)
 
     def _time(self, column: str) -> str:
         q, t = quote(column), self.duck[column].upper()

@@ -250,9 +250,8 @@ class SqlRead:
             raise StoreError(f"{what} {name!r} is not a column of {self.store.source.what}; "
                              f"columns: {', '.join(self.kinds)}")
 
-    def stats(self, now: float, distinct: Sequence[str]) -> Aggregates:
-        """Newest event (the whole source), rows and nulls in the window, and which asked
-        columns hold only distinct values."""
+    def stats(self, now: float) -> Aggregates:
+        """Newest event (the whole source), rows and nulls in the window."""
         import sqlalchemy as sa
 
         s = self.store.source
@@ -268,18 +267,13 @@ class SqlRead:
                                            ).scalar()
             self.where = self._window(tc, newest_raw, now)
         cols = list(self.kinds)
-        asked = [c for c in distinct if c in self.kinds and self.kinds[c] in ("int", "string")]
-        stmt = sa.select(sa.func.count(), *[sa.func.count(self.col(c)) for c in cols],
-                         *[sa.func.count(sa.distinct(self.col(c))) for c in asked]
+        stmt = sa.select(sa.func.count(), *[sa.func.count(self.col(c)) for c in cols]
                          ).select_from(self.src).where(self.where)
         row = self.conn.execute(stmt).one()
         self.rows = rows = int(row[0])
         nonnull = {c: int(n or 0) for c, n in zip(cols, row[1:1 + len(cols)], strict=True)}
         agg = Aggregates(rows, dict(self.kinds), {c: rows - nonnull[c] for c in cols},
                          epoch(newest_raw))
-        for c, n in zip(asked, row[1 + len(cols):], strict=True):
-            if nonnull[c] >= 20 and int(n or 0) >= nonnull[c]:
-                agg.all_distinct.add(c)
         self.newest_raw = newest_raw
         return agg
 
