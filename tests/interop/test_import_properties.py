@@ -60,6 +60,10 @@ def sloth_slo(draw: st.DrawFn, camel: bool) -> dict[str, Any]:
                                                    max_size=2))
         if alert:
             alerting[k(f"{group}_alert", f"{group}Alert")] = alert
+    enabled = [g for g in ("page", "ticket")
+               if not alerting.get(k(f"{g}_alert", f"{g}Alert"), {}).get("disable")]
+    if enabled and "name" not in alerting:      # Sloth requires it while an alert is enabled
+        alerting["name"] = draw(st.from_regex(r"[A-Z][A-Za-z0-9]{0,20}", fullmatch=True))
     if alerting:
         slo["alerting"] = alerting
     return slo
@@ -98,8 +102,11 @@ def test_every_sloth_document_imports_exactly(doc: dict[str, Any]) -> None:
         assert len(burn) == 2 * len(enabled)
         assert not [r for r in groups[slo["name"]]
                     if str(r.get("alert", "")).endswith(("Warning", "Critical"))]
-        wanted = {**body.get("labels", {}), **alerting.get("labels", {})}
-        for r in burn:
+        for r in burn:       # a page/ticket label wins over the SLO's, as Sloth merges them
+            group = r["labels"]["slo_agent_tier"].split("-")[0]
+            own = (alerting.get(f"{group}_alert") or alerting.get(f"{group}Alert") or {})
+            wanted = {**body.get("labels", {}), **alerting.get("labels", {}),
+                      **own.get("labels", {})}
             assert {k: r["labels"][k] for k in wanted} == {k: str(v) for k, v in wanted.items()}
             if alerting.get("name"):
                 assert r["alert"] == alerting["name"]
