@@ -101,8 +101,8 @@ def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
     parsed = load(out, spec_path)
     docs, skipped = openslo_export.export(parsed)
     text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
-    if skipped:
-        out.warn(f"not exported (OpenSLO SLOs need a target): {', '.join(skipped)}")
+    for name, why in skipped.items():
+        out.warn(f"{name}: not exported: {why}")
     if output:
         Path(output).write_text(text, encoding="utf-8")
         out.ok(f"wrote {output}: {sum(d['kind'] == 'SLO' for d in docs)} SLOs")

@@ -100,9 +100,10 @@ def query_problem(query: str, at: str) -> ImportProblem | None:
 
 
 def tier_entry(name: str, factor: float, long: str, short: str | None, window: str,
-               severity: str) -> dict[str, Any]:
+               severity: str, for_: Any = None) -> dict[str, Any]:
     """A tier of this objective alone with the given factor: budget_share = factor × long /
-    window (the spec's own arithmetic, agent.spec.burn)."""
+    window (the spec's own arithmetic, agent.spec.burn); without ``short`` the spec's default
+    short window (1/12 of the long one)."""
     long_s = duration(long)
     window_s = duration(window)
     if factor <= 0 or long_s <= 0:
@@ -118,4 +119,6 @@ def tier_entry(name: str, factor: float, long: str, short: str | None, window: s
                            "long": format_duration(long_s)}
     if short:
         out["short"] = format_duration(duration(short))
+    if for_ is not None and duration(for_) > 0:
+        out["for"] = format_duration(duration(for_))
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.interop import openslo_alpha as alpha
 from agent.interop.common import (
     Imported,
     ImportProblem,
@@ -24,10 +25,12 @@ from agent.interop.common import (
 from agent.spec.promql import WINDOW, CounterQueryError, counter_rate
 from agent.spec.units import format_duration
 
-API = "openslo/v1"
-ALPHA = "openslo/v1alpha"
-_ALPHA_UNITS = {"Second": "s", "Minute": "m", "Hour": "h", "Day": "d", "Week": "w",
-                "Month": "M", "Quarter": "Q", "Year": "Y"}
+API, ALPHA = alpha.API, alpha.ALPHA
+#: slo-agent's own annotations (OpenSLO leaves implementation metadata to annotations): the burn
+#: alerts' name on an SLO, and a tier's short window on its AlertCondition (OpenSLO conditions
+#: have one lookback window; ``alertAfter`` is how long the burn must last, the tier's ``for``)
+ALERT_NAME, SHORT_WINDOW = "slo-agent/alert-name", "slo-agent/short-window"
+NAME, SERVICE = "slo-agent/name", "slo-agent/service"     # where a name is no RFC 1123 label
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -42,71 +45,53 @@ class _Reader:
         self.problems: list[ImportProblem] = []
         self.notes: list[str] = []
         self.docs: Docs = {}
+        self.alpha: dict[str, tuple[str, alpha.Rename]] = {}   # internal prefix → (at, renames)
         for at, d in named:
             api = d.get("apiVersion") if isinstance(d, dict) else None
-            if api == ALPHA and isinstance(d, dict) and d.get("kind") == "SLO":
-                for v1 in self.from_alpha(at, d):
-                    name = str(v1["metadata"]["name"])
-                    self.docs.setdefault("SLO", {})[name] = (f"{at} (SLO {name})", v1)
-                continue
             if not isinstance(d, dict):
                 self.problem(at, "not a mapping (an OpenSLO document has apiVersion, kind, "
                              "metadata and spec)")
-                continue
-            if api != API:
-                why = (f"{api} is not supported; only {API} documents can be imported (convert "
-                       "with the OpenSLO CLI, oslo convert)") if isinstance(api, str) and \
-                    api.startswith("openslo/") else f"expected {API!r} (got {api!r})"
+            elif api == ALPHA:
+                self.read_alpha(at, d)
+            elif api != API:
+                why = (f"{api} is not supported; only {API} and {ALPHA} documents can be "
+                       "imported (convert with the OpenSLO CLI, oslo convert)") \
+                    if isinstance(api, str) and api.startswith("openslo/") \
+                    else f"expected {API!r} (got {api!r})"
                 self.problem(f"{at}.apiVersion", why)
-                continue
-            name = str((d.get("metadata") or {}).get("name") or at)
-            self.docs.setdefault(str(d.get("kind")), {})[name] = (f"{d.get('kind')} {name}", d)
+            else:
+                meta = d.get("metadata") or {}
+                given = str(meta.get("name") or at)
+                name = str(_annotation(d, NAME) or given) if d.get("kind") == "SLO" else given
+                self.docs.setdefault(str(d.get("kind")), {})[name] = (
+                    f"{d.get('kind')} {given}", d)
 
-    def from_alpha(self, at: str, d: dict[str, Any]) -> list[dict[str, Any]]:
-        """An ``openslo/v1alpha`` SLO (the form Sloth reads) as v1 SLOs, one per objective: its
-        ``ratioMetrics`` of Prometheus queries and ``timeWindows`` of count and unit."""
-        spec = d.get("spec") or {}
-        meta = d.get("metadata") or {}
-        out = []
-        windows = []
-        for i, w in enumerate(spec.get("timeWindows") or []):
-            unit = _ALPHA_UNITS.get(str((w or {}).get("unit")))
-            if unit is None:
-                self.problem(f"{at}.spec.timeWindows[{i}].unit", "expected Second, Minute, Hour,"
-                             " Day, Week, Month, Quarter or Year")
-                continue
-            windows.append({"duration": f"{w.get('count')}{unit}",
-                            "isRolling": bool(w.get("isRolling", not w.get("calendar")))})
-        objectives = spec.get("objectives") or []
-        for k, obj in enumerate(objectives):
-            oat = f"{at}.spec.objectives[{k}]"
-            rm = (obj or {}).get("ratioMetrics")
-            if not isinstance(rm, dict):
-                self.problem(f"{oat}.ratioMetrics", "only ratioMetrics objectives of openslo/"
-                             "v1alpha can be imported")
-                continue
-            ratio: dict[str, Any] = {"counter": bool(rm.get("counter", False))}
-            for key in ("good", "bad", "total"):
-                q = rm.get(key)
-                if q is None:
-                    continue
-                if str(q.get("source", "")).lower() != "prometheus" or \
-                        str(q.get("queryType", "promql")).lower() != "promql":
-                    self.problem(f"{oat}.ratioMetrics.{key}.source", "only source prometheus "
-                                 "with queryType promql can be imported")
-                    continue
-                ratio[key] = {"metricSource": {"type": "Prometheus",
-                                               "spec": {"query": q.get("query")}}}
-            name = str(meta.get("name") or at) + (f"-{k}" if len(objectives) > 1 else "")
-            out.append({"apiVersion": API, "kind": "SLO",
-                        "metadata": {"name": name},
-                        "spec": {"service": spec.get("service"),
-                                 "description": spec.get("description"),
-                                 "indicator": {"metadata": {"name": f"{name}-sli"},
-                                               "spec": {"ratioMetric": ratio}},
-                                 "timeWindow": windows,
-                                 "objectives": [{"target": obj.get("target")}]}})
-        return out
+    def read_alpha(self, at: str, d: dict[str, Any]) -> None:
+        """A v1alpha SLO as v1 SLOs whose problems keep the v1alpha field names; a Service as
+        v1's; any other kind is not v1alpha's."""
+        kind = d.get("kind")
+        name = str((d.get("metadata") or {}).get("name") or at)
+        if kind == "Service":
+            self.docs.setdefault("Service", {})[name] = (f"{at} (Service {name})", d)
+            return
+        if kind != "SLO":
+            self.problem(f"{at}.kind", f"{ALPHA} has kinds Service and SLO (got {kind!r})")
+            return
+        converted, problems = alpha.convert(f"{at} (SLO {name})", d)
+        self.problems.extend(ImportProblem(p, m) for p, m in problems)
+        for one, v1, renames in converted:
+            key = f"\0alpha{len(self.alpha)}"
+            self.alpha[key] = (f"{at} (SLO {name})", renames)
+            self.docs.setdefault("SLO", {})[one] = (key, v1)
+
+    def named_in_source(self, text: str) -> str:
+        """A path or note of a converted v1alpha SLO in its own document's terms."""
+        for key, (at, renames) in self.alpha.items():
+            if key in text:
+                head, _, tail = text.partition(key)
+                path, sep, rest = tail.partition(":")
+                return head + at + alpha.rename(path, renames) + sep + rest
+        return text
 
     def problem(self, at: str, message: str) -> None:
         self.problems.append(ImportProblem(at, message))
@@ -216,7 +201,8 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
         found = ", ".join(f"{len(v)} {k}" for k, v in sorted(r.docs.items())) or "no documents"
         r.problem("SLO", f"the file holds {found} but no SLO: slo-agent imports SLOs (with the "
                   "SLIs, AlertPolicies, AlertConditions, DataSources and Services they use)")
-    services = sorted({str(d["spec"].get("service")) for _, d in slos.values()
+    services = sorted({str(_annotation(d, SERVICE) or d["spec"]["service"])
+                       for _, d in slos.values()
                        if isinstance(d.get("spec"), dict) and d["spec"].get("service")})
     if len(services) > 1:
         r.problem("SLO.spec.service", "one service per spec; found " + ", ".join(services))
@@ -226,8 +212,16 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
     for name, (at, slo) in slos.items():
         objectives.extend(_objective(r, name, at, slo))
     svc = services[0] if services else "service"
+    problems = [ImportProblem(r.named_in_source(p.path), p.message) for p in r.problems]
     return Imported({"version": 1, "service": svc, "models": [{"name": svc}],
-                     "objectives": objectives}, r.problems, r.notes)
+                     "objectives": objectives}, problems,
+                    [r.named_in_source(n) for n in r.notes])
+
+
+def _annotation(doc: dict[str, Any], key: str) -> Any:
+    meta = doc.get("metadata")
+    ann = meta.get("annotations") if isinstance(meta, dict) else None
+    return ann.get(key) if isinstance(ann, dict) else None
 
 
 def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
@@ -256,8 +250,25 @@ def _labels(meta: dict[str, Any], at: str, r: _Reader) -> dict[str, str]:
             for k, v in raw.items()}
 
 
+COMPOSITE = ("indicatorRef", "indicator", "compositeWeight")
+
+
+def _composite(r: _Reader, at: str, objectives: list[Any]) -> bool:
+    """A composite SLO (objectives with their own indicator or weight) is refused as such."""
+    found = [(k, next(key for key in COMPOSITE if key in o)) for k, o in enumerate(objectives)
+             if isinstance(o, dict) and any(key in o for key in COMPOSITE)]
+    for k, key in found:
+        r.problem(f"{at}.spec.objectives[{k}].{key}", "a composite SLO (objectives with their "
+                  "own indicator, indicatorRef or compositeWeight) is not supported: import "
+                  "each objective as its own SLO, one SLO document per indicator with "
+                  "spec.indicatorRef and that objective's target")
+    return bool(found)
+
+
 def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict[str, Any]]:
     spec = slo.get("spec") or {}
+    if _composite(r, at, spec.get("objectives") or []):
+        return []
     sli = spec.get("indicator")
     if sli is None and spec.get("indicatorRef"):
         found = r.named("SLI", spec["indicatorRef"])
@@ -274,11 +285,6 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
     objectives = spec.get("objectives") or []
     if not objectives:
         r.problem(f"{at}.spec.objectives", "needs at least one objective")
-    if any(isinstance(o, dict) and ("compositeWeight" in o or "indicator" in o)
-           for o in objectives):
-        r.problem(f"{at}.spec.objectives", "composite SLOs are not supported; import each SLO "
-                  "on its own")
-        return []
     custom = r.sli(sli.get("spec") or {}, f"{sat}.spec")
     if custom is None:
         return []
@@ -314,6 +320,9 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
             "tiers": tiers, "no_data_alert": no_data}
         if spec.get("description"):
             entry["description"] = str(spec["description"])
+        alert_name = _annotation(slo, ALERT_NAME)
+        if alert_name:
+            entry["alert_name"] = str(alert_name)
         if labels:
             entry["labels"] = labels
         if "value" in custom:
@@ -367,11 +376,12 @@ def _tiers(r: _Reader, spec: dict[str, Any], window: str, at: str
                           "onto burn-rate tiers")
                 continue
             severity = _SEVERITY.get(str(cspec.get("severity", "")).lower(), "warning")
+            meta = cond.get("metadata") or {}
             try:
                 tiers.append(tier_entry(
-                    str((cond.get("metadata") or {}).get("name") or f"tier-{j}"),
-                    float(c["threshold"]), str(c["lookbackWindow"]), c.get("alertAfter"),
-                    window, severity))
+                    str(meta.get("name") or f"tier-{j}"), float(c["threshold"]),
+                    str(c["lookbackWindow"]), (meta.get("annotations") or {}).get(SHORT_WINDOW),
+                    window, severity, c.get("alertAfter")))
             except (KeyError, TypeError) as exc:
                 r.problem(f"{cat_}.condition", f"needs threshold and lookbackWindow ({exc})")
             except ValueError as exc:

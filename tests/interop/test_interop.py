@@ -134,6 +134,6 @@ def test_export_cli_writes_openslo(tmp_path: Path) -> None:
     out = tmp_path / "openslo.yaml"
     res = _cli("export", "openslo", "-c", str(EXAMPLE_SPEC), "-o", str(out))
     assert res.returncode == 0, res.stderr
-    assert "not exported (OpenSLO SLOs need a target)" in res.stderr + res.stdout
+    assert "not exported: an OpenSLO SLO needs a target" in res.stderr + res.stdout
     docs = list(yaml.safe_load_all(out.read_text()))
     assert all(d["apiVersion"] == "openslo/v1" for d in docs)
