@@ -246,6 +246,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     name = p.burn_alert_name
     events = p.sli_type is SLIType.EVENTS
     grouping = custom_inputs.result_labels(p, tick_seconds(p))    # a custom SLI's own labels
+    held = max([_ticks(p, t.for_) + 5 for t in tiers if t.for_], default=0)   # tiers' `for`
     possible = [t for t in tiers if p.tier_threshold(t) < 1.0]
     tests: list[dict[str, Any]] = []
 
@@ -290,7 +291,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         if r <= 0:
             continue
         slowest = max(t.short for t in tiers if r > p.tier_threshold(t))
-        t_fire = max(15, 3 * _ticks(p, p.spec.alerting.rate_window))
+        t_fire = max(15, 3 * _ticks(p, p.spec.alerting.rate_window), held)
         t_resolve = t_fire + _ticks(p, slowest) + _settle(p) + 10
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} fires the tiers it exceeds, then resolves",
@@ -303,7 +304,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             ],
         })
     quiet = [stable(0.9 * p.tier_threshold(t)) for t in possible] if events else [0.0]
-    t_quiet = max(30, 3 * _ticks(p, p.spec.alerting.rate_window))
+    t_quiet = max(30, 3 * _ticks(p, p.spec.alerting.rate_window), held)
     for r in sorted(set(quiet)):
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} stays under the tiers it does not exceed",

@@ -34,7 +34,7 @@ def _source(query: str) -> dict[str, Any]:
 _SUMMED = re.compile(r"sum\(increase\(([^\[]+)\[W\]\)\)")
 
 
-def _counters(p: ObjectivePlan) -> tuple[str, str, str] | None:
+def counters(p: ObjectivePlan) -> tuple[str, str, str] | None:
     """(bad|good, selector, total selector): the plain counter selectors an OpenSLO ratioMetric
     with counter: true expects (the evaluator takes their rates and sums)."""
     if p.o.custom is not None:
@@ -159,7 +159,7 @@ def _objective(p: ObjectivePlan, targets: dict[str, str]) -> list[dict[str, Any]
                            "metadata": {"name": dns_name(f"{o.name}-sli")},
                            "spec": {"description": o.info.title}}
     objective: dict[str, Any] = {"displayName": o.name, "target": round(o.objective, 10)}
-    events = _counters(p) if p.sli_type is SLIType.EVENTS else None
+    events = counters(p) if p.sli_type is SLIType.EVENTS else None
     if o.custom is not None and o.custom.error_ratio is not None:
         sli["spec"]["ratioMetric"] = {"counter": False, "rawType": "failure",
                                       "raw": _source(o.custom.error_ratio)}
