@@ -235,8 +235,8 @@ class Model:
         if name in _COUNTER_FNS or name in _GAUGE_FNS:
             return self._range_call(name, node.args[-1])
         if name in _NATIVE:
-            raise Unmodelled(f"{name}() reads native histograms, which promtool's test inputs "
-                             "(Prometheus 2.42) cannot hold")
+            raise Unmodelled(f"{name}(), which reads native histograms: promtool's test "
+                             "inputs (Prometheus 2.42) cannot hold them")
         args = [self._eval(a) for a in node.args]
         if name == "vector" and isinstance(args[0], float):
             return {frozenset(): args[0]}

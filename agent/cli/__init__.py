@@ -157,7 +157,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     Same spec, same bytes: the output is safe to commit and review as a diff.
     """
     _need(out, "generate", "slo-agent generate")
-    from agent.cli.generate import Backend, next_steps, render_split, write
+    from agent.cli.generate import Backend, next_steps, render_split, untested, write
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
     from alerts.rules import lint
@@ -184,10 +184,11 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
         sys.exit(EXIT_SPEC)
     out.table(f"wrote {len(written)} files to {out_dir}", ["kind", "path"],
               [[w.kind, str(w.path)] for w in written])
-    for warning in lint(parsed):
+    for warning in lint(parsed) + (untested(parsed) if alerts != "grafana" else []):
         out.warn(warning)
     out.info("next steps:")
-    steps = next_steps(parsed, Path(out_dir), alerts) if fmt != "kubernetes" else []
+    tests = any(w.kind == "promtool rule tests" for w in written)
+    steps = next_steps(parsed, Path(out_dir), alerts, tests) if fmt != "kubernetes" else []
     if fmt in ("kubernetes", "all"):
         steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "

@@ -122,3 +122,15 @@ def tier_entry(name: str, factor: float, long: str, short: str | None, window: s
     if for_ is not None and duration(for_) > 0:
         out["for"] = format_duration(duration(for_))
     return out
+
+
+def fit_rate_window(data: dict[str, Any], notes: list[str]) -> None:
+    """Set ``alerting.rate_window`` (the SLI step, 5m by default) to the shortest short window of
+    the imported tiers when that is finer, so the source's windows are kept, not refused."""
+    shorts = [duration(t["short"]) for o in data["objectives"] for t in o.get("tiers") or []
+              if isinstance(t, dict) and t.get("short")]
+    step = min([300.0, *shorts])
+    if step < 300:
+        data.setdefault("alerting", {})["rate_window"] = format_duration(step)
+        notes.append(f"alerting.rate_window {format_duration(step)}: the SLI step, no longer "
+                     "than the shortest burn window imported")

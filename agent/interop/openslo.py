@@ -3,8 +3,10 @@
 ``SLO``/``SLI``/``AlertPolicy``/``AlertCondition``/``Service`` documents, inline or by
 reference, with Prometheus metric sources, become ``signal: custom`` objectives. Whatever has no
 equivalent (another metric source, a calendar window, a composite SLO) is an error naming the
-document and field. Files may hold ``---`` documents or a YAML list; ``openslo/v1alpha`` ratio
-SLOs (the form Sloth reads) are read as v1.
+document and field; a composite SLO is refused as such. Files may hold ``---`` documents or a
+YAML list; ``openslo/v1alpha`` documents are read as v1 (:mod:`agent.interop.openslo_alpha`),
+their problems named by their own fields; alert policies become tiers in
+:mod:`agent.interop.openslo_alerts`.
 """
 
 from __future__ import annotations
@@ -16,25 +18,25 @@ from agent.interop.common import (
     Imported,
     ImportProblem,
     duration,
+    fit_rate_window,
     label_problems,
     percent,
     query_problem,
     ratio_percent,
-    tier_entry,
+)
+from agent.interop.openslo_alerts import (
+    ALERT_NAME,
+    NAME,
+    NO_DATA,
+    SERVICE,
+    alert_annotations,
+    annotation,
+    tiers_of,
 )
 from agent.spec.promql import WINDOW, CounterQueryError, counter_rate
 from agent.spec.units import format_duration
 
 API, ALPHA = alpha.API, alpha.ALPHA
-#: slo-agent's own annotations (OpenSLO leaves implementation metadata to annotations): the burn
-#: alerts' name on an SLO, and a tier's short window on its AlertCondition (OpenSLO conditions
-#: have one lookback window; ``alertAfter`` is how long the burn must last, the tier's ``for``)
-ALERT_NAME, SHORT_WINDOW = "slo-agent/alert-name", "slo-agent/short-window"
-NAME, SERVICE = "slo-agent/name", "slo-agent/service"     # where a name is no RFC 1123 label
-
-
-# --- import ---------------------------------------------------------------------------------
-_SEVERITY = {"critical": "critical", "page": "critical", "high": "critical"}
 Docs = dict[str, dict[str, tuple[str, dict[str, Any]]]]     # kind → name → (path, document)
 
 
@@ -62,7 +64,7 @@ class _Reader:
             else:
                 meta = d.get("metadata") or {}
                 given = str(meta.get("name") or at)
-                name = str(_annotation(d, NAME) or given) if d.get("kind") == "SLO" else given
+                name = str(annotation(d, NAME) or given) if d.get("kind") == "SLO" else given
                 self.docs.setdefault(str(d.get("kind")), {})[name] = (
                     f"{d.get('kind')} {given}", d)
 
@@ -201,7 +203,7 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
         found = ", ".join(f"{len(v)} {k}" for k, v in sorted(r.docs.items())) or "no documents"
         r.problem("SLO", f"the file holds {found} but no SLO: slo-agent imports SLOs (with the "
                   "SLIs, AlertPolicies, AlertConditions, DataSources and Services they use)")
-    services = sorted({str(_annotation(d, SERVICE) or d["spec"]["service"])
+    services = sorted({str(annotation(d, SERVICE) or d["spec"]["service"])
                        for _, d in slos.values()
                        if isinstance(d.get("spec"), dict) and d["spec"].get("service")})
     if len(services) > 1:
@@ -213,15 +215,10 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
         objectives.extend(_objective(r, name, at, slo))
     svc = services[0] if services else "service"
     problems = [ImportProblem(r.named_in_source(p.path), p.message) for p in r.problems]
-    return Imported({"version": 1, "service": svc, "models": [{"name": svc}],
-                     "objectives": objectives}, problems,
-                    [r.named_in_source(n) for n in r.notes])
-
-
-def _annotation(doc: dict[str, Any], key: str) -> Any:
-    meta = doc.get("metadata")
-    ann = meta.get("annotations") if isinstance(meta, dict) else None
-    return ann.get(key) if isinstance(ann, dict) else None
+    data: dict[str, Any] = {"version": 1, "service": svc, "models": [{"name": svc}],
+                            "objectives": objectives}
+    fit_rate_window(data, r.notes)
+    return Imported(data, problems, [r.named_in_source(n) for n in r.notes])
 
 
 def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
@@ -294,7 +291,7 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
                   "when its ratio meets timeSliceTarget) is not supported; slo-agent budgets a "
                   "ratio by occurrences (budgetingMethod: Occurrences)")
         return []
-    tiers, no_data = _tiers(r, spec, window, f"{at}.spec.alertPolicies")
+    tiers, no_data = tiers_of(r, spec, window, f"{at}.spec.alertPolicies")
     if not spec.get("alertPolicies"):
         r.notes.append(f"{at}: no alertPolicies, so no burn-rate alerts (as in OpenSLO); add "
                        "tiers: to the objective to alert")
@@ -320,7 +317,12 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
             "tiers": tiers, "no_data_alert": no_data}
         if spec.get("description"):
             entry["description"] = str(spec["description"])
-        alert_name = _annotation(slo, ALERT_NAME)
+        annotations = alert_annotations(slo)
+        if annotations:
+            entry["annotations"] = annotations
+        if not tiers and annotation(slo, NO_DATA) is not None:
+            entry["no_data_alert"] = str(annotation(slo, NO_DATA)).lower() == "true"
+        alert_name = annotation(slo, ALERT_NAME)
         if alert_name:
             entry["alert_name"] = str(alert_name)
         if labels:
@@ -337,53 +339,3 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
                           "threshold (timeSliceTarget 1); other slice targets are not supported")
         out.append(entry)
     return out
-
-
-def _tiers(r: _Reader, spec: dict[str, Any], window: str, at: str
-           ) -> tuple[list[dict[str, Any]], bool]:
-    """The SLO's burn-rate conditions as tiers (none when it has no alert policy: nothing is
-    invented), and whether any policy asks for an alert on missing data."""
-    tiers: list[dict[str, Any]] = []
-    no_data = False
-    for i, ref in enumerate(spec.get("alertPolicies") or []):
-        pat = f"{at}[{i}]"
-        if isinstance(ref, dict) and ref.get("kind") == "AlertPolicy":
-            policy = ref
-        else:
-            key = ref.get("alertPolicyRef") if isinstance(ref, dict) else ref
-            found = r.named("AlertPolicy", key)
-            if found is None:
-                r.problem(pat, f"no AlertPolicy named {key!r}")
-                continue
-            pat, policy = found
-        pspec = policy.get("spec") or {}
-        no_data = no_data or bool(pspec.get("alertWhenNoData"))
-        if pspec.get("notificationTargets"):
-            r.notes.append(f"{pat}.spec.notificationTargets: not imported; route the alerts "
-                           "with Alertmanager (slo-agent generate writes an example)")
-        for j, cond in enumerate(pspec.get("conditions") or []):
-            cat_ = f"{pat}.spec.conditions[{j}]"
-            if isinstance(cond, dict) and "conditionRef" in cond:
-                found = r.named("AlertCondition", cond["conditionRef"])
-                if found is None:
-                    r.problem(cat_, f"no AlertCondition named {cond['conditionRef']!r}")
-                    continue
-                cat_, cond = found
-            cspec = (cond or {}).get("spec") or {}
-            c = cspec.get("condition") or {}
-            if c.get("kind") != "burnrate" or c.get("op", "gt") not in ("gt", "gte"):
-                r.problem(f"{cat_}.condition", "only burnrate conditions with op gt/gte map "
-                          "onto burn-rate tiers")
-                continue
-            severity = _SEVERITY.get(str(cspec.get("severity", "")).lower(), "warning")
-            meta = cond.get("metadata") or {}
-            try:
-                tiers.append(tier_entry(
-                    str(meta.get("name") or f"tier-{j}"), float(c["threshold"]),
-                    str(c["lookbackWindow"]), (meta.get("annotations") or {}).get(SHORT_WINDOW),
-                    window, severity, c.get("alertAfter")))
-            except (KeyError, TypeError) as exc:
-                r.problem(f"{cat_}.condition", f"needs threshold and lookbackWindow ({exc})")
-            except ValueError as exc:
-                r.problem(f"{cat_}.condition", str(exc))
-    return tiers, no_data

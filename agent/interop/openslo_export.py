@@ -18,7 +18,15 @@ import hashlib
 import re
 from typing import Any
 
-from agent.interop.openslo import ALERT_NAME, API, NAME, SERVICE, SHORT_WINDOW
+from agent.interop.openslo import API
+from agent.interop.openslo_alerts import (
+    ALERT_NAME,
+    ANNOTATION,
+    NAME,
+    NO_DATA,
+    SERVICE,
+    SHORT_WINDOW,
+)
 from agent.sli import ObjectivePlan, plans
 from agent.spec.burn import SHORT_DIVISOR, round_to
 from agent.spec.model import Alerting, Spec, TierWindows
@@ -85,7 +93,7 @@ def _policy(objective: str, t: TierWindows, no_data: bool, targets: dict[str, st
                      "alertWhenNoData": no_data,
                      "conditions": [{
                          "kind": "AlertCondition",
-                         "metadata": {"name": t.name, **_short(t)},
+                         "metadata": _condition_meta(t),
                          "spec": {"description": f"{t.factor:g}x burn over "
                                                  f"{format_duration(t.long)}",
                                   "severity": t.severity, "condition": {
@@ -96,13 +104,16 @@ def _policy(objective: str, t: TierWindows, no_data: bool, targets: dict[str, st
                      "notificationTargets": [{"targetRef": targets[t.severity]}]}}
 
 
-def _short(t: TierWindows) -> dict[str, Any]:
-    """The short window as an annotation, unless it is the one an import derives anyway (the
-    spec's default: 1/12 of the long window at the default intervals)."""
+def _condition_meta(t: TierWindows) -> dict[str, Any]:
+    """A tier's name, labels and alert annotations, and its short window unless it is the one
+    an import derives anyway (the spec's default: 1/12 of the long window)."""
     a = Alerting()
-    if t.short == max(round_to(t.long / SHORT_DIVISOR, a.evaluation_interval), a.rate_window):
-        return {}
-    return {"annotations": {SHORT_WINDOW: shorthand(t.short)}}
+    ann = {f"{ANNOTATION}{k}": v for k, v in t.annotations.items()}
+    if t.short != max(round_to(t.long / SHORT_DIVISOR, a.evaluation_interval), a.rate_window):
+        ann[SHORT_WINDOW] = shorthand(t.short)
+    return {"name": t.name, **({"labels": {k: [v] for k, v in t.labels.items()}}
+                               if t.labels else {}),
+            **({"annotations": ann} if ann else {})}
 
 
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60))     # 28d, not 4w: as SLOs are written
@@ -189,7 +200,9 @@ def _objective(p: ObjectivePlan, targets: dict[str, str]) -> list[dict[str, Any]
         meta["labels"] = {k: [v] for k, v in o.labels.items()}
     kept = {NAME: o.name if o.name != meta["name"] else None,
             SERVICE: spec.service if spec.service != dns_name(spec.service) else None,
-            ALERT_NAME: o.alert_name}
+            ALERT_NAME: o.alert_name,
+            NO_DATA: str(o.no_data_alert).lower() if not p.tiers else None,
+            **{f"{ANNOTATION}{k}": v for k, v in o.annotations.items()}}
     if any(kept.values()):
         meta["annotations"] = {k: v for k, v in kept.items() if v}
     slo: dict[str, Any] = {

@@ -27,6 +27,7 @@ from agent.interop.common import (
     Imported,
     ImportProblem,
     duration,
+    fit_rate_window,
     label_problems,
     percent,
     query_problem,
@@ -219,7 +220,6 @@ def import_docs(named: list[tuple[str, Any]], service: str | None = None) -> Imp
                                       "pass --service NAME"))
     svc = service or (namespaces[0] if namespaces else "pyrra")
     objectives: list[dict[str, Any]] = []
-    rate_window = 300.0
     seen: dict[str, str] = {}
     for at, doc in slos:
         entry = _objective(at, doc, problems, notes)
@@ -229,14 +229,10 @@ def import_docs(named: list[tuple[str, Any]], service: str | None = None) -> Imp
             problems.append(ImportProblem(f"{at}.metadata.name", f"{entry['name']!r} is also "
                                           f"the name of {seen[entry['name']]}"))
         seen[entry["name"]] = at
-        rate_window = min([rate_window, *(duration(t["short"]) for t in entry["tiers"])])
         objectives.append(entry)
     data: dict[str, Any] = {"version": 1, "service": svc, "models": [{"name": svc}],
                             "objectives": objectives}
-    if rate_window < 300:     # Pyrra's short windows of short SLO windows are finer than 5m
-        data["alerting"] = {"rate_window": format_duration(rate_window)}
-        notes.append(f"alerting.rate_window {format_duration(rate_window)}: the SLI step, no "
-                     "longer than Pyrra's shortest burn window here")
+    fit_rate_window(data, notes)    # Pyrra's short windows of short SLO windows: under 5m
     return Imported(data, problems, notes)
 
 
