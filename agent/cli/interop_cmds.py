@@ -117,9 +117,10 @@ def export_openslo(out: Output, spec_path: str, output: str | None) -> None:
     import yaml
 
     from agent.interop import openslo_export
+    from alerts import alertmanager
 
     parsed = load(out, spec_path)
-    docs, skipped = openslo_export.export(parsed)
+    docs, skipped = openslo_export.export(parsed, alertmanager.config(parsed))
     text = "---\n".join(yaml.safe_dump(d, sort_keys=False, width=100) for d in docs)
     for name, why in skipped.items():
         out.warn(f"{name}: not exported: {why}")

@@ -32,7 +32,6 @@ from agent.spec.burn import SHORT_DIVISOR, round_to
 from agent.spec.model import Alerting, Spec, TierWindows
 from agent.spec.signals import SLIType
 from agent.spec.units import format_duration
-from alerts import alertmanager
 
 
 def _source(query: str) -> dict[str, Any]:
@@ -61,10 +60,10 @@ def counters(p: ObjectivePlan) -> tuple[str, str, str] | None:
     return None
 
 
-def _targets(spec: Spec) -> list[dict[str, Any]]:
+def _targets(routing: dict[str, Any]) -> list[dict[str, Any]]:
     """An AlertNotificationTarget per receiver of the generated Alertmanager configuration."""
     out = []
-    for rcv in alertmanager.config(spec)["receivers"]:
+    for rcv in routing["receivers"]:
         kinds = [k.removesuffix("_configs") for k in rcv if k.endswith("_configs")]
         out.append({"apiVersion": API, "kind": "AlertNotificationTarget",
                     "metadata": {"name": rcv["name"]},
@@ -74,9 +73,9 @@ def _targets(spec: Spec) -> list[dict[str, Any]]:
     return out
 
 
-def receiver(spec: Spec, severity: str) -> str:
-    """The receiver the generated Alertmanager route sends an alert of ``severity`` to."""
-    route = alertmanager.config(spec)["route"]
+def receiver(routing: dict[str, Any], severity: str) -> str:
+    """The receiver an Alertmanager configuration's routes send an alert of ``severity`` to."""
+    route = routing["route"]
     for sub in route.get("routes", []):
         if f'severity="{severity}"' in sub.get("matchers", []):
             return str(sub["receiver"])
@@ -139,10 +138,11 @@ def dns_name(text: str) -> str:
     return name[:54].rstrip("-") + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def export(spec: Spec) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def export(spec: Spec, routing: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """(documents, objective → why it was not exported: no target, or a duration OpenSLO's
-    shorthand cannot write)."""
-    targets = {sev: receiver(spec, sev) for sev in ("critical", "warning")}
+    shorthand cannot write). ``routing`` is the Alertmanager configuration generated for the
+    spec (alerts.alertmanager.config), whose receivers become the notification targets."""
+    targets = {sev: receiver(routing, sev) for sev in ("critical", "warning")}
     docs: list[dict[str, Any]] = [{"apiVersion": API, "kind": "Service",
                                    "metadata": {"name": dns_name(spec.service)},
                                    "spec": {"description": f"{spec.service} "
@@ -158,7 +158,7 @@ def export(spec: Spec) -> tuple[list[dict[str, Any]], dict[str, str]]:
             skipped[p.o.name] = str(exc)
     used = {ref["targetRef"] for d in docs if d["kind"] == "AlertPolicy"
             for ref in d["spec"]["notificationTargets"]}
-    docs[1:1] = [t for t in _targets(spec) if t["metadata"]["name"] in used]
+    docs[1:1] = [t for t in _targets(routing) if t["metadata"]["name"] in used]
     return docs, skipped
 
 

@@ -71,8 +71,8 @@ def indicator(p: ObjectivePlan) -> tuple[dict[str, Any] | None, str | None]:
     if c.total is None:
         return None, "Pyrra's indicators are ratios of events; a raw ratio or a value is not one"
     total = _sum_of(c.total, "rate")
-    if c.bad is not None and total is not None and " - " in c.bad:        # bool_gauge
-        count = _sum_of(c.total, "count_over_time")
+    count = _sum_of(c.total, "count_over_time")
+    if c.bad is not None and count is not None and " - " in c.bad:        # bool_gauge
         head, _, tail = c.bad.partition(" - ")
         ok = count is not None and _sum_of(head, "count_over_time") == count \
             and _sum_of(tail, "sum_over_time") == count

@@ -12,10 +12,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.interop import openslo, openslo_export, sloth
+from agent.interop import openslo, sloth
 from agent.interop.common import load_documents
 from agent.spec import SpecError, parse_spec
 from alerts.rules import rule_groups
+from tests.interop.test_openslo_book import export_openslo
 
 FIX = Path(__file__).parent / "fixtures"
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -201,12 +202,12 @@ def test_openslo_round_trip_keeps_targets_windows_queries_and_policies(
     first = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(docs)])
     assert first.problems == []
     spec = parse_spec(first.data)
-    exported, skipped = openslo_export.export(spec)
+    exported, skipped = export_openslo(spec)
     assert skipped == {}
     again = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(exported)])
     assert again.problems == []
     assert again.data["objectives"] == first.data["objectives"]
-    exported_again, _ = openslo_export.export(parse_spec(again.data))
+    exported_again, _ = export_openslo(parse_spec(again.data))
     assert _summary(exported_again) == _summary(exported)
     slo = exported[-1] if exported[-1]["kind"] == "SLO" else \
         next(d for d in exported if d["kind"] == "SLO")
@@ -217,7 +218,7 @@ def test_openslo_round_trip_keeps_targets_windows_queries_and_policies(
 def test_openslo_fixture_round_trip() -> None:
     """The list-form fixture: target, window, queries and the paging policy come back."""
     first = openslo.import_docs(load_documents((FIX / "openslo_list.yaml").read_text()))
-    exported, _ = openslo_export.export(parse_spec(first.data))
+    exported, _ = export_openslo(parse_spec(first.data))
     (slo,) = [d for d in exported if d["kind"] == "SLO"]
     (sli,) = [d for d in exported if d["kind"] == "SLI"]
     (policy,) = [d for d in exported if d["kind"] == "AlertPolicy"]
@@ -229,3 +230,20 @@ def test_openslo_fixture_round_trip() -> None:
     (cond,) = policy["spec"]["conditions"]
     assert cond["spec"]["condition"] == {"kind": "burnrate", "op": "gt", "threshold": 14.4,
                                          "lookbackWindow": "1h", "alertAfter": "5m"}
+
+
+@given(openslo_docs())
+@SETTINGS
+def test_openslo_export_is_by_the_book_and_gives_the_same_spec(docs: list[dict[str, Any]]
+                                                               ) -> None:
+    """Issue 36: every export validates against the v1 schema written from the README, and
+    export → import gives the same spec (objectives, queries, targets, windows, tiers)."""
+    from tests.interop.test_openslo_book import resolved, schema_errors
+
+    spec = parse_spec(openslo.import_docs([(f"document {i}", d)
+                                           for i, d in enumerate(docs)]).data)
+    exported, skipped = export_openslo(spec)
+    assert skipped == {} and schema_errors(exported) == []
+    back = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(exported)])
+    assert back.problems == []
+    assert resolved(parse_spec(back.data)) == resolved(spec)
