@@ -19,7 +19,7 @@ from agent.spec import load_spec, parse_spec
 from agent.spec.model import Spec
 from alerts import alertmanager
 from tests.helpers import EXAMPLE_SPEC
-from tests.interop.test_import_fixtures import FIX, pipeline, refused
+from tests.interop.test_import_fixtures import FIX, cli, pipeline, refused
 
 HERE = Path(__file__).parent
 IMPORTERS = {"openslo": openslo.import_docs, "sloth": sloth.import_docs,
@@ -180,3 +180,17 @@ def test_4_composite_slo_says_composite_and_what_to_do() -> None:
 def test_4_empty_sloth_alert_name_refused_as_sloth_refuses_it() -> None:
     text = refused("sloth", "sloth_empty_alert_name.yaml")
     assert "document 0.slos[0].alerting.name: Sloth requires an alert name" in text
+
+
+def test_2_exported_file_imports_generates_and_passes_promtool(tmp_path: Path) -> None:
+    """Through the CLI: Pyrra → slo.yaml → `export openslo` → `import openslo` → validate →
+    generate → promtool check and test rules, and the spec is the same."""
+    first = tmp_path / "first.yaml"
+    assert cli("import", "pyrra", str(FIX / "pyrra_ratio_grouping.yaml"), "-o",
+               str(first)).exit_code == 0
+    exported = tmp_path / "openslo.yaml"
+    res = cli("export", "openslo", "-c", str(first), "-o", str(exported))
+    assert res.exit_code == 0, res.output
+    assert schema_errors([d for _, d in load_documents(exported.read_text())]) == []
+    spec_path, _ = pipeline("openslo", str(exported), tmp_path)
+    assert resolved(load_spec(spec_path)) == resolved(load_spec(first))
