@@ -51,6 +51,15 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
+def as_map(value: Any) -> dict[str, Any]:
+    """A mapping field, or {} where the document holds something else (reported elsewhere)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def load_documents(text: str) -> list[tuple[str, Any]]:
     """Every document of a YAML stream, a top-level list read as one document per item (the form
     OpenSLO's examples and Go SDK use), each with the name its problems carry."""

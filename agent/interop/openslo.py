@@ -17,6 +17,8 @@ from agent.interop import openslo_alpha as alpha
 from agent.interop.common import (
     Imported,
     ImportProblem,
+    as_list,
+    as_map,
     duration,
     fit_rate_window,
     label_problems,
@@ -62,7 +64,7 @@ class _Reader:
                     else f"expected {API!r} (got {api!r})"
                 self.problem(f"{at}.apiVersion", why)
             else:
-                meta = d.get("metadata") or {}
+                meta = as_map(d.get("metadata"))
                 given = str(meta.get("name") or at)
                 name = str(annotation(d, NAME) or given) if d.get("kind") == "SLO" else given
                 self.docs.setdefault(str(d.get("kind")), {})[name] = (
@@ -72,7 +74,7 @@ class _Reader:
         """A v1alpha SLO as v1 SLOs whose problems keep the v1alpha field names; a Service as
         v1's; any other kind is not v1alpha's."""
         kind = d.get("kind")
-        name = str((d.get("metadata") or {}).get("name") or at)
+        name = str(as_map(d.get("metadata")).get("name") or at)
         if kind == "Service":
             self.docs.setdefault("Service", {})[name] = (f"{at} (Service {name})", d)
             return
@@ -117,7 +119,7 @@ class _Reader:
                              f"{ref!r} in the file, and no type given")
                 return None
             if ds is not None:
-                ds_type = (ds[1].get("spec") or {}).get("type")
+                ds_type = as_map(ds[1].get("spec")).get("type")
                 if kind is not None and ds_type is not None and str(kind) != str(ds_type):
                     self.problem(f"{at}.metricSource.type", f"{kind!r} differs from DataSource "
                                  f"{ref!r}'s type {ds_type!r}")
@@ -127,7 +129,7 @@ class _Reader:
             self.problem(f"{at}.metricSource.type", f"only Prometheus metric sources can be "
                          f"imported (got {kind!r})")
             return None
-        spec = ms.get("spec") or {}
+        spec = as_map(ms.get("spec"))
         query = spec.get("query") if isinstance(spec, dict) else None
         if not isinstance(query, str) or not query.strip():
             self.problem(f"{at}.metricSource.spec.query", "missing PromQL query")
@@ -222,7 +224,7 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
 
 
 def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
-    windows = spec.get("timeWindow") or []
+    windows = as_list(spec.get("timeWindow"))
     if not windows:
         return "30d"
     if len(windows) > 1:
@@ -239,7 +241,7 @@ def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
 
 
 def _labels(meta: dict[str, Any], at: str, r: _Reader) -> dict[str, str]:
-    raw = meta.get("labels") or {}
+    raw = as_map(meta.get("labels"))
     if not isinstance(raw, dict):
         return {}
     r.problems.extend(label_problems(raw, f"{at}.metadata.labels"))
@@ -263,8 +265,8 @@ def _composite(r: _Reader, at: str, objectives: list[Any]) -> bool:
 
 
 def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = slo.get("spec") or {}
-    if _composite(r, at, spec.get("objectives") or []):
+    spec = as_map(slo.get("spec"))
+    if _composite(r, at, as_list(spec.get("objectives"))):
         return []
     sli = spec.get("indicator")
     if sli is None and spec.get("indicatorRef"):
@@ -279,10 +281,10 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
         r.problem(f"{at}.spec.indicator", "needs indicator or indicatorRef")
         return []
     window = _window(r, spec, at)
-    objectives = spec.get("objectives") or []
+    objectives = as_list(spec.get("objectives"))
     if not objectives:
         r.problem(f"{at}.spec.objectives", "needs at least one objective")
-    custom = r.sli(sli.get("spec") or {}, f"{sat}.spec")
+    custom = r.sli(as_map(sli.get("spec")), f"{sat}.spec")
     if custom is None:
         return []
     method = spec.get("budgetingMethod", "Occurrences")
@@ -295,10 +297,11 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
     if not spec.get("alertPolicies"):
         r.notes.append(f"{at}: no alertPolicies, so no burn-rate alerts (as in OpenSLO); add "
                        "tiers: to the objective to alert")
-    labels = _labels(slo.get("metadata") or {}, at, r)
+    labels = _labels(as_map(slo.get("metadata")), at, r)
     out = []
-    for k, obj in enumerate(objectives):
+    for k, raw in enumerate(objectives):
         oat = f"{at}.spec.objectives[{k}]"
+        obj = as_map(raw)
         try:
             if obj.get("target") is not None:
                 target = ratio_percent(obj["target"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from agent.interop.common import tier_entry
+from agent.interop.common import as_list, as_map, tier_entry
 
 #: slo-agent's own annotations (OpenSLO leaves implementation metadata to annotations): the burn
 #: alerts' name on an SLO, and a tier's short window on its AlertCondition (OpenSLO conditions
@@ -41,7 +41,7 @@ def flat(labels: Any) -> dict[str, str]:
 def alert_annotations(doc: dict[str, Any]) -> dict[str, str]:
     meta = doc.get("metadata")
     ann = meta.get("annotations") if isinstance(meta, dict) else None
-    return {k[len(ANNOTATION):]: str(v) for k, v in (ann or {}).items()
+    return {k[len(ANNOTATION):]: str(v) for k, v in as_map(ann).items()
             if isinstance(k, str) and k.startswith(ANNOTATION)}
 
 
@@ -57,7 +57,7 @@ def tiers_of(r: Reader, spec: dict[str, Any], window: str, at: str
     invented), and whether any policy asks for an alert on missing data."""
     tiers: list[dict[str, Any]] = []
     no_data = False
-    for i, ref in enumerate(spec.get("alertPolicies") or []):
+    for i, ref in enumerate(as_list(spec.get("alertPolicies"))):
         pat = f"{at}[{i}]"
         if isinstance(ref, dict) and ref.get("kind") == "AlertPolicy":
             policy = ref
@@ -68,12 +68,12 @@ def tiers_of(r: Reader, spec: dict[str, Any], window: str, at: str
                 r.problem(pat, f"no AlertPolicy named {key!r}")
                 continue
             pat, policy = found
-        pspec = policy.get("spec") or {}
+        pspec = as_map(policy.get("spec"))
         no_data = no_data or bool(pspec.get("alertWhenNoData"))
         if pspec.get("notificationTargets"):
             r.notes.append(f"{pat}.spec.notificationTargets: not imported; route the alerts "
                            "with Alertmanager (slo-agent generate writes an example)")
-        for j, cond in enumerate(pspec.get("conditions") or []):
+        for j, cond in enumerate(as_list(pspec.get("conditions"))):
             cat_ = f"{pat}.spec.conditions[{j}]"
             if isinstance(cond, dict) and "conditionRef" in cond:
                 found = r.named("AlertCondition", cond["conditionRef"])
@@ -81,14 +81,14 @@ def tiers_of(r: Reader, spec: dict[str, Any], window: str, at: str
                     r.problem(cat_, f"no AlertCondition named {cond['conditionRef']!r}")
                     continue
                 cat_, cond = found
-            cspec = (cond or {}).get("spec") or {}
-            c = cspec.get("condition") or {}
+            cspec = as_map(cond).get("spec") or {}
+            c = as_map(cspec.get("condition"))
             if c.get("kind") != "burnrate" or c.get("op", "gt") not in ("gt", "gte"):
                 r.problem(f"{cat_}.condition", "only burnrate conditions with op gt/gte map "
                           "onto burn-rate tiers")
                 continue
             severity = _SEVERITY.get(str(cspec.get("severity", "")).lower(), "warning")
-            meta = cond.get("metadata") or {}
+            meta = as_map(as_map(cond).get("metadata"))
             try:
                 tier = tier_entry(
                     str(meta.get("name") or f"tier-{j}"), float(c["threshold"]),

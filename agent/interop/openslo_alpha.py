@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.interop.common import as_list, as_map
+
 API = "openslo/v1"
 ALPHA = "openslo/v1alpha"
 _UNITS = {"Second": "s", "Minute": "m", "Hour": "h", "Day": "d", "Week": "w", "Month": "M",
@@ -32,7 +34,7 @@ def _source(q: Any, at: str, problems: list[tuple[str, str]]) -> dict[str, Any] 
 def _windows(spec: dict[str, Any], at: str, problems: list[tuple[str, str]]
              ) -> list[dict[str, Any]]:
     out = []
-    for i, w in enumerate(spec.get("timeWindows") or []):
+    for i, w in enumerate(as_list(spec.get("timeWindows"))):
         w = w if isinstance(w, dict) else {}
         unit = _UNITS.get(str(w.get("unit")))
         if unit is None:
@@ -52,8 +54,8 @@ def convert(at: str, d: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any],
     """(v1 SLOs, each with its name and the renames of its problem paths; problems found here).
     A ratio SLO gives one v1 SLO per objective (``name-k`` when there are several); a threshold
     SLO (``spec.indicator.thresholdMetric``) gives one."""
-    spec = d.get("spec") or {}
-    meta = d.get("metadata") or {}
+    spec = as_map(d.get("spec"))
+    meta = as_map(d.get("metadata"))
     problems: list[tuple[str, str]] = []
     windows = _windows(spec, at, problems)
     common = {"service": spec.get("service"), "description": spec.get("description"),
@@ -63,8 +65,8 @@ def convert(at: str, d: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any],
     base: Rename = [(".spec.timeWindow[0].duration", ".spec.timeWindows[0].unit"),
                     (".spec.timeWindow", ".spec.timeWindows")]
     out = []
-    objectives = spec.get("objectives") or []
-    threshold = (spec.get("indicator") or {}).get("thresholdMetric") \
+    objectives = as_list(spec.get("objectives"))
+    threshold = as_map(spec.get("indicator")).get("thresholdMetric") \
         if isinstance(spec.get("indicator"), dict) else None
     name = str(meta.get("name") or at)
     if threshold is not None:
@@ -84,7 +86,7 @@ def convert(at: str, d: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any],
         return out, problems
     for k, obj in enumerate(objectives):
         oat = f"{at}.spec.objectives[{k}]"
-        rm = (obj or {}).get("ratioMetrics") if isinstance(obj, dict) else None
+        rm = as_map(obj).get("ratioMetrics")
         if not isinstance(rm, dict):
             problems.append((oat, "needs ratioMetrics, or the SLO needs indicator.thresholdMetric"
                              " (the two forms of openslo/v1alpha)"))

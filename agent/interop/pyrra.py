@@ -202,7 +202,7 @@ def _body(at: str, doc: Any, problems: list[ImportProblem]) -> list[tuple[str, d
                                       f"expected apiVersion {API!r} and kind {KIND!r} (got "
                                       f"{api!r}, {kind!r})"))
         return []
-    name = (doc.get("metadata") or {}).get("name")
+    name = _map(doc.get("metadata")).get("name")
     return [(f"{at} ({name})" if name else at, doc)]
 
 
@@ -212,7 +212,7 @@ def import_docs(named: list[tuple[str, Any]], service: str | None = None) -> Imp
     problems: list[ImportProblem] = []
     notes: list[str] = []
     slos = [s for at, d in named for s in _body(at, d, problems)]
-    namespaces = sorted({str((d.get("metadata") or {}).get("namespace") or "")
+    namespaces = sorted({str(_map(d.get("metadata")).get("namespace") or "")
                          for _, d in slos} - {""})
     if service is None and len(namespaces) > 1:
         problems.append(ImportProblem("metadata.namespace", "the documents are of namespaces "
@@ -271,6 +271,9 @@ def _objective(at: str, doc: dict[str, Any], problems: list[ImportProblem], note
         problems.append(ImportProblem(f"{at}.spec.indicator", "needs exactly one of ratio, "
                                       "latency, latencyNative or bool_gauge"))
         return None
+    if not isinstance(ind[kinds[0]], dict):
+        problems.append(ImportProblem(f"{at}.spec.indicator.{kinds[0]}", "expected a mapping"))
+        return None
     custom = sli(kinds[0], ind[kinds[0]], f"{at}.spec.indicator.{kinds[0]}", problems, notes)
     if custom is None:
         return None
@@ -279,14 +282,14 @@ def _objective(at: str, doc: dict[str, Any], problems: list[ImportProblem], note
     if spec.get("description"):
         entry["description"] = str(spec["description"])
     labels = {"slo": name}
-    propagated = {str(k)[len(PROPAGATE):]: str(v) for k, v in (meta.get("labels") or {}).items()
+    propagated = {str(k)[len(PROPAGATE):]: str(v) for k, v in _map(meta.get("labels")).items()
                   if str(k).startswith(PROPAGATE)}
     problems.extend(label_problems(propagated, f"{at}.metadata.labels.{PROPAGATE}"))
     labels.update(_matcher_labels(ind[kinds[0]], kinds[0], at, notes))
     labels.update(propagated)
     entry["labels"] = labels
     annotations = {str(k)[len(PROPAGATE):]: str(v)
-                   for k, v in (meta.get("annotations") or {}).items()
+                   for k, v in _map(meta.get("annotations")).items()
                    if str(k).startswith(PROPAGATE)}
     if annotations:
         entry["annotations"] = annotations
@@ -299,13 +302,14 @@ def _matcher_labels(ind: dict[str, Any], kind: str, at: str, notes: list[str]
                     ) -> dict[str, str]:
     """What Pyrra copies onto its alerts: the total selector's equality matchers that are not
     grouped by (a reserved label is said, not set)."""
-    src = ind.get("metric") if kind == "bool_gauge" else (ind.get("total") or {}).get("metric")
+    src = ind.get("metric") if kind == "bool_gauge" else _map(ind.get("total")).get("metric")
     try:
         node = pp.parse(str(src))
     except (ValueError, RuntimeError):
         return {}
     out = {}
-    grouping = set(ind.get("grouping") or [])
+    grouping = {g for g in ind.get("grouping") or [] if isinstance(g, str)} \
+        if isinstance(ind.get("grouping"), list) else set()
     for m in getattr(getattr(node, "matchers", None), "matchers", []):
         if str(m.op).endswith(".Equal") and m.name != "__name__" and m.name not in grouping:
             if m.name in RESERVED_LABELS:

@@ -119,8 +119,28 @@ junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
                         ["version", "service", "slos", "name", "objective", "sli", "events",
                          "error_query", "total_query", "alerting", "apiVersion", "kind", "spec",
                          "metadata", "raw", "labels", "page_alert", "disable", "timeWindow",
-                         "duration", "indicator", "ratioMetric", "objectives", "target"]),
+                         "duration", "indicator", "ratioMetric", "objectives", "target",
+                         "timeWindows", "ratioMetrics", "incremental", "thresholdMetric",
+                         "alertPolicies", "conditions", "indicatorRef", "compositeWeight",
+                         "budgetingMethod", "annotations", "good", "total", "query"]),
                         inner, max_size=5), max_leaves=20)
+
+
+@given(st.lists(junk, min_size=1, max_size=3),
+       st.sampled_from(["openslo/v1", "openslo/v1alpha"]),
+       st.sampled_from(["SLO", "SLI", "Service", "AlertPolicy", "AlertCondition"]))
+@SETTINGS
+def test_any_openslo_shaped_input_is_problems_or_a_spec(docs: list[Any], api: str, kind: str
+                                                        ) -> None:
+    """Junk under a real apiVersion and kind reaches the v1 and v1alpha readers' depths."""
+    named = [(f"document {i}", {**d, "apiVersion": api, "kind": kind} if isinstance(d, dict)
+              else d) for i, d in enumerate(docs)]
+    result = openslo.import_docs(named)
+    if not result.problems:
+        try:
+            parse_spec(result.data)
+        except SpecError:
+            pass
 
 
 @given(st.lists(junk, min_size=1, max_size=3))
