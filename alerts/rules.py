@@ -10,6 +10,7 @@ from typing import Any
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, panel_url, plans, prom_duration, runbook_url
 from agent.spec.document import Spec, TierWindows
+from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import Unit, format_duration, format_value
 
@@ -121,15 +122,26 @@ def min_events_guard(p: ObjectivePlan, tier: TierWindows) -> str | None:
     return None if bad is None else f"(\n{bad}\n) >= {need}"
 
 
+def _step_seconds(p: ObjectivePlan) -> float | None:
+    """What the recorded step total is divided by to read requests per second: the step for an
+    increase, 1 for a team's query that is already a rate; None where it counts no requests (a
+    raw error ratio, a query that is neither), so no traffic guard applies."""
+    c = p.o.custom
+    if c is None:
+        return p.spec.alerting.rate_window
+    fn = counting_function(c.total) if c.total is not None else None
+    return None if fn is None else 1.0 if fn == "rate" else p.spec.alerting.rate_window
+
+
 def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     factor = tier.factor
     long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
     expr = (f"({p.burn_expr(tier.long)} > {factor:.10g})\nand\n"
             f"({p.burn_expr(tier.short)} > {factor:.10g})")
     guard = p.spec.alerting.min_request_rate
-    if guard and p.sli_type is SLIType.EVENTS:
-        expr += (f"\nand\n({p.total_name}{p.rec_matchers} / "
-                 f"{p.spec.alerting.rate_window:g} >= {guard:.10g})")
+    per = _step_seconds(p)
+    if guard and p.sli_type is SLIType.EVENTS and per is not None:
+        expr += f"\nand\n({p.total_name}{p.rec_matchers} / {per:g} >= {guard:.10g})"
     events = min_events_guard(p, tier)
     if events is not None:       # matched on the query's own labels, if it keeps any
         expr += (f"\nand ignoring({cat.SERVICE_LABEL}, objective, signal)\n{events}")

@@ -14,10 +14,11 @@ from typing import Any
 
 from agent import catalogue as cat
 from agent.signals import inputs as inp
-from agent.sli import Level, ObjectivePlan, custom_metric_series, prom_duration
+from agent.sli import Level, ObjectivePlan, prom_duration
 from agent.spec.document import TierWindows
 from agent.spec.signals import SLIType
 from agent.units import Unit
+from alerts import custom_inputs
 from alerts.rules import absent_alert, burn_alert, threshold_alert
 
 RATE_PER_S = 10.0                 # synthetic traffic: 10 requests per second
@@ -115,13 +116,8 @@ def _good_share(p: ObjectivePlan) -> bool:
 def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]:
     """Raw input series whose signal value follows ``segments`` (value, share pairs per tick),
     built by the record of the objective's kind."""
-    c = p.o.custom
-    if c is not None:
-        name, labels = custom_metric_series(c), {cat.SERVICE_LABEL: p.spec.service}
-        values = (inp.counter([(m, d[0][0] * tick_seconds(p)) for m, d in segments])
-                  if c.counter is not None else inp.gauge_values([(m, d[0][0])
-                                                                  for m, d in segments]))
-        return [{"series": _series(name, labels), "values": values}]
+    if p.o.custom is not None:      # an SDK metric, or the series the team's PromQL reads
+        return custom_inputs.inputs(p, segments, tick_seconds(p))
     build = p.record.inputs
     if build is None:
         raise ValueError(f"{p.o.signal.value}: no promtool test inputs in its record")
@@ -204,7 +200,8 @@ def threshold_tests(p: ObjectivePlan, level: Level) -> list[dict[str, Any]]:
          "interval": _at(p, 1),
          "input_series": synth(p, segments) + extra,
          "alert_rule_test": [
-             {"eval_time": _at(p, t_fire), "alertname": name, "exp_alerts": [_exp(rule, shown)]},
+             {"eval_time": _at(p, t_fire), "alertname": name,
+              "exp_alerts": [_exp(rule, shown, custom_inputs.result_labels(p, tick_seconds(p)))]},
              {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
          ]},
         {"name": f"{name}: stays quiet inside {level.text}",
@@ -248,6 +245,8 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         return []
     name = p.burn_alert_name
     events = p.sli_type is SLIType.EVENTS
+    grouping = custom_inputs.result_labels(p, tick_seconds(p))    # a custom SLI's own labels
+    held = max([_ticks(p, t.for_) + 5 for t in tiers if t.for_], default=0)   # tiers' `for`
     possible = [t for t in tiers if p.tier_threshold(t) < 1.0]
     tests: list[dict[str, Any]] = []
 
@@ -284,7 +283,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         burn = r / p.o.error_budget
         seconds = (at if at is not None else 10**9) * tick_seconds(p)
         firing = [t for t in tiers if r > p.tier_threshold(t) and not guarded(t, r, seconds)]
-        return [_exp(built[id(t)], burn) for t in firing]
+        return [_exp(built[id(t)], burn, grouping) for t in firing]
 
     ratios = sorted({min(1.0, stable(1.5 * p.tier_threshold(t))) for t in possible}) if events \
         else ([1.0] if possible else [])
@@ -292,7 +291,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         if r <= 0:
             continue
         slowest = max(t.short for t in tiers if r > p.tier_threshold(t))
-        t_fire = max(15, 3 * _ticks(p, p.spec.alerting.rate_window))
+        t_fire = max(15, 3 * _ticks(p, p.spec.alerting.rate_window), held)
         t_resolve = t_fire + _ticks(p, slowest) + _settle(p) + 10
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} fires the tiers it exceeds, then resolves",
@@ -305,7 +304,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             ],
         })
     quiet = [stable(0.9 * p.tier_threshold(t)) for t in possible] if events else [0.0]
-    t_quiet = max(30, 3 * _ticks(p, p.spec.alerting.rate_window))
+    t_quiet = max(30, 3 * _ticks(p, p.spec.alerting.rate_window), held)
     for r in sorted(set(quiet)):
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} stays under the tiers it does not exceed",
@@ -367,14 +366,16 @@ def _late(p: ObjectivePlan, gap: int, minutes: int) -> list[dict[str, str]]:
             for s in series]
 
 
+def untested(p: ObjectivePlan) -> str | None:
+    """Why no promtool tests are written for an objective (promtool still checks its rules):
+    a model server's own series, or a team's query no synthetic series can drive."""
+    if p.o.selector.scrape is not None:
+        return "it reads a model server's own series (a scrape target), which are not ours"
+    return custom_inputs.problem(p, tick_seconds(p))
+
+
 def has_unit_tests(p: ObjectivePlan) -> bool:
-    """A custom SLI on the team's own PromQL, or an objective on a model server's own series,
-    reads series this project does not export: no synthetic inputs are generated for it
-    (promtool still checks its rules)."""
-    if p.o.selector.scrape is not None:      # a model server's own series, not ours
-        return False
-    c = p.o.custom
-    return c is None or (c.value is None and not c.events)
+    return untested(p) is None
 
 
 def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:

@@ -182,7 +182,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     _need(out, "generate", "slo-agent generate")
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
-    from agent.render.files import Backend, next_steps, render_split, write
+    from agent.render.files import Backend, next_steps, render_split, untested, write
     from alerts.rules import lint
 
     parsed = _checked(out, spec_path)
@@ -207,10 +207,11 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
         sys.exit(EXIT_SPEC)
     out.table(f"wrote {len(written)} files to {out_dir}", ["kind", "path"],
               [[w.kind, str(w.path)] for w in written])
-    for warning in lint(parsed):
+    for warning in lint(parsed) + (untested(parsed) if alerts != "grafana" else []):
         out.warn(warning)
     out.info("next steps:")
-    steps = next_steps(parsed, Path(out_dir), alerts) if fmt != "kubernetes" else []
+    tests = any(w.kind == "promtool rule tests" for w in written)
+    steps = next_steps(parsed, Path(out_dir), alerts, tests) if fmt != "kubernetes" else []
     if fmt in ("kubernetes", "all"):
         steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "
@@ -308,7 +309,7 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     from agent.sidecar.engine import Engine
     from agent.sidecar.http.server import InsecureBind
     from agent.sidecar.http.server import run as serve
-    from agent.sidecar.state.roles import ROLES
+    from agent.sidecar.state.agent_state.roles import ROLES
     from agent.spec import SpecError, parse_spec
 
     if role is not None and role not in ROLES:

@@ -171,7 +171,7 @@ def test_every_alert_has_firing_quiet_and_resolving_cases(generated: tuple[Any, 
     spec, out = generated
     folder = out / "prometheus" / "rules" / spec.service
     for p in plans(spec):
-        if not has_unit_tests(p):   # a custom SLI on the team's own PromQL: nothing to synthesise
+        if not has_unit_tests(p):   # a server's own series, or a query no series can drive
             assert not (folder / f"{p.o.name}.test.yml").exists()
             continue
         rules = yaml.safe_load((folder / f"{p.o.name}.rules.yml").read_text())
@@ -332,7 +332,7 @@ def test_cli_generate(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "agent.cli", "generate", "-c", str(EXAMPLE_SPEC),
                           "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "wrote 114 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
+    assert "wrote 115 files" in res.stdout and "fraud-errors.rules.yml" in res.stdout
     # what to do next, and which backend evaluates the alerts (default: Prometheus only)
     assert "next steps:" in res.stdout and "promtool test rules" in res.stdout
     assert "mount" in res.stdout and "/etc/grafana/provisioning" in res.stdout
