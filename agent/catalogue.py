@@ -299,6 +299,20 @@ PUBLICATION_ERRORS = _m("slo_agent_publication_errors_total", "counter",
                         "were left out, by part.", _S + ("part",))
 SNAPSHOT_BYTES = _m("slo_agent_state_snapshot_bytes", "gauge",
                     "Size of the last state snapshot written.", _S, "bytes")
+SNAPSHOT_AGE = _m("slo_agent_state_snapshot_age_seconds", "gauge",
+                  "Seconds since the last good state snapshot (written, or restored at start); "
+                  "grows while snapshots fail.", _S, "seconds")
+SNAPSHOT_FAILING = _m("slo_agent_state_snapshot_failures", "gauge",
+                      "State snapshots that failed in a row (0 once one is written again).", _S)
+INBOX_BYTES = _m("slo_agent_ingest_inbox_bytes", "gauge",
+                 "Bytes of ingest bodies accepted or being read and not yet applied; past "
+                 "sidecar.limits.max_inbox_bytes ingest answers 429 with Retry-After.", _S,
+                 "bytes")
+HTTP_CONNECTIONS = _m("slo_agent_http_connections", "gauge",
+                      "Open HTTP connections (capped by sidecar.limits.max_connections).", _S)
+HTTP_CLOSED = _m("slo_agent_http_connections_closed_total", "counter",
+                 "Connections the sidecar closed itself, by reason (header_timeout, evicted, "
+                 "refused, body_timeout).", _S + ("reason",))
 CARDINALITY_OVERFLOW = _m("slo_agent_cardinality_overflow_total", "counter",
                           "Items folded into an overflow bucket because a cardinality cap was "
                           "reached, by kind.", _S + ("kind",))
@@ -352,7 +366,8 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
                    SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED, OTLP_POINTS,
                    EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO,
-                   PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW)
+                   PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW,
+                   SNAPSHOT_AGE, SNAPSHOT_FAILING, INBOX_BYTES, HTTP_CONNECTIONS, HTTP_CLOSED)
 ALL_METRICS: dict[str, Metric] = {m.name: m for m in SDK_METRICS + SIDECAR_METRICS}
 
 # --- names of series that the generated recording rules write ------------------------------------

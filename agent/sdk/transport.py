@@ -9,7 +9,7 @@ the oldest is dropped and its items are counted. A 4xx is final for what it name
 answer's ``fields`` name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``),
 only those are dropped and the rest of the batch is sent again at once, so one bad item never
 blinds later batches; a 4xx that names nothing drops the batch (counted as rejected); a 413 halves
-the batch and sends both.
+the batch and sends both; a 429 or 503 keeps it and waits what its ``Retry-After`` says.
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ class Shipper:
         self._lock = threading.Lock()
         self._backoff = 0.0
         self._next_try = 0.0
+        self._retry_after: float | None = None     # what the sidecar's last 429/503 asked for
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="slo-agent-shipper", daemon=True)
         self._thread.start()
@@ -135,7 +136,8 @@ class Shipper:
                         self._pending.appendleft(rest)
                 else:
                     self._backoff = min(30.0, max(0.5, self._backoff * 2))
-                    self._next_try = time.monotonic() + self._backoff
+                    wait = self._backoff if self._retry_after is None else self._retry_after
+                    self._next_try = time.monotonic() + wait
                     return
 
     def _post(self, batch: list[dict[str, Any]]) -> str:
@@ -164,10 +166,12 @@ class Shipper:
                 return "too_large"
             final = 400 <= exc.code < 500 and exc.code not in (408, 429)
             self._refused_fields = _field_paths(exc) if final else []
+            self._retry_after = _retry_after(exc)
             return "rejected" if final else "retry"
         except (OSError, ValueError, http.client.HTTPException) as exc:
             # refused, reset, timeout, bad URL, a peer that answers garbage
             self.last_error = str(exc) or type(exc).__name__
+            self._retry_after = None
             return "retry"
 
     def body(self, batch: list[dict[str, Any]]) -> tuple[bytes, str]:
@@ -226,6 +230,16 @@ class Shipper:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """Seconds a 429 or 503 asks the client to wait (``Retry-After``, capped at a minute)."""
+    if exc.code not in (429, 503):
+        return None
+    try:
+        return min(60.0, max(0.0, float(exc.headers.get("Retry-After", ""))))
+    except (TypeError, ValueError):
+        return None
 
 
 def _field_paths(exc: urllib.error.HTTPError) -> list[str]:

@@ -345,7 +345,8 @@ class Published(Collector):
                               (cat.WEBHOOKS, eng.counters.webhooks),
                               (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
                               (cat.OTLP_POINTS, dict(eng.otlp.points)),
-                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"])):
+                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"]),
+                              (cat.HTTP_CLOSED, eng.counters.http_closed)):
             fam = _fam(metric)
             for key, value in sorted(table.items()):
                 fam.add_metric([svc, key], value)
@@ -357,12 +358,27 @@ class Published(Collector):
         size = _fam(cat.SNAPSHOT_BYTES)
         size.add_metric([svc], float(eng.snapshot_bytes))
         yield size
+        yield from _edges(eng)
         build = InfoMetricFamily(cat.BUILD_INFO.client_name, cat.BUILD_INFO.help,
                                  labels=[cat.SERVICE_LABEL])
         from agent import __version__
 
         build.add_metric([svc], {"version": __version__})
         yield build
+
+
+def _edges(eng: EngineView) -> Iterator[Any]:
+    """Live gauges of the sidecar's own limits: snapshot health, inbox bytes, connections."""
+    svc = eng.spec.service
+    age = eng.snapshots.age(eng.clock())
+    for metric, value in ((cat.SNAPSHOT_AGE, age),
+                          (cat.SNAPSHOT_FAILING, float(eng.snapshots.failures)),
+                          (cat.INBOX_BYTES, float(eng.inbox_bytes)),
+                          (cat.HTTP_CONNECTIONS, float(eng.http_connections))):
+        if value is not None:
+            fam = _fam(metric)
+            fam.add_metric([svc], value)
+            yield fam
 
 
 class DCGMPublished(Collector):

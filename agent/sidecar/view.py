@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
     from agent.sidecar.state.agent_state import AgentState
     from agent.sidecar.state.history import History
+    from agent.sidecar.state.persistence import Health
     from agent.spec.document import Spec
     from detectors.detection import Detection
 
@@ -37,6 +38,7 @@ class Counters:
         self.snapshots: Counter[str] = Counter()
         self.webhooks: Counter[str] = Counter()
         self.publish_errors: Counter[str] = Counter()
+        self.http_closed: Counter[str] = Counter()
 
     def inc(self, table: str, key: str, n: float = 1) -> None:
         with self._lock:
@@ -60,6 +62,7 @@ class EngineView(Protocol):
     recovery: Histograms
     history: History
     instances: dict[str, float]
+    ended_instances: dict[str, float]
     detections: dict[str, Detection]
     webhooks: Webhooks
     published: list[Any]
@@ -74,8 +77,13 @@ class EngineView(Protocol):
     tick_lag: float
     tick_durations: Histograms
     snapshot_bytes: int
+    snapshots: Health
+    inbox_bytes: int
+    http_connections: int
     on_transition: Callable[[Transition], None] | None
 
     def guard(self, part: str, default: Any, build: Callable[..., Any], *args: Any) -> Any: ...
 
-    def snapshot(self, now: float | None = None) -> None: ...
+    def snapshot(self, now: float | None = None) -> bool: ...
+
+    def expire_instances(self, now: float) -> None: ...
