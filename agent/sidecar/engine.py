@@ -216,14 +216,14 @@ class Engine:
         (:meth:`expire_instances`). A process that only ever sent job events is a job's run,
         counted under the job, not an instance."""
         instance = batch.instance
+        jobs_only = all(item.type == "job" for item in batch.items)
         if batch.sdk.get("lifecycle") == "exit":
-            if self.instances.pop(instance, None) is not None:
+            if self.instances.pop(instance, None) is not None or not jobs_only:
                 self.ended_instances.pop(instance, None)
                 self.ended_instances[instance] = at
                 _cap(self.ended_instances)
             return
-        if instance not in self.instances and batch.items and \
-                all(item.type == "job" for item in batch.items):
+        if instance not in self.instances and batch.items and jobs_only:
             return
         self.instances.pop(instance, None)
         self.instances[instance] = at

@@ -136,9 +136,13 @@ class SDK(StrictModel):
     queue_size: int = Field(default=10_000, ge=1)
     batch_size: int = Field(default=500, ge=1)
     flush_interval: Duration = 1.0
+    exit_timeout: Duration = Field(default=2.0, ge=0, description=(
+        "seconds the SDK may wait for the sidecar at interpreter exit, at SIGTERM and at the "
+        "end of a job run (SLO_AGENT_EXIT_TIMEOUT overrides; 0: never wait)"))
     max_label_values: int = Field(default=200, ge=1)
     otel: bool | None = Field(default=None, description="None: on when OTEL_* variables say so")
     extra_buckets: list[float] = Field(default_factory=list)
 
     _v_rate = field_validator("sample_rate", mode="before")(lambda cls, v: as_ratio(v))
-    _v_flush = field_validator("flush_interval", mode="before")(lambda cls, v: as_duration(v))
+    _v_flush = field_validator("flush_interval", "exit_timeout", mode="before")(
+        lambda cls, v: as_duration(v))
