@@ -299,20 +299,12 @@ PUBLICATION_ERRORS = _m("slo_agent_publication_errors_total", "counter",
                         "were left out, by part.", _S + ("part",))
 SNAPSHOT_BYTES = _m("slo_agent_state_snapshot_bytes", "gauge",
                     "Size of the last state snapshot written.", _S, "bytes")
-SNAPSHOT_AGE = _m("slo_agent_state_snapshot_age_seconds", "gauge",
-                  "Seconds since the last good state snapshot (written, or restored at start); "
-                  "grows while snapshots fail.", _S, "seconds")
-SNAPSHOT_FAILING = _m("slo_agent_state_snapshot_failures", "gauge",
-                      "State snapshots that failed in a row (0 once one is written again).", _S)
-INBOX_BYTES = _m("slo_agent_ingest_inbox_bytes", "gauge",
-                 "Bytes of ingest bodies accepted or being read and not yet applied; past "
-                 "sidecar.limits.max_inbox_bytes ingest answers 429 with Retry-After.", _S,
-                 "bytes")
-HTTP_CONNECTIONS = _m("slo_agent_http_connections", "gauge",
-                      "Open HTTP connections (capped by sidecar.limits.max_connections).", _S)
-HTTP_CLOSED = _m("slo_agent_http_connections_closed_total", "counter",
-                 "Connections the sidecar closed itself, by reason (header_timeout, evicted, "
-                 "refused, body_timeout).", _S + ("reason",))
+SNAPSHOT_AGE = _m("slo_agent_state_snapshot_age_seconds", "gauge", "Seconds since the last good "
+                  "state snapshot (written, or restored at start).", _S, "seconds")
+INBOX_BYTES = _m("slo_agent_ingest_inbox_bytes", "gauge", "Ingest bodies being read or queued, "
+                 "not yet applied (429 past sidecar.limits.max_inbox_bytes).", _S, "bytes")
+HTTP_CLOSED = _m("slo_agent_http_connections_closed_total", "counter", "Connections the sidecar "
+                 "closed (header_timeout, evicted, refused, body_timeout).", _S + ("reason",))
 CARDINALITY_OVERFLOW = _m("slo_agent_cardinality_overflow_total", "counter",
                           "Items folded into an overflow bucket because a cardinality cap was "
                           "reached, by kind.", _S + ("kind",))
@@ -348,26 +340,23 @@ SDK_METRICS = (REQUESTS, ERRORS, LATENCY, IN_FLIGHT, TTFT, INTER_TOKEN, TOKENS, 
                COST_BY_TAG, SDK_DROPPED, SDK_SHIPPED, SDK_ERRORS,
                SDK_OVERFLOW)
 SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIVE_WARNING,
-                   OBJECTIVE_CRITICAL,
-                   OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE, OBJECTIVE_TRANSITIONS,
-                   SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE, DRIFT_STATISTIC, DRIFT_P_VALUE,
-                   DRIFT_EFFECT, DRIFT_THRESHOLD, DRIFT_WINDOW_RANK, DRIFT_REFERENCE_RANK,
-                   DRIFT_CATEGORY_SAMPLES, DRIFT_REFERENCE_CATEGORY,
-                   NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
+                   OBJECTIVE_CRITICAL, OBJECTIVE_BASELINE, BUDGET_REMAINING, BURN_RATE,
+                   OBJECTIVE_TRANSITIONS, SKETCH_LATENCY, SKETCH_TTFT, DRIFT_SCORE,
+                   DRIFT_STATISTIC, DRIFT_P_VALUE, DRIFT_EFFECT, DRIFT_THRESHOLD,
+                   DRIFT_WINDOW_RANK, DRIFT_REFERENCE_RANK, DRIFT_CATEGORY_SAMPLES,
+                   DRIFT_REFERENCE_CATEGORY, NEW_CATEGORY, PREDICTION_DRIFT_EFFECT,
                    PREDICTION_DRIFT_SCORE, PREDICTION_DRIFT_P_VALUE, PREDICTION_DRIFT_THRESHOLD,
-                   FRESHNESS, NULL_RATIO,
-                   SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE, DATASET_DRIFT_P_VALUE,
-                   DATASET_DRIFT_EFFECT, DATASET_DRIFT_THRESHOLD, DATASET_NEW_CATEGORY,
-                   DATASET_NEW_CATEGORY_ROWS,
-                   DATASET_DISALLOWED, CONTRACT_FAILURES, JOB_RUNS, JOB_LAST_DURATION,
-                   JOB_LAST_SUCCESS, JOB_LAST_START, JOB_RUNNING, DRIFT_DETECTION, RECOVERY,
-                   GPU_UTIL, GPU_MEM_USED,
+                   FRESHNESS, NULL_RATIO, SCHEMA_CHANGES, DATASET_ROWS, DATASET_DRIFT_SCORE,
+                   DATASET_DRIFT_P_VALUE, DATASET_DRIFT_EFFECT, DATASET_DRIFT_THRESHOLD,
+                   DATASET_NEW_CATEGORY, DATASET_NEW_CATEGORY_ROWS, DATASET_DISALLOWED,
+                   CONTRACT_FAILURES, JOB_RUNS, JOB_LAST_DURATION, JOB_LAST_SUCCESS,
+                   JOB_LAST_START, JOB_RUNNING, DRIFT_DETECTION, RECOVERY, GPU_UTIL, GPU_MEM_USED,
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
                    GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
                    SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED, OTLP_POINTS,
                    EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO,
                    PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW,
-                   SNAPSHOT_AGE, SNAPSHOT_FAILING, INBOX_BYTES, HTTP_CONNECTIONS, HTTP_CLOSED)
+                   SNAPSHOT_AGE, INBOX_BYTES, HTTP_CLOSED)
 ALL_METRICS: dict[str, Metric] = {m.name: m for m in SDK_METRICS + SIDECAR_METRICS}
 
 # --- names of series that the generated recording rules write ------------------------------------

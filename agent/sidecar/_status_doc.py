@@ -71,8 +71,10 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
     return entry
 
 def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    datasets = [{"name": n, "source": d.source, "where": d.where, "last_seen": d.last_seen,
-                 "rows": d.rows,
+    files = {p.dataset.name: str(path) for p in eng.pollers
+             if (path := getattr(p, "path", None)) is not None}
+    datasets = [{"name": n, "source": d.source, "where": d.where, "path": files.get(n),
+                 "last_seen": d.last_seen, "rows": d.rows,
                  "error": d.error, "contract_failures": len(d.contract_failures),
                  "drift": d.drift, "drift_skipped": d.drift_skipped,
                  "allowed_values": d.allowed}
@@ -119,4 +121,6 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
                        "publication_errors": dict(eng.counters.publish_errors),
                        "snapshot_bytes": eng.snapshot_bytes,
                        "snapshot": eng.snapshots.report(now)},
+        "http": {"connections": eng.http_connections, "inbox_bytes": eng.inbox_bytes,
+                 "closed": dict(eng.counters.http_closed)},
     }

@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 from agent import catalogue as cat
 from agent.families import family as _fam
 from agent.sidecar import _otlp_series as otlp_series
+from agent.sidecar._open_labels import OTHER_CATEGORY, open_columns, open_nulls
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.ingest.apply import schema_changes
 from agent.sidecar.judge.data_signals import NEW_SHARE
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from agent.sidecar.judge.evaluate import Result
 
 
-OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics
 
 
 def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
@@ -219,16 +219,18 @@ def _data_families(eng: EngineView, now: float) -> list[Any]:
         lag = freshness_lag(now, d.newest_event, d.last_mark)
         if lag is not None:
             fresh.add_metric([svc, name], lag)
+        named = open_columns(eng, name, d)
         if d.rows:
-            for col, n in sorted(d.nulls.items()):
-                nulls.add_metric([svc, name, col], n / d.rows)
+            for col, ratio in sorted(open_nulls(d.nulls, d.rows, named).items()):
+                nulls.add_metric([svc, name, col], ratio)
         if d.rows is not None:
             rows.add_metric([svc, name], float(d.rows))
         changes = schema_changes(eng.state, eng.spec, name)
         for change, n in sorted((changes or {}).items()):
             schema.add_metric([svc, name, change], float(n))
         failures: Counter[tuple[str, str]] = Counter(
-            (f["expectation"], f["column"]) for f in d.contract_failures)
+            (f["expectation"], f["column"] if named is None or not f["column"]
+             or f["column"] in named else OTHER_CATEGORY) for f in d.contract_failures)
         for (exp, col), n in sorted(failures.items()):
             contract.add_metric([svc, name, exp, col], float(n))
         for r in d.drift:
@@ -368,13 +370,10 @@ class Published(Collector):
 
 
 def _edges(eng: EngineView) -> Iterator[Any]:
-    """Live gauges of the sidecar's own limits: snapshot health, inbox bytes, connections."""
+    """Live gauges of the sidecar's own limits: the last good snapshot's age, inbox bytes."""
     svc = eng.spec.service
     age = eng.snapshots.age(eng.clock())
-    for metric, value in ((cat.SNAPSHOT_AGE, age),
-                          (cat.SNAPSHOT_FAILING, float(eng.snapshots.failures)),
-                          (cat.INBOX_BYTES, float(eng.inbox_bytes)),
-                          (cat.HTTP_CONNECTIONS, float(eng.http_connections))):
+    for metric, value in ((cat.SNAPSHOT_AGE, age), (cat.INBOX_BYTES, float(eng.inbox_bytes))):
         if value is not None:
             fam = _fam(metric)
             fam.add_metric([svc], value)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from agent.sidecar._histogram import Histograms
     from agent.sidecar._webhooks import Webhooks
+    from agent.sidecar.collectors.datasets import DatasetPoller
     from agent.sidecar.collectors.gpu import GPUCollector
     from agent.sidecar.collectors.scrape import Scraper
     from agent.sidecar.ingest.apply import Admission
@@ -55,6 +56,7 @@ class EngineView(Protocol):
     gpu: GPUCollector
     evaluator: Evaluator
     scrapers: list[Scraper]
+    pollers: list[DatasetPoller]
     counters: Counters
     admission: Admission
     otlp: OtlpDoor

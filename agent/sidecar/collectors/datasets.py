@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.spec.document import Dataset
+from agent.spec.paths import resolve
 
 
 @dataclass
@@ -34,7 +35,10 @@ class DatasetPoller:
     def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True,
                  drift: Any = None) -> None:
         self.dataset = dataset
-        self.path = (base / dataset.path) if dataset.path else None
+        self.base = base
+        # resolved again at every poll: a symlink swapped in later is refused too (spec.paths)
+        self.path = resolve(base, dataset.path, dataset.allow_symlinks_out)[0] \
+            if dataset.path else None
         self.reference_path = (base / dataset.reference) if dataset.reference else None
         self.drift_settings = drift
         self._reference: Any = None       # dataset_drift.Reference, read once
@@ -55,8 +59,13 @@ class DatasetPoller:
         )
 
         d = self.dataset
-        if self.path is None:
+        if d.path is None:
             return None
+        self.path, refused = resolve(self.base, d.path, d.allow_symlinks_out)
+        if refused:
+            self._mtime = None
+            self.last = DatasetReading(d.name, False, f"not read: {refused}")
+            return self.last
         try:
             mtime = self.path.stat().st_mtime
         except OSError as exc:
@@ -70,7 +79,7 @@ class DatasetPoller:
             frame = contract_frame(self.path, d, window.rows) \
                 if self.run_contract and contract_wanted(d) and gx_installed() else None
         except Exception as exc:   # truncated file, wrong format: a reported state
-            self.last = DatasetReading(d.name, False, f"{type(exc).__name__}: {exc}"[:300])
+            self.last = DatasetReading(d.name, False, parse_error(self.path, exc))
             return self.last
         self._mtime = mtime
         reading = DatasetReading(
@@ -101,12 +110,29 @@ class DatasetPoller:
         from agent.sidecar.collectors._dataset_drift import load_reference
         from agent.sidecar.collectors.stores.duckdb_files import read_frame
 
-        if self._reference is not None or self.reference_path is None:
+        d = self.dataset
+        if self._reference is not None or d.reference is None:
             return None
+        path, refused = resolve(self.base, d.reference, d.allow_symlinks_out)
         try:
-            self._reference = load_reference(read_frame(self.reference_path,
-                                                        self.dataset.format), self.dataset)
-        except Exception as exc:
+            if refused:
+                raise PermissionError(f"not read: {refused}")
+            try:
+                frame = read_frame(path, d.format)
+            except Exception as exc:
+                raise ValueError(parse_error(path, exc)) from None
+            self._reference = load_reference(frame, d)
+        except Exception as exc:   # missing, refused or unreadable: reported, not fatal
             return {"column": "", "test": "", "status": "no_data", "score": None,
-                    "reason": f"reference: {type(exc).__name__}: {exc}"[:300]}
+                    "reason": f"reference: {exc}"[:300]}
         return None
+
+
+def parse_error(path: Path, exc: BaseException) -> str:
+    """What is said of a file that failed to parse: its path, the error's type and a line
+    number when the parser gave one; never the parser's message, which may quote the file."""
+    import re
+
+    m = re.search(r"\bline (\d+)", str(exc))
+    where = f" at line {m.group(1)}" if m else ""
+    return f"cannot parse {path}: {type(exc).__name__}{where}"

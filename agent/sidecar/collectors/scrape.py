@@ -14,6 +14,7 @@ import base64
 import math
 import os
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.redact import redact_url, scrub
 from agent.spec.document import ScrapeTarget
+from agent.spec.reach import resolved_refusal
 from agent.spec.signals import SignalKind
 from agent.spec.sources import MetricMap
 
@@ -91,6 +93,12 @@ class Scraper:
 
     def fetch(self) -> str:
         url, headers = credentials(self.target, self._url)
+        if not self.target.allow_link_local:
+            parts = urllib.parse.urlsplit(url)
+            why = resolved_refusal(parts.hostname or "",
+                                   parts.port or (443 if parts.scheme == "https" else 80))
+            if why:
+                raise PermissionError(f"not scraped: {why} (allow_link_local)")
         req = urllib.request.Request(url, headers={"Accept": "text/plain", **headers})
         with urllib.request.urlopen(req, timeout=self.target.timeout) as resp:
             body: bytes = resp.read(MAX_BYTES + 1)
