@@ -34,6 +34,8 @@ JOB = textwrap.dedent("""
                 raise RuntimeError("scoring failed")
     finally:
         print(time.monotonic(), flush=True)       # when the block returned
+    if sys.argv[1:] == ["linger"]:
+        time.sleep(60)                             # killed -9 here: no exit hook runs
 """)
 
 SERVICE = textwrap.dedent("""
@@ -53,7 +55,8 @@ SERVICE = textwrap.dedent("""
     for i in range(25):
         predict(i)
     print("ready", flush=True)
-    time.sleep(60)
+    if sys.argv[1] != "exit":
+        time.sleep(60)
 """)
 
 
@@ -87,6 +90,34 @@ def test_a_job_script_that_exits_shows_every_run_under_the_job(tmp_path: Path,
     assert runs == {"nightly-score": {"success": 2, "failure": 3}}, runs
     ingest = sc.status()["sources"]["ingest"]
     assert ingest["instances_live"] == 0 and ingest["instances"] == [], ingest
+
+
+def test_a_jobs_end_is_shipped_before_its_block_returns(tmp_path: Path,
+                                                        sidecar_factory: Any) -> None:
+    """The process lingers after the block and is then killed -9 (no exit hook can run): the
+    run was already at the sidecar when the block returned."""
+    sc = sidecar_factory(make_spec(tmp_path, free_port()))
+    proc = _run(JOB, sc.url, "linger")
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    proc.stdout.readline()                            # the block has returned
+    proc.kill()
+    proc.wait(10)
+    runs = _eventually(lambda: {j["name"]: j["runs"] for j in sc.status()["sources"]["jobs"]},
+                       {"nightly-score": {"success": 1, "failure": 0}})
+    assert runs == {"nightly-score": {"success": 1, "failure": 0}}, runs
+
+
+def test_a_service_that_exits_ships_at_exit_and_shows_as_ended(tmp_path: Path,
+                                                               sidecar_factory: Any) -> None:
+    sc = sidecar_factory(make_spec(tmp_path, free_port()))
+    proc = _run(SERVICE, sc.url, "exit")               # records 25 calls, exits normally
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    ended = _eventually(lambda: len(sc.status()["sources"]["ingest"]["instances_ended"]), 1)
+    assert ended == 1
+    ingest = sc.status()["sources"]["ingest"]
+    assert ingest["items"].get("requests") == 1 and ingest["instances_live"] == 0, ingest
 
 
 def test_sigterm_ships_what_was_recorded_and_chains_the_hosts_handler(
