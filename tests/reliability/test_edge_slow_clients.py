@@ -203,6 +203,10 @@ def test_the_sdk_waits_what_retry_after_says(tmp_path: Path, sidecar_factory: An
         shipper.tick()                                 # too early: nothing is sent
         text = sc.get("/metrics")[1].decode()
         assert _metric(text, "slo_agent_ingest_batches_total", result="throttled") == throttled
+        # the OTLP door counts in the same byte bound
+        code, _ = sc.request("POST", "/v1/metrics", b'{"resourceMetrics": []}',
+                             {"Content-Type": "application/json"})
+        assert code == 429
     finally:
         hog.close()
         shipper.close()
