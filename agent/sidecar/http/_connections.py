@@ -26,22 +26,24 @@ def guarded_protocol(max_connections: int, header_timeout: float,
     """An h11 protocol class for one server with these limits (pass it as uvicorn's ``http``)."""
     period = min(1.0, header_timeout / 4)
     sweeper: dict[str, Any] = {"handle": None}
+    #: connections waiting for a request's headers, in the order they started waiting (so the
+    #: longest-waiting is the first, and a sweep stops at the first one still in time)
+    waiting: dict[Any, float] = {}
 
     class Guarded(H11Protocol):
-        _waiting_since: float | None = None
-
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._track()
             if sweeper["handle"] is None:
-                sweeper["handle"] = self.loop.call_later(period, _sweep, self.loop,
-                                                         self.connections)
+                sweeper["handle"] = self.loop.call_later(period, _sweep, self.loop)
             if len(self.connections) > max_connections:
-                victim = _longest_waiting(self.connections, self)
+                victim = next((c for c in waiting
+                               if c is not self and not c.transport.is_closing()), None)
                 (victim or self).close_for("evicted" if victim else "refused")
             on_count(len(self.connections))
 
         def connection_lost(self, exc: Exception | None) -> None:
+            waiting.pop(self, None)
             super().connection_lost(exc)
             on_count(len(self.connections))
 
@@ -58,32 +60,22 @@ def guarded_protocol(max_connections: int, header_timeout: float,
             ours, theirs = self.conn.our_state, self.conn.their_state
             busy = ours is h11.SEND_RESPONSE or (ours is h11.IDLE and theirs is not h11.IDLE)
             if busy:
-                self._waiting_since = None
-            elif self._waiting_since is None:
-                self._waiting_since = self.loop.time()
+                waiting.pop(self, None)
+            elif self not in waiting and not self.transport.is_closing():
+                waiting[self] = self.loop.time()
 
         def close_for(self, reason: str) -> None:
+            waiting.pop(self, None)
             if not self.transport.is_closing():
                 on_close(reason)
                 self.transport.close()
 
-    def _sweep(loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+    def _sweep(loop: asyncio.AbstractEventLoop) -> None:
         cutoff = loop.time() - header_timeout
-        for conn in list(connections):
-            since = getattr(conn, "_waiting_since", None)
-            if since is not None and since <= cutoff:
-                conn.close_for("header_timeout")
-        sweeper["handle"] = loop.call_later(period, _sweep, loop, connections)
+        for conn, since in list(waiting.items()):
+            if since > cutoff:
+                break
+            conn.close_for("header_timeout")
+        sweeper["handle"] = loop.call_later(period, _sweep, loop)
 
     return Guarded
-
-
-def _longest_waiting(connections: set[Any], new: Any) -> Any:
-    """The connection that has waited longest for a request (not ``new``), or None."""
-    best, best_since = None, float("inf")
-    for conn in connections:
-        since = getattr(conn, "_waiting_since", None)
-        if conn is not new and since is not None and since < best_since \
-                and not conn.transport.is_closing():
-            best, best_since = conn, since
-    return best
