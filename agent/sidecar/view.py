@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agent.sidecar.collectors.datasets import DatasetPoller
     from agent.sidecar.collectors.gpu import GPUCollector
     from agent.sidecar.collectors.scrape import Scraper
+    from agent.sidecar.collectors.sql_datasets import SqlPoller
     from agent.sidecar.ingest.apply import Admission
     from agent.sidecar.ingest.otlp import OtlpDoor
     from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
@@ -56,7 +57,7 @@ class EngineView(Protocol):
     gpu: GPUCollector
     evaluator: Evaluator
     scrapers: list[Scraper]
-    pollers: list[DatasetPoller]
+    pollers: list[DatasetPoller | SqlPoller]
     counters: Counters
     admission: Admission
     otlp: OtlpDoor
