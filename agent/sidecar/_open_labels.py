@@ -14,10 +14,11 @@ OTHER_CATEGORY = "__other__"      # raw values never reach the unauthenticated /
 
 
 def open_columns(eng: EngineView, name: str, d: Any) -> set[str] | None:
-    """Columns of a polled file that may be labels on the open /metrics: those the spec names
-    (contract, drift settings, objective selectors) or its reference has (the drift results);
-    None for what the SDK sends (a client's own column names, not a file's content)."""
-    if d.source != "file":
+    """Columns of a dataset the sidecar reads itself (a file or a SQL table) that may be labels
+    on the open /metrics: those the spec names (contract, drift settings, objective selectors)
+    or its reference has (the drift results); None for what the SDK sends (a client's own
+    column names, not a file's content)."""
+    if d.source == "sdk":
         return None
     ds = next((x for x in eng.spec.sources.datasets if x.name == name), None)
     named = set(ds.named_columns) if ds is not None else set()
