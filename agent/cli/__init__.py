@@ -313,7 +313,7 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     from agent.sidecar.engine import Engine
     from agent.sidecar.http.server import InsecureBind
     from agent.sidecar.http.server import run as serve
-    from agent.sidecar.state.agent_state.roles import ROLES
+    from agent.sidecar.state.roles import ROLES
     from agent.spec import SpecError, parse_spec
 
     if role is not None and role not in ROLES:
