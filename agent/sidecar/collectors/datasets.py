@@ -130,9 +130,10 @@ class DatasetPoller:
 
 def parse_error(path: Path, exc: BaseException) -> str:
     """What is said of a file that failed to parse: its path, the error's type and a line
-    number when the parser gave one; never the parser's message, which may quote the file."""
+    number when the parser gave one; never the parser's message, which may quote the file
+    (DuckDB's CSV errors carry an "Original Line: ...")."""
     import re
 
-    m = re.search(r"\bline (\d+)", str(exc))
+    m = re.search(r"(?i)\b(?:on|in) line:?\s*(\d+)", str(exc))   # DuckDB's CSV errors, pandas
     where = f" at line {m.group(1)}" if m else ""
     return f"cannot parse {path}: {type(exc).__name__}{where}"
