@@ -27,6 +27,7 @@ from agent.sidecar.judge.data_signals import NEW_SHARE
 from agent.sidecar.judge.drift_signals import PREDICTION
 from agent.sidecar.state.agent_state import ModelState
 from agent.sidecar.view import EngineView
+from agent.signals import ORDERED
 from agent.spec.document import Spec
 from detectors.sketch import WindowedSketch
 from detectors.thresholds import Status
@@ -129,16 +130,14 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     fams += eng.guard("datasets", [], _data_families, eng, now)
     fams += eng.guard("service", [], _service_families, eng)
     fams += eng.guard("otlp series", [], otlp_series.families, eng.spec, eng.state.otlp)
-    up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
-        _fam(cat.QUEUE_DEPTH)
+    up, scrape_dur = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION)
     if eng.gpu.mode != "off":
         up.add_metric([svc, "nvml", "gpu"], float(eng.gpu.status == "ok"))
     for s in eng.scrapers:
         if s.last is not None:
             up.add_metric([svc, s.target.name, "scrape"], float(s.last.up))
             scrape_dur.add_metric([svc, s.target.name], s.last.duration)
-    for name, v in sorted(eng.state.external.get("queue_depth", {}).items()):
-        depth.add_metric([svc, name], v)
+    reexported = eng.guard("scraped values", [], scraped_families, svc, eng.state.external)
     for name, d in sorted(eng.state.datasets.items()):
         up.add_metric([svc, name, "dataset"], float(d.error is None and d.rows is not None))
     lag = _fam(cat.EVALUATION_LAG)
@@ -146,7 +145,23 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     dur = _fam(cat.EVALUATION_DURATION)
     for _, buckets, total in eng.tick_durations.families():
         dur.add_metric([svc], buckets, total)
-    return [*fams, up, scrape_dur, depth, lag, dur]
+    return [*fams, up, scrape_dur, *reexported, lag, dur]
+
+
+def scraped_families(svc: str, external: Mapping[str, Mapping[str, float]]) -> list[Any]:
+    """The values read from scrape targets, re-exported under the series each kind's record
+    names (``reexport``), the target's name in its last label: a queue depth beside the SDK's
+    queues, a server's KV-cache usage. Generic over the records: a new scraped kind needs no
+    code here."""
+    out = []
+    for r in ORDERED:
+        if not r.reexport or r.metric is None:
+            continue
+        fam = _fam(r.metric)
+        for name, v in sorted(external.get(r.kind.value, {}).items()):
+            fam.add_metric([svc, name], v)
+        out.append(fam)
+    return out
 
 def fleet_families(spec: Spec, models: Mapping[tuple[str, str], ModelState]) -> list[Any]:
     """The mergeable drift counts (``fleet_counts``): per feature with a reference, window and

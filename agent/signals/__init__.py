@@ -11,10 +11,14 @@ from agent.signals.data_kinds import RECORDS as _DATA
 from agent.signals.infra_kinds import RECORDS as _INFRA
 from agent.signals.job_kinds import RECORDS as _JOBS
 from agent.signals.model_kinds import RECORDS as _MODEL
+from agent.signals.presets import preset_names
 from agent.signals.record import (
+    Aggregation,
     Compute,
     Direction,
+    Example,
     Judge,
+    Producer,
     Query,
     SignalKind,
     SignalRecord,
@@ -40,6 +44,14 @@ def record(kind: SignalKind | str) -> SignalRecord:
     return RECORDS[SignalKind(kind)]
 
 
+def names_elsewhere(kind: SignalKind | str) -> dict[str, str]:
+    """The names a kind's series has outside our catalogue: its OpenTelemetry instrument
+    (``otel``) and each model-server preset's series (``vllm``, ``tgi`` ...)."""
+    r = record(kind)
+    out = {} if r.otel_name is None else {"otel": r.otel_name}
+    return {**out, **preset_names(r.kind)}
+
+
 def value_expr(kind: SignalKind, q: Query) -> str:
     """PromQL of a kind's value over the query's window, aggregated across replicas."""
     r = record(kind)
@@ -57,5 +69,6 @@ def events_expr(kind: SignalKind, q: Query) -> tuple[str, str]:
 
 
 __all__ = ["BREAKER_STATES", "DEGRADATION_LEVELS", "ORDERED", "RECORDS", "STATE_NAMES",
-           "Compute", "Direction", "Judge", "Query", "SLIType", "SignalKind", "SignalRecord",
-           "events_expr", "record", "value_expr"]
+           "Aggregation", "Compute", "Direction", "Example", "Judge", "Producer", "Query",
+           "SLIType", "SignalKind", "SignalRecord", "events_expr", "names_elsewhere", "record",
+           "value_expr"]

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from agent.signals.presets import PRESETS
 from agent.spec.dataset_sql import SqlSource
 from agent.spec.fields import (
     ENV_RE,
@@ -19,7 +20,6 @@ from agent.spec.fields import (
     check_url,
     problems_error,
 )
-from agent.spec.presets import PRESETS
 from agent.spec.signals import SignalKind
 
 
