@@ -63,6 +63,15 @@ _RECORDS = (
                  grafana_unit="celsius", producers=_NVML, metric=cat.GPU_TEMP, aggregation=_MAX,
                  fed_by=_gpu_on, examples=(Example({}, "80", "90"),),
                  compute=Compute("gpu"), inputs=inp.gauge(cat.GPU_TEMP, _GPU)),
+    # a model server's own gauge (vLLM's vllm:gpu_cache_usage_perc, a 0-1 share), read through
+    # its preset and re-exported by the sidecar per scrape target
+    SignalRecord(SignalKind.KV_CACHE_USAGE, "KV cache usage", Unit.RATIO, _UP, ("scrape",),
+                 _TS, "infrastructure", "share of the model server's KV cache in use, worst "
+                 "engine behind the target", required=("scrape",), default_warning="90%",
+                 default_critical="98%", grafana_unit="percentunit",
+                 note="a model server's own gauge (`scrape`, e.g. the vllm preset)",
+                 producers=(Producer.SCRAPE,), metric=cat.KV_CACHE_USAGE, aggregation=_MAX,
+                 reexport=True, examples=(Example({"scrape": "vllm"}, "90%", "98%"),)),
 )
 
 PANELS = {
@@ -78,6 +87,11 @@ PANELS = {
     SignalKind.GPU_TEMPERATURE: Panel(
         "Infrastructure", 10, "GPU temperature", None, "GPU {{gpu}}",
         "Core temperature per GPU; dashed at the GPU objective's levels.", by="gpu"),
+    SignalKind.KV_CACHE_USAGE: Panel(
+        "Infrastructure", 10.5, "KV cache usage", None, "{{source}}",
+        "Share of each model server's KV cache in use (the worst engine behind the scrape "
+        "target, as the sidecar last read it); dashed at the levels of the objective "
+        "watching that server.", by="source"),
 }
 
 RECORDS = tuple(replace(r, panel=PANELS.get(r.kind)) for r in _RECORDS)

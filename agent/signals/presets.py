@@ -26,6 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         K.TIME_PER_OUTPUT_TOKEN: {"metric": "vllm:time_per_output_token_seconds"},
         K.LATENCY: {"metric": "vllm:e2e_request_latency_seconds"},
         K.TOKEN_RATE: {"metric": "vllm:generation_tokens_total"},
+        K.KV_CACHE_USAGE: {"metric": "vllm:gpu_cache_usage_perc"},
         K.ERROR_RATE: {"bad": "vllm:request_success_total",
                        "bad_labels": {"finished_reason": "abort"},
                        "total": "vllm:request_success_total"},

@@ -36,6 +36,7 @@ class SignalKind(str, Enum):
     GPU_UTILIZATION = "gpu_utilization"
     GPU_MEMORY_RATIO = "gpu_memory_ratio"
     GPU_TEMPERATURE = "gpu_temperature"
+    KV_CACHE_USAGE = "kv_cache_usage"
     FRESHNESS_LAG = "freshness_lag"
     NULL_RATIO = "null_ratio"
     SCHEMA_DRIFT = "schema_drift"
