@@ -71,7 +71,7 @@ def _window_sum(ev: Any, o: Objective, now: float, attr: str, seconds: float) ->
 def _in_flight(ev: Any, o: Objective, now: float) -> Value:
     fresh = [n for ms in ev.models(o) for n, t in ms.in_flight.values()
              if now - t < 3 * ev.window]
-    return (float(sum(fresh)) if fresh else None), {}
+    return record(o.signal).aggregation.combine(fresh), {}
 
 
 def _queue(ev: Any, o: Objective, now: float) -> Value:
@@ -133,7 +133,8 @@ def _cache(ev: Any, o: Objective, now: float) -> Value:
 def _latest(ev: Any, o: Objective, now: float, table: str, selector: str | None,
             what: str) -> Value:
     key = None if selector is None else getattr(o.selector, selector)
-    return service_signals.latest(getattr(ev.state.service, table), key, now, ev.window, what)
+    return service_signals.latest(getattr(ev.state.service, table), key, now, ev.window, what,
+                                  record(o.signal).aggregation.combine)
 
 
 def _custom(ev: Any, o: Objective, now: float) -> Value:
