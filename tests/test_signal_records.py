@@ -181,7 +181,7 @@ def test_scraped_values_are_re_exported_as_each_record_names() -> None:
 def test_every_record_has_a_valid_example_and_its_names_elsewhere() -> None:
     """Each record's examples are objectives the spec accepts; its OpenTelemetry and preset
     names are the catalogue's and the presets' own."""
-    from agent.signals import names_elsewhere
+    from agent.signals import Producer, names_elsewhere
     from agent.signals.examples import objective, sources_for
     from agent.signals.presets import PRESETS
 
@@ -195,7 +195,8 @@ def test_every_record_has_a_valid_example_and_its_names_elsewhere() -> None:
                         "sources": sources_for([o]), "objectives": [o]})
         names = names_elsewhere(r.kind)
         assert names.get("otel") == (r.metric.otel_name if r.metric else None)
-        assert {k for k in names if k != "otel"} == {
+        assert ("otlp" in names) == (Producer.OTLP in r.producers)
+        assert {k for k in names if k not in ("otel", "otlp")} == {
             p for p, table in PRESETS.items() if r.kind in table["metrics"]}
 
 
