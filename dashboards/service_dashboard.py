@@ -154,9 +154,11 @@ def data(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
                   and p.o.info.unit is Unit.EFFECT_SIZE]
     legend = "{{dataset}}.{{column}}"
     datasets = spec.sources.datasets
-    # Great Expectations runs on the files the sidecar polls; drift needs a reference file
-    contracts = any(d.path and d.contract.model_dump(exclude_defaults=True) for d in datasets)
-    references = any(d.path and d.reference for d in datasets)
+    # contracts are checked, and drift measured against a reference file, on the datasets the
+    # sidecar polls itself (a file or a SQL table), not on batches the SDK sends
+    polled = [d for d in datasets if d.path or d.sql]
+    contracts = any(d.contract.model_dump(exclude_defaults=True) for d in polled)
+    references = any(d.reference for d in polled)
     return _row(spec, ps, "Data", [
         (4, series_panel("Data-contract failures", "short", [query(
             f"max by (dataset, expectation, column) ({cat.CONTRACT_FAILURES.name}{m})",
