@@ -174,25 +174,30 @@ class DriftDetector:
             elif name in declared_cat:
                 self.add_categorical(name, Counter(_labels(col)), "declared categorical")
             elif _is_numeric(col):
-                values = _floats(col)
-                distinct = np.unique(values[~np.isnan(values)])
-                if distinct.size <= FLAG_VALUES:
-                    self.add_categorical(name, Counter(_labels(values)),
-                                         f"{distinct.size} values: a flag, tested as categories")
-                else:
-                    self.add_numeric(name, sorted_reference(values))
+                self.add_numeric(name, sorted_reference(_floats(col)))
             else:
                 self.add_categorical(name, Counter(_labels(col)))
 
     # -- fitting -------------------------------------------------------------------------------
 
     def add_numeric(self, name: str, reference_sorted: NDArray[np.float64]) -> None:
-        """A numeric column from its sorted, NaN-free reference (:func:`sorted_reference`)."""
-        edges, counts = _deciles(reference_sorted)
-        self.numeric[name] = _Numeric(reference_sorted, edges, counts)
+        """A numeric column from its sorted, NaN-free reference (:func:`sorted_reference`).
+        A flag (at most ``FLAG_VALUES`` values, such as 0/1) is a category: its share is what
+        moves, chi-square tests it, and its numeric windows are counted by value."""
+        ref = reference_sorted
+        distinct = int(np.count_nonzero(np.diff(ref))) + 1 if ref.size else 0
+        if 0 < distinct <= FLAG_VALUES:
+            values, counts = np.unique(ref, return_counts=True)
+            self.add_categorical(name, dict(zip(values.tolist(), counts.tolist(), strict=True)),
+                                 f"{distinct} values: a flag, tested as categories")
+            return
+        self.categorical.pop(name, None)
+        edges, counts = _deciles(ref)
+        self.numeric[name] = _Numeric(ref, edges, counts)
 
     def add_categorical(self, name: str, counts: Mapping[Hashable, int],
                         reason: str | None = None) -> None:
+        self.numeric.pop(name, None)
         self.categorical[name] = _Categorical(counts, np.asarray(reference_cells(counts),
                                                                  dtype=np.int64), reason)
 
@@ -220,11 +225,15 @@ class DriftDetector:
                        categorical: Mapping[str, Iterable[Hashable]], *,
                        calibrate: bool = True,
                        thresholds: DriftThresholds | None = None) -> DriftReport:
-        """As :meth:`check`, numeric windows already sorted and NaN-free."""
+        """As :meth:`check`, numeric windows already sorted and NaN-free (a flag's numeric
+        window is counted by value)."""
         t = thresholds or self.thresholds
         nn = [k for k in numeric if k in self.numeric]
         cn = [k for k in categorical if k in self.categorical]
-        return self._judge(t, nn, [numeric[k] for k in nn], cn, [categorical[k] for k in cn],
+        flags = [k for k in numeric if k in self.categorical and k not in categorical]
+        return self._judge(t, nn, [numeric[k] for k in nn], cn + flags,
+                           [categorical[k] for k in cn]
+                           + [np.asarray(numeric[k], dtype=np.float64).tolist() for k in flags],
                            calibrate)
 
     def _judge(self, t: DriftThresholds, num_names: list[str],

@@ -222,3 +222,47 @@ def test_a_check_without_calibration_judges_on_the_floor_and_says_so() -> None:
     assert coded.threshold_source == "calibrated" and coded.calibrated is not None
     # the provisional floor (distribution-free) is never below the calibrated threshold
     assert by["coded"].threshold is not None and by["coded"].threshold >= coded.calibrated
+
+
+# -- numeric flags are categories ---------------------------------------------------------------
+
+def _flag(n: int, share: float, rng: np.random.Generator, dtype: str) -> np.ndarray:
+    """``n`` values, exactly ``share`` of them 1, shuffled, as 0/1 numbers of ``dtype``."""
+    out = np.zeros(n, dtype=dtype)
+    out[: round(share * n)] = 1
+    return rng.permutation(out)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+@pytest.mark.parametrize("prepared", [False, True])
+def test_a_numeric_flag_whose_share_moves_5_points_alarms_by_chi_square(dtype: str,
+                                                                        prepared: bool) -> None:
+    """A 0/1 column's share moving from 30 % to 35 % (2,000-row window, 5,000-row reference):
+    tested as a category (chi-square, PSI as the effect), it alarms on its calibrated PSI
+    threshold; a window at 30 % stays quiet. The one-call path (prepared numeric windows, as
+    the sidecar and dataset files pass them) judges the flag the same way."""
+    from scipy.stats import chi2_contingency
+
+    from detectors.categorical import psi_from_counts
+
+    rng = np.random.default_rng(11)
+    ref = _flag(5000, 0.30, rng, dtype)
+    moved, clean = _flag(2000, 0.35, rng, dtype), _flag(2000, 0.30, rng, dtype)
+    if prepared:
+        det = DriftDetector()
+        det.add_numeric("flag", sorted_reference(ref))
+        moved_r = det.check_prepared({"flag": np.sort(moved.astype(float))}, {})
+        clean_r = det.check_prepared({"flag": np.sort(clean.astype(float))}, {})
+    else:
+        det = DriftDetector({"flag": ref})
+        moved_r, clean_r = det.check({"flag": moved}), det.check({"flag": clean})
+    assert "flag" in det.categorical and "flag" not in det.numeric
+    r = moved_r.by_feature()["flag"]
+    assert r.test == "chi2" and "a flag" in (r.kind_reason or ""), r
+    table = np.array([[3500, 1500], [1300, 700]])
+    assert r.statistic == pytest.approx(chi2_contingency(table).statistic, rel=1e-12)
+    assert r.effect == pytest.approx(psi_from_counts(table[0], table[1]), rel=1e-12)
+    assert r.status in ALARM and r.rule == "calibrated", r
+    assert r.threshold is not None and r.effect >= r.threshold
+    quiet = clean_r.by_feature()["flag"]
+    assert quiet.test == "chi2" and quiet.status is Status.OK and quiet.effect == 0.0

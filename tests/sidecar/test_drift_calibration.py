@@ -233,3 +233,24 @@ def test_a_time_like_feature_that_contradicts_the_model_is_refused(model: dict[s
     with pytest.raises(SpecError) as err:
         parse_spec({"service": "p", "models": [model], "objectives": []})
     assert "models[0].time_like[0]" in str(err.value) and message in str(err.value)
+
+
+def test_a_numeric_flag_from_the_sdk_is_tested_as_a_category() -> None:
+    """0/1 numbers from the SDK (not bools): the share moving from 30 % to 36 % alarms by
+    chi-square with PSI as the effect, as the detector judges a flag anywhere."""
+    spec = parse_spec({
+        "service": "p", "models": [{"name": "m"}],
+        "drift": {"reference_size": 5000, "window_size": 5000, "min_samples": 200},
+        "objectives": [{"name": "o", "signal": "feature_drift", "selector": {"model": "m"},
+                        "for": "0s"}]})
+    rng = np.random.default_rng(6)
+    state = AgentState(slot=1.0, window_size=5000, reference_size=5000)
+    for part, share in enumerate((0.30, 0.36)):
+        flags = rng.permutation(np.arange(5000) < share * 5000).astype(int)
+        batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [
+            {"type": "samples", "model": "m", "features": [{"flag": int(v)} for v in flags]}]})
+        apply(state, spec, batch, now=float(part))
+    (result,), _ = Evaluator(spec, state).tick(now=10.0)
+    flag = result.detail["flag"]
+    assert flag["test"] == "chi2" and flag["rule"] == "calibrated", flag
+    assert flag["status"] in ("warning", "critical") and result.status.value != "ok"

@@ -113,8 +113,8 @@ class ModelDrift:
         d = self.spec.drift
         det = self.detector(ms, model=model)
         numeric: dict[str, Any] = {}
-        for name, fw in ms.numeric.items():
-            if name in det.numeric and fw.reference is not None \
+        for name, fw in ms.numeric.items():     # a flag's window too (tested as categories)
+            if (name in det.numeric or name in det.categorical) and fw.reference is not None \
                     and len(fw.window) >= d.min_samples:
                 numeric[name] = sorted_window(fw.window.values())
         categorical: dict[str, Any] = {}
