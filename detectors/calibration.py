@@ -25,7 +25,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +44,32 @@ _BGK = 0.5826             # -zeta(1/2)/sqrt(2 pi): bias of a Brownian maximum se
 PSI_EPS = 1e-4            # the same proportion floor as detectors.drift.PSI_EPS
 
 
-def column_quantile(family: float, columns: int) -> float:
+def column_quantile(family: float, columns: float) -> float:
     """The per-column quantile for a family of ``columns`` tested together: a clean window's
     columns all stay under their thresholds with probability at least ``family`` (Bonferroni),
-    so one more monitored column does not add false alarms."""
-    return 1.0 - (1.0 - family) / max(1, columns)
+    so one more monitored column does not add false alarms. ``columns`` may be a share of the
+    family (:func:`calibration_split`)."""
+    return 1.0 - (1.0 - family) / max(1.0, columns)
+
+
+def calibration_split(p_adjusted: Sequence[float], alpha: float,
+                      correction: str = "bh") -> float:
+    """What the family's calibration quantile is split over, following the p-values'
+    correction, so the two do not correct for the same columns twice.
+
+    Benjamini–Hochberg lets each of the R columns it finds significant (of k tested) through
+    at level ``alpha · R / k``; the calibrated thresholds take the same step: ``k / R`` (never
+    more than k). A clean window has R at most 1, so its columns are held to the full
+    Bonferroni split as before; when several columns drift together, a column is not held
+    ten times stricter than the test that found it. Bonferroni: k; no correction: 1."""
+    tested = [p for p in p_adjusted if not math.isnan(p)]
+    k = len(tested)
+    if correction == "none":
+        return 1.0
+    if correction == "bonferroni":
+        return float(max(1, k))
+    found = sum(1 for p in tested if p < alpha)
+    return max(1, k) / max(1, found)
 
 
 def window_key(n: int) -> int:

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from detectors import nulls, stattests
 from detectors.calibration import (
     CalibrationCache,
+    calibration_split,
     column_quantile,
     ks_threshold,
     window_key,
@@ -66,6 +67,9 @@ class DriftReport:
     columns: list[FeatureDrift]
     skipped: list[Skipped] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    #: what the family's calibration quantile was split over (:func:`calibration_split`): pass
+    #: it on as ``family`` to calibrate this window's columns elsewhere
+    family: float = 1.0
 
     def __iter__(self) -> Iterator[FeatureDrift]:
         return iter(self.columns)
@@ -259,13 +263,13 @@ class DriftDetector:
                          c.n_reference, c.n_window, c.unseen, c.new_share))
         p_raw = [r[3] if min(r[6], r[7]) >= t.min_samples else math.nan for r in rows]
         p_adj = adjust_p_values(p_raw, t.correction)
-        family = sum(not math.isnan(p) for p in p_raw)
+        split = calibration_split(p_adj, t.alpha, t.correction)
         tested = [(r[0], r[1], r[7]) for r, p in zip(rows, p_adj, strict=True)
                   if not math.isnan(p)]
         cal: dict[str, float | None] = {}
         pending: list[str] = []
         if t.calibration is not None and tested:
-            cal, pending = self._calibrated(tested, t.calibration, family, calibrate)
+            cal, pending = self._calibrated(tested, t.calibration, split, calibrate)
         out = []
         for row, pa in zip(rows, p_adj, strict=True):
             f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
@@ -286,11 +290,11 @@ class DriftDetector:
                                     significant, unseen, new_share, levels.warning,
                                     levels.source, levels.critical, cal.get(f), rule,
                                     levels.floor, levels.floor_reason, reason))
-        return DriftReport(out, list(self.skipped), pending)
+        return DriftReport(out, list(self.skipped), pending, split)
 
     # -- calibration ---------------------------------------------------------------------------
 
-    def _calibrated(self, tested: list[tuple[str, str, int]], quantile: float, family: int,
+    def _calibrated(self, tested: list[tuple[str, str, int]], quantile: float, family: float,
                     compute: bool) -> tuple[dict[str, float | None], list[str]]:
         """Each tested column's calibrated threshold; closed forms always, the rest from the
         cache or (``compute``) now. Columns left without one get the distribution-free
@@ -353,7 +357,7 @@ class DriftDetector:
             for (_, r), v in zip(todo, values, strict=True):
                 self.cache.put(("psi", n, round(q, 9), _fingerprint(r)), v)
 
-    def calibrate(self, n_window: int, family: int | None = None,
+    def calibrate(self, n_window: int, family: float | None = None,
                   quantile: float | None = None) -> None:
         """Calibrate every column for windows of ``n_window`` (``family`` columns tested
         together, default all fitted ones): what a caller runs off its hot path."""
@@ -366,7 +370,8 @@ class DriftDetector:
         if todo:
             self._compute(todo, window_key(n_window), qc)
 
-    def threshold(self, name: str, n_window: int, quantile: float, family: int = 1) -> float:
+    def threshold(self, name: str, n_window: int, quantile: float,
+                  family: float = 1) -> float:
         """The column's calibrated threshold for windows of ``n_window`` (computed now if
         needed) with ``family`` columns tested together."""
         q = column_quantile(quantile, family)
@@ -376,7 +381,7 @@ class DriftDetector:
             value = self._cached(name, n_window, q)
         return value if value is not None else self._provisional(name, window_key(n_window), q)
 
-    def calibrate_columns(self, sizes: Mapping[str, int], family: int,
+    def calibrate_columns(self, sizes: Mapping[str, int], family: float,
                           quantile: float) -> None:
         """Calibrate the named columns, each for its own window size (what a caller queues
         for the columns a check left pending)."""
@@ -389,7 +394,7 @@ class DriftDetector:
         for key, names in by_key.items():
             self._compute(names, key, q)
 
-    def is_calibrated(self, n_window: int, family: int | None = None,
+    def is_calibrated(self, n_window: int, family: float | None = None,
                       quantile: float | None = None) -> bool:
         q = quantile if quantile is not None else self.thresholds.calibration
         if q is None:

@@ -133,13 +133,12 @@ class ModelDrift:
         report = det.check_prepared(numeric, categorical, calibrate=False,
                                     thresholds=thresholds)
         if report.pending and thresholds.calibration is not None:
-            family = sum(r.status is not Status.NO_DATA for r in report.columns)
             sizes = {r.feature: r.n_window for r in report.columns if r.feature in report.pending}
-            self._calibrate_later(det, sizes, family, thresholds.calibration)
+            self._calibrate_later(det, sizes, report.family, thresholds.calibration)
         self.pending = report.pending
         return report.columns
 
-    def _calibrate_later(self, det: DriftDetector, sizes: dict[str, int], family: int,
+    def _calibrate_later(self, det: DriftDetector, sizes: dict[str, int], family: float,
                          quantile: float) -> None:
         """Queue one calibration per (detector, columns, family) on the background thread."""
         key = (id(det), tuple(sorted(sizes.items())), family, quantile)
