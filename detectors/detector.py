@@ -30,7 +30,10 @@ from detectors.calibration import (
     CalibrationCache,
     calibration_split,
     column_quantile,
+    drawn_quantile,
     ks_threshold,
+    ks_ties_at,
+    psi_drawn_at,
     window_key,
 )
 from detectors.calibration import fingerprint as _fingerprint
@@ -322,18 +325,19 @@ class DriftDetector:
     def _cached(self, name: str, n_window: int, q: float) -> float | None:
         """The calibration if it is a closed form or already computed, else None."""
         n = window_key(n_window)
+        drawn_q = round(drawn_quantile(q), 9)
         if name in self.numeric:
             ref = self.numeric[name].reference
             shape = self.cache.shape(ref)
             if shape.continuous:
                 return nulls.ks_continuous(n, ref.size, q)
-            key: Any = ("ks", n, round(q, 9), shape.key)
-        else:
-            row = self.categorical[name].cells
-            if nulls.psi_is_asymptotic(row, n):
-                return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), q)
-            key = ("psi", n, round(q, 9), _fingerprint(row))
-        return self.cache.peek(key)
+            drawn = self.cache.peek(("ks", n, drawn_q, shape.key))
+            return None if drawn is None else ks_ties_at(drawn, q, shape, n, int(ref.size))
+        row = self.categorical[name].cells
+        if nulls.psi_is_asymptotic(row, n):
+            return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), q)
+        drawn = self.cache.peek(("psi", n, drawn_q, _fingerprint(row)))
+        return None if drawn is None else psi_drawn_at(drawn, q, row)
 
     def _provisional(self, name: str, n: int, q: float) -> float:
         if name in self.numeric:
@@ -351,11 +355,12 @@ class DriftDetector:
                     ks_threshold(self.numeric[name].reference, n, q, self.cache)
                 else:
                     rows.append((name, self.categorical[name].cells))
+            drawn_q = drawn_quantile(q)      # one bootstrap serves every quantile past it
             todo = [(nm, r) for nm, r in rows
-                    if self.cache.peek(("psi", n, round(q, 9), _fingerprint(r))) is None]
-            values = nulls.psi_bootstrap([r for _, r in todo], n, q)
+                    if self.cache.peek(("psi", n, round(drawn_q, 9), _fingerprint(r))) is None]
+            values = nulls.psi_bootstrap([r for _, r in todo], n, drawn_q)
             for (_, r), v in zip(todo, values, strict=True):
-                self.cache.put(("psi", n, round(q, 9), _fingerprint(r)), v)
+                self.cache.put(("psi", n, round(drawn_q, 9), _fingerprint(r)), v)
 
     def calibrate(self, n_window: int, family: float | None = None,
                   quantile: float | None = None) -> None:

@@ -340,3 +340,32 @@ def test_the_calibration_split_lies_between_one_column_and_the_whole_family(
     k = max(1, sum(not math.isnan(x) for x in p))
     assert 1 <= calibration_split(p, alpha, "bh") <= calibration_split(p, alpha,
                                                                           "bonferroni") == k
+
+
+@pytest.mark.parametrize("q", [0.995, 0.999, 0.9999, 1 - 1e-6])
+def test_one_set_of_draws_serves_every_quantile_past_0_99(q: float) -> None:
+    """A tied column's bridge and a sparse column's bootstrap are drawn once, at 0.99; the
+    threshold at any higher quantile (a family split over a different share of its columns)
+    is the same number the draws would give at that quantile, and needs no new calibration."""
+    from detectors.calibration import ks_ties_at, numeric_shape, psi_drawn_at
+    from detectors.verdict import DriftThresholds
+
+    rng = np.random.default_rng(12)
+    coded = np.floor(rng.normal(size=5000) * 3)
+    ref = sorted_reference(coded)
+    shape, bridge = numeric_shape(ref), Bridge()
+    at_99 = ks_with_ties(bridge, shape.cells, 2000, 0.99, shape.distinct)
+    direct = ks_with_ties(bridge, shape.cells, 2000, q, shape.distinct)
+    assert ks_ties_at(at_99, q, shape, 2000, ref.size) == pytest.approx(direct, rel=1e-12)
+    sparse = np.array([3000, 2000, 50, 10, 5, 1])
+    drawn = psi_bootstrap([sparse], 2000, 0.99)[0]
+    assert psi_drawn_at(drawn, q, sparse) == pytest.approx(
+        psi_bootstrap([sparse], 2000, q)[0], rel=1e-12)
+    # calibrated once (at the clean family's split), judged at another quantile without a queue
+    labels = np.repeat(np.array([f"c{i}" for i in range(6)]), sparse)
+    det = DriftDetector({"coded": coded, "sparse": labels}, cache=CalibrationCache())
+    window = {"coded": np.floor(rng.normal(size=2000) * 3), "sparse": rng.choice(labels, 2000)}
+    det.calibrate(2000)
+    report = det.check(window, calibrate=False, thresholds=DriftThresholds(calibration=q))
+    assert report.pending == [], report.pending
+    assert {r.threshold_source for r in report} == {"calibrated"}
