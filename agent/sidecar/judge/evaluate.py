@@ -150,7 +150,8 @@ class Evaluator:
         return drift_signals.objective_thresholds(self.spec, o, warn, crit)
 
     def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
-        return self.model_drift.run(ms)
+        model = next((k[0] for k, v in self.state.models.items() if v is ms), "")
+        return self.model_drift.run(ms, model=model)
 
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
