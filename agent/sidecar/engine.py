@@ -1,5 +1,6 @@
 """The engine's lifecycle: one worker thread owns the state (applies ingest, ticks, snapshots);
-a collector thread polls GPU, scrape targets and dataset files (:mod:`.collectors.collection`).
+a collector thread polls GPU and scrape targets and starts dataset reads, each on its dataset's
+own thread (:mod:`.collectors.collection`).
 The HTTP event loop only queues work and reads what the last tick published (:mod:`._tick`), so
 a slow detector never stalls /metrics or ingest.
 """

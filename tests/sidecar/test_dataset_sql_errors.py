@@ -87,7 +87,7 @@ def test_each_failure_is_said_without_the_password(pg: Postgres, monkeypatch: py
 
 def test_reads_are_read_only_and_a_slow_one_never_blocks_a_poll(
         pg: Postgres, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The role may write, the session may not; a 3 s query leaves poll() returning at once and
+    """The role may write, the session may not; a 3 s query leaves start() returning at once and
     its end is picked up by finished()."""
     pg.sql("GRANT INSERT, UPDATE ON features TO reader", db="shop")
     monkeypatch.setenv("DB_URL", pg.url("reader", PW, "shop"))
@@ -95,7 +95,7 @@ def test_reads_are_read_only_and_a_slow_one_never_blocks_a_poll(
                                         "FROM features", "timeout": "10s"})).sources.datasets[0]
     poller = SqlPoller(ds, Path("."))
     started = time.perf_counter()
-    assert poller.poll() is None and poller.poll() is None      # one read at a time
+    assert poller.start() is None and poller.start() is None    # one read at a time
     assert time.perf_counter() - started < 0.5
     deadline = time.time() + 30
     done = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.sidecar.collectors.background import Reads
 from agent.spec.document import Dataset
 from agent.spec.paths import resolve
 
@@ -46,6 +47,23 @@ class DatasetPoller:
         self._mtime: float | None = None
         self.next_at = 0.0
         self.last: DatasetReading | None = None
+        self.reads = Reads(f"file-{dataset.name}", lambda now: self.poll(), self._failed)
+
+    def start(self) -> DatasetReading | None:
+        """Poll on the dataset's own thread (:mod:`.background`): a scan of a huge file delays
+        no other source. A read running past two poll intervals (and 5 s) is reported."""
+        running = self.reads.start()
+        if running is None or running <= 2 * self.dataset.poll_interval + 5:
+            return None
+        return DatasetReading(self.dataset.name, False, (
+            f"the read of {self.path} started {running:.0f}s ago is still running (a large "
+            "file or a slow disk); the values shown are from the last complete read"))
+
+    def finished(self) -> DatasetReading | None:
+        return self.reads.finished()
+
+    def _failed(self, exc: Exception) -> DatasetReading:
+        return DatasetReading(self.dataset.name, False, repr(exc)[:300])
 
     def poll(self) -> DatasetReading | None:
         """A reading when the file changed (or on error); None when unchanged. The file is

@@ -138,12 +138,17 @@ class FileRead:
         return Aggregates(rows, dict(self.kinds), nulls, newest)
 
     def _time(self, column: str) -> str:
+        """The column as event times: timestamps and dates as they are, text parsed, numbers
+        as epoch seconds (NaN and infinities left out, as pandas does; see
+        :func:`detectors.quality.newest_event_time`), anything else no time."""
         q, t = quote(column), self.duck[column].upper()
         if t.startswith("TIMESTAMP") or t == "DATE":
             return q
         if t in _INT or t in _FLOAT:
-            return f"CAST({q} AS DOUBLE)"               # epoch seconds
-        return f"TRY_CAST({q} AS TIMESTAMPTZ)"
+            return f"CASE WHEN isfinite(CAST({q} AS DOUBLE)) THEN CAST({q} AS DOUBLE) END"
+        if t == "VARCHAR":
+            return f"TRY_CAST({q} AS TIMESTAMPTZ)"
+        return "NULL"
 
     def categories(self, columns: Sequence[str], cap: int
                    ) -> tuple[dict[str, Counter[str]], dict[str, int]]:
