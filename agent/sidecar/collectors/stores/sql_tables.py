@@ -245,6 +245,33 @@ class SqlRead:
     def col(self, name: str) -> Any:
         return self.src.c[name]
 
+    def present(self, name: str) -> Any:
+        """``name`` holds a value: not NULL and, in a float column, not NaN (a NaN is a null,
+        as pandas counts it)."""
+        import sqlalchemy as sa
+
+        col = self.col(name)
+        if self.kinds.get(name) != "float":
+            return col.is_not(None)
+        return sa.and_(col.is_not(None), sa.not_(self.is_nan(col)))
+
+    def is_nan(self, col: Any) -> Any:
+        """NaN in any dialect: PostgreSQL holds NaN equal to itself (so ``x <> x`` never finds
+        it) and compares it natively; elsewhere the value's text is ``NaN`` whatever the
+        dialect's equality says, and a database without NaN never has that text."""
+        import sqlalchemy as sa
+
+        if self.conn.dialect.name == "postgresql":
+            return col == sa.cast(sa.literal("NaN"), sa.Float)
+        return sa.func.upper(sa.cast(col, sa.String)) == "NAN"
+
+    def count_present(self, name: str) -> Any:
+        import sqlalchemy as sa
+
+        if self.kinds.get(name) != "float":
+            return sa.func.count(self.col(name))
+        return sa.func.count(sa.case((self.present(name), 1)))
+
     def check_column(self, name: str, what: str) -> None:
         if name not in self.kinds:
             raise StoreError(f"{what} {name!r} is not a column of {self.store.source.what}; "
@@ -264,10 +291,12 @@ class SqlRead:
                                  "timestamp, a date or epoch seconds")
             tc = self.col(tc_name)
             newest_raw = self.conn.execute(sa.select(sa.func.max(tc)).select_from(self.src)
-                                           ).scalar()
+                                           .where(self.present(tc_name))).scalar()
             self.where = self._window(tc, newest_raw, now)
+            if s.window != "all" and self.kinds[tc_name] == "float":
+                self.where = sa.and_(self.where, self.present(tc_name))   # NaN is no time
         cols = list(self.kinds)
-        stmt = sa.select(sa.func.count(), *[sa.func.count(self.col(c)) for c in cols]
+        stmt = sa.select(sa.func.count(), *[self.count_present(c) for c in cols]
                          ).select_from(self.src).where(self.where)
         row = self.conn.execute(stmt).one()
         self.rows = rows = int(row[0])
@@ -313,15 +342,15 @@ class SqlRead:
             col = self.col(c)
             n = sa.func.count().label("n")
             found = self.conn.execute(
-                sa.select(col, n).select_from(self.src).where(self.where, col.is_not(None))
+                sa.select(col, n).select_from(self.src).where(self.where, self.present(c))
                 .group_by(col).order_by(sa.desc("n"), col).limit(cap + 1)).all()
             counts: Counter[str] = Counter()
             for value, k in found[:cap]:
                 counts[label(value, self.kinds[c])] += int(k)
             out[c] = counts
             if len(found) > cap:
-                total = self.conn.execute(sa.select(sa.func.count(col)).select_from(self.src)
-                                          .where(self.where)).scalar()
+                total = self.conn.execute(sa.select(self.count_present(c))
+                                          .select_from(self.src).where(self.where)).scalar()
                 rest[c] = int(total or 0) - sum(counts.values())
         return out, rest
 
@@ -337,7 +366,7 @@ class SqlRead:
         for c in cols:
             col = self.col(c)
             exprs += [sa.func.sum(sa.case((col <= float(e), 1), else_=0)) for e in edges[c]]
-            exprs.append(sa.func.count(col))
+            exprs.append(self.count_present(c))       # NaN is in no bin
         row = self.conn.execute(sa.select(*exprs).select_from(self.src).where(self.where)
                                 ).one()
         out, i = {}, 0
@@ -360,7 +389,7 @@ class SqlRead:
         out = {}
         for i, c in enumerate(cols):
             vals = [float(r[i]) for r in rows if r[i] is not None]
-            out[c] = sorted_window(np.asarray(vals, dtype=np.float64))
+            out[c] = sorted_window(np.asarray(vals, dtype=np.float64))     # NaN dropped
         return out, ({c: self.rows for c in cols} if self.rows > n else {})
 
     def allowed(self, allowed: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
@@ -379,10 +408,10 @@ class SqlRead:
             head = self.conn.execute(sa.select(
                 sa.func.count(col), sa.func.sum(sa.case((bad, 1), else_=0)),
                 sa.func.count(sa.distinct(sa.case((bad, col))))).select_from(self.src)
-                .where(self.where, col.is_not(None))).one()
+                .where(self.where, self.present(c))).one()
             n = sa.func.count().label("n")
             worst = self.conn.execute(
-                sa.select(col, n).select_from(self.src).where(self.where, col.is_not(None), bad)
+                sa.select(col, n).select_from(self.src).where(self.where, self.present(c), bad)
                 .group_by(col).order_by(sa.desc("n"), col).limit(5)).all()
             out[c] = allowed_result(int(head[0] or 0), int(head[1] or 0),
                                     [(v, int(k)) for v, k in worst], int(head[2] or 0), kind)
