@@ -86,6 +86,30 @@ def _value_kind(v: Any) -> str:
     return "string"
 
 
+def _userinfo_password(url: str) -> str | None:
+    """The password as a URL parser that splits at the last ``@`` reads it, decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return None if password is None else unquote(password)
+
+
+def shown_url(parsed: Any) -> str:
+    """The URL as shown: its password masked, and masked too wherever else it appears (a
+    database name or a query parameter holding it)."""
+    pw, mark = parsed.password, "SLOAGENTMASKED"     # a mark the rendering keeps as it is
+    if pw and len(pw) >= 3:
+        def mask(v: Any) -> Any:
+            return v.replace(pw, mark) if isinstance(v, str) else tuple(map(mask, v))
+
+        parsed = parsed.set(database=mask(parsed.database or "") or None,
+                            query={k: mask(v) for k, v in parsed.query.items()})
+    return str(parsed.render_as_string(hide_password=True)).replace(mark, "***")
+
+
 class SqlStore:
     """One SQL dataset: its engine (no pooled connection is kept between polls) and the window
     cursor of ``since_last_poll``."""
@@ -116,7 +140,11 @@ class SqlStore:
         except (ArgumentError, ValueError):
             raise StoreError(f"{env} does not hold a SQLAlchemy URL (expected e.g. "
                              "postgresql+psycopg://monitor:***@host:5432/db)") from None
-        self.shown = parsed.render_as_string(hide_password=True)
+        if parsed.password != _userinfo_password(url):
+            raise StoreError(f"{env}: the URL's user or password holds a character it must "
+                             "percent-encode ('@' as %40, '/' as %2F, ':' in the user as %3A): "
+                             "read as it stands, part of the password would be the host")
+        self.shown = shown_url(parsed)
         args: dict[str, Any] = {}
         timeout_ms = int(self.source.timeout * 1000)
         if parsed.get_backend_name() == "postgresql":
