@@ -74,3 +74,15 @@ def apply_dataset(state: AgentState, spec: Spec, r: DatasetReading, now: float) 
         d.drift_skipped = r.drift_skipped or []
     if r.allowed is not None:
         d.allowed = r.allowed
+    if r.position is not None:
+        d.position = r.position
+
+
+def resume(state: AgentState, pollers: list[DatasetPoller | SqlPoller]) -> None:
+    """After a restore, each SQL dataset's ``since_last_poll`` goes on from the position its
+    last applied reading reached (kept in the snapshot), so the rows that arrived meanwhile
+    are counted once."""
+    for p in pollers:
+        d = state.datasets.get(p.dataset.name)
+        if isinstance(p, SqlPoller) and d is not None:
+            p.resume(d.position)

@@ -30,6 +30,7 @@ class DatasetReading:
     allowed: dict[str, dict[str, Any]] | None = None
     source: str = "file"          # or "sql"
     where: str | None = None      # a SQL dataset's URL (password masked) and table
+    position: dict[str, Any] | None = None    # since_last_poll: where the window stands
 
 
 class DatasetPoller:

@@ -24,6 +24,7 @@ from agent.sidecar.collectors._dataset_drift import (
 from agent.sidecar.collectors._windows import contract_wanted, failures, gx_installed
 from agent.sidecar.collectors.background import Reads
 from agent.sidecar.collectors.datasets import DatasetReading
+from agent.sidecar.collectors.stores import sql_position
 from agent.sidecar.collectors.stores.sql_tables import SqlStore, StoreError
 from agent.spec.dataset_sql import SINCE_LAST_POLL
 from agent.spec.document import Dataset, Drift
@@ -72,6 +73,12 @@ class SqlPoller:
         """The reading of the read that ended since the last call, once."""
         return self.reads.finished()
 
+    def resume(self, saved: Any) -> None:
+        """Go on from a ``since_last_poll`` position a snapshot kept (before the first read):
+        the rows that arrived while the sidecar was down are the first window's."""
+        if self.source.window == SINCE_LAST_POLL:
+            self.store.cursor = sql_position.load(self.source, saved)
+
     def _failed(self, exc: Exception) -> DatasetReading:
         """A bug must not kill the poller: reported like the rest, scrubbed."""
         return DatasetReading(self.dataset.name, False, f"{type(exc).__name__}: "
@@ -106,11 +113,12 @@ class SqlPoller:
             self.reachable = exc.reachable
             self.last = DatasetReading(d.name, False, str(exc), source="sql", where=self.where)
             return self.last
-        if s.window == SINCE_LAST_POLL and newest_raw is not None:
-            self.store.cursor = newest_raw
         reading = DatasetReading(d.name, True, rows=window.rows, columns=window.columns,
                                  nulls=window.nulls, newest_event=window.newest_event,
                                  source="sql", where=self.where)
+        if s.window == SINCE_LAST_POLL and newest_raw is not None:
+            self.store.cursor = newest_raw
+            reading.position = sql_position.dump(s, newest_raw)     # kept in the snapshot
         if s.great_expectations and self.run_contract and contract_wanted(d) and gx_installed():
             reading.contract_failures = self._contract(selectable, where, now)
         if d.contract.allowed_values:
