@@ -127,7 +127,7 @@ class DatasetPoller:
         """Read the reference file once (see :mod:`._dataset_drift`); a drift row with the
         reason when it cannot be read: reported, not fatal."""
         from agent.sidecar.collectors._dataset_drift import load_reference
-        from agent.sidecar.collectors.stores.duckdb_files import read_frame
+        from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
         d = self.dataset
         if self._reference is not None or d.reference is None:
@@ -137,7 +137,7 @@ class DatasetPoller:
             if refused:
                 raise PermissionError(f"not read: {refused}")
             try:
-                frame = read_frame(path, d.format)
+                frame = read_reference(path, d.format)
             except Exception as exc:
                 raise ValueError(parse_error(path, exc)) from None
             self._reference = load_reference(frame, d)

@@ -148,12 +148,12 @@ class SqlPoller:
         return failures(report)
 
     def _load_reference(self) -> dict[str, Any] | None:
-        from agent.sidecar.collectors.stores.duckdb_files import read_frame
+        from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
         if self._reference is not None or self.reference_path is None:
             return None
         try:
-            self._reference = load_reference(read_frame(self.reference_path), self.dataset)
+            self._reference = load_reference(read_reference(self.reference_path), self.dataset)
             self._judged, self._edges = (self._reference, {}) if \
                 self.source.ks_sample is not None else \
                 binned_reference(self._reference, self.bins)
