@@ -69,6 +69,7 @@ def read_reference(path: Path, fmt: str = "auto", max_rows: int | None = None) -
         r.stats(None)                                            # the types pandas reads
         cur = r.con.cursor()
         cur.execute("SET preserve_insertion_order = true").fetchall()   # rows in file order
+        cur.execute("SET enable_progress_bar = false").fetchall()
         reader = cur.sql("SELECT * FROM src").to_arrow_reader(64 * 1024)
         table = _sample(reader, cap) if r.rows > cap else reader.read_all()
         if r.fmt == "parquet":
@@ -319,6 +320,7 @@ def open_file(path: Path, fmt: str = "auto", memory_limit: str = "256MB",
                                                        / "slo-agent-duckdb")})
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")    # a main-thread read would print one
         where = _literal(str(path))
         if kind == "parquet":
             con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({where})")
