@@ -231,8 +231,9 @@ def test_a_reference_read_by_duckdb_is_the_one_pandas_read(tmp_path: Path,
 
 
 def test_a_reference_keeps_what_pandas_metadata_says(tmp_path: Path) -> None:
-    """A reference pandas wrote with a named index and categorical columns: the index stays an
-    index (not a column to test) and categories stay categories, as ``read_parquet`` has it."""
+    """A file pandas wrote with a named index and categorical columns: the index stays an index
+    (not a column to test or to count) and categories stay categories, as ``read_parquet`` has
+    it, in the reference and in a window alike."""
     from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
     rng = np.random.default_rng(2)
@@ -245,6 +246,8 @@ def test_a_reference_keeps_what_pandas_metadata_says(tmp_path: Path) -> None:
     assert duck.dtypes.to_dict() == back.dtypes.to_dict()
     same_reference(load_reference(duck, dataset("parquet")),
                    load_reference(back, dataset("parquet")))
+    with open_file(tmp_path / "r.parquet") as r:                  # a window of that file
+        assert r.stats(None).columns == frame_schema(back) == {"x": "float", "c": "category"}
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])

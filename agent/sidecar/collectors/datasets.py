@@ -64,7 +64,10 @@ class DatasetPoller:
         return self.reads.finished()
 
     def _failed(self, exc: Exception) -> DatasetReading:
-        return DatasetReading(self.dataset.name, False, repr(exc)[:300])
+        """A read that raised (a bug: parse errors are readings): its type only, as a message
+        may quote the file (see :func:`parse_error`)."""
+        return DatasetReading(self.dataset.name, False,
+                              f"{type(exc).__name__} while reading {self.path}")
 
     def poll(self) -> DatasetReading | None:
         """A reading when the file changed (or on error); None when unchanged. The file is

@@ -70,7 +70,9 @@ def read_reference(path: Path, fmt: str = "auto", max_rows: int | None = None) -
         cur = r.con.cursor()
         cur.execute("SET preserve_insertion_order = true").fetchall()   # rows in file order
         cur.execute("SET enable_progress_bar = false").fetchall()
-        reader = cur.sql("SELECT * FROM src").to_arrow_reader(64 * 1024)
+        # a parquet file whole (its index too: the file's pandas metadata restores it)
+        reader = cur.sql("SELECT * FROM " + ("whole_file" if r.fmt == "parquet" else "src")
+                         ).to_arrow_reader(64 * 1024)
         table = _sample(reader, cap) if r.rows > cap else reader.read_all()
         if r.fmt == "parquet":
             import pyarrow.parquet as pq
@@ -289,20 +291,22 @@ class FileRead:
         return out
 
 
-def _pandas_meta(con: Any, path: Path) -> dict[str, dict[str, str]]:
-    """Per column, the pandas dtype a parquet file written by pandas records."""
+def _pandas_meta(con: Any, path: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Per column, the pandas dtype a parquet file written by pandas records; and the columns
+    that hold its index."""
     try:
         rows = con.execute("SELECT value FROM parquet_kv_metadata(?) WHERE key = 'pandas'",
                            [str(path)]).fetchall()
         meta = json.loads(rows[0][0]) if rows else None
     except Exception:          # no metadata, unreadable metadata: pyarrow's rules apply
-        return {}
+        return {}, []
     if not isinstance(meta, dict):
-        return {}
+        return {}, []
+    index = [str(c) for c in meta.get("index_columns") or [] if isinstance(c, str)]
     return {str(c.get("name")): {"numpy_type": str(c.get("numpy_type")),
                                  "pandas_type": str(c.get("pandas_type"))}
             for c in meta.get("columns", []) if isinstance(c, dict) and c.get("name")
-            is not None}
+            is not None}, index
 
 
 @contextmanager
@@ -323,8 +327,14 @@ def open_file(path: Path, fmt: str = "auto", memory_limit: str = "256MB",
         con.execute("SET enable_progress_bar = false")    # a main-thread read would print one
         where = _literal(str(path))
         if kind == "parquet":
-            con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({where})")
-            meta = _pandas_meta(con, path)
+            con.execute(f"CREATE VIEW whole_file AS SELECT * FROM read_parquet({where})")
+            meta, index = _pandas_meta(con, path)
+            cols = [str(r[0]) for r in con.execute("DESCRIBE whole_file").fetchall()]
+            index = [c for c in index if c in cols]
+            # the index pandas wrote is no column of the data (read_parquet makes it the index)
+            drop = f" EXCLUDE ({', '.join(map(quote, index))})" \
+                if index and len(index) < len(cols) else ""
+            con.execute(f"CREATE VIEW src AS SELECT *{drop} FROM whole_file")
         else:
             def csv(sample: int) -> None:
                 con.execute(
