@@ -1,5 +1,6 @@
 """The engine's lifecycle: one worker thread owns the state (applies ingest, ticks, snapshots);
-a collector thread polls GPU, scrape targets and dataset files (:mod:`.collectors.collection`).
+a collector thread polls GPU and scrape targets and starts dataset reads, each on its dataset's
+own thread (:mod:`.collectors.collection`).
 The HTTP event loop only queues work and reads what the last tick published (:mod:`._tick`), so
 a slow detector never stalls /metrics or ingest.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from agent.sidecar._histogram import Histograms
 from agent.sidecar._tick import Ticker
 from agent.sidecar._webhooks import Webhooks
-from agent.sidecar.collectors.collection import apply_dataset, apply_scrape, poll_due
+from agent.sidecar.collectors.collection import apply_dataset, apply_scrape, poll_due, resume
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
@@ -116,6 +117,7 @@ class Engine:
         self.restored = restored.which is not None
         if not self.restored:
             self._fresh_state()
+        resume(self.state, self.pollers)        # since_last_poll windows go on where they were
         self.gpu.start()
         self.tick(self.clock())
         self.ready.set()

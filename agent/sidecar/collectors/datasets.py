@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.sidecar.collectors.background import Reads
 from agent.spec.document import Dataset
 from agent.spec.paths import resolve
 
@@ -29,6 +30,7 @@ class DatasetReading:
     allowed: dict[str, dict[str, Any]] | None = None
     source: str = "file"          # or "sql"
     where: str | None = None      # a SQL dataset's URL (password masked) and table
+    position: dict[str, Any] | None = None    # since_last_poll: where the window stands
 
 
 class DatasetPoller:
@@ -46,6 +48,26 @@ class DatasetPoller:
         self._mtime: float | None = None
         self.next_at = 0.0
         self.last: DatasetReading | None = None
+        self.reads = Reads(f"file-{dataset.name}", lambda now: self.poll(), self._failed)
+
+    def start(self) -> DatasetReading | None:
+        """Poll on the dataset's own thread (:mod:`.background`): a scan of a huge file delays
+        no other source. A read running past two poll intervals (and 5 s) is reported."""
+        running = self.reads.start()
+        if running is None or running <= 2 * self.dataset.poll_interval + 5:
+            return None
+        return DatasetReading(self.dataset.name, False, (
+            f"the read of {self.path} started {running:.0f}s ago is still running (a large "
+            "file or a slow disk); the values shown are from the last complete read"))
+
+    def finished(self) -> DatasetReading | None:
+        return self.reads.finished()
+
+    def _failed(self, exc: Exception) -> DatasetReading:
+        """A read that raised (a bug: parse errors are readings): its type only, as a message
+        may quote the file (see :func:`parse_error`)."""
+        return DatasetReading(self.dataset.name, False,
+                              f"{type(exc).__name__} while reading {self.path}")
 
     def poll(self) -> DatasetReading | None:
         """A reading when the file changed (or on error); None when unchanged. The file is
@@ -108,7 +130,7 @@ class DatasetPoller:
         """Read the reference file once (see :mod:`._dataset_drift`); a drift row with the
         reason when it cannot be read: reported, not fatal."""
         from agent.sidecar.collectors._dataset_drift import load_reference
-        from agent.sidecar.collectors.stores.duckdb_files import read_frame
+        from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
         d = self.dataset
         if self._reference is not None or d.reference is None:
@@ -118,7 +140,7 @@ class DatasetPoller:
             if refused:
                 raise PermissionError(f"not read: {refused}")
             try:
-                frame = read_frame(path, d.format)
+                frame = read_reference(path, d.format)
             except Exception as exc:
                 raise ValueError(parse_error(path, exc)) from None
             self._reference = load_reference(frame, d)

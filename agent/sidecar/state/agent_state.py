@@ -217,6 +217,7 @@ class DatasetState:
     source: str = "sdk"
     where: str | None = None      # a SQL dataset's database, its URL's password masked
     error: str | None = None
+    position: dict[str, Any] | None = None   # since_last_poll: where its window stands
 
     def state(self) -> dict[str, Any]:
         return dict(self.__dict__)
