@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from agent.spec.dataset_sql import SqlSource
@@ -178,6 +178,7 @@ class GPU(StrictModel):
 
 
 ColumnType = Literal["int", "float", "string", "bool", "datetime", "category"]
+COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
 
 
 class Range(StrictModel):
@@ -221,16 +222,19 @@ class Contract(StrictModel):
     def _known_columns(self) -> Contract:
         if not self.columns:
             return self
+        types = "|".join(COLUMN_TYPES)
         problems = [
-            (f"{section}.{col}", f"column {col!r} is not in columns; declared: "
-             f"{', '.join(sorted(self.columns))}", col)
+            (f"{section}.{col}", f"column {col!r} is not in columns; add `{col}: <{types}>` "
+             f"under contract.columns (declared: {', '.join(sorted(self.columns))})", col)
             for section, cols in (("max_null_ratio", self.max_null_ratio), ("ranges", self.ranges),
                                   ("allowed_values", self.allowed_values))
             for col in cols if col not in self.columns
         ]
         if self.freshness and self.freshness.column and self.freshness.column not in self.columns:
-            problems.append(("freshness.column", f"column {self.freshness.column!r} is not in "
-                             "columns", self.freshness.column))
+            col = self.freshness.column
+            problems.append(("freshness.column", f"column {col!r} is not in columns; add "
+                             f"`{col}: datetime` under contract.columns (the freshness column "
+                             "holds event times)", col))
         if problems:
             raise problems_error(problems)
         return self
@@ -258,11 +262,15 @@ class Dataset(StrictModel):
                                   "SQL database, polled with aggregate queries (instead of path)")
     reference: str | None = Field(default=None, description="CSV or Parquet reference for drift")
     format: Literal["auto", "csv", "parquet"] = "auto"
-    poll_interval: Duration = 60.0
+    poll_interval: Annotated[float | None, Field(ge=0), WithJsonSchema({
+        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}, {"type": "null"}],
+        "description": "how often the file's mtime, size and inode are checked (the file is "
+                       "read when one changed); default: the sidecar's interval"})] = None
     contract: Contract = Field(default_factory=Contract)
     drift: DatasetDrift = Field(default_factory=DatasetDrift)
 
-    _v_poll = field_validator("poll_interval", mode="before")(lambda cls, v: as_duration(v))
+    _v_poll = field_validator("poll_interval", mode="before")(
+        lambda cls, v: None if v is None else as_duration(v))
 
     @field_validator("name")
     @classmethod
