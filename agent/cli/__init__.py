@@ -14,7 +14,9 @@ from agent.cli.common import checked as _checked
 from agent.cli.common import load as _load
 from agent.cli.common import need as _need
 from agent.cli.interop_cmds import export, import_
+from agent.cli.report_cmd import report
 from agent.console import Output
+from agent.demo import incidents as _incidents
 
 
 @click.group(context_settings=CONTEXT)
@@ -345,9 +347,15 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
         sys.exit(EXIT_SPEC)
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT, help=(
+    "Run the whole product on loopback, no external servers needed.\n\n"
+    "Starts the sidecar and an instrumented inference service (a scikit-learn model trained at "
+    f"start), drives traffic, injects {_incidents.count_words()} one after another "
+    f"({_incidents.names()}), shows every objective live, writes the generated dashboards and "
+    "alert rules, and ends with detection delays."))
 @click.option("--duration", type=click.FloatRange(min=60), default=150, show_default=True,
-              help="Seconds of traffic (warm-up, then six incidents one after another).")
+              help=f"Seconds of traffic (warm-up, then {_incidents.count_words()} one after "
+                   "another).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and traffic.")
 @click.option("--no-tty", is_flag=True, help="Plain lines instead of the live view (CI, logs).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="out",
@@ -357,13 +365,6 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
 @click.pass_obj
 def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, sidecar_port: int,
          service_port: int) -> None:
-    """Run the whole product on loopback, no external servers needed.
-
-    Starts the sidecar and an instrumented inference service (a scikit-learn model trained at
-    start), drives traffic, injects six incidents one after another (latency regression, input
-    drift, null spike, stale dataset, fallback storm, negative feedback), shows every objective
-    live, writes the generated dashboards and alert rules, and ends with detection delays.
-    """
     _need(out, "demo", "slo-agent demo")
     from agent.demo.runner import Demo
 
@@ -375,3 +376,4 @@ def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, si
 
 main.add_command(import_)
 main.add_command(export)
+main.add_command(report)
