@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 
-from agent.sidecar import _status_doc
+from agent.sidecar import _journaling, _status_doc
 from agent.sidecar.exposition import dcgm_families, families
 from agent.sidecar.ingest.apply import expire_instances
 from agent.sidecar.judge import service_signals
@@ -38,6 +38,8 @@ class Ticker:
             return
         for t in transitions:
             _on_transition(eng, t)
+        eng.guard("journal", None, _journaling.record, eng.spec, eng.state, results,
+                  transitions, now)
         for r in results:
             eng.history.record(r.name, now, r.value, r.shown_status)
             since = r.pending["since"] if r.pending else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -79,3 +80,5 @@ class EngineView(Protocol):
     def guard(self, part: str, default: Any, build: Callable[..., Any], *args: Any) -> Any: ...
 
     def snapshot(self, now: float | None = None) -> None: ...
+
+    def report(self, span: float) -> Future[dict[str, Any]]: ...

@@ -255,6 +255,9 @@ class DatasetDrift(StrictModel):
         "and name; a list: exactly these")
 
 
+SQL_POLL = 60.0     # seconds between a database's polls unless poll_interval says otherwise
+
+
 class Dataset(StrictModel):
     name: str
     path: str | None = Field(default=None, description="CSV or Parquet file polled for checks")
@@ -264,8 +267,9 @@ class Dataset(StrictModel):
     format: Literal["auto", "csv", "parquet"] = "auto"
     poll_interval: Annotated[float | None, Field(ge=0), WithJsonSchema({
         "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}, {"type": "null"}],
-        "description": "how often the file's mtime, size and inode are checked (the file is "
-                       "read when one changed); default: the sidecar's interval"})] = None
+        "description": "a file: how often its mtime, size and inode are checked (it is read "
+                       "when one changed), default the sidecar's interval; a database: how "
+                       "often it is queried, default 60s"})] = None
     contract: Contract = Field(default_factory=Contract)
     drift: DatasetDrift = Field(default_factory=DatasetDrift)
 
@@ -297,6 +301,13 @@ class Dataset(StrictModel):
         if fresh is not None and fresh.column:
             return fresh.column
         return self.sql.time_column if self.sql is not None else None
+
+    def poll_every(self, sidecar_interval: float = SQL_POLL) -> float:
+        """Seconds between polls: ``poll_interval``, else the sidecar's interval for a file (a
+        ``stat``, microseconds) and 60s for a database (a query)."""
+        if self.poll_interval is not None:
+            return self.poll_interval
+        return SQL_POLL if self.sql is not None else sidecar_interval
 
 
 class Sources(StrictModel):

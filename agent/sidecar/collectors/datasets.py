@@ -28,18 +28,27 @@ class DatasetReading:
     allowed: dict[str, dict[str, Any]] | None = None
     source: str = "file"          # or "sql"
     where: str | None = None      # a SQL dataset's URL (password masked) and table
+    #: a file's state as a source: ok, missing (no file at the path) or unreadable
+    file_state: str = "ok"
 
 
 class DatasetPoller:
+    """Watches one dataset file: every ``interval`` (the dataset's ``poll_interval``, else the
+    sidecar's interval) a ``stat`` (microseconds) compares mtime, size and inode with the last
+    read, and the file is read only when one changed: a rewrite, an in-place append or a file
+    renamed over it is seen within one interval. A ``stat`` works on every platform and
+    filesystem (network mounts included, where inotify sees nothing), so no watcher thread."""
+
     def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True,
-                 drift: Any = None) -> None:
+                 drift: Any = None, interval: float = 60.0) -> None:
         self.dataset = dataset
         self.path = (base / dataset.path) if dataset.path else None
         self.reference_path = (base / dataset.reference) if dataset.reference else None
         self.drift_settings = drift
         self._reference: Any = None       # dataset_drift.Reference, read once
         self.run_contract = run_contract
-        self._mtime: float | None = None
+        self._seen: tuple[int, int, int] | None = None    # (mtime_ns, size, inode) last read
+        self.interval = dataset.poll_every(interval)
         self.next_at = 0.0
         self.last: DatasetReading | None = None
 
@@ -58,21 +67,31 @@ class DatasetPoller:
         if self.path is None:
             return None
         try:
-            mtime = self.path.stat().st_mtime
-        except OSError as exc:
-            self.last = DatasetReading(d.name, False, f"cannot read {self.path}: {exc.strerror}")
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._seen = None
+            self.last = DatasetReading(d.name, False, f"the file {d.path} is missing",
+                                       file_state="missing")
             return self.last
-        if mtime == self._mtime:
+        except OSError as exc:
+            self._seen = None
+            self.last = DatasetReading(d.name, False, f"cannot read {d.path}: {exc.strerror}",
+                                       file_state="unreadable")
+            return self.last
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if seen == self._seen:
             return None
+        mtime = st.st_mtime
         ref_error = self._load_reference()
         try:
             window = read_file_window(self.path, d, self._reference)
             frame = contract_frame(self.path, d, window.rows) \
                 if self.run_contract and contract_wanted(d) and gx_installed() else None
         except Exception as exc:   # truncated file, wrong format: a reported state
-            self.last = DatasetReading(d.name, False, f"{type(exc).__name__}: {exc}"[:300])
+            self.last = DatasetReading(d.name, False, f"{type(exc).__name__}: {exc}"[:300],
+                                       file_state="unreadable")
             return self.last
-        self._mtime = mtime
+        self._seen = seen
         reading = DatasetReading(
             d.name, True, rows=window.rows, columns=window.columns, nulls=window.nulls,
             newest_event=window.newest_event, mtime=mtime)
