@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -205,7 +206,7 @@ def test_the_prometheus_report_agrees_with_promql_and_the_sidecar(
         # incidents: the rises of the exported state, counted here, and the sidecar's own
         values = promql_range(prom, f'slo_agent_objective_state{{objective="{name}"}}',
                               end - 7 * DAY, end, SCRAPE)
-        rises = sum(1 for (_, a), (_, b) in zip(values, values[1:], strict=False)
+        rises = sum(1 for (_, a), (_, b) in itertools.pairwise(values)
                     if a <= 0 < b)
         assert len(o["incidents"]) == rises == len(sidecar[name]["incidents"]), name
         for mine, theirs in zip(o["incidents"], sidecar[name]["incidents"], strict=True):
