@@ -46,8 +46,8 @@ def _id(b: tuple[int, str, str]) -> str:
 
 def cli(*args: str, cwd: Path = ROOT, ok: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([sys.executable, "-m", "agent.cli", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=180, env={"NO_COLOR": "1",
-                                                                  "PATH": "/usr/bin:/bin"})
+                          capture_output=True, timeout=180,
+                          env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
     if ok:
         assert done.returncode == 0, f"slo-agent {' '.join(args)}:\n{done.stdout}{done.stderr}"
     return done
