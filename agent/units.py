@@ -280,6 +280,8 @@ def _plain(x: float, sig: int) -> str:
     float noise around zero (below 1e-9 of a unit) is ``0``."""
     if x == 0 or abs(x) < 1e-9:
         return "0"
+    if not math.isfinite(x):                 # a finite ratio × 100 past float's range
+        return "∞" if x > 0 else "-∞"
     decimals = min(9, max(0, sig - 1 - math.floor(math.log10(abs(x)))))
     text = f"{x:.{decimals}f}"
     if "." in text:
@@ -292,7 +294,7 @@ def format_percent(ratio: float) -> str:
     ``2.17e-17%``), three significant digits (``0.12%``, ``-488%``), and close to 100 % as many
     decimals as it takes not to round up to a ``100%`` it has not reached (``99.95%``)."""
     pct = ratio * 100
-    if abs(pct) < 5e-4:
+    if abs(ratio) < 1e-9:                    # float noise, not a share anyone measured
         return "0%"
     if 99 <= pct < 100:
         gap = 100 - pct

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.units import Unit, format_percent, format_span, format_value, parse_duration
+from tests.helpers import ROOT
 
 SPAN = re.compile(r"^(\d+(d|h|m|s)){1,2}$|^\d+(\.\d)?s$|^\d+(\.\d+)?(ms|µs)$|^0s$")
 
@@ -39,8 +43,10 @@ def test_a_span_has_at_most_two_units_and_is_close(seconds: float) -> None:
 def test_a_percentage_never_has_an_exponent_or_noise(ratio: float) -> None:
     text = format_percent(ratio)
     assert "e" not in text.lower() and text.endswith("%"), text
-    if abs(ratio) < 5e-6:
+    if abs(ratio) < 1e-9:
         assert text == "0%"
+    elif abs(ratio) >= 1e-8:
+        assert text != "0%", ratio          # a small share someone measured is not zero
 
 
 @given(st.floats(min_value=0.99, max_value=1.0, exclude_max=True))
@@ -61,3 +67,20 @@ def test_no_data_and_non_finite() -> None:
     assert format_value(None, Unit.SECONDS) == "no data"
     assert format_value(math.inf, Unit.RATIO) == "no data"
     assert format_span(None) == "—"
+
+
+def test_the_tiers_table_reads_without_decoding(tmp_path: Path) -> None:
+    """`slo-agent tiers` for a 99.9999 % target over 28 days: the error ratio that pages is a
+    plain percentage and how long the budget lasts is rounded (the JSON keeps exact figures)."""
+    spec = tmp_path / "slo.yaml"
+    spec.write_text("service: s\nmodels: [{name: m}]\nobjectives:\n"
+                    "  - {name: e, signal: error_rate, selector: {model: m}, objective: 99.9999%,"
+                    " window: 28d, tiers: [page-fast, {name: mine, budget_share: 20%,"
+                    " window_fraction: 1/11, severity: warning}]}\n")
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "tiers", str(spec)], text=True,
+                          capture_output=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[4]: line for line in done.stdout.splitlines()[2:]}
+    assert "0.00144%" in rows["page-fast"] and "0.00022%" in rows["mine"]
+    assert "e-0" not in done.stdout
+    assert re.search(r"\s12d17h\s*$", rows["mine"]), rows["mine"]   # not 12d17h27m16s...

@@ -98,6 +98,7 @@ def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     14.4 / 6 / 3 / 1 whatever the window; override them per objective with `tiers:`.
     """
     from agent.cli.tables import tier_rows
+    from agent.units import format_percent, format_span
 
     parsed = _load(out, config or spec)
     rows = tier_rows(parsed)
@@ -110,9 +111,10 @@ def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
         f"{parsed.service}: burn-rate tiers of {len({r['objective'] for r in rows})} objectives",
         ["objective", "target", "tier", "severity", "budget", "long", "short", "factor",
          "pages at error ratio", "budget gone in"],
-        [[r["objective"], r["target"], r["name"], r["severity"], f"{r['budget_share']:.0%}",
-          r["long_window"], r["short_window"], f"{r['factor']:g}x", f"{r['error_ratio']:.4g}",
-          r["exhaustion"]] for r in rows],
+        [[r["objective"], r["target"], r["name"], r["severity"],
+          format_percent(r["budget_share"]), r["long_window"], r["short_window"],
+          f"{r['factor']:g}x", format_percent(r["error_ratio"]), format_span(r["seconds"])]
+         for r in rows],
     )
 
 

@@ -16,7 +16,7 @@ from agent.sidecar.judge import service_signals
 from agent.sidecar.judge.evaluate import Result, Transition
 from agent.sidecar.view import EngineView
 from agent.spec.document import Spec
-from agent.units import format_duration, format_value
+from agent.units import format_duration, format_span, format_value
 
 log = logging.getLogger("slo_agent.sidecar")
 
@@ -89,7 +89,7 @@ def log_pending(spec: Spec, r: Result) -> None:
     if sys.stderr.isatty():
         log.info("%s: pending %s (%s), fires in %s unless it recovers", r.name,
                  r.pending["level"], record["value_text"],
-                 format_duration(r.pending["fires_in"]))
+                 format_span(r.pending["fires_in"]))
     else:
         log.info(json.dumps(record, default=str))
 
