@@ -4,7 +4,7 @@
   real ``slo-agent run``, and ``slo-agent report --url`` asks that sidecar: its figures are
   checked against the same sidecar's ``/status`` and against the script (when each incident was
   injected and ended, how many calls failed);
-- what the engine exported every 5 minutes is backfilled into a real Prometheus with
+- what the engine exported every 4 minutes is backfilled into a real Prometheus with
   ``promtool tsdb create-blocks-from openmetrics``, and ``slo-agent report --prometheus`` reads
   it: its figures are checked against PromQL written here and against the sidecar's report;
 - the page (``/report``, linked from the status page) is opened in Chromium, checked and
@@ -213,6 +213,9 @@ def test_the_prometheus_report_agrees_with_promql_and_the_sidecar(
             # the sidecar saw it at its tick; Prometheus at the next scrape, read at the step
             assert 0 <= mine["detected"] - theirs["detected"] <= SCRAPE + 2 * TICK, name
             assert abs(mine["cleared"] - theirs["cleared"]) <= SCRAPE + 2 * TICK, name
+            assert abs(mine["time_to_detect"] - theirs["time_to_detect"]) <= SCRAPE + 2 * TICK
+            # the pending series shows the `for` wait: the breach began before the level fired
+            assert mine["time_to_detect"] >= _for(name) / 2, (name, mine)
             assert [t["tier"] for t in mine["tiers"]] == [t["tier"] for t in theirs["tiers"]]
         if o.get("budget"):
             [left] = promql(prom, f'slo_agent_error_budget_remaining_ratio'
@@ -226,23 +229,26 @@ def test_the_prometheus_report_agrees_with_promql_and_the_sidecar(
 
 def test_the_next_report_says_what_changed_since_the_last(ctx: Ctx,
                                                           from_sidecar: dict[str, Any]) -> None:
-    """The .json beside a report is the next one's "last report": the same week again with a
-    stricter warning in the spec reads as that change, and nothing else."""
-    data = yaml.safe_load(ctx.spec_path.read_text())
-    data["objectives"][0]["warning"] = "1%"
-    stricter = ctx.tmp / "stricter.yaml"
-    stricter.write_text(yaml.safe_dump(data))
+    """The .json beside a report is the next one's "last report": last week's (written here as
+    last week had it: a laxer warning, no fallback incident, an objective since removed) reads
+    as exactly those changes."""
+    last = json.loads((ctx.tmp / "review.json").read_text())
+    objectives = by_name(last)
+    objectives["errors"]["levels"]["warning"] = 0.03
+    objectives["fallbacks"]["incidents"] = []
+    last["objectives"].append({**objectives["nulls"], "name": "retired"})
+    (ctx.tmp / "again.json").write_text(json.dumps(last))
     out = ctx.tmp / "again.md"
-    (ctx.tmp / "again.json").write_text((ctx.tmp / "review.json").read_text())
-    done = subprocess.run([sys.executable, "-m", "agent.cli", "report", "-c", str(stricter),
+    done = subprocess.run([sys.executable, "-m", "agent.cli", "report", "-c", str(ctx.spec_path),
                            "--url", ctx.sidecar.url, "-o", str(out)], capture_output=True,
                           text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     doc = json.loads(out.with_suffix(".json").read_text())
-    assert doc["changes"]["against"].startswith("the last report")
-    whats = {(c["objective"], c["what"]) for c in doc["changes"]["items"]}
-    assert ("errors", "warning") not in whats     # the sidecar still runs the old spec
-    assert "What changed since the last report" in out.read_text()
+    assert doc["changes"]["against"].startswith("the last report (")
+    texts = [c["text"] for c in doc["changes"]["items"]]
+    assert texts == ["retired: removed", "errors: warning 3% → 2%",
+                     "fallbacks: 0 → 1 incidents"], texts
+    assert "## What changed since the last report" in out.read_text()
 
 
 def test_the_review_page_in_a_browser(ctx: Ctx, from_sidecar: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from detectors.sketch import QuantileSketch
 SERVICE = "shop-api"
 DAY, HOUR, MINUTE = 86400, 3600, 60
 TICK = 120             # the sidecar's interval in the simulation
-SCRAPE = 300           # Prometheus's scrape interval of the backfilled series
+SCRAPE = 240           # Prometheus's scrape interval (two ticks) of the backfilled series
 RATE = 10.0            # requests per second, steadily
 #: what the backfill keeps of the sidecar's families: the series a review reads
 KEPT = {m.name for m in (cat.OBJECTIVE_STATE, cat.OBJECTIVE_VALUE, cat.OBJECTIVE_PENDING,
