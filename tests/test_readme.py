@@ -69,7 +69,7 @@ def as_spec(text: str) -> dict[str, Any]:
         return {**BASE, "objectives": [{"name": "with-tiers", "signal": "error_rate",
                                         "selector": {"model": "fraud"}, "objective": "99.9%",
                                         **data}]}
-    if first.startswith("sources:"):
+    if first.startswith(("sources:", "models:")):    # top-level sections of a spec
         return {**BASE, **data}
     raise AssertionError(f"no rule for a README YAML block starting {first!r}")
 
@@ -137,6 +137,9 @@ def test_every_command_exists_with_the_options_it_shows(item: tuple[int, str],
     """Each `slo-agent …` in a shell block: the command exists and knows every option the
     README gives it; the cheap ones run for real (inputs from the repository)."""
     line, text = item
+    if re.match(r"^[A-Z][A-Z0-9_]*=", text):
+        _check_environment(text)
+        return
     parts = [p for part in text.split("&&") for p in [shlex.split(part)] if p]
     for argv in parts:
         program = Path(argv[0]).name
@@ -150,6 +153,19 @@ def test_every_command_exists_with_the_options_it_shows(item: tuple[int, str],
             continue       # installing: what CI itself does before these tests run
         else:
             raise AssertionError(f"README.md:{line}: no rule for {program!r}")
+
+
+def _check_environment(text: str) -> None:
+    """``OTEL_…=value``: a variable the OpenTelemetry SDK reads, and where its value is the
+    sidecar's address, a path the sidecar serves."""
+    from opentelemetry.sdk import environment_variables
+
+    name, _, value = text.partition("=")
+    assert hasattr(environment_variables, name), f"{name} is not an OpenTelemetry variable"
+    url = re.match(r"https?://[^/\s]+(/\S*)", value)
+    if url:
+        server = (ROOT / "agent" / "sidecar" / "http" / "server.py").read_text()
+        assert f'"{url.group(1)}"' in server, f"the sidecar serves no {url.group(1)}"
 
 
 #: inputs a README command names, from the repository or written by the test
@@ -177,14 +193,25 @@ def _check_slo_agent(args: list[str], tmp: Path) -> None:
 
 
 # -- Python ----------------------------------------------------------------
-def test_the_python_example_parses_and_names_only_what_the_sdk_has() -> None:
+@pytest.mark.parametrize("block", blocks("python"), ids=_id)
+def test_every_python_block_parses_and_names_only_what_exists(
+        block: tuple[int, str, str]) -> None:
+    """Each Python block parses; what it imports exists; on ``monitor`` it calls only what the
+    SDK has, with decorator options the decorator takes."""
+    import importlib
+
     from agent import monitor
 
-    (line, _, text), = blocks("python")
+    line, _, text = block
     tree = ast.parse(text, f"README.md:{line}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name), f"{node.module} has no {alias.name}"
     used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
             and isinstance(n.value, ast.Name) and n.value.id == "monitor"}
-    assert used and all(hasattr(monitor, a) for a in used), used - set(dir(monitor))
+    assert all(hasattr(monitor, a) for a in used), used - set(dir(monitor))
     options = set(inspect.signature(monitor.inference).parameters)
     for call in ast.walk(tree):
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
@@ -208,8 +235,35 @@ def test_the_ingest_example_is_accepted_by_the_door() -> None:
     assert len(batch.items) == len(doc["items"]), f"README.md:{line}"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("block", blocks("sql"), ids=_id)
+def test_every_sql_block_runs_in_a_real_postgresql(block: tuple[int, str, str]) -> None:
+    """The grants as the README gives them, in a real PostgreSQL holding the table they name:
+    the role they make can read the table and nothing more."""
+    import psycopg
+
+    from tests.postgres import serve
+
+    text = block[2]
+    password = "readme-pw-1"
+    statements = [s.strip() for s in text.replace("'...'", f"'{password}'").split(";")
+                  if s.strip()]
+    for server in serve():
+        server.sql("CREATE DATABASE shop")
+        server.sql("CREATE TABLE public.features (id int, amount float8)",
+                   "INSERT INTO public.features VALUES (1, 2.5)", db="shop")
+        with server.admin("shop") as con:
+            for statement in statements:
+                con.execute(statement)
+        with psycopg.connect(server.url("monitor", password, "shop")
+                             .replace("postgresql+psycopg", "postgresql")) as con:
+            assert con.execute("SELECT amount FROM public.features").fetchall() == [(2.5,)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                con.execute("INSERT INTO public.features VALUES (2, 1.0)")
+
+
 def test_every_block_has_a_checked_language() -> None:
     """A block in a language no test here reads would go unchecked."""
     langs = {b[1] for b in blocks()}
-    assert langs <= {"yaml", "sh", "python", "json", ""}, langs
+    assert langs <= {"yaml", "sh", "python", "json", "sql", ""}, langs
     assert len([b for b in blocks("") if not b[2].startswith("$ slo-agent")]) == 0
