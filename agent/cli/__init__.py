@@ -89,6 +89,13 @@ def _sql_datasets_readable(out: Output, parsed: Any, base: Path) -> bool:
             out.error(f"sources.datasets[{d.name}].sql: {message}")
             good = False
     return good
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
+              help="The SLO spec (same as SPEC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tiers as JSON.")
 @click.pass_obj
 def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     """Show each objective's burn-rate tiers: windows, factor, the error ratio that pages, and
