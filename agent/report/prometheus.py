@@ -1,6 +1,7 @@
 """The review from Prometheus (``slo-agent report --prometheus URL``): the series the sidecar
 exported, read back over the period and the one before it, turned into the same events and
-figures as the sidecar's own journal.
+figures as the sidecar's own journal. Where a fleet's sidecars each export a series, the worst
+replica's speaks for the service (``max`` of states and burn rates, ``min`` of budgets).
 
 - states: ``slo_agent_objective_state`` changes are the state events; where the pending series
   (``slo_agent_objective_pending_fire_timestamp_seconds``) ran before a level fired, its first
@@ -84,10 +85,13 @@ def build(spec: Spec, url: str, span: float, end: float, timeout: float = 30.0
     t1, t0 = end, end - span
     step = step_for(span)
     svc = f'{cat.SERVICE_LABEL}="{spec.service}"'
-    states = _by_objective(prom.range(f"{cat.OBJECTIVE_STATE.name}{{{svc}}}",
+    # a fleet's sidecars export one series each: the worst replica speaks for the service
+    states = _by_objective(prom.range(f"max by (objective) ({cat.OBJECTIVE_STATE.name}{{{svc}}})",
                                       t0 - span, t1, step))
-    pending = prom.range(f"{cat.OBJECTIVE_PENDING.name}{{{svc}}}", t0 - span, t1, step)
-    burns = prom.range(f"{cat.BURN_RATE.name}{{{svc}}}", t0 - span, t1, step)
+    pending = prom.range(f"max by (objective, level) ({cat.OBJECTIVE_PENDING.name}{{{svc}}})",
+                         t0 - span, t1, step)
+    burns = prom.range(f"max by (objective, window) ({cat.BURN_RATE.name}{{{svc}}})",
+                       t0 - span, t1, step)
     facts = []
     for o in spec.objectives:
         f = document.Facts(o.name)
@@ -166,13 +170,15 @@ def _tier_events(spec: Spec, o: Objective, burns: Series) -> list[dict[str, Any]
 def _now(prom: Prometheus, svc: str, o: Objective, t1: float, f: document.Facts) -> None:
     """Status, value, levels and budget left at the period's end."""
     sel = f'{{{svc},objective="{o.name}"}}'
-    for metric, attr in ((cat.OBJECTIVE_VALUE, "value"), (cat.OBJECTIVE_WARNING, "warning"),
-                         (cat.OBJECTIVE_CRITICAL, "critical"),
-                         (cat.BUDGET_REMAINING, "budget_left")):
-        got = prom.instant(f"last_over_time({metric.name}{sel}[1h])", t1)
+    worst = "max" if o.info.higher_is_worse else "min"
+    for metric, attr, agg in ((cat.OBJECTIVE_VALUE, "value", worst),
+                              (cat.OBJECTIVE_WARNING, "warning", "max"),
+                              (cat.OBJECTIVE_CRITICAL, "critical", "max"),
+                              (cat.BUDGET_REMAINING, "budget_left", "min")):
+        got = prom.instant(f"{agg}(last_over_time({metric.name}{sel}[1h]))", t1)
         if got:
             setattr(f, attr, got[0][1])
-    state = prom.instant(f"last_over_time({cat.OBJECTIVE_STATE.name}{sel}[1h])", t1)
+    state = prom.instant(f"max(last_over_time({cat.OBJECTIVE_STATE.name}{sel}[1h]))", t1)
     if state:
         f.status = STATE_NAMES.get(int(state[0][1]), "no_data")
 
@@ -187,16 +193,17 @@ def _counts(prom: Prometheus, spec: Spec, o: Objective, t0: float, t1: float, sp
             f.prev_bad, f.prev_total = _sum(prom, pair[0], t0), _sum(prom, pair[1], t0)
         whole = plan.window_events(o.window)
         f.window_total = _sum(prom, whole[1], t1) if whole else None
-        before = prom.instant(f"last_over_time({cat.BUDGET_REMAINING.name}"
-                              f'{{{_svc(spec)},objective="{o.name}"}}[1h])', t0)
+        before = prom.instant(f"min(last_over_time({cat.BUDGET_REMAINING.name}"
+                              f'{{{_svc(spec)},objective="{o.name}"}}[1h]))', t0)
         f.prev_budget_left = before[0][1] if before else None
         return
     level = o.good_threshold                   # time slices: the value against the level
     if level is None:
         return
     sel = f'{{{_svc(spec)},objective="{o.name}"}}'
-    values = [v for _, vals in prom.range(f"{cat.OBJECTIVE_VALUE.name}{sel}", t0 - span, t1,
-                                          step) for v in vals]
+    worst = "max" if o.info.higher_is_worse else "min"
+    values = [v for _, vals in prom.range(f"{worst}({cat.OBJECTIVE_VALUE.name}{sel})",
+                                          t0 - span, t1, step) for v in vals]
     worse = (lambda v: v > level) if o.info.higher_is_worse else (lambda v: v < level)
     now = [v for t, v in values if t > t0]
     prev = [v for t, v in values if t <= t0]
