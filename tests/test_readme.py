@@ -170,7 +170,10 @@ def _check_environment(text: str) -> None:
 
 #: inputs a README command names, from the repository or written by the test
 INPUTS = {"slo.yaml": None, "slos.yaml": ROOT / "tests" / "interop" / "openslo.yaml",
-          "sloth.yaml": ROOT / "tests" / "interop" / "sloth.yaml"}
+          "sloth.yaml": ROOT / "tests" / "interop" / "sloth.yaml",
+          "slos/latency.yaml": ROOT / "tests" / "interop" / "fixtures" / "pyrra_latency.yaml",
+          "slos/errors.yaml": ROOT / "tests" / "interop" / "fixtures" /
+          "pyrra_ratio_grouping.yaml"}
 RUNS = {"validate", "generate", "import", "export", "tiers", "schema"}
 
 
@@ -188,8 +191,11 @@ def _check_slo_agent(args: list[str], tmp: Path) -> None:
     (tmp / "deploy" / "slo.yaml").write_text((ROOT / "deploy" / "slo.yaml").read_text())
     for name, src in INPUTS.items():
         if src is not None:
+            (tmp / name).parent.mkdir(exist_ok=True)
             (tmp / name).write_text(src.read_text())
-    cli(*args, cwd=tmp)
+    expanded = [x for a in args for x in (sorted(str(p.relative_to(tmp))
+                                                for p in tmp.glob(a)) if "*" in a else [a])]
+    cli(*expanded, cwd=tmp)
 
 
 # -- Python ----------------------------------------------------------------
