@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent import catalogue as cat
+from agent.sidecar.collectors.datasets import DatasetPoller
 from agent.sidecar.view import EngineView
 from agent.units import Unit, format_duration, format_percent, format_value
 
@@ -74,10 +75,12 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
                            if k in r.detail}
     return entry
 
-def _file(ds: Any, state: str | None, interval: float) -> dict[str, Any]:
-    """A polled file as a source: its path, whether it is there, how often it is checked."""
-    return {"path": ds.path, "state": state or "not checked yet",
-            "poll_interval": ds.poll_every(interval)}
+
+def _file(poller: Any, state: str | None) -> dict[str, Any]:
+    """A polled file as a source: its path (resolved), whether it is there, how often it is
+    checked."""
+    return {"path": str(poller.path), "state": state or "not checked yet",
+            "poll_interval": poller.interval}
 
 
 def budget_colour(remaining: float) -> str:
@@ -118,13 +121,15 @@ def budget_note(status: str, remaining: float | None, budget: dict[str, Any],
 
 
 def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    files = {ds.name: ds for ds in eng.spec.sources.datasets if ds.path}
-    datasets = [{"name": n, "source": d.source, "where": d.where, "last_seen": d.last_seen,
-                 "rows": d.rows,
+    polled = {p.dataset.name: p for p in eng.pollers
+              if isinstance(p, DatasetPoller) and p.path is not None}
+    datasets = [{"name": n, "source": d.source, "where": d.where,
+                 "path": str(polled[n].path) if n in polled else None,
+                 "last_seen": d.last_seen, "rows": d.rows,
                  "error": d.error, "contract_failures": len(d.contract_failures),
                  "drift": d.drift, "drift_skipped": d.drift_skipped,
                  "allowed_values": d.allowed,
-                 **({"file": _file(files[n], d.file_state, eng.interval)} if n in files else {})}
+                 **({"file": _file(polled[n], d.file_state)} if n in polled else {})}
                 for n, d in sorted(eng.state.datasets.items())]
     return {
         "service": eng.spec.service, "environment": eng.spec.environment,
@@ -150,9 +155,15 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
                                         for m, v in eng.state.models),
                        "items": dict(eng.state.ingested),
                        **eng.admission.report(),
+                       "instances_live": len(eng.instances),
+                       "instance_ttl": eng.admission.instance_ttl,
                        "instances": [{"instance": k, "last_seen": v} for k, v in
                                      sorted(eng.instances.items(), key=lambda kv: -kv[1])
-                                     [:MAX_SHOWN_INSTANCES]]},
+                                     [:MAX_SHOWN_INSTANCES]],
+                       "instances_ended": [{"instance": k, "ended_at": v} for k, v in
+                                           sorted(eng.ended_instances.items(),
+                                                  key=lambda kv: -kv[1])
+                                           [:MAX_SHOWN_INSTANCES]]},
             "otlp": eng.otlp.report(),
         },
         "evaluation": {"interval": eng.interval, "last_tick": eng.last_tick,
@@ -160,5 +171,8 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
                        "restore_dropped": eng.restore_dropped[:50],
                        "published_at": eng.published_at,
                        "publication_errors": dict(eng.counters.publish_errors),
-                       "snapshot_bytes": eng.snapshot_bytes},
+                       "snapshot_bytes": eng.snapshot_bytes,
+                       "snapshot": eng.snapshots.report(now)},
+        "http": {"connections": eng.http_connections, "inbox_bytes": eng.inbox_bytes,
+                 "closed": dict(eng.counters.http_closed)},
     }

@@ -151,7 +151,8 @@ class Evaluator:
         return drift_signals.objective_thresholds(self.spec, o, warn, crit)
 
     def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
-        return self.model_drift.run(ms)
+        model = next((k[0] for k, v in self.state.models.items() if v is ms), "")
+        return self.model_drift.run(ms, model=model)
 
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
@@ -287,15 +288,21 @@ class Evaluator:
         result.budget = {"window": format_duration(o.window), "coverage": full_cov,
                          "partial": full_cov < 1.0}
         full = ratio(os_.bad_coarse, os_.total_coarse, o.window)
-        # what the budget counted, so /status can say why it and the status differ
-        result.budget.update(bad=os_.bad_coarse.total(now, o.window),
-                             total=os_.total_coarse.total(now, o.window), allowed=budget)
+        # what the budget rests on: the events in the window, over how much of it (so
+        # /status can also say why the budget and the status differ)
+        events = os_.total_coarse.total(now, o.window)
+        bad = os_.bad_coarse.total(now, o.window)
+        basis = (f"{events:,.0f} events ({bad:,.0f} bad) over "
+                 f"{format_span(full_cov * o.window)} of {format_duration(o.window)}")
+        if os_.carried_from is not None:
+            basis += (f", counted before a restart under a {format_duration(os_.carried_from)}"
+                      " window and kept")
+        result.budget.update(events=events, basis=basis, bad=bad, total=events, allowed=budget)
         if full is None:
             result.budget["reason"] = "no events in the window yet"
         elif full_cov * o.window < needed:
             result.budget["reason"] = (
-                f"not enough data yet: {format_span(full_cov * o.window)} of "
-                f"{format_duration(o.window)} covered; the budget is shown after "
+                f"not enough data yet: {basis}; the budget is shown after "
                 f"{format_span(needed)}")
         else:
             result.budget_remaining = 1.0 - full / budget
