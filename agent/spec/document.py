@@ -102,8 +102,10 @@ class Drift(StrictModel):
                   {"type": "string"}, {"type": "null"}],
         "description": "family quantile (p99.9, 0.999, 99.9%): each column's default alarm "
                        "threshold is its effect between reference samples of the window's size "
-                       "that all clean columns stay under with this probability; null: the "
-                       "objectives' fixed warning/critical floors"})] = 0.999
+                       "that all clean columns stay under with this probability (a "
+                       "well-filled category's is capped where its windows alarm at alpha "
+                       "given the reference); null: the objectives' fixed warning/critical "
+                       "floors"})] = 0.999
     min_ks_effect: float | None = Field(
         default=None, ge=0, le=1, description="fixed floor under a calibrated KS D threshold; "
         "null (default): the floor follows the sizes (a column's threshold stops shrinking past "
