@@ -275,7 +275,7 @@ class DriftDetector:
         if t.calibration is not None and tested:
             cal, pending = self._calibrated(tested, t.calibration, split, calibrate)
             for name, _test, n in tested:
-                cal[name] = self._held(name, n, cal[name], split, t.alpha)
+                cal[name] = self._held(name, n, cal[name], split, t.alpha, t.calibration)
         out = []
         for row, pa in zip(rows, p_adj, strict=True):
             f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
@@ -326,11 +326,12 @@ class DriftDetector:
         return out, pending
 
     def _held(self, name: str, n_window: int, value: float | None, family: float,
-              alpha: float) -> float | None:
+              alpha: float, quantile: float) -> float | None:
         """``value`` under a well-filled category's cap (:func:`category_cap`)."""
         if value is None or name not in self.categorical:
             return value
-        cap = category_cap(self.categorical[name].cells, window_key(n_window), family, alpha)
+        cap = category_cap(self.categorical[name].cells, window_key(n_window), family, alpha,
+                           quantile)
         return value if cap is None else min(value, cap)
 
     def _cached(self, name: str, n_window: int, q: float) -> float | None:
@@ -399,7 +400,7 @@ class DriftDetector:
         if value is None:
             return self._provisional(name, window_key(n_window), q)
         held = self._held(name, n_window, value, family,
-                          self.thresholds.alpha if alpha is None else alpha)
+                          self.thresholds.alpha if alpha is None else alpha, quantile)
         return value if held is None else held
 
     def calibrate_columns(self, sizes: Mapping[str, int], family: float,
