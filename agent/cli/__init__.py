@@ -367,8 +367,8 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     f"({_incidents.names()}), shows every objective live, writes the generated dashboards and "
     "alert rules, and ends with detection delays."))
 @click.option("--duration", type=click.FloatRange(min=60), default=150, show_default=True,
-              help=f"Seconds of traffic (warm-up, then {_incidents.count_words()} one after "
-                   "another).")
+              help=f"Seconds of traffic at most (warm-up, then {_incidents.count_words()} one "
+                   "after another, each as soon as the one before has resolved).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and traffic.")
 @click.option("--no-tty", is_flag=True, help="Plain lines instead of the live view (CI, logs).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="out",

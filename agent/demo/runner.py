@@ -60,6 +60,9 @@ def _post_json(url: str, body: dict[str, Any], timeout: float = 5.0) -> Any:
         return json.loads(resp.read() or b"{}")
 
 
+HOLD = 2.0      # seconds an incident stays on after its detection: time to escalate to critical
+
+
 def _wait(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -207,33 +210,61 @@ class Demo:
 
     # -- schedule ----------------------------------------------------------------------------------
     def _loop(self, output: Output, sidecar_url: str, service_url: str, traffic: Traffic) -> None:
+        """The incidents one after another, each as soon as the sidecar is ready for it: once
+        the one before has resolved and its own objective is ok on data, with levels (the
+        latency baseline learned); an incident stops HOLD seconds after its detection. The
+        fixed schedule (``duration`` spread over a warm-up and equal slots) bounds every phase,
+        so a sidecar slowed by a loaded machine still gets the time that gave it."""
         warmup = max(25.0, 0.15 * self.duration)
         slot = (self.duration - warmup) / len(self.incidents)
         active = 0.42 * slot
-        plan: list[tuple[float, Incident, bool]] = []
-        for k, inc in enumerate(self.incidents):
-            start = warmup + k * slot
-            plan += [(start, inc, True), (start + active, inc, False)]
-        plan.sort(key=lambda p: p[0])
+        queue = list(self.incidents)
+        current: Incident | None = None
+        phase_at = 0.0               # when the current incident was injected or stopped
         view = _View(self, output) if self.tty else None
         if view:
             view.start()
         try:
             while True:
-                now = time.time() - self.started
-                while plan and plan[0][0] <= now:
-                    _, inc, on = plan.pop(0)
-                    self._toggle(inc, on, service_url, traffic)
                 self._poll(sidecar_url, output if view is None else None)
+                now = time.time() - self.started
+                done = len(self.incidents) - len(queue)
+                if current is None and queue:
+                    due = warmup + done * slot       # when the fixed schedule would start it
+                    if now >= due or self._ready(queue[0]):
+                        current = queue.pop(0)
+                        self._toggle(current, True, service_url, traffic)
+                        phase_at = now
+                elif current is not None and current.stopped_at is None:
+                    held = current.detected_at is not None \
+                        and time.time() - current.detected_at >= HOLD
+                    if held or now - phase_at >= active:
+                        self._toggle(current, False, service_url, traffic)
+                        phase_at = now
+                elif current is not None and (current.resolved_at is not None
+                                              or now - phase_at >= slot - active):
+                    current = None
                 if view:
                     view.update()
-                pending = [i for i in self.incidents if i.detected_at and not i.resolved_at]
-                if now >= self.duration and (not pending or now >= self.duration + 12):
-                    break
+                if current is None and not queue:
+                    pending = [i for i in self.incidents if i.detected_at and not i.resolved_at]
+                    if not pending or now >= self.duration + 12:
+                        break
                 time.sleep(0.5)
         finally:
             if view:
                 view.stop()
+
+    def _is_ok(self, objective: str) -> bool:
+        return any(o["name"] == objective and o["status"] == "ok"
+                   for o in self.status.get("objectives", []))
+
+    def _ready(self, inc: Incident) -> bool:
+        """The incident's objective is ok, on data, with levels to judge it by (a level relative
+        to a learned baseline has none until the baseline is learned)."""
+        return any(o["name"] == inc.objective and o["status"] == "ok"
+                   and (o.get("warning") is not None or o.get("critical") is not None)
+                   for o in self.status.get("objectives", []))
 
     def _toggle(self, inc: Incident, on: bool, service_url: str, traffic: Traffic) -> None:
         now = time.time()
