@@ -56,5 +56,7 @@ fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
-# two workers, a test file each: the promtool-heavy files overlap the ones that wait on servers
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile "$@"
+# two workers, a test file each: the promtool-heavy files overlap the ones that wait on servers;
+# files in collection order, which puts the ones holding a `slow` test first (tests/conftest.py),
+# so no long file is handed out last while the other worker runs dry
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder "$@"

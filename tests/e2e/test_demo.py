@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT, free_port
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_to_its_summary(tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ from agent.spec.fields import as_duration
 from dashboards.queries import annotation_queries, panel_queries, substitute
 from tests.helpers import ROOT, free_port, require_binary
 
+pytestmark = pytest.mark.slow
+
 # Panels allowed to stay empty here, each with the reason a user would accept.
 EXEMPT = {
     "GPU utilisation": "no GPU on the test machine",

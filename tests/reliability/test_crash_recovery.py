@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import free_port
 from tests.sidecar.conftest import make_spec
+
+pytestmark = pytest.mark.slow
 
 ROUNDS = 20
 INTERVAL = 0.25

@@ -9,7 +9,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT, require_binary
+
+pytestmark = pytest.mark.slow
 
 
 def test_recorded_series_do_not_grow_with_the_replica_count() -> None:

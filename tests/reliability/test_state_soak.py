@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from agent.sdk.monitor import Monitor
@@ -18,6 +19,8 @@ from detectors.sketch import QuantileSketch
 from tests.helpers import free_port
 from tests.reliability.test_fuzz_ingest import _rss_mb
 from tests.sidecar.conftest import make_spec
+
+pytestmark = pytest.mark.slow
 
 INSTANCES, JOBS, METRICS = 10_000, 1_000, 2_000
 SNAPSHOT_CAP = 4_000_000      # bytes: README "caps" table, all caps full at once

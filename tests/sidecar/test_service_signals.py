@@ -150,6 +150,7 @@ def test_service_signals_move_through_every_state(tmp_path: Path, sidecar_factor
     svc.m.close()
 
 
+@pytest.mark.slow
 def test_drift_detection_time_follows_sampled_traffic(tmp_path: Path,
                                                       sidecar_factory: Any) -> None:
     """No samples: no estimate, and why. Then ok → warning → critical → ok as the sampled

@@ -81,6 +81,7 @@ def _in_order(states: list[str], wanted: list[str]) -> bool:
     return i == len(wanted)
 
 
+@pytest.mark.slow
 def test_objectives_move_ok_warning_critical_ok(sidecar_factory: Any) -> None:
     sc = sidecar_factory()
     calm = {"latency": 0.002, "fallback": 0.0, "shift": 0.0, "nulls": 0.0}
