@@ -353,7 +353,7 @@ class _View:
         from rich.text import Text
 
         elapsed = time.time() - (self.demo.started or time.time())
-        t = Table(title=f"slo-agent demo · t+{elapsed:.0f}s of {self.demo.duration:.0f}s",
+        t = Table(title=f"slo-agent demo · t+{elapsed:.0f}s (at most {self.demo.duration:.0f}s)",
                   title_justify="left")
         for col in ("objective", "signal", "value", "warning", "critical", "status", "since"):
             t.add_column(col)
