@@ -212,12 +212,12 @@ class Demo:
     def _loop(self, output: Output, sidecar_url: str, service_url: str, traffic: Traffic) -> None:
         """The incidents one after another, each as soon as the sidecar is ready for it: once
         the one before has resolved and its own objective is ok on data, with levels (the
-        latency baseline learned); an incident stops HOLD seconds after its detection. The
-        fixed schedule (``duration`` spread over a warm-up and equal slots) bounds every phase,
-        so a sidecar slowed by a loaded machine still gets the time that gave it."""
+        latency baseline learned); an incident stops HOLD seconds after its detection. Each
+        phase is bounded by one slot of a fixed schedule (``duration`` spread over a warm-up and
+        equal slots): an incident on a sidecar slowed by a loaded machine stays on, and gets to
+        resolve, a whole slot each (a fixed schedule of 42 % on once missed a detection)."""
         warmup = max(25.0, 0.15 * self.duration)
         slot = (self.duration - warmup) / len(self.incidents)
-        active = 0.42 * slot
         queue = list(self.incidents)
         current: Incident | None = None
         phase_at = 0.0               # when the current incident was injected or stopped
@@ -238,11 +238,11 @@ class Demo:
                 elif current is not None and current.stopped_at is None:
                     held = current.detected_at is not None \
                         and time.time() - current.detected_at >= HOLD
-                    if held or now - phase_at >= active:
+                    if held or now - phase_at >= slot:
                         self._toggle(current, False, service_url, traffic)
                         phase_at = now
                 elif current is not None and (current.resolved_at is not None
-                                              or now - phase_at >= slot - active):
+                                              or now - phase_at >= slot):
                     current = None
                 if view:
                     view.update()
@@ -254,10 +254,6 @@ class Demo:
         finally:
             if view:
                 view.stop()
-
-    def _is_ok(self, objective: str) -> bool:
-        return any(o["name"] == objective and o["status"] == "ok"
-                   for o in self.status.get("objectives", []))
 
     def _ready(self, inc: Incident) -> bool:
         """The incident's objective is ok, on data, with levels to judge it by (a level relative
