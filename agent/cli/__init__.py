@@ -182,7 +182,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     _need(out, "generate", "slo-agent generate")
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
-    from agent.render.files import Backend, next_steps, render_split, untested, write
+    from agent.render.files import Backend, next_steps, render, untested, write
     from alerts.rules import lint
 
     parsed = _checked(out, spec_path)
@@ -197,7 +197,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
             sys.exit(EXIT_SPEC)
         extra[key] = value
     try:
-        files = render_split(parsed, alerts)
+        files = render(parsed, alerts)
         chosen: dict[str, tuple[str, str]] = {} if fmt == "kubernetes" else dict(files)
         if fmt in ("kubernetes", "all"):
             chosen.update(render_kubernetes(parsed, files, namespace, extra))
