@@ -364,6 +364,9 @@ RULE_VALUE = "slo:objective_value"
 RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 RULE_OBJECTIVE = "slo:objective:ratio"
 RULE_INFO = "slo:objective_info"
+#: labels of RULE_INFO that the service dashboard reads over label sets: the objective's detail
+#: dashboard uid (its links) and compliance window (objectives with a target)
+INFO_DASHBOARD_LABEL, INFO_WINDOW_LABEL = "dashboard_uid", "window"
 
 
 # --- PromQL ------------------------------------------------------------------------------------

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from agent import catalogue as cat
-from agent.sli import Level, ObjectivePlan, panel_url, plans, prom_duration, runbook_url
+from agent.sli import (
+    Level,
+    ObjectivePlan,
+    detail_uid,
+    panel_url,
+    plans,
+    prom_duration,
+    runbook_url,
+)
 from agent.spec.document import Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
@@ -82,6 +90,9 @@ def recording_rules(p: ObjectivePlan) -> list[Rule]:
         rules.append({"record": cat.RULE_OBJECTIVE, "expr": f"vector({p.o.objective:.10g})",
                       "labels": p.labels})
     info = dict(p.labels)
+    info[cat.INFO_DASHBOARD_LABEL] = detail_uid(p.spec, p.o)
+    if p.o.has_target:
+        info[cat.INFO_WINDOW_LABEL] = format_duration(p.o.window)
     for key, value in (("owner", p.o.owner or p.spec.owner), ("team", p.spec.team),
                        ("description", p.o.description), ("runbook", runbook_url(p.spec, p.o))):
         if value:
