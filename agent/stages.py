@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-Stage = Literal["validate", "rules", "unit tests", "dashboards", "grafana rules", "write"]
+Stage = Literal["validate", "rules", "unit tests", "dashboards", "grafana rules", "kubernetes",
+                "write"]
 STAGES: tuple[Stage, ...] = ("validate", "rules", "unit tests", "dashboards", "grafana rules",
-                             "write")
+                             "kubernetes", "write")
 
 
 class GenerateError(ValueError):

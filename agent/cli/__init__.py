@@ -181,8 +181,14 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     """
     _need(out, "generate", "slo-agent generate")
     from agent.k8s.names import LABEL_VALUE
-    from agent.k8s.objects import render_kubernetes
-    from agent.render.files import Backend, next_steps, render, untested, write
+    from agent.render.files import (
+        Backend,
+        next_steps,
+        render,
+        render_kubernetes,
+        untested,
+        write,
+    )
     from alerts.rules import lint
 
     parsed = _checked(out, spec_path)
@@ -199,8 +205,10 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     try:
         files = render(parsed, alerts)
         chosen: dict[str, tuple[str, str]] = {} if fmt == "kubernetes" else dict(files)
+        server_side: list[str] = []
         if fmt in ("kubernetes", "all"):
-            chosen.update(render_kubernetes(parsed, files, namespace, extra))
+            chosen.update(render_kubernetes(parsed, files, alerts, namespace, extra,
+                                            server_side))
         written = write(parsed, Path(out_dir), chosen)
     except ValueError as exc:
         out.error(str(exc))
@@ -213,7 +221,12 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     tests = any(w.kind == "promtool rule tests" for w in written)
     steps = next_steps(parsed, Path(out_dir), alerts, tests) if fmt != "kubernetes" else []
     if fmt in ("kubernetes", "all"):
-        steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
+        how = "kubectl apply --server-side -k" if server_side else "kubectl apply -k"
+        if server_side:
+            out.warn(f"{len(server_side)} Kubernetes object(s) are too large for a client-side "
+                     "kubectl apply (its last-applied annotation holds 256 KiB), e.g. "
+                     f"{server_side[0]}: apply with --server-side")
+        steps.append(f"Kubernetes: {how} {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "
                      "selectors: add them with --label; Grafana's sidecar loads the "
                      "grafana_dashboard ConfigMaps). The PodMonitor scrapes every pod named "

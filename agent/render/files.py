@@ -67,17 +67,29 @@ def _forms(alerts: Backend) -> dict[str, Any]:
 def _rules(spec: Spec, shapes: Shapes, with_alerts: bool,
            files: dict[str, tuple[str, str]]) -> None:
     from alerts import alertmanager
-    from alerts.rules import objective_group
     from alerts.yamlio import dump
 
     kind = "prometheus rules" if with_alerts else "prometheus recording rules"
-    for p, text in shapes.render("rules", lambda p: dump(
-            {"groups": [objective_group(p, alerts=with_alerts)]}, HEADER)):
+    for p, text in shapes.render("rules", lambda p: _rules_text(p, with_alerts)):
         files[f"{_rules_dir(spec)}/{p.o.name}.rules.yml"] = (kind, text)
     if with_alerts:
         with stage("rules"):
             files["alertmanager/alertmanager.yml"] = ("alertmanager config",
                                                       dump(alertmanager.config(spec), HEADER))
+
+
+def _rules_text(p: ObjectivePlan, with_alerts: bool) -> str:
+    from alerts.rules import objective_group
+    from alerts.yamlio import dump
+
+    return dump({"groups": [objective_group(p, alerts=with_alerts)]}, HEADER)
+
+
+def _dashboard_text(p: ObjectivePlan) -> str:
+    from dashboards.detail import detail_dashboard
+    from dashboards.jsonio import dumps
+
+    return dumps(detail_dashboard(p).build()) + "\n"
 
 
 def _unit_tests(spec: Spec, shapes: Shapes, files: dict[str, tuple[str, str]]) -> None:
@@ -97,7 +109,6 @@ def _unit_tests(spec: Spec, shapes: Shapes, files: dict[str, tuple[str, str]]) -
 def _dashboards(spec: Spec, shapes: Shapes, files: dict[str, tuple[str, str]]) -> None:
     from alerts.yamlio import dump
     from dashboards import provisioning
-    from dashboards.detail import detail_dashboard
     from dashboards.jsonio import dumps
     from dashboards.service_dashboard import service_dashboard
 
@@ -109,8 +120,7 @@ def _dashboards(spec: Spec, shapes: Shapes, files: dict[str, tuple[str, str]]) -
             "grafana dashboard provider", dump(provisioning.dashboard_provider(), HEADER))
         files[f"grafana/dashboards/{svc}.json"] = (
             "dashboard", dumps(service_dashboard(spec).build()) + "\n")
-    for p, text in shapes.render("dashboards",
-                                 lambda p: dumps(detail_dashboard(p).build()) + "\n"):
+    for p, text in shapes.render("dashboards", _dashboard_text):
         files[f"grafana/dashboards/{svc}--{p.o.name}.json"] = ("objective dashboard", text)
 
 
@@ -125,6 +135,23 @@ def _grafana_rules(spec: Spec, shapes: Shapes,
     with stage("grafana rules"):
         files[f"grafana/provisioning/alerting/{spec.service}.yml"] = (
             "grafana alert rules", dump(grafana.provisioning(spec, rules), HEADER))
+
+
+def render_kubernetes(spec: Spec, files: dict[str, tuple[str, str]], alerts: Backend = "both",
+                      namespace: str | None = None, labels: dict[str, str] | None = None,
+                      server_side: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """``--format kubernetes`` of the plain ``files`` :func:`render` gave for ``alerts``, on
+    the same shapes: each shape's objects are written for its probes from their own plain
+    files (:mod:`agent.k8s.render`)."""
+    from agent.k8s import render as k8s
+
+    with stage("validate"):
+        ps = plans(spec)
+    shapes = Shapes(spec, ps, {**_forms(alerts), **k8s.NAME_FORMS})
+    with_alerts = alerts in ("prometheus", "both")
+    return k8s.render_kubernetes(spec, files, namespace, labels, shapes,
+                                 lambda p: (_rules_text(p, with_alerts), _dashboard_text(p)),
+                                 server_side)
 
 
 def _rules_dir(spec: Spec) -> str:

@@ -184,10 +184,12 @@ class Shapes:
         return self._forms(p.o, sel)
 
     def render(self, name: Stage, build: Callable[[ObjectivePlan], T],
-               kind: type[Template[Any]] | None = None
+               kind: type[Template[Any]] | None = None,
+               probe: Callable[[ObjectivePlan], Any] | None = None
                ) -> Iterator[tuple[ObjectivePlan, T]]:
         """``build(p)`` for every objective in order: filled from its shape's template where
-        the probes gave one, else built (inside stage ``name`` of the objective)."""
+        the probes gave one, else built (inside stage ``name`` of the objective). ``probe``
+        builds the probes where the template needs more than the output (default: build)."""
         kind = kind or TextTemplate
         templates: dict[Hashable, Template[Any] | None] = {}
         for i, p in enumerate(self.ps):
@@ -195,7 +197,7 @@ class Shapes:
             tpl = None
             if key is not None and key in self.groups:
                 if key not in templates:
-                    templates[key] = self._template(self.groups[key], build, kind)
+                    templates[key] = self._template(self.groups[key], probe or build, kind)
                 tpl = templates[key]
             forms = self.forms[i]
             if tpl is not None and forms is not None:
@@ -214,7 +216,7 @@ class Shapes:
         except Exception:           # the members will fail (or not) one by one, by name
             return None
         tpl = kind.cut(first, self.probe_forms(a))
-        if tpl is None or not _same(tpl.fill(self.probe_forms(b)), second):
+        if tpl is None or not _same(tpl.fill(self.probe_forms(b)), kind.result(second)):
             return None
         return tpl
 
@@ -225,6 +227,11 @@ class Template(Generic[T]):
     @classmethod
     def cut(cls, value: Any, forms: Forms) -> Template[Any] | None:
         raise NotImplementedError
+
+    @classmethod
+    def result(cls, value: Any) -> Any:
+        """The output a probe's build stands for (the build itself, unless it records more)."""
+        return value
 
     def fill(self, forms: Forms) -> T:
         raise NotImplementedError
