@@ -363,9 +363,7 @@ RULE_ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window suffix
 RULE_VALUE = "slo:objective_value"
 RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 RULE_OBJECTIVE = "slo:objective:ratio"
-RULE_INFO = "slo:objective_info"
-#: labels of RULE_INFO that the service dashboard reads over label sets: the objective's detail
-#: dashboard uid (its links) and compliance window (objectives with a target)
+RULE_INFO = "slo:objective_info"  # labels: the detail dashboard's uid, the window (if targeted)
 INFO_DASHBOARD_LABEL, INFO_WINDOW_LABEL = "dashboard_uid", "window"
 
 
