@@ -325,8 +325,9 @@ def dcgm_families(readings: list[GPUReading], hostname: str) -> list[Any]:
     return [f for f in fams.values() if f.samples]
 
 
-class Published(Collector):
-    """Serves the families of the last tick plus live counters from the engine."""
+class Live(Collector):
+    """The counters a scrape reads live from the engine (ingest, snapshots, webhooks, the
+    publication's age): few series, rendered per scrape after the tick's text."""
 
     def __init__(self, engine: EngineView) -> None:
         self.engine = engine
@@ -336,7 +337,6 @@ class Published(Collector):
 
     def collect(self) -> Iterator[Any]:
         eng = self.engine
-        yield from eng.published
         svc = eng.spec.service
         for metric, table in ((cat.INGEST_BATCHES, eng.counters.batches),
                               (cat.INGEST_SAMPLES, eng.counters.samples),
@@ -363,6 +363,23 @@ class Published(Collector):
 
         build.add_metric([svc], {"version": __version__})
         yield build
+
+
+class Published(Live):
+    """Every family a scrape serves: the last tick's, then the live counters. /metrics sends
+    the tick's families as the text the tick rendered (:func:`scrape`), the same bytes."""
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.engine.published
+        yield from super().collect()
+
+
+def scrape(engine: EngineView, live: Any) -> bytes:
+    """The /metrics body: the tick's rendered families, then ``live`` (a registry of
+    :class:`Live`) rendered now; what ``generate_latest`` of :class:`Published` writes."""
+    from prometheus_client.exposition import generate_latest
+
+    return engine.published_text + generate_latest(live)
 
 
 class DCGMPublished(Collector):
