@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import statistics
+import subprocess
 import time
 import urllib.request
 from typing import Any
@@ -96,8 +97,12 @@ def measure(objectives: int, scrapes: int) -> dict[str, Any]:
         text = urllib.request.urlopen(url + "/metrics", timeout=60).read().decode()
         again, tick = render_again(text, max(3, scrapes // 4))
     finally:
-        proc.terminate()
-        proc.wait(10)
+        proc.terminate()          # its last snapshot of N objectives takes a while
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
     return {"median": statistics.median(took), "min": min(took), "max": max(took),
             "bytes": statistics.median(sizes), "healthz": health, "generate_latest": again,
             "tick_render": tick}

@@ -2,8 +2,7 @@
 
 Owns rendering a spec into named files (rules, rule tests, Grafana alerting, Alertmanager example,
 dashboards, provisioning) and writing them atomically (:mod:`.files`), each shape of objective
-built once and the rest filled from its template (:mod:`.shapes`), and a forked child to run a
-function beside this process (:mod:`.forked`). A composer: it may import the spec,
-the plans and both generator packages; the CLI and the demo call it, and no generator, SDK or
-sidecar module imports it.
+built once and the rest filled from its template (:mod:`.shapes`). A composer: it may import
+the spec, the plans and both generator packages; the CLI and the demo call it, and no
+generator, SDK or sidecar module imports it.
 """
