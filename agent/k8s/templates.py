@@ -12,6 +12,7 @@ styles, keys, indentation) is done once per shape.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +109,15 @@ class _Scratch:
         return "".join(out.parts)
 
 
-_SCRATCH = _Scratch()
+_LOCAL = threading.local()         # one scratch emitter per thread: it holds state mid-write
+
+
+def _scratch() -> _Scratch:
+    try:
+        scratch: _Scratch = _LOCAL.scratch
+    except AttributeError:
+        scratch = _LOCAL.scratch = _Scratch()
+    return scratch
 
 
 class YamlTemplate(Template[str]):
@@ -144,11 +153,12 @@ class YamlTemplate(Template[str]):
     def fill(self, forms: Forms) -> str:
         out = [self.parts[0]]
         column = _column(self.parts[0], 0)
+        scratch = _scratch()
         for (slot, tpl), part, (brk, size) in zip(self.holes, self.parts[1:], self._tails[1:],
                                                     strict=True):
             filled = tpl.fill(forms)
             assert filled is not None
-            text = _SCRATCH.write(slot, filled, column)
+            text = scratch.write(slot, filled, column)
             out.append(text)
             out.append(part)
             column = _column(text, column)

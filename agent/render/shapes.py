@@ -202,9 +202,10 @@ class Shapes:
             forms = self.forms[i]
             if tpl is not None and forms is not None:
                 yield p, tpl.fill(forms)
-            else:
-                with stage(name, p.o.name):
-                    yield p, build(p)
+                continue
+            with stage(name, p.o.name):      # the value is built inside, handed out after
+                value = build(p)
+            yield p, value
 
     def _template(self, g: _Group, build: Callable[[ObjectivePlan], T],
                   kind: type[Template[Any]]) -> Template[Any] | None:
