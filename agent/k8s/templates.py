@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from agent.k8s.emitter import Dumper
-from agent.render.shapes import Forms, Template, TextTemplate, _finder
+from agent.render.shapes import Forms, Template, TextTemplate, form_finder
 
 #: what render_kubernetes passes to yaml.dump, so a recorded document is the same text
 DUMP_ARGS: dict[str, Any] = {"sort_keys": False, "width": 100}
@@ -132,10 +132,10 @@ class YamlTemplate(Template[str]):
     def cut(cls, value: Any, forms: Forms) -> YamlTemplate | None:
         if not isinstance(value, Recorded):
             return None
-        finder, _ = _finder(forms)
+        pattern, _ = form_finder(forms)
         parts, holes, done = [], [], 0
         for slot in value.slots:
-            if finder.search(slot.value) is None:
+            if pattern.search(slot.value) is None:
                 continue
             tpl = TextTemplate.cut(slot.value, forms)
             if tpl is None:

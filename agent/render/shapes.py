@@ -238,7 +238,7 @@ class Template(Generic[T]):
         raise NotImplementedError
 
 
-def _finder(forms: Forms) -> tuple[re.Pattern[str], dict[str, str]]:
+def form_finder(forms: Forms) -> tuple[re.Pattern[str], dict[str, str]]:
     """A regex of every form's text (longest first) and text → token (the first token of
     coinciding forms: they coincide for every member of the shape)."""
     token_of: dict[str, str] = {}
@@ -266,9 +266,9 @@ class TextTemplate(Template[str | None]):
             return cls(None, [])
         if not isinstance(value, str):
             return None
-        finder, token_of = _finder(forms)
+        pattern, token_of = form_finder(forms)
         parts, tokens, done = [], [], 0
-        for m in finder.finditer(value):
+        for m in pattern.finditer(value):
             parts.append(value[done:m.start()])
             tokens.append(token_of[m.group()])
             done = m.end()
@@ -292,12 +292,12 @@ class TreeTemplate(Template[Any]):
 
     @classmethod
     def cut(cls, value: Any, forms: Forms) -> TreeTemplate | None:
-        finder, _ = _finder(forms)
+        pattern, _ = form_finder(forms)
 
         def walk(v: Any) -> Any:
             t = type(v)
             if t is str:
-                if finder.search(v) is None:
+                if pattern.search(v) is None:
                     return v
                 tpl = TextTemplate.cut(v, forms)
                 return _Holes(tpl) if tpl is not None else v
