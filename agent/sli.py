@@ -13,10 +13,15 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from agent import catalogue as cat
+from agent.custom_queries import (
+    custom_events_expr,
+    custom_metric_series,
+    custom_value_expr,
+)
 from agent.signals import Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
 from agent.signals.query_shapes import select
-from agent.spec.custom import WINDOW, CustomSLI, at_window
+from agent.spec.custom import WINDOW
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
@@ -148,6 +153,12 @@ class ObjectivePlan:
     def fleet(self) -> Fleet:
         """The spec's drift settings the fleet drift rules of a record read."""
         return fleet_of(self.spec.drift, self.o, self.raw_labels, self.rec_matchers)
+
+    def recordings(self) -> list[tuple[str, str]]:
+        """Intermediate series the record's value reads (the fleet drift statistics), recorded
+        before the value in the objective's rule group."""
+        build = None if self.o.custom or self.scraped else self.record.recordings
+        return [] if build is None else build(self.query(self.matchers, self.step))
 
     @property
     def settle(self) -> float | None:
@@ -353,43 +364,6 @@ class ObjectivePlan:
         return str(source(self.query(self.matchers, self.step)))
 
 
-def custom_metric_series(c: CustomSLI) -> str:
-    """The exported name of a custom SDK metric (counters gain ``_total``)."""
-    if c.counter is not None:
-        return c.counter if c.counter.endswith("_total") else c.counter + "_total"
-    assert c.gauge is not None
-    return c.gauge
-
-
-def custom_value_expr(c: CustomSLI, service: str, window: str) -> str:
-    """The team's value query; bad/total as a ratio; or one derived from the SDK metric."""
-    if c.error_ratio is not None:
-        return at_window(c.error_ratio, window)
-    if c.events:
-        bad, total = custom_events_expr(c, window)
-        return f"({bad}) / ({total})"
-    if c.value is not None:
-        return at_window(c.value, window)
-    m = cat.label_matchers({cat.SERVICE_LABEL: service})
-    if c.counter is not None:
-        return f"sum(rate({custom_metric_series(c)}{m}[{window}]))"
-    return f"max({custom_metric_series(c)}{m})"
-
-
-def custom_events_expr(c: CustomSLI, window: str) -> tuple[str, str]:
-    if c.error_ratio is not None:
-        # a raw error ratio counts as one event per evaluation: windows average it (Sloth's
-        # budget is the mean error ratio over the period)
-        ratio = at_window(c.error_ratio, window)
-        return f"({ratio})", f"({ratio}) * 0 + 1"
-    assert c.total is not None
-    total = at_window(c.total, window)
-    if c.bad is not None:
-        return at_window(c.bad, window), total
-    assert c.good is not None
-    return f"({total}) - ({at_window(c.good, window)})", total
-
-
 def plans(spec: Spec) -> list[ObjectivePlan]:
     """One plan per objective; alert base names are made unique."""
     out = [ObjectivePlan(spec, o) for o in spec.objectives]
@@ -398,3 +372,8 @@ def plans(spec: Spec) -> list[ObjectivePlan]:
         raise ValueError("objective names collide once turned into alert names: "
                          + ", ".join(sorted({n for n in names if names.count(n) > 1})))
     return out
+
+
+__all__ = ["Level", "ObjectivePlan", "camel", "custom_events_expr", "custom_metric_series",
+           "custom_value_expr", "dashboard_uid", "detail_uid", "panel_url", "plans",
+           "prom_duration", "runbook_url"]

@@ -62,17 +62,11 @@ def _annotations(p: ObjectivePlan, summary: str, description: str,
     return out
 
 
-def recordings(p: ObjectivePlan) -> list[tuple[str, str]]:
-    """Intermediate series the record's value reads (the fleet drift statistics)."""
-    build = None if p.o.custom or p.scraped else p.record.recordings
-    return [] if build is None else build(p.query(p.matchers, p.step))
-
-
 def recording_rules(p: ObjectivePlan) -> list[Rule]:
     # intermediate series first (a group evaluates in order); each aggregates the replica
     # labels away and carries the objective's labels, unique across groups
     rules: list[Rule] = [{"record": name, "expr": expr, "labels": p.labels}
-                         for name, expr in recordings(p)]
+                         for name, expr in p.recordings()]
     rules.append({"record": cat.RULE_VALUE, "expr": p.value_expr(), "labels": p.labels})
     if p.o.has_target:
         bad, total = p.sli_step_exprs()

@@ -8,8 +8,11 @@ sidecar's memory on a file larger than the memory it may use.
 3. A parquet file larger than the address space a real ``slo-agent run`` may use
    (RLIMIT_AS): its rows, nulls, freshness and drift reach /status, with the peak RSS; pandas in
    the same limit cannot read the file. The file is generated in /tmp and deleted afterwards.
+4. A big reference file read for drift (a fresh process each): DuckDB's bounded, ordered sample
+   (``read_reference``) beside ``pandas.read_parquet`` of the whole file, peak RSS and seconds.
 
     python bench/datasets.py [--rows 5000000] [--pg-rows 1000000] [--big-gb 3.2] [--limit-gb 2.75]
+                             [--ref-rows 20000000]
 """
 
 from __future__ import annotations
@@ -260,6 +263,41 @@ def big_file(gb: float, limit_gb: float, folder: Path) -> dict[str, Any]:
             "pandas_reads_it_under_the_limit": pandas_ok}
 
 
+REFERENCE_PROBE = """
+import resource, sys, time
+from pathlib import Path
+t = time.perf_counter()
+from agent.sidecar.collectors._dataset_drift import load_reference
+from agent.sidecar.collectors.stores.duckdb_files import read_reference
+from agent.spec import parse_spec
+import pandas as pd
+ds = parse_spec({"service": "b", "models": [{"name": "m"}], "sources": {"datasets": [
+    {"name": "d", "path": "d.parquet", "reference": sys.argv[1]}]}}).sources.datasets[0]
+frame = read_reference(Path(sys.argv[1])) if sys.argv[2] == "duckdb" else \
+    pd.read_parquet(sys.argv[1])
+ref = load_reference(frame, ds)
+print(ref.rows, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def big_reference(rows: int, folder: Path, repeat: int) -> list[tuple[str, int, float, float]]:
+    """(reader, reference rows kept, median seconds, median peak RSS MB) per reader."""
+    path = folder / "ref.parquet"
+    make_parquet(path, rows)
+    out = []
+    for reader in ("duckdb", "pandas"):
+        runs = []
+        for _ in range(repeat):
+            done = subprocess.run([sys.executable, "-c", REFERENCE_PROBE, str(path), reader],
+                                  capture_output=True, text=True, cwd=ROOT, check=True)
+            kept, seconds, rss_kb = done.stdout.split()
+            runs.append((int(kept), float(seconds), int(rss_kb) / 1024))
+        out.append((reader, runs[0][0], statistics.median(r[1] for r in runs),
+                    statistics.median(r[2] for r in runs)))
+    path.unlink()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=5_000_000)
@@ -267,7 +305,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--big-gb", type=float, default=3.2)
     ap.add_argument("--limit-gb", type=float, default=2.75)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["file", "pg", "big"])
+    ap.add_argument("--ref-rows", type=int, default=20_000_000)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["file", "pg", "big", "ref"])
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="slo-bench-datasets-"))
     try:
@@ -287,6 +326,12 @@ def main() -> None:
                   "|---|---|---|---|")
             for label, d, p in pg_rows(args.pg_rows, args.repeat):
                 print(f"| {label} | {d:,.0f} | {p:,.0f} | {d / p:.1f}x |")
+        if "ref" not in args.skip:
+            print(f"\n## A reference file of {args.ref_rows:,} rows read for drift (median of "
+                  f"{args.repeat}, a fresh process each)")
+            print("| reader | rows kept | seconds | peak RSS MB |\n|---|---|---|---|")
+            for reader, kept, sec, rss in big_reference(args.ref_rows, folder, args.repeat):
+                print(f"| {reader} | {kept:,} | {sec:.1f} | {rss:,.0f} |")
         if "big" not in args.skip:
             print("\n## A file larger than the sidecar's address-space limit")
             print(json.dumps(big_file(args.big_gb, args.limit_gb, folder), indent=2))

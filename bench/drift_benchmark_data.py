@@ -12,6 +12,7 @@ a Python that has nannyml installed (its alerts are computed in that process), o
 alerts it wrote before.
 
     python bench/drift_benchmark_data.py --data DIR (--nannyml-python PY | --truth FILE)
+    python bench/drift_benchmark_data.py --data DIR --clean 100     # clean windows' rate
 """
 
 from __future__ import annotations
@@ -117,6 +118,44 @@ def run_set(name: str, data: Path, t: dict[str, Any], thresholds: DriftThreshold
             "fit_s": fitted, "chunks": len(t["chunks"])}
 
 
+def clean_rate(name: str, data: Path, thresholds: DriftThresholds, trials: int,
+               per: int = 4, chunk: int = 5000, seed: int = 35) -> dict[str, Any]:
+    """The false-alarm rate on clean windows: each trial fits a detector on a random half of
+    the reference file and checks ``per`` disjoint ``chunk``-row windows of the other half
+    (a fresh split each trial, so one unlucky split does not stand for the rest)."""
+    import numpy as np
+
+    ref = _read(data / FILES[name][0])
+    ref = ref[[c for c in ref.columns if c not in OUTPUTS and not c.startswith("y_pred_proba")]]
+    rng = np.random.default_rng(seed)
+    half = len(ref) // 2
+    per = min(per, (len(ref) - half) // chunk)
+    windows = alarms = 0
+    by: dict[str, int] = {}
+    for _ in range(trials):
+        order = rng.permutation(len(ref))
+        detector = DriftDetector(ref.iloc[order[:half]], thresholds=thresholds)
+        for j in range(per):
+            rows = order[half + j * chunk: half + (j + 1) * chunk]
+            hit = [r.feature for r in detector.check(ref.iloc[rows])
+                   if r.status in (Status.WARNING, Status.CRITICAL)]
+            windows += 1
+            alarms += bool(hit)
+            for col in hit:
+                by[col] = by.get(col, 0) + 1
+    return {"windows": windows, "alarms": alarms, "by": by}
+
+
+def _upper(k: int, n: int, z: float = 1.96) -> float:
+    """Wilson's 95 % upper bound of a rate seen k times in n."""
+    if n == 0:
+        return 1.0
+    p = k / n
+    centre = p + z * z / (2 * n)
+    spread = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return (centre + spread) / (1 + z * z / n)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="folder holding the benchmark's data files")
@@ -124,7 +163,22 @@ def main() -> None:
     ap.add_argument("--truth", help="a JSON of alerts written by an earlier run")
     ap.add_argument("--chunk", type=int, default=5000)
     ap.add_argument("--save-truth", help="write the truth JSON here")
+    ap.add_argument("--clean", type=int, metavar="TRIALS", help="instead: the false-alarm rate "
+                    "on clean windows (reference halves, 4 windows per trial)")
     args = ap.parse_args()
+    if args.clean:
+        print(f"# clean windows: {args.chunk:,} rows from one random half of each reference "
+              f"file, the detector fitted on the other half; {args.clean} splits")
+        print("| set | windows | with any alarm | rate (95 % upper) | columns |")
+        print("| --- | --- | --- | --- | --- |")
+        for name in FILES:
+            c = clean_rate(name, Path(args.data), DriftThresholds(**THRESHOLDS), args.clean,
+                           chunk=args.chunk)
+            cols = ", ".join(f"{k} {v}" for k, v in sorted(c["by"].items()))
+            print(f"| {name} | {c['windows']} | {c['alarms']} | {c['alarms'] / c['windows']:.2%} "
+                  f"({_upper(c['alarms'], c['windows']):.2%}) | {cols} |")
+            sys.stdout.flush()
+        return
     alerts = truth(args.nannyml_python, args.truth, args.chunk)
     if args.save_truth:
         Path(args.save_truth).write_text(json.dumps(alerts))

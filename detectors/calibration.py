@@ -25,8 +25,9 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -44,11 +45,32 @@ _BGK = 0.5826             # -zeta(1/2)/sqrt(2 pi): bias of a Brownian maximum se
 PSI_EPS = 1e-4            # the same proportion floor as detectors.drift.PSI_EPS
 
 
-def column_quantile(family: float, columns: int) -> float:
+def column_quantile(family: float, columns: float) -> float:
     """The per-column quantile for a family of ``columns`` tested together: a clean window's
     columns all stay under their thresholds with probability at least ``family`` (Bonferroni),
-    so one more monitored column does not add false alarms."""
-    return 1.0 - (1.0 - family) / max(1, columns)
+    so one more monitored column does not add false alarms. ``columns`` may be a share of the
+    family (:func:`calibration_split`)."""
+    return 1.0 - (1.0 - family) / max(1.0, columns)
+
+
+def calibration_split(p_adjusted: Sequence[float], alpha: float,
+                      correction: str = "bh") -> float:
+    """What the family's calibration quantile is split over, following the p-values'
+    correction, so the two do not correct for the same columns twice.
+
+    Benjamini–Hochberg lets each of the R columns it finds significant (of k tested) through
+    at level ``alpha · R / k``; the calibrated thresholds take the same step: ``k / R`` (never
+    more than k). A clean window has R at most 1, so its columns are held to the full
+    Bonferroni split as before; when several columns drift together, a column is not held
+    ten times stricter than the test that found it. Bonferroni: k; no correction: 1."""
+    tested = [p for p in p_adjusted if not math.isnan(p)]
+    k = len(tested)
+    if correction == "none":
+        return 1.0
+    if correction == "bonferroni":
+        return float(max(1, k))
+    found = sum(1 for p in tested if p < alpha)
+    return max(1, k) / max(1, found)
 
 
 def window_key(n: int) -> int:
@@ -149,6 +171,41 @@ def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
     return NumericShape(cells, distinct, key, continuous)
 
 
+def drawn_quantile(quantile: float) -> float:
+    """The quantile the draws are read at: past ``MAX_DIRECT`` a threshold is the one at
+    ``MAX_DIRECT`` scaled by its null's tail, so one set of draws per column and window size
+    serves every quantile past it (a family split over any share of its columns, an
+    objective's own calibration) and is cached once, under this quantile."""
+    return min(quantile, MAX_DIRECT)
+
+
+def ks_ties_at(drawn: float, quantile: float, shape: NumericShape, n: int, m: int) -> float:
+    """A tied column's KS threshold at ``quantile`` from the one at :func:`drawn_quantile`
+    (:func:`detectors.nulls.ks_with_ties`): the bridge's sup scaled by the Kolmogorov tail,
+    the grid term added as it was."""
+    if quantile <= MAX_DIRECT or drawn <= 0.0 or drawn >= 1.0 or n <= 0 or m <= 0:
+        return drawn
+    grid = (_BGK * math.sqrt(1.0 / n + 1.0 / m) / math.sqrt(shape.cells.size)
+            if shape.distinct > shape.cells.size else 0.0)
+    return min((drawn - grid) * nulls.ks_tail(quantile) + grid, 1.0)
+
+
+def psi_drawn_at(drawn: float, quantile: float, row: NDArray[np.int64]) -> float:
+    """A sparse column's PSI threshold at ``quantile`` from the bootstrap's at
+    :func:`drawn_quantile` (:func:`detectors.nulls.psi_bootstrap`): scaled by the
+    chi-square tail of its categories."""
+    if quantile <= MAX_DIRECT or drawn <= 0.0:
+        return drawn
+    return drawn * _chi2_tail(quantile, max(int(np.count_nonzero(row)) - 1, 1))
+
+
+@lru_cache(maxsize=1024)
+def _chi2_tail(quantile: float, dof: int) -> float:
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(quantile, dof) / chi2.ppf(MAX_DIRECT, dof))
+
+
 def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile: float,
                  cache: CalibrationCache | None = None) -> float:
     """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference:
@@ -161,9 +218,11 @@ def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile:
     if shape.continuous:
         return cache.get(("ks", n, m, round(quantile, 9)),
                          lambda: nulls.ks_continuous(n, m, quantile))
-    return cache.get(("ks", n, round(quantile, 9), shape.key),
-                     lambda: nulls.ks_with_ties(cache.bridge, shape.cells, n, quantile,
-                                                shape.distinct))
+    q = drawn_quantile(quantile)
+    drawn = cache.get(("ks", n, round(q, 9), shape.key),
+                      lambda: nulls.ks_with_ties(cache.bridge, shape.cells, n, q,
+                                                 shape.distinct))
+    return ks_ties_at(drawn, quantile, shape, n, m)
 
 
 def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
@@ -172,13 +231,15 @@ def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
     chi-square when every category is expected often enough, else the bootstrap."""
     row = np.asarray(reference_row, dtype=np.int64)
     n = window_key(n_window)
-    key = ("psi", n, round(quantile, 9), fingerprint(row))
+    if nulls.psi_is_asymptotic(row, n):
+        return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), quantile)
+    q = drawn_quantile(quantile)
 
     def compute() -> float:
-        if nulls.psi_is_asymptotic(row, n):
-            return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), quantile)
-        return nulls.psi_bootstrap([row], n, quantile)[0]
-    return compute() if cache is None else cache.get(key, compute)
+        return nulls.psi_bootstrap([row], n, q)[0]
+    drawn = compute() if cache is None else cache.get(("psi", n, round(q, 9),
+                                                       fingerprint(row)), compute)
+    return psi_drawn_at(drawn, quantile, row)
 
 
 def fingerprint(counts: NDArray[np.int64]) -> Hashable:

@@ -158,13 +158,23 @@ def type_outcomes(observed: Mapping[str, str], contract: Mapping[str, Any]
 
 def _utc_datetimes(frame: Any, contract: Mapping[str, Any]) -> Any:
     """Freshness compares with an aware timestamp; make the freshness column UTC-aware."""
+    import numpy as np
     import pandas as pd
 
     col = (contract.get("freshness") or {}).get("column")
     if not col or col not in frame.columns:
         return frame
     out = frame.copy()
-    out[col] = pd.to_datetime(out[col], errors="coerce", utc=True)
+    values = out[col]
+    if pd.api.types.is_bool_dtype(values.dtype):
+        out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+    elif pd.api.types.is_numeric_dtype(values.dtype):
+        # epoch seconds, as detectors.quality.newest_event_time reads them (not nanoseconds)
+        seconds = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        seconds[~np.isfinite(seconds)] = np.nan
+        out[col] = pd.to_datetime(seconds, errors="coerce", utc=True, unit="s")
+    else:
+        out[col] = pd.to_datetime(values, errors="coerce", utc=True)
     return out
 
 

@@ -28,8 +28,12 @@ from numpy.typing import NDArray
 from detectors import nulls, stattests
 from detectors.calibration import (
     CalibrationCache,
+    calibration_split,
     column_quantile,
+    drawn_quantile,
     ks_threshold,
+    ks_ties_at,
+    psi_drawn_at,
     window_key,
 )
 from detectors.calibration import fingerprint as _fingerprint
@@ -66,6 +70,9 @@ class DriftReport:
     columns: list[FeatureDrift]
     skipped: list[Skipped] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    #: what the family's calibration quantile was split over (:func:`calibration_split`): pass
+    #: it on as ``family`` to calibrate this window's columns elsewhere
+    family: float = 1.0
 
     def __iter__(self) -> Iterator[FeatureDrift]:
         return iter(self.columns)
@@ -174,25 +181,30 @@ class DriftDetector:
             elif name in declared_cat:
                 self.add_categorical(name, Counter(_labels(col)), "declared categorical")
             elif _is_numeric(col):
-                values = _floats(col)
-                distinct = np.unique(values[~np.isnan(values)])
-                if distinct.size <= FLAG_VALUES:
-                    self.add_categorical(name, Counter(_labels(values)),
-                                         f"{distinct.size} values: a flag, tested as categories")
-                else:
-                    self.add_numeric(name, sorted_reference(values))
+                self.add_numeric(name, sorted_reference(_floats(col)))
             else:
                 self.add_categorical(name, Counter(_labels(col)))
 
     # -- fitting -------------------------------------------------------------------------------
 
     def add_numeric(self, name: str, reference_sorted: NDArray[np.float64]) -> None:
-        """A numeric column from its sorted, NaN-free reference (:func:`sorted_reference`)."""
-        edges, counts = _deciles(reference_sorted)
-        self.numeric[name] = _Numeric(reference_sorted, edges, counts)
+        """A numeric column from its sorted, NaN-free reference (:func:`sorted_reference`).
+        A flag (at most ``FLAG_VALUES`` values, such as 0/1) is a category: its share is what
+        moves, chi-square tests it, and its numeric windows are counted by value."""
+        ref = reference_sorted
+        distinct = int(np.count_nonzero(np.diff(ref))) + 1 if ref.size else 0
+        if 0 < distinct <= FLAG_VALUES:
+            values, counts = np.unique(ref, return_counts=True)
+            self.add_categorical(name, dict(zip(values.tolist(), counts.tolist(), strict=True)),
+                                 f"{distinct} values: a flag, tested as categories")
+            return
+        self.categorical.pop(name, None)
+        edges, counts = _deciles(ref)
+        self.numeric[name] = _Numeric(ref, edges, counts)
 
     def add_categorical(self, name: str, counts: Mapping[Hashable, int],
                         reason: str | None = None) -> None:
+        self.numeric.pop(name, None)
         self.categorical[name] = _Categorical(counts, np.asarray(reference_cells(counts),
                                                                  dtype=np.int64), reason)
 
@@ -220,11 +232,15 @@ class DriftDetector:
                        categorical: Mapping[str, Iterable[Hashable]], *,
                        calibrate: bool = True,
                        thresholds: DriftThresholds | None = None) -> DriftReport:
-        """As :meth:`check`, numeric windows already sorted and NaN-free."""
+        """As :meth:`check`, numeric windows already sorted and NaN-free (a flag's numeric
+        window is counted by value)."""
         t = thresholds or self.thresholds
         nn = [k for k in numeric if k in self.numeric]
         cn = [k for k in categorical if k in self.categorical]
-        return self._judge(t, nn, [numeric[k] for k in nn], cn, [categorical[k] for k in cn],
+        flags = [k for k in numeric if k in self.categorical and k not in categorical]
+        return self._judge(t, nn, [numeric[k] for k in nn], cn + flags,
+                           [categorical[k] for k in cn]
+                           + [np.asarray(numeric[k], dtype=np.float64).tolist() for k in flags],
                            calibrate)
 
     def _judge(self, t: DriftThresholds, num_names: list[str],
@@ -250,13 +266,13 @@ class DriftDetector:
                          c.n_reference, c.n_window, c.unseen, c.new_share))
         p_raw = [r[3] if min(r[6], r[7]) >= t.min_samples else math.nan for r in rows]
         p_adj = adjust_p_values(p_raw, t.correction)
-        family = sum(not math.isnan(p) for p in p_raw)
+        split = calibration_split(p_adj, t.alpha, t.correction)
         tested = [(r[0], r[1], r[7]) for r, p in zip(rows, p_adj, strict=True)
                   if not math.isnan(p)]
         cal: dict[str, float | None] = {}
         pending: list[str] = []
         if t.calibration is not None and tested:
-            cal, pending = self._calibrated(tested, t.calibration, family, calibrate)
+            cal, pending = self._calibrated(tested, t.calibration, split, calibrate)
         out = []
         for row, pa in zip(rows, p_adj, strict=True):
             f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
@@ -277,11 +293,11 @@ class DriftDetector:
                                     significant, unseen, new_share, levels.warning,
                                     levels.source, levels.critical, cal.get(f), rule,
                                     levels.floor, levels.floor_reason, reason))
-        return DriftReport(out, list(self.skipped), pending)
+        return DriftReport(out, list(self.skipped), pending, split)
 
     # -- calibration ---------------------------------------------------------------------------
 
-    def _calibrated(self, tested: list[tuple[str, str, int]], quantile: float, family: int,
+    def _calibrated(self, tested: list[tuple[str, str, int]], quantile: float, family: float,
                     compute: bool) -> tuple[dict[str, float | None], list[str]]:
         """Each tested column's calibrated threshold; closed forms always, the rest from the
         cache or (``compute``) now. Columns left without one get the distribution-free
@@ -309,18 +325,19 @@ class DriftDetector:
     def _cached(self, name: str, n_window: int, q: float) -> float | None:
         """The calibration if it is a closed form or already computed, else None."""
         n = window_key(n_window)
+        drawn_q = round(drawn_quantile(q), 9)
         if name in self.numeric:
             ref = self.numeric[name].reference
             shape = self.cache.shape(ref)
             if shape.continuous:
                 return nulls.ks_continuous(n, ref.size, q)
-            key: Any = ("ks", n, round(q, 9), shape.key)
-        else:
-            row = self.categorical[name].cells
-            if nulls.psi_is_asymptotic(row, n):
-                return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), q)
-            key = ("psi", n, round(q, 9), _fingerprint(row))
-        return self.cache.peek(key)
+            drawn = self.cache.peek(("ks", n, drawn_q, shape.key))
+            return None if drawn is None else ks_ties_at(drawn, q, shape, n, int(ref.size))
+        row = self.categorical[name].cells
+        if nulls.psi_is_asymptotic(row, n):
+            return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), q)
+        drawn = self.cache.peek(("psi", n, drawn_q, _fingerprint(row)))
+        return None if drawn is None else psi_drawn_at(drawn, q, row)
 
     def _provisional(self, name: str, n: int, q: float) -> float:
         if name in self.numeric:
@@ -338,13 +355,14 @@ class DriftDetector:
                     ks_threshold(self.numeric[name].reference, n, q, self.cache)
                 else:
                     rows.append((name, self.categorical[name].cells))
+            drawn_q = drawn_quantile(q)      # one bootstrap serves every quantile past it
             todo = [(nm, r) for nm, r in rows
-                    if self.cache.peek(("psi", n, round(q, 9), _fingerprint(r))) is None]
-            values = nulls.psi_bootstrap([r for _, r in todo], n, q)
+                    if self.cache.peek(("psi", n, round(drawn_q, 9), _fingerprint(r))) is None]
+            values = nulls.psi_bootstrap([r for _, r in todo], n, drawn_q)
             for (_, r), v in zip(todo, values, strict=True):
-                self.cache.put(("psi", n, round(q, 9), _fingerprint(r)), v)
+                self.cache.put(("psi", n, round(drawn_q, 9), _fingerprint(r)), v)
 
-    def calibrate(self, n_window: int, family: int | None = None,
+    def calibrate(self, n_window: int, family: float | None = None,
                   quantile: float | None = None) -> None:
         """Calibrate every column for windows of ``n_window`` (``family`` columns tested
         together, default all fitted ones): what a caller runs off its hot path."""
@@ -357,7 +375,8 @@ class DriftDetector:
         if todo:
             self._compute(todo, window_key(n_window), qc)
 
-    def threshold(self, name: str, n_window: int, quantile: float, family: int = 1) -> float:
+    def threshold(self, name: str, n_window: int, quantile: float,
+                  family: float = 1) -> float:
         """The column's calibrated threshold for windows of ``n_window`` (computed now if
         needed) with ``family`` columns tested together."""
         q = column_quantile(quantile, family)
@@ -367,7 +386,7 @@ class DriftDetector:
             value = self._cached(name, n_window, q)
         return value if value is not None else self._provisional(name, window_key(n_window), q)
 
-    def calibrate_columns(self, sizes: Mapping[str, int], family: int,
+    def calibrate_columns(self, sizes: Mapping[str, int], family: float,
                           quantile: float) -> None:
         """Calibrate the named columns, each for its own window size (what a caller queues
         for the columns a check left pending)."""
@@ -380,7 +399,7 @@ class DriftDetector:
         for key, names in by_key.items():
             self._compute(names, key, q)
 
-    def is_calibrated(self, n_window: int, family: int | None = None,
+    def is_calibrated(self, n_window: int, family: float | None = None,
                       quantile: float | None = None) -> bool:
         q = quantile if quantile is not None else self.thresholds.calibration
         if q is None:

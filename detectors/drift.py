@@ -80,9 +80,11 @@ def detect_drift(data: DriftInput, thresholds: DriftThresholds | None = None,
     for name, counts in data.categorical_refs.items():
         if name in data.categorical_windows:
             detector.add_categorical(name, counts)
-    windows = {name: sorted_window(data.numeric_windows[name]) for name in detector.numeric}
+    windows = {name: sorted_window(data.numeric_windows[name]) for name in data.numeric_refs
+               if name in data.numeric_windows}    # a numeric flag's too (a category now)
     return detector.check_prepared(windows, {k: data.categorical_windows[k]
-                                             for k in detector.categorical}).columns
+                                             for k in data.categorical_refs
+                                             if k in data.categorical_windows}).columns
 
 
 def calibrated_threshold(data: DriftInput, feature: str, test: str, n_window: int,

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from agent import __version__
-from agent.cli.common import CONTEXT, EXIT_SPEC
+from agent.cli.common import CONTEXT, EXIT_SPEC, dataset_files
 from agent.cli.common import checked as _checked
 from agent.cli.common import load as _load
 from agent.cli.common import need as _need
@@ -45,11 +45,13 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
 
     spec = config or spec
     parsed = _checked(out, spec)
+    files = dataset_files(out, parsed, spec)
     rows = objective_rows(parsed)
     if as_json:
         import json
 
-        click.echo(json.dumps({"service": parsed.service, "objectives": rows}, indent=2))
+        click.echo(json.dumps({"service": parsed.service, "objectives": rows,
+                               "dataset_files": files}, indent=2))
         return
     out.table(
         f"{parsed.service} ({parsed.environment}): {len(rows)} objectives",
@@ -59,6 +61,8 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     )
     if not _sql_datasets_readable(out, parsed, Path(spec).resolve().parent):
         sys.exit(EXIT_SPEC)
+    for name, path in files.items():
+        out.info(f"dataset file {name}: {path}")
     out.ok(f"{spec} is valid")
 
 
@@ -322,7 +326,7 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
     from agent.sidecar.engine import Engine
     from agent.sidecar.http.server import InsecureBind
     from agent.sidecar.http.server import run as serve
-    from agent.sidecar.state.agent_state.roles import ROLES
+    from agent.sidecar.state.roles import ROLES
     from agent.spec import SpecError, parse_spec
 
     if role is not None and role not in ROLES:

@@ -19,7 +19,14 @@ from agent.spec.burn import (
     default_tiers,
     fit_tiers,
 )
-from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
+from agent.spec.fields import (
+    LABEL_RE,
+    Duration,
+    StrictModel,
+    as_duration,
+    check_name,
+    problems_error,
+)
 from agent.spec.objective import Objective, Selector, as_quantile, parse_quantile
 from agent.spec.otlp import Match, check_match, parse_match
 from agent.spec.runtime import SDK, Limits, Sidecar, Webhook
@@ -41,8 +48,9 @@ class ModelRef(StrictModel):
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list,
                                    description="features drift-tested with chi-square/PSI")
-    time_like: list[str] = Field(default_factory=list, description="features that are clocks, "
-                                 "dates, sequences or ids: left out of the drift test")
+    time_like: list[str] = Field(default_factory=list, description="this model's features "
+                                 "that are clocks, dates, sequences or ids: left out of its "
+                                 "drift test (other models' features of the same name are not)")
     description: str | None = None
     otlp: bool | str | None = Field(
         default=None, description="fed by OTLP: true (gen_ai.request.model is the name), "
@@ -54,6 +62,23 @@ class ModelRef(StrictModel):
         return check_name(v, "a model name")
 
     _v_otlp = field_validator("otlp")(lambda cls, v: check_match(v))
+
+    @model_validator(mode="after")
+    def _time_like(self) -> ModelRef:
+        """A time-like feature is left out of the test, so it cannot also be tested as a
+        category, and it must be one of ``features`` when those are declared."""
+        problems = []
+        for i, f in enumerate(self.time_like):
+            if f in self.categorical:
+                problems.append((f"time_like[{i}]", f"feature {f!r} is also in categorical: a "
+                                 "time-like feature is left out of the drift test; remove it "
+                                 "from one of the lists", f))
+            elif self.features is not None and f not in self.features:
+                problems.append((f"time_like[{i}]", f"feature {f!r} is not a feature of this "
+                                 f"model; declared: {', '.join(self.features)}", f))
+        if problems:
+            raise problems_error(problems)
+        return self
 
     @property
     def otlp_match(self) -> Match | None:

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from agent.signals import RECORDS, otel_names
+from agent.signals import RECORDS, otel_names, otlp_instruments
 from agent.spec.fields import StrictModel
 
 ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
@@ -118,16 +118,8 @@ def fed_kinds(http_only: bool = False) -> frozenset[str]:
     """The signal kinds OTLP feeds (only ``http.*`` instruments: ``http_only``), joined from
     the instrument table to the records: a kind whose sidecar computation reads what an
     instrument fills (a sketch, the bad outcome, or any of the counts it sums)."""
-    fills = {a for i in otel_names.INSTRUMENTS if not http_only or i.conventions == "http"
-             for a in otel_names.FILLS[i.role]}
-    out = set()
-    for kind, r in RECORDS.items():
-        p = r.compute.params
-        if (r.compute.shape == "sketch" and p.get("attr") in fills) \
-                or (r.compute.shape == "counts" and p.get("bad") in fills) \
-                or (r.compute.shape == "per_second" and fills & set(p.get("attrs", ()))):
-            out.add(kind.value)
-    return frozenset(out)
+    return frozenset(kind.value for kind, r in RECORDS.items()
+                     if otlp_instruments(r, http_only))
 
 
 def source_notes(spec: Any) -> list[str]:

@@ -8,6 +8,8 @@ its own columns (the diagnosis, texture quartiles, area in steps of 10)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -154,16 +156,41 @@ def test_time_like_columns_by_dtype_text_and_name_and_the_override() -> None:
     rng = np.random.default_rng(1)
     stamps = pd.date_range("2024-01-01", periods=500, freq="min")
     frame = pd.DataFrame({"when": stamps, "day": stamps.astype(str)[rng.permutation(500)],
-                          "year": rng.integers(2015, 2019, 500), "id": rng.permutation(500),
-                          "amount": rng.normal(size=500)})
+                          "year": np.sort(rng.integers(2015, 2019, 500)),
+                          "id": rng.permutation(500), "amount": rng.normal(size=500),
+                          "model_year": rng.integers(1995, 2021, 500)})
     det = DriftDetector(frame)
     reasons = {s.column: s.reason for s in det.skipped}
     assert set(reasons) == {"when", "day", "year", "id"}, reasons
     assert "datetime" in reasons["when"] and "dates" in reasons["day"]
     assert "named like" in reasons["year"] and "identifier" in reasons["id"]
-    assert set(det.numeric) == {"amount"}
+    # a year over rows in no order is a measurement of the row (a car's model year)
+    assert set(det.numeric) == {"amount", "model_year"}
     # a list names exactly the time-like columns: the year is tested again
     assert "year" in DriftDetector(frame, time_like=["when", "day", "id"]).numeric
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), name=st.sampled_from(["year", "model_year", "birth_year",
+                                                         "month", "eventDay"]),
+       low=st.integers(1, 2000), span=st.integers(3, 60), n=st.integers(40, 2000))
+def test_a_name_that_says_time_needs_values_that_behave_like_a_time_axis(
+        seed: int, name: str, low: int, span: int, n: int) -> None:
+    """The name rule for clocks and calendars holds over rows in time order or one value all
+    through; the same values in no order are a measurement, tested like any other."""
+    rng = np.random.default_rng(seed)
+    values = rng.integers(low, low + span, n).astype(float)
+    if np.unique(values).size < 3:
+        return
+    assert time_like_reason(name, values) is None
+    assert time_like_reason(name, np.sort(values)) is not None       # monotonic, or by name
+    half = n // 2                                 # a counter that wraps: two periods in order
+    wrapped = np.concatenate((np.sort(values[:half]), np.sort(values[half:])))
+    if min(np.unique(values[:half]).size, np.unique(values[half:]).size) >= 12:
+        assert "time order" in (time_like_reason(name, wrapped) or "")
+    assert "one value" in (time_like_reason(name, np.full(n, float(low))) or "")
+    # an id by its name stays an id, in any order
+    assert time_like_reason(f"{name}_id", values) is not None
 
 
 # -- fast null quantiles against the bootstrap --------------------------------------------------
@@ -222,3 +249,123 @@ def test_a_check_without_calibration_judges_on_the_floor_and_says_so() -> None:
     assert coded.threshold_source == "calibrated" and coded.calibrated is not None
     # the provisional floor (distribution-free) is never below the calibrated threshold
     assert by["coded"].threshold is not None and by["coded"].threshold >= coded.calibrated
+
+
+# -- numeric flags are categories ---------------------------------------------------------------
+
+def _flag(n: int, share: float, rng: np.random.Generator, dtype: str) -> np.ndarray:
+    """``n`` values, exactly ``share`` of them 1, shuffled, as 0/1 numbers of ``dtype``."""
+    out = np.zeros(n, dtype=dtype)
+    out[: round(share * n)] = 1
+    return rng.permutation(out)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+@pytest.mark.parametrize("prepared", [False, True])
+def test_a_numeric_flag_whose_share_moves_5_points_alarms_by_chi_square(dtype: str,
+                                                                        prepared: bool) -> None:
+    """A 0/1 column's share moving from 30 % to 35 % (2,000-row window, 5,000-row reference):
+    tested as a category (chi-square, PSI as the effect), it alarms on its calibrated PSI
+    threshold; a window at 30 % stays quiet. The one-call path (prepared numeric windows, as
+    the sidecar and dataset files pass them) judges the flag the same way."""
+    from scipy.stats import chi2_contingency
+
+    from detectors.categorical import psi_from_counts
+
+    rng = np.random.default_rng(11)
+    ref = _flag(5000, 0.30, rng, dtype)
+    moved, clean = _flag(2000, 0.35, rng, dtype), _flag(2000, 0.30, rng, dtype)
+    if prepared:
+        det = DriftDetector()
+        det.add_numeric("flag", sorted_reference(ref))
+        moved_r = det.check_prepared({"flag": np.sort(moved.astype(float))}, {})
+        clean_r = det.check_prepared({"flag": np.sort(clean.astype(float))}, {})
+    else:
+        det = DriftDetector({"flag": ref})
+        moved_r, clean_r = det.check({"flag": moved}), det.check({"flag": clean})
+    assert "flag" in det.categorical and "flag" not in det.numeric
+    r = moved_r.by_feature()["flag"]
+    assert r.test == "chi2" and "a flag" in (r.kind_reason or ""), r
+    table = np.array([[3500, 1500], [1300, 700]])
+    assert r.statistic == pytest.approx(chi2_contingency(table).statistic, rel=1e-12)
+    assert r.effect == pytest.approx(psi_from_counts(table[0], table[1]), rel=1e-12)
+    assert r.status in ALARM and r.rule == "calibrated", r
+    assert r.threshold is not None and r.effect >= r.threshold
+    quiet = clean_r.by_feature()["flag"]
+    assert quiet.test == "chi2" and quiet.status is Status.OK and quiet.effect == 0.0
+
+
+# -- the calibration is split as the p-values are corrected -------------------------------------
+
+def test_columns_drifting_together_are_not_held_to_the_bonferroni_split() -> None:
+    """Eight 0/1 columns (30 % in 20,000 reference rows); a 5,000-row window moves six of them
+    to 32.6 % (p ~ 4e-4 each). Benjamini–Hochberg finds all six at alpha 1 %, and their
+    calibrated thresholds take the same step (the family quantile split over 8 / 6 columns):
+    they alarm. The same shift in one column alone is held to the full split over 8 columns
+    (as a clean window's columns are) and stays quiet."""
+    from detectors.calibration import calibration_split
+
+    rng = np.random.default_rng(2)
+
+    def flags(n: int, ones: int) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        out[:ones] = True
+        return rng.permutation(out)
+
+    det = DriftDetector({f"c{j}": flags(20_000, 6000) for j in range(8)})
+    together = det.check({f"c{j}": flags(5000, 1630 if j < 6 else 1500) for j in range(8)})
+    alone = det.check({f"c{j}": flags(5000, 1630 if j < 1 else 1500) for j in range(8)})
+    assert together.family == pytest.approx(8 / 6) and alone.family == 8
+    moved = together.by_feature()
+    assert {f for f, r in moved.items() if r.status in ALARM} == {f"c{j}" for j in range(6)}
+    assert all(moved[f"c{j}"].rule == "calibrated" for j in range(6))
+    one = alone.by_feature()["c0"]
+    assert one.significant and one.status is Status.OK and one.rule == "calibrated"
+    assert one.effect == moved["c0"].effect and one.threshold > moved["c0"].threshold
+    # the split follows the correction chosen for the p-values
+    p = [0.001, 0.002, 0.5, math.nan]
+    assert calibration_split(p, 0.01, "bh") == 3 / 2
+    assert calibration_split(p, 0.01, "bonferroni") == 3
+    assert calibration_split(p, 0.01, "none") == 1
+    assert calibration_split([0.5, 0.6], 0.01, "bh") == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(p=st.lists(st.floats(0, 1) | st.just(math.nan), max_size=40),
+       alpha=st.floats(1e-4, 0.5))
+def test_the_calibration_split_lies_between_one_column_and_the_whole_family(
+        p: list[float], alpha: float) -> None:
+    from detectors.calibration import calibration_split
+
+    k = max(1, sum(not math.isnan(x) for x in p))
+    assert 1 <= calibration_split(p, alpha, "bh") <= calibration_split(p, alpha,
+                                                                          "bonferroni") == k
+
+
+@pytest.mark.parametrize("q", [0.995, 0.999, 0.9999, 1 - 1e-6])
+def test_one_set_of_draws_serves_every_quantile_past_0_99(q: float) -> None:
+    """A tied column's bridge and a sparse column's bootstrap are drawn once, at 0.99; the
+    threshold at any higher quantile (a family split over a different share of its columns)
+    is the same number the draws would give at that quantile, and needs no new calibration."""
+    from detectors.calibration import ks_ties_at, numeric_shape, psi_drawn_at
+    from detectors.verdict import DriftThresholds
+
+    rng = np.random.default_rng(12)
+    coded = np.floor(rng.normal(size=5000) * 3)
+    ref = sorted_reference(coded)
+    shape, bridge = numeric_shape(ref), Bridge()
+    at_99 = ks_with_ties(bridge, shape.cells, 2000, 0.99, shape.distinct)
+    direct = ks_with_ties(bridge, shape.cells, 2000, q, shape.distinct)
+    assert ks_ties_at(at_99, q, shape, 2000, ref.size) == pytest.approx(direct, rel=1e-12)
+    sparse = np.array([3000, 2000, 50, 10, 5, 1])
+    drawn = psi_bootstrap([sparse], 2000, 0.99)[0]
+    assert psi_drawn_at(drawn, q, sparse) == pytest.approx(
+        psi_bootstrap([sparse], 2000, q)[0], rel=1e-12)
+    # calibrated once (at the clean family's split), judged at another quantile without a queue
+    labels = np.repeat(np.array([f"c{i}" for i in range(6)]), sparse)
+    det = DriftDetector({"coded": coded, "sparse": labels}, cache=CalibrationCache())
+    window = {"coded": np.floor(rng.normal(size=2000) * 3), "sparse": rng.choice(labels, 2000)}
+    det.calibrate(2000)
+    report = det.check(window, calibrate=False, thresholds=DriftThresholds(calibration=q))
+    assert report.pending == [], report.pending
+    assert {r.threshold_source for r in report} == {"calibrated"}

@@ -19,10 +19,10 @@ from agent.k8s.render import render_kubernetes as builders_only
 from agent.k8s.templates import YamlTemplate
 from agent.render import shapes
 from agent.render.files import render, render_kubernetes
+from agent.signals.examples import every_kind_spec
 from agent.spec import parse_spec
 from agent.spec.document import Spec
 from agent.stages import GenerateError
-from tests.generators.test_generate import every_kind_spec
 from tests.generators.test_render_by_shape import copies_spec, specs
 
 

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from agent.render.files import render
 from agent.render.shapes import Shapes, TextTemplate, TreeTemplate, safe
+from agent.signals.examples import every_kind_spec
 from agent.sli import plans
 from agent.spec import load_spec, parse_spec
 from agent.spec.document import Spec
 from agent.spec.signals import SIGNALS, SignalKind
 from agent.stages import GenerateError
 from alerts import grafana
-from tests.generators.test_generate import every_kind_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 #: every spec file of the repository that is ours (the importers' fixtures are foreign)

@@ -202,3 +202,87 @@ def test_types_are_the_ones_pandas_reads(tmp_path: Path) -> None:
             got = r.stats(None).columns
         back = pd.read_parquet(path) if name.endswith("parquet") else pd.read_csv(path)
         assert got == {str(c): column_type(t) for c, t in back.dtypes.items()}, name
+
+
+def same_reference(a: Any, b: Any) -> None:
+    assert (a.rows, a.time_like) == (b.rows, b.time_like)
+    assert a.categorical == b.categorical
+    assert a.numeric.keys() == b.numeric.keys()
+    for k in a.numeric:
+        np.testing.assert_array_equal(a.numeric[k], b.numeric[k])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(reference=frames(), fmt=st.sampled_from(["parquet", "csv"]))
+def test_a_reference_read_by_duckdb_is_the_one_pandas_read(tmp_path: Path,
+                                                           reference: pd.DataFrame,
+                                                           fmt: str) -> None:
+    """For any reference file: the numeric values, category counts, time-like columns and row
+    count of the reference DuckDB reads equal those of ``pandas.read_parquet`` / ``read_csv``."""
+    from agent.sidecar.collectors.stores.duckdb_files import read_reference
+
+    path = tmp_path / f"r.{fmt}"
+    if not _write(reference, path):
+        return
+    ds = dataset(fmt)
+    back = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    same_reference(load_reference(read_reference(path), ds), load_reference(back, ds))
+
+
+def test_a_reference_keeps_what_pandas_metadata_says(tmp_path: Path) -> None:
+    """A file pandas wrote with a named index and categorical columns: the index stays an index
+    (not a column to test or to count) and categories stay categories, as ``read_parquet`` has
+    it, in the reference and in a window alike."""
+    from agent.sidecar.collectors.stores.duckdb_files import read_reference
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"user": [f"u{i}" for i in range(400)], "x": rng.normal(0, 1, 400),
+                          "c": pd.Categorical(rng.choice(["a", "b"], 400))})
+    frame[frame.x > -1].set_index("user").to_parquet(tmp_path / "r.parquet")
+    duck = read_reference(tmp_path / "r.parquet")
+    back = pd.read_parquet(tmp_path / "r.parquet")
+    assert list(duck.columns) == ["x", "c"] and duck.index.name == "user"
+    assert duck.dtypes.to_dict() == back.dtypes.to_dict()
+    same_reference(load_reference(duck, dataset("parquet")),
+                   load_reference(back, dataset("parquet")))
+    with open_file(tmp_path / "r.parquet") as r:                  # a window of that file
+        assert r.stats(None).columns == frame_schema(back) == {"x": "float", "c": "category"}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_big_reference_is_a_uniform_sample_in_file_order(tmp_path: Path, fmt: str) -> None:
+    """Past the cap, the reference is a sample of the cap's size: rows of the file, in the
+    file's order (a sequence or a clock is still told time-like), drawn uniformly (its values
+    are distributed as the whole file's); through the poller, the drift rows say so."""
+    from scipy.stats import ks_2samp
+
+    import agent.sidecar.collectors.stores.duckdb_files as files
+    from agent.sidecar.collectors.datasets import DatasetPoller
+
+    rng = np.random.default_rng(11)
+    n, cap = 300_000, 20_000
+    full = pd.DataFrame({"seq": np.arange(n) * 3, "amount": rng.lognormal(3, 1, n),
+                         "country": rng.choice(COUNTRIES, n, p=[0.5, 0.2, 0.15, 0.1, 0.05])})
+    path = tmp_path / f"r.{fmt}"
+    full.to_parquet(path) if fmt == "parquet" else full.to_csv(path, index=False)
+    sample = files.read_reference(path, max_rows=cap)
+    assert len(sample) == cap and list(sample.columns) == list(full.columns)
+    assert (np.diff(sample["seq"].to_numpy()) > 0).all()          # file order, no repeats
+    rows = full.set_index("seq").loc[sample["seq"]]                  # rows of the file
+    np.testing.assert_array_equal(rows["amount"].to_numpy(), sample["amount"].to_numpy())
+    assert ks_2samp(sample["amount"], full["amount"]).statistic < 0.02
+    shares = sample["country"].value_counts(normalize=True)
+    assert abs(shares["DE"] - 0.5) < 0.02 and abs(shares["US"] - 0.05) < 0.01
+    ref = load_reference(sample, dataset(fmt))
+    assert ref.rows == cap and "seq" in ref.time_like
+    pd.DataFrame({"amount": rng.lognormal(3, 1, 5000), "seq": np.arange(5000),
+                  "country": rng.choice(COUNTRIES, 5000)}).to_parquet(tmp_path / "d.parquet")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(files, "REFERENCE_ROWS", cap)
+        ds = parse_spec({"service": "p", "models": [{"name": "m"}], "sources": {"datasets": [
+            {"name": "d", "path": "d.parquet", "reference": f"r.{fmt}"}]}}).sources.datasets[0]
+        r = DatasetPoller(ds, tmp_path).poll()
+    assert r is not None and r.ok and r.drift
+    assert {row["column"]: row["n_reference"] for row in r.drift} == {"amount": cap,
+                                                                       "country": cap}

@@ -85,9 +85,40 @@ def test_each_failure_is_said_without_the_password(pg: Postgres, monkeypatch: py
         assert secret not in (r.error or "") and secret not in (r.where or "")
 
 
+ODD_PW = "p@ss/W0rd-x9"          # written %-encoded in a URL; a driver echoes it decoded
+
+
+def test_a_password_the_driver_echoes_is_scrubbed(pg: Postgres,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database's own message repeats what it was given: a database name holding the
+    password comes back decoded (``p@ss/...``), not as the URL spells it (``p%40ss%2F...``).
+    Neither the error nor the URL shown (``where``) holds the password in any spelling; and a
+    password with a bare '@' (half of it would be taken for the host) is refused unsent."""
+    from urllib.parse import quote
+
+    pg.sql(f"CREATE ROLE odd LOGIN PASSWORD '{ODD_PW}'")
+    pg.sql("GRANT SELECT ON features TO odd", db="shop")
+    enc = quote(ODD_PW, safe="")
+    spellings = (ODD_PW, enc, "W0rd-x9")
+    good = read({"table": "features"}, monkeypatch,
+                f"postgresql+psycopg://odd:{enc}@127.0.0.1:{pg.port}/shop")
+    assert good.ok and good.rows == 50, good.error          # the encoded password logs in
+    r = read({"table": "features"}, monkeypatch,
+             f"postgresql+psycopg://odd:{enc}@127.0.0.1:{pg.port}/db-{enc}")
+    assert not r.ok and 'database "db-***" does not exist' in (r.error or ""), r.error
+    assert r.where == f"postgresql+psycopg://odd:***@127.0.0.1:{pg.port}/db-*** features"
+    for text in (r.error or "", r.where or ""):
+        assert not any(s in text for s in spellings), text
+    bare = read({"table": "features"}, monkeypatch,
+                f"postgresql+psycopg://odd:hunter2@k9zq@127.0.0.1:{pg.port}/shop")
+    assert not bare.ok and "percent-encode" in (bare.error or ""), bare.error
+    for text in (bare.error or "", bare.where or ""):
+        assert "hunter2" not in text and "k9zq" not in text, text
+
+
 def test_reads_are_read_only_and_a_slow_one_never_blocks_a_poll(
         pg: Postgres, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The role may write, the session may not; a 3 s query leaves poll() returning at once and
+    """The role may write, the session may not; a 3 s query leaves start() returning at once and
     its end is picked up by finished()."""
     pg.sql("GRANT INSERT, UPDATE ON features TO reader", db="shop")
     monkeypatch.setenv("DB_URL", pg.url("reader", PW, "shop"))
@@ -95,7 +126,7 @@ def test_reads_are_read_only_and_a_slow_one_never_blocks_a_poll(
                                         "FROM features", "timeout": "10s"})).sources.datasets[0]
     poller = SqlPoller(ds, Path("."))
     started = time.perf_counter()
-    assert poller.poll() is None and poller.poll() is None      # one read at a time
+    assert poller.start() is None and poller.start() is None    # one read at a time
     assert time.perf_counter() - started < 0.5
     deadline = time.time() + 30
     done = None

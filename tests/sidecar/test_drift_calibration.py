@@ -94,10 +94,10 @@ def test_sdk_windows_without_a_shift_stay_ok() -> None:
     evaluator = Evaluator(spec, state)
     (result,), _ = evaluator.tick(now=10.0)
     assert result.status.value == "ok" and result.value == 0.0
-    detector = evaluator.model_drift.detector(next(iter(state.models.values())))
+    detector = evaluator.model_drift.detector(next(iter(state.models.values())), model="m")
     evaluator.tick(now=11.0)
     # the next tick reuses the model's detector; its closed-form thresholds need no queue
-    assert evaluator.model_drift.detector(next(iter(state.models.values()))) is detector
+    assert evaluator.model_drift.detector(next(iter(state.models.values())), model="m") is detector
     assert evaluator.model_drift.pending == []
 
 
@@ -190,3 +190,67 @@ def test_absolute_floors_are_validated_with_their_path(field: str, value: Any) -
         return
     assert isinstance(got, float) and got >= 0.0 and (field == "min_psi" or got <= 1.0)
     assert got == got and got != float("inf")
+
+
+# -- time-like features are declared per model ----------------------------------------------
+
+def test_time_like_is_declared_per_model() -> None:
+    """Two models send a feature of the same name: ``models[].time_like`` of one leaves it out of
+    that model's test only (another model's clock may be this one's input)."""
+    spec = parse_spec({
+        "service": "p",
+        "models": [{"name": "clocked", "time_like": ["seq"]}, {"name": "plain"}],
+        "drift": {"reference_size": 1000, "window_size": 1000, "min_samples": 200},
+        "objectives": [{"name": m, "signal": "feature_drift", "selector": {"model": m},
+                        "for": "0s"} for m in ("clocked", "plain")]})
+    rng = np.random.default_rng(4)
+    state = AgentState(slot=1.0, window_size=1000, reference_size=1000)
+    for part in range(2):
+        for model in ("clocked", "plain"):
+            rows = [{"seq": float(part * 1000 + i), "x": float(v)}
+                    for i, v in enumerate(rng.normal(size=1000))]
+            batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [
+                {"type": "samples", "model": model, "features": rows}]})
+            apply(state, spec, batch, now=float(part))
+    results = {r.name: r for r in Evaluator(spec, state).tick(now=10.0)[0]}
+    clocked, plain = results["clocked"].detail, results["plain"].detail
+    assert [s["column"] for s in clocked["skipped"]] == ["seq"]
+    assert clocked["skipped"][0]["rule"] == "time_like"
+    assert "seq" not in clocked and clocked["x"]["status"] == "ok"
+    assert results["clocked"].status.value == "ok"
+    # the same name on the other model is an input like any other: tested, and it moved
+    assert "skipped" not in plain
+    assert plain["seq"]["status"] == "critical" and plain["seq"]["effect"] == 1.0
+    assert results["plain"].status.value == "critical"
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"name": "m", "time_like": ["t"], "categorical": ["t"]}, "also in categorical"),
+    ({"name": "m", "features": ["x"], "time_like": ["t"]}, "not a feature of this model"),
+])
+def test_a_time_like_feature_that_contradicts_the_model_is_refused(model: dict[str, Any],
+                                                                    message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec({"service": "p", "models": [model], "objectives": []})
+    assert "models[0].time_like[0]" in str(err.value) and message in str(err.value)
+
+
+def test_a_numeric_flag_from_the_sdk_is_tested_as_a_category() -> None:
+    """0/1 numbers from the SDK (not bools): the share moving from 30 % to 36 % alarms by
+    chi-square with PSI as the effect, as the detector judges a flag anywhere."""
+    spec = parse_spec({
+        "service": "p", "models": [{"name": "m"}],
+        "drift": {"reference_size": 5000, "window_size": 5000, "min_samples": 200},
+        "objectives": [{"name": "o", "signal": "feature_drift", "selector": {"model": "m"},
+                        "for": "0s"}]})
+    rng = np.random.default_rng(6)
+    state = AgentState(slot=1.0, window_size=5000, reference_size=5000)
+    for part, share in enumerate((0.30, 0.36)):
+        flags = rng.permutation(np.arange(5000) < share * 5000).astype(int)
+        batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [
+            {"type": "samples", "model": "m", "features": [{"flag": int(v)} for v in flags]}]})
+        apply(state, spec, batch, now=float(part))
+    (result,), _ = Evaluator(spec, state).tick(now=10.0)
+    flag = result.detail["flag"]
+    assert flag["test"] == "chi2" and flag["rule"] == "calibrated", flag
+    assert flag["status"] in ("warning", "critical") and result.status.value != "ok"

@@ -22,8 +22,8 @@ from prometheus_client.core import (
 
 from agent.sidecar._rendering import Renderer
 from agent.sidecar.engine import Engine
-from agent.sidecar.exposition import Live, Published, scrape
 from agent.sidecar.ingest import payload as ingest
+from agent.sidecar.served import Live, Published, scrape
 from agent.spec import parse_spec
 from tests.sidecar.conftest import make_spec
 
@@ -91,12 +91,12 @@ def test_a_tick_renders_once_and_a_scrape_sends_it(tmp_path: Path) -> None:
     everything.register(Published(eng))
     body = scrape(eng, live)
     text = generate_latest(everything)
-    # the live counters' publication age moves with the clock: compare the tick's part whole,
-    # and the live part line by line but that one
+    # the live ages (publication, snapshot) move with the clock: compare the tick's part
+    # whole, and the live part line by line but those
     assert body.startswith(eng.published_text) and text.startswith(eng.published_text)
-    age = "slo_agent_publication_age_seconds{"
-    strip = [line for line in body.decode().splitlines() if not line.startswith(age)]
-    assert strip == [line for line in text.decode().splitlines() if not line.startswith(age)]
+    ages = ("slo_agent_publication_age_seconds{", "slo_agent_state_snapshot_age_seconds{")
+    strip = [line for line in body.decode().splitlines() if not line.startswith(ages)]
+    assert strip == [line for line in text.decode().splitlines() if not line.startswith(ages)]
     assert 'slo_agent_objective_state{objective="latency"' in body.decode()
     # a scrape renders nothing of the tick's: the same bytes object until the next tick
     before = eng.published_text

@@ -206,9 +206,10 @@ def file_drift(window: Aggregates, ref: Reference, dataset: Dataset, settings: D
         calibration=settings.calibration, min_ks_effect=settings.min_ks_effect,
         min_psi=settings.min_psi)
     detector = ref.fitted()
-    results = detector.check_prepared(numeric, categorical, thresholds=thresholds).columns
+    report = detector.check_prepared(numeric, categorical, thresholds=thresholds)
+    results = report.columns
     quantiles = thresholds.calibration, *(() if settings is None else settings.quantiles)
-    family = sum(r.status.value != "no_data" for r in results)
+    family = report.family      # the columns the calibration was split over (this window)
     out = []
     for r in results:
         calibrated = {} if r.status.value == "no_data" else {

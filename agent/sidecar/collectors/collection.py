@@ -23,7 +23,8 @@ def poll_due(gpu: GPUCollector, gpu_interval: float, gpu_next: float, scrapers: 
              pollers: list[DatasetPoller | SqlPoller], inbox: deque[tuple[str, Any, float]],
              now: float) -> float:
     """Poll every source that is due; readings go to ``inbox`` for the worker. Returns when
-    the GPU is next due. A failing source is a reading with its error, never an exception."""
+    the GPU is next due. A failing source is a reading with its error, never an exception; a
+    dataset read runs on its own thread, so a slow one never delays the GPU or a scrape."""
     if gpu.status == "ok" and now >= gpu_next:
         try:
             gpu.collect()
@@ -35,16 +36,12 @@ def poll_due(gpu: GPUCollector, gpu_interval: float, gpu_next: float, scrapers: 
             s.next_at = now + s.target.interval
             inbox.append(("scrape", (s, s.scrape(now)), now))
     for p in pollers:
-        if now >= p.next_at:
+        if now >= p.next_at:            # each dataset reads on its own thread
             p.next_at = now + p.dataset.poll_interval
-            try:
-                reading = p.poll()
-            except Exception as exc:
-                reading = DatasetReading(p.dataset.name, False, repr(exc)[:300])
-            if reading is not None:
-                inbox.append(("dataset", reading, now))
-        if isinstance(p, SqlPoller) and (done := p.finished()) is not None:
-            inbox.append(("dataset", done, now))      # a read finished on its own thread
+            if (late := p.start()) is not None:
+                inbox.append(("dataset", late, now))     # a read overrunning: said
+        if (done := p.finished()) is not None:
+            inbox.append(("dataset", done, now))
     return gpu_next
 
 
@@ -77,3 +74,15 @@ def apply_dataset(state: AgentState, spec: Spec, r: DatasetReading, now: float) 
         d.drift_skipped = r.drift_skipped or []
     if r.allowed is not None:
         d.allowed = r.allowed
+    if r.position is not None:
+        d.position = r.position
+
+
+def resume(state: AgentState, pollers: list[DatasetPoller | SqlPoller]) -> None:
+    """After a restore, each SQL dataset's ``since_last_poll`` goes on from the position its
+    last applied reading reached (kept in the snapshot), so the rows that arrived meanwhile
+    are counted once."""
+    for p in pollers:
+        d = state.datasets.get(p.dataset.name)
+        if isinstance(p, SqlPoller) and d is not None:
+            p.resume(d.position)

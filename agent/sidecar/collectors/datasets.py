@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.sidecar.collectors.background import Reads
 from agent.spec.document import Dataset
+from agent.spec.paths import resolve
 
 
 @dataclass
@@ -28,13 +30,17 @@ class DatasetReading:
     allowed: dict[str, dict[str, Any]] | None = None
     source: str = "file"          # or "sql"
     where: str | None = None      # a SQL dataset's URL (password masked) and table
+    position: dict[str, Any] | None = None    # since_last_poll: where the window stands
 
 
 class DatasetPoller:
     def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True,
                  drift: Any = None) -> None:
         self.dataset = dataset
-        self.path = (base / dataset.path) if dataset.path else None
+        self.base = base
+        # resolved again at every poll: a symlink swapped in later is refused too (spec.paths)
+        self.path = resolve(base, dataset.path, dataset.allow_symlinks_out)[0] \
+            if dataset.path else None
         self.reference_path = (base / dataset.reference) if dataset.reference else None
         self.drift_settings = drift
         self._reference: Any = None       # dataset_drift.Reference, read once
@@ -42,6 +48,26 @@ class DatasetPoller:
         self._mtime: float | None = None
         self.next_at = 0.0
         self.last: DatasetReading | None = None
+        self.reads = Reads(f"file-{dataset.name}", lambda now: self.poll(), self._failed)
+
+    def start(self) -> DatasetReading | None:
+        """Poll on the dataset's own thread (:mod:`.background`): a scan of a huge file delays
+        no other source. A read running past two poll intervals (and 5 s) is reported."""
+        running = self.reads.start()
+        if running is None or running <= 2 * self.dataset.poll_interval + 5:
+            return None
+        return DatasetReading(self.dataset.name, False, (
+            f"the read of {self.path} started {running:.0f}s ago is still running (a large "
+            "file or a slow disk); the values shown are from the last complete read"))
+
+    def finished(self) -> DatasetReading | None:
+        return self.reads.finished()
+
+    def _failed(self, exc: Exception) -> DatasetReading:
+        """A read that raised (a bug: parse errors are readings): its type only, as a message
+        may quote the file (see :func:`parse_error`)."""
+        return DatasetReading(self.dataset.name, False,
+                              f"{type(exc).__name__} while reading {self.path}")
 
     def poll(self) -> DatasetReading | None:
         """A reading when the file changed (or on error); None when unchanged. The file is
@@ -55,8 +81,13 @@ class DatasetPoller:
         )
 
         d = self.dataset
-        if self.path is None:
+        if d.path is None:
             return None
+        self.path, refused = resolve(self.base, d.path, d.allow_symlinks_out)
+        if refused:
+            self._mtime = None
+            self.last = DatasetReading(d.name, False, f"not read: {refused}")
+            return self.last
         try:
             mtime = self.path.stat().st_mtime
         except OSError as exc:
@@ -70,7 +101,7 @@ class DatasetPoller:
             frame = contract_frame(self.path, d, window.rows) \
                 if self.run_contract and contract_wanted(d) and gx_installed() else None
         except Exception as exc:   # truncated file, wrong format: a reported state
-            self.last = DatasetReading(d.name, False, f"{type(exc).__name__}: {exc}"[:300])
+            self.last = DatasetReading(d.name, False, parse_error(self.path, exc))
             return self.last
         self._mtime = mtime
         reading = DatasetReading(
@@ -99,14 +130,32 @@ class DatasetPoller:
         """Read the reference file once (see :mod:`._dataset_drift`); a drift row with the
         reason when it cannot be read: reported, not fatal."""
         from agent.sidecar.collectors._dataset_drift import load_reference
-        from agent.sidecar.collectors.stores.duckdb_files import read_frame
+        from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
-        if self._reference is not None or self.reference_path is None:
+        d = self.dataset
+        if self._reference is not None or d.reference is None:
             return None
+        path, refused = resolve(self.base, d.reference, d.allow_symlinks_out)
         try:
-            self._reference = load_reference(read_frame(self.reference_path,
-                                                        self.dataset.format), self.dataset)
-        except Exception as exc:
+            if refused:
+                raise PermissionError(f"not read: {refused}")
+            try:
+                frame = read_reference(path, d.format)
+            except Exception as exc:
+                raise ValueError(parse_error(path, exc)) from None
+            self._reference = load_reference(frame, d)
+        except Exception as exc:   # missing, refused or unreadable: reported, not fatal
             return {"column": "", "test": "", "status": "no_data", "score": None,
-                    "reason": f"reference: {type(exc).__name__}: {exc}"[:300]}
+                    "reason": f"reference: {exc}"[:300]}
         return None
+
+
+def parse_error(path: Path, exc: BaseException) -> str:
+    """What is said of a file that failed to parse: its path, the error's type and a line
+    number when the parser gave one; never the parser's message, which may quote the file
+    (DuckDB's CSV errors carry an "Original Line: ...")."""
+    import re
+
+    m = re.search(r"(?i)\b(?:on|in) line:?\s*(\d+)", str(exc))   # DuckDB's CSV errors, pandas
+    where = f" at line {m.group(1)}" if m else ""
+    return f"cannot parse {path}: {type(exc).__name__}{where}"

@@ -10,7 +10,6 @@ values), so every dataset objective works on it unchanged.
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,17 @@ from agent.sidecar.collectors._dataset_drift import (
     load_reference,
 )
 from agent.sidecar.collectors._windows import contract_wanted, failures, gx_installed
+from agent.sidecar.collectors.background import Reads
 from agent.sidecar.collectors.datasets import DatasetReading
+from agent.sidecar.collectors.stores import sql_position
 from agent.sidecar.collectors.stores.sql_tables import SqlStore, StoreError
 from agent.spec.dataset_sql import SINCE_LAST_POLL
 from agent.spec.document import Dataset, Drift
 
 
 class SqlPoller:
-    """One SQL dataset: ``poll()`` when due starts a read, ``finished()`` hands its reading."""
+    """One SQL dataset: ``start()`` when due starts a read on its own thread
+    (:mod:`.background`), ``finished()`` hands its reading over."""
 
     def __init__(self, dataset: Dataset, base: Path, drift: Drift | None = None,
                  run_contract: bool = True) -> None:
@@ -47,9 +49,7 @@ class SqlPoller:
         self._edges: dict[str, Any] = {}            # numeric column -> its bins' edges
         self.next_at = 0.0
         self.last: DatasetReading | None = None
-        self._lock = threading.Lock()
-        self._running_since: float | None = None
-        self._done: DatasetReading | None = None
+        self.reads = Reads(f"sql-{dataset.name}", self.read, self._failed)
         self.reachable = True        # False: the last read never reached the database
 
     @property
@@ -58,38 +58,32 @@ class SqlPoller:
         variable's name until it is read) and the table, or 'query'."""
         return f"{self.store.shown} {self.source.what}"
 
-    def poll(self) -> DatasetReading | None:
+    def start(self) -> DatasetReading | None:
         """Start a read unless one is running; a read running past its timeouts is reported."""
-        now = time.time()
-        with self._lock:
-            if self._running_since is not None:
-                running = now - self._running_since
-                limit = 2 * self.source.timeout + 5
-                if running <= limit:
-                    return None
-                return DatasetReading(self.dataset.name, False, (
-                    f"the read started {running:.0f}s ago is still running (statement timeout "
-                    f"{self.source.timeout:g}s): the database is slow or unreachable"),
-                    source="sql", where=self.where)
-            self._running_since = now
-        threading.Thread(target=self._run, args=(now,), daemon=True,
-                         name=f"sql-{self.dataset.name}").start()
-        return None
-
-    def _run(self, now: float) -> None:
-        try:
-            reading = self.read(now)
-        except Exception as exc:     # a bug must not kill the poller: reported like the rest
-            reading = DatasetReading(self.dataset.name, False, f"{type(exc).__name__}: "
-                                     f"{self.store.scrub(str(exc))}"[:300], source="sql",
-                                     where=self.where)
-        with self._lock:
-            self._done, self._running_since = reading, None
+        running = self.reads.start()
+        limit = 2 * self.source.timeout + 5
+        if running is None or running <= limit:
+            return None
+        return DatasetReading(self.dataset.name, False, (
+            f"the read started {running:.0f}s ago is still running (statement timeout "
+            f"{self.source.timeout:g}s): the database is slow or unreachable"),
+            source="sql", where=self.where)
 
     def finished(self) -> DatasetReading | None:
-        with self._lock:
-            done, self._done = self._done, None
-        return done
+        """The reading of the read that ended since the last call, once."""
+        return self.reads.finished()
+
+    def resume(self, saved: Any) -> None:
+        """Go on from a ``since_last_poll`` position a snapshot kept (before the first read):
+        the rows that arrived while the sidecar was down are the first window's."""
+        if self.source.window == SINCE_LAST_POLL:
+            self.store.cursor = sql_position.load(self.source, saved)
+
+    def _failed(self, exc: Exception) -> DatasetReading:
+        """A bug must not kill the poller: reported like the rest, scrubbed."""
+        return DatasetReading(self.dataset.name, False, f"{type(exc).__name__}: "
+                              f"{self.store.scrub(str(exc))}"[:300], source="sql",
+                              where=self.where)
 
     def read(self, now: float) -> DatasetReading:
         """One complete read, synchronously (the thread's work; also ``validate``'s probe)."""
@@ -119,11 +113,12 @@ class SqlPoller:
             self.reachable = exc.reachable
             self.last = DatasetReading(d.name, False, str(exc), source="sql", where=self.where)
             return self.last
-        if s.window == SINCE_LAST_POLL and newest_raw is not None:
-            self.store.cursor = newest_raw
         reading = DatasetReading(d.name, True, rows=window.rows, columns=window.columns,
                                  nulls=window.nulls, newest_event=window.newest_event,
                                  source="sql", where=self.where)
+        if s.window == SINCE_LAST_POLL and newest_raw is not None:
+            self.store.cursor = newest_raw
+            reading.position = sql_position.dump(s, newest_raw)     # kept in the snapshot
         if s.great_expectations and self.run_contract and contract_wanted(d) and gx_installed():
             reading.contract_failures = self._contract(selectable, where, now)
         if d.contract.allowed_values:
@@ -153,12 +148,12 @@ class SqlPoller:
         return failures(report)
 
     def _load_reference(self) -> dict[str, Any] | None:
-        from agent.sidecar.collectors.stores.duckdb_files import read_frame
+        from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
         if self._reference is not None or self.reference_path is None:
             return None
         try:
-            self._reference = load_reference(read_frame(self.reference_path), self.dataset)
+            self._reference = load_reference(read_reference(self.reference_path), self.dataset)
             self._judged, self._edges = (self._reference, {}) if \
                 self.source.ks_sample is not None else \
                 binned_reference(self._reference, self.bins)

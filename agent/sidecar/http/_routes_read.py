@@ -10,11 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agent.sidecar.exposition import DCGMPublished, Live, scrape
 from agent.sidecar.http import _page
 from agent.sidecar.http._routes_auth import Auth
 from agent.sidecar.http._routes_common import error, html
 from agent.sidecar.ingest import columnar, payload
+from agent.sidecar.served import DCGMPublished, Live, scrape
 from agent.sidecar.state.jsonsafe import dumps
 from agent.sidecar.view import EngineView
 

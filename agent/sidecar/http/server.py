@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agent.sidecar.engine import Engine
+from agent.sidecar.http._connections import guarded_protocol
 from agent.sidecar.http._routes_auth import Auth
 from agent.sidecar.http._routes_common import error
 from agent.sidecar.http._routes_ingest import Ingest
@@ -113,9 +114,18 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
     grpc_server = otlp_grpc.start(engine, token)     # a taken port fails here, before serving
     engine.start()
     app = create_app(engine, token)
+    limits = spec.sidecar.limits
+    protocol = guarded_protocol(
+        connection_cap(limits.max_connections), limits.header_timeout,
+        lambda reason: engine.counters.inc("http_closed", reason),
+        lambda n: setattr(engine, "http_connections", n))
+    # proxy headers only from the addresses the spec lists (uvicorn's default trusts loopback,
+    # so anything on the host could pick the client address the login limit is keyed on)
+    proxies = list(spec.sidecar.trusted_proxies)
     config = uvicorn.Config(app, host=spec.sidecar.host, port=spec.sidecar.port,
                             log_level=log_level, access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=protocol,
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     server = uvicorn.Server(config)
     previous = _hold_sigterm()
     try:
@@ -123,10 +133,28 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
     finally:
         if grpc_server is not None:
             grpc_server.stop()
-        engine.stop()
-        log.info("stopped: inbox drained, final snapshot written to %s", engine.state_dir)
+        if engine.stop():
+            log.info("stopped: inbox drained, final snapshot written to %s", engine.state_dir)
+        else:
+            health = engine.snapshots
+            log.error("stopped: inbox drained, but the final snapshot could NOT be written "
+                      "to %s (%s); the last good snapshot is %s, and what was recorded since "
+                      "is lost", engine.state_dir, health.last_error,
+                      health.age_text(engine.clock()))
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def connection_cap(wanted: int) -> int:
+    """The connection cap, lowered (and said) to what the open-file limit leaves room for."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft - 64 if soft != resource.RLIM_INFINITY else wanted
+    if room < wanted:
+        log.warning("sidecar.limits.max_connections %d lowered to %d: the open-file limit is %d "
+                    "(raise it with ulimit -n)", wanted, max(8, room), soft)
+    return max(8, min(wanted, room))
 
 
 def _hold_sigterm() -> Any:

@@ -67,20 +67,25 @@ class ModelDrift:
                 quantile: float | None) -> list[FeatureDrift]:
         if quantile == self.spec.drift.calibration:
             if key not in self.cache:
-                self.cache[key] = self.run(ms)
+                self.cache[key] = self.run(ms, model=key[0])
             return self.cache[key]
         if (*key, quantile) not in self._other:
-            self._other[(*key, quantile)] = self.run(ms, quantile)
+            self._other[(*key, quantile)] = self.run(ms, quantile, model=key[0])
         return self._other[(*key, quantile)]
 
-    def detector(self, ms: ModelState) -> DriftDetector:
-        """The model's detector, its references refreshed where they changed."""
+    def time_like(self, model: str) -> set[str]:
+        """The features ``models[].time_like`` declares for this model (by name): another
+        model's clock may be this one's input."""
+        return {f for m in self.spec.models if m.name == model for f in m.time_like}
+
+    def detector(self, ms: ModelState, *, model: str) -> DriftDetector:
+        """The model's detector (``model``: its name in the spec), its references refreshed
+        where they changed."""
         entry = self._detectors.get(id(ms))
         if entry is None or entry[0]() is not ms:
             entry = (weakref.ref(ms), DriftDetector(cache=self.calibrations), {})
             self._detectors[id(ms)] = entry
-            declared = {m.name: set(m.time_like or ()) for m in self.spec.models}
-            entry[2]["time_like"] = set().union(*declared.values()) if declared else set()
+            entry[2]["time_like"] = self.time_like(model)
         det, seen = entry[1], entry[2]
         time_like: set[str] = seen["time_like"]
         refs: dict[str, Any] = {n: fw.reference for n, fw in ms.numeric.items()
@@ -99,15 +104,17 @@ class ModelDrift:
                        for n in sorted(time_like) if n in ms.numeric or n in ms.categorical]
         return det
 
-    def run(self, ms: ModelState, quantile: float | str | None = "spec") -> list[FeatureDrift]:
-        """Every feature window of one model tested; thresholds calibrated at ``quantile``
-        (default: drift.calibration; None: the fixed 0.1 floors). Columns whose calibration is
-        not done yet are judged on their floor and queued for the background calibration."""
+    def run(self, ms: ModelState, quantile: float | str | None = "spec", *,
+            model: str) -> list[FeatureDrift]:
+        """Every feature window of one model (``model``: its name) tested; thresholds
+        calibrated at ``quantile`` (default: drift.calibration; None: the fixed 0.1 floors).
+        Columns whose calibration is not done yet are judged on their floor and queued for the
+        background calibration."""
         d = self.spec.drift
-        det = self.detector(ms)
+        det = self.detector(ms, model=model)
         numeric: dict[str, Any] = {}
-        for name, fw in ms.numeric.items():
-            if name in det.numeric and fw.reference is not None \
+        for name, fw in ms.numeric.items():     # a flag's window too (tested as categories)
+            if (name in det.numeric or name in det.categorical) and fw.reference is not None \
                     and len(fw.window) >= d.min_samples:
                 numeric[name] = sorted_window(fw.window.values())
         categorical: dict[str, Any] = {}
@@ -126,13 +133,12 @@ class ModelDrift:
         report = det.check_prepared(numeric, categorical, calibrate=False,
                                     thresholds=thresholds)
         if report.pending and thresholds.calibration is not None:
-            family = sum(r.status is not Status.NO_DATA for r in report.columns)
             sizes = {r.feature: r.n_window for r in report.columns if r.feature in report.pending}
-            self._calibrate_later(det, sizes, family, thresholds.calibration)
+            self._calibrate_later(det, sizes, report.family, thresholds.calibration)
         self.pending = report.pending
         return report.columns
 
-    def _calibrate_later(self, det: DriftDetector, sizes: dict[str, int], family: int,
+    def _calibrate_later(self, det: DriftDetector, sizes: dict[str, int], family: float,
                          quantile: float) -> None:
         """Queue one calibration per (detector, columns, family) on the background thread."""
         key = (id(det), tuple(sorted(sizes.items())), family, quantile)
@@ -165,8 +171,8 @@ class ModelDrift:
         scores: list[float] = []
         detail: dict[str, Any] = {}
         columns: list[FeatureDrift] = []
-        for ms in models:
-            key = next(k for k, v in state.models.items() if v is ms)
+        keys = [next(k for k, v in state.models.items() if v is ms) for ms in models]
+        for ms, key in zip(models, keys, strict=True):
             for r in self.results(key, ms, t.calibration):
                 if predictions != (r.feature == PREDICTION) or (
                         not predictions and o.selector.feature not in (None, r.feature)):
@@ -181,7 +187,8 @@ class ModelDrift:
                     columns.append(r)
         skipped = [{"column": sk.column, "rule": sk.rule, "reason": sk.reason,
                     "offered": list(sk.offered)}
-                   for ms in models for sk in self.detector(ms).skipped]
+                   for ms, key in zip(models, keys, strict=True)
+                   for sk in self.detector(ms, model=key[0]).skipped]
         if skipped:
             detail["skipped"] = skipped
         if columns:

@@ -7,6 +7,7 @@ Each returns ``(value, detail)``; a value that cannot be given is ``None`` with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent import catalogue as cat
@@ -66,12 +67,15 @@ def cache_hits(sv: ServiceSignals, o: Objective, now: float, window: float) -> V
 
 
 def latest(table: dict[str, tuple[float, float]], key: str | None, now: float,
-           window: float, what: str) -> Value:
+           window: float, what: str,
+           combine: Callable[[list[float]], float | None] = max) -> Value:
+    """The fresh values reported under ``key`` (any key: all), combined as the kind's record
+    aggregates them (the worst replica's degradation level, by default the largest)."""
     values = [v for k, (v, t) in table.items() if key in (None, k) and now - t < fresh_for(window)]
     if not values:
         return None, {"reason": f"no {what} reported in the last "
                                 f"{format_duration(fresh_for(window))}"}
-    return max(values), {}
+    return combine(values), {}
 
 
 def custom(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:

@@ -228,6 +228,7 @@ class DatasetState:
     source: str = "sdk"
     where: str | None = None      # a SQL dataset's database, its URL's password masked
     error: str | None = None
+    position: dict[str, Any] | None = None   # since_last_poll: where its window stands
 
     def state(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -253,6 +254,9 @@ class ObjectiveState:
     total_coarse: Slots | None = None
     first_seen: float | None = None        # first tick with budget events: window coverage
     incident_since: float | None = None    # turned critical, not yet ok again (recovery time)
+    #: the compliance window (seconds) the restored counts were kept for, when the spec's
+    #: window changed across a restart (the budget's reason says so); not saved
+    carried_from: float | None = None
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in
@@ -274,11 +278,19 @@ class ObjectiveState:
             self.baseline = BaselineLearner.from_state(s["baseline"])
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
             saved, current = s.get(k), getattr(self, k)
-            # slots of another resolution (the spec's windows changed) are not comparable
-            if saved is not None and current is not None \
-                    and (float(saved["slot"]), float(saved["keep"])) == (current.slot,
-                                                                         current.keep):
-                setattr(self, k, Slots.from_state(saved))
+            if saved is None or current is None:
+                continue
+            old = Slots.from_state(saved)
+            if (old.slot, old.keep) == (current.slot, current.keep):
+                setattr(self, k, old)
+                continue
+            # the spec's windows changed: judge on the counts kept, at the new resolution;
+            # coverage starts no earlier than what the old horizon kept
+            current.absorb(old)
+            if k == "total_coarse":
+                self.carried_from = old.keep
+                if old.data and self.first_seen is not None:
+                    self.first_seen = max(self.first_seen, min(old.data) * old.slot)
 
 
 @dataclass

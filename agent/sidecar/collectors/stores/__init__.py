@@ -4,7 +4,8 @@ the schema, counts per category and per reference quantile bin, allowed-value co
 
 :mod:`.duckdb_files` computes them on parquet and CSV files with DuckDB (the file is scanned,
 never loaded whole); :mod:`.sql_tables` pushes them down to a SQL database through SQLAlchemy,
-read-only and with a statement timeout, and :mod:`.sql_contract` runs a contract through Great
-Expectations against the same database. Part of the ``collectors`` room: may import ``state``,
-``ingest``, ``judge``, ``detectors`` and the spec, never the lifecycle or ``http``.
+read-only and with a statement timeout, :mod:`.sql_contract` runs a contract through Great
+Expectations against the same database, and :mod:`.sql_position` keeps where a
+``since_last_poll`` window stands in the snapshot. Part of the ``collectors`` room: may import
+``state``, ``ingest``, ``judge``, ``detectors`` and the spec, never the lifecycle or ``http``.
 """

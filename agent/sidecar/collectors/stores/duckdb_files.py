@@ -5,8 +5,8 @@ Types are reported as pandas reads the file (what the sidecar always reported): 
 metadata a parquet file carries when pandas wrote it; otherwise pyarrow's rules (an integer or
 boolean column with nulls reads as float or object, dates and decimals as objects), and for CSV
 the types pandas infers (booleans, integers, floats, text; an empty column is float). NaN counts
-as null, as in pandas. A reference file is small by construction and is read by pandas
-(:func:`read_frame`).
+as null, as in pandas. A reference file is read through DuckDB into the frame pandas would
+read, sampled when it is big (:func:`read_reference`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ CSV_TYPES = ["BOOLEAN", "BIGINT", "DOUBLE", "VARCHAR"]
 #: files past this many rows: numeric values taken from a reservoir sample (KS on a bounded
 #: sample)
 MAX_VALUES = 2_000_000
+#: a reference file past this many rows is read as a sample of this many
+REFERENCE_ROWS = 1_000_000
 _FLOAT = ("DOUBLE", "FLOAT", "REAL")
 _INT = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
         "UINTEGER", "UBIGINT", "UHUGEINT")
@@ -50,10 +52,77 @@ def file_format(path: Path, fmt: str = "auto") -> str:
 
 
 def read_frame(path: Path, fmt: str = "auto") -> Any:
-    """A whole (small) file as a pandas DataFrame: references and contract batches."""
+    """A whole (small) file as a pandas DataFrame: a contract batch."""
     import pandas as pd
 
     return pd.read_parquet(path) if file_format(path, fmt) == "parquet" else pd.read_csv(path)
+
+
+def read_reference(path: Path, fmt: str = "auto", max_rows: int | None = None) -> Any:
+    """A reference file as a pandas DataFrame, read by DuckDB with bounded memory: as pandas
+    reads it, whole up to ``max_rows`` (:data:`REFERENCE_ROWS`), past that a uniform sample of
+    ``max_rows`` rows kept in file order (time-like columns are told by their order)."""
+    import pyarrow as pa
+
+    cap = REFERENCE_ROWS if max_rows is None else max_rows
+    with open_file(path, fmt) as r:
+        r.stats(None)                                            # the types pandas reads
+        cur = r.con.cursor()
+        cur.execute("SET preserve_insertion_order = true").fetchall()   # rows in file order
+        cur.execute("SET enable_progress_bar = false").fetchall()
+        # a parquet file whole (its index too: the file's pandas metadata restores it)
+        reader = cur.sql("SELECT * FROM " + ("whole_file" if r.fmt == "parquet" else "src")
+                         ).to_arrow_reader(64 * 1024)
+        table = _sample(reader, cap) if r.rows > cap else reader.read_all()
+        if r.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            # the file's own schema (and its pandas metadata: index, categories, dtypes)
+            table = table.cast(pq.read_schema(path))
+            return table.to_pandas()
+        frame = table.to_pandas()
+        for c, kind in r.kinds.items():        # pandas' CSV inference, as FileRead names it
+            if kind == "float" and frame[c].dtype.kind != "f":
+                frame[c] = frame[c].astype("float64")
+            elif kind == "string" and not pa.types.is_string(table.schema.field(c).type):
+                frame[c] = frame[c].astype(object)
+        return frame
+
+
+def _sample(reader: Any, cap: int) -> Any:
+    """A uniform sample of ``cap`` rows in file order: each row gets a random key and the
+    ``cap`` smallest keys are kept (rows whose key cannot make it are dropped batch by batch,
+    so memory stays near ``2 * cap`` rows)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    parts: list[Any] = []
+    keys, pos = np.empty(0), np.empty(0, dtype=np.int64)
+    threshold, at = np.inf, 0
+
+    def smallest() -> None:
+        nonlocal parts, keys, pos
+        best = np.argpartition(keys, cap - 1)[:cap]
+        parts = pa.Table.from_batches(parts, reader.schema).take(best).to_batches()
+        keys, pos = keys[best], pos[best]
+
+    for batch in reader:
+        k = rng.random(batch.num_rows)
+        p = np.arange(at, at + batch.num_rows, dtype=np.int64)
+        at += batch.num_rows
+        sel = np.flatnonzero(k < threshold)
+        if sel.size < batch.num_rows:
+            batch, k, p = batch.take(pa.array(sel)), k[sel], p[sel]
+        if batch.num_rows:
+            parts.append(batch)
+            keys, pos = np.concatenate([keys, k]), np.concatenate([pos, p])
+        if keys.size >= 2 * cap:
+            smallest()
+            threshold = float(keys.max())
+    if keys.size > cap:
+        smallest()
+    table = pa.Table.from_batches(parts, reader.schema)
+    return table.take(np.argsort(pos, kind="stable"))
 
 
 def quote(name: str) -> str:
@@ -138,12 +207,17 @@ class FileRead:
         return Aggregates(rows, dict(self.kinds), nulls, newest)
 
     def _time(self, column: str) -> str:
+        """The column as event times: timestamps and dates as they are, text parsed, numbers
+        as epoch seconds (NaN and infinities left out, as pandas does; see
+        :func:`detectors.quality.newest_event_time`), anything else no time."""
         q, t = quote(column), self.duck[column].upper()
         if t.startswith("TIMESTAMP") or t == "DATE":
             return q
         if t in _INT or t in _FLOAT:
-            return f"CAST({q} AS DOUBLE)"               # epoch seconds
-        return f"TRY_CAST({q} AS TIMESTAMPTZ)"
+            return f"CASE WHEN isfinite(CAST({q} AS DOUBLE)) THEN CAST({q} AS DOUBLE) END"
+        if t == "VARCHAR":
+            return f"TRY_CAST({q} AS TIMESTAMPTZ)"
+        return "NULL"
 
     def categories(self, columns: Sequence[str], cap: int
                    ) -> tuple[dict[str, Counter[str]], dict[str, int]]:
@@ -217,20 +291,22 @@ class FileRead:
         return out
 
 
-def _pandas_meta(con: Any, path: Path) -> dict[str, dict[str, str]]:
-    """Per column, the pandas dtype a parquet file written by pandas records."""
+def _pandas_meta(con: Any, path: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Per column, the pandas dtype a parquet file written by pandas records; and the columns
+    that hold its index."""
     try:
         rows = con.execute("SELECT value FROM parquet_kv_metadata(?) WHERE key = 'pandas'",
                            [str(path)]).fetchall()
         meta = json.loads(rows[0][0]) if rows else None
     except Exception:          # no metadata, unreadable metadata: pyarrow's rules apply
-        return {}
+        return {}, []
     if not isinstance(meta, dict):
-        return {}
+        return {}, []
+    index = [str(c) for c in meta.get("index_columns") or [] if isinstance(c, str)]
     return {str(c.get("name")): {"numpy_type": str(c.get("numpy_type")),
                                  "pandas_type": str(c.get("pandas_type"))}
             for c in meta.get("columns", []) if isinstance(c, dict) and c.get("name")
-            is not None}
+            is not None}, index
 
 
 @contextmanager
@@ -248,10 +324,17 @@ def open_file(path: Path, fmt: str = "auto", memory_limit: str = "256MB",
                                                        / "slo-agent-duckdb")})
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")    # a main-thread read would print one
         where = _literal(str(path))
         if kind == "parquet":
-            con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet({where})")
-            meta = _pandas_meta(con, path)
+            con.execute(f"CREATE VIEW whole_file AS SELECT * FROM read_parquet({where})")
+            meta, index = _pandas_meta(con, path)
+            cols = [str(r[0]) for r in con.execute("DESCRIBE whole_file").fetchall()]
+            index = [c for c in index if c in cols]
+            # the index pandas wrote is no column of the data (read_parquet makes it the index)
+            drop = f" EXCLUDE ({', '.join(map(quote, index))})" \
+                if index and len(index) < len(cols) else ""
+            con.execute(f"CREATE VIEW src AS SELECT *{drop} FROM whole_file")
         else:
             def csv(sample: int) -> None:
                 con.execute(

@@ -86,6 +86,30 @@ def _value_kind(v: Any) -> str:
     return "string"
 
 
+def _userinfo_password(url: str) -> str | None:
+    """The password as a URL parser that splits at the last ``@`` reads it, decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return None if password is None else unquote(password)
+
+
+def shown_url(parsed: Any) -> str:
+    """The URL as shown: its password masked, and masked too wherever else it appears (a
+    database name or a query parameter holding it)."""
+    pw, mark = parsed.password, "SLOAGENTMASKED"     # a mark the rendering keeps as it is
+    if pw and len(pw) >= 3:
+        def mask(v: Any) -> Any:
+            return v.replace(pw, mark) if isinstance(v, str) else tuple(map(mask, v))
+
+        parsed = parsed.set(database=mask(parsed.database or "") or None,
+                            query={k: mask(v) for k, v in parsed.query.items()})
+    return str(parsed.render_as_string(hide_password=True)).replace(mark, "***")
+
+
 class SqlStore:
     """One SQL dataset: its engine (no pooled connection is kept between polls) and the window
     cursor of ``since_last_poll``."""
@@ -116,7 +140,11 @@ class SqlStore:
         except (ArgumentError, ValueError):
             raise StoreError(f"{env} does not hold a SQLAlchemy URL (expected e.g. "
                              "postgresql+psycopg://monitor:***@host:5432/db)") from None
-        self.shown = parsed.render_as_string(hide_password=True)
+        if parsed.password != _userinfo_password(url):
+            raise StoreError(f"{env}: the URL's user or password holds a character it must "
+                             "percent-encode ('@' as %40, '/' as %2F, ':' in the user as %3A): "
+                             "read as it stands, part of the password would be the host")
+        self.shown = shown_url(parsed)
         args: dict[str, Any] = {}
         timeout_ms = int(self.source.timeout * 1000)
         if parsed.get_backend_name() == "postgresql":
@@ -245,6 +273,33 @@ class SqlRead:
     def col(self, name: str) -> Any:
         return self.src.c[name]
 
+    def present(self, name: str) -> Any:
+        """``name`` holds a value: not NULL and, in a float column, not NaN (a NaN is a null,
+        as pandas counts it)."""
+        import sqlalchemy as sa
+
+        col = self.col(name)
+        if self.kinds.get(name) != "float":
+            return col.is_not(None)
+        return sa.and_(col.is_not(None), sa.not_(self.is_nan(col)))
+
+    def is_nan(self, col: Any) -> Any:
+        """NaN in any dialect: PostgreSQL holds NaN equal to itself (so ``x <> x`` never finds
+        it) and compares it natively; elsewhere the value's text is ``NaN`` whatever the
+        dialect's equality says, and a database without NaN never has that text."""
+        import sqlalchemy as sa
+
+        if self.conn.dialect.name == "postgresql":
+            return col == sa.cast(sa.literal("NaN"), sa.Float)
+        return sa.func.upper(sa.cast(col, sa.String)) == "NAN"
+
+    def count_present(self, name: str) -> Any:
+        import sqlalchemy as sa
+
+        if self.kinds.get(name) != "float":
+            return sa.func.count(self.col(name))
+        return sa.func.count(sa.case((self.present(name), 1)))
+
     def check_column(self, name: str, what: str) -> None:
         if name not in self.kinds:
             raise StoreError(f"{what} {name!r} is not a column of {self.store.source.what}; "
@@ -264,10 +319,12 @@ class SqlRead:
                                  "timestamp, a date or epoch seconds")
             tc = self.col(tc_name)
             newest_raw = self.conn.execute(sa.select(sa.func.max(tc)).select_from(self.src)
-                                           ).scalar()
+                                           .where(self.present(tc_name))).scalar()
             self.where = self._window(tc, newest_raw, now)
+            if s.window != "all" and self.kinds[tc_name] == "float":
+                self.where = sa.and_(self.where, self.present(tc_name))   # NaN is no time
         cols = list(self.kinds)
-        stmt = sa.select(sa.func.count(), *[sa.func.count(self.col(c)) for c in cols]
+        stmt = sa.select(sa.func.count(), *[self.count_present(c) for c in cols]
                          ).select_from(self.src).where(self.where)
         row = self.conn.execute(stmt).one()
         self.rows = rows = int(row[0])
@@ -313,15 +370,15 @@ class SqlRead:
             col = self.col(c)
             n = sa.func.count().label("n")
             found = self.conn.execute(
-                sa.select(col, n).select_from(self.src).where(self.where, col.is_not(None))
+                sa.select(col, n).select_from(self.src).where(self.where, self.present(c))
                 .group_by(col).order_by(sa.desc("n"), col).limit(cap + 1)).all()
             counts: Counter[str] = Counter()
             for value, k in found[:cap]:
                 counts[label(value, self.kinds[c])] += int(k)
             out[c] = counts
             if len(found) > cap:
-                total = self.conn.execute(sa.select(sa.func.count(col)).select_from(self.src)
-                                          .where(self.where)).scalar()
+                total = self.conn.execute(sa.select(self.count_present(c))
+                                          .select_from(self.src).where(self.where)).scalar()
                 rest[c] = int(total or 0) - sum(counts.values())
         return out, rest
 
@@ -337,7 +394,7 @@ class SqlRead:
         for c in cols:
             col = self.col(c)
             exprs += [sa.func.sum(sa.case((col <= float(e), 1), else_=0)) for e in edges[c]]
-            exprs.append(sa.func.count(col))
+            exprs.append(self.count_present(c))       # NaN is in no bin
         row = self.conn.execute(sa.select(*exprs).select_from(self.src).where(self.where)
                                 ).one()
         out, i = {}, 0
@@ -360,7 +417,7 @@ class SqlRead:
         out = {}
         for i, c in enumerate(cols):
             vals = [float(r[i]) for r in rows if r[i] is not None]
-            out[c] = sorted_window(np.asarray(vals, dtype=np.float64))
+            out[c] = sorted_window(np.asarray(vals, dtype=np.float64))     # NaN dropped
         return out, ({c: self.rows for c in cols} if self.rows > n else {})
 
     def allowed(self, allowed: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
@@ -379,10 +436,10 @@ class SqlRead:
             head = self.conn.execute(sa.select(
                 sa.func.count(col), sa.func.sum(sa.case((bad, 1), else_=0)),
                 sa.func.count(sa.distinct(sa.case((bad, col))))).select_from(self.src)
-                .where(self.where, col.is_not(None))).one()
+                .where(self.where, self.present(c))).one()
             n = sa.func.count().label("n")
             worst = self.conn.execute(
-                sa.select(col, n).select_from(self.src).where(self.where, col.is_not(None), bad)
+                sa.select(col, n).select_from(self.src).where(self.where, self.present(c), bad)
                 .group_by(col).order_by(sa.desc("n"), col).limit(5)).all()
             out[c] = allowed_result(int(head[0] or 0), int(head[1] or 0),
                                     [(v, int(k)) for v, k in worst], int(head[2] or 0), kind)
