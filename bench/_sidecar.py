@@ -45,10 +45,17 @@ def start_sidecar(spec: dict[str, Any], one_core: bool = False
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=pin)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    # a loaded machine may take tens of seconds to start one with thousands of objectives
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"slo-agent run exited with {proc.returncode} before /readyz")
         try:
             urllib.request.urlopen(url + "/readyz", timeout=1)
             break
         except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise TimeoutError("slo-agent run not ready within 180 s") from None
             time.sleep(0.1)
     return proc, url, port
