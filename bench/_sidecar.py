@@ -59,3 +59,14 @@ def start_sidecar(spec: dict[str, Any], one_core: bool = False
                 raise TimeoutError("slo-agent run not ready within 180 s") from None
             time.sleep(0.1)
     return proc, url, port
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 120) -> None:
+    """SIGTERM, then wait for its last snapshot (slow on a loaded machine), else SIGKILL: a
+    benchmark's numbers never hang on how long the sidecar takes to leave."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -131,7 +131,7 @@ def http_floor(seconds: float) -> float:
     import http.client
     import threading
 
-    from _sidecar import free_port
+    from _sidecar import free_port, stop_process
     from sidecar_ingest import body, cpu_seconds
 
     port = free_port()
@@ -172,8 +172,7 @@ def http_floor(seconds: float) -> float:
             t.join()
         return sent[0] / max(cpu_seconds(proc.pid) - cpu0, 1e-9)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 def ship_row(runs: int, samples: int) -> Row:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _sidecar import free_port, rss_mb, start_sidecar
+from _sidecar import free_port, rss_mb, start_sidecar, stop_process
 
 from agent.sdk import columnar_format
 from agent.sdk.transport import encode
@@ -123,8 +123,7 @@ def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
               f"(goal <= 150 MB; great-expectations loaded: {gx})")
         return done / elapsed, max(rss_start, rss_mid, rss_end), done / cpu
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 class Sink(BaseHTTPRequestHandler):

@@ -7,6 +7,7 @@ refuse values they cannot carry."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,24 @@ def copies() -> Spec:
     return parse_spec(copies_spec())
 
 
-def _templates(spec: Spec, alerts: Any = "both") -> list[tuple[str, int, bool]]:
-    """(stage, members, templated) of every group render() probed."""
+@pytest.fixture(scope="module")
+def builders(copies: Spec) -> Callable[[str], dict[str, tuple[str, str]]]:
+    """The builders' output of ``copies`` per alerts backend, rendered once for the module
+    (the slow side: objective by objective)."""
+    done: dict[str, dict[str, tuple[str, str]]] = {}
+
+    def get(alerts: str) -> dict[str, tuple[str, str]]:
+        if alerts not in done:
+            done[alerts] = render(copies, alerts, by_shape=False)  # type: ignore[arg-type]
+        return done[alerts]
+
+    return get
+
+
+def _templates(spec: Spec, alerts: Any = "both", out: dict[str, Any] | None = None
+               ) -> list[tuple[str, int, bool]]:
+    """(stage, members, templated) of every group render() probed; what it rendered goes
+    into ``out``."""
     seen: list[tuple[str, int, bool]] = []
     real = Shapes._template
 
@@ -78,17 +95,19 @@ def _templates(spec: Spec, alerts: Any = "both") -> list[tuple[str, int, bool]]:
 
     Shapes._template = spy  # type: ignore[method-assign]
     try:
-        render(spec, alerts)
+        rendered = render(spec, alerts)
     finally:
         Shapes._template = real  # type: ignore[method-assign]
+    if out is not None:
+        out.update(rendered)
     return seen
 
 
 @pytest.mark.parametrize("alerts", ["prometheus", "grafana", "both"])
-def test_templates_are_the_builders_for_every_kind_and_shape(copies: Spec, alerts: Any) -> None:
-    assert render(copies, alerts) == render(copies, alerts, by_shape=False)
-    got = list(render(copies, alerts).items())
-    assert got == list(render(copies, alerts, by_shape=False).items())   # same order too
+def test_templates_are_the_builders_for_every_kind_and_shape(copies: Spec, builders: Any,
+                                                            alerts: Any) -> None:
+    # the same files with the same bytes, in the same order
+    assert list(render(copies, alerts).items()) == list(builders(alerts).items())
 
 
 def test_every_shape_of_every_kind_is_templated(copies: Spec) -> None:
@@ -202,9 +221,10 @@ def test_a_form_the_template_does_not_know_is_caught(monkeypatch: pytest.MonkeyP
         return group
 
     monkeypatch.setattr(rules, "objective_group", shouting)
-    seen = _templates(copies, "prometheus")
+    by_shape: dict[str, Any] = {}
+    seen = _templates(copies, "prometheus", by_shape)
     assert not any(ok for stage, _, ok in seen if "_rules" in stage)
-    assert render(copies, "prometheus") == render(copies, "prometheus", by_shape=False)
+    assert by_shape == render(copies, "prometheus", by_shape=False)
 
 
 def test_text_templates_cut_and_fill() -> None:
@@ -266,7 +286,7 @@ def test_a_failure_of_one_member_alone_is_not_seen_by_its_template(
     render(copies, "prometheus")
 
 
-def test_the_cli_writes_what_render_gives(tmp_path: Path) -> None:
+def test_the_cli_writes_what_render_gives(tmp_path: Path, builders: Any) -> None:
     from click.testing import CliRunner
 
     from agent.cli import main
@@ -276,7 +296,7 @@ def test_the_cli_writes_what_render_gives(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["generate", "-c", str(path), "-o", str(tmp_path / "out"),
                                     "--alerts", "both"])
     assert res.exit_code == 0, res.output
-    files = render(parse_spec(copies_spec()), "both", by_shape=False)
+    files = builders("both")
     on_disk = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
                if p.is_file()}
     assert on_disk == set(files)
