@@ -35,7 +35,7 @@ def _value_template(unit: Unit) -> str:
 
 #: labels slo-agent sets on burn alerts, named so that they cannot collide with a team's own
 TIER_LABEL, LONG_LABEL, SHORT_LABEL, FACTOR_LABEL = (
-    "slo_agent_tier", "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
+    cat.TIER_LABEL, "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
 
 
 def _common_labels(p: ObjectivePlan, severity: str, own: dict[str, str] | None = None
