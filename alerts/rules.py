@@ -205,14 +205,15 @@ def rule_groups(spec: Spec) -> dict[str, Any]:
     return {"groups": [objective_group(p) for p in plans(spec)]}
 
 
-def lint(spec: Spec) -> list[str]:
-    """Warnings about objectives whose alerts cannot work as the user expects."""
+def lint(spec: Spec, ps: list[ObjectivePlan] | None = None) -> list[str]:
+    """Warnings about objectives whose alerts cannot work as the user expects (``ps``: the
+    plans a render already made)."""
     out = []
     scrape = spec.alerting.scrape_interval
     if spec.alerting.rate_window < 4 * scrape:
         out.append(f"alerting.rate_window {format_duration(spec.alerting.rate_window)} is under "
                    f"4 scrape intervals ({format_duration(4 * scrape)}): rates will be gappy")
-    for p in plans(spec):
+    for p in plans(spec) if ps is None else ps:
         for tier in p.tiers:
             level = p.tier_threshold(tier)
             if level >= 1.0:

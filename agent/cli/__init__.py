@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -218,19 +219,25 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
             sys.exit(EXIT_SPEC)
         extra[key] = value
     try:
-        files = render(parsed, alerts)
+        from agent.sli import plans
+        from agent.stages import stage
+
+        with stage("validate"):
+            ps = plans(parsed)
+        files = render(parsed, alerts, ps=ps)
         chosen: dict[str, tuple[str, str]] = {} if fmt == "kubernetes" else dict(files)
         server_side: list[str] = []
         if fmt in ("kubernetes", "all"):
             chosen.update(render_kubernetes(parsed, files, alerts, namespace, extra,
-                                            server_side))
+                                            server_side, ps))
         written = write(parsed, Path(out_dir), chosen)
     except ValueError as exc:
         out.error(str(exc))
         sys.exit(EXIT_SPEC)
+    base = str(Path(out_dir))       # as str(Path(out_dir) / rel) spells it, without 3,000 Paths
     out.table(f"wrote {len(written)} files to {out_dir}", ["kind", "path"],
-              [[w.kind, str(w.path)] for w in written])
-    for warning in lint(parsed) + (untested(parsed) if alerts != "grafana" else []):
+              [[w.kind, os.path.join(base, w.rel)] for w in written])
+    for warning in lint(parsed, ps) + (untested(parsed, ps) if alerts != "grafana" else []):
         out.warn(warning)
     out.info("next steps:")
     tests = any(w.kind == "promtool rule tests" for w in written)
