@@ -7,6 +7,7 @@ on counters, ratios 0-1); OTel instrument names follow the semantic conventions 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -376,7 +377,8 @@ RULE_ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window suffix
 RULE_VALUE = "slo:objective_value"
 RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 RULE_OBJECTIVE = "slo:objective:ratio"
-RULE_INFO = "slo:objective_info"
+RULE_INFO = "slo:objective_info"  # labels: the detail dashboard's uid, the window (if targeted)
+INFO_DASHBOARD_LABEL, INFO_WINDOW_LABEL = "dashboard_uid", "window"
 
 
 # --- PromQL ------------------------------------------------------------------------------------
@@ -398,10 +400,21 @@ def _with(matchers: str, *more: str) -> str:
 
 
 def le_value(threshold: float) -> str:
-    """The ``le`` label value prometheus_client writes for a bucket bound (e.g. 1 → ``1.0``)."""
-    from prometheus_client.utils import floatToGoString
-
-    return str(floatToGoString(threshold))
+    """The ``le`` label value prometheus_client writes for a bucket bound (e.g. 1 → ``1.0``):
+    its ``floatToGoString``, spelled here because importing prometheus_client (its exposition,
+    HTTP server and registry) was 60 ms of a 1,000-objective ``generate`` that needs none of it;
+    tests/test_catalogue.py holds the two equal over any float."""
+    d = float(threshold)
+    if math.isinf(d):
+        return "+Inf" if d > 0 else "-Inf"
+    if math.isnan(d):
+        return "NaN"
+    s = repr(d)
+    dot = s.find(".")
+    if d > 0 and dot > 6:          # Go switches to exponents sooner than Python
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
 
 
 def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[str, str]:

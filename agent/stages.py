@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-Stage = Literal["validate", "rules", "unit tests", "dashboards", "grafana rules", "write"]
+Stage = Literal["validate", "rules", "unit tests", "dashboards", "grafana rules", "kubernetes",
+                "write"]
 STAGES: tuple[Stage, ...] = ("validate", "rules", "unit tests", "dashboards", "grafana rules",
-                             "write")
+                             "kubernetes", "write")
 
 
 class GenerateError(ValueError):
@@ -30,8 +31,8 @@ class GenerateError(ValueError):
         super().__init__(f"could not generate {what}: {stage}: {text}")
 
     def __reduce__(self) -> tuple[object, ...]:
-        """Pickles (the CLI renders dashboards in a forked child and sends failures back):
-        rebuilt from objective, stage and cause, so the message is the same on both sides."""
+        """Pickles (a render in another process sends its failure back): rebuilt from
+        objective, stage and cause, so the message is the same on both sides."""
         return (_rebuild, (self.objective, self.stage, self.cause, str(self)))
 
     @classmethod

@@ -69,6 +69,15 @@ _COMPOUND_RE = re.compile(r"^(\d+(ms|[smhdwy])){2,}$")
 
 def parse_duration(value: object) -> float:
     """Seconds from ``250ms`` / ``2s`` / ``30d`` / ``1h30m``; a bare number is seconds."""
+    return _duration_text(value) if type(value) is str else _duration(value)
+
+
+@lru_cache(maxsize=1024)    # a spec spells the same few durations for every objective
+def _duration_text(value: str) -> float:
+    return _duration(value)
+
+
+def _duration(value: object) -> float:
     if isinstance(value, bool):
         raise QuantityError(f"expected {_ALLOWED[Unit.SECONDS]}")
     if isinstance(value, (int, float)):
@@ -112,6 +121,15 @@ def format_duration(seconds: float) -> str:
 
 def parse_quantity(value: object, unit: Unit) -> float:
     """An absolute quantity in the base unit of ``unit`` (seconds, ratio 0-1, ...)."""
+    return _quantity_text(value, unit) if type(value) is str else _quantity(value, unit)
+
+
+@lru_cache(maxsize=1024)
+def _quantity_text(value: str, unit: Unit) -> float:
+    return _quantity(value, unit)
+
+
+def _quantity(value: object, unit: Unit) -> float:
     if unit is Unit.SECONDS:
         return parse_duration(value)
     allowed = _ALLOWED[unit]
@@ -227,6 +245,17 @@ def parse_threshold(value: object, unit: Unit, default_base: Base = Base.BASELIN
     A bare ``2x`` is relative to ``default_base``. Percent is relative only when followed by
     ``baseline``/``budget``; ``1%`` alone is the ratio 0.01.
     """
+    if type(value) is str:
+        return _threshold_text(value, unit, default_base)
+    return _threshold(value, unit, default_base)
+
+
+@lru_cache(maxsize=1024)    # a spec of 1,000 objectives writes the same few levels 4,000 times
+def _threshold_text(value: str, unit: Unit, default_base: Base) -> Threshold:
+    return _threshold(value, unit, default_base)
+
+
+def _threshold(value: object, unit: Unit, default_base: Base) -> Threshold:
     raw = value if isinstance(value, str) else repr(value)
     if isinstance(value, str):
         m = _REL_RE.match(value)

@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, detail_uid, plans
-from agent.spec.document import Spec
+from agent.spec.document import Objective, Spec
 from agent.units import format_duration
 from alerts.rules import threshold_alert
 
@@ -35,6 +35,17 @@ def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     return f"({value}) / scalar(max({metric.name}{p.rec_matchers}))", 1.0
 
 
+def uid_prefix(spec: Spec, o: Objective) -> str:
+    """What every rule uid of the objective starts with: its dashboard's uid, cut so that the
+    severity still fits Grafana's 40 characters (a spelling of the name the composer's
+    templates must know: agent/render/shapes.py)."""
+    return detail_uid(spec, o)[:34]
+
+
+#: how this module spells an objective's name beyond agent/render/shapes.py's NAME_FORMS
+NAME_FORMS = {"grafana-rule-uid": uid_prefix}
+
+
 def grafana_rule(p: ObjectivePlan, level: Level) -> dict[str, Any]:
     prom_rule = threshold_alert(p, level)
     expr, threshold = query_expr(p, level)
@@ -42,7 +53,7 @@ def grafana_rule(p: ObjectivePlan, level: Level) -> dict[str, Any]:
     lookback = int(max(600, 2 * p.spec.alerting.rate_window))
     rule = (
         ab.Rule(f"{p.o.name} {level.severity}")
-        .uid(f"{detail_uid(p.spec, p.o)[:34]}-{level.severity[:4]}")
+        .uid(f"{uid_prefix(p.spec, p.o)}-{level.severity[:4]}")
         .condition("C")
         .for_val(format_duration(p.o.for_))
         .labels(prom_rule["labels"])

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from agent import catalogue as cat
-from agent.sli import Level, ObjectivePlan, panel_url, plans, prom_duration, runbook_url
+from agent.sli import (
+    Level,
+    ObjectivePlan,
+    detail_uid,
+    panel_url,
+    plans,
+    prom_duration,
+    runbook_url,
+)
 from agent.spec.document import Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
@@ -76,6 +84,9 @@ def recording_rules(p: ObjectivePlan) -> list[Rule]:
         rules.append({"record": cat.RULE_OBJECTIVE, "expr": f"vector({p.o.objective:.10g})",
                       "labels": p.labels})
     info = dict(p.labels)
+    info[cat.INFO_DASHBOARD_LABEL] = detail_uid(p.spec, p.o)
+    if p.o.has_target:
+        info[cat.INFO_WINDOW_LABEL] = format_duration(p.o.window)
     for key, value in (("owner", p.o.owner or p.spec.owner), ("team", p.spec.team),
                        ("description", p.o.description), ("runbook", runbook_url(p.spec, p.o))):
         if value:
@@ -194,14 +205,15 @@ def rule_groups(spec: Spec) -> dict[str, Any]:
     return {"groups": [objective_group(p) for p in plans(spec)]}
 
 
-def lint(spec: Spec) -> list[str]:
-    """Warnings about objectives whose alerts cannot work as the user expects."""
+def lint(spec: Spec, ps: list[ObjectivePlan] | None = None) -> list[str]:
+    """Warnings about objectives whose alerts cannot work as the user expects (``ps``: the
+    plans a render already made)."""
     out = []
     scrape = spec.alerting.scrape_interval
     if spec.alerting.rate_window < 4 * scrape:
         out.append(f"alerting.rate_window {format_duration(spec.alerting.rate_window)} is under "
                    f"4 scrape intervals ({format_duration(4 * scrape)}): rates will be gappy")
-    for p in plans(spec):
+    for p in plans(spec) if ps is None else ps:
         for tier in p.tiers:
             level = p.tier_threshold(tier)
             if level >= 1.0:

@@ -45,10 +45,28 @@ def start_sidecar(spec: dict[str, Any], one_core: bool = False
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             preexec_fn=pin)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    # a loaded machine may take tens of seconds to start one with thousands of objectives
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"slo-agent run exited with {proc.returncode} before /readyz")
         try:
             urllib.request.urlopen(url + "/readyz", timeout=1)
             break
         except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise TimeoutError("slo-agent run not ready within 180 s") from None
             time.sleep(0.1)
     return proc, url, port
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 120) -> None:
+    """SIGTERM, then wait for its last snapshot (slow on a loaded machine), else SIGKILL: a
+    benchmark's numbers never hang on how long the sidecar takes to leave."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -4,7 +4,14 @@ Prints the median per-call cost on a trivial function (bare call subtracted for 
 column) of: a bare call; hand-written perf_counter + Histogram.observe + Counter.inc (pre-bound
 labels); prometheus_client's @Histogram.time(); an OpenTelemetry span + histogram decorator (SDK
 providers, batch processor, exporters that discard); ours (metrics only; with feature sampling).
-Then async per-call cost and two-thread throughput, and the ratios the targets name.
+Then the same-run ratio against ``@Histogram.time()`` at every form (sync, async, generator,
+async generator: a one-item stream consumed to its end; prometheus_client's decorator times a
+generator's creation only, ours the whole stream, its first item and its gaps), what each part
+of a call costs, async per-call cost and two-thread throughput.
+
+Our monitor is made from a spec with a latency objective and none on user feedback, so request
+ids are not set (``+ ids`` shows the cost where they are). Batches are timed by the thread's CPU
+clock and taken round-robin, the fastest of each kept: the least disturbed on a shared machine.
 
     python bench/decorator_overhead.py [--calls 200000] [--repeat 7]
 """
@@ -14,9 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import inspect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -32,15 +40,190 @@ async def atrivial(x: int) -> int:
     return x
 
 
+def gtrivial(x: int) -> Iterator[int]:
+    yield x
+
+
+async def agtrivial(x: int) -> AsyncIterator[int]:
+    yield x
+
+
+FORMS: dict[str, Callable[[int], Any]] = {"sync": trivial, "async": atrivial,
+                                         "generator": gtrivial, "async generator": agtrivial}
+
+
+def spec_monitor(feedback: bool = False) -> Monitor:
+    """A monitor from a spec with a latency objective (and one on user feedback if asked)."""
+    from agent.spec import parse_spec
+
+    objectives: list[dict[str, Any]] = [{"name": "lat", "signal": "latency",
+                                         "selector": {"model": "m"}, "warning": "1s"}]
+    if feedback:
+        objectives.append({"name": "unhappy", "signal": "negative_feedback_rate",
+                           "selector": {"model": "m"}, "warning": "10%"})
+    spec = parse_spec({"service": "bench", "models": [{"name": "m", "version": "v1"}],
+                       "objectives": objectives})
+    return Monitor(spec, registry=CollectorRegistry(), sidecar_url="", sample_rate=0)
+
+
+def _consume(form: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
+    """A batch of ``n`` calls of ``fn`` in its form (a stream consumed to its end)."""
+    if form == "sync":
+        def batch(n: int) -> None:
+            for i in range(n):
+                fn(i)
+    elif form == "generator":
+        def batch(n: int) -> None:
+            for i in range(n):
+                for _ in fn(i):
+                    pass
+    elif form == "async":
+        async def abatch(n: int) -> None:
+            for i in range(n):
+                await fn(i)
+        return abatch
+    else:
+        async def agbatch(n: int) -> None:
+            for i in range(n):
+                async for _ in fn(i):
+                    pass
+        return agbatch
+    return batch
+
+
+def form_costs(calls: int, repeat: int) -> dict[str, dict[str, float]]:
+    """Per form: seconds per call of the bare function, under @Histogram.time(), ours, and ours
+    where request ids are tracked; batches round-robin, timed by the thread's CPU clock."""
+    reg = CollectorRegistry()
+    hist = Histogram("bench_form_seconds", "b", ["model"], registry=reg).labels("m")
+    mon, with_ids = spec_monitor(), spec_monitor(feedback=True)
+    loop = asyncio.new_event_loop()
+    out = {}
+    try:
+        for form, fn in FORMS.items():
+            batches = {"bare": _consume(form, fn), "timed": _consume(form, hist.time()(fn)),
+                       "ours": _consume(form, mon.inference(model="m")(fn)),
+                       "ours + ids": _consume(form, with_ids.inference(model="m")(fn))}
+            best = dict.fromkeys(batches, float("inf"))
+            for _ in range(repeat):
+                for name, batch in batches.items():
+                    t = time.thread_time()
+                    if inspect.iscoroutinefunction(batch):
+                        loop.run_until_complete(batch(calls))
+                    else:
+                        batch(calls)
+                    best[name] = min(best[name], (time.thread_time() - t) / calls)
+            out[form] = best
+    finally:
+        loop.close()
+    return out
+
+
+def ratio(costs: dict[str, float], name: str = "ours") -> float:
+    """Our overhead over @Histogram.time()'s (the bare call subtracted from both)."""
+    return (costs[name] - costs["bare"]) / (costs["timed"] - costs["bare"])
+
+
+def parts(calls: int, repeat: int) -> list[tuple[str, float]]:
+    """What each part of a sync call costs, by replicas of the fast path that add one part at a
+    time (a trivial function, thread-CPU timed): the wrapper, the outcome's try blocks, the
+    shard and call count, the request id in the context, the timer pair, the histogram
+    observe (one append; the fold into buckets and sketch measured apart, per value), and the
+    sampling test."""
+    import threading
+    from contextvars import ContextVar
+
+    from agent.sdk.values import KeyBuckets, Shard, ShardSet
+
+    pc, fn = time.perf_counter, trivial
+    tls = threading.local()
+    tls.shard = Shard(17, rid_base=1 << 96)
+    rid: ContextVar[int] = ContextVar("bench_rid", default=-1)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs) if kwargs else fn(*args)
+
+    def outcome(*args: Any, **kwargs: Any) -> Any:
+        try:
+            out = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException:
+            raise
+        try:
+            pass
+        except Exception:
+            pass
+        return out
+
+    def count(*args: Any, **kwargs: Any) -> Any:
+        sh = tls.shard
+        n = sh.started + 1
+        sh.started = n
+        return fn(*args, **kwargs) if kwargs else fn(*args)
+
+    def ids(*args: Any, **kwargs: Any) -> Any:
+        sh = tls.shard
+        n = sh.started + 1
+        sh.started = n
+        rid.set(sh.rid_base + n)
+        return fn(*args, **kwargs) if kwargs else fn(*args)
+
+    def timer(*args: Any, **kwargs: Any) -> Any:
+        t0 = pc()
+        out = fn(*args, **kwargs) if kwargs else fn(*args)
+        _ = pc() - t0
+        return out
+
+    def observe(*args: Any, **kwargs: Any) -> Any:
+        lat = tls.shard.lat
+        out = fn(*args, **kwargs) if kwargs else fn(*args)
+        lat.append(0.001)
+        if len(lat) > 2047:
+            lat.clear()
+        return out
+
+    def sampling(*args: Any, **kwargs: Any) -> Any:
+        n = tls.shard.started
+        out = fn(*args, **kwargs) if kwargs else fn(*args)
+        if n % 10 == 0:
+            pass
+        return out
+
+    variants: dict[str, Callable[[int], Any]] = {
+        "bare": trivial, "wrapper (args in, result out)": wrapper,
+        "outcome (try blocks)": outcome, "thread shard + call count": count,
+        "request id in the context": ids, "timer pair": timer,
+        "histogram observe (append)": observe, "sampling test": sampling}
+    costs = interleaved(variants, calls, repeat, clock=time.thread_time)
+    base = costs["wrapper (args in, result out)"]
+    rows = [("wrapper (args in, result out)", base - costs["bare"])]
+    rows += [(name, c - base) for name, c in costs.items()
+             if name not in ("bare", "wrapper (args in, result out)")]
+    import random
+
+    sset = ShardSet(17, KeyBuckets([0.005 * 2 ** i for i in range(17)]))
+    values = [random.lognormvariate(-4, 1) for _ in range(2048)]
+    shard = Shard(17)
+    best = float("inf")
+    for _ in range(repeat):
+        shard.lat[:] = values
+        t = time.thread_time()
+        sset._drain(shard)
+        best = min(best, (time.thread_time() - t) / len(values))
+    rows.append(("fold into buckets + sketch (per value, off the call)", best))
+    return rows
+
+
 def per_call(fn: Callable[[int], Any], calls: int, repeat: int) -> float:
     """Fastest seconds per call over ``repeat`` batches of ``calls``."""
     return interleaved({"fn": fn}, calls, repeat)["fn"]
 
 
 def interleaved(fns: dict[str, Callable[[int], Any]], calls: int, repeat: int,
-                scale: dict[str, int] | None = None) -> dict[str, float]:
+                scale: dict[str, int] | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Seconds per call of each function, batches taken round-robin so that every variant sees
-    the same machine (this one is shared); the fastest batch of each counts (least disturbed)."""
+    the same machine (this one is shared); the fastest batch of each counts (least disturbed).
+    ``clock``: the thread's CPU clock leaves out what other processes take."""
     scale = scale or {}
     for name, fn in fns.items():
         for i in range(min(calls // scale.get(name, 1), 10_000)):
@@ -49,10 +232,10 @@ def interleaved(fns: dict[str, Callable[[int], Any]], calls: int, repeat: int,
     for _ in range(repeat):
         for name, fn in fns.items():
             n = calls // scale.get(name, 1)
-            t = time.perf_counter()
+            t = clock()
             for i in range(n):
                 fn(i)
-            best[name] = min(best[name], (time.perf_counter() - t) / n)
+            best[name] = min(best[name], (clock() - t) / n)
     return best
 
 
@@ -188,6 +371,19 @@ def main() -> None:
           f"{ours_o / ovh('prometheus hand-written observe+inc'):.2f}")
     print(f"OpenTelemetry / ours              = "
           f"{ovh('OpenTelemetry span + histogram') / ours_o:.1f}x")
+
+    print("\n# every form against @Histogram.time() on the same function, same run "
+          "(thread CPU time; target <= 0.3x)")
+    print(f"{'form':<16} {'bare':>8} {'@time()':>9} {'ours':>9} {'ratio':>6} {'+ ids':>9} "
+          f"{'ratio':>6}")
+    for form, c in form_costs(n // 4, r).items():
+        b = c["bare"]
+        print(f"{form:<16} {b * 1e9:>6.0f}ns {(c['timed'] - b) * 1e9:>7.0f}ns "
+              f"{(c['ours'] - b) * 1e9:>7.0f}ns {ratio(c):>5.2f}x "
+              f"{(c['ours + ids'] - b) * 1e9:>7.0f}ns {ratio(c, 'ours + ids'):>5.2f}x")
+    print("\n# what each part of a sync call costs (replicas adding one part each, thread CPU)")
+    for name, cost in parts(n // 4, r):
+        print(f"{name:<55} {cost * 1e9:>6.0f}ns")
 
     abare = per_call_async(atrivial, n, r)
     aours = per_call_async(ours_async, n, r)

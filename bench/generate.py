@@ -2,11 +2,10 @@
 process (no CLI start: ``bench/all.py`` times the whole command).
 
 Target: 1,000 objectives rendered in under a second, output valid (promtool check rules on the
-result unless --no-check). Render is what the CLI runs (``render_split``: a forked child beside
-this process from 200 objectives on, with two CPUs); --serial renders in this process alone.
-Prints one line per size.
+result unless --no-check). Render is what the CLI runs (``render``: each shape of objective
+built once, the rest filled from its template). Prints one line per size.
 
-    python bench/generate.py [--sizes 10,100,1000] [--no-check] [--serial]
+    python bench/generate.py [--sizes 10,100,1000] [--no-check]
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.render.files import render_split, write
+from agent.render.files import render, write
 from agent.spec import parse_spec
 
 KINDS = [("latency", "250ms", "1s"), ("error_rate", "1%", "5%"), ("queue_depth", "100", "1000"),
@@ -48,7 +47,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10,100,1000")
     ap.add_argument("--no-check", action="store_true")
-    ap.add_argument("--serial", action="store_true", help="render without the forked child")
     args = ap.parse_args()
     promtool = shutil.which("promtool")
     print(f"{'objectives':>10} {'validate':>9} {'render':>9} {'write':>9} {'total':>9} "
@@ -58,7 +56,7 @@ def main() -> None:
         t0 = time.perf_counter()
         spec = parse_spec(data)
         t1 = time.perf_counter()
-        files = render_split(spec, "prometheus", parallel=False if args.serial else None)
+        files = render(spec, "prometheus")
         t2 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             write(spec, Path(tmp), files)

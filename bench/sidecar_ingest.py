@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _sidecar import free_port, rss_mb, start_sidecar
+from _sidecar import free_port, rss_mb, start_sidecar, stop_process
 
 from agent.sdk import columnar_format
 from agent.sdk.transport import encode
@@ -34,6 +35,12 @@ def applied_rows(url: str) -> float:
     text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
     m = re.search(r'slo_agent_ingest_samples_total\{kind="feature_rows"[^}]*\} ([0-9.e+]+)', text)
     return float(m.group(1)) if m else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def body(rows: int, features: int, seed: int, columnar: bool) -> tuple[bytes, str]:
@@ -52,8 +59,10 @@ def body(rows: int, features: int, seed: int, columnar: bool) -> tuple[bytes, st
 
 
 def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
-                 ) -> tuple[float, float]:
-    """Samples/s one sidecar on one core applies, and its highest RSS (MB); prints both."""
+                 ) -> tuple[float, float, float]:
+    """Samples/s one sidecar on one core applies, its highest RSS (MB), and samples per second
+    of the sidecar's own CPU time (what one core would take, whatever else the machine runs);
+    prints them."""
     spec = {"service": "bench", "models": [{"name": "m", "version": "v1"}],
             "sidecar": {"interval": "5s", "limits": {"max_body_bytes": 64 * 1024 * 1024}},
             "sources": {"gpu": {"mode": "off"}},
@@ -84,6 +93,7 @@ def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
             conn.close()
 
         base = applied_rows(url)
+        cpu0 = cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         threads = [threading.Thread(target=sender) for _ in range(2)]
         for t in threads:
@@ -97,6 +107,7 @@ def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
         while applied_rows(url) - base < sent[0] and time.perf_counter() - t0 < seconds * 3:
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
+        cpu = cpu_seconds(proc.pid) - cpu0
         done = applied_rows(url) - base
         rss_end = rss_mb(proc.pid)
         gx = "great_expectations" in Path(f"/proc/{proc.pid}/maps").read_text()
@@ -104,14 +115,15 @@ def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
         size = len(payloads[0][0]) / rows
         print(f"# sidecar on 1 core, {name}, {rows}-row batches x {features} features "
               f"({size:.0f} bytes/row), {seconds:g}s")
+        print(f"sidecar CPU: {cpu:.1f}s of {elapsed:.1f}s ({cpu / elapsed:.0%} of its core; the "
+              f"machine is shared): {done / cpu:,.0f} rows per CPU second")
         print(f"feature samples ingested: {done:,.0f} in {elapsed:.1f}s = "
               f"{done / elapsed:,.0f} samples/s (goal >= 500,000)")
         print(f"RSS: start {rss_start:.0f} MB, middle {rss_mid:.0f} MB, end {rss_end:.0f} MB "
               f"(goal <= 150 MB; great-expectations loaded: {gx})")
-        return done / elapsed, max(rss_start, rss_mid, rss_end)
+        return done / elapsed, max(rss_start, rss_mid, rss_end), done / cpu
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
 
 
 class Sink(BaseHTTPRequestHandler):

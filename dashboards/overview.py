@@ -1,6 +1,12 @@
 """The service dashboard's SLO overview, read like Pyrra's list: one table row per objective, worst
-first (status, window, SLI, target, budget left), each linking to its detail dashboard by uid; then
-one stat per objective in its own unit and thresholds, states over time, burn and exhaustion."""
+first (status, window, SLI, target, budget left), each linking to its detail dashboard; a tile per
+objective coloured by its state; states over time, burn and exhaustion.
+
+Every query reads label sets over the recorded series (``slo:objective_info`` carries each
+objective's detail-dashboard uid and window), never one target or panel per objective: the
+overview is the same size for 10 objectives or 10,000 (a Kubernetes ConfigMap holds at most
+1 MiB). Objectives are grouped only by what changes a query or a colour: the compliance window
+and the fastest burn tier."""
 
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from agent import catalogue as cat
-from agent.sli import ObjectivePlan, detail_uid
+from agent.sli import ObjectivePlan
 from agent.spec.document import Spec
 from agent.units import format_duration
 from dashboards.detail import fastest
@@ -31,10 +37,8 @@ from dashboards.panels import (
     RED,
     YELLOW,
     budget_steps,
-    label_lit,
     query,
     series_panel,
-    signal_matchers,
     stat_panel,
     state_mappings,
     state_thresholds,
@@ -43,44 +47,26 @@ from dashboards.panels import (
 
 Panel = Any
 UID_REF, STATE_REF, SLI_REF, TARGET_REF, BUDGET_REF = "U", "S", "L", "T", "B"
+UID, WINDOW = cat.INFO_DASHBOARD_LABEL, cat.INFO_WINDOW_LABEL
+_ID = f"{cat.SERVICE_LABEL}, objective"
 
 
-def _objective_re(names: list[str]) -> str:
-    """``objective=~"a|b"`` with the names quoted for a regex inside a PromQL string."""
-    alt = "|".join(re.escape(n).replace("\\", "\\\\") for n in names)
-    return f'objective=~"{alt}"'
-
-
-def objective_index(spec: Spec, ps: list[ObjectivePlan]) -> str:
-    """One constant series per objective with its detail dashboard's uid and window as labels:
-    the table joins on ``objective`` and links each row to ``/d/<uid>``."""
-    parts = []
-    for p in ps:
-        expr = "vector(1)"
-        window = format_duration(p.o.window) if p.o.has_target else "—"
-        for label, value in (("objective", p.o.name), ("uid", detail_uid(spec, p.o)),
-                             ("window", window), ("signal", p.o.signal.value)):
-            expr = f'label_replace({expr}, "{label}", "{label_lit(value)}", "", "")'
-        parts.append(expr)
-    return " or ".join(parts)
+def _svc(spec: Spec, **more: str) -> str:
+    return cat.label_matchers({cat.SERVICE_LABEL: spec.service, **more})
 
 
 def objectives_table(spec: Spec, ps: list[ObjectivePlan]) -> Panel:
-    svc = {cat.SERVICE_LABEL: spec.service}
-    m = cat.label_matchers(svc)
-    by_window: dict[float, list[str]] = defaultdict(list)
-    for p in ps:
-        if p.o.has_target:
-            by_window[p.o.window].append(p.o.name)
-    sli = " or ".join(
-        f"1 - {ps[0].ratio_name(w)}{cat.label_matchers(svc, [_objective_re(names)])}"
-        for w, names in sorted(by_window.items()))
-    queries = [(UID_REF, objective_index(spec, ps)),
+    """One row per objective: the index (uid, window, signal) is the info series every
+    objective's rule group records; the SLI over each objective's own window is
+    ``1 - (1 - budget left) × (1 - target)``, from two series every targeted objective records."""
+    m = _svc(spec)
+    queries = [(UID_REF, f"max by (objective, {UID}, {WINDOW}, signal) ({cat.RULE_INFO}{m})"),
                (STATE_REF, f"max by (objective) ({cat.OBJECTIVE_STATE.name}{m})")]
-    if sli:
-        queries += [(SLI_REF, f"max by (objective) ({sli})"),
-                    (TARGET_REF, f"max by (objective) ({cat.RULE_OBJECTIVE}{m})"),
-                    (BUDGET_REF, f"max by (objective) ({cat.RULE_BUDGET_REMAINING}{m})")]
+    if any(p.o.has_target for p in ps):
+        budget, target = f"{cat.RULE_BUDGET_REMAINING}{m}", f"{cat.RULE_OBJECTIVE}{m}"
+        queries += [(SLI_REF, f"max by (objective) (1 - (1 - {budget}) * (1 - {target}))"),
+                    (TARGET_REF, f"max by (objective) ({target})"),
+                    (BUDGET_REF, f"max by (objective) ({budget})")]
     panel = (table.Panel().title("Objectives, worst first").datasource(DATASOURCE).height(10)
              .span(24).unit("none")
              .description("One row per objective, worst state first: the sidecar's state, the "
@@ -93,15 +79,15 @@ def objectives_table(spec: Spec, ps: list[ObjectivePlan]) -> Panel:
                                   .format(PromQueryFormat.TABLE))
     panel = panel.with_transformation(DataTransformerConfig(id_val="merge", options={}))
     panel = panel.with_transformation(DataTransformerConfig(id_val="organize", options={
-        "excludeByName": {"Time": True, "uid": True, f"Value #{UID_REF}": True},
-        "indexByName": {"objective": 0, f"Value #{STATE_REF}": 1, "signal": 2, "window": 3,
+        "excludeByName": {"Time": True, UID: True, f"Value #{UID_REF}": True},
+        "indexByName": {"objective": 0, f"Value #{STATE_REF}": 1, "signal": 2, WINDOW: 3,
                         f"Value #{SLI_REF}": 4, f"Value #{TARGET_REF}": 5,
                         f"Value #{BUDGET_REF}": 6},
         "renameByName": {f"Value #{STATE_REF}": "Status", f"Value #{SLI_REF}": "SLI",
                          f"Value #{TARGET_REF}": "Target",
                          f"Value #{BUDGET_REF}": "Budget left"}}))
     detail = (DashboardLink("${__data.fields.objective}: detail dashboard")
-              .type(DashboardLinkType.LINK).url("/d/${__data.fields.uid}?${__url_time_range}"))
+              .type(DashboardLinkType.LINK).url(f"/d/${{__data.fields.{UID}}}?${{__url_time_range}}"))
     cell = {"type": "color-background", "mode": "basic"}
     panel = (panel
              .override_by_name("objective", [DynamicConfigValue("links", [detail.build()])])
@@ -126,58 +112,73 @@ def _plain_steps(st: list[Threshold]) -> dict[str, Any]:
     return {"mode": "absolute", "steps": [{"value": s.value, "color": s.color} for s in st]}
 
 
-def objective_stat(spec: Spec, p: ObjectivePlan) -> Panel:
-    relative = any(lv.constant is None for lv in p.levels)
-    url = f"/d/{detail_uid(spec, p.o)}"
-    if relative:
-        target = query(f"max({cat.OBJECTIVE_STATE.name}{p.rec_matchers})", p.o.name,
-                       instant=True)
-        panel = stat_panel(p.o.name, "none", target,
-                           f"{p.o.info.title}: the sidecar's state (its levels are relative to "
-                           "a learned baseline or calibrated per column). Click for the detail "
-                           "dashboard.", state=True)
-    else:
-        m = signal_matchers(spec.service, p.o.signal, p.o.selector.items())
-        target = query(p.value_expr(m, "$__rate_interval"), p.o.name, instant=True)
-        levels = ", ".join(f"{lv.severity} {lv.text}" for lv in p.levels) or "no levels"
-        panel = stat_panel(p.o.name, p.o.info.grafana_unit, target,
-                           f"{p.o.info.title} now ({levels}). Click for the detail dashboard.",
-                           p)
-    return panel.data_links([DashboardLink(f"{p.o.name}: detail dashboard")
-                             .type(DashboardLinkType.LINK).url(url + "?${__url_time_range}")])
+def objective_states(spec: Spec) -> Panel:
+    """A tile per objective, coloured by its state, each linking to its detail dashboard (the
+    uid joined from the info series)."""
+    m = _svc(spec)
+    expr = (f"max by ({_ID}) ({cat.OBJECTIVE_STATE.name}{m})\n"
+            f"* on({_ID}) group_left({UID})\n"
+            f"max by ({_ID}, {UID}) ({cat.RULE_INFO}{m})")
+    panel = stat_panel("Objectives now", "none", query(expr, "{{objective}}", instant=True),
+                       "Each objective's state as the sidecar judges it now (ok, warning, "
+                       "critical, no data). Click a tile for its detail dashboard.", width=24,
+                       state=True)
+    return panel.height(6).data_links([
+        DashboardLink("${__field.labels.objective}: detail dashboard")
+        .type(DashboardLinkType.LINK).url(f"/d/${{__field.labels.{UID}}}?${{__url_time_range}}")])
 
 
 def overview(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
-    panels: list[Panel] = [objectives_table(spec, ps)]
-    panels += [objective_stat(spec, p) for p in ps]
+    panels: list[Panel] = [objectives_table(spec, ps), objective_states(spec)]
     panels.append(state_timeline(
         "Objective states (sidecar)",
-        query(f"max by (objective) ({cat.OBJECTIVE_STATE.name}"
-              f"{cat.label_matchers({cat.SERVICE_LABEL: spec.service})})", "{{objective}}"),
+        query(f"max by (objective) ({cat.OBJECTIVE_STATE.name}{_svc(spec)})", "{{objective}}"),
         "Each objective's state over time as the sidecar judged it: green ok, yellow warning, "
         "red critical, grey no data."))
-    targeted = [p for p in ps if p.o.has_target and fastest(p) is not None]
-    if targeted:
-        panels += [burn_overview(targeted), exhaustion(targeted)]
+    groups = burn_groups(ps)
+    if groups:
+        panels += [burn_overview(spec, groups), exhaustion(spec, groups)]
     return panels
 
 
-def burn_overview(ps: list[ObjectivePlan]) -> Panel:
-    """The current burn per objective (its fastest tier's long window), against that tier."""
-    targets, per_series = [], []
-    for i, p in enumerate(ps):
+#: (compliance window, fastest tier's long window, its factor, its exhaustion, the slowest
+#: tier's exhaustion): what an objective's burn and exhaustion queries and colours depend on
+BurnGroup = tuple[float, float, float, float, float]
+
+
+def burn_groups(ps: list[ObjectivePlan]) -> list[BurnGroup]:
+    """The distinct burn groups of the targeted objectives, in a stable order."""
+    out: dict[BurnGroup, None] = {}
+    for p in ps:
         tier = fastest(p)
-        assert tier is not None
-        legend = f"{p.o.name} over {format_duration(tier.long)} (page at {tier.factor:g}×)"
-        targets.append(query(p.burn_expr(tier.long), legend, ref=f"R{i}"))
-        per_series.append((legend, tier.factor))
+        if p.o.has_target and tier is not None:
+            slow = max(t.exhaustion for t in p.tiers)
+            out[(p.o.window, tier.long, tier.factor, tier.exhaustion, slow)] = None
+    return sorted(out)
+
+
+def _burn(spec: Spec, g: BurnGroup) -> str:
+    """Burn over the group's long window of the objectives with the group's window."""
+    m = _svc(spec)
+    return (f"{cat.RULE_ERROR_RATIO}{format_duration(g[1])}{m} / (1 - {cat.RULE_OBJECTIVE}{m})\n"
+            f"and on({_ID}) {cat.RULE_INFO}{_svc(spec, **{WINDOW: format_duration(g[0])})}")
+
+
+def burn_overview(spec: Spec, groups: list[BurnGroup]) -> Panel:
+    """The current burn per objective (its fastest tier's long window), against that tier."""
+    targets, per_series = [], defaultdict(set)
+    for i, g in enumerate(groups):
+        window, long_, factor = format_duration(g[0]), format_duration(g[1]), g[2]
+        legend = f"{{{{objective}}}} over {long_} ({window} window, page at {factor:g}×)"
+        targets.append(query(_burn(spec, g), legend, ref=f"R{i}"))
+        per_series[factor].add(f"{long_} ({window} window, page at {factor:g}×)")
     panel = series_panel("Burn rate now (fastest tier per objective)", BURN_UNIT, targets,
                          "Error-budget burn per objective over its fastest tier's long window "
                          "(named in the legend). 1× spends the budget exactly over the "
                          "objective's window; each series turns red above its tier's factor.",
                          width=12)
-    for legend, factor in per_series:
-        panel = panel.override_by_name(legend, [
+    for factor, suffixes in sorted(per_series.items()):
+        panel = panel.override_by_regexp(_suffix_regex(suffixes), [
             DynamicConfigValue("thresholds", _plain_steps([
                 Threshold(value=None, color=GREEN), Threshold(value=1, color=YELLOW),
                 Threshold(value=factor, color=RED)])),
@@ -185,36 +186,35 @@ def burn_overview(ps: list[ObjectivePlan]) -> Panel:
     return panel
 
 
-def exhaustion(ps: list[ObjectivePlan]) -> Panel:
+def _suffix_regex(suffixes: set[str]) -> str:
+    return "^.* (?:" + "|".join(sorted(map(re.escape, suffixes))) + ")$"
+
+
+def exhaustion(spec: Spec, groups: list[BurnGroup]) -> Panel:
     """Remaining budget / current burn, as stats (instant values, not a time series)."""
-    panel = (stat_panel("Time to budget exhaustion at the current burn", "s",
-                        _exhaust_query(ps[0], 0),
-                        "Remaining budget × the objective's window ÷ the burn rate over its "
-                        "fastest tier's long window (the window is in each name): how long the "
-                        "budget lasts if the burn holds. Red under the fastest paging tier's "
-                        "exhaustion time, yellow under the slowest tier's.", width=12).height(8))
-    for i, p in enumerate(ps[1:], start=1):
-        panel = panel.with_target(_exhaust_query(p, i))
-    for p in ps:
-        tier = fastest(p)
-        assert tier is not None
-        slow = max(t.exhaustion for t in p.tiers)
-        st = [Threshold(value=None, color=RED), Threshold(value=tier.exhaustion, color=YELLOW),
+    m = _svc(spec)
+    panel = None
+    by_colour: dict[tuple[float, float], set[str]] = defaultdict(set)
+    for i, g in enumerate(groups):
+        window, long_ = format_duration(g[0]), format_duration(g[1])
+        suffix = f"(burn over {long_}, {window} window)"
+        expr = (f"clamp_min({cat.RULE_BUDGET_REMAINING}{m}, 0) * {g[0]:g} / clamp_min(\n"
+                f"{_burn(spec, g)}\n, 0.001)")
+        target = query(expr, f"{{{{objective}}}} {suffix}", ref=f"X{i}", instant=True)
+        by_colour[(g[3], g[4])].add(suffix)
+        if panel is None:
+            panel = (stat_panel("Time to budget exhaustion at the current burn", "s", target,
+                                "Remaining budget × the objective's window ÷ the burn rate over "
+                                "its fastest tier's long window (the window is in each name): "
+                                "how long the budget lasts if the burn holds. Red under the "
+                                "fastest paging tier's exhaustion time, yellow under the "
+                                "slowest tier's.", width=12).height(8))
+        else:
+            panel = panel.with_target(target)
+    assert panel is not None
+    for (fast, slow), suffixes in sorted(by_colour.items()):
+        st = [Threshold(value=None, color=RED), Threshold(value=fast, color=YELLOW),
               Threshold(value=slow, color=GREEN)]
-        panel = panel.override_by_name(_exhaust_name(p), [
+        panel = panel.override_by_regexp(_suffix_regex(suffixes), [
             DynamicConfigValue("thresholds", _plain_steps(st))])
     return panel
-
-
-def _exhaust_name(p: ObjectivePlan) -> str:
-    tier = fastest(p)
-    assert tier is not None
-    return f"{p.o.name} (burn over {format_duration(tier.long)})"
-
-
-def _exhaust_query(p: ObjectivePlan, i: int) -> Any:
-    tier = fastest(p)
-    assert tier is not None
-    return query(f"clamp_min({cat.RULE_BUDGET_REMAINING}{p.rec_matchers}, 0) * {p.o.window:g} / "
-                 f"clamp_min({p.burn_expr(tier.long)}, 0.001)", _exhaust_name(p), ref=f"X{i}",
-                 instant=True)

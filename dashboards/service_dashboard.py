@@ -9,11 +9,10 @@ Budget and burn-rate panels read the series the generated recording rules write.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, DashboardLink, Row
-from grafana_foundation_sdk.models.dashboard import DashboardLinkType
+from grafana_foundation_sdk.models.dashboard import DashboardLinkType, DynamicConfigValue
 
 from agent import catalogue as cat
 from agent.feeds import Feed, feeds
@@ -24,7 +23,8 @@ from agent.units import Unit
 from dashboards.annotations import alert_annotations
 from dashboards.overview import overview
 from dashboards.panels import (
-    legend_regex,
+    RED,
+    YELLOW,
     matchers,
     query,
     series_panel,
@@ -42,16 +42,43 @@ def _of(ps: list[ObjectivePlan], kind: SignalKind) -> list[ObjectivePlan]:
 
 
 def objective_series(spec: Spec, ps: list[ObjectivePlan], kind: SignalKind,
-                     ref: str = "O") -> tuple[list[Any], list[tuple[str, ObjectivePlan]]]:
-    """One series per objective of ``kind`` (its own selector, the dashboard's filters), named
-    after it and coloured by its levels: what the objective judges, not a borrowed line."""
-    targets, per = [], []
-    for i, p in enumerate(x for x in _of(ps, kind) if x.scraped is None
-                          and x.o.custom is None):
-        m = matchers(spec.service, p.o.selector.items(), models="model" in p.o.info.selectors)
-        targets.append(query(p.value_expr(m, "$__rate_interval"), p.o.name, ref=f"{ref}{i}"))
-        per.append((f"^{re.escape(p.o.name)}$", p))
-    return targets, per
+                     ref: str = "O") -> list[Any]:
+    """What the objectives of ``kind`` judge, over label sets: the recorded value of each
+    (one line per objective, named after it) and their levels (:func:`level_lines`)."""
+    mine = [p for p in _of(ps, kind) if p.o.custom is None]
+    if not mine:
+        return []
+    m = _signals(spec, mine)
+    return [query(f"max by (objective) ({cat.RULE_VALUE}{m})", "{{objective}}", ref=ref),
+            *level_lines(spec, mine, ref)]
+
+
+def _signals(spec: Spec, ps: list[ObjectivePlan]) -> str:
+    """Matchers for the service's series of the objectives' kinds."""
+    kinds = sorted({p.o.signal.value for p in ps})
+    which = f'signal="{kinds[0]}"' if len(kinds) == 1 else f'signal=~"{"|".join(kinds)}"'
+    return cat.label_matchers({cat.SERVICE_LABEL: spec.service}, [which])
+
+
+def level_lines(spec: Spec, ps: list[ObjectivePlan], ref: str = "O") -> list[Any]:
+    """The warning and critical levels the sidecar resolved for the objectives' kinds, one
+    dashed line per objective and level (:func:`dashed_levels` colours them)."""
+    if not ps:
+        return []
+    m = _signals(spec, ps)
+    return [query(f"max by (objective) ({metric.name}{m})", f"{{{{objective}}}} {severity}",
+                  ref=f"{ref}{severity[0].upper()}")
+            for severity, metric in (("warning", cat.OBJECTIVE_WARNING),
+                                     ("critical", cat.OBJECTIVE_CRITICAL))]
+
+
+def dashed_levels(panel: Panel) -> Panel:
+    """Level lines (legend ``<objective> warning`` / ``critical``) dashed yellow and red."""
+    for severity, color in (("warning", YELLOW), ("critical", RED)):
+        panel = panel.override_by_regexp(f"^.* {severity}$", [
+            DynamicConfigValue("custom.lineStyle", {"fill": "dash", "dash": [10, 10]}),
+            DynamicConfigValue("color", {"mode": "fixed", "fixedColor": color})])
+    return panel
 
 
 def scraped_queries(r: SignalRecord, f: Feed) -> list[Any]:
@@ -75,43 +102,39 @@ def scraped_queries(r: SignalRecord, f: Feed) -> list[Any]:
 def record_panel(spec: Spec, ps: list[ObjectivePlan], r: SignalRecord, f: Feed
                  ) -> Panel | None:
     """The panel a kind's record describes, drawn only where something feeds the kind: a query
-    over our own series where they exist, one per scrape target that maps it; coloured by the
-    objectives of the kind."""
+    over our own series where they exist, one per scrape target that maps it; the lines and
+    levels of its objectives over label sets (the same size for any number of them)."""
     d = r.panel
     assert d is not None
     if not f.fed:
         return None
     m = matchers(spec.service, models="model" in r.selectors)
     mine = [p for p in _of(ps, r.kind) if not (d.sdk_only and p.o.selector.dataset)]
-    per = [(legend_regex(d.legend, p), p) for p in mine]
     unit = r.grafana_unit
     ours = [query(r.panel_expr(m), d.legend)] if f.ours else []
     servers = scraped_queries(r, f)
     if d.style == "series":
-        return series_panel(d.title, unit, [*ours, *servers], d.description, width=d.width,
-                            per_series=per) if ours or servers else None
+        return dashed_levels(series_panel(
+            d.title, unit, [*ours, *servers, *level_lines(spec, mine)], d.description,
+            width=d.width)) if ours or servers else None
     if d.style == "state":
         return state_series_panel(d.title, r.kind, ours[0], d.description,
                                   next(iter(mine), None)) if ours else None
-    own, own_per = objective_series(spec, ps, r.kind)
+    own = objective_series(spec, ps, r.kind)
     if d.style == "objectives":
-        return series_panel(d.title, unit, own, d.description, per_series=own_per) \
-            if own else None
+        return dashed_levels(series_panel(d.title, unit, own, d.description)) if own else None
     if d.style == "quantile":
         qs = [query(f"histogram_quantile({q}, sum by (le) (rate({r.panel_expr(m)}"
                     f"[{RATE}])))", f"p{int(q * 100)}", ref=f"Q{int(q * 100)}")
               for q in (0.5, 0.95, 0.99)] if f.ours else []
-        return series_panel(d.title, unit, [*qs, *servers, *own],
-                            f"{d.description} p50/p95/p99 over all selected series"
-                            + (" (a model server's own under its name)" if servers else "")
-                            + "; each objective of this kind adds its own line (its quantile "
-                            "and selector), dashed at its warning and critical levels.",
-                            per_series=own_per)
-    budgets = [query(f"vector({p.o.daily_budget:g})", f"{p.o.name} budget", ref=f"BU{i}")
-               for i, p in enumerate(mine) if p.o.daily_budget is not None]
-    return series_panel(d.title, unit, [*ours, *servers, *own, *budgets],
-                        d.description, width=d.width,
-                        per_series=[*(per if d.raw_thresholds else []), *own_per])
+        return dashed_levels(series_panel(
+            d.title, unit, [*qs, *servers, *own],
+            f"{d.description} p50/p95/p99 over all selected series"
+            + (" (a model server's own under its name)" if servers else "")
+            + "; each objective of this kind adds its own line (its quantile and selector, as "
+            "its rules record it), dashed at its warning and critical levels.", width=d.width))
+    return dashed_levels(series_panel(d.title, unit, [*ours, *servers, *own], d.description,
+                                      width=d.width))
 
 
 def _row(spec: Spec, ps: list[ObjectivePlan], row: str,
@@ -165,11 +188,11 @@ def data(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
             "{{dataset}} {{expectation}} {{column}}")],
             "Failed data-contract expectations in the latest validated batch (Great "
             "Expectations); any failure is worth a look.") if contracts else None),
-        (6, series_panel("Dataset drift against the reference file", "short", [query(
-            f"max by (dataset, column) ({cat.DATASET_DRIFT_SCORE.name}{m})", legend)],
+        (6, dashed_levels(series_panel("Dataset drift against the reference file", "short", [
+            query(f"max by (dataset, column) ({cat.DATASET_DRIFT_SCORE.name}{m})", legend),
+            *level_lines(spec, file_drift)],
             "Effect size (KS D or PSI) per column against the dataset's reference file when "
-            "significant, else 0; dashed at the levels of the drift objective on that column.",
-            per_series=[(legend_regex(legend, p), p) for p in file_drift])
+            "significant, else 0; dashed at the levels of the drift objectives."))
          if references else None)])
 
 
@@ -228,12 +251,17 @@ def reliability(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
 
 
 def custom(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
-    return [series_panel(p.o.info.title if p.o.custom and p.o.custom.title else p.o.name,
-                         p.o.info.grafana_unit, [query(p.value_expr(window="$__rate_interval"),
-                                                       p.o.name)],
-                         (p.o.description or f"Custom SLI {p.o.name}") + "; dashed at its "
-                         "warning and critical levels.", p=p)
-            for p in ps if p.o.custom is not None]
+    mine = [p for p in ps if p.o.custom is not None]
+    if not mine:
+        return []
+    units = {p.o.info.grafana_unit for p in mine}
+    m = _signals(spec, mine)
+    return [dashed_levels(series_panel(
+        "Custom SLIs", units.pop() if len(units) == 1 else "short",
+        [query(f"max by (objective) ({cat.RULE_VALUE}{m})", "{{objective}}"),
+         *level_lines(spec, mine)],
+        "Each custom SLI's value as its rules record it, one line per objective; dashed at "
+        "its warning and critical levels.", width=24))]
 
 
 def _with_label(m: str, key: str, value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -196,8 +197,14 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     """
     _need(out, "generate", "slo-agent generate")
     from agent.k8s.names import LABEL_VALUE
-    from agent.k8s.objects import render_kubernetes
-    from agent.render.files import Backend, next_steps, render_split, untested, write
+    from agent.render.files import (
+        Backend,
+        next_steps,
+        render,
+        render_kubernetes,
+        untested,
+        write,
+    )
     from alerts.rules import lint
 
     parsed = _checked(out, spec_path)
@@ -212,23 +219,36 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
             sys.exit(EXIT_SPEC)
         extra[key] = value
     try:
-        files = render_split(parsed, alerts)
+        from agent.sli import plans
+        from agent.stages import stage
+
+        with stage("validate"):
+            ps = plans(parsed)
+        files = render(parsed, alerts, ps=ps)
         chosen: dict[str, tuple[str, str]] = {} if fmt == "kubernetes" else dict(files)
+        server_side: list[str] = []
         if fmt in ("kubernetes", "all"):
-            chosen.update(render_kubernetes(parsed, files, namespace, extra))
+            chosen.update(render_kubernetes(parsed, files, alerts, namespace, extra,
+                                            server_side, ps))
         written = write(parsed, Path(out_dir), chosen)
     except ValueError as exc:
         out.error(str(exc))
         sys.exit(EXIT_SPEC)
+    base = str(Path(out_dir))       # as str(Path(out_dir) / rel) spells it, without 3,000 Paths
     out.table(f"wrote {len(written)} files to {out_dir}", ["kind", "path"],
-              [[w.kind, str(w.path)] for w in written])
-    for warning in lint(parsed) + (untested(parsed) if alerts != "grafana" else []):
+              [[w.kind, os.path.join(base, w.rel)] for w in written])
+    for warning in lint(parsed, ps) + (untested(parsed, ps) if alerts != "grafana" else []):
         out.warn(warning)
     out.info("next steps:")
     tests = any(w.kind == "promtool rule tests" for w in written)
     steps = next_steps(parsed, Path(out_dir), alerts, tests) if fmt != "kubernetes" else []
     if fmt in ("kubernetes", "all"):
-        steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
+        how = "kubectl apply --server-side -k" if server_side else "kubectl apply -k"
+        if server_side:
+            out.warn(f"{len(server_side)} Kubernetes object(s) are too large for a client-side "
+                     "kubectl apply (its last-applied annotation holds 256 KiB), e.g. "
+                     f"{server_side[0]}: apply with --server-side")
+        steps.append(f"Kubernetes: {how} {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "
                      "selectors: add them with --label; Grafana's sidecar loads the "
                      "grafana_dashboard ConfigMaps). The PodMonitor scrapes every pod named "

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +95,9 @@ def report(out: Output, spec_path: str, since: str, url: str | None, prometheus:
 
 
 def _from_sidecar(url: str, since: str, token: str | None) -> dict[str, Any]:
+    import urllib.error  # here: every command's start would pay for http.client and email
+    import urllib.request
+
     from agent.redact import redact_url
 
     req = urllib.request.Request(f"{url.rstrip('/')}/report.json?since={since}",

@@ -4,6 +4,7 @@ Grafana's dashboard sidecar (``grafana_dashboard: "1"``), Grafana-managed alert 
 provisioning ConfigMap (``grafana_alert: "1"``), and an ``AlertmanagerConfig`` example.
 
 The rule groups and dashboards are the very ones the plain files hold; only the wrapping differs.
+:mod:`agent.k8s.render` writes them out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agent.k8s.limits import split_provisioning
 from agent.k8s.names import label_value, object_name
 from agent.sli import plans
 from agent.spec.document import Spec
@@ -34,16 +36,20 @@ def _meta(name: str, spec: Spec, namespace: str | None, labels: dict[str, str],
     return meta
 
 
+def prometheus_rule(spec: Spec, name: str, group: dict[str, Any], namespace: str | None,
+                    labels: dict[str, str]) -> dict[str, Any]:
+    """The PrometheusRule of one objective, holding that objective's rule group."""
+    meta = _meta(object_name(spec.service, name), spec, namespace, labels,
+                 {"slo-agent/objective": label_value(name)})
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": meta, "spec": {"groups": [group]}}
+
+
 def prometheus_rules(spec: Spec, groups: dict[str, dict[str, Any]], namespace: str | None,
                      labels: dict[str, str]) -> list[dict[str, Any]]:
     """One PrometheusRule per objective, holding that objective's rule group."""
-    out = []
-    for p in plans(spec):
-        meta = _meta(object_name(spec.service, p.o.name), spec, namespace, labels,
-                     {"slo-agent/objective": label_value(p.o.name)})
-        out.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-                    "metadata": meta, "spec": {"groups": [groups[p.o.name]]}})
-    return out
+    return [prometheus_rule(spec, p.o.name, groups[p.o.name], namespace, labels)
+            for p in plans(spec)]
 
 
 def pod_monitor(spec: Spec, namespace: str | None, labels: dict[str, str]) -> dict[str, Any]:
@@ -64,30 +70,38 @@ def pod_monitor(spec: Spec, namespace: str | None, labels: dict[str, str]) -> di
     }
 
 
+def dashboard_configmap(spec: Spec, filename: str, text: str, namespace: str | None,
+                        labels: dict[str, str], folder: str) -> dict[str, Any]:
+    """One dashboard's ConfigMap, found by the Grafana sidecar through its label."""
+    uid = json.loads(text).get("uid", filename)
+    return {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": _meta(object_name("dashboard", uid), spec, namespace, labels,
+                          {"grafana_dashboard": "1"},
+                          {"grafana_folder": folder, "k8s-sidecar-target-directory": folder}),
+        "data": {object_name(uid) + ".json": text},
+    }
+
+
 def dashboard_configmaps(spec: Spec, dashboards: dict[str, str], namespace: str | None,
                          labels: dict[str, str], folder: str) -> list[dict[str, Any]]:
     """One ConfigMap per dashboard, found by the Grafana sidecar through its label."""
-    out = []
-    for filename, text in sorted(dashboards.items()):
-        uid = json.loads(text).get("uid", filename)
-        out.append({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _meta(object_name("dashboard", uid), spec, namespace, labels,
-                              {"grafana_dashboard": "1"},
-                              {"grafana_folder": folder, "k8s-sidecar-target-directory": folder}),
-            "data": {object_name(uid) + ".json": text},
-        })
-    return out
+    return [dashboard_configmap(spec, filename, text, namespace, labels, folder)
+            for filename, text in sorted(dashboards.items())]
 
 
 def grafana_alerting_configmap(spec: Spec, provisioning: str | None, namespace: str | None,
-                               labels: dict[str, str]) -> dict[str, Any] | None:
+                               labels: dict[str, str], part: int = 1, parts: int = 1
+                               ) -> dict[str, Any] | None:
+    """The Grafana alert rules' provisioning file, or its ``part`` of ``parts``
+    (:func:`agent.k8s.limits.split_provisioning`)."""
     if provisioning is None:
         return None
+    which = "" if parts == 1 else f"-{part}"
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": _meta(object_name(spec.service, "grafana-alerting"), spec, namespace,
-                              labels, {"grafana_alert": "1"}),
-            "data": {object_name(spec.service) + "-alerting.yaml": provisioning}}
+            "metadata": _meta(object_name(spec.service, f"grafana-alerting{which}"), spec,
+                              namespace, labels, {"grafana_alert": "1"}),
+            "data": {object_name(spec.service) + f"-alerting{which}.yaml": provisioning}}
 
 
 def alertmanager_config(spec: Spec, namespace: str | None, labels: dict[str, str]
@@ -145,32 +159,10 @@ def kubernetes_objects(spec: Spec, files: dict[str, tuple[str, str]], namespace:
                                                         folder=svc),
         "alertmanagerconfig.yaml": [alertmanager_config(spec, namespace, labels)],
     }
-    grafana_rules = grafana_alerting_configmap(spec, alerting, namespace, labels)
-    if grafana_rules is not None:
-        out["grafana-alerting.yaml"] = [grafana_rules]
-    return out
-
-
-def render_kubernetes(spec: Spec, files: dict[str, tuple[str, str]],
-                      namespace: str | None = None, labels: dict[str, str] | None = None
-                      ) -> dict[str, tuple[str, str]]:
-    """``kubernetes/<service>/<kind>.yaml`` (multi-document) plus a kustomization listing them
-    (``kubectl apply -k``)."""
-    import yaml
-
-    from agent.k8s.emitter import Dumper
-
-    objects = kubernetes_objects(spec, files, namespace, dict(labels or {}))
-    out: dict[str, tuple[str, str]] = {}
-    header = "# generated by slo-agent generate --format kubernetes; do not edit\n"
-    for name, docs in objects.items():
-        text = header + "---\n".join(yaml.dump(d, Dumper=Dumper, sort_keys=False, width=100)
-                                     for d in docs)
-        out[f"kubernetes/{spec.service}/{name}"] = ("kubernetes " + docs[0]["kind"], text)
-    kustomization: dict[str, Any] = {"apiVersion": "kustomize.config.k8s.io/v1beta1",
-                                     "kind": "Kustomization", "resources": sorted(objects)}
-    if namespace:
-        kustomization["namespace"] = namespace
-    out[f"kubernetes/{spec.service}/kustomization.yaml"] = ("kustomization",
-                                            header + yaml.dump(kustomization, Dumper=Dumper))
+    if alerting is not None:
+        parts = split_provisioning(alerting)
+        out["grafana-alerting.yaml"] = [
+            doc for i, part in enumerate(parts, start=1)
+            if (doc := grafana_alerting_configmap(spec, part, namespace, labels, i, len(parts)))
+            is not None]
     return out

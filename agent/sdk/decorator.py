@@ -73,16 +73,18 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                ) -> Callable[..., Any]:
     """Wrap ``fn`` according to its kind; metadata and signature are preserved.
 
-    The sync and async wrappers inline the whole hot path (no helper calls): a call costs one
-    thread-local lookup, a request number, a context-variable set, two clock reads and one
-    append to the thread's buffer; buckets, sum and sketch are built from the buffer off the
-    caller's thread (at scrape / shipment, or by the thread itself every ``BUFFER_CAP`` calls).
+    Each wrapper inlines its hot path (no helper calls): a call costs one thread-local lookup,
+    a call count, two clock reads and one append to the thread's buffer; buckets, sum and
+    sketch are built from the buffer off the caller's thread (at scrape / shipment, or by the
+    thread itself every ``BUFFER_CAP`` calls). A stream adds one clock read and one append per
+    item. What the spec does not use is not paid for: the request id is set in the context
+    only where something can read it (:attr:`Monitor.request_ids`, or ``request_id=``), the
+    cold part (sampling, fallback predicate, aliases) is called only on calls that need it.
     Everything past the user's function is guarded.
     """
     shards = series.shards
     tls = shards._tls
     local = shards.local
-    bounds = series.bounds
     pc = time.perf_counter
     drain = shards.drain
     cap = BUFFER_CAP - 1
@@ -91,14 +93,15 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     set_rid = REQUEST_ID.set
     fb_exc = opts.fallback_exc
     fb_fn = opts.fallback_fn
-    want_samples = opts.features is not None or opts.prediction is not None
+    want_samples = (opts.features is not None or opts.prediction is not None) and stride > 0
     alias = opts.request_id is not None
-    cold = want_samples or alias
+    track = alias or bool(getattr(monitor, "request_ids", True))
     otel: Any = monitor.otel
+    bounds = series.bounds
 
     def failed(sh: Any, t0: float, exc: BaseException) -> None:
         if not isinstance(exc, Exception):      # cancellation / exit: not an outcome
-                return
+            return
         dt = pc() - t0
         sh.buckets[bisect_left(bounds, dt)] += 1
         sh.sum += dt
@@ -111,35 +114,36 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
             monitor.error_type(series, type(exc).__name__)
 
     def after(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, sh: Any) -> None:
-        """Cold part of a call: fallback predicate, sampling, id aliasing."""
+        """Cold part of a call: fallback predicate, sampling, id aliasing (``n``: the call's
+        number in its shard)."""
         if fb_fn is not None:
             try:
                 if fb_fn(out):
                     sh.fallbacks += 1
             except Exception:
                 sdk_error("fallback")
-        if want_samples and stride and n % stride == 0:
-            monitor.sample(series, opts, n, args, kwargs, out)
+        rid = sh.rid_base + n
+        if want_samples and n % stride == 0:
+            monitor.sample(series, opts, rid, args, kwargs, out)
         if alias:
-            monitor.alias_request(opts, n, args, kwargs)
+            monitor.alias_request(opts, rid, args, kwargs)
 
     if opts.features is not None and opts.prediction is None and not alias and fb_fn is None \
-            and stride:
-        after = _features_only(monitor, series, opts.features, stride)
-    needs_after = cold or fb_fn is not None
+            and want_samples:
+        after = _features_only(monitor, series, opts.features)
+    # calls that need the cold part: every call (a fallback predicate, aliases), else every
+    # ``stride``-th (sampling only), else none
+    every = fb_fn is not None or alias
+    sampled = stride if want_samples and not every else 0
 
-    def start() -> tuple[Any, int, float]:
-        sh = local()
-        n = sh.rid_base + sh.started + 1
-        sh.started += 1
-        set_rid(n)
-        return sh, n, pc()
-
+    cold = (every, sampled)      # the wrappers below test it inline
     if inspect.isasyncgenfunction(fn):
-        wrapper = _async_gen_wrapper(fn, monitor, series, start, failed, after, pc, otel)
-    elif inspect.isgeneratorfunction(fn):
-        wrapper = _gen_wrapper(fn, monitor, series, start, failed, after, pc, otel)
-    elif inspect.iscoroutinefunction(fn):
+        return _mark(_async_gen_wrapper(fn, monitor, series, failed, after, cold, track), series)
+    if inspect.isgeneratorfunction(fn):
+        return _mark(_gen_wrapper(fn, monitor, series, failed, after, cold, track), series)
+    if otel is not None:
+        return _mark(_otel_wrapper(fn, monitor, series, failed, after, cold, track), series)
+    if inspect.iscoroutinefunction(fn):
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -149,8 +153,8 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                     sh = local()
                 n = sh.started + 1
                 sh.started = n
-                set_rid(sh.rid_base + n)
-                span = otel.start(series) if otel is not None else None
+                if track:
+                    set_rid(sh.rid_base + n)
                 t0 = pc()
             except Exception:
                 sdk_error("start")
@@ -160,50 +164,15 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
             except BaseException as exc:
                 try:
                     failed(sh, t0, exc)
-                    if span is not None:
-                        otel.end(span, series, t0, exc)
                 except Exception:
                     sdk_error("record")
                 raise
             try:
-                buf = sh.lat
-                buf.append(pc() - t0)
+                sh.lat.append(pc() - t0)
                 if not n & cap:          # every BUFFER_CAP calls of this thread
                     drain(sh)
-                if needs_after:
-                    after(sh.rid_base + n, args, kwargs, out, sh)
-                if span is not None:
-                    otel.end(span, series, t0, None)
-            except Exception:
-                sdk_error("record")
-            return out
-    elif otel is not None:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                sh, n, t0 = start()
-                span = otel.start(series)
-            except Exception:
-                sdk_error("start")
-                return fn(*args, **kwargs)
-            try:
-                out = fn(*args, **kwargs)
-            except BaseException as exc:
-                try:
-                    failed(sh, t0, exc)
-                    otel.end(span, series, t0, exc)
-                except Exception:
-                    sdk_error("record")
-                raise
-            try:
-                dt = pc() - t0
-                sh.buckets[bisect_left(bounds, dt)] += 1
-                sh.sum += dt
-                sh.count += 1
-                sketch_add(sh.sketch, dt)
-                if needs_after:
+                if every or (sampled and not n % sampled):
                     after(n, args, kwargs, out, sh)
-                otel.end(span, series, t0, None)
             except Exception:
                 sdk_error("record")
             return out
@@ -217,7 +186,8 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                     sh = local()
                 n = sh.started + 1
                 sh.started = n
-                set_rid(sh.rid_base + n)
+                if track:
+                    set_rid(sh.rid_base + n)
                 t0 = pc()
             except Exception:
                 sdk_error("start")
@@ -234,27 +204,106 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                 sh.lat.append(pc() - t0)
                 if not n & cap:          # every BUFFER_CAP calls of this thread
                     drain(sh)
-                if needs_after:
-                    after(sh.rid_base + n, args, kwargs, out, sh)
+                if every or (sampled and not n % sampled):
+                    after(n, args, kwargs, out, sh)
             except Exception:
                 sdk_error("record")
             return out
 
+    return _mark(wrapper, series)
+
+
+def _mark(wrapper: Callable[..., Any], series: Series) -> Callable[..., Any]:
     wrapper.__slo_agent__ = (series.model, series.version)  # type: ignore[attr-defined]
     return wrapper
 
 
-def _features_only(monitor: Monitor, series: Series, features: Callable[..., Any], stride: int
+def _begin(series: Series, track: bool) -> tuple[Any, int, float]:
+    """A call's start on the cold wrappers (OpenTelemetry): shard, call number, clock."""
+    sh = series.shards.local()
+    n = sh.started + 1
+    sh.started = n
+    if track:
+        REQUEST_ID.set(sh.rid_base + n)
+    return sh, n, time.perf_counter()
+
+
+def _otel_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
+                  after: Any, cold: tuple[bool, int], track: bool) -> Callable[..., Any]:
+    """Sync or async functions with the OpenTelemetry bridge: a span around each call."""
+    otel, pc, sdk_error = monitor.otel, time.perf_counter, monitor.sdk_error
+    every, sampled = cold
+
+    def finish(sh: Any, n: int, t0: float, args: Any, kwargs: Any, out: Any, span: Any) -> None:
+        dt = pc() - t0
+        sh.buckets[bisect_left(series.bounds, dt)] += 1
+        sh.sum += dt
+        sh.count += 1
+        sketch_add(sh.sketch, dt)
+        if every or (sampled and not n % sampled):
+            after(n, args, kwargs, out, sh)
+        otel.end(span, series, t0, None)
+
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                sh, n, t0 = _begin(series, track)
+                span = otel.start(series)
+            except Exception:
+                sdk_error("start")
+                return await fn(*args, **kwargs)
+            try:
+                out = await fn(*args, **kwargs)
+            except BaseException as exc:
+                try:
+                    failed(sh, t0, exc)
+                    otel.end(span, series, t0, exc)
+                except Exception:
+                    sdk_error("record")
+                raise
+            try:
+                finish(sh, n, t0, args, kwargs, out, span)
+            except Exception:
+                sdk_error("record")
+            return out
+        return awrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            sh, n, t0 = _begin(series, track)
+            span = otel.start(series)
+        except Exception:
+            sdk_error("start")
+            return fn(*args, **kwargs)
+        try:
+            out = fn(*args, **kwargs)
+        except BaseException as exc:
+            try:
+                failed(sh, t0, exc)
+                otel.end(span, series, t0, exc)
+            except Exception:
+                sdk_error("record")
+            raise
+        try:
+            finish(sh, n, t0, args, kwargs, out, span)
+        except Exception:
+            sdk_error("record")
+        return out
+
+    return wrapper
+
+
+def _features_only(monitor: Monitor, series: Series, features: Callable[..., Any]
                    ) -> Callable[..., None]:
-    """The cold part of a call when only ``features=`` is set (the common case): sample every
-    ``stride``-th call, a copy of the row (cleaned on the shipper thread)."""
+    """The cold part of a sampled call when only ``features=`` is set (the common case): a
+    copy of the row (cleaned on the shipper thread)."""
     add = series.samples.add
     limit = monitor.max_features
     sdk_error = monitor.sdk_error
 
     def after(n: int, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any, sh: Any) -> None:
-        if n % stride:
-            return
         try:
             raw = features(*args, **kwargs)
             row = raw.copy() if type(raw) is dict and len(raw) <= limit else \
@@ -268,60 +317,43 @@ def _features_only(monitor: Monitor, series: Series, features: Callable[..., Any
     return after
 
 
-class _Stream:
-    """Per-stream timing (time to first item, gaps, total) and the last item yielded, which
-    ``prediction=`` and a callable ``fallback=`` receive when the stream ends."""
+def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
+                 after: Any, cold: tuple[bool, int], track: bool) -> Callable[..., Any]:
+    """A generator, timed as one call from its creation to its end: time to the first item
+    and each gap after it are appended to the thread's buffers (one clock read and one
+    append per item), folded off the hot path like durations. ``prediction=`` and a callable
+    ``fallback=`` get the last item, once the stream has ended."""
+    shards = series.shards
+    tls, local, drain = shards._tls, shards.local, shards.drain
+    pc, set_rid, sdk_error = time.perf_counter, REQUEST_ID.set, monitor.sdk_error
+    cap = BUFFER_CAP - 1
+    every, sampled = cold
 
-    __slots__ = ("item", "last", "n", "sh", "t0")
-
-    def __init__(self, sh: Any, t0: float) -> None:
-        self.sh, self.t0, self.last, self.n = sh, t0, t0, 0
-        self.item: Any = None
-
-
-def _token(series: Series, st: _Stream, pc: Callable[[], float]) -> None:
-    now = pc()
-    sh = st.sh
-    if st.n == 0:
-        dt = now - st.t0
-        sh.ttft_buckets[bisect_left(series.bounds, dt)] += 1
-        sh.ttft_sum += dt
-        sh.ttft_count += 1
-        sketch_add(sh.ttft_sketch, dt)
-    else:
-        gap = now - st.last
-        sh.inter_buckets[bisect_left(series.bounds, gap)] += 1
-        sh.inter_sum += gap
-        sh.inter_count += 1
-    st.last = now
-    st.n += 1
-
-
-def _stream_done(series: Series, st: _Stream, pc: Callable[[], float]) -> None:
-    dt = pc() - st.t0
-    sh = st.sh
-    sh.buckets[bisect_left(series.bounds, dt)] += 1
-    sh.sum += dt
-    sh.count += 1
-    sketch_add(sh.sketch, dt)
-
-
-def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start: Any,
-                 failed: Any, after: Any, pc: Callable[[], float], otel: Any
-                 ) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            sh, n, t0 = start()
-            st = _Stream(sh, t0)
+            try:
+                sh = tls.shard
+            except AttributeError:
+                sh = local()
+            n = sh.started + 1
+            sh.started = n
+            if track:
+                set_rid(sh.rid_base + n)
+            t0 = pc()
         except Exception:
-            monitor.sdk_error("start")
+            sdk_error("start")
             return (yield from fn(*args, **kwargs))
+        item: Any = None
         try:
             gen = fn(*args, **kwargs)
             item = next(gen)
-            st.item = item
-            _safe(monitor, _token, series, st, pc)
+            try:
+                last = pc()
+                sh.ttfts.append(last - t0)
+                gaps = sh.gaps
+            except Exception:
+                sdk_error("stream")
             while True:
                 try:
                     sent = yield item
@@ -331,41 +363,76 @@ def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start
                 except BaseException as exc:          # thrown in by the consumer
                     item = gen.throw(exc)
                 else:
-                    item = gen.send(sent) if sent is not None else next(gen)
-                st.item = item
-                _safe(monitor, _token, series, st, pc)
+                    item = gen.send(sent)             # send(None) is next()
+                try:
+                    now = pc()
+                    gaps.append(now - last)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
         except StopIteration as stop:
-            _safe(monitor, _stream_done, series, st, pc)
-            _safe(monitor, after, n, args, kwargs, st.item, sh)
+            try:
+                sh.lat.append(pc() - t0)
+                if len(sh.gaps) > cap or not n & cap:
+                    drain(sh)
+                if every or (sampled and not n % sampled):
+                    after(n, args, kwargs, item, sh)
+            except Exception:
+                sdk_error("stream")
             return stop.value
         except GeneratorExit:
-            _safe(monitor, _stream_done, series, st, pc)   # consumer stopped early: still a call
+            try:
+                sh.lat.append(pc() - t0)          # stopped early by its consumer: still a call
+            except Exception:
+                sdk_error("stream")
             raise
         except BaseException as exc:
-            _safe(monitor, failed, sh, t0, exc)
+            try:
+                failed(sh, t0, exc)
+            except Exception:
+                sdk_error("stream")
             raise
 
     return wrapper
 
 
-def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, start: Any,
-                       failed: Any, after: Any, pc: Callable[[], float], otel: Any
+def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
+                       after: Any, cold: tuple[bool, int], track: bool
                        ) -> Callable[..., Any]:
+    """An async generator, as :func:`_gen_wrapper` times a generator."""
+    shards = series.shards
+    tls, local, drain = shards._tls, shards.local, shards.drain
+    pc, set_rid, sdk_error = time.perf_counter, REQUEST_ID.set, monitor.sdk_error
+    cap = BUFFER_CAP - 1
+    every, sampled = cold
+
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            sh, n, t0 = start()
-            st = _Stream(sh, t0)
+            try:
+                sh = tls.shard
+            except AttributeError:
+                sh = local()
+            n = sh.started + 1
+            sh.started = n
+            if track:
+                set_rid(sh.rid_base + n)
+            t0 = pc()
         except Exception:
-            monitor.sdk_error("start")
-            async for item in fn(*args, **kwargs):
-                yield item
+            sdk_error("start")
+            async for each in fn(*args, **kwargs):
+                yield each
             return
+        item: Any = None
         agen = fn(*args, **kwargs)
         try:
             item = await agen.__anext__()
-            st.item = item
-            _safe(monitor, _token, series, st, pc)
+            try:
+                last = pc()
+                sh.ttfts.append(last - t0)
+                gaps = sh.gaps
+            except Exception:
+                sdk_error("stream")
             while True:
                 try:
                     sent = yield item
@@ -376,23 +443,32 @@ def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series,
                     item = await agen.athrow(exc)
                 else:
                     item = await agen.asend(sent)
-                st.item = item
-                _safe(monitor, _token, series, st, pc)
+                try:
+                    now = pc()
+                    gaps.append(now - last)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
         except StopAsyncIteration:
-            _safe(monitor, _stream_done, series, st, pc)
-            _safe(monitor, after, n, args, kwargs, st.item, sh)
+            try:
+                sh.lat.append(pc() - t0)
+                if len(sh.gaps) > cap or not n & cap:
+                    drain(sh)
+                if every or (sampled and not n % sampled):
+                    after(n, args, kwargs, item, sh)
+            except Exception:
+                sdk_error("stream")
         except GeneratorExit:
-            _safe(monitor, _stream_done, series, st, pc)
+            try:
+                sh.lat.append(pc() - t0)
+            except Exception:
+                sdk_error("stream")
             raise
         except BaseException as exc:
-            _safe(monitor, failed, sh, t0, exc)
+            try:
+                failed(sh, t0, exc)
+            except Exception:
+                sdk_error("stream")
             raise
 
     return wrapper
-
-
-def _safe(monitor: Monitor, fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception:
-        monitor.sdk_error("stream")

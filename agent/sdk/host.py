@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class MonitorHost(Protocol):
     service: str
     sample_stride: int
+    request_ids: bool
     otel: Any                                    # agent.sdk.otel.OTelBridge | None
     max_features: int
     _cold_lock: threading.Lock

@@ -55,6 +55,22 @@ TAG_KEYS = 8           # distinct spend tag keys
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
+def reads_feedback(spec: Any) -> bool:
+    """An objective of the spec reads the feedback counter: a kind whose record's source is it,
+    or a custom SLI that names it."""
+    from agent.signals import Query, record
+
+    for o in getattr(spec, "objectives", ()):
+        if o.custom is not None:
+            if cat.FEEDBACK.name in o.custom.model_dump_json():
+                return True
+            continue
+        source = record(o.signal).source
+        if source is not None and str(source(Query())).startswith(cat.FEEDBACK.name):
+            return True
+    return False
+
+
 class Monitor(RequestJoin, lifecycle.Shipping):
     """Instrumentation for one service. Cheap to call, thread- and asyncio-safe."""
 
@@ -72,6 +88,10 @@ class Monitor(RequestJoin, lifecycle.Shipping):
             "unknown_service"
         rate = sample_rate if sample_rate is not None else (sdk.sample_rate if sdk else 1.0)
         self.sample_stride = 0 if rate <= 0 else max(1, round(1.0 / rate))
+        #: set each call's request id in the context (thread / task) only where something
+        #: reads it: an objective on user feedback (feedback joins its inference by the id),
+        #: or no spec to tell; ``request_id=`` on a decorator sets it for that function
+        self.request_ids = spec is None or reads_feedback(spec)
         self.max_features = sdk.max_features if sdk else 64
         self.max_label_values = sdk.max_label_values if sdk else 200
         self.queue_size = sdk.queue_size if sdk else 10_000

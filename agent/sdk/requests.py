@@ -23,6 +23,7 @@ _RING = 1 << 16     # requests remembered for feedback joins
 
 class RequestJoin(Bookkeeping):
     max_features: int
+    request_ids: bool
     feedback_counters: dict[tuple[str, str, str], LockedCounter]
     _prefix: str
     _by_index: list[Series]
@@ -38,8 +39,15 @@ class RequestJoin(Bookkeeping):
 
     # -- request ids and feedback -------------------------------------------------------------
     def current_request_id(self) -> str | None:
-        """The id of the latest inference in this context (thread / task): the feedback key."""
+        """The id of the latest inference in this context (thread / task): the feedback key.
+        None where no id was set: before any inference, or where the spec has no objective on
+        feedback (ids are then not tracked, said once) and the decorator no ``request_id=``."""
         n = REQUEST_ID.get()
+        if n < 0 and not self.request_ids and "request_ids" not in self._logged:
+            self._logged.add("request_ids")
+            log.warning("slo-agent: current_request_id() is None: request ids are tracked only "
+                        "when an objective of the spec reads user feedback, or for a function "
+                        "decorated with request_id=. Said once.")
         return None if n < 0 else f"{self._prefix}{n:x}"
 
     def _resolve(self, rid: Any) -> int | None:

@@ -35,15 +35,17 @@ class Shard:
     ``started``); readers fold those into the set's ``drained`` total under the set's lock.
     Appending and ``del lat[:n]`` are each atomic, so a fold never loses a racing append."""
 
-    __slots__ = ("buckets", "cancelled", "count", "errors", "fallbacks", "inflight",
+    __slots__ = ("buckets", "cancelled", "count", "errors", "fallbacks", "gaps", "inflight",
                  "inter_buckets", "inter_count", "inter_sum", "lat", "owner", "rid_base", "sketch",
                  "started",
-                 "sum", "ttft_buckets", "ttft_count", "ttft_sketch", "ttft_sum")
+                 "sum", "ttft_buckets", "ttft_count", "ttft_sketch", "ttft_sum", "ttfts")
     # ``sketch`` / ``ttft_sketch`` are bare DDSketch bucket dicts (key -> count; key None counts
     # zeros): cold paths touch only them; QuantileSketch objects are built when swapped out.
 
     def __init__(self, n_buckets: int, owner: Any = None, rid_base: int = 0) -> None:
         self.lat: list[float] = []                 # fast-path durations not yet folded
+        self.ttfts: list[float] = []               # streams' times to first item, not yet folded
+        self.gaps: list[float] = []                # streams' gaps between items, not yet folded
         #: request ids of this shard are ``rid_base + started``: unique without a shared counter
         self.rid_base = rid_base
         self.buckets = [0] * (n_buckets + 1)       # last slot is +Inf
@@ -114,20 +116,32 @@ class ShardSet:
             self._drain(shard)
 
     def _drain(self, shard: Shard) -> None:
-        """Called under the lock. Vectorised over the buffer: one key per value, then one
-        bucket lookup per distinct key."""
-        buf = shard.lat
-        n = len(buf)
-        if not n:
-            return
-        values = buf[:n]
-        del buf[:n]
+        """Called under the lock: the shard's buffered durations (calls, and streams' first
+        items) and gaps folded into ``drained``."""
         d = self.drained
+        values = _take(shard.lat)
+        if values:
+            d.sum += self._fold(values, d.buckets, d.sketch)
+            d.count += len(values)
+        values = _take(shard.ttfts)
+        if values:
+            d.ttft_sum += self._fold(values, d.ttft_buckets, d.ttft_sketch)
+            d.ttft_count += len(values)
+        values = _take(shard.gaps)
+        if values:
+            bounds, buckets = self.keymap.bounds, d.inter_buckets
+            for v in values:
+                buckets[bisect_left(bounds, v)] += 1
+            d.inter_sum += math.fsum(values)
+            d.inter_count += len(values)
+
+    def _fold(self, values: list[float], buckets: list[int], sketch: dict[int | None, int]
+              ) -> float:
+        """Durations into histogram buckets and sketch bins, vectorised: one key per value,
+        then one bucket lookup per distinct key. Returns their sum."""
         inv, log, ceil = INV_LOG_GAMMA, math.log, math.ceil
         keys = [ceil(log(v) * inv) if v > 1e-9 else None for v in values]
-        sketch = d.sketch
         keymap = self.keymap
-        buckets = d.buckets
         for k, c in Counter(keys).items():
             sketch[k] = sketch.get(k, 0) + c
             b = keymap[k]
@@ -139,8 +153,7 @@ class ShardSet:
                             buckets[bisect_left(keymap.bounds, v)] += 1
                     continue
             buckets[b] += c
-        d.sum += math.fsum(values)
-        d.count += n
+        return math.fsum(values)
 
     def _compact(self) -> None:
         """Drain every shard and fold those whose thread has ended (called under the lock)."""
@@ -175,13 +188,23 @@ class ShardSet:
             for s in self._shards:
                 self._pending_sketches.append((s.sketch, s.ttft_sketch))
                 s.sketch, s.ttft_sketch = {}, {}
-            ready.append((self.drained.sketch, {}))
-            self.drained.sketch = {}
+            ready.append((self.drained.sketch, self.drained.ttft_sketch))
+            self.drained.sketch, self.drained.ttft_sketch = {}, {}
         return [(sketch_from_bins(a), sketch_from_bins(b)) for a, b in ready]
 
     def shard_count(self) -> int:
         with self._lock:
             return len(self._shards)
+
+
+def _take(buf: list[float]) -> list[float]:
+    """What a buffer holds now, removed from it (appends racing with this stay in it)."""
+    n = len(buf)
+    if not n:
+        return []
+    values = buf[:n]
+    del buf[:n]
+    return values
 
 
 def sketch_from_bins(bins: dict[int | None, int]) -> QuantileSketch:
@@ -211,7 +234,6 @@ def sketch_add(bins: dict[int | None, int], value: float) -> None:
 
 
 INV_LOG_GAMMA = 1.0 / math.log((1 + 0.01) / (1 - 0.01))
-
 
 class KeyBuckets(dict[int | None, int]):
     """Sketch key -> histogram bucket index, filled on first sight of a key.

@@ -10,6 +10,7 @@ import sys
 import time
 
 from agent.sidecar import _journaling, _status_doc
+from agent.sidecar._rendering import Renderer
 from agent.sidecar.exposition import dcgm_families, families
 from agent.sidecar.ingest.apply import expire_instances
 from agent.sidecar.judge import service_signals
@@ -27,6 +28,7 @@ class Ticker:
     def __init__(self, hostname: str) -> None:
         self.hostname = hostname
         self.pending: dict[str, float | None] = {}      # objective -> pending since
+        self.renderer = Renderer()
 
     def tick(self, eng: EngineView, now: float) -> None:
         t0 = time.perf_counter()
@@ -56,6 +58,9 @@ class Ticker:
         # saying "no data" for a job's success ratio would contradict the one that knows
         mine = [r for r in results if r.name not in eng.evaluator.checker_only]
         eng.published = eng.guard("metrics", eng.published, families, eng, mine, now)
+        # rendered here, once per tick: a scrape sends these bytes (its time follows its size)
+        eng.published_text = eng.guard("metrics text", eng.published_text,
+                                       self.renderer.render, eng.published)
         eng.published_dcgm = eng.guard("dcgm", [], dcgm_families, eng.gpu.readings,
                                        self.hostname)
         eng.status_doc = eng.guard("status", eng.status_doc, _status_doc.document, eng,

@@ -89,6 +89,7 @@ class Engine:
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
                                  lambda r: self.counters.inc("webhooks", r))
         self.published: list[Any] = []
+        self.published_text = b""                    # self.published as /metrics sends it
         self.published_at: float | None = None
         self.snapshot_bytes = 0
         self.snapshots = persistence.Health()
@@ -347,4 +348,6 @@ def counts_keep(spec: Spec) -> float:
 
 
 def _rows(batch: Batch) -> int:
-    return sum(len(getattr(item, "features", ())) for item in batch.items)
+    """Feature rows a batch holds (as JSON rows or as columns): what the inbox caps."""
+    return sum(getattr(item, "rows", 0) or len(getattr(item, "features", ()))
+               for item in batch.items)

@@ -7,14 +7,10 @@ A scrape only yields the families published by the last tick (plus live ingest c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import (
-    GaugeMetricFamily,
-    InfoMetricFamily,
-)
-from prometheus_client.registry import Collector
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
@@ -340,67 +336,3 @@ def dcgm_families(readings: list[GPUReading], hostname: str) -> list[Any]:
             if value is not None:
                 fams[name].add_metric(labels, float(value) * scale)
     return [f for f in fams.values() if f.samples]
-
-
-class Published(Collector):
-    """Serves the families of the last tick plus live counters from the engine."""
-
-    def __init__(self, engine: EngineView) -> None:
-        self.engine = engine
-
-    def describe(self) -> Iterator[Any]:
-        return iter(())
-
-    def collect(self) -> Iterator[Any]:
-        eng = self.engine
-        yield from eng.published
-        svc = eng.spec.service
-        for metric, table in ((cat.INGEST_BATCHES, eng.counters.batches),
-                              (cat.INGEST_SAMPLES, eng.counters.samples),
-                              (cat.INGEST_DROPPED, eng.counters.dropped),
-                              (cat.SNAPSHOTS, eng.counters.snapshots),
-                              (cat.WEBHOOKS, eng.counters.webhooks),
-                              (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
-                              (cat.OTLP_POINTS, dict(eng.otlp.points)),
-                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"]),
-                              (cat.HTTP_CLOSED, eng.counters.http_closed)):
-            fam = _fam(metric)
-            for key, value in sorted(table.items()):
-                fam.add_metric([svc, key], value)
-            yield fam
-        if eng.published_at is not None:
-            age = _fam(cat.PUBLICATION_AGE)
-            age.add_metric([svc], max(0.0, eng.clock() - eng.published_at))
-            yield age
-        size = _fam(cat.SNAPSHOT_BYTES)
-        size.add_metric([svc], float(eng.snapshot_bytes))
-        yield size
-        yield from _edges(eng)
-        build = InfoMetricFamily(cat.BUILD_INFO.client_name, cat.BUILD_INFO.help,
-                                 labels=[cat.SERVICE_LABEL])
-        from agent import __version__
-
-        build.add_metric([svc], {"version": __version__})
-        yield build
-
-
-def _edges(eng: EngineView) -> Iterator[Any]:
-    """Live gauges of the sidecar's own limits: the last good snapshot's age, inbox bytes."""
-    svc = eng.spec.service
-    age = eng.snapshots.age(eng.clock())
-    for metric, value in ((cat.SNAPSHOT_AGE, age), (cat.INBOX_BYTES, float(eng.inbox_bytes))):
-        if value is not None:
-            fam = _fam(metric)
-            fam.add_metric([svc], value)
-            yield fam
-
-
-class DCGMPublished(Collector):
-    def __init__(self, engine: EngineView) -> None:
-        self.engine = engine
-
-    def describe(self) -> Iterator[Any]:
-        return iter(())
-
-    def collect(self) -> Iterator[Any]:
-        yield from self.engine.published_dcgm

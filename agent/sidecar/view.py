@@ -70,6 +70,7 @@ class EngineView(Protocol):
     detections: dict[str, Detection]
     webhooks: Webhooks
     published: list[Any]
+    published_text: bytes
     published_at: float | None
     published_dcgm: list[Any]
     status_doc: dict[str, Any]

@@ -20,7 +20,7 @@ from agent.spec.document import Spec
 from agent.spec.signals import BREAKER_STATES, DEGRADATION_LEVELS, SignalKind
 from agent.units import format_duration
 from dashboards.detail import detail_dashboard, fastest
-from dashboards.panels import STATE_NAMES, STATUS_COLOR, levels
+from dashboards.panels import RED, STATE_NAMES, STATUS_COLOR, YELLOW, levels
 from dashboards.service_dashboard import service_dashboard
 from detectors.thresholds import classify
 from tests.helpers import EXAMPLE_SPEC
@@ -101,30 +101,57 @@ def _assert_states_as_judged(panel: Dash, p: ObjectivePlan) -> None:
     assert judged[0] == "green"
 
 
-def test_service_thresholds_are_per_objective(built: Any) -> None:
-    """Each objective with absolute levels colours its own series (field override) or its own
-    stat; no panel's defaults carry levels borrowed from one objective for all series."""
+def _levels_of(panel: Dash) -> set[str]:
+    """The signal kinds whose sidecar-resolved levels a panel draws (label-set queries)."""
+    out: set[str] = set()
+    for t in panel.get("targets", []):
+        if cat.OBJECTIVE_WARNING.name in t["expr"] or cat.OBJECTIVE_CRITICAL.name in t["expr"]:
+            m = re.search(r'signal=~?"([^"]+)"', t["expr"])
+            assert m, t["expr"]
+            out.update(m.group(1).split("|"))
+    return out
+
+
+def test_service_levels_are_label_sets(built: Any) -> None:
+    """Every objective's kind (custom SLIs and state-like kinds aside) has its levels drawn as
+    the sidecar's resolved warning and critical series over label sets, dashed yellow and red;
+    no line panel's defaults carry levels borrowed from one objective for all series, and no
+    query names one objective."""
     spec, service, _ = built
     panels = list(_panels(service))
-    stats = {p["title"]: p for p in panels if p["type"] == "stat"}
+    drawn = set().union(*(_levels_of(p) for p in panels))
+    skip = (SignalKind.DEGRADATION_LEVEL, SignalKind.CIRCUIT_BREAKER_STATE)
     for p in plans(spec):
-        if p.o.signal in STATE_NAMES:
-            _assert_states_as_judged(stats[p.o.name], p)
-        elif _expected(p) and not any(lv.constant is None for lv in p.levels):
-            assert _steps(stats[p.o.name]["fieldConfig"]["defaults"]) == _expected(p)
-    overrides = [v for p in panels if p["type"] == "timeseries"
-                 for v in _override_steps(p).values()]
-    skip = (SignalKind.NEW_CATEGORY_SHARE, SignalKind.DISALLOWED_VALUE_SHARE,
-            SignalKind.DEGRADATION_LEVEL, SignalKind.CIRCUIT_BREAKER_STATE)
-    for p in plans(spec):
-        if _expected(p) and p.o.custom is None and p.scraped is None and p.o.signal not in skip:
-            assert _expected(p) in overrides, p.o.name
-    custom = {x.title for x in (o.custom for o in spec.objectives) if x and x.title} | {
-        o.name for o in spec.objectives if o.custom}
-    for p in panels:
-        if p["type"] == "timeseries" and p["title"] not in custom | {
+        panel = p.record.panel if p.o.custom is None else None
+        if panel is not None and panel.sdk_only and p.o.selector.dataset:
+            continue        # drawn on the dataset file's panel, as its drift
+        if p.o.custom is None and p.o.signal not in skip:
+            assert p.o.signal.value in drawn, p.o.name
+    for panel in panels:
+        if _levels_of(panel):
+            colours = {o["matcher"]["options"]: {x["id"]: x["value"] for x in o["properties"]}
+                       for o in panel["fieldConfig"].get("overrides", [])}
+            assert colours["^.* warning$"]["color"]["fixedColor"] == YELLOW, panel["title"]
+            assert colours["^.* critical$"]["color"]["fixedColor"] == RED, panel["title"]
+        if panel["type"] == "timeseries" and panel["title"] not in {
                 "Degradation level", "Circuit breakers"}:
-            assert _steps(p["fieldConfig"]["defaults"]) == [], p["title"]
+            assert _steps(panel["fieldConfig"]["defaults"]) == [], panel["title"]
+        for t in panel.get("targets", []):
+            assert 'objective="' not in t["expr"], (panel["title"], t["expr"])
+
+
+def test_the_service_dashboard_does_not_grow_with_the_objectives() -> None:
+    """Ten times the objectives of the same kinds, windows and tiers: the same bytes."""
+    from dashboards.jsonio import dumps
+
+    base = every_kind_spec()
+    more = dict(base, objectives=[dict(o, name=f"{o['name']}-{i}") for i in range(10)
+                                  for o in base["objectives"]
+                                  if o["signal"] != "drift_detection_time"])
+    one = dict(base, objectives=[o for o in base["objectives"]
+                                 if o["signal"] != "drift_detection_time"])
+    small, big = (dumps(service_dashboard(parse_spec(d)).build()) for d in (one, more))
+    assert small == big
 
 
 def test_counts_and_schema_changes_borrow_no_levels(built: Any) -> None:
@@ -132,11 +159,10 @@ def test_counts_and_schema_changes_borrow_no_levels(built: Any) -> None:
     panels = {p["title"]: p for p in _panels(service)}
     runs = panels["Job runs by result (last hour)"]
     assert _steps(runs["fieldConfig"]["defaults"]) == [] and not _override_steps(runs)
+    assert not _levels_of(runs)
     schema = [p for p in plans(spec) if p.o.signal is SignalKind.SCHEMA_DRIFT]
-    got = list(_override_steps(panels["Schema changes"]).values())
-    for p in schema:
-        assert _expected(p) in got
-        assert len(set(_expected(p))) == len(_expected(p))   # warning != critical, or one step
+    if schema:
+        assert _levels_of(panels["Schema changes"]) == {SignalKind.SCHEMA_DRIFT.value}
 
 
 @pytest.mark.parametrize("kind,names,title", [
@@ -177,23 +203,29 @@ def _urls(dash: Dash) -> Iterator[str]:
 
 
 def test_links_resolve_to_generated_uids_and_runbooks(built: Any) -> None:
-    spec, service, details = built
+    """Fixed links name generated uids; the overview's links take the uid from the info series,
+    which every objective's rules record with its detail dashboard's uid."""
+    from alerts.rules import rule_groups
+
+    spec, _, details = built
     uids = {dashboard_uid(spec), *(detail_uid(spec, p.o) for p in plans(spec))}
     assert {d["uid"] for d in _all(built)} == uids
+    templated = {f"${{__data.fields.{cat.INFO_DASHBOARD_LABEL}}}",
+                 f"${{__field.labels.{cat.INFO_DASHBOARD_LABEL}}}"}
+    seen = set()
     for dash in _all(built):
         for url in _urls(dash):
             if url.startswith("/d/"):
                 target = url[3:].split("?")[0]
-                if target != "${__data.fields.uid}":
-                    assert target in uids, url
-    table = next(p for p in _panels(service) if p["type"] == "table")
-    index = next(t["expr"] for t in table["targets"] if t["refId"] == "U")
-    linked = set(re.findall(r'"uid", "([^"]+)"', index))
-    assert linked == uids - {dashboard_uid(spec)}
+                seen.add(target)
+                assert target in uids | templated, url
+    assert templated <= seen
+    info = {r["labels"]["objective"]: r["labels"] for g in rule_groups(spec)["groups"]
+            for r in g["rules"] if r.get("record") == cat.RULE_INFO}
     for p in plans(spec):
-        stat = next(x for x in _panels(service) if x["type"] == "stat" and x["title"] == p.o.name)
-        assert any(u.startswith(f"/d/{detail_uid(spec, p.o)}") for u in _urls(
-            {"panels": [stat]}))
+        assert info[p.o.name][cat.INFO_DASHBOARD_LABEL] == detail_uid(spec, p.o)
+        assert info[p.o.name].get(cat.INFO_WINDOW_LABEL) == (
+            format_duration(p.o.window) if p.o.has_target else None)
         rb = runbook_url(spec, p.o)
         assert rb is not None
         assert rb in list(_urls(details[p.o.name])), p.o.name
@@ -204,7 +236,8 @@ def test_overview_table_lists_every_objective_worst_first(built: Any) -> None:
     table = next(p for p in _panels(service) if p["type"] == "table")
     assert table["options"]["sortBy"] == [{"displayName": "Status", "desc": True}]
     index = next(t["expr"] for t in table["targets"] if t["refId"] == "U")
-    assert set(re.findall(r'"objective", "([^"]+)"', index)) == {o.name for o in spec.objectives}
+    assert index == (f"max by (objective, {cat.INFO_DASHBOARD_LABEL}, {cat.INFO_WINDOW_LABEL}, "
+                     f'signal) ({cat.RULE_INFO}{{{cat.SERVICE_LABEL}="{spec.service}"}})')
     assert all(t.get("instant") and t.get("format") == "table" for t in table["targets"])
 
 
@@ -248,20 +281,38 @@ def test_detail_dashboards_show_the_slo_views(built: Any) -> None:
 
 
 def test_time_to_exhaustion_is_a_stat_of_instant_queries(built: Any) -> None:
+    """One query per burn group (window, fastest tier): each targeted objective's group is
+    queried over its fastest tier's long window, filtered to its compliance window."""
     spec, service, _ = built
     panel = next(p for p in _panels(service)
                  if p["title"] == "Time to budget exhaustion at the current burn")
     assert panel["type"] == "stat"
     assert all(t.get("instant") for t in panel["targets"])
-    for t, p in zip(panel["targets"], [x for x in plans(spec) if x.o.has_target], strict=True):
+    legends = {t["legendFormat"]: t["expr"] for t in panel["targets"]}
+    for p in plans(spec):
         tier = fastest(p)
-        assert tier is not None
-        assert f"burn over {format_duration(tier.long)}" in t["legendFormat"]
-        assert p.ratio_name(tier.long) in t["expr"]
+        if not p.o.has_target or tier is None:
+            continue
+        window = format_duration(p.o.window)
+        expr = legends[f"{{{{objective}}}} (burn over {format_duration(tier.long)}, "
+                       f"{window} window)"]
+        assert p.ratio_name(tier.long) in expr and f'{cat.INFO_WINDOW_LABEL}="{window}"' in expr
+        assert f" * {p.o.window:g} / " in expr
     burn = next(p for p in _panels(service)
                 if p["title"] == "Burn rate now (fastest tier per objective)")
     assert burn["fieldConfig"]["defaults"]["unit"] == "suffix:×"
     assert all(t["legendFormat"] != "__auto" for t in burn["targets"])
+    for p in plans(spec):
+        tier = fastest(p)
+        if p.o.has_target and tier is not None:
+            suffix = (f" over {format_duration(tier.long)} ({format_duration(p.o.window)} "
+                      f"window, page at {tier.factor:g}×)")
+            assert any(t["legendFormat"] == "{{objective}}" + suffix for t in burn["targets"])
+            red = [o for o in burn["fieldConfig"]["overrides"]
+                   if re.match(o["matcher"]["options"], p.o.name + suffix)]
+            assert len(red) == 1
+            steps = red[0]["properties"][0]["value"]["steps"]
+            assert steps[-1] == {"value": tier.factor, "color": RED}
 
 
 def test_readme_signal_table_and_signal_docs_are_generated_from_the_records() -> None:

@@ -231,9 +231,14 @@ def test_dashboard_thresholds_units_and_variables(generated: tuple[Any, Path]) -
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
     if spec.service == "fraud-api":
-        lat = panels["fraud-latency-p95"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        def sli(name: str) -> Any:
+            detail = json.loads((out / "grafana" / "dashboards" /
+                                 f"{spec.service}--{name}.json").read_text())
+            return detail["panels"][0]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+
+        lat = sli("fraud-latency-p95")
         assert [(s["value"], s["color"]) for s in lat][1:] == [(0.25, "#EAB839"), (1.0, "red")]
-        thr = panels["throughput-floor"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        thr = sli("throughput-floor")
         assert thr[0]["color"] == "red" and thr[-1] == {"value": 5.0, "color": "green"}
         rows = [p["title"] for p in dash["panels"] if p["type"] == "row"]
         assert rows == ["SLO overview", "Infrastructure", "Data", "Model", "Cost", "Jobs",

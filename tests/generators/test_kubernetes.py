@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from agent.k8s.names import CONFIG_KEY, DNS1123, LABEL_VALUE, label_value, object_name
-from agent.k8s.objects import render_kubernetes
-from agent.render.files import render
+from agent.render.files import render, render_kubernetes
 from agent.signals.examples import every_kind_spec
 from agent.spec import load_spec
 from tests.helpers import EXAMPLE_SPEC, ROOT, require_binary
@@ -36,7 +35,7 @@ def _need(what: str, why: str) -> None:
 
 def _objects(spec: Any, namespace: str | None = "ml") -> dict[str, list[dict[str, Any]]]:
     files = render(spec, alerts="both")
-    k8s = render_kubernetes(spec, files, namespace, {"release": "kube-prometheus-stack"})
+    k8s = render_kubernetes(spec, files, "both", namespace, {"release": "kube-prometheus-stack"})
     prefix = f"kubernetes/{spec.service}/"
     return {path.removeprefix(prefix): [d for d in yaml.safe_load_all(text) if d]
             for path, (_, text) in k8s.items()}

@@ -13,10 +13,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.sidecar.engine import SNAPSHOT_BYTES_PER_S, SNAPSHOT_FREE_BYTES, Engine
-from agent.sidecar.exposition import OTHER_CATEGORY, Published
+from agent.sidecar.exposition import OTHER_CATEGORY
 from agent.sidecar.http import _page as page
 from agent.sidecar.ingest import payload as ingest
 from agent.sidecar.ingest.apply import MAX_INSTANCES, OVERFLOW, apply
+from agent.sidecar.served import Published
 from agent.sidecar.state import persistence
 from agent.sidecar.state.service_state import MAX_TOTAL_RUNS, ServiceSignals
 from agent.spec import parse_spec

@@ -10,11 +10,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agent.sidecar.exposition import DCGMPublished, Published
 from agent.sidecar.http import _page
 from agent.sidecar.http._routes_auth import Auth
 from agent.sidecar.http._routes_common import error, html
 from agent.sidecar.ingest import columnar, payload
+from agent.sidecar.served import DCGMPublished, Live, scrape
 from agent.sidecar.state.jsonsafe import dumps
 from agent.sidecar.view import EngineView
 
@@ -28,13 +28,13 @@ class Reads:
         self.spec = engine.spec
         self.names = {o.name for o in engine.spec.objectives}
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(Published(engine))
+        self.registry.register(Live(engine))
         self.dcgm = CollectorRegistry(auto_describe=False)
         self.dcgm.register(DCGMPublished(engine))
         self.openapi = columnar.document(payload.openapi())
 
     async def metrics(self, request: Request) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(scrape(self.engine, self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def metrics_dcgm(self, request: Request) -> Response:
         return Response(generate_latest(self.dcgm), media_type=CONTENT_TYPE_LATEST)

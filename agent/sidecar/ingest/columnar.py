@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from agent.sdk.columnar_format import (
+    ALIGN,
     CONTENT_TYPE,
     HEADER,
     MAGIC,
@@ -52,6 +53,8 @@ class ColumnSamples(m.Samples):
     rows: int = 0
     columns: dict[str, Any] = Field(default_factory=dict)
     prediction_column: Any = None
+    #: the columns as rows of one array, when the body laid them back to back (the SDK does)
+    block: Any = None
 
     def cap_features(self, known: set[str], limit: int) -> list[str]:
         """Admit names up to ``limit`` per model (as the JSON door does); drop the rest,
@@ -71,7 +74,17 @@ class ColumnSamples(m.Samples):
         ms = state.model(self.model, self.version)
         ms.samples_seen += self.rows
         ms.sampled.add(now, float(self.rows))
-        for name, col in self.columns.items():
+        columns = self.columns
+        if self.block is not None and len(self.block) == len(columns):
+            names = list(columns)
+            wanted = [j for j, name in enumerate(names)
+                      if name not in categorical and name not in ms.categorical]
+            if wanted:
+                block = self.block if len(wanted) == len(names) else self.block[wanted]
+                ms.add_numeric_block([names[j] for j in wanted], block)
+                taken = {names[j] for j in wanted}
+                columns = {k: v for k, v in columns.items() if k not in taken}
+        for name, col in columns.items():
             numeric = isinstance(col, np.ndarray)
             is_cat = name in categorical or name in ms.categorical or (
                 name not in ms.numeric and not numeric and
@@ -194,7 +207,8 @@ def _sketch(sketch: Any, data: memoryview, path: str) -> Any:
     return out
 
 
-def _samples(raw: dict[str, Any], i: int, data: memoryview) -> tuple[dict[str, Any], Any, int]:
+def _samples(raw: dict[str, Any], i: int, data: memoryview
+             ) -> tuple[dict[str, Any], Any, int, Any]:
     path = f"items[{i}]"
     rows = raw.get("rows", 0)
     if type(rows) is not int or not 0 <= rows <= MAX_ROWS:
@@ -202,6 +216,12 @@ def _samples(raw: dict[str, Any], i: int, data: memoryview) -> tuple[dict[str, A
     specs = raw.get("columns", [])
     if not isinstance(specs, list) or len(specs) > MAX_COLUMNS:
         raise _fail(f"{path}.columns", f"expected a list of at most {MAX_COLUMNS} columns")
+    stacked = _stacked(specs, data, rows)
+    if stacked is not None:
+        names, block = stacked
+        preds = raw.get("predictions")
+        pred_col = None if preds is None else _column(preds, data, None, f"{path}.predictions")
+        return dict(zip(names, block, strict=True)), pred_col, rows, block
     columns: dict[str, Any] = {}
     for j, spec in enumerate(specs):
         name = spec.get("name") if isinstance(spec, dict) else None
@@ -215,7 +235,44 @@ def _samples(raw: dict[str, Any], i: int, data: memoryview) -> tuple[dict[str, A
         columns[name] = _column(spec, data, rows, f"{path}.columns.{name}")
     preds = raw.get("predictions")
     pred_col = None if preds is None else _column(preds, data, None, f"{path}.predictions")
-    return columns, pred_col, rows
+    return columns, pred_col, rows, None
+
+
+_BLOCK_KEYS = frozenset(("name", "dtype", "offset", "length"))
+
+
+def _stacked(specs: list[Any], data: memoryview, rows: int
+             ) -> tuple[list[str], np.ndarray] | None:
+    """The columns as one (columns x rows) array, a view of the body, when every one is a
+    block of one dtype laid back to back (each 8-byte aligned), each name 1-128 characters and
+    unique, no value infinite: what the SDK writes, checked at once. None otherwise: the
+    columns are then read (and refused, naming the column) one by one."""
+    if not specs or not rows or not isinstance(specs[0], dict):
+        return None
+    dtype = DTYPES.get(str(specs[0].get("dtype")))
+    start = specs[0].get("offset")
+    if dtype is None or type(start) is not int or start < 0:
+        return None
+    step = -(-rows * dtype.itemsize // ALIGN) * ALIGN     # each block starts 8-byte aligned
+    names = []
+    for j, spec in enumerate(specs):
+        if type(spec) is not dict or spec.keys() != _BLOCK_KEYS or spec["dtype"] != \
+                specs[0]["dtype"] or type(spec["offset"]) is not int or type(
+                    spec["length"]) is not int or spec["offset"] != start + j * step or \
+                spec["length"] != rows:
+            return None
+        name = spec["name"]
+        if type(name) is not str or not 1 <= len(name) <= 128:
+            return None
+        names.append(name)
+    if len(set(names)) != len(names) or start + (len(specs) - 1) * step + rows * \
+            dtype.itemsize > len(data):
+        return None
+    block: np.ndarray = np.ndarray((len(specs), rows), dtype=dtype, buffer=data, offset=start,
+                                   strides=(step, dtype.itemsize))
+    if np.isinf(block).any():
+        return None
+    return names, block
 
 
 def document(openapi: dict[str, Any]) -> dict[str, Any]:
@@ -259,7 +316,7 @@ def parse(body: bytes) -> m.Batch:
     if not isinstance(items, list):
         raise _fail("items", "expected a list")
     data = memoryview(body)[end:]
-    decoded: dict[int, tuple[dict[str, Any], Any, int]] = {}
+    decoded: dict[int, tuple[dict[str, Any], Any, int, Any]] = {}
     plain = []
     for i, raw in enumerate(items):
         if isinstance(raw, dict) and raw.get("type") == "samples" and (
@@ -272,8 +329,8 @@ def parse(body: bytes) -> m.Batch:
         plain.append(raw)
     batch = m.parse(json.dumps({**doc, "schema": 1, "items": plain},
                                separators=(",", ":")).encode())
-    for i, (columns, preds, rows) in decoded.items():
+    for i, (columns, preds, rows, block) in decoded.items():
         base = batch.items[i]
         batch.items[i] = ColumnSamples.model_construct(
-            **dict(base), rows=rows, columns=columns, prediction_column=preds)
+            **dict(base), rows=rows, columns=columns, prediction_column=preds, block=block)
     return batch

@@ -52,10 +52,10 @@ class RankCounts:
         if ref is None or not accepted.size:
             return
         assert self.edges is not None
-        # sorted once: B - 1 searches place the edges
-        ordered = np.sort(accepted)
-        self.cumulative[:-1] += np.searchsorted(ordered, self.edges, side="right")
-        self.cumulative[-1] += ordered.size
+        # each value's bin (how many edges lie below it), counted: no sort of the values
+        below = np.bincount(np.searchsorted(self.edges, accepted, side="left"),
+                            minlength=self.bins)
+        self.cumulative += np.cumsum(below)
 
     def _reference(self, fw: FeatureWindow) -> NDArray[np.float64] | None:
         """The reference values are counted against. A rolling reference moves with every
@@ -204,6 +204,16 @@ class CategoryCounts:
         return out
 
 
+def _floor32(edges: NDArray[np.float64]) -> NDArray[np.float32]:
+    """Each edge as the largest float32 at or below it: for a float32 value v, v <= e exactly
+    when v <= _floor32(e)."""
+    with np.errstate(over="ignore"):         # past float32's range: +-inf, floored below
+        out = edges.astype(np.float32)
+    above = out.astype(np.float64) > edges
+    out[above] = np.nextafter(out[above], np.float32(-np.inf))
+    return out
+
+
 def _reserved(name: str) -> bool:
     """Names that would collide with a rank or special label are shown by rank."""
     return name in (OTHER, NEW) or _RANK_LABEL.fullmatch(name) is not None
@@ -237,6 +247,45 @@ class FleetCounts:
             if rc is None or rc.bins != self.bins:
                 rc = self.numeric[name] = RankCounts(self.bins)
         rc.observe(fw, arr[arr.size - taken:] if taken else arr[:0])
+
+    def add_numeric_block(self, names: list[str], windows: list[FeatureWindow],
+                          block: NDArray[Any]) -> None:
+        """``block[j]`` (float32 or float64, NaN missing, no infinity) added to ``windows[j]``
+        and counted, as :meth:`add_numeric` does one by one; the features whose window already
+        has a fixed reference (every finite value goes to the window) are counted together:
+        one comparison per edge over the whole block, no branchy search per value. A float32
+        block is compared with each edge rounded down to float32, which for float32 values is
+        exactly the float64 comparison."""
+        finite = np.isfinite(block)
+        whole = bool(finite.all())
+        rows: list[int] = []
+        counters: list[RankCounts] = []
+        for j, (name, fw) in enumerate(zip(names, windows, strict=True)):
+            ref = fw.reference if fw.kind == "first_window" else None
+            if ref is None or not ref.size:
+                self.add_numeric(name, fw, block[j])        # building its reference
+                continue
+            fw.window.extend(block[j] if whole else block[j][finite[j]])
+            rc = self.numeric.get(name)
+            if rc is None or rc.bins != self.bins:
+                rc = self.numeric[name] = RankCounts(self.bins)
+            rc._reference(fw)
+            rows.append(j)
+            counters.append(rc)
+        if not counters:
+            return
+        part = block if len(rows) == len(block) else block[rows]
+        edges: NDArray[Any] = np.stack([rc.edges for rc in counters if rc.edges is not None])
+        if part.dtype == np.float32:
+            edges = _floor32(edges)
+        totals = part.shape[1] if whole else np.count_nonzero(
+            finite if len(rows) == len(block) else finite[rows], axis=1)
+        below = np.empty((len(counters), self.bins - 1), dtype=np.int64)
+        for k in range(self.bins - 1):
+            below[:, k] = np.count_nonzero(part <= edges[:, k:k + 1], axis=1)
+        for i, rc in enumerate(counters):
+            rc.cumulative[:-1] += below[i]
+            rc.cumulative[-1] += totals if whole else totals[i]
 
     def add_categorical(self, name: str, reference: Mapping[str, int], complete: bool,
                         accepted: list[str]) -> None:

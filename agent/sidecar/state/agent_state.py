@@ -122,6 +122,17 @@ class ModelState:
             fw = self.numeric[name] = FeatureWindow(self.window_size, self.reference_size)
         self.fleet.add_numeric(name, fw, values)
 
+    def add_numeric_block(self, names: list[str], block: Any) -> None:
+        """Numeric features as the rows of one array (float32/64, NaN missing, no infinity),
+        into their windows and counts at once (:meth:`FleetCounts.add_numeric_block`)."""
+        windows = []
+        for name in names:
+            fw = self.numeric.get(name)
+            if fw is None:
+                fw = self.numeric[name] = FeatureWindow(self.window_size, self.reference_size)
+            windows.append(fw)
+        self.fleet.add_numeric_block(names, windows, block)
+
     def add_categorical(self, name: str, values: Iterable[Any]) -> None:
         cw = self.categorical.get(name)
         if cw is None:
