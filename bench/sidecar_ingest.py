@@ -176,6 +176,7 @@ def export_side(n: int, features: int) -> tuple[float, float, float]:
 
     from agent.sdk import Monitor
 
+    Sink.bytes_in = 0      # a class counter: the previous run's OTLP bytes would count as ours
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
