@@ -7,6 +7,7 @@ on counters, ratios 0-1); OTel instrument names follow the semantic conventions 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +18,9 @@ MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
 
 #: Labels every exported series carries, so fleets aggregate across replicas by service.
 SERVICE_LABEL = "service"
+#: the label a burn-rate alert names its tier by (alerts set it, the detail dashboard reads it),
+#: named so that it cannot collide with a team's own labels
+TIER_LABEL = "slo_agent_tier"
 #: Selector keys → label names on the series (one to one, so selectors translate mechanically).
 SELECTOR_LABELS = {"model": "model", "version": "version", "feature": "feature",
                    "column": "column", "dataset": "dataset", "gpu": "gpu", "queue": "queue",
@@ -396,10 +400,21 @@ def _with(matchers: str, *more: str) -> str:
 
 
 def le_value(threshold: float) -> str:
-    """The ``le`` label value prometheus_client writes for a bucket bound (e.g. 1 → ``1.0``)."""
-    from prometheus_client.utils import floatToGoString
-
-    return str(floatToGoString(threshold))
+    """The ``le`` label value prometheus_client writes for a bucket bound (e.g. 1 → ``1.0``):
+    its ``floatToGoString``, spelled here because importing prometheus_client (its exposition,
+    HTTP server and registry) was 60 ms of a 1,000-objective ``generate`` that needs none of it;
+    tests/test_catalogue.py holds the two equal over any float."""
+    d = float(threshold)
+    if math.isinf(d):
+        return "+Inf" if d > 0 else "-Inf"
+    if math.isnan(d):
+        return "NaN"
+    s = repr(d)
+    dot = s.find(".")
+    if d > 0 and dot > 6:          # Go switches to exponents sooner than Python
+        mantissa = f"{s[0]}.{s[1:dot]}{s[dot + 1:]}".rstrip("0.")
+        return f"{mantissa}e+{dot - 1:02d}"
+    return s
 
 
 def selector_labels(service: str, selector: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -45,10 +45,11 @@ class Output:
             return
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
                   for i, h in enumerate(headers)]
-        print(title, file=self.stream)
+        lines = [title]
         for line in [headers, *rows]:
             cells = (c.ljust(w) for c, w in zip(line, widths, strict=True))
-            print("  ".join(cells).rstrip(), file=self.stream)
+            lines.append("  ".join(cells).rstrip())
+        print("\n".join(lines), file=self.stream)      # one write: a table can be 3,000 rows
 
     def ok(self, message: str) -> None:
         self._line(message, "green", "ok")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.signals import ORDERED, SignalKind, SignalRecord
-from agent.spec.document import Objective, Spec
+from agent.spec.document import Spec
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,29 @@ class Feed:
         return self.ours or bool(self.scraped)
 
 
-def reads_ours(r: SignalRecord, o: Objective) -> bool:
-    """An objective of (or drawn with) the kind that reads our series of it: not a scrape
-    target's, not a custom query, and for a panel of the SDK's view not a dataset file's."""
-    if r.kind not in (o.signal, o.info.drawn_with):
-        return False
-    if o.selector.scrape is not None or o.custom is not None:
-        return False
-    return not (r.panel is not None and r.panel.sdk_only and o.selector.dataset is not None)
+def _readers(spec: Spec) -> dict[SignalKind, set[bool]]:
+    """Kind → for each objective of (or drawn with) the kind that reads our series of it (not a
+    scrape target's, not a custom query): whether it reads a dataset file's, which a panel of
+    the SDK's view does not show. One pass over the objectives: asking per kind and objective
+    was a sixth of ``generate``'s time at 1,000 objectives."""
+    out: dict[SignalKind, set[bool]] = {}
+    for o in spec.objectives:
+        if o.selector.scrape is not None or o.custom is not None:
+            continue
+        dataset = o.selector.dataset is not None
+        for kind in (o.signal, o.info.drawn_with):
+            if kind is not None:
+                out.setdefault(kind, set()).add(dataset)
+    return out
 
 
-def feed(spec: Spec, r: SignalRecord) -> Feed:
+def feed(spec: Spec, r: SignalRecord, readers: dict[SignalKind, set[bool]] | None = None
+         ) -> Feed:
     scraped = tuple((t.name, m) for t in spec.sources.scrape
                     for kind, m in t.mappings().items() if kind is r.kind)
-    ours = (any(reads_ours(r, o) for o in spec.objectives)
+    read = (readers if readers is not None else _readers(spec)).get(r.kind, set())
+    sdk_only = r.panel is not None and r.panel.sdk_only
+    ours = (False in read or (True in read and not sdk_only)
             or (r.fed_by is not None and r.fed_by(spec.sources))
             or (r.reexport and bool(scraped)))
     return Feed(r.kind, ours, scraped)
@@ -48,4 +57,5 @@ def feed(spec: Spec, r: SignalRecord) -> Feed:
 
 def feeds(spec: Spec) -> dict[SignalKind, Feed]:
     """Every kind's feed, in the records' order."""
-    return {r.kind: feed(spec, r) for r in ORDERED}
+    readers = _readers(spec)
+    return {r.kind: feed(spec, r, readers) for r in ORDERED}

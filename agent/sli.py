@@ -32,9 +32,13 @@ def prom_duration(seconds: float) -> str:
     return format_duration(seconds)
 
 
+_WORD_BREAK = re.compile(r"[^A-Za-z0-9]+")
+
+
+@lru_cache(maxsize=4096)        # asked five times per objective by one generate
 def camel(name: str) -> str:
     """``fraud-latency-p95`` → ``FraudLatencyP95``: a valid, readable alert name."""
-    parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
+    parts = [p for p in _WORD_BREAK.split(name) if p]
     out = "".join(p[:1].upper() + p[1:] for p in parts) or "Objective"
     return out if out[0].isalpha() else "Slo" + out
 

@@ -35,7 +35,7 @@ def _value_template(unit: Unit) -> str:
 
 #: labels slo-agent sets on burn alerts, named so that they cannot collide with a team's own
 TIER_LABEL, LONG_LABEL, SHORT_LABEL, FACTOR_LABEL = (
-    "slo_agent_tier", "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
+    cat.TIER_LABEL, "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
 
 
 def _common_labels(p: ObjectivePlan, severity: str, own: dict[str, str] | None = None
@@ -205,14 +205,15 @@ def rule_groups(spec: Spec) -> dict[str, Any]:
     return {"groups": [objective_group(p) for p in plans(spec)]}
 
 
-def lint(spec: Spec) -> list[str]:
-    """Warnings about objectives whose alerts cannot work as the user expects."""
+def lint(spec: Spec, ps: list[ObjectivePlan] | None = None) -> list[str]:
+    """Warnings about objectives whose alerts cannot work as the user expects (``ps``: the
+    plans a render already made)."""
     out = []
     scrape = spec.alerting.scrape_interval
     if spec.alerting.rate_window < 4 * scrape:
         out.append(f"alerting.rate_window {format_duration(spec.alerting.rate_window)} is under "
                    f"4 scrape intervals ({format_duration(4 * scrape)}): rates will be gappy")
-    for p in plans(spec):
+    for p in plans(spec) if ps is None else ps:
         for tier in p.tiers:
             level = p.tier_threshold(tier)
             if level >= 1.0:

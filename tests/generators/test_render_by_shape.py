@@ -67,6 +67,18 @@ def copies() -> Spec:
     return parse_spec(copies_spec())
 
 
+#: the kinds of the cheap spec the failure and mutation tests render (twice each, both ways)
+FEW = (SignalKind.ERROR_RATE, SignalKind.LATENCY)
+
+
+@pytest.fixture(scope="module")
+def few() -> Spec:
+    """``copies`` cut to two kinds: every shape of them, a twentieth of the renders' cost."""
+    doc = copies_spec()
+    doc["objectives"] = [o for o in doc["objectives"] if SignalKind(o["signal"]) in FEW]
+    return parse_spec(doc)
+
+
 @pytest.fixture(scope="module")
 def builders(copies: Spec) -> Callable[[str], dict[str, tuple[str, str]]]:
     """The builders' output of ``copies`` per alerts backend, rendered once for the module
@@ -76,6 +88,23 @@ def builders(copies: Spec) -> Callable[[str], dict[str, tuple[str, str]]]:
     def get(alerts: str) -> dict[str, tuple[str, str]]:
         if alerts not in done:
             done[alerts] = render(copies, alerts, by_shape=False)  # type: ignore[arg-type]
+        return done[alerts]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def shaped(copies: Spec) -> Callable[[str], tuple[dict[str, tuple[str, str]],
+                                                   list[tuple[str, int, bool]]]]:
+    """The by-shape render of ``copies`` per backend and what it templated, once per module:
+    the identity and the every-shape tests read the same render."""
+    done: dict[str, tuple[dict[str, tuple[str, str]], list[tuple[str, int, bool]]]] = {}
+
+    def get(alerts: str) -> tuple[dict[str, tuple[str, str]], list[tuple[str, int, bool]]]:
+        if alerts not in done:
+            out: dict[str, Any] = {}
+            seen = _templates(copies, alerts, out)
+            done[alerts] = (out, seen)
         return done[alerts]
 
     return get
@@ -103,19 +132,23 @@ def _templates(spec: Spec, alerts: Any = "both", out: dict[str, Any] | None = No
     return seen
 
 
-@pytest.mark.parametrize("alerts", ["prometheus", "grafana", "both"])
-def test_templates_are_the_builders_for_every_kind_and_shape(copies: Spec, builders: Any,
+@pytest.mark.parametrize("alerts", ["grafana", "both"])
+def test_templates_are_the_builders_for_every_kind_and_shape(shaped: Any, builders: Any,
                                                             alerts: Any) -> None:
+    """``both`` holds every builder's output (rules with alerts, promtool tests, Alertmanager,
+    dashboards, Grafana rules) and ``grafana`` the recording-only rules; ``prometheus`` is
+    ``both`` less the Grafana rules, rendered with fewer name forms (the repository specs
+    below and the mutation test render it)."""
     # the same files with the same bytes, in the same order
-    assert list(render(copies, alerts).items()) == list(builders(alerts).items())
+    assert list(shaped(alerts)[0].items()) == list(builders(alerts).items())
 
 
-def test_every_shape_of_every_kind_is_templated(copies: Spec) -> None:
+def test_every_shape_of_every_kind_is_templated(copies: Spec, shaped: Any) -> None:
     """No shape falls back to objective-by-objective: a builder that spells a name in a form
     agent/render/shapes.py does not know makes this fail (add the form to NAME_FORMS)."""
     groups = Shapes(copies, plans(copies), grafana.NAME_FORMS).groups
     assert len(groups) >= len(SIGNALS)
-    seen = _templates(copies)
+    seen = shaped("both")[1]
     assert len(seen) == 4 * len(groups)             # rules, tests, dashboards, grafana rules
     assert all(ok for _, _, ok in seen), [s for s in seen if not s[2]]
 
@@ -208,7 +241,7 @@ def test_a_name_yaml_reads_as_a_boolean_renders_on_its_own() -> None:
 
 
 def test_a_form_the_template_does_not_know_is_caught(monkeypatch: pytest.MonkeyPatch,
-                                                     copies: Spec) -> None:
+                                                     few: Spec) -> None:
     """A builder that spells the name upper-cased: the second probe's output differs from the
     template filled with its forms, so the shape is built objective by objective."""
     import alerts.rules as rules
@@ -222,9 +255,10 @@ def test_a_form_the_template_does_not_know_is_caught(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(rules, "objective_group", shouting)
     by_shape: dict[str, Any] = {}
-    seen = _templates(copies, "prometheus", by_shape)
+    seen = _templates(few, "prometheus", by_shape)
+    assert any("_rules" in stage for stage, _, _ in seen)
     assert not any(ok for stage, _, ok in seen if "_rules" in stage)
-    assert by_shape == render(copies, "prometheus", by_shape=False)
+    assert by_shape == render(few, "prometheus", by_shape=False)
 
 
 def test_text_templates_cut_and_fill() -> None:
@@ -259,44 +293,47 @@ def _fail(monkeypatch: pytest.MonkeyPatch, target: str, exc: Exception, when: An
     ("alerts.grafana.objective_rules", "grafana rules"),
 ])
 def test_a_shape_that_fails_names_its_first_objective(
-        monkeypatch: pytest.MonkeyPatch, copies: Spec, target: str, stage_name: str) -> None:
+        monkeypatch: pytest.MonkeyPatch, few: Spec, target: str, stage_name: str) -> None:
     """A builder failing for a whole shape (its probes included): the members are built one by
     one, and the first in the spec's order is named, as without templates."""
-    first = next(p.o.name for p in plans(copies) if p.o.signal is SignalKind.LATENCY
+    first = next(p.o.name for p in plans(few) if p.o.signal is SignalKind.ERROR_RATE
                  and p.o.has_target)
+    assert plans(few)[0].o.signal is not SignalKind.ERROR_RATE     # others render before it
     _fail(monkeypatch, target, ValueError("no query"),
-          lambda p: p.o.signal is SignalKind.LATENCY and p.o.has_target)
+          lambda p: p.o.signal is SignalKind.ERROR_RATE and p.o.has_target)
     for by_shape in (True, False):
         with pytest.raises(GenerateError) as err:
-            render(copies, "both", by_shape=by_shape)
+            render(few, "both", by_shape=by_shape)
         assert (err.value.objective, err.value.stage) == (first, stage_name)
         assert str(err.value) == f"could not generate SLO {first}: {stage_name}: no query"
 
 
 def test_a_failure_of_one_member_alone_is_not_seen_by_its_template(
-        monkeypatch: pytest.MonkeyPatch, copies: Spec) -> None:
+        monkeypatch: pytest.MonkeyPatch, few: Spec) -> None:
     """The template stands for the builders on the shape: a fault keyed on one real name (no
     real builder does that) is not reproduced, which is why names are holes only after the
     probes agreed."""
-    victim = plans(copies)[5].o.name
+    victim = plans(few)[5].o.name
     _fail(monkeypatch, "alerts.rules.objective_group", ValueError("x"),
           lambda p: p.o.name == victim)
     with pytest.raises(GenerateError):
-        render(copies, "prometheus", by_shape=False)
-    render(copies, "prometheus")
+        render(few, "prometheus", by_shape=False)
+    render(few, "prometheus")
 
 
-def test_the_cli_writes_what_render_gives(tmp_path: Path, builders: Any) -> None:
+def test_the_cli_writes_what_render_gives(tmp_path: Path, few: Spec) -> None:
     from click.testing import CliRunner
 
     from agent.cli import main
 
     path = tmp_path / "slo.yaml"
-    path.write_text(yaml.safe_dump(copies_spec()))
+    doc = copies_spec()
+    doc["objectives"] = [o for o in doc["objectives"] if SignalKind(o["signal"]) in FEW]
+    path.write_text(yaml.safe_dump(doc))
     res = CliRunner().invoke(main, ["generate", "-c", str(path), "-o", str(tmp_path / "out"),
                                     "--alerts", "both"])
     assert res.exit_code == 0, res.output
-    files = builders("both")
+    files = render(few, "both", by_shape=False)
     on_disk = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")
                if p.is_file()}
     assert on_disk == set(files)
