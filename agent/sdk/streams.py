@@ -173,7 +173,14 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
         if handoff is not None:
             return (yield from stepwise(gen, sh, n, t0, last, item, handoff[0], handoff[1],
                                         args, kwargs))
-        ended(sh, n, t0, item, args, kwargs)
+        try:                                        # ended(), inlined: the common end
+            sh.lat.append(pc() - t0)
+            if len(sh.gaps) > cap or not n & cap:
+                drain(sh)
+            if every or (sampled and not n % sampled):
+                after(n, args, kwargs, item, sh)
+        except Exception:
+            sdk_error("stream")
         return None
 
     return wrapper
@@ -263,7 +270,14 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
             raised(sh, t0, exc)
             raise
         if handoff is None:
-            ended(sh, n, t0, item, args, kwargs)
+            try:                                    # ended(), inlined: the common end
+                sh.lat.append(pc() - t0)
+                if len(sh.gaps) > cap or not n & cap:
+                    drain(sh)
+                if every or (sampled and not n % sampled):
+                    after(n, args, kwargs, item, sh)
+            except Exception:
+                sdk_error("stream")
             return
         thrown_in, sent = handoff       # the rest step by step (no ``yield from`` in async)
         try:
