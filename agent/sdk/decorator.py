@@ -139,9 +139,11 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
 
     cold = (every, sampled)      # the wrappers below test it inline
     if inspect.isasyncgenfunction(fn):
-        return _mark(async_gen_wrapper(fn, monitor, series, failed, after, cold, track), series)
+        return _mark(async_gen_wrapper(fn, monitor, series, failed, after, cold, track,
+                                       set_rid), series)
     if inspect.isgeneratorfunction(fn):
-        return _mark(gen_wrapper(fn, monitor, series, failed, after, cold, track), series)
+        return _mark(gen_wrapper(fn, monitor, series, failed, after, cold, track, set_rid),
+                     series)
     if otel is not None:
         return _mark(_otel_wrapper(fn, monitor, series, failed, after, cold, track), series)
     if inspect.iscoroutinefunction(fn):

@@ -45,13 +45,13 @@ def returns_value(fn: Callable[..., Any]) -> bool:
 
 
 def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
-                after: Any, cold: tuple[bool, int], track: bool) -> Callable[..., Any]:
-    """A generator function's wrapper (see the module's docstring)."""
-    from agent.sdk.decorator import REQUEST_ID
-
+                after: Any, cold: tuple[bool, int], track: bool,
+                set_rid: Callable[[int], Any]) -> Callable[..., Any]:
+    """A generator function's wrapper (see the module's docstring); ``set_rid`` sets the
+    call's request id in the context (where ``track``)."""
     shards = series.shards
     tls, local, drain = shards._tls, shards.local, shards.drain
-    pc, set_rid, sdk_error = time.perf_counter, REQUEST_ID.set, monitor.sdk_error
+    pc, sdk_error = time.perf_counter, monitor.sdk_error
     cap = BUFFER_CAP - 1
     every, sampled = cold
 
@@ -187,14 +187,13 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
 
 
 def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
-                      after: Any, cold: tuple[bool, int], track: bool) -> Callable[..., Any]:
+                      after: Any, cold: tuple[bool, int], track: bool,
+                      set_rid: Callable[[int], Any]) -> Callable[..., Any]:
     """An async generator function's wrapper, as :func:`gen_wrapper` (an async generator
     returns no value)."""
-    from agent.sdk.decorator import REQUEST_ID
-
     shards = series.shards
     tls, local, drain = shards._tls, shards.local, shards.drain
-    pc, set_rid, sdk_error = time.perf_counter, REQUEST_ID.set, monitor.sdk_error
+    pc, sdk_error = time.perf_counter, monitor.sdk_error
     cap = BUFFER_CAP - 1
     every, sampled = cold
 
