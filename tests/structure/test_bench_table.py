@@ -55,3 +55,12 @@ def test_a_row_worse_than_its_key_fails_the_run(bench_all: ModuleType, tmp_path:
                       "| a row | 1 | 1 | 1.00 | x | yes |\n", encoding="utf-8")
     row = bench_all.Row("a row", "", "", key, better, "", True)
     assert bool(bench_all.check([row], readme, 0.25)) is fails
+
+
+def test_a_row_the_readme_lacks_fails_the_run(bench_all: ModuleType, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("| what | measured | anchor | key | goal | met |\n"
+                      "| --- | --- | --- | --- | --- | --- |\n"
+                      "| a row | 1 | 1 | 1.00 | x | yes |\n", encoding="utf-8")
+    row = bench_all.Row("a renamed row", "", "", 1.0, "lower", "", True)
+    assert bench_all.check([row], readme, 0.25)
