@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import is_
 from typing import Any, Literal
 
 import numpy as np
@@ -51,10 +52,12 @@ class RingBuffer:
         self._size = min(self.capacity, self._size + arr.size)
 
     def values(self) -> NDArray[np.float64]:
-        """Oldest first."""
-        if self._size < self.capacity:
-            return self._buf[: self._size].copy()
-        return np.concatenate([self._buf[self._next:], self._buf[: self._next]])
+        """Oldest first: the ``len`` values that end just before the write position (a ring
+        of :class:`RingRows` may hold them anywhere, not only from the start)."""
+        start = self._next - self._size
+        if start >= 0:
+            return self._buf[start: self._next].copy()
+        return np.concatenate([self._buf[start:], self._buf[: self._next]])
 
     def clear(self) -> None:
         self._next = self._size = 0
@@ -68,6 +71,54 @@ class RingBuffer:
         ring.extend(state.get("values", []))
         ring.total = int(state.get("total", len(ring)))
         return ring
+
+
+class RingRows:
+    """Rings of one capacity whose buffers are the rows of one array and which share one write
+    position, so a block of equal-length rows (row ``i`` for ring ``i``) goes in with one
+    assignment instead of one :meth:`RingBuffer.extend` per ring. Each ring stays a whole
+    ``RingBuffer`` (read, persisted, extended alone); :meth:`holds` tells whether they still
+    share the position."""
+
+    def __init__(self, rings: list[RingBuffer]) -> None:
+        cap = rings[0].capacity
+        if any(r.capacity != cap for r in rings):
+            raise ValueError("rings of one capacity only")
+        self.capacity = cap
+        self.rings = rings
+        self.store = np.empty((len(rings), cap), dtype=np.float64)
+        for i, ring in enumerate(rings):     # each ring's values end just before position 0
+            values = ring.values()
+            self.store[i, cap - values.size:] = values
+            ring._buf, ring._next = self.store[i], 0
+        self.position = 0
+
+    def holds(self, rings: list[RingBuffer]) -> bool:
+        """Whether ``rings`` are these, each still writing at the shared position."""
+        pos = self.position
+        return len(rings) == len(self.rings) and all(map(is_, rings, self.rings)) and \
+            all(r._next == pos for r in rings)
+
+    def extend(self, block: NDArray[Any]) -> None:
+        """``block[i]`` (finite values, any float dtype) appended to ring ``i``."""
+        n = block.shape[1]
+        cap, pos, store = self.capacity, self.position, self.store
+        if n >= cap:
+            store[:] = block[:, n - cap:]
+            pos = 0
+        elif pos + n <= cap:
+            store[:, pos: pos + n] = block
+            pos = (pos + n) % cap
+        else:
+            first = cap - pos
+            store[:, pos:] = block[:, :first]
+            store[:, : n - first] = block[:, first:]
+            pos = n - first
+        self.position = pos
+        for ring in self.rings:
+            ring._next = pos
+            ring._size = min(cap, ring._size + n)
+            ring.total += n
 
 
 @dataclass

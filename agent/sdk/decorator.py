@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from agent.sdk.conversions import _features
+from agent.sdk.streams import async_gen_wrapper, gen_wrapper
 from agent.sdk.values import BUFFER_CAP, sketch_add
 
 if TYPE_CHECKING:
@@ -138,9 +139,11 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
 
     cold = (every, sampled)      # the wrappers below test it inline
     if inspect.isasyncgenfunction(fn):
-        return _mark(_async_gen_wrapper(fn, monitor, series, failed, after, cold, track), series)
+        return _mark(async_gen_wrapper(fn, monitor, series, failed, after, cold, track,
+                                       set_rid), series)
     if inspect.isgeneratorfunction(fn):
-        return _mark(_gen_wrapper(fn, monitor, series, failed, after, cold, track), series)
+        return _mark(gen_wrapper(fn, monitor, series, failed, after, cold, track, set_rid),
+                     series)
     if otel is not None:
         return _mark(_otel_wrapper(fn, monitor, series, failed, after, cold, track), series)
     if inspect.iscoroutinefunction(fn):
@@ -315,160 +318,3 @@ def _features_only(monitor: Monitor, series: Series, features: Callable[..., Any
             monitor._drop("queue_full", 1)
 
     return after
-
-
-def _gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
-                 after: Any, cold: tuple[bool, int], track: bool) -> Callable[..., Any]:
-    """A generator, timed as one call from its creation to its end: time to the first item
-    and each gap after it are appended to the thread's buffers (one clock read and one
-    append per item), folded off the hot path like durations. ``prediction=`` and a callable
-    ``fallback=`` get the last item, once the stream has ended."""
-    shards = series.shards
-    tls, local, drain = shards._tls, shards.local, shards.drain
-    pc, set_rid, sdk_error = time.perf_counter, REQUEST_ID.set, monitor.sdk_error
-    cap = BUFFER_CAP - 1
-    every, sampled = cold
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            try:
-                sh = tls.shard
-            except AttributeError:
-                sh = local()
-            n = sh.started + 1
-            sh.started = n
-            if track:
-                set_rid(sh.rid_base + n)
-            t0 = pc()
-        except Exception:
-            sdk_error("start")
-            return (yield from fn(*args, **kwargs))
-        item: Any = None
-        try:
-            gen = fn(*args, **kwargs)
-            item = next(gen)
-            try:
-                last = pc()
-                sh.ttfts.append(last - t0)
-                gaps = sh.gaps
-            except Exception:
-                sdk_error("stream")
-            while True:
-                try:
-                    sent = yield item
-                except GeneratorExit:
-                    gen.close()
-                    raise
-                except BaseException as exc:          # thrown in by the consumer
-                    item = gen.throw(exc)
-                else:
-                    item = gen.send(sent)             # send(None) is next()
-                try:
-                    now = pc()
-                    gaps.append(now - last)
-                    last = now
-                except Exception:
-                    sdk_error("stream")
-        except StopIteration as stop:
-            try:
-                sh.lat.append(pc() - t0)
-                if len(sh.gaps) > cap or not n & cap:
-                    drain(sh)
-                if every or (sampled and not n % sampled):
-                    after(n, args, kwargs, item, sh)
-            except Exception:
-                sdk_error("stream")
-            return stop.value
-        except GeneratorExit:
-            try:
-                sh.lat.append(pc() - t0)          # stopped early by its consumer: still a call
-            except Exception:
-                sdk_error("stream")
-            raise
-        except BaseException as exc:
-            try:
-                failed(sh, t0, exc)
-            except Exception:
-                sdk_error("stream")
-            raise
-
-    return wrapper
-
-
-def _async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
-                       after: Any, cold: tuple[bool, int], track: bool
-                       ) -> Callable[..., Any]:
-    """An async generator, as :func:`_gen_wrapper` times a generator."""
-    shards = series.shards
-    tls, local, drain = shards._tls, shards.local, shards.drain
-    pc, set_rid, sdk_error = time.perf_counter, REQUEST_ID.set, monitor.sdk_error
-    cap = BUFFER_CAP - 1
-    every, sampled = cold
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            try:
-                sh = tls.shard
-            except AttributeError:
-                sh = local()
-            n = sh.started + 1
-            sh.started = n
-            if track:
-                set_rid(sh.rid_base + n)
-            t0 = pc()
-        except Exception:
-            sdk_error("start")
-            async for each in fn(*args, **kwargs):
-                yield each
-            return
-        item: Any = None
-        agen = fn(*args, **kwargs)
-        try:
-            item = await agen.__anext__()
-            try:
-                last = pc()
-                sh.ttfts.append(last - t0)
-                gaps = sh.gaps
-            except Exception:
-                sdk_error("stream")
-            while True:
-                try:
-                    sent = yield item
-                except GeneratorExit:
-                    await agen.aclose()
-                    raise
-                except BaseException as exc:
-                    item = await agen.athrow(exc)
-                else:
-                    item = await agen.asend(sent)
-                try:
-                    now = pc()
-                    gaps.append(now - last)
-                    last = now
-                except Exception:
-                    sdk_error("stream")
-        except StopAsyncIteration:
-            try:
-                sh.lat.append(pc() - t0)
-                if len(sh.gaps) > cap or not n & cap:
-                    drain(sh)
-                if every or (sampled and not n % sampled):
-                    after(n, args, kwargs, item, sh)
-            except Exception:
-                sdk_error("stream")
-        except GeneratorExit:
-            try:
-                sh.lat.append(pc() - t0)
-            except Exception:
-                sdk_error("stream")
-            raise
-        except BaseException as exc:
-            try:
-                failed(sh, t0, exc)
-            except Exception:
-                sdk_error("stream")
-            raise
-
-    return wrapper

@@ -170,6 +170,46 @@ def test_streams_record_ttft_inter_token_and_errors(mon: Monitor) -> None:
     assert value(reg, "inference_in_flight_requests", model="chat") == 0
 
 
+def test_generator_forwards_send_throw_and_its_return_value(mon: Monitor) -> None:
+    """A generator iterated by the wrapper's ``for`` loop hands the rest of the stream to the
+    step-by-step loop once a value is sent or an exception thrown in; one that returns a value
+    gives it to ``yield from``; every stream is one call with its first item and gaps."""
+    @mon.inference(model="echo")
+    def echo() -> Any:
+        got = None
+        while True:
+            try:
+                got = yield got
+            except KeyError:
+                got = "handled"
+            if got == "stop":
+                return
+
+    @mon.inference(model="echo")
+    def counted(n: int) -> Any:
+        yield from range(n)
+        return n * 10
+
+    def outer() -> Any:
+        total = yield from counted(3)
+        yield total
+
+    g = echo()
+    assert [next(g), g.send("a"), g.throw(KeyError()), g.send(None), next(g)] == \
+        [None, "a", "handled", None, None]
+    with pytest.raises(StopIteration):
+        g.send("stop")
+    h = echo()
+    assert [next(h), h.throw(KeyError())] == [None, "handled"]
+    h.close()
+    assert list(outer()) == [0, 1, 2, 30]
+    reg = mon.registry
+    assert value(reg, "inference_requests_total", model="echo", outcome="ok") == 3
+    assert value(reg, "inference_time_to_first_token_seconds_count", model="echo") == 3
+    assert value(reg, "inference_inter_token_seconds_count", model="echo") == 4 + 1 + 2
+    assert value(reg, "inference_in_flight_requests", model="echo") == 0
+
+
 def test_async_generator_forwards_asend_and_athrow(mon: Monitor) -> None:
     @mon.inference(model="chat")
     async def echo() -> Any:

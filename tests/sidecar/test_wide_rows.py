@@ -142,3 +142,45 @@ def test_values_next_to_an_edge_count_as_in_float64() -> None:
     one.add_numeric("x", fw_one, values.astype(np.float64))
     two.add_numeric_block(["x"], [fw_two], values.reshape(1, -1))
     assert one.numeric["x"].cumulative.tolist() == two.numeric["x"].cumulative.tolist()
+
+
+STEADY = st.integers(-12, 12).map(lambda k: k / 4)     # no missing value: the whole-block path
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 5).flatmap(lambda f: st.lists(
+    st.tuples(st.integers(1, 40).flatmap(lambda n: st.lists(
+        st.lists(STEADY, min_size=n, max_size=n), min_size=f, max_size=f)),
+        st.sampled_from(["block", "one feature", "restore", "missing", "new reference"])),
+    min_size=2, max_size=10)))
+def test_whole_blocks_leave_the_state_columns_leave(
+        batches: list[tuple[list[list[Any]], str]]) -> None:
+    """Once every reference is fixed, a block without missing values goes in whole (windows
+    as rows of one array, one count per edge): the same state as column by column, through
+    ring wraps and blocks longer than the window, after one feature is fed alone (its ring
+    leaves the shared position), after a block with a missing value (fed column by column),
+    after a reference is replaced and after a snapshot is restored (new windows)."""
+    one, block = _state(), _state()
+    for cols, between in batches:
+        if between == "missing":                 # one missing value: column by column
+            cols[-1][-1] = None
+        columns = {f"f{j}": values for j, values in enumerate(cols)}
+        body = _body(columns, list(cols[0]))
+        a, b = _item(body), _item(body)
+        a.block = None
+        a.apply_to(one, set(), 0.0)
+        b.apply_to(block, set(), 0.0)
+        assert _snapshot(one) == _snapshot(block)
+        if between == "one feature":
+            for state in (one, block):
+                ms = state.model("clf", "v1")
+                ms.add_numeric("f0", np.array([0.25, 1.5, 2.0]))
+        elif between == "new reference" and "f0" in one.model("clf", "v1").numeric:
+            for state in (one, block):                # as a reference file replaced
+                state.model("clf", "v1").numeric["f0"].set_reference(np.arange(30) / 8)
+        elif between == "restore":
+            restored = _state()
+            restored.model("clf", "v1").restore(
+                json.loads(json.dumps(block.model("clf", "v1").state())))
+            block = restored
+        assert _snapshot(one) == _snapshot(block)

@@ -254,17 +254,22 @@ def _stacked(specs: list[Any], data: memoryview, rows: int
     if dtype is None or type(start) is not int or start < 0:
         return None
     step = -(-rows * dtype.itemsize // ALIGN) * ALIGN     # each block starts 8-byte aligned
-    names = []
-    for j, spec in enumerate(specs):
-        if type(spec) is not dict or spec.keys() != _BLOCK_KEYS or spec["dtype"] != \
-                specs[0]["dtype"] or type(spec["offset"]) is not int or type(
-                    spec["length"]) is not int or spec["offset"] != start + j * step or \
-                spec["length"] != rows:
-            return None
-        name = spec["name"]
-        if type(name) is not str or not 1 <= len(name) <= 128:
-            return None
-        names.append(name)
+    # checked a field at a time over all columns (C-level passes, no Python per column)
+    if set(map(type, specs)) != {dict} or set(map(len, specs)) != {len(_BLOCK_KEYS)}:
+        return None
+    try:
+        names = [spec["name"] for spec in specs]
+        offsets = [spec["offset"] for spec in specs]
+        lengths = [spec["length"] for spec in specs]
+        dtypes = {spec["dtype"] for spec in specs}
+    except (KeyError, TypeError):
+        return None
+    end = start + len(specs) * step
+    if dtypes != {specs[0]["dtype"]} or set(map(type, offsets)) != {int} or \
+            set(map(type, lengths)) != {int} or offsets != list(range(start, end, step)) or \
+            lengths.count(rows) != len(lengths) or set(map(type, names)) != {str} or \
+            min(map(len, names)) < 1 or max(map(len, names)) > 128:
+        return None
     if len(set(names)) != len(names) or start + (len(specs) - 1) * step + rows * \
             dtype.itemsize > len(data):
         return None

@@ -1,0 +1,310 @@
+"""The ``@monitor.inference`` wrappers of generator and async-generator functions.
+
+A stream is timed as one call from its first step to its end: the time to its first item and
+each gap after it go to the thread's buffers (one clock read and one append per item), folded
+off the hot path like durations; the whole stream's latency, its outcome and the cold part
+(``prediction=`` / a callable ``fallback=`` get the last item) are recorded once, at its end.
+
+The wrapper iterates the user's stream with a ``for`` loop: its end costs no exception in
+Python. ``send()`` of a value and ``throw()`` hand the rest of the stream to a step-by-step
+loop that forwards them; so does, from the start, a generator function that may ``return`` a
+value (``yield from`` callers get it). Every SDK step is guarded: the SDK never raises into
+user code, and the user's exceptions pass through untouched.
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agent.sdk.values import BUFFER_CAP
+
+if TYPE_CHECKING:
+    from agent.sdk.host import MonitorHost as Monitor
+    from agent.sdk.series import Series
+
+
+def returns_value(fn: Callable[..., Any]) -> bool:
+    """Whether a generator function may ``return`` something other than None (read from its
+    bytecode; anything not understood counts as yes)."""
+    try:
+        code = fn.__code__
+        ops = list(dis.get_instructions(code))
+    except Exception:
+        return True
+    for prev, op in zip([None, *ops], ops, strict=False):
+        if op.opname == "RETURN_CONST" and op.argval is not None:
+            return True
+        if op.opname == "RETURN_VALUE" and not (
+                prev is not None and prev.opname == "LOAD_CONST" and prev.argval is None):
+            return True
+    return False
+
+
+def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
+                after: Any, cold: tuple[bool, int], track: bool,
+                set_rid: Callable[[int], Any]) -> Callable[..., Any]:
+    """A generator function's wrapper (see the module's docstring); ``set_rid`` sets the
+    call's request id in the context (where ``track``)."""
+    shards = series.shards
+    tls, local, drain = shards._tls, shards.local, shards.drain
+    pc, sdk_error = time.perf_counter, monitor.sdk_error
+    cap = BUFFER_CAP - 1
+    every, sampled = cold
+
+    def ended(sh: Any, n: int, t0: float, item: Any, args: Any, kwargs: Any) -> None:
+        try:
+            sh.lat.append(pc() - t0)
+            if len(sh.gaps) > cap or not n & cap:
+                drain(sh)
+            if every or (sampled and not n % sampled):
+                after(n, args, kwargs, item, sh)
+        except Exception:
+            sdk_error("stream")
+
+    def closed(sh: Any, t0: float) -> None:
+        try:
+            sh.lat.append(pc() - t0)          # stopped early by its consumer: still a call
+        except Exception:
+            sdk_error("stream")
+
+    def raised(sh: Any, t0: float, exc: BaseException) -> None:
+        try:
+            failed(sh, t0, exc)
+        except Exception:
+            sdk_error("stream")
+
+    def stepwise(gen: Any, sh: Any, n: int, t0: float, last: float, item: Any,
+                 exc: BaseException | None, sent: Any, args: Any, kwargs: Any) -> Any:
+        """The stream from here on, one step at a time: ``last`` 0 (not started) takes the
+        first item; else ``exc`` is thrown into it, or ``sent`` sent."""
+        try:
+            item = next(gen) if not last else gen.throw(exc) if exc is not None else \
+                gen.send(sent)
+            try:
+                now = pc()
+                if last:
+                    sh.gaps.append(now - last)
+                else:
+                    sh.ttfts.append(now - t0)
+                last = now
+            except Exception:
+                sdk_error("stream")
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as thrown:          # thrown in by the consumer
+                    item = gen.throw(thrown)
+                else:
+                    item = gen.send(sent)                # send(None) is next()
+                try:
+                    now = pc()
+                    sh.gaps.append(now - last)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
+        except StopIteration as stop:
+            ended(sh, n, t0, item, args, kwargs)
+            return stop.value
+        except GeneratorExit:
+            closed(sh, t0)
+            raise
+        except BaseException as e:
+            raised(sh, t0, e)
+            raise
+
+    explicit = returns_value(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                sh = tls.shard
+            except AttributeError:
+                sh = local()
+            n = sh.started + 1
+            sh.started = n
+            if track:
+                set_rid(sh.rid_base + n)
+            t0 = pc()
+        except Exception:
+            sdk_error("start")
+            return (yield from fn(*args, **kwargs))
+        gen = fn(*args, **kwargs) if kwargs else fn(*args)
+        if explicit:
+            return (yield from stepwise(gen, sh, n, t0, 0.0, None, None, None, args, kwargs))
+        item: Any = None
+        last = 0.0
+        handoff: tuple[BaseException | None, Any] | None = None
+        try:
+            for item in gen:
+                try:
+                    now = pc()
+                    if last:
+                        sh.gaps.append(now - last)
+                    else:
+                        sh.ttfts.append(now - t0)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as thrown:      # thrown in: the rest step by step
+                    handoff = (thrown, None)
+                    break
+                if sent is not None:                 # a value sent: the rest step by step
+                    handoff = (None, sent)
+                    break
+        except GeneratorExit:
+            closed(sh, t0)
+            raise
+        except BaseException as exc:
+            raised(sh, t0, exc)
+            raise
+        if handoff is not None:
+            return (yield from stepwise(gen, sh, n, t0, last, item, handoff[0], handoff[1],
+                                        args, kwargs))
+        try:                                        # ended(), inlined: the common end
+            sh.lat.append(pc() - t0)
+            if len(sh.gaps) > cap or not n & cap:
+                drain(sh)
+            if every or (sampled and not n % sampled):
+                after(n, args, kwargs, item, sh)
+        except Exception:
+            sdk_error("stream")
+        return None
+
+    return wrapper
+
+
+def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
+                      after: Any, cold: tuple[bool, int], track: bool,
+                      set_rid: Callable[[int], Any]) -> Callable[..., Any]:
+    """An async generator function's wrapper, as :func:`gen_wrapper` (an async generator
+    returns no value)."""
+    shards = series.shards
+    tls, local, drain = shards._tls, shards.local, shards.drain
+    pc, sdk_error = time.perf_counter, monitor.sdk_error
+    cap = BUFFER_CAP - 1
+    every, sampled = cold
+
+    def ended(sh: Any, n: int, t0: float, item: Any, args: Any, kwargs: Any) -> None:
+        try:
+            sh.lat.append(pc() - t0)
+            if len(sh.gaps) > cap or not n & cap:
+                drain(sh)
+            if every or (sampled and not n % sampled):
+                after(n, args, kwargs, item, sh)
+        except Exception:
+            sdk_error("stream")
+
+    def closed(sh: Any, t0: float) -> None:
+        try:
+            sh.lat.append(pc() - t0)
+        except Exception:
+            sdk_error("stream")
+
+    def raised(sh: Any, t0: float, exc: BaseException) -> None:
+        try:
+            failed(sh, t0, exc)
+        except Exception:
+            sdk_error("stream")
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                sh = tls.shard
+            except AttributeError:
+                sh = local()
+            n = sh.started + 1
+            sh.started = n
+            if track:
+                set_rid(sh.rid_base + n)
+            t0 = pc()
+        except Exception:
+            sdk_error("start")
+            async for each in fn(*args, **kwargs):
+                yield each
+            return
+        agen = fn(*args, **kwargs) if kwargs else fn(*args)
+        item: Any = None
+        last = 0.0
+        handoff: tuple[BaseException | None, Any] | None = None
+        try:
+            async for item in agen:
+                try:
+                    now = pc()
+                    if last:
+                        sh.gaps.append(now - last)
+                    else:
+                        sh.ttfts.append(now - t0)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as thrown:
+                    handoff = (thrown, None)
+                    break
+                if sent is not None:
+                    handoff = (None, sent)
+                    break
+        except GeneratorExit:
+            closed(sh, t0)
+            raise
+        except BaseException as exc:
+            raised(sh, t0, exc)
+            raise
+        if handoff is None:
+            try:                                    # ended(), inlined: the common end
+                sh.lat.append(pc() - t0)
+                if len(sh.gaps) > cap or not n & cap:
+                    drain(sh)
+                if every or (sampled and not n % sampled):
+                    after(n, args, kwargs, item, sh)
+            except Exception:
+                sdk_error("stream")
+            return
+        thrown_in, sent = handoff       # the rest step by step (no ``yield from`` in async)
+        try:
+            item = await (agen.athrow(thrown_in) if thrown_in is not None else
+                          agen.asend(sent))
+            while True:
+                try:
+                    now = pc()
+                    sh.gaps.append(now - last)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as thrown:
+                    item = await agen.athrow(thrown)
+                else:
+                    item = await agen.asend(sent)
+        except StopAsyncIteration:
+            ended(sh, n, t0, item, args, kwargs)
+        except GeneratorExit:
+            closed(sh, t0)
+            raise
+        except BaseException as e:
+            raised(sh, t0, e)
+            raise
+
+    return wrapper
