@@ -183,7 +183,9 @@ class QuantileSketch:
         sk.max = float(hi) if hi is not None else -math.inf
         if sk.count and not (math.isfinite(sk.min) and math.isfinite(sk.max)):
             sk.min = 0.0 if sk.zeros else min((sk.value_of(k) for k in sk.bins), default=0.0)
-            sk.max = max((sk.value_of(k) for k in sk.bins), default=0.0)
+            # the top key's bucket straddles MAX_VALUE (key_range rounds up), so its value may
+            # lie just above it: the largest value a sketch stands for is MAX_VALUE
+            sk.max = min(max((sk.value_of(k) for k in sk.bins), default=0.0), MAX_VALUE)
         if sk.count and not 0.0 <= sk.min <= sk.max <= MAX_VALUE:
             raise ValueError(f"need 0 <= min <= max <= {MAX_VALUE:g}")
         return sk

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from detectors.baseline import BaselineLearner
 from detectors.rates import ratio_status, wilson_interval
-from detectors.sketch import QuantileSketch, WindowedSketch
+from detectors.sketch import MAX_VALUE, QuantileSketch, WindowedSketch, key_range
 from detectors.thresholds import Status, classify
 
 
@@ -56,6 +56,15 @@ def test_sketch_merge_equals_union_and_round_trips() -> None:
     assert again.quantiles([0.5, 0.99]) == sa.quantiles([0.5, 0.99])
     with pytest.raises(ValueError):
         QuantileSketch.from_dict({"keys": [1, 2], "counts": [1]})
+
+
+@pytest.mark.parametrize("accuracy", [0.0001, 0.01, 0.05, 0.5])
+def test_a_sketch_of_the_extreme_keys_its_door_allows_is_read(accuracy: float) -> None:
+    """The door allows keys in ``key_range``; the top one's bucket straddles MAX_VALUE, so a
+    sketch without min/max there must still be read (it was refused after a 2xx)."""
+    lo, hi = key_range(accuracy)
+    sk = QuantileSketch.from_dict({"accuracy": accuracy, "keys": [lo, hi], "counts": [1, 1]})
+    assert sk.count == 2 and 0.0 <= sk.min <= sk.max <= MAX_VALUE
 
 
 def test_sketch_ignores_bad_values_and_handles_zero() -> None:
