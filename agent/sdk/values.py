@@ -11,8 +11,7 @@ import itertools
 import math
 import threading
 import weakref
-from bisect import bisect_left
-from collections import Counter
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -137,23 +136,46 @@ class ShardSet:
 
     def _fold(self, values: list[float], buckets: list[int], sketch: dict[int | None, int]
               ) -> float:
-        """Durations into histogram buckets and sketch bins, vectorised: one key per value,
-        then one bucket lookup per distinct key. Returns their sum."""
-        inv, log, ceil = INV_LOG_GAMMA, math.log, math.ceil
-        keys = [ceil(log(v) * inv) if v > 1e-9 else None for v in values]
+        """Durations into histogram buckets and sketch bins; returns their sum.
+
+        Sorted first (timsort in C), a sketch key is one contiguous run, so ``log`` is taken a
+        few times per distinct key instead of once per value: the run's end is found by
+        ``bisect`` at ``gamma ** k`` and then checked against the per-value formula, so every
+        count is the one ``ceil(log(v) / log(gamma))`` gives (keys rise with the value)."""
+        vs = sorted(values)
+        n = len(vs)
+        inv, log, ceil, gamma = INV_LOG_GAMMA, math.log, math.ceil, _GAMMA
+        i = bisect_right(vs, 1e-9)            # zeros and below: key None
+        if i:
+            sketch[None] = sketch.get(None, 0) + i
+            self._bucket(None, vs, 0, i, buckets)
+        while i < n:
+            k = ceil(log(vs[i]) * inv)
+            j = bisect_right(vs, gamma ** k, i)
+            while j > i + 1 and ceil(log(vs[j - 1]) * inv) > k:
+                j -= 1
+            while j < n and ceil(log(vs[j]) * inv) <= k:
+                j += 1
+            sketch[k] = sketch.get(k, 0) + (j - i)
+            self._bucket(k, vs, i, j, buckets)
+            i = j
+        return math.fsum(vs)
+
+    def _bucket(self, key: int | None, vs: list[float], i: int, j: int, buckets: list[int]
+                ) -> None:
+        """The run ``vs[i:j]`` of one sketch key into its histogram bucket, or value by value
+        where the key straddles a bucket bound."""
         keymap = self.keymap
-        for k, c in Counter(keys).items():
-            sketch[k] = sketch.get(k, 0) + c
-            b = keymap[k]
-            if b < 0:   # first sight of the key, or one that straddles a bucket bound
-                b = keymap.learn(k, values[keys.index(k)])
-                if keymap[k] < 0:
-                    for kk, v in zip(keys, values, strict=True):
-                        if kk == k:
-                            buckets[bisect_left(keymap.bounds, v)] += 1
-                    continue
-            buckets[b] += c
-        return math.fsum(values)
+        b = keymap[key]
+        if b < 0:   # first sight of the key, or one that straddles a bucket bound
+            keymap.learn(key, vs[i])
+            b = keymap[key]
+            if b < 0:
+                bounds = keymap.bounds
+                for v in vs[i:j]:
+                    buckets[bisect_left(bounds, v)] += 1
+                return
+        buckets[b] += j - i
 
     def _compact(self) -> None:
         """Drain every shard and fold those whose thread has ended (called under the lock)."""
@@ -234,6 +256,7 @@ def sketch_add(bins: dict[int | None, int], value: float) -> None:
 
 
 INV_LOG_GAMMA = 1.0 / math.log((1 + 0.01) / (1 - 0.01))
+_GAMMA = (1 + 0.01) / (1 - 0.01)
 
 class KeyBuckets(dict[int | None, int]):
     """Sketch key -> histogram bucket index, filled on first sight of a key.

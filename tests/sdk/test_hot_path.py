@@ -5,12 +5,16 @@ under asyncio with readers racing the writers, and a buffer nobody reads must st
 from __future__ import annotations
 
 import asyncio
+import bisect
+import math
 import threading
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.sdk import Monitor
-from agent.sdk.values import BUFFER_CAP
+from agent.sdk.values import _GAMMA, BUFFER_CAP, KeyBuckets, ShardSet, sketch_add
 
 
 def _mon() -> Monitor:
@@ -108,3 +112,38 @@ def test_buffered_durations_land_in_the_right_buckets() -> None:
         want[bisect_left(bounds, v)] += 1
     assert total.buckets == want
     assert abs(total.sum - sum(values)) < 1e-6
+
+
+def _near_edge(key: int, ulps: int) -> float:
+    """A value a few ulps from a sketch key's edge, where ``log`` rounding decides the key."""
+    v = _GAMMA ** key
+    for _ in range(abs(ulps)):
+        v = math.nextafter(v, math.inf if ulps > 0 else 0.0)
+    return v
+
+
+_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]
+_durations = st.one_of(
+    st.floats(min_value=0.0, max_value=1e4, allow_nan=False),
+    st.sampled_from([0.0, 1e-9, *_BOUNDS]),                  # on a bucket bound, at the zero
+    st.builds(_near_edge, st.integers(-2000, 2000), st.integers(-3, 3)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches=st.lists(st.lists(_durations, max_size=300), min_size=1, max_size=4),
+       edge=st.integers(-2000, 2000))
+def test_a_fold_counts_as_each_value_alone_would(batches: list[list[float]], edge: int) -> None:
+    """The fold sorts a buffer and counts each sketch key's run by bisect: every count must be
+    the one the per-value formula gives (sketch key, ``le`` bucket) and the sum exactly fsum."""
+    ss = ShardSet(len(_BOUNDS) + 1, KeyBuckets(_BOUNDS))
+    buckets, sketch = [0] * (len(_BOUNDS) + 1), {}     # type: ignore[var-annotated]
+    want_b, want_s = [0] * (len(_BOUNDS) + 1), {}       # type: ignore[var-annotated]
+    batches[0] += [_near_edge(edge, u) for u in range(-3, 4)]     # a whole edge's neighbours
+    for values in batches:
+        assert ss._fold(list(values), buckets, sketch) == math.fsum(values)
+        for v in values:
+            want_b[bisect.bisect_left(_BOUNDS, v)] += 1
+            sketch_add(want_s, v)
+    assert buckets == want_b
+    assert sketch == want_s
