@@ -16,7 +16,8 @@ from agent import catalogue as cat
 from agent.signals import Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
 from agent.signals.query_shapes import select
-from agent.spec.custom import WINDOW, CustomSLI, at_window
+from agent.sli_custom import custom_events_expr, custom_metric_series, custom_value_expr
+from agent.spec.custom import WINDOW
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
@@ -249,6 +250,39 @@ class ObjectivePlan:
     def ratio_name(self, seconds: float) -> str:
         return f"{cat.RULE_ERROR_RATIO}{prom_duration(seconds)}"
 
+    @property
+    def coverage_seconds(self) -> list[float]:
+        """Burn windows longer than the SLI step: each may hold less data than its length."""
+        step = self.spec.alerting.rate_window
+        return sorted({w for t in self.tiers for w in (t.long, t.short) if w > step})
+
+    @property
+    def history_name(self) -> str:
+        return cat.RULE_HISTORY
+
+    @property
+    def coverage_selector(self) -> str:
+        """The series whose samples show how much history there is: the raw series the events
+        are counted from (so history that predates the rules counts), else the recorded step
+        total (time slices, a custom query)."""
+        if self.sli_type is SLIType.EVENTS and self.o.custom is None:
+            return self.absent_selector
+        return f"{self.total_name}{self.rec_matchers}"
+
+    def history_expr(self) -> str:
+        """Seconds of data within the longest burn window, from sample counts: the samples in
+        it over the samples per SLI step (measured over the last step, so no scrape interval is
+        assumed). Counting intervals between samples (n - 1) errs towards more history."""
+        sel, step = self.coverage_selector, self.spec.alerting.rate_window
+        longest = prom_duration(max(self.coverage_seconds))
+        return (f"(max(count_over_time({sel}[{longest}])) - 1)\n"
+                f"/ clamp_min(max(count_over_time({sel}[{self.step}])) - 1, 1)\n"
+                f"* {step:.10g}")
+
+    def coverage_expr(self, seconds: float) -> str:
+        """Share of a window that holds data (at most 1)."""
+        return f"clamp_max({self.history_name}{self.rec_matchers} / {seconds:.10g}, 1)"
+
     def window_events(self, seconds: float) -> tuple[str, str] | None:
         """(bad, total) taken directly over a window, as Sloth records each window: no lag from
         summing step recordings. None where the SLI is only known per step (time slices, a raw
@@ -351,43 +385,6 @@ class ObjectivePlan:
         if source is None:
             raise ValueError(f"{self.o.signal.value}: no source series in its record")
         return str(source(self.query(self.matchers, self.step)))
-
-
-def custom_metric_series(c: CustomSLI) -> str:
-    """The exported name of a custom SDK metric (counters gain ``_total``)."""
-    if c.counter is not None:
-        return c.counter if c.counter.endswith("_total") else c.counter + "_total"
-    assert c.gauge is not None
-    return c.gauge
-
-
-def custom_value_expr(c: CustomSLI, service: str, window: str) -> str:
-    """The team's value query; bad/total as a ratio; or one derived from the SDK metric."""
-    if c.error_ratio is not None:
-        return at_window(c.error_ratio, window)
-    if c.events:
-        bad, total = custom_events_expr(c, window)
-        return f"({bad}) / ({total})"
-    if c.value is not None:
-        return at_window(c.value, window)
-    m = cat.label_matchers({cat.SERVICE_LABEL: service})
-    if c.counter is not None:
-        return f"sum(rate({custom_metric_series(c)}{m}[{window}]))"
-    return f"max({custom_metric_series(c)}{m})"
-
-
-def custom_events_expr(c: CustomSLI, window: str) -> tuple[str, str]:
-    if c.error_ratio is not None:
-        # a raw error ratio counts as one event per evaluation: windows average it (Sloth's
-        # budget is the mean error ratio over the period)
-        ratio = at_window(c.error_ratio, window)
-        return f"({ratio})", f"({ratio}) * 0 + 1"
-    assert c.total is not None
-    total = at_window(c.total, window)
-    if c.bad is not None:
-        return at_window(c.bad, window), total
-    assert c.good is not None
-    return f"({total}) - ({at_window(c.good, window)})", total
 
 
 def plans(spec: Spec) -> list[ObjectivePlan]:

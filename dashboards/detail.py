@@ -30,6 +30,7 @@ from dashboards.panels import (
     stat_panel,
     state_timeline,
 )
+from dashboards.tiers import tier_table
 from dashboards.variables import finish
 
 SLI_PANEL_ID = 1
@@ -37,8 +38,27 @@ DEFAULT_RANGE = "now-24h"
 
 
 def fastest(p: ObjectivePlan) -> TierWindows | None:
-    """The tier with the shortest long window: its burn is the 'current' burn."""
-    return min(p.tiers, key=lambda t: t.long, default=None)
+    """The tier the 'current' burn is read over: the paging tier with the shortest long
+    window, else the fastest ticket tier."""
+    pages = [t for t in p.tiers if t.severity == "critical"]
+    return min(pages or p.tiers, key=lambda t: t.long, default=None)
+
+
+def burn_steps(p: ObjectivePlan) -> list[Threshold]:
+    """Colours of the burn over :func:`fastest`'s long window, from the objective's own tiers:
+    red from that tier's threshold when it pages, yellow from the lowest threshold of any tier
+    (the burn at which something starts to ticket or page)."""
+    tier = fastest(p)
+    steps = [Threshold(value=None, color=GREEN)]
+    if tier is None:
+        return steps
+    low = min(t.factor for t in p.tiers)
+    red = tier.factor if tier.severity == "critical" else None
+    if red is None or low < red:
+        steps.append(Threshold(value=low, color=YELLOW))
+    if red is not None:
+        steps.append(Threshold(value=red, color=RED))
+    return steps
 
 
 def _target_text(p: ObjectivePlan) -> str:
@@ -112,15 +132,15 @@ def _stats(p: ObjectivePlan) -> list[Any]:
         "negative once overspent. Red once spent, yellow under 25%.", steps_=budget_steps()))
     tier = fastest(p)
     if tier is not None:
-        slow = min(t.factor for t in p.tiers)
-        crit = [t.factor for t in p.tiers if t.severity == "critical"]
+        steps = burn_steps(p)
+        said = ", ".join(f"{s.color} from {s.value:g}×" for s in steps[1:])
         out.insert(3, stat_panel(f"Burn rate ({format_duration(tier.long)})", BURN_UNIT, query(
             p.burn_expr(tier.long), "burn", instant=True),
-            f"How fast the budget is spent over the fastest tier's long window "
-            f"({format_duration(tier.long)}); 1× spends it exactly over {window}. Yellow from "
-            f"the slowest tier's factor ({slow:g}×), red from the fastest paging factor.",
-            steps_=[Threshold(value=None, color=GREEN), Threshold(value=slow, color=YELLOW),
-                    *([Threshold(value=max(crit), color=RED)] if crit else [])]).decimals(2))
+            f"How fast the budget is spent over the long window of {tier.name} "
+            f"({format_duration(tier.long)}); 1× spends it exactly over {window}. This "
+            f"objective's own thresholds: {said} ({tier.name} "
+            f"{'pages' if tier.severity == 'critical' else 'tickets'} above "
+            f"{tier.factor:g}×).", steps_=steps).decimals(2))
     return out
 
 
@@ -187,6 +207,8 @@ def detail_dashboard(p: ObjectivePlan) -> Dashboard:
     panels: list[Any] = [sli_panel(p), *_stats(p)]
     if o.has_target:
         panels += [*_budget_panels(p), burn_panel(p)]
+        if p.tiers:
+            panels.append(tier_table(p))
     panels.append(state_timeline("State (sidecar)", query(
         f"max({cat.OBJECTIVE_STATE.name}{p.rec_matchers})", "state"),
         "The sidecar's judgement over time; transitions are also marked as annotations."))

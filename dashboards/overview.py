@@ -23,7 +23,7 @@ from agent import catalogue as cat
 from agent.sli import ObjectivePlan, detail_uid
 from agent.spec.document import Spec
 from agent.units import format_duration
-from dashboards.detail import fastest
+from dashboards.detail import burn_steps, fastest
 from dashboards.panels import (
     BURN_UNIT,
     DATASOURCE,
@@ -172,19 +172,19 @@ def burn_overview(ps: list[ObjectivePlan]) -> Panel:
     for i, p in enumerate(ps):
         tier = fastest(p)
         assert tier is not None
-        legend = f"{p.o.name} over {format_duration(tier.long)} (page at {tier.factor:g}×)"
+        does = "pages" if tier.severity == "critical" else "tickets"
+        legend = f"{p.o.name} over {format_duration(tier.long)} ({does} above {tier.factor:g}×)"
         targets.append(query(p.burn_expr(tier.long), legend, ref=f"R{i}"))
-        per_series.append((legend, tier.factor))
+        per_series.append((legend, burn_steps(p)))
     panel = series_panel("Burn rate now (fastest tier per objective)", BURN_UNIT, targets,
                          "Error-budget burn per objective over its fastest tier's long window "
                          "(named in the legend). 1× spends the budget exactly over the "
-                         "objective's window; each series turns red above its tier's factor.",
-                         width=12)
-    for legend, factor in per_series:
+                         "objective's window; each series takes its own objective's colours: red "
+                         "above the threshold of its fastest paging tier, yellow above its lowest "
+                         "tier threshold.", width=12)
+    for legend, steps in per_series:
         panel = panel.override_by_name(legend, [
-            DynamicConfigValue("thresholds", _plain_steps([
-                Threshold(value=None, color=GREEN), Threshold(value=1, color=YELLOW),
-                Threshold(value=factor, color=RED)])),
+            DynamicConfigValue("thresholds", _plain_steps(steps)),
             DynamicConfigValue("custom.thresholdsStyle", {"mode": "dashed"})])
     return panel
 

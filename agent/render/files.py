@@ -44,6 +44,7 @@ def render(spec: Spec, alerts: Backend = "both") -> dict[str, tuple[str, str]]:
     prometheus_alerts = alerts in ("prometheus", "both")
     _rules(spec, ps, prometheus_alerts, files)
     if prometheus_alerts:
+        _service_tests(spec, files)
         _unit_tests(spec, ps, files)
     _dashboards(spec, ps, files)
     if alerts in ("grafana", "both"):
@@ -85,6 +86,7 @@ def render_split(spec: Spec, alerts: Backend = "both", parallel: bool | None = N
         files: dict[str, tuple[str, str]] = {}
         _rules(spec, ps, prometheus_alerts, files)
         if prometheus_alerts:
+            _service_tests(spec, files)
             _unit_tests(spec, ps[:mine], files)
         theirs = child.get()
     if isinstance(theirs, GenerateError):
@@ -141,7 +143,7 @@ def _in_child(spec: Spec, tested: list[ObjectivePlan], ps: list[ObjectivePlan],
 def _rules(spec: Spec, ps: list[ObjectivePlan], with_alerts: bool,
            files: dict[str, tuple[str, str]]) -> None:
     from alerts import alertmanager
-    from alerts.rules import objective_group
+    from alerts.rules import SERVICE_FILE, objective_group, service_group
     from alerts.yamlio import dump
 
     for p in ps:
@@ -151,6 +153,10 @@ def _rules(spec: Spec, ps: list[ObjectivePlan], with_alerts: bool,
                 dump({"groups": [objective_group(p, alerts=with_alerts)]}, HEADER))
     if with_alerts:
         with stage("rules"):
+            group = service_group(spec)
+            if group is not None:
+                files[f"{_rules_dir(spec)}/{SERVICE_FILE}.rules.yml"] = (
+                    "prometheus rules", dump({"groups": [group]}, HEADER))
             files["alertmanager/alertmanager.yml"] = ("alertmanager config",
                                                       dump(alertmanager.config(spec), HEADER))
 
@@ -164,6 +170,19 @@ def _unit_tests(spec: Spec, ps: list[ObjectivePlan], files: dict[str, tuple[str,
             if has_unit_tests(p):
                 files[f"{_rules_dir(spec)}/{p.o.name}.test.yml"] = (
                     "promtool rule tests", dump(test_file(p, f"{p.o.name}.rules.yml"), HEADER))
+
+
+def _service_tests(spec: Spec, files: dict[str, tuple[str, str]]) -> None:
+    from alerts.rules import SERVICE_FILE
+    from alerts.unittests import service_tests
+    from alerts.yamlio import dump
+
+    with stage("unit tests"):
+        doc = service_tests(spec, {o.name: f"{o.name}.rules.yml" for o in spec.objectives},
+                            f"{SERVICE_FILE}.rules.yml")
+        if doc is not None:
+            files[f"{_rules_dir(spec)}/{SERVICE_FILE}.test.yml"] = ("promtool rule tests",
+                                                                     dump(doc, HEADER))
 
 
 def _dashboards(spec: Spec, ps: list[ObjectivePlan], files: dict[str, tuple[str, str]]) -> None:
