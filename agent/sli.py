@@ -280,7 +280,8 @@ class ObjectivePlan:
                 f"* {step:.10g}")
 
     def coverage_expr(self, seconds: float) -> str:
-        """Share of a window that holds data (at most 1)."""
+        """Share of a window that holds data (at most 1); one series per objective, which a
+        query that keeps labels of its own (``sum by (case)``) shares (``group_left``)."""
         return f"clamp_max({self.history_name}{self.rec_matchers} / {seconds:.10g}, 1)"
 
     def window_events(self, seconds: float) -> tuple[str, str] | None:

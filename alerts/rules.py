@@ -129,10 +129,10 @@ def min_events_guard(p: ObjectivePlan, tier: TierWindows) -> str | None:
 def burn_condition(p: ObjectivePlan, seconds: float, factor: float) -> str:
     """The window burns faster than ``factor``; a window holding less data than its length
     needs ``factor / coverage`` (the missing part counts as unknown, not as good or bad)."""
-    over = f"{factor:.10g}"
-    if seconds in p.coverage_seconds:
-        over += f" / {p.coverage_expr(seconds)}"
-    return f"{p.burn_expr(seconds)} > {over}"
+    if seconds not in p.coverage_seconds:
+        return f"{p.burn_expr(seconds)} > {factor:.10g}"
+    on = f"on({cat.SERVICE_LABEL}, objective, signal) group_left"
+    return f"{p.burn_expr(seconds)} > {on} {factor:.10g} / {p.coverage_expr(seconds)}"
 
 
 def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
