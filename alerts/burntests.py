@@ -19,7 +19,7 @@ from agent.spec.document import TierWindows
 from agent.spec.signals import SLIType
 from agent.units import Unit, format_duration
 from alerts import text
-from alerts.rules import burn_alert
+from alerts.rules import burn_alert, slower_tiers
 from alerts.synthetic import (
     RATE_PER_S,
     _at,
@@ -60,16 +60,44 @@ def coverage(p: ObjectivePlan, seconds: float, t: int) -> float:
     return min(1.0, _history(p, t) / seconds)
 
 
+def _ticks_of(p: ObjectivePlan, seconds: float) -> int:
+    return max(1, round(seconds / tick_seconds(p)))
+
+
+def _ratio(rs: list[float], k: int, w: int) -> float | None:
+    """Bad share of the increments inside the window of ``w`` ticks ending at tick ``k`` (the
+    increment into tick j has bad share rs[j]; every tick carries the same traffic)."""
+    got = rs[max(1, k - w + 1):k + 1]
+    return sum(got) / len(got) if got else None
+
+
+def _rates(segments: list[tuple[int, float]]) -> list[float]:
+    """rs[j]: the bad share of the increment into tick j of :func:`synth`'s counters (the
+    first segment's first tick is the counters' start)."""
+    rs = [0.0]
+    for i, (n, r) in enumerate(segments):
+        rs += [r] * (n - 1 if i == 0 else n)
+    return rs
+
+
+def fires_at(p: ObjectivePlan, tier: TierWindows, rs: list[float], t: int) -> bool:
+    """The tier's own condition at tick ``t`` of a fresh start whose bad shares are ``rs``."""
+    level = p.tier_threshold(tier)
+    for w in (tier.long, tier.short):
+        r = _ratio(rs, t, _ticks_of(p, w))
+        if r is None or r * coverage(p, w, t) <= level:
+            return False
+    need = p.spec.alerting.page_min_events
+    if need and tier.severity == "critical" and p.bad_events_expr(tier.long) is not None:
+        seen = rs[max(1, t - _ticks_of(p, tier.long) + 1):t + 1]
+        return RATE_PER_S * tick_seconds(p) * sum(seen) >= need
+    return True
+
+
 def fires(p: ObjectivePlan, tier: TierWindows, r: float, t: int) -> bool:
     """Whether the tier fires ``t`` ticks into a fresh start whose bad ratio is ``r`` (for
     time slices: 1 all bad, 0 all good)."""
-    level = p.tier_threshold(tier)
-    if any(r * coverage(p, w, t) <= level for w in (tier.long, tier.short)):
-        return False
-    need = p.spec.alerting.page_min_events
-    if need and tier.severity == "critical" and p.bad_events_expr(tier.long) is not None:
-        return RATE_PER_S * r * min(t * tick_seconds(p), tier.long) >= need
-    return True
+    return fires_at(p, tier, [0.0] + [r] * t, t)
 
 
 def _stable(p: ObjectivePlan, r: float) -> float:
@@ -88,22 +116,35 @@ def _pct(v: float) -> str:
     return f"{go_g(v * 100)}%"
 
 
-def expected_annotations(p: ObjectivePlan, tier: TierWindows, r: float) -> dict[str, str]:
-    """What Prometheus prints for a tier firing at a constant bad ratio ``r`` since the start:
-    every window, the compliance window too, holds that ratio."""
-    period = p.o.window
-    burn = r / p.o.error_budget
+def expected_annotations(p: ObjectivePlan, tier: TierWindows, r: float,
+                         rs: list[float] | None = None, t: int = 0) -> dict[str, str]:
+    """What Prometheus prints for a firing tier: at a constant bad ratio ``r`` since the start
+    every window, the compliance window too, holds that ratio; with ``rs`` (bad shares per
+    tick) each window holds its own, and the budget left is the sum of the SLI step's
+    recorded increases (which weighs each tick by the steps it falls in)."""
+    period, budget = p.o.window, p.o.error_budget
+    long_r = short_r = spent = r
+    if rs is not None:
+        long_r = _ratio(rs, t, _ticks_of(p, tier.long)) or 0.0
+        short_r = _ratio(rs, t, _ticks_of(p, tier.short)) or 0.0
+        step = _ticks_of(p, p.spec.alerting.rate_window)
+        steps = [rs[max(1, k - step + 1):k + 1] for k in range(1, t + 1)]
+        spent = sum(sum(x) for x in steps) / sum(len(x) for x in steps)
+    burn, short = long_r / budget, short_r / budget
     shown = float(f"{burn:f}")          # printf "%f" $value
-    left = 1.0 - burn
+    left = 1.0 - spent / budget
     if left > 0:
         gone = humanize_duration(float(f"{left:f}") * period / shown)
         left_text = f"{_pct(left)} of it is left, gone in {gone} at this burn"
     else:
         left_text = f"it is already spent ({_pct(left)} left)"
-    values = {text.BURN: f"{burn:.1f}", text.SHORT_BURN: f"{burn:.1f}",
-              text.LASTS: humanize_duration(period / shown), text.LEFT: left_text}
+    slower = [x.name for x in slower_tiers(p, tier)]
+    held = slower and (burn <= tier.factor or short <= tier.factor)
+    values = {text.BURN: f"{burn:.1f}", text.SHORT_BURN: f"{short:.1f}",
+              text.LASTS: humanize_duration(period / shown), text.LEFT: left_text,
+              text.HELD: text.held_text(tier, slower) if held else ""}
     ours = {text.render(parts): text.fill(parts, values)
-            for parts in (text.burn_summary(p, tier), text.burn_description(p, tier))}
+            for parts in (text.burn_summary(p, tier), text.burn_description(p, tier, slower))}
     # the team's own annotations win over ours and may use $value too
     return {k: ours[v] if v in ours else expand(v, burn)
             for k, v in burn_alert(p, tier)["annotations"].items()}
@@ -197,7 +238,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "input_series": synth(p, [(base + 10, _dist(p, 0.0))]),
             "alert_rule_test": [{"eval_time": _at(p, base), "alertname": name,
                                  "exp_alerts": []}]}]
-    tests += startup_tests(p, possible)
+    tests += startup_tests(p, possible) + hold_tests(p, possible)
     guard = p.spec.alerting.min_request_rate
     if guard and possible:
         low = guard * 0.5 / RATE_PER_S        # share of normal traffic under the guard
@@ -208,6 +249,55 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "alert_rule_test": [{"eval_time": _at(p, base), "alertname": name,
                                  "exp_alerts": []}]})
     return tests
+
+
+def _printable(p: ObjectivePlan, tier: TierWindows, rs: list[float], t: int) -> bool:
+    """Whether the tier's printed numbers sit clear of rounding boundaries at tick ``t``."""
+    out = []
+    for w in (tier.long, tier.short):
+        burn = (_ratio(rs, t, _ticks_of(p, w)) or 0.0) / p.o.error_budget
+        out.append(f"{burn * (1 - 1e-9):.1f}" == f"{burn * (1 + 1e-9):.1f}"
+                   and f"{burn * (1 - 1e-12):f}" == f"{burn * (1 + 1e-12):f}")
+    return all(out)
+
+
+def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, Any]]:
+    """A tier that quiets a slower one (Alertmanager's inhibition) stays firing while that one
+    still does, so the incident does not page again when the faster tier's windows cool: all
+    requests fail until both fire, then all succeed; once the faster tier's short window is
+    clean it is held by the slower one, and both resolve together."""
+    pairs = [(f, s) for f in sorted(possible, key=lambda x: x.severity != "critical")
+             for s in slower_tiers(p, f) if s in possible and not (f.for_ or s.for_)]
+    if not pairs:
+        return []
+    fast, slow = pairs[0]
+    first = next((t for t in range(1, MAX_TICKS) if fires(p, fast, 1.0, t)
+                  and fires(p, slow, 1.0, t)), None)
+    if first is None:
+        return []
+    for t1 in range(first + 1, min(MAX_TICKS, first + 400)):
+        end = t1 + _ticks_of(p, slow.short) + _settle(p) + 10
+        segments = [(t1 + 1, 1.0), (end - t1 + 2, 0.0)]
+        rs = _rates(segments)
+        te = t1 + _ticks_of(p, fast.short) + 1
+        while te < end and not (_printable(p, fast, rs, te) and _printable(p, slow, rs, te)):
+            te += 1
+        if te < end and not fires_at(p, fast, rs, te) and fires_at(p, slow, rs, te):
+            break
+    else:
+        return []
+    name = p.burn_alert_name
+    expected = [{"exp_labels": burn_alert(p, tier)["labels"],
+                 "exp_annotations": expected_annotations(p, tier, 0.0, rs, te)}
+                for tier in p.tiers if tier is fast or tier is slow or fires_at(p, tier, rs, te)]
+    return [{
+        "name": f"{name}: {fast.name} stays firing while {slow.name} does (the Alertmanager "
+                f"config quiets {slow.name} under it), then both resolve",
+        "interval": _at(p, 1),
+        "input_series": synth(p, [(n, _dist(p, r)) for n, r in segments]),
+        "alert_rule_test": [
+            {"eval_time": _at(p, te), "alertname": name, "exp_alerts": expected},
+            {"eval_time": _at(p, end), "alertname": name, "exp_alerts": []}]}]
 
 
 def startup_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, Any]]:
@@ -232,4 +322,5 @@ def startup_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[st
     return out
 
 
-__all__ = ["burn_tests", "coverage", "expected_annotations", "fires", "startup_tests"]
+__all__ = ["burn_tests", "coverage", "expected_annotations", "fires", "fires_at", "hold_tests",
+           "startup_tests"]

@@ -135,9 +135,10 @@ def burn_condition(p: ObjectivePlan, seconds: float, factor: float) -> str:
     return f"{p.burn_expr(seconds)} > {on} {factor:.10g} / {p.coverage_expr(seconds)}"
 
 
-def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
+def tier_condition(p: ObjectivePlan, tier: TierWindows) -> str:
+    """The tier's own condition: both windows burn faster than its threshold (over their
+    coverage), with the traffic guard and a page tier's minimum bad events."""
     factor = tier.factor
-    long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
     expr = (f"({burn_condition(p, tier.long, factor)})\nand\n"
             f"({burn_condition(p, tier.short, factor)})")
     guard = p.spec.alerting.min_request_rate
@@ -147,17 +148,43 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     events = min_events_guard(p, tier)
     if events is not None:       # matched on the query's own labels, if it keeps any
         expr += (f"\nand ignoring({cat.SERVICE_LABEL}, objective, signal)\n{events}")
+    return expr
+
+
+def slower_tiers(p: ObjectivePlan, tier: TierWindows) -> list[TierWindows]:
+    """The objective's tiers of the same severity with longer windows: the Alertmanager config
+    quiets them while this one fires."""
+    return [t for t in p.tiers if t.severity == tier.severity and t.name != tier.name
+            and (t.long, t.short) > (tier.long, tier.short)]
+
+
+def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
+    """A tier's alert. A tier that quiets slower ones stays firing while one of them still
+    does (held), so an incident pages once and resolves once: otherwise the slower tier, quiet
+    until now, would page again when this one clears."""
+    long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
+    expr = tier_condition(p, tier)
+    slower = slower_tiers(p, tier)
+    if slower:
+        on = f"on({cat.SERVICE_LABEL}, objective, signal)"
+        me = cat.label_matchers({"alertname": p.burn_alert_name,
+                                 cat.SERVICE_LABEL: p.spec.service, "objective": p.o.name,
+                                 TIER_LABEL: tier.name}, ['alertstate="firing"'])
+        held = "\nor\n".join(f"(\n{tier_condition(p, t)}\n)" for t in slower)
+        expr = (f"(\n{expr}\n)\nor\n(\n{p.burn_expr(tier.long)}\nand {on}\n(\n{held}\n)\n"
+                f"and {on}\nALERTS{me}\n)")
     labels = _common_labels(p, tier.severity, {
         TIER_LABEL: tier.name, LONG_LABEL: long_w, SHORT_LABEL: short_w,
-        FACTOR_LABEL: f"{factor:g}"})
+        FACTOR_LABEL: f"{tier.factor:g}"})
     labels.update(tier.labels)
     rule: Rule = {
         "alert": p.burn_alert_name,
         "expr": expr,
         "labels": labels,
-        "annotations": _annotations(p, text.render(text.burn_summary(p, tier)),
-                                    text.render(text.burn_description(p, tier)),
-                                    tier.annotations),
+        "annotations": _annotations(
+            p, text.render(text.burn_summary(p, tier)),
+            text.render(text.burn_description(p, tier, [t.name for t in slower])),
+            tier.annotations),
     }
     if tier.for_:
         rule["for"] = format_duration(tier.for_)

@@ -29,7 +29,8 @@ class Field:
 
 
 Part = str | Field
-BURN, SHORT_BURN, LASTS, LEFT, VALUE = "burn", "short_burn", "lasts", "left", "value"
+BURN, SHORT_BURN, LASTS, LEFT, VALUE, HELD = (
+    "burn", "short_burn", "lasts", "left", "value", "held")
 
 
 def render(parts: Sequence[Part]) -> str:
@@ -78,12 +79,25 @@ def burn_summary(p: ObjectivePlan, tier: TierWindows) -> list[Part]:
             f"{tier.factor:g}x)"]
 
 
-def burn_description(p: ObjectivePlan, tier: TierWindows) -> list[Part]:
+def _float(x: float) -> str:
+    """A float literal Go templates compare with a float (``1`` would be an int)."""
+    text = f"{x:.10g}"
+    return text if any(c in text for c in ".en") else text + ".0"
+
+
+def held_text(tier: TierWindows, slower: Sequence[str]) -> str:
+    """Said while a tier is held: its own windows cooled, a slower tier still fires."""
+    return (f" It stays firing while the slower {', '.join(slower)} still "
+            f"{'does' if len(slower) == 1 else 'do'}, so this incident pages once.")
+
+
+def burn_description(p: ObjectivePlan, tier: TierWindows, slower: Sequence[str] = ()
+                     ) -> list[Part]:
     o = p.o
     long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
     target = f"{(o.objective or 0) * 100:g}%"
     window = format_duration(o.window)
-    return [
+    out: list[Part] = [
         f"The {target} / {window} objective {o.name} is burning its error budget at ",
         Field(BURN, '{{ $value | printf "%.1f" }}'), f"x over the last {long_w} and ",
         Field(SHORT_BURN, _query(p.burn_expr(tier.short), 'printf "%.1f"')),
@@ -93,7 +107,15 @@ def burn_description(p: ObjectivePlan, tier: TierWindows) -> list[Part]:
         f"{window} budget lasts ",
         Field(LASTS, f'{{{{ with printf "{o.window:.10g} / %f" $value | query }}}}'
                      "{{ . | first | value | humanizeDuration }}{{ end }}"),
-        "; ", Field(LEFT, budget_left_template(p)), "." + links(p)]
+        "; ", Field(LEFT, budget_left_template(p)), "."]
+    if slower:      # held: a window no longer burns faster than the threshold
+        f, said = _float(tier.factor), held_text(tier, slower)
+        out.append(Field(HELD, f"{{{{ if le $value {f} }}}}{said}{{{{ else }}}}"
+                               f"{{{{ with query `{p.burn_expr(tier.short)}` }}}}"
+                               f"{{{{ if le (. | first | value) {f} }}}}{said}{{{{ end }}}}"
+                               "{{ end }}{{ end }}"))
+    out.append(links(p))
+    return out
 
 
 def _what(p: ObjectivePlan) -> str:
@@ -123,5 +145,6 @@ def threshold_description(p: ObjectivePlan, level: Level, measured: bool = True)
             + links(p)]
 
 
-__all__ = ["BURN", "LASTS", "LEFT", "SHORT_BURN", "VALUE", "Field", "Part", "burn_description",
-           "burn_summary", "fill", "render", "threshold_description", "threshold_summary"]
+__all__ = ["BURN", "HELD", "LASTS", "LEFT", "SHORT_BURN", "VALUE", "Field", "Part",
+           "burn_description", "burn_summary", "fill", "held_text", "render",
+           "threshold_description", "threshold_summary"]
