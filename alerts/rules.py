@@ -163,20 +163,20 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     does (held), so an incident pages once and resolves once: otherwise the slower tier, quiet
     until now, would page again when this one clears."""
     long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
-    expr = tier_condition(p, tier)
-    slower = slower_tiers(p, tier)
-    if slower:
-        on = f"on({cat.SERVICE_LABEL}, objective, signal)"
-        me = cat.label_matchers({"alertname": p.burn_alert_name,
-                                 cat.SERVICE_LABEL: p.spec.service, "objective": p.o.name,
-                                 TIER_LABEL: tier.name}, ['alertstate="firing"'])
-        held = "\nor\n".join(f"(\n{tier_condition(p, t)}\n)" for t in slower)
-        expr = (f"(\n{expr}\n)\nor\n(\n{p.burn_expr(tier.long)}\nand {on}\n(\n{held}\n)\n"
-                f"and {on}\nALERTS{me}\n)")
     labels = _common_labels(p, tier.severity, {
         TIER_LABEL: tier.name, LONG_LABEL: long_w, SHORT_LABEL: short_w,
         FACTOR_LABEL: f"{tier.factor:g}"})
     labels.update(tier.labels)
+    expr = tier_condition(p, tier)
+    slower = slower_tiers(p, tier)
+    if slower:      # matched on every label of the series (a query may keep its own)
+        me = cat.label_matchers({"alertname": p.burn_alert_name,
+                                 cat.SERVICE_LABEL: p.spec.service, "objective": p.o.name,
+                                 TIER_LABEL: labels[TIER_LABEL]}, ['alertstate="firing"'])
+        added = sorted({"alertname", "alertstate", *labels} - set(p.labels))
+        held = "\nor\n".join(f"(\n{tier_condition(p, t)}\n)" for t in slower)
+        expr = (f"(\n{expr}\n)\nor\n(\n{p.burn_expr(tier.long)}\nand\n(\n{held}\n)\n"
+                f"and ignoring({', '.join(added)})\nALERTS{me}\n)")
     rule: Rule = {
         "alert": p.burn_alert_name,
         "expr": expr,
