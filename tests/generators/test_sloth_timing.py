@@ -6,8 +6,9 @@ recorded directly as ``rate(errors[W]) / rate(total[W])``; page = (5m and 1h > 1
 run beside the rules slo-agent generates for the same SLO (99.9 % over 30d, Sloth's getting
 started) on the same series: 1 request per second, a burn of B × budget after a healthy lead-in
 of 3 days (every window full: with less history slo-agent counts the missing part as unknown and
-pages later than Sloth on purpose, see alerts/burntests.py), then recovery. Recorded comparisons must stay empty: Sloth firing while ours
-does not (during the burn), ours firing while Sloth does not (after it). At 1 request per 10
+pages later than Sloth on purpose, see alerts/burntests.py), then recovery. Recorded comparisons
+must stay empty: Sloth firing while ours does not (during the burn), ours firing while Sloth does
+not (after it). At 1 request per 10
 minutes one failed request pages Sloth but not slo-agent (the minimum-events guard), which also
 shows that the guard costs nothing at 1 request per second.
 """

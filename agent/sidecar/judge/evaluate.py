@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.sidecar.judge import data_signals, drift_signals
 from agent.sidecar.judge._signal_values import TICKS, VALUES
-from agent.sidecar.judge.tiers import tier_entry
+from agent.sidecar.judge._tiers import tier_entry
 from agent.sidecar.state import roles
 from agent.sidecar.state.agent_state import AgentState, ModelState, ObjectiveState, Slots
 from agent.signals import Judge, record
