@@ -172,23 +172,25 @@ def service_tests(spec: Spec, rule_files: dict[str, str], service_file: str
     if rule is None:
         return None
     tick = _service_tick(spec)
-    at = lambda n: prom_duration(n * tick)  # noqa: E731
+
+    def at(n: int) -> str:
+        return prom_duration(n * tick)
+
     ps = [p for p in plans(spec) if p.o.no_data_alert]
     fired = math.ceil(no_data_for(ps[0]) / tick) + 2
-    silent: dict[str, Any] = {
-        "name": f"{SERVICE_NO_DATA}: fires with nothing reporting; the objectives' no-data "
-                "alerts stay quiet", "interval": at(1), "input_series": [],
-        "alert_rule_test": [{"eval_time": at(fired), "alertname": SERVICE_NO_DATA,
-                                   "exp_alerts": [{"exp_labels": rule["labels"],
-                                                   "exp_annotations": rule["annotations"]}]}]}
-    silent["alert_rule_test"] += [{"eval_time": at(fired), "alertname": absent_alert(p)["alert"],
-                                   "exp_alerts": []} for p in ps]
+    checks: list[dict[str, Any]] = [
+        {"eval_time": at(fired), "alertname": SERVICE_NO_DATA,
+         "exp_alerts": [{"exp_labels": rule["labels"], "exp_annotations": rule["annotations"]}]}]
+    checks += [{"eval_time": at(fired), "alertname": absent_alert(p)["alert"], "exp_alerts": []}
+               for p in ps]
+    silent = {"name": f"{SERVICE_NO_DATA}: fires with nothing reporting; the objectives' "
+                      "no-data alerts stay quiet",
+              "interval": at(1), "input_series": [], "alert_rule_test": checks}
     tests = [silent]
     plain = [p for p in ps if has_unit_tests(p) and _PLAIN.match(p.absent_selector)]
     if plain:
         present = plain[0].absent_selector
-        checks: list[dict[str, Any]] = [
-            {"eval_time": at(fired), "alertname": SERVICE_NO_DATA, "exp_alerts": []}]
+        checks = [{"eval_time": at(fired), "alertname": SERVICE_NO_DATA, "exp_alerts": []}]
         for p in plain:
             alert = absent_alert(p)
             exp = [] if p.absent_selector == present else [_exp(alert, None, dict(p.raw_labels))]
