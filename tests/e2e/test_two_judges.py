@@ -48,7 +48,8 @@ EVAL, FOR, SCRAPE, TICK, FLUSH, SAMPLE = 1.0, 2.0, 1.0, 0.5, 0.25, 0.5
 #: the same traffic at different moments (a scrape, a sidecar tick, an SDK flush, our sampling)
 TOLERANCE = EVAL + FOR + SCRAPE + TICK + FLUSH + SAMPLE
 RATE_WINDOW = 15.0         # several times the tolerance: a judge on another window shows
-PHASES = (("deploy start", 15.0), ("incident", 25.0), ("recovery", 25.0), ("restart", 15.0))
+PHASES = (("deploy start", 10.0), ("incident", 22.0), ("recovery", 22.0), ("restart", 12.0))
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 RANK = {"ok": 0, "pending_warning": 1, "warning": 2, "pending_critical": 3, "critical": 4}
 
 
