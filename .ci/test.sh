@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine and runs it.
-# Real servers (prometheus, promtool, alertmanager, amtool, docker-compose), the browser for the
+# Real servers (prometheus, promtool, alertmanager, amtool, docker-compose, postgresql for the SQL
+# dataset tests, run as the postgres user the package creates), the browser for the
 # status-page tests (chromium, driven by Playwright without its own browser download) and, where
 # no node is present, node for the Kubernetes CRD validators come from Debian.
 set -euo pipefail
@@ -25,6 +26,10 @@ if ! { command -v node >/dev/null 2>&1 && node --version >/dev/null 2>&1; }; the
   need_pkgs+=(nodejs npm)
 elif ! command -v npm >/dev/null 2>&1; then
   echo "node is present without npm: the Kubernetes CRD validator tests need npm" >&2
+fi
+# PostgreSQL's server binaries live in /usr/lib/postgresql/<version>/bin, not on PATH
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null && ! command -v postgres >/dev/null 2>&1; then
+  need_pkgs+=(postgresql)
 fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${need_pkgs[*]}"

@@ -30,6 +30,9 @@ SENTIMENTS = ("positive", "negative", "neutral")
 CACHE_RESULTS = ("hit", "miss")           # result label of cache lookups: good, bad
 JOB_RESULTS = ("success", "failure")      # result label of finished job runs: good, bad
 TOKEN_TYPES = ("input", "output")          # gen_ai.token.type values
+#: latency-like histograms' bounds (plus the spec's levels): the SDK's and OTLP re-exports
+DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+                   10.0, 30.0, 60.0)
 #: the numeric value of slo_agent_objective_state per status (one definition: detectors' Status)
 OBJECTIVE_STATES = {s.value: s.rank for s in Status}
 
@@ -249,6 +252,8 @@ GPU_ECC = _m("slo_agent_gpu_ecc_errors", "gauge", "Volatile ECC error count by t
 GPU_PROCESS_MEM = _m("slo_agent_gpu_process_memory_used_bytes", "gauge",
                      "GPU memory used per process (DCGM-exporter has no such series).",
                      GPU_LABELS + ("pid", "process"), "bytes")
+KV_CACHE_USAGE = _m("slo_agent_kv_cache_usage_ratio", "gauge", "Share of a model server's KV "
+                    "cache in use, worst engine, as last scraped.", _S + ("source",), "ratio")
 JOB_RUNS = _m("slo_agent_job_runs_total", "counter",
               "Finished runs of a batch job (retraining, scoring, backfill) by result.",
               _S + ("job_name", "result"))
@@ -278,6 +283,8 @@ INGEST_SAMPLES = _m("slo_agent_ingest_samples_total", "counter",
                     "Samples accepted by ingest, by kind.", _S + ("kind",))
 INGEST_DROPPED = _m("slo_agent_ingest_dropped_total", "counter",
                     "Ingested items dropped by a cap, by reason.", _S + ("reason",))
+OTLP_POINTS = _m("slo_agent_otlp_data_points_total", "counter", "OTLP data points by result: "
+                 "accepted, rejected (named in partial_success), ignored.", _S + ("result",))
 EVALUATION_DURATION = _m("slo_agent_evaluation_duration_seconds", "histogram",
                          "Duration of one evaluation tick.", _S, "seconds")
 EVALUATION_LAG = _m("slo_agent_evaluation_lag_seconds", "gauge",
@@ -294,6 +301,12 @@ PUBLICATION_ERRORS = _m("slo_agent_publication_errors_total", "counter",
                         "were left out, by part.", _S + ("part",))
 SNAPSHOT_BYTES = _m("slo_agent_state_snapshot_bytes", "gauge",
                     "Size of the last state snapshot written.", _S, "bytes")
+SNAPSHOT_AGE = _m("slo_agent_state_snapshot_age_seconds", "gauge", "Seconds since the last good "
+                  "state snapshot (written, or restored at start).", _S, "seconds")
+INBOX_BYTES = _m("slo_agent_ingest_inbox_bytes", "gauge", "Ingest bodies being read or queued, "
+                 "not yet applied (429 past sidecar.limits.max_inbox_bytes).", _S, "bytes")
+HTTP_CLOSED = _m("slo_agent_http_connections_closed_total", "counter", "Connections the sidecar "
+                 "closed (header_timeout, evicted, refused, body_timeout).", _S + ("reason",))
 CARDINALITY_OVERFLOW = _m("slo_agent_cardinality_overflow_total", "counter",
                           "Items folded into an overflow bucket because a cardinality cap was "
                           "reached, by kind.", _S + ("kind",))
@@ -344,10 +357,12 @@ SIDECAR_METRICS = (OBJECTIVE_VALUE, OBJECTIVE_STATE, OBJECTIVE_PENDING, OBJECTIV
                    JOB_LAST_SUCCESS, JOB_LAST_START, JOB_RUNNING, DRIFT_DETECTION, RECOVERY,
                    GPU_UTIL, GPU_MEM_USED,
                    GPU_MEM_TOTAL, GPU_TEMP, GPU_POWER, GPU_POWER_LIMIT, GPU_SM_CLOCK,
-                   GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, SOURCE_UP,
-                   SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
+                   GPU_MEM_CLOCK, GPU_THROTTLED, GPU_ECC, GPU_PROCESS_MEM, KV_CACHE_USAGE,
+                   SOURCE_UP, SCRAPE_DURATION, INGEST_BATCHES, INGEST_SAMPLES, INGEST_DROPPED,
+                   OTLP_POINTS,
                    EVALUATION_DURATION, EVALUATION_LAG, SNAPSHOTS, WEBHOOKS, BUILD_INFO,
-                   PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW)
+                   PUBLICATION_AGE, PUBLICATION_ERRORS, SNAPSHOT_BYTES, CARDINALITY_OVERFLOW,
+                   SNAPSHOT_AGE, INBOX_BYTES, HTTP_CLOSED)
 ALL_METRICS: dict[str, Metric] = {m.name: m for m in SDK_METRICS + SIDECAR_METRICS}
 
 # --- names of series that the generated recording rules write ------------------------------------

@@ -12,7 +12,8 @@ from importlib.util import find_spec
 #: extra -> top-level modules it installs that the code imports (checked, not imported)
 MODULES: dict[str, tuple[str, ...]] = {
     "otlp": ("opentelemetry.exporter.otlp",),
-    "sidecar": ("numpy", "scipy", "pandas", "pyarrow", "uvicorn", "starlette", "jinja2"),
+    "sidecar": ("numpy", "scipy", "pandas", "pyarrow", "uvicorn", "starlette", "jinja2",
+                "opentelemetry.proto", "grpc", "google.rpc", "duckdb", "sqlalchemy"),
     "generate": ("grafana_foundation_sdk",),
     "gx": ("great_expectations",),
     "demo": ("sklearn", "numpy", "scipy", "pandas", "uvicorn", "starlette", "jinja2",

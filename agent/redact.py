@@ -7,7 +7,7 @@ a token in a webhook's path); /status, the page and the log show the redacted fo
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 #: query parameter names that carry secrets (matched as a part of the name, any case)
@@ -50,7 +50,10 @@ def scrub(text: str, url: str, shown: str) -> str:
         return out
     secrets = [parts.password or "", parts.username or "", parts.path if shown.endswith(
         f"/{MASK}") else ""]
+    # a driver echoes what it was given decoded: ``p%40ss`` in the URL is ``p@ss`` in its errors
+    secrets += [unquote(s) for s in secrets] + [unquote_plus(s) for s in secrets]
     secrets += [v for k, v in parse_qsl(parts.query) if SECRET_PARAM.search(k)]
-    for s in sorted(filter(lambda s: len(s) >= 3 and s != "/", secrets), key=len, reverse=True):
+    for s in sorted(filter(lambda s: len(s) >= 3 and s != "/", set(secrets)), key=len,
+                    reverse=True):
         out = out.replace(s, MASK)
     return out

@@ -13,10 +13,14 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from agent import catalogue as cat
+from agent.custom_queries import (
+    custom_events_expr,
+    custom_metric_series,
+    custom_value_expr,
+)
 from agent.signals import Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
 from agent.signals.query_shapes import select
-from agent.sli_custom import custom_events_expr, custom_metric_series, custom_value_expr
 from agent.spec.custom import WINDOW
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
@@ -149,6 +153,12 @@ class ObjectivePlan:
     def fleet(self) -> Fleet:
         """The spec's drift settings the fleet drift rules of a record read."""
         return fleet_of(self.spec.drift, self.o, self.raw_labels, self.rec_matchers)
+
+    def recordings(self) -> list[tuple[str, str]]:
+        """Intermediate series the record's value reads (the fleet drift statistics), recorded
+        before the value in the objective's rule group."""
+        build = None if self.o.custom or self.scraped else self.record.recordings
+        return [] if build is None else build(self.query(self.matchers, self.step))
 
     @property
     def settle(self) -> float | None:
@@ -396,3 +406,8 @@ def plans(spec: Spec) -> list[ObjectivePlan]:
         raise ValueError("objective names collide once turned into alert names: "
                          + ", ".join(sorted({n for n in names if names.count(n) > 1})))
     return out
+
+
+__all__ = ["Level", "ObjectivePlan", "camel", "custom_events_expr", "custom_metric_series",
+           "custom_value_expr", "dashboard_uid", "detail_uid", "panel_url", "plans",
+           "prom_duration", "runbook_url"]

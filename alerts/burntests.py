@@ -18,7 +18,7 @@ from agent.sli import ObjectivePlan
 from agent.spec.document import TierWindows
 from agent.spec.signals import SLIType
 from agent.units import Unit, format_duration
-from alerts import text
+from alerts import custom_inputs, text
 from alerts.rules import burn_alert, slower_tiers
 from alerts.synthetic import (
     RATE_PER_S,
@@ -107,8 +107,10 @@ def firing_at(p: ObjectivePlan, rs: list[float], t: int) -> list[TierWindows]:
 
 def fires(p: ObjectivePlan, tier: TierWindows, r: float, t: int) -> bool:
     """Whether the tier fires ``t`` ticks into a fresh start whose bad ratio is ``r`` (for
-    time slices: 1 all bad, 0 all good)."""
-    return fires_at(p, tier, [0.0] + [r] * t, t)
+    time slices: 1 all bad, 0 all good). At a constant ratio the condition, once met, stays met
+    (coverage and bad events only grow), so a tier's ``for`` asks it of the tick that long ago."""
+    since = t - (_ticks(p, tier.for_) if tier.for_ else 0)
+    return since >= 1 and fires_at(p, tier, [0.0] + [r] * t, since)
 
 
 def _stable(p: ObjectivePlan, r: float) -> float:
@@ -161,8 +163,13 @@ def expected_annotations(p: ObjectivePlan, tier: TierWindows, r: float,
             for k, v in burn_alert(p, tier)["annotations"].items()}
 
 
+def _labels(p: ObjectivePlan, tier: TierWindows) -> dict[str, str]:
+    """The alert's labels, after those a custom SLI's own result keeps (a grouping)."""
+    return {**custom_inputs.result_labels(p, tick_seconds(p)), **burn_alert(p, tier)["labels"]}
+
+
 def _expected(p: ObjectivePlan, r: float, t: int) -> list[dict[str, Any]]:
-    return [{"exp_labels": burn_alert(p, tier)["labels"],
+    return [{"exp_labels": _labels(p, tier),
              "exp_annotations": expected_annotations(p, tier, r)}
             for tier in p.tiers if fires(p, tier, r, t)]
 
@@ -198,7 +205,9 @@ def _case(p: ObjectivePlan, title: str, r: float, t_fire: int) -> dict[str, Any]
 
 
 def _base_ticks(p: ObjectivePlan) -> int:
-    return max(15, 3 * _ticks(p, p.spec.alerting.rate_window))
+    """Ticks a case runs before it looks: past the SLI step's ramp and every tier's ``for``."""
+    held = max([_ticks(p, t.for_) + 5 for t in p.tiers if t.for_], default=0)
+    return max(15, 3 * _ticks(p, p.spec.alerting.rate_window), held)
 
 
 def _first_firing(p: ObjectivePlan, tier: TierWindows, r: float) -> int | None:
@@ -222,7 +231,8 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     for tier in possible:
         # a ratio 1.5 times what the tier needs after t ticks of a fresh start
         need = p.tier_threshold(tier) * tier.long / tick_seconds(p)
-        t = max(base, math.ceil(1.5 * need)) if events else base
+        hold = _ticks(p, tier.for_) if tier.for_ else 0
+        t = max(base, math.ceil(1.5 * need) + hold) if events else base
         if t > MAX_TICKS:
             continue
         seen_for = min(t, tier.long / tick_seconds(p))      # ticks of the burn in the window
@@ -302,7 +312,7 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, 
     firing = firing_at(p, rs, te)
     if fast not in firing or slow not in firing:
         return []
-    expected = [{"exp_labels": burn_alert(p, tier)["labels"],
+    expected = [{"exp_labels": _labels(p, tier),
                  "exp_annotations": expected_annotations(p, tier, 0.0, rs, te)}
                 for tier in firing]
     return [{

@@ -24,6 +24,7 @@ from agent.sli import (
     runbook_url,
 )
 from agent.spec.document import Spec, TierWindows
+from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import format_duration
 from alerts import text
@@ -66,17 +67,11 @@ def _annotations(p: ObjectivePlan, summary: str, description: str,
     return out
 
 
-def recordings(p: ObjectivePlan) -> list[tuple[str, str]]:
-    """Intermediate series the record's value reads (the fleet drift statistics)."""
-    build = None if p.o.custom or p.scraped else p.record.recordings
-    return [] if build is None else build(p.query(p.matchers, p.step))
-
-
 def recording_rules(p: ObjectivePlan) -> list[Rule]:
     # intermediate series first (a group evaluates in order); each aggregates the replica
     # labels away and carries the objective's labels, unique across groups
     rules: list[Rule] = [{"record": name, "expr": expr, "labels": p.labels}
-                         for name, expr in recordings(p)]
+                         for name, expr in p.recordings()]
     rules.append({"record": cat.RULE_VALUE, "expr": p.value_expr(), "labels": p.labels})
     if p.o.has_target:
         bad, total = p.sli_step_exprs()
@@ -126,6 +121,17 @@ def min_events_guard(p: ObjectivePlan, tier: TierWindows) -> str | None:
     return None if bad is None else f"(\n{bad}\n) >= {need}"
 
 
+def _step_seconds(p: ObjectivePlan) -> float | None:
+    """What the recorded step total is divided by to read requests per second: the step for an
+    increase, 1 for a team's query that is already a rate; None where it counts no requests (a
+    raw error ratio, a query that is neither), so no traffic guard applies."""
+    c = p.o.custom
+    if c is None:
+        return p.spec.alerting.rate_window
+    fn = counting_function(c.total) if c.total is not None else None
+    return None if fn is None else 1.0 if fn == "rate" else p.spec.alerting.rate_window
+
+
 def burn_condition(p: ObjectivePlan, seconds: float, factor: float) -> str:
     """The window burns faster than ``factor``; a window holding less data than its length
     needs ``factor / coverage`` (the missing part counts as unknown, not as good or bad)."""
@@ -142,9 +148,9 @@ def tier_condition(p: ObjectivePlan, tier: TierWindows) -> str:
     expr = (f"({burn_condition(p, tier.long, factor)})\nand\n"
             f"({burn_condition(p, tier.short, factor)})")
     guard = p.spec.alerting.min_request_rate
-    if guard and p.sli_type is SLIType.EVENTS:
-        expr += (f"\nand\n({p.total_name}{p.rec_matchers} / "
-                 f"{p.spec.alerting.rate_window:g} >= {guard:.10g})")
+    per = _step_seconds(p)
+    if guard and p.sli_type is SLIType.EVENTS and per is not None:
+        expr += f"\nand\n({p.total_name}{p.rec_matchers} / {per:g} >= {guard:.10g})"
     events = min_events_guard(p, tier)
     if events is not None:       # matched on the query's own labels, if it keeps any
         expr += (f"\nand ignoring({cat.SERVICE_LABEL}, objective, signal)\n{events}")

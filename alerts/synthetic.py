@@ -11,11 +11,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from agent import catalogue as cat
 from agent.signals import inputs as inp
-from agent.sli import Level, ObjectivePlan, custom_metric_series, prom_duration
+from agent.sli import Level, ObjectivePlan, prom_duration
 from agent.spec.signals import SLIType
 from agent.units import Unit
+from alerts import custom_inputs
 
 RATE_PER_S = 10.0                 # synthetic traffic: 10 requests per second
 Segment = inp.Segment
@@ -112,13 +112,8 @@ def _good_share(p: ObjectivePlan) -> bool:
 def synth(p: ObjectivePlan, segments: Sequence[Segment]) -> list[dict[str, str]]:
     """Raw input series whose signal value follows ``segments`` (value, share pairs per tick),
     built by the record of the objective's kind."""
-    c = p.o.custom
-    if c is not None:
-        name, labels = custom_metric_series(c), {cat.SERVICE_LABEL: p.spec.service}
-        values = (inp.counter([(m, d[0][0] * tick_seconds(p)) for m, d in segments])
-                  if c.counter is not None else inp.gauge_values([(m, d[0][0])
-                                                                  for m, d in segments]))
-        return [{"series": _series(name, labels), "values": values}]
+    if p.o.custom is not None:      # an SDK metric, or the series the team's PromQL reads
+        return custom_inputs.inputs(p, segments, tick_seconds(p))
     build = p.record.inputs
     if build is None:
         raise ValueError(f"{p.o.signal.value}: no promtool test inputs in its record")

@@ -16,6 +16,7 @@ from typing import Any
 from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, plans
 from agent.spec.document import Spec
+from alerts import custom_inputs
 from alerts.burntests import burn_tests
 from alerts.rules import (
     SERVICE_NO_DATA,
@@ -89,7 +90,8 @@ def threshold_tests(p: ObjectivePlan, level: Level) -> list[dict[str, Any]]:
          "interval": _at(p, 1),
          "input_series": synth(p, segments) + extra,
          "alert_rule_test": [
-             {"eval_time": _at(p, t_fire), "alertname": name, "exp_alerts": [_exp(rule, shown)]},
+             {"eval_time": _at(p, t_fire), "alertname": name,
+              "exp_alerts": [_exp(rule, shown, custom_inputs.result_labels(p, tick_seconds(p)))]},
              {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
          ]},
         {"name": f"{name}: stays quiet inside {level.text}",
@@ -125,14 +127,16 @@ def absent_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     ]
 
 
+def untested(p: ObjectivePlan) -> str | None:
+    """Why no promtool tests are written for an objective (promtool still checks its rules):
+    a model server's own series, or a team's query no synthetic series can drive."""
+    if p.o.selector.scrape is not None:
+        return "it reads a model server's own series (a scrape target), which are not ours"
+    return custom_inputs.problem(p, tick_seconds(p))
+
+
 def has_unit_tests(p: ObjectivePlan) -> bool:
-    """A custom SLI on the team's own PromQL, or an objective on a model server's own series,
-    reads series this project does not export: no synthetic inputs are generated for it
-    (promtool still checks its rules)."""
-    if p.o.selector.scrape is not None:      # a model server's own series, not ours
-        return False
-    c = p.o.custom
-    return c is None or (c.value is None and not c.events)
+    return untested(p) is None
 
 
 def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:

@@ -5,6 +5,10 @@ speed-up ratios, and the largest difference from scipy's statistics. Evidently r
 virtual environment (its dependencies would otherwise be ours, and it breaks on pandas 3): pass
 --evidently-python, or let the script build one under /tmp with pip (said so if it won't install).
 
+Also: the fitted detector's per-chunk cost beside the scipy loop and the one-call form (and its
+first chunk), and the sidecar's first and steady drift tick at 8, 64, 256 and 1,000 features.
+Ratios are measured round-robin in one run (the machine may be shared).
+
     python bench/drift.py [--rows 10000] [--features 50] [--repeat 5]
 """
 
@@ -23,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from detectors.calibration import CalibrationCache
-from detectors.drift import DriftInput, chi_square, detect_drift
+from detectors.drift import DriftDetector, DriftInput, chi_square, detect_drift
 from detectors.ks import ks_many, sorted_reference
 
 EVIDENTLY_VENV = Path(tempfile.gettempdir()) / "slo-agent-bench-evidently"
@@ -119,6 +123,95 @@ def full_report(rows: int, features: int, repeat: int) -> float:
     return _median_time(lambda: detect_drift(data, cache=cache), repeat)
 
 
+def report_ratios(rows: int, features: int, rounds: int = 7) -> dict[str, float]:
+    """Round-robin medians (s): the scipy ``ks_2samp`` loop on presorted references, the
+    one-call ``detect_drift`` (warm cache) and the fitted detector's ``check``; plus the
+    detector's fit and first check. Ratios are taken per round, so load shared by both sides
+    of a round cancels."""
+    from scipy.stats import ks_2samp
+
+    ref, cur = _data(rows, features)
+    names = [f"f{j}" for j in range(features)]
+    data = DriftInput(numeric_refs={n: sorted_reference(ref[:, j]) for j, n in enumerate(names)},
+                      numeric_windows={n: cur[:, j] for j, n in enumerate(names)})
+    window = {n: cur[:, j] for j, n in enumerate(names)}
+    started = time.perf_counter()
+    detector = DriftDetector({n: ref[:, j] for j, n in enumerate(names)})
+    fit = time.perf_counter() - started
+    started = time.perf_counter()
+    detector.check(window)
+    first = time.perf_counter() - started
+    refs = [np.sort(ref[:, j]) for j in range(features)]
+    cache = CalibrationCache()
+    detect_drift(data, cache=cache)
+    sides = {"scipy": lambda: [ks_2samp(refs[j], cur[:, j]) for j in range(features)],
+             "one_call": lambda: detect_drift(data, cache=cache),
+             "detector": lambda: detector.check(window)}
+    took: dict[str, list[float]] = {k: [] for k in sides}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(rounds):
+            for k, fn in sides.items():
+                t = time.perf_counter()
+                fn()
+                took[k].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in took.items()}
+    ratio = statistics.median(s / d for s, d in zip(took["scipy"], took["detector"],
+                                                    strict=True))
+    ratio_one = statistics.median(s / d for s, d in zip(took["scipy"], took["one_call"],
+                                                        strict=True))
+    return {**med, "ratio": ratio, "ratio_one_call": ratio_one, "fit": fit, "first": first,
+            "min_ratio": min(s / d for s, d in zip(took["scipy"], took["detector"],
+                                                   strict=True)),
+            "max_ratio": max(s / d for s, d in zip(took["scipy"], took["detector"],
+                                                   strict=True))}
+
+
+def full_report_row(rows: int = 10_000, features: int = 50) -> tuple[str, str]:
+    """The performance table's drift row (bench/all.py): the detector's full report vs a
+    presorted scipy loop, 50 columns x 10k rows, with the 100k ratio beside it."""
+    r = report_ratios(rows, features)
+    big = report_ratios(100_000, features, rounds=3)
+    value = (f"{r['ratio']:.1f}x ({r['min_ratio']:.1f}-{r['max_ratio']:.1f}; "
+             f"{r['detector'] * 1e3:.0f} ms vs {r['scipy'] * 1e3:.0f} ms); 100k: "
+             f"{big['ratio']:.1f}x")
+    return value, "yes" if r["ratio"] >= 5 and big["ratio"] >= 7 else "no"
+
+
+def sidecar_ticks(features: int, rows: int = 5000) -> tuple[float, float, float]:
+    """(first drift tick, steady tick, seconds until the background calibration is done) of
+    the sidecar's evaluator for one model of ``features`` numeric features, 5,000-row reference
+    and window. Half the features are rounded (ties: the bridge calibrates them)."""
+    from agent.sidecar.judge.evaluate import Evaluator
+    from agent.sidecar.state.agent_state import AgentState
+    from agent.spec import parse_spec
+
+    spec = parse_spec({"service": "b", "models": [{"name": "m"}],
+                       "drift": {"reference_size": rows, "window_size": rows,
+                                 "min_samples": 200},
+                       "objectives": [{"name": "d", "signal": "feature_drift",
+                                       "selector": {"model": "m"}, "for": "0s"}]})
+    state = AgentState(slot=1.0, window_size=rows, reference_size=rows)
+    ms = state.model("m", "v1")
+    rng = np.random.default_rng(features)
+    for j in range(features):
+        values = rng.normal(size=2 * rows)
+        ms.add_numeric(f"f{j}", np.round(values, 1) if j % 2 else values)
+    evaluator = Evaluator(spec, state)
+    t = time.perf_counter()
+    evaluator.tick(now=1.0)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    evaluator.model_drift.wait()
+    calibrated = time.perf_counter() - t + first
+    steady = []
+    for k in range(3):
+        t = time.perf_counter()
+        evaluator.tick(now=2.0 + k)
+        steady.append(time.perf_counter() - t)
+    return first, statistics.median(steady), calibrated
+
+
 def categorical(rows: int, features: int, repeat: int) -> dict[str, float]:
     from scipy.stats import chi2_contingency
 
@@ -197,6 +290,23 @@ def main() -> None:
             t_full = t_report
         print(f"{rows:>8} {t_loop * 1e3:>10.1f}ms {t_report * 1e3:>10.1f}ms "
               f"{t_loop / t_report:>8.1f}x")
+
+    print(f"\n# fitted detector per chunk vs the scipy loop and the one-call form, "
+          f"{args.features} features (round-robin medians)")
+    print(f"{'rows':>8} {'scipy loop':>11} {'one-call':>9} {'detector':>9} {'vs scipy':>9} "
+          f"{'one-call vs scipy':>18} {'fit':>8} {'first chunk':>12}")
+    for rows in (args.rows, 100_000):
+        r = report_ratios(rows, args.features, 7 if rows <= args.rows else 3)
+        print(f"{rows:>8} {r['scipy'] * 1e3:>9.1f}ms {r['one_call'] * 1e3:>7.1f}ms "
+              f"{r['detector'] * 1e3:>7.1f}ms {r['ratio']:>8.1f}x {r['ratio_one_call']:>17.1f}x "
+              f"{r['fit'] * 1e3:>6.0f}ms {r['first'] * 1e3:>10.0f}ms")
+
+    print("\n# sidecar drift tick, one model, 5,000-row reference and window, half the "
+          "features with ties")
+    print(f"{'features':>9} {'first tick':>11} {'steady tick':>12} {'calibrated after':>17}")
+    for features in (8, 64, 256, 1000):
+        first, steady, done = sidecar_ticks(features)
+        print(f"{features:>9} {first * 1e3:>9.0f}ms {steady * 1e3:>10.0f}ms {done:>16.2f}s")
 
     c = categorical(args.rows, args.features, args.repeat)
     print(f"\n# categorical, {args.features} features x {args.rows} rows, 8 categories")

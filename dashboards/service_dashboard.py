@@ -1,7 +1,10 @@
 """The service dashboard: SLO overview, then Infrastructure, Data, Model and Cost rows.
 
-Every query names metrics from the catalogue and aggregates across replicas; thresholds come from
-the spec. Budget and burn-rate panels read the series the generated recording rules write.
+Built from what the spec has: a kind's panel is drawn only where an objective or a source feeds
+the kind (no GPU panels with the GPU off), with a query per source that really produces its series:
+ours (the SDK's, the sidecar's) and each scrape target's own (a vLLM preset's TTFT histogram).
+Every query aggregates across replicas as the kind's record says; thresholds come from the spec.
+Budget and burn-rate panels read the series the generated recording rules write.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard, DashboardLink, 
 from grafana_foundation_sdk.models.dashboard import DashboardLinkType
 
 from agent import catalogue as cat
-from agent.signals import ORDERED, SignalKind, SignalRecord
+from agent.feeds import Feed, feeds
+from agent.signals import ORDERED, SignalKind, SignalRecord, scraped
 from agent.sli import ObjectivePlan, dashboard_uid, plans
 from agent.spec.document import Spec
 from agent.units import Unit
@@ -29,6 +33,7 @@ from dashboards.panels import (
 from dashboards.variables import finish
 
 Panel = Any
+RATE = "$__rate_interval"
 
 
 def _of(ps: list[ObjectivePlan], kind: SignalKind) -> list[ObjectivePlan]:
@@ -49,51 +54,87 @@ def objective_series(spec: Spec, ps: list[ObjectivePlan], kind: SignalKind,
     return targets, per
 
 
-def record_panel(spec: Spec, ps: list[ObjectivePlan], r: SignalRecord) -> Panel | None:
-    """The panel a kind's record describes, coloured by the objectives of the kind."""
+def scraped_queries(r: SignalRecord, f: Feed) -> list[Any]:
+    """A query per scrape target that maps the kind, over the server's own series (as the rules
+    read them): its p50/p95/p99 for a histogram, its value otherwise (a mean, a rate, a share,
+    a gauge combined as the record aggregates). None where the sidecar re-exports the value
+    into our own series (the panel's own query shows it)."""
+    if r.reexport:
+        return []
+    out = []
+    for i, (name, m) in enumerate(f.scraped):
+        if r.quantile and m.metric is not None:
+            out += [query(scraped.scraped_value(r, m, RATE, q), f"{name} p{int(q * 100)}",
+                          ref=f"S{i}Q{int(q * 100)}") for q in (0.5, 0.95, 0.99)]
+        else:
+            legend = f"{name} mean" if r.quantile else name
+            out.append(query(scraped.scraped_value(r, m, RATE), legend, ref=f"S{i}"))
+    return out
+
+
+def record_panel(spec: Spec, ps: list[ObjectivePlan], r: SignalRecord, f: Feed
+                 ) -> Panel | None:
+    """The panel a kind's record describes, drawn only where something feeds the kind: a query
+    over our own series where they exist, one per scrape target that maps it; coloured by the
+    objectives of the kind."""
     d = r.panel
     assert d is not None
+    if not f.fed:
+        return None
     m = matchers(spec.service, models="model" in r.selectors)
     mine = [p for p in _of(ps, r.kind) if not (d.sdk_only and p.o.selector.dataset)]
     per = [(legend_regex(d.legend, p), p) for p in mine]
     unit = r.grafana_unit
+    ours = [query(r.panel_expr(m), d.legend)] if f.ours else []
+    servers = scraped_queries(r, f)
     if d.style == "series":
-        return series_panel(d.title, unit, [query(d.expr(m), d.legend)], d.description,
-                            width=d.width, per_series=per)
+        return series_panel(d.title, unit, [*ours, *servers], d.description, width=d.width,
+                            per_series=per) if ours or servers else None
     if d.style == "state":
-        return state_series_panel(d.title, r.kind, query(d.expr(m), d.legend), d.description,
-                                  next(iter(mine), None))
+        return state_series_panel(d.title, r.kind, ours[0], d.description,
+                                  next(iter(mine), None)) if ours else None
     own, own_per = objective_series(spec, ps, r.kind)
     if d.style == "objectives":
         return series_panel(d.title, unit, own, d.description, per_series=own_per) \
             if own else None
     if d.style == "quantile":
-        qs = [query(f"histogram_quantile({q}, sum by (le) (rate({d.expr(m)}"
-                    f"[$__rate_interval])))", f"p{int(q * 100)}", ref=f"Q{int(q * 100)}")
-              for q in (0.5, 0.95, 0.99)]
-        return series_panel(d.title, unit, [*qs, *own],
-                            f"{d.description} p50/p95/p99 over all selected series; each "
-                            "objective of this kind adds its own line (its quantile and "
-                            "selector), dashed at its warning and critical levels.",
+        qs = [query(f"histogram_quantile({q}, sum by (le) (rate({r.panel_expr(m)}"
+                    f"[{RATE}])))", f"p{int(q * 100)}", ref=f"Q{int(q * 100)}")
+              for q in (0.5, 0.95, 0.99)] if f.ours else []
+        return series_panel(d.title, unit, [*qs, *servers, *own],
+                            f"{d.description} p50/p95/p99 over all selected series"
+                            + (" (a model server's own under its name)" if servers else "")
+                            + "; each objective of this kind adds its own line (its quantile "
+                            "and selector), dashed at its warning and critical levels.",
                             per_series=own_per)
     budgets = [query(f"vector({p.o.daily_budget:g})", f"{p.o.name} budget", ref=f"BU{i}")
                for i, p in enumerate(mine) if p.o.daily_budget is not None]
-    return series_panel(d.title, unit, [query(d.expr(m), d.legend), *own, *budgets],
+    return series_panel(d.title, unit, [*ours, *servers, *own, *budgets],
                         d.description, width=d.width,
                         per_series=[*(per if d.raw_thresholds else []), *own_per])
 
 
 def _row(spec: Spec, ps: list[ObjectivePlan], row: str,
-         own: list[tuple[float, Panel]]) -> list[Panel]:
-    """The row's own panels and its kinds' record panels, in order."""
-    got = [(r.panel.order, record_panel(spec, ps, r)) for r in ORDERED
+         own: list[tuple[float, Panel | None]]) -> list[Panel]:
+    """The row's own panels (None where the spec has nothing to show) and its kinds' record
+    panels (where something feeds the kind), in order."""
+    fed = feeds(spec)
+    got = [(r.panel.order, record_panel(spec, ps, r, fed[r.kind])) for r in ORDERED
            if r.panel is not None and r.panel.row == row]
     return [panel for _, panel in sorted([*own, *got], key=lambda x: x[0])
             if panel is not None]
 
 
+def _reads(ps: list[ObjectivePlan], metric: cat.Metric) -> bool:
+    """An objective reads ``metric`` as its record's own series (not a server's, not custom)."""
+    return any(p.record.metric is metric and p.scraped is None and p.o.custom is None
+               for p in ps)
+
+
 def infrastructure(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
     gpu = matchers(spec.service, models=False)
+    if spec.sources.gpu.mode == "off":        # no NVML: nothing of the GPUs to show
+        return _row(spec, ps, "Infrastructure", [])
     return _row(spec, ps, "Infrastructure", [
         (11, series_panel("GPU power", "watt", [
             query(f"max by (gpu) ({cat.GPU_POWER.name}{gpu})", "GPU {{gpu}} draw"),
@@ -112,17 +153,24 @@ def data(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
     file_drift = [p for p in ps if p.o.selector.dataset is not None
                   and p.o.info.unit is Unit.EFFECT_SIZE]
     legend = "{{dataset}}.{{column}}"
+    datasets = spec.sources.datasets
+    # contracts are checked, and drift measured against a reference file, on the datasets the
+    # sidecar polls itself (a file or a SQL table), not on batches the SDK sends
+    polled = [d for d in datasets if d.path or d.sql]
+    contracts = any(d.contract.model_dump(exclude_defaults=True) for d in polled)
+    references = any(d.reference for d in polled)
     return _row(spec, ps, "Data", [
         (4, series_panel("Data-contract failures", "short", [query(
             f"max by (dataset, expectation, column) ({cat.CONTRACT_FAILURES.name}{m})",
             "{{dataset}} {{expectation}} {{column}}")],
             "Failed data-contract expectations in the latest validated batch (Great "
-            "Expectations); any failure is worth a look.")),
+            "Expectations); any failure is worth a look.") if contracts else None),
         (6, series_panel("Dataset drift against the reference file", "short", [query(
             f"max by (dataset, column) ({cat.DATASET_DRIFT_SCORE.name}{m})", legend)],
             "Effect size (KS D or PSI) per column against the dataset's reference file when "
             "significant, else 0; dashed at the levels of the drift objective on that column.",
-            per_series=[(legend_regex(legend, p), p) for p in file_drift]))])
+            per_series=[(legend_regex(legend, p), p) for p in file_drift])
+         if references else None)])
 
 
 def model(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
@@ -131,14 +179,18 @@ def model(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
         (2, series_panel("Feature drift p-value (adjusted)", "short", [query(
             f"min by (model, feature) ({cat.DRIFT_P_VALUE.name}{m})", "{{model}} {{feature}}")],
             "Adjusted p-value of the drift test per feature (low = the shift is unlikely to be "
-            "chance); the drift objectives judge the effect size, not this.")),
+            "chance); the drift objectives judge the effect size, not this.")
+         if _reads([p for p in ps if p.o.selector.dataset is None], cat.DRIFT_SCORE) else None),
         (6, series_panel("Feedback by sentiment", "short", [query(
             f"sum by (sentiment) (rate({cat.FEEDBACK.name}{m}[$__rate_interval]))",
-            "{{sentiment}}")], "User feedback events per second by sentiment (no objective)."))])
+            "{{sentiment}}")], "User feedback events per second by sentiment (no objective).")
+         if _reads(ps, cat.FEEDBACK) else None)])
 
 
 def cost(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
     m = matchers(spec.service)
+    if not _reads(ps, cat.COST):              # no spend objective: the SDK reports no spend
+        return _row(spec, ps, "Cost", [])
     return _row(spec, ps, "Cost", [
         (4 + i, series_panel(f"Spend by {tag} (top 10, last 24h)", "currencyUSD", [query(
             f"topk(10, sum by (tag_value) (increase({cat.COST_BY_TAG.name}"
@@ -150,6 +202,8 @@ def cost(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
 
 def jobs(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
     m = matchers(spec.service, models=False)
+    if not _reads(ps, cat.JOB_RUNS) and not any(p.o.selector.job for p in ps):
+        return _row(spec, ps, "Jobs", [])
     return _row(spec, ps, "Jobs", [
         (1, series_panel("Job runs by result (last hour)", "short", [query(
             f"sum by (job_name, result) (increase({cat.JOB_RUNS.name}{m}[1h]))",

@@ -3,19 +3,17 @@
 A fixed floor (KS D >= 0.1) is wrong both ways: at 5,000 rows a credit score shifting by D = 0.09
 is real and missed; at 100,000 rows the sampling noise alone is D ~ 0.007, so the floor is far
 above what the data can tell apart. Here the threshold is how far the same statistic moves when
-nothing changed: windows of the live window's size and references of the reference's size are
-drawn from the reference's own distribution (a parametric bootstrap over its cells), and the
-threshold is the ``quantile`` of the statistic over those draws. The drift rule then alarms on a
-column only when it is significant (corrected p-value), its effect passes this threshold, and
-the effect passes a small absolute floor (at 100,000 rows a 0.03-sd shift is significant and
-above the noise, but nobody acts on it).
+nothing changed: the ``quantile`` of the effect between a window of the live window's size and a
+reference of the reference's size, both drawn from the reference's own distribution. The drift
+rule then alarms on a column only when it is significant (corrected p-value) and its effect
+passes this threshold (and the floor of :mod:`detectors.verdict` for very large windows).
 
-Numbers: the reference is cut into at most ``GRID`` cells at tie-group boundaries (every distinct
-value is a cell when there are fewer), so the bootstrap keeps the column's ties; with coarser cells
-the sup over cell edges is corrected by the Broadie–Glasserman–Kou term for a Brownian bridge seen
-on a grid. For a continuous column the result depends only on the sizes, so columns of the same
-sizes share one calibration. Categories: the reference's count row (as the chi-square test sees
-it, hash buckets included) gives the cell probabilities and PSI is computed as the detector does.
+The quantiles come from :mod:`detectors.nulls` (closed forms for continuous columns and
+well-filled categories, one shared bridge for numeric columns with ties, one vectorised
+bootstrap for sparse categories). :func:`ks_null` and :func:`psi_null` are the per-column
+multinomial bootstrap (numbers cut into at most ``GRID`` cells at tie-group boundaries, with the
+Broadie–Glasserman–Kou term when cells merged values): the exact model of the reference's noise
+the fast paths are tested against.
 
 Pure and deterministic (seeded); :class:`CalibrationCache` keeps results per reference and window
 size, bounded, so a tick does not redo them.
@@ -24,14 +22,18 @@ size, bounded, so a tick does not redo them.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from detectors import nulls
 
 DEFAULT_QUANTILE = 0.999  # family quantile: a clean window alarms at most 1 time in 1,000
 DRAWS = 1000              # bootstrap draws: the 0.99 quantile is the 10th largest
@@ -43,20 +45,42 @@ _BGK = 0.5826             # -zeta(1/2)/sqrt(2 pi): bias of a Brownian maximum se
 PSI_EPS = 1e-4            # the same proportion floor as detectors.drift.PSI_EPS
 
 
-def column_quantile(family: float, columns: int) -> float:
+def column_quantile(family: float, columns: float) -> float:
     """The per-column quantile for a family of ``columns`` tested together: a clean window's
     columns all stay under their thresholds with probability at least ``family`` (Bonferroni),
-    so one more monitored column does not add false alarms."""
-    return 1.0 - (1.0 - family) / max(1, columns)
+    so one more monitored column does not add false alarms. ``columns`` may be a share of the
+    family (:func:`calibration_split`)."""
+    return 1.0 - (1.0 - family) / max(1.0, columns)
+
+
+def calibration_split(p_adjusted: Sequence[float], alpha: float,
+                      correction: str = "bh") -> float:
+    """What the family's calibration quantile is split over, following the p-values'
+    correction, so the two do not correct for the same columns twice.
+
+    Benjamini–Hochberg lets each of the R columns it finds significant (of k tested) through
+    at level ``alpha · R / k``; the calibrated thresholds take the same step: ``k / R`` (never
+    more than k). A clean window has R at most 1, so its columns are held to the full
+    Bonferroni split as before; when several columns drift together, a column is not held
+    ten times stricter than the test that found it. Bonferroni: k; no correction: 1."""
+    tested = [p for p in p_adjusted if not math.isnan(p)]
+    k = len(tested)
+    if correction == "none":
+        return 1.0
+    if correction == "bonferroni":
+        return float(max(1, k))
+    found = sum(1 for p in tested if p < alpha)
+    return max(1, k) / max(1, found)
 
 
 def window_key(n: int) -> int:
     """``n`` rounded down to a grid of 8 steps per doubling: a filling window reuses the
-    calibration of a size at most 9 % smaller (a slightly higher, safer threshold)."""
+    calibration of a size at most 9 % smaller (a slightly higher, safer threshold). A key is
+    its own key (the grid point is rounded up to a whole size, never past ``n``)."""
     if n < 16:
         return max(n, 1)
     step = math.floor(8 * math.log2(n)) / 8
-    return max(16, int(2.0 ** step))
+    return max(16, min(n, math.ceil(2.0 ** step)))
 
 
 def numeric_cells(reference_sorted: NDArray[np.float64], grid: int = GRID) -> NDArray[np.int64]:
@@ -130,39 +154,95 @@ class NumericShape:
     cells: NDArray[np.int64]
     distinct: int
     key: Hashable
+    continuous: bool      # no value holds more than 1/GRID of the reference
 
 
 def numeric_shape(reference_sorted: NDArray[np.float64]) -> NumericShape:
     cells = numeric_cells(reference_sorted)
     m = reference_sorted.size
-    distinct = int(np.count_nonzero(np.diff(reference_sorted))) + 1 if m else 0
-    # no ties: the cells depend on the reference's size only, so such columns share an entry
-    key: Hashable = ("continuous", m) if distinct == m else _fingerprint(cells)
-    return NumericShape(cells, distinct, key)
+    if m == 0:
+        return NumericShape(cells, 0, ("continuous", 0), True)
+    starts = np.flatnonzero(np.diff(reference_sorted)) + 1
+    distinct = int(starts.size) + 1
+    largest = int(np.diff(np.concatenate(([0], starts, [m]))).max())
+    # ties this rare move D's null by less than a grid step: such columns share one entry
+    continuous = largest * nulls.GRID <= m or distinct == m
+    key: Hashable = ("continuous", m) if continuous else fingerprint(cells)
+    return NumericShape(cells, distinct, key, continuous)
+
+
+def drawn_quantile(quantile: float) -> float:
+    """The quantile the draws are read at: past ``MAX_DIRECT`` a threshold is the one at
+    ``MAX_DIRECT`` scaled by its null's tail, so one set of draws per column and window size
+    serves every quantile past it (a family split over any share of its columns, an
+    objective's own calibration) and is cached once, under this quantile."""
+    return min(quantile, MAX_DIRECT)
+
+
+def ks_ties_at(drawn: float, quantile: float, shape: NumericShape, n: int, m: int) -> float:
+    """A tied column's KS threshold at ``quantile`` from the one at :func:`drawn_quantile`
+    (:func:`detectors.nulls.ks_with_ties`): the bridge's sup scaled by the Kolmogorov tail,
+    the grid term added as it was."""
+    if quantile <= MAX_DIRECT or drawn <= 0.0 or drawn >= 1.0 or n <= 0 or m <= 0:
+        return drawn
+    grid = (_BGK * math.sqrt(1.0 / n + 1.0 / m) / math.sqrt(shape.cells.size)
+            if shape.distinct > shape.cells.size else 0.0)
+    return min((drawn - grid) * nulls.ks_tail(quantile) + grid, 1.0)
+
+
+def psi_drawn_at(drawn: float, quantile: float, row: NDArray[np.int64]) -> float:
+    """A sparse column's PSI threshold at ``quantile`` from the bootstrap's at
+    :func:`drawn_quantile` (:func:`detectors.nulls.psi_bootstrap`): scaled by the
+    chi-square tail of its categories."""
+    if quantile <= MAX_DIRECT or drawn <= 0.0:
+        return drawn
+    return drawn * _chi2_tail(quantile, max(int(np.count_nonzero(row)) - 1, 1))
+
+
+@lru_cache(maxsize=1024)
+def _chi2_tail(quantile: float, dof: int) -> float:
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(quantile, dof) / chi2.ppf(MAX_DIRECT, dof))
 
 
 def ks_threshold(reference_sorted: NDArray[np.float64], n_window: int, quantile: float,
                  cache: CalibrationCache | None = None) -> float:
-    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference."""
+    """Calibrated KS D threshold for windows of ``n_window`` against this sorted reference:
+    the Kolmogorov quantile for a continuous column, the bridge over its cells for one with
+    ties (:mod:`detectors.nulls`)."""
     n = window_key(n_window)
-    shape = numeric_shape(reference_sorted) if cache is None else cache.shape(reference_sorted)
-    if cache is None:
-        return ks_null(shape.cells, n, quantile, distinct=shape.distinct)
-    return cache.get(("ks", n, round(quantile, 6), shape.key),
-                     lambda: ks_null(shape.cells, n, quantile, distinct=shape.distinct))
+    cache = cache if cache is not None else CalibrationCache()
+    shape = cache.shape(reference_sorted)
+    m = int(reference_sorted.size)
+    if shape.continuous:
+        return cache.get(("ks", n, m, round(quantile, 9)),
+                         lambda: nulls.ks_continuous(n, m, quantile))
+    q = drawn_quantile(quantile)
+    drawn = cache.get(("ks", n, round(q, 9), shape.key),
+                      lambda: nulls.ks_with_ties(cache.bridge, shape.cells, n, q,
+                                                 shape.distinct))
+    return ks_ties_at(drawn, quantile, shape, n, m)
 
 
 def psi_threshold(reference_row: ArrayLike, n_window: int, quantile: float,
                   cache: CalibrationCache | None = None) -> float:
-    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts."""
+    """Calibrated PSI threshold for categorical windows of ``n_window`` against these counts:
+    chi-square when every category is expected often enough, else the bootstrap."""
     row = np.asarray(reference_row, dtype=np.int64)
     n = window_key(n_window)
-    key = ("psi", n, round(quantile, 6), _fingerprint(row))
-    return psi_null(row, n, quantile) if cache is None else \
-        cache.get(key, lambda: psi_null(row, n, quantile))
+    if nulls.psi_is_asymptotic(row, n):
+        return nulls.psi_asymptotic(int(np.count_nonzero(row)), n, int(row.sum()), quantile)
+    q = drawn_quantile(quantile)
+
+    def compute() -> float:
+        return nulls.psi_bootstrap([row], n, q)[0]
+    drawn = compute() if cache is None else cache.get(("psi", n, round(q, 9),
+                                                       fingerprint(row)), compute)
+    return psi_drawn_at(drawn, quantile, row)
 
 
-def _fingerprint(counts: NDArray[np.int64]) -> Hashable:
+def fingerprint(counts: NDArray[np.int64]) -> Hashable:
     return ("cells", counts.size, int(counts.sum()), hash(counts.astype(np.int64).tobytes()))
 
 
@@ -184,30 +264,58 @@ class CalibrationCache:
         self.stats = CacheStats()
         self._data: OrderedDict[Hashable, float] = OrderedDict()
         self._shapes: OrderedDict[int, tuple[weakref.ref[Any], NumericShape]] = OrderedDict()
+        self._bridge: nulls.Bridge | None = None
+        self._lock = threading.RLock()    # a calibration may run beside the tick (sidecar)
+
+    @property
+    def bridge(self) -> nulls.Bridge:
+        """The bridge paths every column with ties reads (drawn on first use, 4 MB)."""
+        with self._lock:
+            if self._bridge is None:
+                self._bridge = nulls.Bridge()
+            return self._bridge
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
 
     def shape(self, reference_sorted: NDArray[np.float64]) -> NumericShape:
-        entry = self._shapes.get(id(reference_sorted))
-        if entry is not None and entry[0]() is reference_sorted:
-            self._shapes.move_to_end(id(reference_sorted))
-            return entry[1]
+        with self._lock:
+            entry = self._shapes.get(id(reference_sorted))
+            if entry is not None and entry[0]() is reference_sorted:
+                self._shapes.move_to_end(id(reference_sorted))
+                return entry[1]
         shape = numeric_shape(reference_sorted)
-        self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
-        if len(self._shapes) > self.cap:
-            self._shapes.popitem(last=False)
+        with self._lock:
+            self._shapes[id(reference_sorted)] = (weakref.ref(reference_sorted), shape)
+            if len(self._shapes) > self.cap:
+                self._shapes.popitem(last=False)
         return shape
 
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
-        if key in self._data:
+    def peek(self, key: Hashable) -> float | None:
+        """The value if present (a hit), else None (nothing computed)."""
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+                self.stats.hits += 1
+            return value
+
+    def put(self, key: Hashable, value: float) -> None:
+        with self._lock:
+            self._data[key] = value
             self._data.move_to_end(key)
-            self.stats.hits += 1
-            return self._data[key]
+            if len(self._data) > self.cap:
+                self._data.popitem(last=False)
+                self.stats.evicted += 1
+
+    def get(self, key: Hashable, compute: Callable[[], float]) -> float:
+        value = self.peek(key)
+        if value is not None:
+            return value
         self.stats.misses += 1
         value = compute()
-        self._data[key] = value
-        if len(self._data) > self.cap:
-            self._data.popitem(last=False)
-            self.stats.evicted += 1
+        self.put(key, value)
         return value

@@ -82,10 +82,22 @@ def validate_contract(frame: Any, contract: Mapping[str, Any], dataset: str = "d
     """Validate a pandas DataFrame against a contract; one outcome per expectation."""
     import time
 
-    import great_expectations as gx
-
     now = time.time() if now is None else now
     frame = _utc_datetimes(frame, contract)
+    context = ephemeral_context()
+    source = context.data_sources.add_pandas(f"{dataset}-source")
+    asset = source.add_dataframe_asset(name=dataset)
+    batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(
+        batch_parameters={"dataframe": frame})
+    outcomes = _type_outcomes(frame, contract)
+    outcomes += validate_batch(batch, contract, dataset, now)
+    return ContractReport(dataset, len(frame), tuple(outcomes))
+
+
+def ephemeral_context() -> Any:
+    """A GX context that writes nothing to disk and draws no progress bars."""
+    import great_expectations as gx
+
     context = gx.get_context(mode="ephemeral")
     try:  # no progress bars on the agent's stderr
         from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -94,17 +106,22 @@ def validate_contract(frame: Any, contract: Mapping[str, Any], dataset: str = "d
                                                              metric_calculations=False)
     except (ImportError, AttributeError, TypeError):  # cosmetic only; settings moved
         pass
-    source = context.data_sources.add_pandas(f"{dataset}-source")
-    asset = source.add_dataframe_asset(name=dataset)
-    batch = asset.add_batch_definition_whole_dataframe("batch").get_batch(
-        batch_parameters={"dataframe": frame})
+    return context
+
+
+def validate_batch(batch: Any, contract: Mapping[str, Any], dataset: str,
+                   now: float) -> list[ExpectationOutcome]:
+    """The contract's expectations on a GX batch of any datasource (a DataFrame, a SQL
+    query): one outcome per expectation."""
+    import great_expectations as gx
+
     suite = gx.ExpectationSuite(name=f"{dataset}-contract")
     signals: dict[tuple[str, str | None], str] = {}
     for expectation, signal in _expectations(contract, now):
         suite.add_expectation(expectation)
         signals[(expectation.expectation_type, getattr(expectation, "column", None))] = signal
     result = batch.validate(suite)
-    outcomes = _type_outcomes(frame, contract)
+    outcomes = []
     for r in result.results:
         cfg = r.expectation_config
         if cfg is None:
@@ -118,14 +135,21 @@ def validate_contract(frame: Any, contract: Mapping[str, Any], dataset: str = "d
             observed=_plain(observed), unexpected_count=res.get("unexpected_count"),
             unexpected_ratio=None if pct is None or not math.isfinite(pct) else pct / 100.0,
         ))
-    return ContractReport(dataset, len(frame), tuple(outcomes))
+    return outcomes
 
 
 def _type_outcomes(frame: Any, contract: Mapping[str, Any]) -> list[ExpectationOutcome]:
-    from detectors.quality import column_type, schema_diff
+    from detectors.quality import column_type
+
+    return type_outcomes({str(c): column_type(t) for c, t in frame.dtypes.items()}, contract)
+
+
+def type_outcomes(observed: Mapping[str, str], contract: Mapping[str, Any]
+                  ) -> list[ExpectationOutcome]:
+    """The contract's column types against the observed ones (checked natively, see above)."""
+    from detectors.quality import schema_diff
 
     expected: Mapping[str, str] = contract.get("columns") or {}
-    observed = {str(c): column_type(t) for c, t in frame.dtypes.items()}
     retyped = {c: o for c, _, o in schema_diff(expected, observed).retyped}
     return [ExpectationOutcome(TYPE_EXPECTATION, col, col not in retyped, "schema_drift",
                                observed=retyped.get(col, observed.get(col)))
@@ -134,13 +158,23 @@ def _type_outcomes(frame: Any, contract: Mapping[str, Any]) -> list[ExpectationO
 
 def _utc_datetimes(frame: Any, contract: Mapping[str, Any]) -> Any:
     """Freshness compares with an aware timestamp; make the freshness column UTC-aware."""
+    import numpy as np
     import pandas as pd
 
     col = (contract.get("freshness") or {}).get("column")
     if not col or col not in frame.columns:
         return frame
     out = frame.copy()
-    out[col] = pd.to_datetime(out[col], errors="coerce", utc=True)
+    values = out[col]
+    if pd.api.types.is_bool_dtype(values.dtype):
+        out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+    elif pd.api.types.is_numeric_dtype(values.dtype):
+        # epoch seconds, as detectors.quality.newest_event_time reads them (not nanoseconds)
+        seconds = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        seconds[~np.isfinite(seconds)] = np.nan
+        out[col] = pd.to_datetime(seconds, errors="coerce", utc=True, unit="s")
+    else:
+        out[col] = pd.to_datetime(values, errors="coerce", utc=True)
     return out
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -38,28 +39,40 @@ def sorted_reference(values: ArrayLike) -> NDArray[np.float64]:
 
 def sorted_window(values: ArrayLike) -> NDArray[np.float64]:
     """Float64, NaN-free, sorted copy of a window (for ``ks_many(..., presorted=True)``)."""
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    return np.sort(arr[~np.isnan(arr)])
+    arr = np.sort(np.asarray(values, dtype=np.float64).ravel())   # NaNs sort last
+    if arr.size and np.isnan(arr[-1]):
+        arr = arr[: int(np.searchsorted(np.isnan(arr), True))]
+    return arr
+
+
+@lru_cache(maxsize=32)
+def _steps(n2: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The window's ECDF just after and just before each of its sorted points, ``(i + 1) / n2``
+    and ``i / n2``, computed as scipy computes them; read-only, shared by windows of one size."""
+    idx = np.arange(n2, dtype=np.float64)
+    after, before = (idx + 1.0) / n2, idx / n2
+    after.setflags(write=False)
+    before.setflags(write=False)
+    return after, before
 
 
 def _d_from_sorted(ref: NDArray[np.float64], win: NDArray[np.float64]) -> float:
     """Two-sided D for sorted NaN-free arrays, computed exactly as scipy's cdf1 - cdf2."""
     n1, n2 = ref.shape[0], win.shape[0]
-    idx = np.arange(n2, dtype=np.float64)
+    after, before = _steps(n2)
     right = np.searchsorted(ref, win, side="right")
-    # left == right except where a window value also occurs in the reference (ties)
-    tied = np.zeros(n2, dtype=bool)
-    hit = right > 0
-    tied[hit] = ref[right[hit] - 1] == win[hit]
+    # left == right except where a window value also occurs in the reference (ties); where
+    # right is 0 the clipped take reads ref[0] > value, so no tie is seen there
+    tied = ref.take(right - 1, mode="clip") == win
+    below = right / n1
+    # window-above-reference gap, at window points (last of each tie group wins the max)
+    min_s = float(np.max(after - below))
     if tied.any():
         left = right.copy()
         left[tied] = np.searchsorted(ref, win[tied], side="left")
-    else:
-        left = right
-    # window-above-reference gap, at window points (last of each tie group wins the max)
-    min_s = float(np.max((idx + 1.0) / n2 - right / n1))
+        below = left / n1
     # reference-above-window gap, just below each window point (first of a tie group wins)
-    max_s = float(np.max(left / n1 - idx / n2))
+    max_s = float(np.max(below - before))
     min_s = min(max(min_s, 0.0), 1.0)
     return min_s if min_s > max_s else max(max_s, 0.0)
 

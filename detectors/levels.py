@@ -8,6 +8,10 @@ from __future__ import annotations
 import math
 
 PSI_EPS = 1e-4  # proportion floor so an empty bin does not make PSI infinite
+#: fixed floors where a threshold is judged without the sizes of both samples (the fleet rules,
+#: a stored row re-judged): a 0.06-sd shift of a normal for KS; "small" (Cohen's w 0.1) for PSI
+FIXED_MIN_KS = 0.025
+FIXED_MIN_PSI = 0.01
 
 
 def level_values(bins: int) -> list[float]:

@@ -173,11 +173,25 @@ def freshness_lag(now: float, newest_event: Any = None, last_mark: Any = None) -
 
 
 def newest_event_time(frame: Any, column: str) -> float | None:
+    """The newest event time in ``column`` as epoch seconds, or None.
+
+    Timestamps and dates as they are (naive ones are UTC), text parsed as dates; numbers are
+    epoch seconds, as everywhere in the project (``freshness_lag``, SQL datasets, DuckDB on
+    files), not the nanoseconds ``pandas.to_datetime`` takes them for. NaN and infinities are
+    no time; booleans are none either."""
+    import numpy as np
     import pandas as pd
 
     if column not in frame.columns or len(frame) == 0:
         return None
-    series = pd.to_datetime(frame[column], errors="coerce", utc=True).dropna()
+    col = frame[column]
+    if pd.api.types.is_bool_dtype(col.dtype):
+        return None
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        return float(values.max()) if values.size else None
+    series = pd.to_datetime(col, errors="coerce", utc=True).dropna()
     if series.empty:
         return None
     return float(series.max().timestamp())

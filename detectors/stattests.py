@@ -14,6 +14,7 @@ from typing import Any, Literal
 from detectors.calibration import CalibrationCache, ks_threshold, psi_threshold
 from detectors.categorical import chi_square, numeric_psi, reference_cells
 from detectors.ks import ks_many, sorted_window
+from detectors.levels import FIXED_MIN_KS, FIXED_MIN_PSI
 
 Kind = Literal["numeric", "categorical"]
 
@@ -93,9 +94,10 @@ def _psi_calibrate(ref: Any, n: int, q: float, cache: CalibrationCache | None) -
     return psi_threshold(reference_cells(ref), n, q, cache)
 
 
-# floors: a 0.06-sd shift of a normal for KS; PSI 0.1 is "moderate" in credit risk
+# floors (used where the sizes are unknown): detectors.levels; PSI 0.1 is "moderate" in credit
+# risk
 @register("ks", "numeric", statistic="two-sample Kolmogorov–Smirnov D", effect="KS D",
-          warning=0.1, critical=0.25, floor=0.025, calibrate=_ks_calibrate)
+          warning=0.1, critical=0.25, floor=FIXED_MIN_KS, calibrate=_ks_calibrate)
 def _ks(refs: Sequence[Any], windows: Sequence[Any]) -> list[Outcome]:
     """KS on sorted references; windows are sorted once, for KS and PSI alike."""
     wins = [sorted_window(w) for w in windows]
@@ -106,7 +108,7 @@ def _ks(refs: Sequence[Any], windows: Sequence[Any]) -> list[Outcome]:
 
 
 @register("chi2", "categorical", statistic="chi-square of homogeneity", effect="PSI",
-          warning=0.1, critical=0.25, floor=0.01, calibrate=_psi_calibrate,
+          warning=0.1, critical=0.25, floor=FIXED_MIN_PSI, calibrate=_psi_calibrate,
           new_categories=True)
 def _chi2(refs: Sequence[Any], windows: Sequence[Any]) -> list[Outcome]:
     out = []

@@ -1,7 +1,10 @@
 """The signal records: every kind walks spec → sidecar value → rule → panel → promtool test and a
-missing piece fails by kind and name; an unknown kind cannot be constructed; a kind is named in
-few production files; the defaults and units the docs show are the ones the code judges by; and
-the kind added through the records alone (time per output token) is judged end to end."""
+missing piece fails by kind and name; every metric a kind's rules and panels read is produced by
+a real SDK process or a fed sidecar (a missing producer fails naming the kind and the metric);
+a scraped value combines as the record aggregates on every path and is re-exported generically;
+an unknown kind cannot be constructed; a kind is named in few production files; the defaults,
+units and examples the docs show are the ones the code judges by; and the kind added through the
+records alone (time per output token) is judged end to end."""
 
 from __future__ import annotations
 
@@ -18,18 +21,19 @@ from hypothesis import strategies as st
 from agent.sidecar.judge._signal_values import TICKS, VALUES
 from agent.sidecar.judge.evaluate import Evaluator
 from agent.sidecar.state.agent_state import AgentState
-from agent.signals import RECORDS, SignalKind, record
+from agent.signals import ORDERED, RECORDS, SignalKind, record
+from agent.signals.examples import every_kind_spec
 from agent.sli import plans
 from agent.spec import parse_spec
 from agent.spec.errors import SpecError
 from agent.spec.signals import SELECTOR_KEYS, SLIType
 from agent.units import Unit
 from alerts.rules import objective_group
-from alerts.unittests import objective_tests
+from alerts.unittests import has_unit_tests, objective_tests
 from dashboards.detail import detail_dashboard
 from detectors.thresholds import Status, classify
-from tests.generators.test_generate import every_kind_spec
 from tests.helpers import ROOT
+from tests.signal_production import ModelServer, produce
 
 PRODUCTION = ("agent", "alerts", "dashboards", "detectors")
 FEW = ("cache_hit_rate", "job_success_ratio", "row_count", "new_category_share",
@@ -69,16 +73,23 @@ def _pieces(spec: Any) -> dict[SignalKind, list[str]]:
                 gaps.append("detail panel")
         except Exception as exc:
             gaps.append(f"panel ({type(exc).__name__}: {exc})")
-        if p.o.custom is None:
+        if p.o.custom is None and has_unit_tests(p):   # a server's series: see production
             if r.inputs is None:
                 gaps.append("promtool test inputs")
             elif not objective_tests(p):
                 gaps.append("promtool tests")
-            if r.panel is None and r.drawn_with is None:
-                gaps.append("service dashboard panel")
+        if p.o.custom is None and r.panel is None and r.drawn_with is None:
+            gaps.append("service dashboard panel")
     for kind in SignalKind:
+        r = record(kind)
         if kind not in seen:
             missing[kind].append("spec example")
+        if not r.producers:
+            missing[kind].append("producers")
+        if r.metric is None and kind is not SignalKind.CUSTOM:
+            missing[kind].append("metric (its series in the catalogue)")
+        if r.reexport and (r.metric is None or len(r.metric.labels) != 2):
+            missing[kind].append("re-export series labelled by service and target")
     return {k: v for k, v in missing.items() if v}
 
 
@@ -99,6 +110,94 @@ def test_a_missing_piece_fails_by_kind_and_name(monkeypatch: pytest.MonkeyPatch)
     got = _pieces(parse_spec(every_kind_spec()))
     assert got == {SignalKind.CACHE_HIT_RATE: ["sidecar value shape 'x'",
                                                "promtool test inputs"]}
+
+
+# --- production: who really emits what the rules and panels read ---------------------------
+def test_every_metric_a_kind_reads_is_produced(tmp_path: Path) -> None:
+    """A sidecar fed one reading per source (GPU, dataset file, a model server's exposition)
+    and a real SDK process calling through every handle expose, on real /metrics scrapes,
+    every metric each kind's rules, detail panels and service panel query."""
+    assert produce(tmp_path, lambda gaps: not gaps) == {}
+
+
+def test_a_missing_producer_fails_naming_the_kind_and_the_metric(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar's GPU families removed: exactly the GPU kinds fail, each naming the series
+    nothing produces any more; the rest is still produced."""
+    from agent.sidecar import exposition as sidecar_exposition
+
+    monkeypatch.setattr(sidecar_exposition, "gpu_families", lambda spec, readings: [])
+    gpu = {r.kind: r.metric.name for r in ORDERED
+           if r.metric is not None and r.metric.name.startswith("slo_agent_gpu_")}
+    got = produce(tmp_path, lambda gaps: set(gaps) <= set(gpu))
+    assert set(got) == set(gpu), got
+    for kind, gaps in got.items():
+        assert any(g.startswith(gpu[kind] + " (") for g in gaps), (kind, gaps)
+
+
+def test_scraped_values_combine_as_the_record_aggregates() -> None:
+    """Two engines behind one target: each preset's gauge combines as its kind's record says,
+    in the sidecar's scrape (a share takes the worst engine, a queue adds) and in the PromQL
+    the rules and panels read."""
+    from agent.sidecar.collectors.scrape import Scraper
+    from agent.signals.presets import PRESETS
+    from agent.signals.scraped import scraped_value
+
+    checked = 0
+    for preset in PRESETS:
+        spec = parse_spec({"service": "s", "models": [{"name": "m"}], "sources": {"scrape": [
+            {"name": preset, "url": "http://127.0.0.1:9/metrics", "preset": preset}]}})
+        target = spec.scrape_target(preset)
+        assert target is not None
+        scraper, server = Scraper(target), ModelServer(target)
+        scraper.fetch = server.text                   # type: ignore[method-assign]
+        values = scraper.scrape(now=0.0).values
+        for kind, m in target.mappings().items():
+            r = record(kind)
+            if m.metric is None or r.quantile or r.unit is Unit.PER_SECOND:
+                continue
+            assert values[kind] == pytest.approx(r.aggregation.combine([0.3, 0.4])), kind
+            assert scraped_value(r, m, "5m").startswith(f"{r.aggregation.value}("), kind
+            checked += 1
+    assert checked >= 5
+
+
+def test_scraped_values_are_re_exported_as_each_record_names() -> None:
+    """Generic over the records: every kind that re-exports gets the target's value in its
+    series, the target's name in the series' last label."""
+    from agent.sidecar.exposition import scraped_families
+
+    kinds = [r for r in ORDERED if r.reexport]
+    assert kinds
+    fams = {f.name: f for f in scraped_families("svc", {r.kind.value: {"vllm": 0.25}
+                                                         for r in kinds})}
+    for r in kinds:
+        assert r.metric is not None
+        (sample,) = fams[r.metric.name].samples
+        assert sample.value == 0.25
+        assert sample.labels == {r.metric.labels[0]: "svc", r.metric.labels[1]: "vllm"}
+
+
+def test_every_record_has_a_valid_example_and_its_names_elsewhere() -> None:
+    """Each record's examples are objectives the spec accepts; its OpenTelemetry and preset
+    names are the catalogue's and the presets' own."""
+    from agent.signals import Producer, names_elsewhere
+    from agent.signals.examples import objective, sources_for
+    from agent.signals.presets import PRESETS
+
+    for r in ORDERED:
+        assert r.examples, r.kind
+        for ex in r.examples:
+            o = objective(r, ex)
+            if "objective" in ex.selector:       # names another example objective
+                continue
+            parse_spec({"service": "s", "models": [{"name": "m"}],
+                        "sources": sources_for([o]), "objectives": [o]})
+        names = names_elsewhere(r.kind)
+        assert names.get("otel") == (r.metric.otel_name if r.metric else None)
+        assert ("otlp" in names) == (Producer.OTLP in r.producers)
+        assert {k for k in names if k not in ("otel", "otlp")} == {
+            p for p, table in PRESETS.items() if r.kind in table["metrics"]}
 
 
 def test_unknown_kind_cannot_be_constructed() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from agent import __version__
-from agent.cli.common import CONTEXT, EXIT_SPEC
+from agent.cli.common import CONTEXT, EXIT_SPEC, dataset_files
 from agent.cli.common import checked as _checked
 from agent.cli.common import load as _load
 from agent.cli.common import need as _need
@@ -44,11 +45,13 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
 
     spec = config or spec
     parsed = _checked(out, spec)
+    files = dataset_files(out, parsed, spec)
     rows = objective_rows(parsed)
     if as_json:
         import json
 
-        click.echo(json.dumps({"service": parsed.service, "objectives": rows}, indent=2))
+        click.echo(json.dumps({"service": parsed.service, "objectives": rows,
+                               "dataset_files": files}, indent=2))
         return
     out.table(
         f"{parsed.service} ({parsed.environment}): {len(rows)} objectives",
@@ -56,14 +59,38 @@ def validate(out: Output, spec: str, config: str | None, as_json: bool) -> None:
         [[r["name"], r["signal"], r["selector"], r["direction"], r["warning"], r["critical"],
           r["for"], r["target"]] for r in rows],
     )
+    if not _sql_datasets_readable(out, parsed, Path(spec).resolve().parent):
+        sys.exit(EXIT_SPEC)
+    for name, path in files.items():
+        out.info(f"dataset file {name}: {path}")
     out.ok(f"{spec} is valid")
 
 
-@main.command(context_settings=CONTEXT)
-@click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
-@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
-              help="The SLO spec (same as SPEC).")
-@click.option("--json", "as_json", is_flag=True, help="Print the tiers as JSON.")
+def _sql_datasets_readable(out: Output, parsed: Any, base: Path) -> bool:
+    """Each SQL dataset read once where its database is reachable: a missing table or column,
+    a permission or a query of the wrong shape fails ``validate``; no URL in the environment or
+    no connection is said and passes (the database may only be reachable where it runs)."""
+    datasets = [d for d in parsed.sources.datasets if d.sql is not None]
+    if not datasets:
+        return True
+    from agent.extras import hint, missing
+
+    if missing("sidecar"):
+        out.warn(hint("sidecar", "reading the SQL datasets") + "; they were not checked")
+        return True
+    from agent.sidecar.collectors.sql_datasets import probe
+
+    good = True
+    for d in datasets:
+        verdict, message = probe(d, base, parsed.drift)
+        if verdict == "ok":
+            out.info(f"dataset {d.name}: {message}")
+        elif verdict == "unreachable":
+            out.warn(f"dataset {d.name}: not checked: {message}")
+        else:
+            out.error(f"sources.datasets[{d.name}].sql: {message}")
+            good = False
+    return good
 @click.pass_obj
 def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     """Show each objective's burn-rate tiers: windows, the burn threshold (factor) above which
@@ -159,7 +186,7 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
     _need(out, "generate", "slo-agent generate")
     from agent.k8s.names import LABEL_VALUE
     from agent.k8s.objects import render_kubernetes
-    from agent.render.files import Backend, next_steps, render_split, write
+    from agent.render.files import Backend, next_steps, render_split, untested, write
     from alerts.rules import lint
 
     parsed = _checked(out, spec_path)
@@ -184,10 +211,11 @@ def generate(out: Output, spec_path: str, out_dir: str, backend: str, fmt: str,
         sys.exit(EXIT_SPEC)
     out.table(f"wrote {len(written)} files to {out_dir}", ["kind", "path"],
               [[w.kind, str(w.path)] for w in written])
-    for warning in lint(parsed):
+    for warning in lint(parsed) + (untested(parsed) if alerts != "grafana" else []):
         out.warn(warning)
     out.info("next steps:")
-    steps = next_steps(parsed, Path(out_dir), alerts) if fmt != "kubernetes" else []
+    tests = any(w.kind == "promtool rule tests" for w in written)
+    steps = next_steps(parsed, Path(out_dir), alerts, tests) if fmt != "kubernetes" else []
     if fmt in ("kubernetes", "all"):
         steps.append(f"Kubernetes: kubectl apply -k {Path(out_dir) / 'kubernetes' / parsed.service}"
                      " (the Prometheus Operator picks up PrometheusRule/PodMonitor by its "

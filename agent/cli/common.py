@@ -53,4 +53,35 @@ def checked(out: Output, spec_path: str) -> Spec:
     for o in parsed.objectives:
         for note in parsed.tier_notes(o):
             out.warn(f"{o.name}: {note}")
+    from agent.spec.otlp import source_notes
+
+    for note in source_notes(parsed):
+        out.warn(note)
     return parsed
+
+
+def dataset_files(out: Output, spec: Spec, spec_path: str) -> dict[str, str]:
+    """Each dataset file as the sidecar will read it (resolved from the spec's folder); a
+    symlink that leads out of its folder is refused (exit 2) unless the dataset allows it."""
+    from pathlib import Path
+
+    from agent.spec.paths import resolve
+
+    base = Path(spec_path).resolve().parent
+    files: dict[str, str] = {}
+    problems: list[str] = []
+    for i, d in enumerate(spec.sources.datasets):
+        for key in ("path", "reference"):
+            written = getattr(d, key)
+            if not written:
+                continue
+            real, problem = resolve(base, written, d.allow_symlinks_out)
+            files[d.name if key == "path" else f"{d.name} (reference)"] = str(real)
+            if problem:
+                problems.append(f"sources.datasets[{i}].{key}: {problem}")
+    if problems:
+        out.error(f"{spec_path}: {len(problems)} error(s)")
+        for p in problems:
+            out.error(f"  - {p}")
+        sys.exit(EXIT_SPEC)
+    return files

@@ -51,6 +51,15 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
+def as_map(value: Any) -> dict[str, Any]:
+    """A mapping field, or {} where the document holds something else (reported elsewhere)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def load_documents(text: str) -> list[tuple[str, Any]]:
     """Every document of a YAML stream, a top-level list read as one document per item (the form
     OpenSLO's examples and Go SDK use), each with the name its problems carry."""
@@ -100,9 +109,10 @@ def query_problem(query: str, at: str) -> ImportProblem | None:
 
 
 def tier_entry(name: str, factor: float, long: str, short: str | None, window: str,
-               severity: str) -> dict[str, Any]:
+               severity: str, for_: Any = None) -> dict[str, Any]:
     """A tier of this objective alone with the given factor: budget_share = factor × long /
-    window (the spec's own arithmetic, agent.spec.burn)."""
+    window (the spec's own arithmetic, agent.spec.burn); without ``short`` the spec's default
+    short window (1/12 of the long one)."""
     long_s = duration(long)
     window_s = duration(window)
     if factor <= 0 or long_s <= 0:
@@ -118,4 +128,18 @@ def tier_entry(name: str, factor: float, long: str, short: str | None, window: s
                            "long": format_duration(long_s)}
     if short:
         out["short"] = format_duration(duration(short))
+    if for_ is not None and duration(for_) > 0:
+        out["for"] = format_duration(duration(for_))
     return out
+
+
+def fit_rate_window(data: dict[str, Any], notes: list[str]) -> None:
+    """Set ``alerting.rate_window`` (the SLI step, 5m by default) to the shortest short window of
+    the imported tiers when that is finer, so the source's windows are kept, not refused."""
+    shorts = [duration(t["short"]) for o in data["objectives"] for t in o.get("tiers") or []
+              if isinstance(t, dict) and t.get("short")]
+    step = min([300.0, *shorts])
+    if step < 300:
+        data.setdefault("alerting", {})["rate_window"] = format_duration(step)
+        notes.append(f"alerting.rate_window {format_duration(step)}: the SLI step, no longer "
+                     "than the shortest burn window imported")

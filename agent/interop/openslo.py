@@ -3,35 +3,42 @@
 ``SLO``/``SLI``/``AlertPolicy``/``AlertCondition``/``Service`` documents, inline or by
 reference, with Prometheus metric sources, become ``signal: custom`` objectives. Whatever has no
 equivalent (another metric source, a calendar window, a composite SLO) is an error naming the
-document and field. Files may hold ``---`` documents or a YAML list; ``openslo/v1alpha`` ratio
-SLOs (the form Sloth reads) are read as v1.
+document and field; a composite SLO is refused as such. Files may hold ``---`` documents or a
+YAML list; ``openslo/v1alpha`` documents are read as v1 (:mod:`agent.interop.openslo_alpha`),
+their problems named by their own fields; alert policies become tiers in
+:mod:`agent.interop.openslo_alerts`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agent.interop import openslo_alpha as alpha
 from agent.interop.common import (
     Imported,
     ImportProblem,
+    as_list,
+    as_map,
     duration,
+    fit_rate_window,
     label_problems,
     percent,
     query_problem,
     ratio_percent,
-    tier_entry,
+)
+from agent.interop.openslo_alerts import (
+    ALERT_NAME,
+    NAME,
+    NO_DATA,
+    SERVICE,
+    alert_annotations,
+    annotation,
+    tiers_of,
 )
 from agent.spec.promql_syntax import WINDOW, CounterQueryError, counter_rate
 from agent.units import format_duration
 
-API = "openslo/v1"
-ALPHA = "openslo/v1alpha"
-_ALPHA_UNITS = {"Second": "s", "Minute": "m", "Hour": "h", "Day": "d", "Week": "w",
-                "Month": "M", "Quarter": "Q", "Year": "Y"}
-
-
-# --- import ---------------------------------------------------------------------------------
-_SEVERITY = {"critical": "critical", "page": "critical", "high": "critical"}
+API, ALPHA = alpha.API, alpha.ALPHA
 Docs = dict[str, dict[str, tuple[str, dict[str, Any]]]]     # kind → name → (path, document)
 
 
@@ -42,71 +49,53 @@ class _Reader:
         self.problems: list[ImportProblem] = []
         self.notes: list[str] = []
         self.docs: Docs = {}
+        self.alpha: dict[str, tuple[str, alpha.Rename]] = {}   # internal prefix → (at, renames)
         for at, d in named:
             api = d.get("apiVersion") if isinstance(d, dict) else None
-            if api == ALPHA and isinstance(d, dict) and d.get("kind") == "SLO":
-                for v1 in self.from_alpha(at, d):
-                    name = str(v1["metadata"]["name"])
-                    self.docs.setdefault("SLO", {})[name] = (f"{at} (SLO {name})", v1)
-                continue
             if not isinstance(d, dict):
                 self.problem(at, "not a mapping (an OpenSLO document has apiVersion, kind, "
                              "metadata and spec)")
-                continue
-            if api != API:
-                why = (f"{api} is not supported; only {API} documents can be imported (convert "
-                       "with the OpenSLO CLI, oslo convert)") if isinstance(api, str) and \
-                    api.startswith("openslo/") else f"expected {API!r} (got {api!r})"
+            elif api == ALPHA:
+                self.read_alpha(at, d)
+            elif api != API:
+                why = (f"{api} is not supported; only {API} and {ALPHA} documents can be "
+                       "imported (convert with the OpenSLO CLI, oslo convert)") \
+                    if isinstance(api, str) and api.startswith("openslo/") \
+                    else f"expected {API!r} (got {api!r})"
                 self.problem(f"{at}.apiVersion", why)
-                continue
-            name = str((d.get("metadata") or {}).get("name") or at)
-            self.docs.setdefault(str(d.get("kind")), {})[name] = (f"{d.get('kind')} {name}", d)
+            else:
+                meta = as_map(d.get("metadata"))
+                given = str(meta.get("name") or at)
+                name = str(annotation(d, NAME) or given) if d.get("kind") == "SLO" else given
+                self.docs.setdefault(str(d.get("kind")), {})[name] = (
+                    f"{d.get('kind')} {given}", d)
 
-    def from_alpha(self, at: str, d: dict[str, Any]) -> list[dict[str, Any]]:
-        """An ``openslo/v1alpha`` SLO (the form Sloth reads) as v1 SLOs, one per objective: its
-        ``ratioMetrics`` of Prometheus queries and ``timeWindows`` of count and unit."""
-        spec = d.get("spec") or {}
-        meta = d.get("metadata") or {}
-        out = []
-        windows = []
-        for i, w in enumerate(spec.get("timeWindows") or []):
-            unit = _ALPHA_UNITS.get(str((w or {}).get("unit")))
-            if unit is None:
-                self.problem(f"{at}.spec.timeWindows[{i}].unit", "expected Second, Minute, Hour,"
-                             " Day, Week, Month, Quarter or Year")
-                continue
-            windows.append({"duration": f"{w.get('count')}{unit}",
-                            "isRolling": bool(w.get("isRolling", not w.get("calendar")))})
-        objectives = spec.get("objectives") or []
-        for k, obj in enumerate(objectives):
-            oat = f"{at}.spec.objectives[{k}]"
-            rm = (obj or {}).get("ratioMetrics")
-            if not isinstance(rm, dict):
-                self.problem(f"{oat}.ratioMetrics", "only ratioMetrics objectives of openslo/"
-                             "v1alpha can be imported")
-                continue
-            ratio: dict[str, Any] = {"counter": bool(rm.get("counter", False))}
-            for key in ("good", "bad", "total"):
-                q = rm.get(key)
-                if q is None:
-                    continue
-                if str(q.get("source", "")).lower() != "prometheus" or \
-                        str(q.get("queryType", "promql")).lower() != "promql":
-                    self.problem(f"{oat}.ratioMetrics.{key}.source", "only source prometheus "
-                                 "with queryType promql can be imported")
-                    continue
-                ratio[key] = {"metricSource": {"type": "Prometheus",
-                                               "spec": {"query": q.get("query")}}}
-            name = str(meta.get("name") or at) + (f"-{k}" if len(objectives) > 1 else "")
-            out.append({"apiVersion": API, "kind": "SLO",
-                        "metadata": {"name": name},
-                        "spec": {"service": spec.get("service"),
-                                 "description": spec.get("description"),
-                                 "indicator": {"metadata": {"name": f"{name}-sli"},
-                                               "spec": {"ratioMetric": ratio}},
-                                 "timeWindow": windows,
-                                 "objectives": [{"target": obj.get("target")}]}})
-        return out
+    def read_alpha(self, at: str, d: dict[str, Any]) -> None:
+        """A v1alpha SLO as v1 SLOs whose problems keep the v1alpha field names; a Service as
+        v1's; any other kind is not v1alpha's."""
+        kind = d.get("kind")
+        name = str(as_map(d.get("metadata")).get("name") or at)
+        if kind == "Service":
+            self.docs.setdefault("Service", {})[name] = (f"{at} (Service {name})", d)
+            return
+        if kind != "SLO":
+            self.problem(f"{at}.kind", f"{ALPHA} has kinds Service and SLO (got {kind!r})")
+            return
+        converted, problems = alpha.convert(f"{at} (SLO {name})", d)
+        self.problems.extend(ImportProblem(p, m) for p, m in problems)
+        for one, v1, renames in converted:
+            key = f"\0alpha{len(self.alpha)}"
+            self.alpha[key] = (f"{at} (SLO {name})", renames)
+            self.docs.setdefault("SLO", {})[one] = (key, v1)
+
+    def named_in_source(self, text: str) -> str:
+        """A path or note of a converted v1alpha SLO in its own document's terms."""
+        for key, (at, renames) in self.alpha.items():
+            if key in text:
+                head, _, tail = text.partition(key)
+                path, sep, rest = tail.partition(":")
+                return head + at + alpha.rename(path, renames) + sep + rest
+        return text
 
     def problem(self, at: str, message: str) -> None:
         self.problems.append(ImportProblem(at, message))
@@ -130,7 +119,7 @@ class _Reader:
                              f"{ref!r} in the file, and no type given")
                 return None
             if ds is not None:
-                ds_type = (ds[1].get("spec") or {}).get("type")
+                ds_type = as_map(ds[1].get("spec")).get("type")
                 if kind is not None and ds_type is not None and str(kind) != str(ds_type):
                     self.problem(f"{at}.metricSource.type", f"{kind!r} differs from DataSource "
                                  f"{ref!r}'s type {ds_type!r}")
@@ -140,7 +129,7 @@ class _Reader:
             self.problem(f"{at}.metricSource.type", f"only Prometheus metric sources can be "
                          f"imported (got {kind!r})")
             return None
-        spec = ms.get("spec") or {}
+        spec = as_map(ms.get("spec"))
         query = spec.get("query") if isinstance(spec, dict) else None
         if not isinstance(query, str) or not query.strip():
             self.problem(f"{at}.metricSource.spec.query", "missing PromQL query")
@@ -216,7 +205,8 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
         found = ", ".join(f"{len(v)} {k}" for k, v in sorted(r.docs.items())) or "no documents"
         r.problem("SLO", f"the file holds {found} but no SLO: slo-agent imports SLOs (with the "
                   "SLIs, AlertPolicies, AlertConditions, DataSources and Services they use)")
-    services = sorted({str(d["spec"].get("service")) for _, d in slos.values()
+    services = sorted({str(annotation(d, SERVICE) or d["spec"]["service"])
+                       for _, d in slos.values()
                        if isinstance(d.get("spec"), dict) and d["spec"].get("service")})
     if len(services) > 1:
         r.problem("SLO.spec.service", "one service per spec; found " + ", ".join(services))
@@ -226,12 +216,15 @@ def import_docs(named: list[tuple[str, Any]]) -> Imported:
     for name, (at, slo) in slos.items():
         objectives.extend(_objective(r, name, at, slo))
     svc = services[0] if services else "service"
-    return Imported({"version": 1, "service": svc, "models": [{"name": svc}],
-                     "objectives": objectives}, r.problems, r.notes)
+    problems = [ImportProblem(r.named_in_source(p.path), p.message) for p in r.problems]
+    data: dict[str, Any] = {"version": 1, "service": svc, "models": [{"name": svc}],
+                            "objectives": objectives}
+    fit_rate_window(data, r.notes)
+    return Imported(data, problems, [r.named_in_source(n) for n in r.notes])
 
 
 def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
-    windows = spec.get("timeWindow") or []
+    windows = as_list(spec.get("timeWindow"))
     if not windows:
         return "30d"
     if len(windows) > 1:
@@ -248,7 +241,7 @@ def _window(r: _Reader, spec: dict[str, Any], at: str) -> str:
 
 
 def _labels(meta: dict[str, Any], at: str, r: _Reader) -> dict[str, str]:
-    raw = meta.get("labels") or {}
+    raw = as_map(meta.get("labels"))
     if not isinstance(raw, dict):
         return {}
     r.problems.extend(label_problems(raw, f"{at}.metadata.labels"))
@@ -256,8 +249,25 @@ def _labels(meta: dict[str, Any], at: str, r: _Reader) -> dict[str, str]:
             for k, v in raw.items()}
 
 
+COMPOSITE = ("indicatorRef", "indicator", "compositeWeight")
+
+
+def _composite(r: _Reader, at: str, objectives: list[Any]) -> bool:
+    """A composite SLO (objectives with their own indicator or weight) is refused as such."""
+    found = [(k, next(key for key in COMPOSITE if key in o)) for k, o in enumerate(objectives)
+             if isinstance(o, dict) and any(key in o for key in COMPOSITE)]
+    for k, key in found:
+        r.problem(f"{at}.spec.objectives[{k}].{key}", "a composite SLO (objectives with their "
+                  "own indicator, indicatorRef or compositeWeight) is not supported: import "
+                  "each objective as its own SLO, one SLO document per indicator with "
+                  "spec.indicatorRef and that objective's target")
+    return bool(found)
+
+
 def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = slo.get("spec") or {}
+    spec = as_map(slo.get("spec"))
+    if _composite(r, at, as_list(spec.get("objectives"))):
+        return []
     sli = spec.get("indicator")
     if sli is None and spec.get("indicatorRef"):
         found = r.named("SLI", spec["indicatorRef"])
@@ -271,15 +281,10 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
         r.problem(f"{at}.spec.indicator", "needs indicator or indicatorRef")
         return []
     window = _window(r, spec, at)
-    objectives = spec.get("objectives") or []
+    objectives = as_list(spec.get("objectives"))
     if not objectives:
         r.problem(f"{at}.spec.objectives", "needs at least one objective")
-    if any(isinstance(o, dict) and ("compositeWeight" in o or "indicator" in o)
-           for o in objectives):
-        r.problem(f"{at}.spec.objectives", "composite SLOs are not supported; import each SLO "
-                  "on its own")
-        return []
-    custom = r.sli(sli.get("spec") or {}, f"{sat}.spec")
+    custom = r.sli(as_map(sli.get("spec")), f"{sat}.spec")
     if custom is None:
         return []
     method = spec.get("budgetingMethod", "Occurrences")
@@ -288,14 +293,15 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
                   "when its ratio meets timeSliceTarget) is not supported; slo-agent budgets a "
                   "ratio by occurrences (budgetingMethod: Occurrences)")
         return []
-    tiers, no_data = _tiers(r, spec, window, f"{at}.spec.alertPolicies")
+    tiers, no_data = tiers_of(r, spec, window, f"{at}.spec.alertPolicies")
     if not spec.get("alertPolicies"):
         r.notes.append(f"{at}: no alertPolicies, so no burn-rate alerts (as in OpenSLO); add "
                        "tiers: to the objective to alert")
-    labels = _labels(slo.get("metadata") or {}, at, r)
+    labels = _labels(as_map(slo.get("metadata")), at, r)
     out = []
-    for k, obj in enumerate(objectives):
+    for k, raw in enumerate(objectives):
         oat = f"{at}.spec.objectives[{k}]"
+        obj = as_map(raw)
         try:
             if obj.get("target") is not None:
                 target = ratio_percent(obj["target"])
@@ -314,6 +320,14 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
             "tiers": tiers, "no_data_alert": no_data}
         if spec.get("description"):
             entry["description"] = str(spec["description"])
+        annotations = alert_annotations(slo)
+        if annotations:
+            entry["annotations"] = annotations
+        if not tiers and annotation(slo, NO_DATA) is not None:
+            entry["no_data_alert"] = str(annotation(slo, NO_DATA)).lower() == "true"
+        alert_name = annotation(slo, ALERT_NAME)
+        if alert_name:
+            entry["alert_name"] = str(alert_name)
         if labels:
             entry["labels"] = labels
         if "value" in custom:
@@ -328,52 +342,3 @@ def _objective(r: _Reader, name: str, at: str, slo: dict[str, Any]) -> list[dict
                           "threshold (timeSliceTarget 1); other slice targets are not supported")
         out.append(entry)
     return out
-
-
-def _tiers(r: _Reader, spec: dict[str, Any], window: str, at: str
-           ) -> tuple[list[dict[str, Any]], bool]:
-    """The SLO's burn-rate conditions as tiers (none when it has no alert policy: nothing is
-    invented), and whether any policy asks for an alert on missing data."""
-    tiers: list[dict[str, Any]] = []
-    no_data = False
-    for i, ref in enumerate(spec.get("alertPolicies") or []):
-        pat = f"{at}[{i}]"
-        if isinstance(ref, dict) and ref.get("kind") == "AlertPolicy":
-            policy = ref
-        else:
-            key = ref.get("alertPolicyRef") if isinstance(ref, dict) else ref
-            found = r.named("AlertPolicy", key)
-            if found is None:
-                r.problem(pat, f"no AlertPolicy named {key!r}")
-                continue
-            pat, policy = found
-        pspec = policy.get("spec") or {}
-        no_data = no_data or bool(pspec.get("alertWhenNoData"))
-        if pspec.get("notificationTargets"):
-            r.notes.append(f"{pat}.spec.notificationTargets: not imported; route the alerts "
-                           "with Alertmanager (slo-agent generate writes an example)")
-        for j, cond in enumerate(pspec.get("conditions") or []):
-            cat_ = f"{pat}.spec.conditions[{j}]"
-            if isinstance(cond, dict) and "conditionRef" in cond:
-                found = r.named("AlertCondition", cond["conditionRef"])
-                if found is None:
-                    r.problem(cat_, f"no AlertCondition named {cond['conditionRef']!r}")
-                    continue
-                cat_, cond = found
-            cspec = (cond or {}).get("spec") or {}
-            c = cspec.get("condition") or {}
-            if c.get("kind") != "burnrate" or c.get("op", "gt") not in ("gt", "gte"):
-                r.problem(f"{cat_}.condition", "only burnrate conditions with op gt/gte map "
-                          "onto burn-rate tiers")
-                continue
-            severity = _SEVERITY.get(str(cspec.get("severity", "")).lower(), "warning")
-            try:
-                tiers.append(tier_entry(
-                    str((cond.get("metadata") or {}).get("name") or f"tier-{j}"),
-                    float(c["threshold"]), str(c["lookbackWindow"]), c.get("alertAfter"),
-                    window, severity))
-            except (KeyError, TypeError) as exc:
-                r.problem(f"{cat_}.condition", f"needs threshold and lookbackWindow ({exc})")
-            except ValueError as exc:
-                r.problem(f"{cat_}.condition", str(exc))
-    return tiers, no_data

@@ -189,6 +189,10 @@ def _objective(raw: Any, at: str, labels: dict[str, str], problems: list[ImportP
             extra["for"] = str(alert["for"])
         custom_tiers = custom_tiers or bool(extra)
         tiers.extend({"name": n, **copy.deepcopy(extra)} if extra else n for n in names)
+    if tiers and not alerting.get("name"):
+        problems.append(ImportProblem(f"{at}.alerting.name", "Sloth requires an alert name while "
+                                      "page_alert or ticket_alert is enabled (its validation "
+                                      "rejects the file): name the alert, or disable both"))
     if custom_tiers:
         entry["tiers"] = tiers
     if not tiers:

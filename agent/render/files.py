@@ -273,8 +273,17 @@ def write(spec: Spec, out: Path, files: dict[str, tuple[str, str]] | None = None
     return written
 
 
-def next_steps(spec: Spec, out: Path, alerts: Backend) -> list[str]:
-    """What to do with the files, one line per output: where to mount it, what to run."""
+def untested(spec: Spec) -> list[str]:
+    """One line per objective whose alerts get no promtool tests, saying why."""
+    from alerts.unittests import untested as why
+
+    return [f"{p.o.name}: no promtool tests written: {reason} (promtool check rules still "
+            "checks its rules)" for p in plans(spec) if (reason := why(p)) is not None]
+
+
+def next_steps(spec: Spec, out: Path, alerts: Backend, tests: bool = True) -> list[str]:
+    """What to do with the files, one line per output: where to mount it, what to run; the
+    promtool line only when test files were written."""
     from dashboards.provisioning import DASHBOARDS_PATH
 
     rules = out / "prometheus" / "rules" / spec.service
@@ -282,7 +291,11 @@ def next_steps(spec: Spec, out: Path, alerts: Backend) -> list[str]:
     if alerts in ("prometheus", "both"):
         steps.append(f"Prometheus: add '{rules}/*.rules.yml' to rule_files in prometheus.yml and "
                      "reload (curl -X POST localhost:9090/-/reload with --web.enable-lifecycle)")
-        steps.append(f"try the alert rules first: promtool test rules {rules}/*.test.yml")
+        if tests:
+            steps.append(f"try the alert rules first: promtool test rules {rules}/*.test.yml")
+        else:
+            steps.append(f"check the alert rules: promtool check rules {rules}/*.rules.yml (no "
+                         "promtool tests could be written for them)")
         steps.append(f"Alertmanager: start from {out / 'alertmanager' / 'alertmanager.yml'} "
                      "(amtool check-config checks it) and point Prometheus at it")
     else:

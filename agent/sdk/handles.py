@@ -8,6 +8,7 @@ Prometheus has a Pushgateway); the rest are also served from this process's regi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import time
@@ -44,16 +45,29 @@ class JobRun:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        self._end(exc_type)
+        self._ship()
+
+    def _end(self, exc_type: type[BaseException] | None) -> None:
         if exc_type is not None and not issubclass(exc_type, GeneratorExit):
             self._failed = exc_type.__name__     # a consumer closing a generator early is not
         self._send("failure" if self._failed else "success")
+
+    def _ship(self) -> None:
+        """The run's end leaves the process before the block returns (bounded: the monitor's
+        ``exit_timeout``), so a script that ends right after needs no flush call."""
+        try:
+            self._monitor._ship_now()
+        except Exception:
+            self._monitor.sdk_error("job")
 
     async def __aenter__(self) -> JobRun:
         return self.__enter__()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        self.__exit__(exc_type, exc, tb)
+        self._end(exc_type)
+        await asyncio.to_thread(self._ship)      # never blocks the event loop
 
     def fail(self, reason: str = "failed") -> None:
         self._failed = reason

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from agent import catalogue as cat
+from agent.sdk import lifecycle
 from agent.sdk.conversions import _size
 from agent.sdk.decorator import Options, check_options, instrument
 from agent.sdk.environment import (
@@ -48,20 +49,20 @@ from agent.spec.signals import DEGRADATION_LEVELS
 
 log = logging.getLogger("slo_agent.sdk")
 
-DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-                   10.0, 30.0, 60.0)
+DEFAULT_BUCKETS = cat.DEFAULT_BUCKETS
 TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
 TAG_KEYS = 8           # distinct spend tag keys
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 
 
-class Monitor(RequestJoin):
+class Monitor(RequestJoin, lifecycle.Shipping):
     """Instrumentation for one service. Cheap to call, thread- and asyncio-safe."""
 
     def __init__(self, spec: Any = None, registry: Any = None, sidecar_url: str | None = None,
                  service: str | None = None, token: str | None = None,
                  sample_rate: float | None = None, flush_interval: float | None = None,
-                 otel: bool | None = None, register: bool = True) -> None:
+                 otel: bool | None = None, register: bool = True,
+                 exit_timeout: float | None = None) -> None:
         from prometheus_client import REGISTRY
 
         sdk = getattr(spec, "sdk", None)
@@ -142,6 +143,10 @@ class Monitor(RequestJoin):
                                    batch_items=sdk.batch_size if sdk else 500,
                                    token=token or os.environ.get(ENV_TOKEN),
                                    columnar=os.environ.get("SLO_AGENT_WIRE", "") != "json")
+        #: the bound on waiting for the sidecar at exit, at SIGTERM and at a job's end
+        self.exit_timeout = lifecycle.exit_timeout(exit_timeout, sdk.exit_timeout if sdk else None)
+        if self.shipper is not None:
+            lifecycle.register(self)
 
     # -- configuration ---------------------------------------------------------------------
     @staticmethod
@@ -354,23 +359,7 @@ class Monitor(RequestJoin):
 
         return start_http_server(port, addr=addr, registry=self.registry)
 
-    # -- shipping ----------------------------------------------------------------------------
-    def flush(self, timeout: float = 5.0) -> bool:
-        if self.shipper is None:
-            return True
-        try:
-            return self.shipper.flush(timeout)
-        except Exception:
-            self.sdk_error("flush")
-            return False
-
-    def close(self) -> None:
-        if self.shipper is not None:
-            self.flush(2.0)
-            self.shipper.close()
-        if self.otel is not None:
-            self.otel.shutdown()
-
+    # -- shipping (flush, close, exit: :class:`lifecycle.Shipping`) ---------------------------
     def _envelope(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         from agent import __version__
 

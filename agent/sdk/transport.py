@@ -9,7 +9,7 @@ the oldest is dropped and its items are counted. A 4xx is final for what it name
 answer's ``fields`` name items (``items[3]``) or keys of an item (``items[3].gauges.pool_7``),
 only those are dropped and the rest of the batch is sent again at once, so one bad item never
 blinds later batches; a 4xx that names nothing drops the batch (counted as rejected); a 413 halves
-the batch and sends both.
+the batch and sends both; a 429 or 503 keeps it and waits what its ``Retry-After`` says.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def encode(payload: dict[str, Any]) -> bytes:
 
 
 class Shipper:
+    _final = False          # the batch being sent ends the process (``sdk.lifecycle: exit``)
+
     def __init__(self, url: str, collect: Callable[[], list[dict[str, Any]]],
                  envelope: Callable[[list[dict[str, Any]]], dict[str, Any]],
                  on_drop: Callable[[str, int], None], on_shipped: Callable[[int], None],
@@ -89,6 +91,9 @@ class Shipper:
         self._lock = threading.Lock()
         self._backoff = 0.0
         self._next_try = 0.0
+        self._retry_after: float | None = None     # what the sidecar's last 429/503 asked for
+        self._deadline: float | None = None        # a bounded flush's end (monotonic)
+        self._sent_any = False
         self.last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="slo-agent-shipper", daemon=True)
         self._thread.start()
@@ -104,39 +109,51 @@ class Shipper:
 
     def tick(self, force: bool = False) -> None:
         with self._lock:
-            items = self._collect()
-            for i in range(0, len(items), self.batch_items):
-                self._pending.append(items[i:i + self.batch_items])
-            while len(self._pending) > self.max_pending:
-                self._on_drop("sidecar_unavailable", len(self._pending.popleft()))
-            now = time.monotonic()
-            if not force and now < self._next_try:
+            self._tick(force)
+
+    def _tick(self, force: bool, final: bool = False) -> None:
+        """Collect and send what is pending; with ``final`` the last batch says the process
+        is ending (``sdk.lifecycle: exit``), an empty one when nothing else is left to send."""
+        items = self._collect()
+        for i in range(0, len(items), self.batch_items):
+            self._pending.append(items[i:i + self.batch_items])
+        while len(self._pending) > self.max_pending:
+            self._on_drop("sidecar_unavailable", len(self._pending.popleft()))
+        now = time.monotonic()
+        if not force and now < self._next_try:
+            return
+        if final and not self._pending and self._sent_any:
+            self._pending.append([])
+        while self._pending:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
                 return
-            while self._pending:
-                batch = self._pending[0]
-                status = self._post(batch)
-                if status == "json":       # the sidecar reads JSON only: resend as JSON
-                    continue
-                if status == "ok":
-                    self._pending.popleft()
-                    self._on_shipped(len(batch))
-                    self._backoff = 0.0
-                elif status == "too_large" and len(batch) > 1:
-                    # the sidecar's batch or body cap is below ours: halve it, send both
-                    self._pending.popleft()
-                    half = len(batch) // 2
-                    self._pending.appendleft(batch[half:])
-                    self._pending.appendleft(batch[:half])
-                elif status in ("rejected", "too_large"):
-                    self._pending.popleft()
-                    rest = self._salvage(batch, self._refused_fields)
-                    self._on_drop("rejected", len(batch) - len(rest))
-                    if rest:
-                        self._pending.appendleft(rest)
-                else:
-                    self._backoff = min(30.0, max(0.5, self._backoff * 2))
-                    self._next_try = time.monotonic() + self._backoff
-                    return
+            batch = self._pending[0]
+            self._final = final and len(self._pending) == 1
+            status = self._post(batch)
+            if status == "json":       # the sidecar reads JSON only: resend as JSON
+                continue
+            if status == "ok":
+                self._pending.popleft()
+                self._on_shipped(len(batch))
+                self._backoff = 0.0
+                self._sent_any = True
+            elif status == "too_large" and len(batch) > 1:
+                # the sidecar's batch or body cap is below ours: halve it, send both
+                self._pending.popleft()
+                half = len(batch) // 2
+                self._pending.appendleft(batch[half:])
+                self._pending.appendleft(batch[:half])
+            elif status in ("rejected", "too_large"):
+                self._pending.popleft()
+                rest = self._salvage(batch, self._refused_fields)
+                self._on_drop("rejected", len(batch) - len(rest))
+                if rest:
+                    self._pending.appendleft(rest)
+            else:
+                self._backoff = min(30.0, max(0.5, self._backoff * 2))
+                wait = self._backoff if self._retry_after is None else self._retry_after
+                self._next_try = time.monotonic() + wait
+                return
 
     def _post(self, batch: list[dict[str, Any]]) -> str:
         try:
@@ -148,8 +165,13 @@ class Shipper:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        timeout = self.timeout
+        if self._deadline is not None:
+            timeout = min(timeout, self._deadline - time.monotonic())
+            if timeout <= 0.01:
+                return "retry"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 resp.read()
             self.last_error = None
             return "ok"
@@ -164,15 +186,19 @@ class Shipper:
                 return "too_large"
             final = 400 <= exc.code < 500 and exc.code not in (408, 429)
             self._refused_fields = _field_paths(exc) if final else []
+            self._retry_after = _retry_after(exc)
             return "rejected" if final else "retry"
         except (OSError, ValueError, http.client.HTTPException) as exc:
             # refused, reset, timeout, bad URL, a peer that answers garbage
             self.last_error = str(exc) or type(exc).__name__
+            self._retry_after = None
             return "retry"
 
     def body(self, batch: list[dict[str, Any]]) -> tuple[bytes, str]:
         """The request body and its Content-Type for one batch."""
         env = self._envelope(batch)
+        if self._final:
+            env["sdk"] = {**env.get("sdk", {}), "lifecycle": "exit"}
         if self.columnar:
             return columnar_format.encode(env, dumps=encode), columnar_format.CONTENT_TYPE
         env["items"] = [columnar_format.rows_of(i)
@@ -212,20 +238,35 @@ class Shipper:
     def pending_items(self) -> int:
         return sum(len(b) for b in self._pending)
 
-    def flush(self, timeout: float = 5.0) -> bool:
-        """Ship now (tests, shutdown); True when nothing is left pending."""
-        old = self.timeout
-        self.timeout = min(old, timeout)
+    def flush(self, timeout: float = 5.0, final: bool = False) -> bool:
+        """Ship now, within ``timeout`` seconds all told (waiting for the shipper thread's
+        own send included: it never hangs, even on a sidecar that accepts and never answers);
+        True when nothing is left pending. ``final``: the process is ending (see ``_tick``)."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        if not self._lock.acquire(timeout=max(0.0, timeout)):
+            return False
         try:
-            self.tick(force=True)
+            self._deadline = deadline
+            self._tick(force=True, final=final)
         finally:
-            self.timeout = old
+            self._deadline, self._final = None, False
+            self._lock.release()
         return not self._pending
 
     def close(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout)
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """Seconds a 429 or 503 asks the client to wait (``Retry-After``, capped at a minute)."""
+    if exc.code not in (429, 503):
+        return None
+    try:
+        return min(60.0, max(0.0, float(exc.headers.get("Retry-After", ""))))
+    except (TypeError, ValueError):
+        return None
 
 
 def _field_paths(exc: urllib.error.HTTPError) -> list[str]:

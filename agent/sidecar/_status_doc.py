@@ -71,7 +71,10 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
     return entry
 
 def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    datasets = [{"name": n, "source": d.source, "last_seen": d.last_seen, "rows": d.rows,
+    files = {p.dataset.name: str(path) for p in eng.pollers
+             if (path := getattr(p, "path", None)) is not None}
+    datasets = [{"name": n, "source": d.source, "where": d.where, "path": files.get(n),
+                 "last_seen": d.last_seen, "rows": d.rows,
                  "error": d.error, "contract_failures": len(d.contract_failures),
                  "drift": d.drift, "drift_skipped": d.drift_skipped,
                  "allowed_values": d.allowed}
@@ -100,14 +103,24 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
                                         for m, v in eng.state.models),
                        "items": dict(eng.state.ingested),
                        **eng.admission.report(),
+                       "instances_live": len(eng.instances),
+                       "instance_ttl": eng.admission.instance_ttl,
                        "instances": [{"instance": k, "last_seen": v} for k, v in
                                      sorted(eng.instances.items(), key=lambda kv: -kv[1])
-                                     [:MAX_SHOWN_INSTANCES]]},
+                                     [:MAX_SHOWN_INSTANCES]],
+                       "instances_ended": [{"instance": k, "ended_at": v} for k, v in
+                                           sorted(eng.ended_instances.items(),
+                                                  key=lambda kv: -kv[1])
+                                           [:MAX_SHOWN_INSTANCES]]},
+            "otlp": eng.otlp.report(),
         },
         "evaluation": {"interval": eng.interval, "last_tick": eng.last_tick,
                        "lag": eng.tick_lag, "restored": eng.restored,
                        "restore_dropped": eng.restore_dropped[:50],
                        "published_at": eng.published_at,
                        "publication_errors": dict(eng.counters.publish_errors),
-                       "snapshot_bytes": eng.snapshot_bytes},
+                       "snapshot_bytes": eng.snapshot_bytes,
+                       "snapshot": eng.snapshots.report(now)},
+        "http": {"connections": eng.http_connections, "inbox_bytes": eng.inbox_bytes,
+                 "closed": dict(eng.counters.http_closed)},
     }

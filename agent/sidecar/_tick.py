@@ -31,6 +31,7 @@ class Ticker:
     def tick(self, eng: EngineView, now: float) -> None:
         t0 = time.perf_counter()
         expire_instances(eng.state, now - eng.admission.instance_ttl)
+        eng.expire_instances(now)
         try:
             results, transitions = eng.evaluator.tick(now)
         except Exception:

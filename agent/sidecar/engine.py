@@ -1,5 +1,6 @@
 """The engine's lifecycle: one worker thread owns the state (applies ingest, ticks, snapshots);
-a collector thread polls GPU, scrape targets and dataset files (:mod:`.collectors.collection`).
+a collector thread polls GPU and scrape targets and starts dataset reads, each on its dataset's
+own thread (:mod:`.collectors.collection`).
 The HTTP event loop only queues work and reads what the last tick published (:mod:`._tick`), so
 a slow detector never stalls /metrics or ingest.
 """
@@ -18,11 +19,13 @@ from typing import Any
 from agent.sidecar._histogram import Histograms
 from agent.sidecar._tick import Ticker
 from agent.sidecar._webhooks import Webhooks
-from agent.sidecar.collectors.collection import apply_dataset, apply_scrape, poll_due
+from agent.sidecar.collectors.collection import apply_dataset, apply_scrape, poll_due, resume
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
+from agent.sidecar.collectors.sql_datasets import SqlPoller
 from agent.sidecar.ingest.apply import Admission, apply
+from agent.sidecar.ingest.otlp import OtlpDoor
 from agent.sidecar.ingest.payload import Batch
 from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
 from agent.sidecar.state import persistence, roles
@@ -53,6 +56,7 @@ class Engine:
                                 keep=counts_keep(spec), fleet_bins=spec.drift.fleet_bins,
                                 fleet_categories=spec.drift.fleet_categories)
         self.gpu = GPUCollector(spec.sources.gpu.mode, list(spec.sources.gpu.devices), nvml)
+        self._warmup = baseline_warmup
         self.evaluator = Evaluator(spec, self.state, warmup=baseline_warmup,
                                    gpu=self.gpu.signal_values)
         # over the rules' window, at the quantile each objective on the target asks for
@@ -62,27 +66,35 @@ class Engine:
             for t in spec.sources.scrape]
         base = base_dir or Path.cwd()
         # a replica reads no dataset file at all: the checker polls them for the service
-        self.pollers = [DatasetPoller(d, base, drift=spec.drift)
-                        for d in spec.sources.datasets
-                        if d.path and roles.polls_datasets(spec.sidecar.role)]
+        self.pollers: list[DatasetPoller | SqlPoller] = [
+            DatasetPoller(d, base, drift=spec.drift) if d.path else
+            SqlPoller(d, base, drift=spec.drift) for d in spec.sources.datasets
+            if (d.path or d.sql) and roles.polls_datasets(spec.sidecar.role)]
         self.inbox: deque[tuple[str, Any, float]] = deque()
         self.max_inbox = 10_000
         # parsed batches are big Python objects: the backlog is bounded by feature rows too
         self.max_pending_rows = 50_000
         self.pending_rows = 0
+        #: request bodies being read or queued and not yet applied (sidecar.limits)
+        self.max_inbox_bytes = spec.sidecar.limits.max_inbox_bytes
+        self.inbox_bytes = 0
+        self.http_connections = 0           # set by the HTTP side, shown on /metrics
         self._pending_lock = threading.Lock()
         self.counters = Counters()
         self.admission = Admission(spec, clock)     # caps checked by the HTTP handler, shown here
+        self.otlp = OtlpDoor(spec, clock)            # OTLP streams, shared by HTTP and gRPC
         self.transitions: Counter[tuple[str, str]] = Counter()
         self.recovery = Histograms()
         self.history = History(self.interval)
-        self.instances: dict[str, float] = {}        # SDK instance -> last batch (bounded)
+        self.instances: dict[str, float] = {}        # live SDK instance -> last batch (bounded)
+        self.ended_instances: dict[str, float] = {}  # instance -> when its process said it ended
         self.detections: dict[str, Detection] = {}
         self.webhooks = Webhooks([(w.url, w.timeout) for w in spec.sidecar.webhooks],
                                  lambda r: self.counters.inc("webhooks", r))
         self.published: list[Any] = []
         self.published_at: float | None = None
         self.snapshot_bytes = 0
+        self.snapshots = persistence.Health()
         self.snapshot_due = 0.0
         self._publish_logged: set[str] = set()
         self.published_dcgm: list[Any] = []
@@ -103,24 +115,13 @@ class Engine:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
-        saved = persistence.load(self.state_dir, self.spec.service)
-        if saved is not None:
-            try:
-                self.restore_dropped = self.state.restore(saved)
-                roles.forget_shared(self.state, self.spec)   # kept under an earlier role
-                self.restored = True
-                log.info("state restored from %s%s", self.state_dir / persistence.SNAPSHOT,
-                         f" ({len(self.restore_dropped)} unreadable parts dropped)"
-                         if self.restore_dropped else "")
-            except (KeyError, ValueError, TypeError, AttributeError) as exc:
-                persistence.move_aside(self.state_dir / persistence.SNAPSHOT, repr(exc))
-                self.state.__init__(slot=self.interval,  # type: ignore[misc]
-                                    window_size=self.spec.drift.window_size,
-                                    reference_size=self.spec.drift.reference_size,
-                                    keep=counts_keep(self.spec),
-                                    fleet_bins=self.spec.drift.fleet_bins,
-                                    fleet_categories=self.spec.drift.fleet_categories)
-                self.evaluator = Evaluator(self.spec, self.state, gpu=self.gpu.signal_values)
+        persistence.sweep(self.state_dir)
+        restored = persistence.restore(self.state_dir, self.spec.service, self._restore)
+        self.snapshots.restored(restored)
+        self.restored = restored.which is not None
+        if not self.restored:
+            self._fresh_state()
+        resume(self.state, self.pollers)        # since_last_poll windows go on where they were
         self.gpu.start()
         self.tick(self.clock())
         self.ready.set()
@@ -130,26 +131,64 @@ class Engine:
             t.start()
             self._threads.append(t)
 
-    def stop(self) -> None:
-        """Stop threads and write a final snapshot (SIGTERM path)."""
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """Use one saved state (raises when it cannot: the next snapshot is tried)."""
+        self._fresh_state()
+        try:
+            self.restore_dropped = self.state.restore(saved)
+        except (KeyError, ValueError, TypeError, AttributeError):
+            self._fresh_state()
+            raise
+        roles.forget_shared(self.state, self.spec)   # kept under an earlier role
+        if self.restore_dropped:
+            log.warning("%d unreadable parts of the snapshot dropped",
+                        len(self.restore_dropped))
+
+    def _fresh_state(self) -> None:
+        self.restore_dropped = []
+        self.state.__init__(slot=self.interval,  # type: ignore[misc]
+                            window_size=self.spec.drift.window_size,
+                            reference_size=self.spec.drift.reference_size,
+                            keep=counts_keep(self.spec), fleet_bins=self.spec.drift.fleet_bins,
+                            fleet_categories=self.spec.drift.fleet_categories)
+        self.evaluator = Evaluator(self.spec, self.state, warmup=self._warmup,
+                                   gpu=self.gpu.signal_values)
+
+    def stop(self) -> bool:
+        """Stop threads and write a final snapshot (SIGTERM path); True when it was written."""
         self._stop.set()
         self._wake.set()
         for t in self._threads:
             t.join(5.0)
         self._drain()
-        self.snapshot()
+        written = self.snapshot()
         self.webhooks.close()
         self.gpu.shutdown()
+        return written
 
     # -- work queue ----------------------------------------------------------------------------
-    def submit(self, batch: Batch) -> bool:
+    def reserve(self, size: int) -> bool:
+        """Hold ``size`` bytes of the inbox for a body about to be read; False when that would
+        pass ``max_inbox_bytes`` (one body always fits an empty inbox)."""
+        with self._pending_lock:
+            if self.inbox_bytes and self.inbox_bytes + size > self.max_inbox_bytes:
+                return False
+            self.inbox_bytes += size
+            return True
+
+    def release(self, size: int) -> None:
+        with self._pending_lock:
+            self.inbox_bytes = max(0, self.inbox_bytes - size)
+
+    def submit(self, batch: Batch, size: int = 0) -> bool:
+        """Queue an admitted batch; ``size`` reserved bytes stay held until it is applied."""
         rows = _rows(batch)
         with self._pending_lock:
             if len(self.inbox) >= self.max_inbox or (
                     self.pending_rows and self.pending_rows + rows > self.max_pending_rows):
                 return False
             self.pending_rows += rows
-            self.inbox.append(("batch", batch, self.clock()))
+            self.inbox.append(("batch", (batch, size), self.clock()))
         self._wake.set()
         return True
 
@@ -160,9 +199,11 @@ class Engine:
             n += 1
             try:
                 if kind == "batch":
-                    self._seen(payload.instance, at)
+                    payload, size = payload
+                    self._seen(payload, at)
                     with self._pending_lock:
                         self.pending_rows -= _rows(payload)
+                        self.inbox_bytes = max(0, self.inbox_bytes - size)
                     rows = apply(self.state, self.spec, payload, at)
                     self.counters.inc("samples", "feature_rows", rows)
                     for item in payload.items:
@@ -175,11 +216,32 @@ class Engine:
                 log.exception("could not apply %s", kind)
                 self.counters.inc("dropped", "apply_error")
 
-    def _seen(self, instance: str, at: float) -> None:
+    def _seen(self, batch: Batch, at: float) -> None:
+        """An SDK instance is live from its first batch until it says its process ended
+        (``sdk.lifecycle: exit``, sent by its exit flush) or goes unseen for the instance TTL
+        (:meth:`expire_instances`). A process that only ever sent job events is a job's run,
+        counted under the job, not an instance."""
+        instance = batch.instance
+        jobs_only = all(item.type == "job" for item in batch.items)
+        if batch.sdk.get("lifecycle") == "exit":
+            if self.instances.pop(instance, None) is not None or not jobs_only:
+                self.ended_instances.pop(instance, None)
+                self.ended_instances[instance] = at
+                _cap(self.ended_instances)
+            return
+        if instance not in self.instances and batch.items and jobs_only:
+            return
         self.instances.pop(instance, None)
         self.instances[instance] = at
-        while len(self.instances) > MAX_INSTANCES:
-            self.instances.pop(next(iter(self.instances)))
+        _cap(self.instances)
+
+    def expire_instances(self, now: float) -> None:
+        """Instances unseen for the instance TTL leave the live list; ended ones are shown for
+        as long, then forgotten."""
+        cutoff = now - self.admission.instance_ttl
+        for table in (self.instances, self.ended_instances):
+            for name in [k for k, t in table.items() if t < cutoff]:
+                del table[name]
 
     def _work(self) -> None:
         next_tick = self.clock() + self.interval
@@ -226,24 +288,39 @@ class Engine:
                           exc_info=exc)
             return default
 
-    def snapshot(self, now: float | None = None) -> None:
+    def snapshot(self, now: float | None = None) -> bool:
         """Write the state; from a tick (``now`` given) only when due. A state of up to
         SNAPSHOT_FREE_BYTES is written every interval (a crash loses at most one interval); a
         larger one waits (B - SNAPSHOT_FREE_BYTES) / SNAPSHOT_BYTES_PER_S seconds (at most
         SNAPSHOT_MAX_GAP) before the next, so its cost stays bounded as the state grows.
-        Without ``now`` (stop) it always writes."""
+        Without ``now`` (stop) it always writes. Returns whether a snapshot was written; a
+        failure is counted, logged (:class:`persistence.Health`) and shown on /status."""
         if now is not None and now < self.snapshot_due:
-            return
+            return False
+        written = False
+        # everything acknowledged before ``covered`` is in this snapshot: the inbox is applied
+        # first (batches acknowledged while the tick evaluated would otherwise wait a tick)
+        covered = self.clock()
+        self._drain()
         try:
-            self.snapshot_bytes = persistence.save(self.state_dir, self.spec.service,
-                                                   self.state.state())
+            self.snapshot_bytes = persistence.save(
+                self.state_dir, self.spec.service, self.state.state(),
+                keep_previous=self.snapshots.newest_good, saved_at=covered)
             self.counters.inc("snapshots", "ok")
+            self.snapshots.ok(covered)
+            written = True
         except (OSError, ValueError, TypeError) as exc:
             self.counters.inc("snapshots", "error")
-            log.error("snapshot failed: %s", exc)
+            self.snapshots.failed(exc, self.clock())
         if now is not None:
             over = max(0, self.snapshot_bytes - SNAPSHOT_FREE_BYTES)
             self.snapshot_due = now + min(SNAPSHOT_MAX_GAP, over / SNAPSHOT_BYTES_PER_S)
+        return written
+
+
+def _cap(table: dict[str, float]) -> None:
+    while len(table) > MAX_INSTANCES:
+        table.pop(next(iter(table)))
 
 
 def counts_keep(spec: Spec) -> float:

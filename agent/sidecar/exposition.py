@@ -19,12 +19,15 @@ from prometheus_client.samples import Sample
 
 from agent import catalogue as cat
 from agent.families import family as _fam
+from agent.sidecar import _otlp_series as otlp_series
+from agent.sidecar._open_labels import OTHER_CATEGORY, open_columns, open_nulls
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.ingest.apply import schema_changes
 from agent.sidecar.judge.data_signals import NEW_SHARE
 from agent.sidecar.judge.drift_signals import PREDICTION
 from agent.sidecar.state.agent_state import ModelState
 from agent.sidecar.view import EngineView
+from agent.signals import ORDERED
 from agent.spec.document import Spec
 from detectors.sketch import WindowedSketch
 from detectors.thresholds import Status
@@ -33,7 +36,6 @@ if TYPE_CHECKING:
     from agent.sidecar.judge.evaluate import Result
 
 
-OTHER_CATEGORY = "__other__"      # raw category values never reach the unauthenticated /metrics
 
 
 def objective_families(spec: Spec, results: list[Result], transitions: dict[tuple[str, str], int],
@@ -127,16 +129,15 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     fams += eng.guard("fleet drift counts", [], fleet_families, eng.spec, eng.state.models)
     fams += eng.guard("datasets", [], _data_families, eng, now)
     fams += eng.guard("service", [], _service_families, eng)
-    up, scrape_dur, depth = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION), \
-        _fam(cat.QUEUE_DEPTH)
+    fams += eng.guard("otlp series", [], otlp_series.families, eng.spec, eng.state.otlp)
+    up, scrape_dur = _fam(cat.SOURCE_UP), _fam(cat.SCRAPE_DURATION)
     if eng.gpu.mode != "off":
         up.add_metric([svc, "nvml", "gpu"], float(eng.gpu.status == "ok"))
     for s in eng.scrapers:
         if s.last is not None:
             up.add_metric([svc, s.target.name, "scrape"], float(s.last.up))
             scrape_dur.add_metric([svc, s.target.name], s.last.duration)
-    for name, v in sorted(eng.state.external.get("queue_depth", {}).items()):
-        depth.add_metric([svc, name], v)
+    reexported = eng.guard("scraped values", [], scraped_families, svc, eng.state.external)
     for name, d in sorted(eng.state.datasets.items()):
         up.add_metric([svc, name, "dataset"], float(d.error is None and d.rows is not None))
     lag = _fam(cat.EVALUATION_LAG)
@@ -144,7 +145,23 @@ def families(eng: EngineView, results: list[Result], now: float) -> list[Any]:
     dur = _fam(cat.EVALUATION_DURATION)
     for _, buckets, total in eng.tick_durations.families():
         dur.add_metric([svc], buckets, total)
-    return [*fams, up, scrape_dur, depth, lag, dur]
+    return [*fams, up, scrape_dur, *reexported, lag, dur]
+
+
+def scraped_families(svc: str, external: Mapping[str, Mapping[str, float]]) -> list[Any]:
+    """The values read from scrape targets, re-exported under the series each kind's record
+    names (``reexport``), the target's name in its last label: a queue depth beside the SDK's
+    queues, a server's KV-cache usage. Generic over the records: a new scraped kind needs no
+    code here."""
+    out = []
+    for r in ORDERED:
+        if not r.reexport or r.metric is None:
+            continue
+        fam = _fam(r.metric)
+        for name, v in sorted(external.get(r.kind.value, {}).items()):
+            fam.add_metric([svc, name], v)
+        out.append(fam)
+    return out
 
 def fleet_families(spec: Spec, models: Mapping[tuple[str, str], ModelState]) -> list[Any]:
     """The mergeable drift counts (``fleet_counts``): per feature with a reference, window and
@@ -217,16 +234,18 @@ def _data_families(eng: EngineView, now: float) -> list[Any]:
         lag = freshness_lag(now, d.newest_event, d.last_mark)
         if lag is not None:
             fresh.add_metric([svc, name], lag)
+        named = open_columns(eng, name, d)
         if d.rows:
-            for col, n in sorted(d.nulls.items()):
-                nulls.add_metric([svc, name, col], n / d.rows)
+            for col, ratio in sorted(open_nulls(d.nulls, d.rows, named).items()):
+                nulls.add_metric([svc, name, col], ratio)
         if d.rows is not None:
             rows.add_metric([svc, name], float(d.rows))
         changes = schema_changes(eng.state, eng.spec, name)
         for change, n in sorted((changes or {}).items()):
             schema.add_metric([svc, name, change], float(n))
         failures: Counter[tuple[str, str]] = Counter(
-            (f["expectation"], f["column"]) for f in d.contract_failures)
+            (f["expectation"], f["column"] if named is None or not f["column"]
+             or f["column"] in named else OTHER_CATEGORY) for f in d.contract_failures)
         for (exp, col), n in sorted(failures.items()):
             contract.add_metric([svc, name, exp, col], float(n))
         for r in d.drift:
@@ -342,7 +361,9 @@ class Published(Collector):
                               (cat.SNAPSHOTS, eng.counters.snapshots),
                               (cat.WEBHOOKS, eng.counters.webhooks),
                               (cat.PUBLICATION_ERRORS, eng.counters.publish_errors),
-                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"])):
+                              (cat.OTLP_POINTS, dict(eng.otlp.points)),
+                              (cat.CARDINALITY_OVERFLOW, eng.admission.report()["overflow"]),
+                              (cat.HTTP_CLOSED, eng.counters.http_closed)):
             fam = _fam(metric)
             for key, value in sorted(table.items()):
                 fam.add_metric([svc, key], value)
@@ -354,12 +375,24 @@ class Published(Collector):
         size = _fam(cat.SNAPSHOT_BYTES)
         size.add_metric([svc], float(eng.snapshot_bytes))
         yield size
+        yield from _edges(eng)
         build = InfoMetricFamily(cat.BUILD_INFO.client_name, cat.BUILD_INFO.help,
                                  labels=[cat.SERVICE_LABEL])
         from agent import __version__
 
         build.add_metric([svc], {"version": __version__})
         yield build
+
+
+def _edges(eng: EngineView) -> Iterator[Any]:
+    """Live gauges of the sidecar's own limits: the last good snapshot's age, inbox bytes."""
+    svc = eng.spec.service
+    age = eng.snapshots.age(eng.clock())
+    for metric, value in ((cat.SNAPSHOT_AGE, age), (cat.INBOX_BYTES, float(eng.inbox_bytes))):
+        if value is not None:
+            fam = _fam(metric)
+            fam.add_metric([svc], value)
+            yield fam
 
 
 class DCGMPublished(Collector):

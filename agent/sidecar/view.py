@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from agent.sidecar._histogram import Histograms
     from agent.sidecar._webhooks import Webhooks
+    from agent.sidecar.collectors.datasets import DatasetPoller
     from agent.sidecar.collectors.gpu import GPUCollector
     from agent.sidecar.collectors.scrape import Scraper
+    from agent.sidecar.collectors.sql_datasets import SqlPoller
     from agent.sidecar.ingest.apply import Admission
+    from agent.sidecar.ingest.otlp import OtlpDoor
     from agent.sidecar.judge.evaluate import Evaluator, Result, Transition
     from agent.sidecar.state.agent_state import AgentState
     from agent.sidecar.state.history import History
+    from agent.sidecar.state.persistence import Health
     from agent.spec.document import Spec
     from detectors.detection import Detection
 
@@ -36,6 +40,7 @@ class Counters:
         self.snapshots: Counter[str] = Counter()
         self.webhooks: Counter[str] = Counter()
         self.publish_errors: Counter[str] = Counter()
+        self.http_closed: Counter[str] = Counter()
 
     def inc(self, table: str, key: str, n: float = 1) -> None:
         with self._lock:
@@ -52,12 +57,15 @@ class EngineView(Protocol):
     gpu: GPUCollector
     evaluator: Evaluator
     scrapers: list[Scraper]
+    pollers: list[DatasetPoller | SqlPoller]
     counters: Counters
     admission: Admission
+    otlp: OtlpDoor
     transitions: Counter[tuple[str, str]]
     recovery: Histograms
     history: History
     instances: dict[str, float]
+    ended_instances: dict[str, float]
     detections: dict[str, Detection]
     webhooks: Webhooks
     published: list[Any]
@@ -72,8 +80,13 @@ class EngineView(Protocol):
     tick_lag: float
     tick_durations: Histograms
     snapshot_bytes: int
+    snapshots: Health
+    inbox_bytes: int
+    http_connections: int
     on_transition: Callable[[Transition], None] | None
 
     def guard(self, part: str, default: Any, build: Callable[..., Any], *args: Any) -> Any: ...
 
-    def snapshot(self, now: float | None = None) -> None: ...
+    def snapshot(self, now: float | None = None) -> bool: ...
+
+    def expire_instances(self, now: float) -> None: ...

@@ -4,16 +4,20 @@ contract values and volume."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import agent.signals.fleet as fleet
 import agent.signals.inputs as inp
 import agent.signals.query_shapes as pq
 from agent import catalogue as cat
 from agent.signals.record import (
+    Aggregation,
     Compute,
     Direction,
+    Example,
     Judge,
     Panel,
+    Producer,
     Query,
     SignalKind,
     SignalRecord,
@@ -23,6 +27,18 @@ from agent.units import Unit
 
 _UP, _DOWN, _TS = Direction.HIGHER_IS_WORSE, Direction.LOWER_IS_WORSE, SLIType.TIMESLICES
 _DS = ("dataset",)
+_SIDECAR = (Producer.SIDECAR,)
+_MAX = Aggregation.MAX
+_TX, _TX_COL = {"dataset": "tx"}, {"dataset": "tx", "column": "country"}
+
+
+def _any_dataset(sources: Any) -> bool:
+    """A dataset the sidecar polls or receives batches of."""
+    return bool(sources.datasets)
+
+
+def _allowed_values(sources: Any) -> bool:
+    return any(d.contract.allowed_values for d in sources.datasets)
 _NEW_VALUE, _ = pq.either(cat.NEW_CATEGORY, cat.DATASET_NEW_CATEGORY)
 
 
@@ -38,13 +54,16 @@ def _dataset(what: str) -> Compute:
 _RECORDS = (
     SignalRecord(SignalKind.FRESHNESS_LAG, "Data freshness lag", Unit.SECONDS, _UP, _DS, _TS,
                  "data", "now minus the newest event time (or update mark)", required=_DS,
-                 grafana_unit="s", value=pq.gauge("max", cat.FRESHNESS),
-                 source=pq.series(cat.FRESHNESS), compute=_dataset("freshness"),
+                 grafana_unit="s", producers=_SIDECAR, metric=cat.FRESHNESS, aggregation=_MAX,
+                 fed_by=_any_dataset, examples=(Example(_TX, "1h", "3h"),),
+                 compute=_dataset("freshness"),
                  inputs=inp.gauge(cat.FRESHNESS)),
     SignalRecord(SignalKind.NULL_RATIO, "Null ratio", Unit.RATIO, _UP, ("dataset", "column"),
                  _TS, "data", "share of nulls in a column of the latest batch", learnable=True,
-                 required=_DS, grafana_unit="percentunit", value=pq.gauge("max", cat.NULL_RATIO),
-                 source=pq.series(cat.NULL_RATIO), compute=_dataset("null_ratio"),
+                 required=_DS, grafana_unit="percentunit", producers=_SIDECAR,
+                 metric=cat.NULL_RATIO, aggregation=_MAX, fed_by=_any_dataset,
+                 examples=(Example({"dataset": "tx", "column": "amount"}, "1%", "5%"),),
+                 compute=_dataset("null_ratio"),
                  judge=Judge.ROWS_RATIO, status_detail="column",
                  inputs=inp.gauge(cat.NULL_RATIO, {"column": "c"})),
     SignalRecord(SignalKind.SCHEMA_DRIFT, "Schema changes", Unit.COUNT, _UP, _DS, _TS, "data",
@@ -52,14 +71,20 @@ _RECORDS = (
                  "reference", required=_DS, default_warning="0", default_critical="1",
                  note="changes per batch, judged strictly above the level: any change is a "
                       "warning, more than one critical",
-                 value=lambda q: f"max(sum without (change) ({cat.SCHEMA_CHANGES.name}{q.m}))",
-                 source=pq.series(cat.SCHEMA_CHANGES), compute=_dataset("schema"),
+                 producers=_SIDECAR, metric=cat.SCHEMA_CHANGES, aggregation=_MAX,
+                 fed_by=_any_dataset, examples=(Example(_TX, "1", "3"),),
+                 value=lambda q: _MAX.promql(
+                     f"sum without (change) ({cat.SCHEMA_CHANGES.name}{q.m})"),
+                 compute=_dataset("schema"),
                  inputs=inp.gauge(cat.SCHEMA_CHANGES, {"change": "added"})),
     SignalRecord(SignalKind.NEW_CATEGORY_SHARE, "New categories", Unit.RATIO, _UP,
                  ("dataset", "column", "model", "version", "feature"), _TS, "data",
                  "share of rows whose category the reference never saw (SDK-fed: the "
                  "whole fleet's, from counts summed over replicas)",
                  default_warning="1%", default_critical="5%", grafana_unit="percentunit",
+                 producers=_SIDECAR, metric=cat.NEW_CATEGORY, aggregation=_MAX,
+                 examples=(Example({"model": "m"}, "1%", "5%"),
+                           Example(_TX_COL, "1%", "5%", name="dataset")),
                  value=fleet.fleet_value(_NEW_VALUE, fleet.NEW_SHARE), source=_new_source,
                  recordings=fleet.new_share_rules, settle=fleet.fleet_settle,
                  compute=Compute("drift", {"dataset": "new_categories",
@@ -72,41 +97,42 @@ _RECORDS = (
                  ("dataset", "column"), _TS, "data",
                  "share of rows outside the contract's allowed values", required=_DS,
                  default_warning="0.1%", default_critical="1%", grafana_unit="percentunit",
-                 note="contract `allowed_values`", value=pq.gauge("max", cat.DATASET_DISALLOWED),
-                 source=pq.series(cat.DATASET_DISALLOWED), compute=_dataset("disallowed"),
+                 note="contract `allowed_values`", producers=_SIDECAR,
+                 metric=cat.DATASET_DISALLOWED, aggregation=_MAX, fed_by=_allowed_values,
+                 examples=(Example(_TX_COL, "0.1%", "1%"),),
+                 compute=_dataset("disallowed"),
                  status_detail="features",
                  inputs=inp.gauge(cat.DATASET_DISALLOWED, {"column": "c"})),
     SignalRecord(SignalKind.ROW_COUNT, "Rows per batch", Unit.COUNT, _DOWN, _DS, _TS, "data",
                  "rows in the latest batch", learnable=True, required=_DS,
                  default_warning="50% baseline", default_critical="20% baseline",
-                 note="rows per batch", value=pq.gauge("max", cat.DATASET_ROWS),
-                 source=pq.series(cat.DATASET_ROWS), compute=_dataset("rows"),
+                 note="rows per batch", producers=_SIDECAR, metric=cat.DATASET_ROWS,
+                 aggregation=_MAX, fed_by=_any_dataset,
+                 examples=(Example(_TX, "50% baseline", "20% baseline",
+                                   {"objective": "99%", "sli_threshold": 100}),),
+                 compute=_dataset("rows"),
                  inputs=inp.gauge(cat.DATASET_ROWS)),
 )
 
 _LEGEND = "{{dataset}}.{{column}}"
 PANELS = {
     SignalKind.FRESHNESS_LAG: Panel(
-        "Data", 1, "Freshness lag", lambda m: f"max by (dataset) ({cat.FRESHNESS.name}{m})",
+        "Data", 1, "Freshness lag", None,
         "{{dataset}}", "Now minus the newest event time (or update mark) per dataset; dashed at "
-        "the levels of the objective watching that dataset."),
+        "the levels of the objective watching that dataset.", by="dataset"),
     SignalKind.NULL_RATIO: Panel(
-        "Data", 2, "Null ratio per column",
-        lambda m: f"max by (dataset, column) ({cat.NULL_RATIO.name}{m})", _LEGEND,
+        "Data", 2, "Null ratio per column", None, _LEGEND,
         "Share of nulls per column in the latest batch; each column is dashed at the levels of "
-        "the objective watching it (none where no objective does)."),
+        "the objective watching it (none where no objective does).", by="dataset, column"),
     SignalKind.SCHEMA_DRIFT: Panel(
-        "Data", 3, "Schema changes",
-        lambda m: f"max by (dataset, change) ({cat.SCHEMA_CHANGES.name}{m})",
-        "{{dataset}} {{change}}",
+        "Data", 3, "Schema changes", None, "{{dataset}} {{change}}",
         "Columns added, removed or retyped per dataset against its contract or reference; "
         "schema objectives add their total line, dashed at their levels (any change is a "
-        "warning, more than one critical).", style="lines"),
+        "warning, more than one critical).", style="lines", by="dataset, change"),
     SignalKind.DISALLOWED_VALUE_SHARE: Panel(
-        "Data", 3.5, "Disallowed values per column",
-        lambda m: f"max by (dataset, column) ({cat.DATASET_DISALLOWED.name}{m})", _LEGEND,
+        "Data", 3.5, "Disallowed values per column", None, _LEGEND,
         "Share of rows outside the contract's allowed values per column in the latest batch; "
-        "dashed at the levels of the objective watching that column."),
+        "dashed at the levels of the objective watching that column.", by="dataset, column"),
     SignalKind.NEW_CATEGORY_SHARE: Panel(
         "Model", 4.5, "New categories (share of rows)",
         fleet.fleet_panel("model, feature", fleet.NEW_SHARE, "", cat.NEW_CATEGORY),
@@ -116,10 +142,10 @@ PANELS = {
         "new-category objective's levels (a dataset file's share is on its objective's "
         "detail dashboard).", sdk_only=True),
     SignalKind.ROW_COUNT: Panel(
-        "Data", 5, "Rows per batch", lambda m: f"max by (dataset) ({cat.DATASET_ROWS.name}{m})",
+        "Data", 5, "Rows per batch", None,
         "{{dataset}}", "Rows in the latest batch per dataset; dashed at the levels of a "
         "row-count objective with absolute levels (baseline-relative ones are on its detail "
-        "dashboard)."),
+        "dashboard).", by="dataset"),
 }
 
 RECORDS = tuple(replace(r, panel=PANELS.get(r.kind)) for r in _RECORDS)

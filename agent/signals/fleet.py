@@ -81,11 +81,17 @@ _ON = f"{_MODEL}, objective, signal"             # a model's series within the o
 
 
 def fleet_of(drift: Any, o: Any, labels: Mapping[str, str], rec: str) -> Fleet:
-    """The fleet parameters of an objective: the spec's ``drift`` settings and its own."""
+    """The fleet parameters of an objective: the spec's ``drift`` settings and its own. The
+    fleet's floors are the fixed ones unless the spec sets its own (``min_ks_effect``,
+    ``min_psi``): a floor derived from the sizes needs per-column sizes the rules do not keep."""
+    from detectors.levels import FIXED_MIN_KS, FIXED_MIN_PSI
+
     warning = o.warning_threshold
+    min_ks = FIXED_MIN_KS if drift.min_ks_effect is None else drift.min_ks_effect
+    min_psi = FIXED_MIN_PSI if drift.min_psi is None else drift.min_psi
     return Fleet(labels, rec, format_duration(drift.fleet_window), drift.fleet_window,
                  drift.fleet_bins, o.alpha or drift.alpha, drift.correction,
-                 o.drift_calibration(drift.calibration), drift.min_ks_effect, drift.min_psi,
+                 o.drift_calibration(drift.calibration), min_ks, min_psi,
                  drift.reference_size, None if warning is None else warning.value)
 
 

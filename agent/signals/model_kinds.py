@@ -9,10 +9,13 @@ import agent.signals.inputs as inp
 import agent.signals.query_shapes as pq
 from agent import catalogue as cat
 from agent.signals.record import (
+    Aggregation,
     Compute,
     Direction,
+    Example,
     Judge,
     Panel,
+    Producer,
     Query,
     SignalKind,
     SignalRecord,
@@ -23,6 +26,9 @@ from agent.units import Base, Unit
 _UP, _EV, _TS = Direction.HIGHER_IS_WORSE, SLIType.EVENTS, SLIType.TIMESLICES
 _MODEL_SEL = ("model", "version")
 _SCRAPED = ("model", "version", "scrape")
+_SDK, _SIDECAR = (Producer.SDK,), (Producer.SIDECAR,)
+_MAX = Aggregation.MAX
+_M = {"model": "m"}
 _ALL = cat.OUTCOMES
 _SENTIMENTS = cat.SENTIMENTS
 _FALLBACKS = pq.counter_events(cat.REQUESTS, f'outcome="{cat.OUTCOMES[2]}"')
@@ -46,13 +52,15 @@ def _only_dataset(build: inp.Inputs) -> inp.Inputs:
 
 def _drift(kind: SignalKind, title: str, sdk: pq.DriftSet, selectors: tuple[str, ...],
            meaning: str, labels: dict[str, str], note: str, windows: str,
-           threshold: cat.Metric, predictions: bool) -> SignalRecord:
+           threshold: cat.Metric, predictions: bool, examples: tuple[Example, ...]
+           ) -> SignalRecord:
     """SDK-fed drift is the fleet's (summed counts, :mod:`agent.signals.fleet`); a dataset file's
     is its checker's gauges. The no-data source is the counts: any replica alive keeps them
     present."""
     return SignalRecord(
         kind, title, Unit.EFFECT_SIZE, _UP, selectors, _TS, "model", meaning,
         default_warning="0.1", default_critical="0.25", unit_text=_EFFECT, note=note,
+        producers=_SIDECAR, metric=sdk[0], aggregation=_MAX, examples=examples,
         value=fleet.fleet_value(pq.drift_value(sdk, _FILE)),
         source=pq.drift_source(sdk, _FILE, (cat.DRIFT_WINDOW_RANK.name + "_count",) + (
             () if predictions else (cat.DRIFT_CATEGORY_SAMPLES.name,))),
@@ -97,48 +105,59 @@ _RECORDS = (
            "numbers, PSI for categories) when significant, else 0",
            {"feature": "f", "test": "ks"},
            "or dataset, column: a polled file against its reference; " + _CALIBRATED,
-           "features", cat.DRIFT_THRESHOLD, False),
+           "features", cat.DRIFT_THRESHOLD, False, (
+               Example(_M, "0.1", "0.2"),
+               Example({"dataset": "tx"}, "0.1", "0.2", {"alpha": 0.001}, name="dataset"),
+               # without `warning:` each column against its calibrated threshold
+               Example(_M, None, "0.3", name="calibrated"),
+               Example({"dataset": "tx", "column": "amount"}, None, "0.3",
+                       name="calibrated-dataset"))),
     _drift(SignalKind.PREDICTION_DRIFT, "Prediction drift", _PREDICTIONS,
            (*_MODEL_SEL, "dataset", "column"),
            "effect size of the predictions' shift against the reference when significant, "
            "else 0", {"test": "ks"}, _CALIBRATED, "predictions",
-           cat.PREDICTION_DRIFT_THRESHOLD, True),
+           cat.PREDICTION_DRIFT_THRESHOLD, True, (Example(_M, "0.1", "0.2"),)),
     SignalRecord(SignalKind.FALLBACK_RATE, "Fallback rate", Unit.RATIO, _UP, _MODEL_SEL, _EV,
                  "model", "share of calls answered by a fallback", grafana_unit="percentunit",
-                 value=pq.ratio(_FALLBACKS), events=_FALLBACKS, source=pq.series(cat.REQUESTS),
+                 producers=_SDK, metric=cat.REQUESTS, examples=(Example(_M, "2%", "10%"),),
+                 value=pq.ratio(_FALLBACKS), events=_FALLBACKS,
                  compute=Compute("counts", {"bad": cat.OUTCOMES[2], "of": _ALL}),
                  judge=Judge.BAD_RATIO,
                  inputs=inp.counter_ratio(cat.REQUESTS, "outcome", cat.OUTCOMES[2],
                                           cat.OUTCOMES[0])),
     SignalRecord(SignalKind.NEGATIVE_FEEDBACK_RATE, "Negative feedback rate", Unit.RATIO, _UP,
                  _MODEL_SEL, _EV, "model", "share of user feedback that is negative",
-                 grafana_unit="percentunit", value=pq.ratio(_NEGATIVE), events=_NEGATIVE,
-                 source=pq.series(cat.FEEDBACK),
+                 grafana_unit="percentunit", producers=_SDK, metric=cat.FEEDBACK,
+                 examples=(Example(_M, "10%", "30%"),),
+                 value=pq.ratio(_NEGATIVE), events=_NEGATIVE,
                  compute=Compute("counts", {"bad": _SENTIMENTS[1], "of": _SENTIMENTS}),
                  judge=Judge.BAD_RATIO,
                  inputs=inp.counter_ratio(cat.FEEDBACK, "sentiment", _SENTIMENTS[1],
                                           _SENTIMENTS[0])),
     SignalRecord(SignalKind.TOKEN_RATE, "Token rate", Unit.PER_SECOND, _UP, _SCRAPED, _TS,
                  "cost", "tokens processed per second (input and output)", learnable=True,
+                 producers=(Producer.SDK, Producer.SCRAPE), metric=cat.TOKENS,
+                 examples=(Example(_M, "3x baseline", "10x baseline",
+                                   {"objective": "99%", "sli_threshold": 100}),),
                  value=lambda q: f"sum(rate({cat.TOKENS.name}{q.m}[{q.w}]))",
-                 source=pq.series(cat.TOKENS),
                  compute=Compute("per_second", {"attrs": ("tokens",)}),
                  inputs=inp.rate(cat.TOKENS, {"token_type": cat.TOKEN_TYPES[1]})),
     SignalRecord(SignalKind.COST_PER_1K, "Cost per 1,000 requests", Unit.USD, _UP, _MODEL_SEL,
                  _TS, "cost", "spend in US dollars per 1,000 inference calls (requests, not "
                  "tokens)", learnable=True, grafana_unit="currencyUSD",
                  note="per 1,000 requests (calls), not per 1,000 tokens",
+                 producers=_SDK, metric=cat.COST, examples=(Example(_M, "$2", "$5"),),
                  value=lambda q: (f"1000 * sum(rate({cat.COST.name}{q.m}[{q.w}])) / "
                                   f"sum(rate({cat.REQUESTS.name}{q.m}[{q.w}]))"),
-                 source=pq.series(cat.COST),
                  compute=Compute("per_request", {"attr": "cost", "per": 1000.0, "of": _ALL}),
                  inputs=_cost_inputs),
     SignalRecord(SignalKind.DAILY_SPEND, "Daily spend", Unit.USD, _UP, _MODEL_SEL, _TS, "cost",
                  "spend in US dollars over the last day", default_warning="120% budget",
                  relative_to=Base.BUDGET,
                  default_critical="150% budget", grafana_unit="currencyUSD",
-                 value=lambda q: f"sum(increase({cat.COST.name}{q.m}[1d]))",
-                 source=pq.series(cat.COST), settle=86400.0,
+                 producers=_SDK, metric=cat.COST,
+                 examples=(Example(_M, "120% budget", "150% budget", {"budget": 100}),),
+                 value=lambda q: f"sum(increase({cat.COST.name}{q.m}[1d]))", settle=86400.0,
                  compute=Compute("window_sum", {"attr": "cost", "seconds": 86400.0}),
                  inputs=_spend_inputs),
     SignalRecord(SignalKind.DRIFT_DETECTION_TIME, "Drift detection time", Unit.SECONDS, _UP,
@@ -147,7 +166,9 @@ _RECORDS = (
                  required=("objective",), grafana_unit="s",
                  note="time a shift of a drift objective's critical size takes to be detected; "
                       "e.g. 15m / 1h",
-                 value=pq.gauge("max", cat.DRIFT_DETECTION), source=pq.series(cat.DRIFT_DETECTION),
+                 producers=_SIDECAR, metric=cat.DRIFT_DETECTION, aggregation=_MAX,
+                 # the every-kind spec names each example objective k-<kind>
+                 examples=(Example({"objective": "k-feature-drift"}, "15m", "1h"),),
                  compute=Compute("detection"), status_detail="detail",
                  inputs=inp.gauge(cat.DRIFT_DETECTION, {"signal": "feature_drift"})),
 )
@@ -164,10 +185,9 @@ PANELS = {
         "fleet's, the worst replica's own view. Dashed at the drift objective's levels.",
         sdk_only=True),
     SignalKind.DRIFT_DETECTION_TIME: Panel(
-        "Model", 3, "Drift detection time (shift of the critical size)",
-        lambda m: f"max by (objective) ({cat.DRIFT_DETECTION.name}{m})", "{{objective}}",
+        "Model", 3, "Drift detection time (shift of the critical size)", None, "{{objective}}",
         "How long a shift of each drift objective's critical size takes to be detected at its "
-        "warning level; dashed at the detection-time objective's levels."),
+        "warning level; dashed at the detection-time objective's levels.", by="objective"),
     SignalKind.PREDICTION_DRIFT: Panel(
         "Model", 4, "Prediction drift",
         fleet.fleet_panel("model", fleet.SCORE, fleet.PREDICTIONS_ONLY,

@@ -1,19 +1,23 @@
 """The record type of a signal kind: everything a consumer needs to know about one kind.
 
-A record says what the signal means (unit, direction, selectors, defaults), how Prometheus
-computes it (value and bad/total events), how the sidecar computes and judges it (a named
-computation shape with its parameters, a judgement basis), which series a no-data alert watches,
-its dashboard panel and the raw series its generated promtool tests feed. The spec model, the
-rule and dashboard generators and the sidecar evaluator read records; none of them names a kind.
+A record says what the signal means (unit, direction, selectors, defaults), who produces its
+series and under which names elsewhere (OpenTelemetry, the model servers' presets), how values
+aggregate across series and replicas, how Prometheus computes it (value and bad/total events), how
+the sidecar computes and judges it (a named computation shape with its parameters, a judgement
+basis), which series a no-data alert watches, its dashboard panel, the raw series its generated
+promtool tests feed and a worked example (the every-kind test spec and the docs are built from
+it). The spec model, the rule and dashboard generators and the sidecar evaluator read records;
+none of them names a kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from agent.catalogue import Metric
 from agent.units import Base, Unit
 
 
@@ -32,6 +36,7 @@ class SignalKind(str, Enum):
     GPU_UTILIZATION = "gpu_utilization"
     GPU_MEMORY_RATIO = "gpu_memory_ratio"
     GPU_TEMPERATURE = "gpu_temperature"
+    KV_CACHE_USAGE = "kv_cache_usage"
     FRESHNESS_LAG = "freshness_lag"
     NULL_RATIO = "null_ratio"
     SCHEMA_DRIFT = "schema_drift"
@@ -65,6 +70,51 @@ class SLIType(str, Enum):
 
     EVENTS = "events"        # good / total from counters or histogram buckets (exact ratio of sums)
     TIMESLICES = "timeslices"  # share of time a gauge met its threshold (OpenSLO Timeslices)
+
+
+class Producer(str, Enum):
+    """Who produces a kind's series: the inference process's SDK, the sidecar (datasets, jobs,
+    GPUs, drift), an OpenTelemetry exporter through the sidecar's OTLP door, or a scrape target
+    (a model server) whose own series the rules read and whose value the sidecar re-exports."""
+
+    SDK = "sdk"
+    SIDECAR = "sidecar"
+    OTLP = "otlp"
+    SCRAPE = "scrape"
+
+
+class Aggregation(str, Enum):
+    """How a kind's values combine across series and replicas, the same in the rules, the
+    panels, the scrape path and the sidecar: counts add (``sum``: counters, histogram buckets,
+    requests waiting or running); shares, levels, ages and temperatures take the worst series
+    (``max``), since two engines at 60 % and 70 % are not at 130 %."""
+
+    SUM = "sum"
+    MAX = "max"
+
+    def promql(self, expr: str, by: str = "") -> str:
+        return f"{self.value} by ({by}) ({expr})" if by else f"{self.value}({expr})"
+
+    def combine(self, values: Iterable[float]) -> float | None:
+        """The values combined; None when there are none."""
+        got = list(values)
+        if not got:
+            return None
+        return float(sum(got)) if self is Aggregation.SUM else float(max(got))
+
+
+@dataclass(frozen=True)
+class Example:
+    """A worked objective of the kind: its selector, levels and any further fields (a budget,
+    an SLI level, a quantile). ``name`` tells variants of one kind apart (a dataset file's
+    drift beside the SDK's). The every-kind test spec, the README and the docs are built from
+    the examples, so adding a kind touches no test file."""
+
+    selector: Mapping[str, str] = field(default_factory=dict)
+    warning: str | None = None
+    critical: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""
 
 
 class Judge(str, Enum):
@@ -137,18 +187,24 @@ class Panel:
     """The kind's panel on the service dashboard. ``style``: ``series`` (the raw series, each
     coloured by the objective whose selector picks it), ``lines`` (the raw series plus one line
     per objective, dashed at its levels), ``quantile`` (p50/p95/p99 plus objective lines),
-    ``state`` (named discrete states), ``objectives`` (objective lines only, shown when any)."""
+    ``state`` (named discrete states), ``objectives`` (objective lines only, shown when any).
+    ``expr`` None: the record's metric aggregated by its aggregation over ``by``."""
 
     row: str                     # Infrastructure | Data | Model | Cost | Jobs
     order: float                 # position in the row among the dashboard's own panels
     title: str
-    expr: Callable[[str], str]   # matchers → PromQL over the raw series
+    expr: Callable[[str], str] | None  # matchers → PromQL over the raw series
     legend: str
     description: str
     style: str = "series"
     width: int = 12
     sdk_only: bool = False       # objectives on a dataset file are drawn on the file's panel
     raw_thresholds: bool = False  # "lines": also colour the raw series per objective
+    by: str = ""                 # the labels the record's metric is shown by (expr None)
+
+
+#: what feeds a kind besides its objectives: a predicate over the spec's ``sources``
+Fed = Callable[[Any], bool]
 
 
 @dataclass(frozen=True)
@@ -169,6 +225,19 @@ class SignalRecord:
     grafana_unit: str = "short"
     unit_text: str | None = None         # how the docs spell the unit when it says more
     note: str = ""                       # the docs' note column
+    #: who produces the kind's series, the main producer first
+    producers: tuple[Producer, ...] = ()
+    #: the kind's series in the catalogue (an SDK's, the sidecar's, or the sidecar's re-export
+    #: of a scraped value); its OpenTelemetry name is the catalogue's ``otel_name``
+    metric: Metric | None = None
+    #: how values combine across series and replicas (rules, panels, scrape path, sidecar)
+    aggregation: Aggregation = Aggregation.SUM
+    #: a value read from a scrape target is re-exported by the sidecar as ``metric``, the
+    #: target's name in its last label (a queue, a source)
+    reexport: bool = False
+    #: a source of the spec that feeds the kind without an objective (a GPU, a dataset file)
+    fed_by: Fed | None = None
+    examples: tuple[Example, ...] = ()   # worked objectives, the first the docs' example
     value: PromValue | None = None       # PromQL of the value (None: from the objective)
     events: PromEvents | None = None     # PromQL (bad, total) for events SLIs
     source: Source | None = None         # the raw series a no-data alert watches
@@ -194,6 +263,17 @@ class SignalRecord:
     #: what a relative level ("2x", "120%") multiplies when it names neither
     relative_to: Base = Base.BASELINE
 
+    def __post_init__(self) -> None:
+        """A gauge kind's value is its metric aggregated as the record says, and its no-data
+        source that metric, unless the record gives its own PromQL."""
+        m = self.metric
+        if m is None:
+            return
+        if self.value is None and m.type == "gauge":
+            object.__setattr__(self, "value", _gauge_value(m, self.aggregation))
+        if self.source is None:
+            object.__setattr__(self, "source", _series(m))
+
     @property
     def info(self) -> SignalRecord:
         return self
@@ -205,6 +285,30 @@ class SignalRecord:
     @property
     def docs_unit(self) -> str:
         return self.unit_text or self.unit.value.replace("_", " ")
+
+    @property
+    def otel_name(self) -> str | None:
+        """The OpenTelemetry instrument the kind's series has (semantic conventions first)."""
+        return None if self.metric is None else self.metric.otel_name
+
+    def panel_expr(self, matchers: str) -> str:
+        """PromQL of the kind's panel over our own series (the SDK's or the sidecar's)."""
+        d = self.panel
+        if d is None:
+            raise ValueError(f"{self.kind.value}: no panel in its record")
+        if d.expr is not None:
+            return d.expr(matchers)
+        if self.metric is None:
+            raise ValueError(f"{self.kind.value}: a panel without expr needs the record's metric")
+        return self.aggregation.promql(f"{self.metric.name}{matchers}", d.by)
+
+
+def _gauge_value(m: Metric, agg: Aggregation) -> PromValue:
+    return lambda q: agg.promql(f"{m.name}{q.m}")
+
+
+def _series(m: Metric) -> Source:
+    return lambda q: m.name
 
 
 #: the older name: a record is the signal's info

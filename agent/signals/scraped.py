@@ -1,5 +1,6 @@
 """PromQL over a scrape target's own series (presets: vLLM, TGI, Triton, TorchServe), shaped by
-the record of the kind a mapping feeds: a quantile, a rate, a ratio of counters or a gauge."""
+the record of the kind a mapping feeds: a quantile, a rate, a ratio of counters or a gauge
+combined across the target's series as the record aggregates (the sidecar's scraper alike)."""
 
 from __future__ import annotations
 
@@ -56,4 +57,4 @@ def scraped_value(r: SignalRecord, m: Any, window: str, quantile: float | None =
                 f"(rate({_sel(m.metric, m.labels, '_bucket')}[{w}])))")
     if r.unit is Unit.PER_SECOND:
         return f"sum(rate({_sel(m.metric, m.labels)}[{w}]))"
-    return f"sum({_sel(m.metric, m.labels)})"
+    return r.aggregation.promql(_sel(m.metric, m.labels))

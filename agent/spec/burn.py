@@ -171,7 +171,7 @@ class TierWindows:
                 "meaning": self.describe()}
 
 
-def _round_to(seconds: float, step: float) -> float:
+def round_to(seconds: float, step: float) -> float:
     if step <= 0:
         return seconds
     return max(step, round(seconds / step) * step)
@@ -237,12 +237,12 @@ def resolve_tier(tier: BurnTier, period: float, evaluation_interval: float, step
         factor = tier.budget_share * period / long
     else:
         assert tier.window_fraction is not None
-        long = _round_to(period * tier.window_fraction, evaluation_interval)
+        long = round_to(period * tier.window_fraction, evaluation_interval)
         factor = tier.budget_share / tier.window_fraction
     if tier.short is not None:
         short = tier.short
     else:
-        short = max(_round_to(long / SHORT_DIVISOR, evaluation_interval), step)
+        short = max(round_to(long / SHORT_DIVISOR, evaluation_interval), step)
     return TierWindows(tier.name, tier.severity, tier.budget_share, long, short,
                        float(f"{factor:.10g}"), period, tier.for_, dict(tier.labels),
                        dict(tier.annotations))
@@ -288,7 +288,7 @@ def _widened(t: TierWindows, evaluation_interval: float, step: float) -> TierWin
     """The tier at the finest windows the SLI can show: short = the SLI step, long = the
     shortest window holding two steps and MIN_EVALUATIONS evaluations; the factor follows from
     the same budget share spent in the wider window."""
-    long = _round_to(max(t.long, MIN_LONG_STEPS * step, MIN_EVALUATIONS * evaluation_interval),
+    long = round_to(max(t.long, MIN_LONG_STEPS * step, MIN_EVALUATIONS * evaluation_interval),
                      evaluation_interval)
     factor = float(f"{t.budget_share * t.period / long:.10g}")
     return replace(t, long=long, short=step, factor=factor)

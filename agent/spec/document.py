@@ -19,8 +19,16 @@ from agent.spec.burn import (
     default_tiers,
     fit_tiers,
 )
-from agent.spec.fields import LABEL_RE, Duration, StrictModel, as_duration, check_name
+from agent.spec.fields import (
+    LABEL_RE,
+    Duration,
+    StrictModel,
+    as_duration,
+    check_name,
+    problems_error,
+)
 from agent.spec.objective import Objective, Selector, as_quantile, parse_quantile
+from agent.spec.otlp import Match, check_match, parse_match
 from agent.spec.runtime import SDK, Limits, Sidecar, Webhook
 from agent.spec.signals import SLIType
 from agent.spec.sources import GPU, Contract, Dataset, Freshness, Range, ScrapeTarget, Sources
@@ -40,12 +48,41 @@ class ModelRef(StrictModel):
     features: list[str] | None = None
     categorical: list[str] = Field(default_factory=list,
                                    description="features drift-tested with chi-square/PSI")
+    time_like: list[str] = Field(default_factory=list, description="this model's features "
+                                 "that are clocks, dates, sequences or ids: left out of its "
+                                 "drift test (other models' features of the same name are not)")
     description: str | None = None
+    otlp: bool | str | None = Field(
+        default=None, description="fed by OTLP: true (gen_ai.request.model is the name), "
+        "the gen_ai.request.model value, or ATTRIBUTE=VALUE such as http.route=/v1/predict")
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "a model name")
+
+    _v_otlp = field_validator("otlp")(lambda cls, v: check_match(v))
+
+    @model_validator(mode="after")
+    def _time_like(self) -> ModelRef:
+        """A time-like feature is left out of the test, so it cannot also be tested as a
+        category, and it must be one of ``features`` when those are declared."""
+        problems = []
+        for i, f in enumerate(self.time_like):
+            if f in self.categorical:
+                problems.append((f"time_like[{i}]", f"feature {f!r} is also in categorical: a "
+                                 "time-like feature is left out of the drift test; remove it "
+                                 "from one of the lists", f))
+            elif self.features is not None and f not in self.features:
+                problems.append((f"time_like[{i}]", f"feature {f!r} is not a feature of this "
+                                 f"model; declared: {', '.join(self.features)}", f))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    @property
+    def otlp_match(self) -> Match | None:
+        return parse_match(self.otlp, self.name)
 
 
 class Drift(StrictModel):
@@ -66,11 +103,13 @@ class Drift(StrictModel):
                        "threshold is its effect between reference samples of the window's size "
                        "that all clean columns stay under with this probability; null: the "
                        "objectives' fixed warning/critical floors"})] = 0.999
-    min_ks_effect: float = Field(default=0.025, ge=0, le=1, description="absolute floor under a "
-                                 "calibrated KS D threshold (large windows)")
-    min_psi: float = Field(default=0.01, ge=0, allow_inf_nan=False,
-                           description="absolute floor under a calibrated "
-                           "PSI threshold (large windows)")
+    min_ks_effect: float | None = Field(
+        default=None, ge=0, le=1, description="fixed floor under a calibrated KS D threshold; "
+        "null (default): the floor follows the sizes (a column's threshold stops shrinking past "
+        "10,000 effective rows)")
+    min_psi: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="fixed floor under a calibrated "
+        "PSI threshold; null (default): the floor follows the sizes")
     fleet_bins: int = Field(default=10, ge=2, le=50, description="equal-probability bins of "
                             "the reference each numeric feature's sampled values are counted in "
                             "(mergeable across replicas; the fleet drift rules read them)")

@@ -55,7 +55,8 @@ def _print(node: Any) -> str:
         if node.offset is not None or node.at is not None:
             raise CounterQueryError(f"{node}: offset and @ cannot be combined with counter: true;"
                                     " write the windowed query with counter: false")
-        return f"rate({node}[{WINDOW}])"
+        text = str(node)
+        return f"rate({text.removesuffix('{}')}[{WINDOW}])"     # the parser prints x as x{}
     if isinstance(node, (pp.MatrixSelector, pp.SubqueryExpr)):
         raise CounterQueryError(f"{node} already takes a range; with counter: true give the "
                                 "counter itself (the window is applied on import)")

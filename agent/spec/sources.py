@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from agent.signals.presets import PRESETS
+from agent.spec.dataset_sql import SqlSource
 from agent.spec.fields import (
     ENV_RE,
     Duration,
@@ -18,7 +20,6 @@ from agent.spec.fields import (
     check_url,
     problems_error,
 )
-from agent.spec.presets import PRESETS
 from agent.spec.signals import SignalKind
 
 
@@ -130,6 +131,23 @@ class ScrapeTarget(StrictModel):
     metrics: dict[SignalKind, str | MetricMap] = Field(default_factory=dict)
     auth: ScrapeAuth | None = Field(default=None, description="credentials read from the "
                                     "environment; the URL is shown and logged redacted")
+    allow_link_local: bool = Field(default=False, description="scrape a link-local or cloud "
+                                   "metadata address (169.254.0.0/16, fe80::/10, "
+                                   "metadata.google.internal...): refused by default")
+
+    @model_validator(mode="after")
+    def _reach(self) -> ScrapeTarget:
+        from urllib.parse import urlsplit
+
+        from agent.redact import redact_url
+        from agent.spec.reach import refused
+
+        why = None if self.allow_link_local else refused(urlsplit(self.url).hostname or "")
+        if why:
+            raise problems_error([("url", f"{why}: refused (it can hand out the machine's "
+                                   "cloud credentials); set allow_link_local: true on the "
+                                   "target if this is really intended", redact_url(self.url))])
+        return self
 
     @model_validator(mode="after")
     def _model_label(self) -> ScrapeTarget:
@@ -244,16 +262,35 @@ class DatasetDrift(StrictModel):
                                                              "per row (ids); reported as skipped")
     categorical: list[str] = Field(default_factory=list, description="numeric columns to test "
                                    "as categories (codes); text and bool columns always are")
+    time_like: list[str] | None = Field(
+        default=None, description="columns that are clocks, dates, sequences or ids: left out "
+        "of the drift test (offered as freshness and volume); null: recognised by dtype, order "
+        "and name; a list: exactly these")
 
 
 class Dataset(StrictModel):
     name: str
     path: str | None = Field(default=None, description="CSV or Parquet file polled for checks")
+    sql: SqlSource | None = Field(default=None, description="a table or read-only query in a "
+                                  "SQL database, polled with aggregate queries (instead of path)")
     reference: str | None = Field(default=None, description="CSV or Parquet reference for drift")
     format: Literal["auto", "csv", "parquet"] = "auto"
     poll_interval: Duration = 60.0
     contract: Contract = Field(default_factory=Contract)
     drift: DatasetDrift = Field(default_factory=DatasetDrift)
+    allow_symlinks_out: bool = Field(default=False, description="read path and reference even "
+                                     "when a symlink leads out of the folder they are written "
+                                     "in (refused by default: see agent/spec/paths.py)")
+
+    @property
+    def named_columns(self) -> set[str]:
+        """Columns the spec itself names for this dataset (contract and drift settings): the
+        only ones, with the reference's, that may become labels on the open /metrics."""
+        c, d = self.contract, self.drift
+        out = set(c.columns) | set(c.max_null_ratio) | set(c.ranges) | set(c.allowed_values)
+        if c.freshness is not None and c.freshness.column:
+            out.add(c.freshness.column)
+        return out | set(d.columns or []) | set(d.categorical) | set(d.exclude)
 
     _v_poll = field_validator("poll_interval", mode="before")(lambda cls, v: as_duration(v))
 
@@ -261,6 +298,27 @@ class Dataset(StrictModel):
     @classmethod
     def _name(cls, v: str) -> str:
         return check_name(v, "a dataset name")
+
+    @model_validator(mode="after")
+    def _one_place(self) -> Dataset:
+        if self.path is not None and self.sql is not None:
+            raise problems_error([("sql", "a dataset is a file (path) or a database (sql), not "
+                                   "both: declare two datasets", None)])
+        fresh = self.contract.freshness
+        if self.sql is not None and fresh is not None and fresh.column and \
+                fresh.column != self.sql.time_column:
+            raise problems_error([("contract.freshness.column", "a SQL dataset's freshness is "
+                                   "read on sql.time_column: leave this out or give the same "
+                                   "column", fresh.column)])
+        return self
+
+    @property
+    def freshness_column(self) -> str | None:
+        """The event-time column freshness reads: the contract's, else the SQL time column."""
+        fresh = self.contract.freshness
+        if fresh is not None and fresh.column:
+            return fresh.column
+        return self.sql.time_column if self.sql is not None else None
 
 
 class Sources(StrictModel):

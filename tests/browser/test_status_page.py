@@ -37,6 +37,8 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
     port = free_port()
     data["sidecar"].update(listen=f"127.0.0.1:{port}", state_dir=str(tmp / "state"),
                            interval=f"{INTERVAL:g}s")
+    fraud = next(m for m in data["models"] if m["name"] == "fraud")   # a clock among its inputs
+    fraud.update(features=[*fraud["features"], "event_seq"], time_like=["event_seq"])
     path = tmp / "slo.yaml"
     path.write_text(yaml.safe_dump(data))
     sc = Sidecar(f"http://127.0.0.1:{port}", path, tmp / "state", log_path=tmp / "sidecar.log")
@@ -154,7 +156,8 @@ def test_detail_view_draws_history_and_transitions(sidecar: Sidecar, page: Any) 
     status = sidecar.status()
     history = json.loads(sidecar.get("/history/retrain-success")[1])
     assert len(history["points"]) >= 2 and history["transitions"]
-    assert status["sources"]["ingest"]["instances"][0]["instance"] == "browser-test"
+    # a client that only sent job events is a run of its job, not an SDK instance (issue 31)
+    assert status["sources"]["ingest"]["instances"] == [], status["sources"]["ingest"]
     code, body = sidecar.get("/objectives/no-such-thing")
     assert code == 404 and b"retrain-success" in body
     assert not page.problems, page.problems
@@ -173,5 +176,45 @@ def test_accessibility_and_screenshot(sidecar: Sidecar, page: Any) -> None:
     page.goto(sidecar.url + "/objectives/fraud-latency-p95")
     assert _axe(page) == []
     page.goto(sidecar.url + "/login")
+    assert _axe(page) == []
+    assert not page.problems, page.problems
+
+
+def test_drift_detail_says_what_decided_each_column_and_what_was_left_out(
+        sidecar: Sidecar, page: Any) -> None:
+    """A model's feature windows (5,000 reference rows, then a window with ``amount`` shifted):
+    the drift objective's page shows each column's threshold and the rule that decided it, and
+    lists the declared time-like feature as left out, with what to watch it as instead."""
+    import numpy as np
+
+    rng = np.random.default_rng(9)
+    for part in range(7):
+        shift = 0.0 if part < 5 else 1.0
+        rows = [{"amount": float(a), "age": float(b), "event_seq": float(part * 1000 + i)}
+                for i, (a, b) in enumerate(zip(rng.normal(shift, 1, 1000),
+                                               rng.normal(40, 9, 1000), strict=True))]
+        _send(sidecar, [{"type": "samples", "model": "fraud", "version": "v3",
+                         "features": rows}])
+    deadline = time.monotonic() + 60          # 7,000 rows: applied over a few ticks when loaded
+    while time.monotonic() < deadline:
+        status = sidecar.status()
+        drift = next(o for o in status["objectives"] if o["name"] == "fraud-input-drift")
+        if "amount" in (drift.get("features") or {}):
+            break
+        time.sleep(INTERVAL)
+    page.goto(sidecar.url + "/objectives/fraud-input-drift")
+    table = page.locator("table", has=page.get_by_role("columnheader", name="Decided by"))
+    assert table.count() == 1
+    amount = table.locator("tr", has=page.get_by_role("rowheader", name="amount"))
+    cells = amount.locator("td").all_inner_texts()
+    assert cells[0] == "ks" and "(fixed)" in cells[2] and cells[3] == "fixed", cells
+    age = table.locator("tr", has=page.get_by_role("rowheader", name="age"))
+    assert age.locator("td").all_inner_texts()[3] in ("significance", "fixed")
+    assert table.get_by_role("rowheader", name="event_seq").count() == 0
+    left = page.locator("p", has_text="Left out of the drift test")
+    assert "event_seq" in left.inner_text() and "freshness or volume" in left.inner_text()
+    assert "declared time-like" in left.inner_text()
+    if os.environ.get("DRIFT_PAGE_PNG"):
+        page.screenshot(path=os.environ["DRIFT_PAGE_PNG"], full_page=True)
     assert _axe(page) == []
     assert not page.problems, page.problems

@@ -101,6 +101,15 @@ def test_calibration_is_deterministic_cached_and_bounded() -> None:
     assert window_key(3000) == window_key(3010) <= 3000
 
 
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 10_000_000))
+def test_a_window_key_is_its_own_key(n: int) -> None:
+    """Calibrations are stored under the key and looked up again from it: rounding a key again
+    must not move it (it did: a 3,892-row chunk was calibrated and then not found)."""
+    k = window_key(n)
+    assert window_key(k) == k and k <= n and k >= 0.9 * n - 1
+
+
 @settings(max_examples=150, deadline=None)
 @given(values=st.lists(st.one_of(st.integers(-3, 3), st.floats(-1e6, 1e6)), min_size=1,
                        max_size=300),
@@ -174,24 +183,40 @@ def test_huge_windows_alarm_on_a_real_shift_but_not_on_a_negligible_one() -> Non
         assert all(r.significant for r in results)
         alarms = _alarms(results)
         assert alarms == ({r.feature for r in results} if expect_all else set()), shift
-        # at this size the reference's noise is far below the floor: the floor decides
+        # at this size the reference's noise is below the resolution floor: the floor decides
         assert {r.threshold_source for r in results} == {"floor"}
-    assert cache.stats.misses == 1          # 36 columns of one size: calibrated once
+        assert {r.rule for r in results} == {"floor"}
+        # continuous columns of one size share one closed-form threshold (nothing to draw)
+        assert len({r.threshold for r in results}) == 1
+    assert cache.stats.misses == 0
 
 
 def test_sources_say_where_each_threshold_came_from() -> None:
     """Small windows: the reference's noise is above the floors (calibrated); large ones: the
-    floors decide; pinned floors (calibration off) are the fixed 0.1 as before."""
+    floor derived from the sizes decides; explicit floors win; pinned levels (calibration off)
+    are the fixed 0.1 as before."""
     rng = np.random.default_rng(7)
     small = {r.feature: r for r in detect_drift(_mixture(rng, 1000, [0.0], [0.0], m=5000))}
     for r in small.values():
         assert r.threshold_source == "calibrated" and r.threshold == r.calibrated, r
     large = {r.feature: r for r in detect_drift(_mixture(rng, 50_000, [0.0], [0.0]))}
-    assert (large["x0"].threshold, large["c0"].threshold) == (0.025, 0.01)
+    # 50,000 against 50,000 rows: 25,000 effective, past the 10,000 resolution: the floor is
+    # the column's own threshold at 10,000 effective rows (KS ~ 1/sqrt(size), PSI ~ 1/size)
+    x0, c0 = large["x0"], large["c0"]
+    assert x0.calibrated is not None and c0.calibrated is not None
+    assert x0.threshold == pytest.approx(x0.calibrated * math.sqrt(2.5))
+    assert c0.threshold == pytest.approx(c0.calibrated * 2.5)
     assert {r.threshold_source for r in large.values()} == {"floor"}
+    assert all("10,000 effective rows" in (r.floor_reason or "") for r in large.values())
+    for r in small.values():      # small windows state their floor too: below the threshold
+        assert r.floor is not None and r.floor < r.threshold
+    explicit = {r.feature: r for r in detect_drift(
+        _mixture(rng, 50_000, [0.0], [0.0]), DriftThresholds(min_ks_effect=0.025, min_psi=0.01))}
+    assert (explicit["x0"].threshold, explicit["c0"].threshold) == (0.025, 0.01)
+    assert "set explicitly" in (explicit["x0"].floor_reason or "")
     pinned = {r.feature: r for r in detect_drift(_mixture(rng, 1000, [0.0], [0.0], m=5000),
                                                 DriftThresholds(calibration=None))}
-    assert pinned["x0"].threshold == 0.1 and pinned["x0"].threshold_source == "floor"
+    assert pinned["x0"].threshold == 0.1 and pinned["x0"].threshold_source == "fixed"
 
 
 # -- the issue's proof: no false alarms ---------------------------------------------------------

@@ -107,3 +107,37 @@ def test_names_and_ports_agree_with_deploy(project: Path) -> None:
     rules_mount = next(v for v in services["prometheus"]["volumes"] if "rules" in v)
     assert rules_mount.split(":")[0] == f"./out/prometheus/rules/{spec.service}"
     assert "/etc/prometheus/rules/*.rules.yml" in prom["rule_files"]
+
+
+#: component types the pinned otelcol-contrib image ships (a config naming another fails there)
+COLLECTOR_COMPONENTS = {"receivers": {"otlp"}, "processors": {"batch", "filter"},
+                        "exporters": {"prometheus", "debug", "otlphttp", "otlp"},
+                        "extensions": {"health_check"}}
+
+
+def test_the_collector_forwards_metrics_to_the_sidecar(project: Path) -> None:
+    """No collector binary here: the config is checked as the collector reads it (every
+    pipeline component declared and of a shipped type, ${env:...} set in its container) and
+    its exporter points at the sidecar's own listen port with the ingest token; the exporter's
+    settings themselves are driven against a real sidecar in
+    tests/sidecar/test_otlp_clients.py."""
+    services = compose(project)["services"]
+    spec = load_spec(project / "deploy" / "slo.yaml")
+    cfg = yaml.safe_load((project / "deploy/otel-collector/config.yaml").read_text())
+    for section, types in COLLECTOR_COMPONENTS.items():
+        for name in cfg.get(section, {}):
+            assert name.split("/")[0] in types, f"{section}.{name}: not in the image"
+    for name, pipe in cfg["service"]["pipelines"].items():
+        for section in ("receivers", "processors", "exporters"):
+            for comp in pipe.get(section, []):
+                assert comp in cfg[section], f"pipelines.{name}: {comp} is not declared"
+    exporter = cfg["exporters"]["otlphttp/slo-agent"]
+    assert "otlphttp/slo-agent" in cfg["service"]["pipelines"]["metrics"]["exporters"]
+    host, port = exporter["endpoint"].split("//")[1].split(":")
+    assert host == "agent" and host in services and int(port) == spec.sidecar.port
+    assert exporter["headers"]["Authorization"] == f"Bearer ${{env:{spec.sidecar.token_env}}}"
+    collector = services["otel-collector"]
+    assert spec.sidecar.token_env in collector["environment"]
+    assert collector["environment"][spec.sidecar.token_env] == \
+        services["agent"]["environment"][spec.sidecar.token_env]
+    assert exporter["encoding"] == "proto" and exporter["compression"] == "gzip"

@@ -44,11 +44,6 @@ EXEMPT = {
     "GPU memory per process": "no GPU on the test machine",
     "gpu-hot": "no GPU on the test machine",
     "GPU temperature: gpu-hot": "no GPU on the test machine",
-    "Data-contract failures": "great-expectations contracts run on dataset files the sidecar "
-                              "polls; the demo's dataset arrives as SDK batches",
-    "Dataset drift against the reference file": "the demo's dataset has no reference file "
-                                                "(it arrives as SDK batches)",
-    "Disallowed values per column": "the demo's contract names no allowed_values",
 }
 
 # Annotations that may stay empty, with the reason.

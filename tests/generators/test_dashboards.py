@@ -13,6 +13,7 @@ import pytest
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from agent import catalogue as cat
+from agent.signals.examples import every_kind_spec
 from agent.sli import ObjectivePlan, dashboard_uid, detail_uid, plans, runbook_url
 from agent.spec import load_spec, parse_spec
 from agent.spec.document import Spec
@@ -22,7 +23,6 @@ from dashboards.detail import detail_dashboard, fastest
 from dashboards.panels import STATE_NAMES, STATUS_COLOR, levels
 from dashboards.service_dashboard import service_dashboard
 from detectors.thresholds import classify
-from tests.generators.test_generate import every_kind_spec
 from tests.helpers import EXAMPLE_SPEC
 
 SPECS = {"example": lambda: load_spec(EXAMPLE_SPEC),
@@ -264,11 +264,13 @@ def test_time_to_exhaustion_is_a_stat_of_instant_queries(built: Any) -> None:
     assert all(t["legendFormat"] != "__auto" for t in burn["targets"])
 
 
-def test_readme_signal_table_is_generated_from_the_records() -> None:
-    from dashboards.docs import README, render_readme
+def test_readme_signal_table_and_signal_docs_are_generated_from_the_records() -> None:
+    from dashboards.docs import README, SIGNALS_DOC, render_readme, signals_doc
 
     text = README.read_text(encoding="utf-8")
     assert render_readme(text) == text, "run: python -m dashboards.docs"
+    assert SIGNALS_DOC.read_text(encoding="utf-8") == signals_doc(), \
+        "run: python -m dashboards.docs"
 
 
 def test_rules_and_dashboards_read_the_same_defaults() -> None:

@@ -11,10 +11,12 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.signals import record
+from agent.signals.examples import sources_for
 from agent.sli import plans
 from agent.spec import parse_spec
 from agent.spec.signals import SIGNALS, SignalKind
-from agent.units import Unit
+from agent.units import Base, Unit
 from dashboards.detail import detail_dashboard
 from dashboards.panels import STATE_NAMES
 from dashboards.service_dashboard import service_dashboard
@@ -25,31 +27,16 @@ from tests.generators.test_dashboards import (
     _steps,
 )
 
-_SELECTORS = {"job": {"job": "retrain"}, "cache": {"cache": "emb"},
-              "breaker": {"breaker": "ranker"}, "queue": {"queue": "q"}}
 KINDS = sorted((k for k in SIGNALS if k not in (SignalKind.CUSTOM,
                                                 SignalKind.DRIFT_DETECTION_TIME)),
                key=lambda k: k.value)
-
-
-def _selector(kind: SignalKind) -> dict[str, str]:
-    info = SIGNALS[kind]
-    if "dataset" in info.required or ("dataset" in info.selectors and "model" not in
-                                      info.selectors):
-        return {"dataset": "tx", **({"column": "c"} if "column" in info.selectors else {})}
-    if "model" in info.selectors:
-        return {"model": "m"}
-    for key, sel in _SELECTORS.items():
-        if key in info.selectors:
-            return sel
-    return {}
 
 
 @st.composite
 def objectives(draw: st.DrawFn) -> dict[str, Any]:
     kind = draw(st.sampled_from(KINDS))
     info = SIGNALS[kind]
-    if kind in (SignalKind.DEGRADATION_LEVEL, SignalKind.CIRCUIT_BREAKER_STATE):
+    if record(kind).states:                  # named discrete levels: 0, 1, ...
         a = float(draw(st.integers(0, 1)))
         b = a + float(draw(st.integers(0, 1)))
     else:
@@ -57,11 +44,11 @@ def objectives(draw: st.DrawFn) -> dict[str, Any]:
         a = draw(st.floats(0.001, hi / 2, allow_nan=False).map(lambda x: float(f"{x:.4g}")))
         b = draw(st.floats(a, hi, allow_nan=False).map(lambda x: float(f"{x:.4g}")))
     warning, critical = (a, b) if info.higher_is_worse else (b, a)
+    example = record(kind).examples[0]      # its selector (and a budget's levels) as worked
     o: dict[str, Any] = {"name": "obj", "signal": kind.value, "warning": warning,
-                         "critical": critical, "for": "2m", "selector": _selector(kind)}
-    if kind is SignalKind.DAILY_SPEND:
-        o["budget"] = 100
-        o["warning"], o["critical"] = "120% budget", "150% budget"
+                         "critical": critical, "for": "2m", "selector": dict(example.selector)}
+    if record(kind).relative_to is Base.BUDGET:
+        o.update(example.extra, warning=example.warning, critical=example.critical)
     if draw(st.booleans()):
         o.update(objective=draw(st.sampled_from(["99%", "99.9%", "95%"])),
                  window=draw(st.sampled_from(["7d", "28d", "30d"])))
@@ -72,7 +59,7 @@ def objectives(draw: st.DrawFn) -> dict[str, Any]:
 @given(objectives())
 def test_any_objective_yields_sound_dashboards(o: dict[str, Any]) -> None:
     spec = parse_spec({"service": "prop", "models": [{"name": "m", "version": "v1"}],
-                       "sources": {"datasets": [{"name": "tx"}]},
+                       "sources": {"datasets": [{"name": "tx"}], **sources_for([o])},
                        "alerting": {"runbook_url": "https://rb.example/{objective}"},
                        "objectives": [o]})
     (p,) = plans(spec)

@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 
 from agent import catalogue as cat
 from agent.signals import fleet
+from agent.signals.examples import every_kind_spec
 from agent.sli import ObjectivePlan, plans
 from agent.spec import parse_spec
-from alerts.rules import absent_alert, objective_group, recordings, threshold_alert
+from alerts.rules import absent_alert, objective_group, threshold_alert
 from detectors import bins
 from detectors.categorical import psi_from_counts
-from tests.generators.test_generate import every_kind_spec
 from tests.helpers import promtool_check_exprs, require_binary, run
 
 SERVICE, MODEL, VERSION, ALPHA, REF_SIZE = "fleet", "m", "v1", 0.01, 5000
@@ -199,13 +199,13 @@ def test_fleet_rules_equal_detectors_on_summed_counts(cases: list[dict[str, Any]
 
 def _fleet_plans() -> list[ObjectivePlan]:
     spec = parse_spec(every_kind_spec())
-    return [p for p in plans(spec) if recordings(p)]
+    return [p for p in plans(spec) if p.recordings()]
 
 
 def test_every_generated_expression_parses(tmp_path: Path) -> None:
     exprs = []
     for calibrated in (False, True):
-        exprs += [e for _, e in recordings(plans(_spec(3, calibrated))[0])]
+        exprs += [e for _, e in plans(_spec(3, calibrated))[0].recordings()]
     for p in _fleet_plans():
         exprs += [r["expr"] for r in objective_group(p)["rules"]]
     for e in exprs:

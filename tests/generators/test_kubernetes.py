@@ -19,8 +19,8 @@ import yaml
 from agent.k8s.names import CONFIG_KEY, DNS1123, LABEL_VALUE, label_value, object_name
 from agent.k8s.objects import render_kubernetes
 from agent.render.files import render
+from agent.signals.examples import every_kind_spec
 from agent.spec import load_spec
-from tests.generators.test_generate import every_kind_spec
 from tests.helpers import EXAMPLE_SPEC, ROOT, require_binary
 
 K8S_VERSION = "1.31"

@@ -12,10 +12,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.interop import openslo, openslo_export, sloth
+from agent.interop import openslo, sloth
 from agent.interop.common import load_documents
 from agent.spec import SpecError, parse_spec
 from alerts.rules import rule_groups
+from tests.interop.test_openslo_book import export_openslo
 
 FIX = Path(__file__).parent / "fixtures"
 SETTINGS = settings(max_examples=40, deadline=None,
@@ -60,6 +61,10 @@ def sloth_slo(draw: st.DrawFn, camel: bool) -> dict[str, Any]:
                                                    max_size=2))
         if alert:
             alerting[k(f"{group}_alert", f"{group}Alert")] = alert
+    enabled = [g for g in ("page", "ticket")
+               if not alerting.get(k(f"{g}_alert", f"{g}Alert"), {}).get("disable")]
+    if enabled and "name" not in alerting:      # Sloth requires it while an alert is enabled
+        alerting["name"] = draw(st.from_regex(r"[A-Z][A-Za-z0-9]{0,20}", fullmatch=True))
     if alerting:
         slo["alerting"] = alerting
     return slo
@@ -98,8 +103,11 @@ def test_every_sloth_document_imports_exactly(doc: dict[str, Any]) -> None:
         assert len(burn) == 2 * len(enabled)
         assert not [r for r in groups[slo["name"]]
                     if str(r.get("alert", "")).endswith(("Warning", "Critical"))]
-        wanted = {**body.get("labels", {}), **alerting.get("labels", {})}
-        for r in burn:
+        for r in burn:       # a page/ticket label wins over the SLO's, as Sloth merges them
+            group = r["labels"]["slo_agent_tier"].split("-")[0]
+            own = (alerting.get(f"{group}_alert") or alerting.get(f"{group}Alert") or {})
+            wanted = {**body.get("labels", {}), **alerting.get("labels", {}),
+                      **own.get("labels", {})}
             assert {k: r["labels"][k] for k in wanted} == {k: str(v) for k, v in wanted.items()}
             if alerting.get("name"):
                 assert r["alert"] == alerting["name"]
@@ -111,8 +119,28 @@ junk = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
                         ["version", "service", "slos", "name", "objective", "sli", "events",
                          "error_query", "total_query", "alerting", "apiVersion", "kind", "spec",
                          "metadata", "raw", "labels", "page_alert", "disable", "timeWindow",
-                         "duration", "indicator", "ratioMetric", "objectives", "target"]),
+                         "duration", "indicator", "ratioMetric", "objectives", "target",
+                         "timeWindows", "ratioMetrics", "incremental", "thresholdMetric",
+                         "alertPolicies", "conditions", "indicatorRef", "compositeWeight",
+                         "budgetingMethod", "annotations", "good", "total", "query"]),
                         inner, max_size=5), max_leaves=20)
+
+
+@given(st.lists(junk, min_size=1, max_size=3),
+       st.sampled_from(["openslo/v1", "openslo/v1alpha"]),
+       st.sampled_from(["SLO", "SLI", "Service", "AlertPolicy", "AlertCondition"]))
+@SETTINGS
+def test_any_openslo_shaped_input_is_problems_or_a_spec(docs: list[Any], api: str, kind: str
+                                                        ) -> None:
+    """Junk under a real apiVersion and kind reaches the v1 and v1alpha readers' depths."""
+    named = [(f"document {i}", {**d, "apiVersion": api, "kind": kind} if isinstance(d, dict)
+              else d) for i, d in enumerate(docs)]
+    result = openslo.import_docs(named)
+    if not result.problems:
+        try:
+            parse_spec(result.data)
+        except SpecError:
+            pass
 
 
 @given(st.lists(junk, min_size=1, max_size=3))
@@ -178,6 +206,7 @@ def _summary(docs: list[dict[str, Any]]) -> list[Any]:
         sli = s.get("indicator") or by_kind["SLI"][s["indicatorRef"]]
         conds = []
         for ref in s.get("alertPolicies", []):
+            ref = ref["alertPolicyRef"] if isinstance(ref, dict) else ref
             policy = by_kind["AlertPolicy"][ref]["spec"]
             conds += [(c["threshold"], c["lookbackWindow"], c["alertAfter"])
                       for c in (x["spec"]["condition"] for x in policy["conditions"])]
@@ -193,12 +222,12 @@ def test_openslo_round_trip_keeps_targets_windows_queries_and_policies(
     first = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(docs)])
     assert first.problems == []
     spec = parse_spec(first.data)
-    exported, skipped = openslo_export.export(spec)
-    assert skipped == []
+    exported, skipped = export_openslo(spec)
+    assert skipped == {}
     again = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(exported)])
     assert again.problems == []
     assert again.data["objectives"] == first.data["objectives"]
-    exported_again, _ = openslo_export.export(parse_spec(again.data))
+    exported_again, _ = export_openslo(parse_spec(again.data))
     assert _summary(exported_again) == _summary(exported)
     slo = exported[-1] if exported[-1]["kind"] == "SLO" else \
         next(d for d in exported if d["kind"] == "SLO")
@@ -209,7 +238,7 @@ def test_openslo_round_trip_keeps_targets_windows_queries_and_policies(
 def test_openslo_fixture_round_trip() -> None:
     """The list-form fixture: target, window, queries and the paging policy come back."""
     first = openslo.import_docs(load_documents((FIX / "openslo_list.yaml").read_text()))
-    exported, _ = openslo_export.export(parse_spec(first.data))
+    exported, _ = export_openslo(parse_spec(first.data))
     (slo,) = [d for d in exported if d["kind"] == "SLO"]
     (sli,) = [d for d in exported if d["kind"] == "SLI"]
     (policy,) = [d for d in exported if d["kind"] == "AlertPolicy"]
@@ -221,3 +250,20 @@ def test_openslo_fixture_round_trip() -> None:
     (cond,) = policy["spec"]["conditions"]
     assert cond["spec"]["condition"] == {"kind": "burnrate", "op": "gt", "threshold": 14.4,
                                          "lookbackWindow": "1h", "alertAfter": "5m"}
+
+
+@given(openslo_docs())
+@SETTINGS
+def test_openslo_export_is_by_the_book_and_gives_the_same_spec(docs: list[dict[str, Any]]
+                                                               ) -> None:
+    """Issue 36: every export validates against the v1 schema written from the README, and
+    export → import gives the same spec (objectives, queries, targets, windows, tiers)."""
+    from tests.interop.test_openslo_book import resolved, schema_errors
+
+    spec = parse_spec(openslo.import_docs([(f"document {i}", d)
+                                           for i, d in enumerate(docs)]).data)
+    exported, skipped = export_openslo(spec)
+    assert skipped == {} and schema_errors(exported) == []
+    back = openslo.import_docs([(f"document {i}", d) for i, d in enumerate(exported)])
+    assert back.problems == []
+    assert resolved(parse_spec(back.data)) == resolved(spec)

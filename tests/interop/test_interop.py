@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.interop import openslo, openslo_export, sloth
+from agent.interop import openslo, sloth
 from agent.interop.common import load_documents
 from agent.spec import load_spec, parse_spec
 from tests.helpers import EXAMPLE_SPEC, ROOT, require_binary
+from tests.interop.test_openslo_book import export_openslo
 
 HERE = Path(__file__).parent
 
@@ -49,7 +50,7 @@ def test_openslo_documents_import_as_a_valid_spec() -> None:
 
 def test_openslo_export_round_trips() -> None:
     spec = load_spec(EXAMPLE_SPEC)
-    docs, skipped = openslo_export.export(spec)
+    docs, skipped = export_openslo(spec)
     kinds = [d["kind"] for d in docs]
     targets = [o for o in spec.objectives if o.has_target]
     assert kinds.count("SLO") == len(targets) and kinds.count("Service") == 1
@@ -64,7 +65,7 @@ def test_openslo_export_round_trips() -> None:
             [round(t.factor, 6) for t in spec.tiers_for(o)]
         assert [(t.long, t.short) for t in back.tiers_for(b)] == \
             [(t.long, t.short) for t in spec.tiers_for(o)]
-    again, _ = openslo_export.export(back)
+    again, _ = export_openslo(back)
     strip = [{k: v for k, v in d.items() if k != "spec" or d["kind"] != "SLO"} for d in docs]
     assert [d["metadata"]["name"] for d in again] == [d["metadata"]["name"] for d in strip]
     slos = {d["metadata"]["name"]: d["spec"] for d in again if d["kind"] == "SLO"}
@@ -77,7 +78,7 @@ def test_openslo_export_round_trips() -> None:
 
 def test_exported_queries_parse_in_prometheus(tmp_path: Path) -> None:
     promtool = require_binary("promtool")
-    docs, _ = openslo_export.export(load_spec(EXAMPLE_SPEC))
+    docs, _ = export_openslo(load_spec(EXAMPLE_SPEC))
     exprs = []
     for d in docs:
         if d["kind"] != "SLI":
@@ -134,6 +135,6 @@ def test_export_cli_writes_openslo(tmp_path: Path) -> None:
     out = tmp_path / "openslo.yaml"
     res = _cli("export", "openslo", "-c", str(EXAMPLE_SPEC), "-o", str(out))
     assert res.returncode == 0, res.stderr
-    assert "not exported (OpenSLO SLOs need a target)" in res.stderr + res.stdout
+    assert "not exported: an OpenSLO SLO needs a target" in res.stderr + res.stdout
     docs = list(yaml.safe_load_all(out.read_text()))
     assert all(d["apiVersion"] == "openslo/v1" for d in docs)

@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("numpy", "scipy", "pandas", "pyarrow", "great_expectations", "sklearn", "uvicorn",
-         "starlette", "jinja2", "grafana_foundation_sdk", "rich")
+         "starlette", "jinja2", "grafana_foundation_sdk", "rich", "duckdb", "sqlalchemy",
+         "psycopg")
 #: what `python -m venv` itself puts there, not slo-agent's doing
 VENV_OWN = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "distutils-precedence.pth")
 

@@ -1,7 +1,11 @@
 """Crash recovery: kill -9 the sidecar at random moments during ingest and snapshotting, 20 times.
 
 Each restart must load the state (a torn snapshot would be moved aside, never crash start-up),
-windows and budgets continue, and at most one evaluation interval of acknowledged data is lost.
+windows and budgets continue, and nothing acknowledged before the restored snapshot's time
+(``restored_saved_at`` on /status) is lost: that is exact. How far that time lies before the kill
+is one interval plus the time a tick and its snapshot take, which a loaded machine stretches
+(the test once failed on main by asserting it with 0.2 s of slack by the wall clock): that part
+is a bound on a wait, checked loosely and printed.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from tests.sidecar.conftest import make_spec
 
 ROUNDS = 20
 INTERVAL = 0.25
+SLACK = 2.0          # a tick and its snapshot on a loaded machine (a wait, not a correctness bound)
 
 
 def test_kill_minus_nine_twenty_times(tmp_path: Path, sidecar_factory: Any) -> None:
@@ -58,13 +63,16 @@ def test_kill_minus_nine_twenty_times(tmp_path: Path, sidecar_factory: Any) -> N
         status = sc.status()
         restored = status["sources"]["ingest"]["items"].get("requests", 0)
         assert status["evaluation"]["restored"] is True, sc.log()
-        must_have = sum(1 for t in acks if t <= killed_at - INTERVAL - 0.2)
+        snap = status["evaluation"]["snapshot"]
+        assert snap["restored_from"] == "newest", snap
+        covered = snap["restored_saved_at"]
+        must_have = sum(1 for t in acks if t <= covered)
         assert must_have <= restored <= len(acks), (round_no, must_have, restored, len(acks))
+        gap = killed_at - covered         # one interval + a tick and its write, by the clock
+        assert gap <= INTERVAL + SLACK, (round_no, gap)
         lost = acks[restored:]
         if lost:
-            oldest_lost_age = killed_at - min(lost)
-            assert oldest_lost_age <= INTERVAL + 0.2, oldest_lost_age   # one interval at most
-            lost_age_max = max(lost_age_max, oldest_lost_age)
+            lost_age_max = max(lost_age_max, killed_at - min(lost))
         lost_max = max(lost_max, len(lost))
         errors = next(o for o in status["objectives"] if o["name"] == "errors")
         budget = errors["error_budget_remaining"]

@@ -29,14 +29,26 @@ class Sidecar:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     env: dict[str, str] | None = None
+    #: run in the child before exec (e.g. ignore SIGXFSZ); ``wrap`` prefixes the command; with
+    #: ``pipe_log`` the log goes through a pipe this process copies (no file-size limit on it)
+    preexec: Any = None
+    wrap: list[str] | None = None
+    pipe_log: bool = False
 
     def start(self, timeout: float = 30.0) -> None:
         assert self.log_path is not None
         log = open(self.log_path, "ab")   # noqa: SIM115 - kept open for the process lifetime
+        out: Any = subprocess.PIPE if self.pipe_log else log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "run", "-c", str(self.spec_path),
-             "--log-level", "info"], stdout=log, stderr=log, cwd=ROOT,
+            [*(self.wrap or []), sys.executable, "-m", "agent.cli", "run", "-c",
+             str(self.spec_path), "--log-level", "info"], stdout=out,
+            stderr=subprocess.STDOUT if self.pipe_log else log, cwd=ROOT,
+            preexec_fn=self.preexec,
             env={**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"})
+        if self.pipe_log:
+            import threading
+
+            threading.Thread(target=_copy, args=(self.proc.stdout, log), daemon=True).start()
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -89,6 +101,12 @@ class Sidecar:
         assert code == 200, raw
         doc: dict[str, Any] = json.loads(raw)
         return doc
+
+
+def _copy(src: Any, dst: Any) -> None:
+    for line in iter(src.readline, b""):
+        dst.write(line)
+        dst.flush()
 
 
 def make_spec(tmp: Path, port: int, **overrides: Any) -> dict[str, Any]:

@@ -104,6 +104,7 @@ def test_restore_drops_only_the_unreadable_part(tmp_path: Path,
     eng.snapshot()
     path = tmp_path / "state" / persistence.SNAPSHOT
     doc = json.loads(path.read_text())
+    doc.pop("sha256")          # as an older version wrote it: a checksum would (rightly) refuse it
     model = doc["state"]["models"][0]["state"]
     next(iter(model["latency"]["ring"].values()))["sum"] = None
     model["latency"]["ring"][next(iter(model["latency"]["ring"]))]["keys"] = [10**6]

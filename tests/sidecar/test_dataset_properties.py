@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,12 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.sidecar.collectors._dataset_drift import file_drift, load_reference
-from agent.sidecar.collectors.datasets import allowed_values
+from agent.sidecar.collectors._windows import read_file_window
 from agent.sidecar.judge import data_signals
 from agent.sidecar.state.agent_state import DatasetState
 from agent.spec import parse_spec
 from detectors.drift import DriftThresholds
-from detectors.quality import null_counts
 
 cell = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
                  st.sampled_from(["a", "b", "c", "", "x" * 100]), st.booleans())
@@ -63,13 +64,16 @@ def _strict(obj: Any) -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reference=frames(), current=frames())
 def test_any_file_gives_strict_json(reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    """The file as it arrives (a CSV, which holds any of them), read by DuckDB."""
     ds = SPEC.sources.datasets[0]
     ref = load_reference(reference, ds)
-    rows, skipped = file_drift(current, ref, ds, SPEC.drift)
-    state = DatasetState(rows=len(current), nulls={c: n for c, (n, _) in
-                                                    null_counts(current).items()},
-                         drift=rows, drift_skipped=skipped,
-                         allowed=allowed_values(current, ds.contract.allowed_values))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "d.csv"
+        current.to_csv(path, index=False)
+        window = read_file_window(path, ds, ref)
+    rows, skipped = file_drift(window, ref, ds, SPEC.drift)
+    state = DatasetState(rows=window.rows, nulls=window.nulls, drift=rows,
+                         drift_skipped=skipped, allowed=window.allowed)
     _strict(state.state())
     for r in rows:
         if r["score"] is None or r["status"] == "no_data":

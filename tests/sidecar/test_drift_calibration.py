@@ -69,8 +69,11 @@ def test_sdk_windows_alarm_on_a_moderate_shift_that_the_fixed_floor_misses() -> 
     for name in ("x", "z", "cat"):
         col = per[name]
         assert col["threshold_source"] in ("calibrated", "floor")
-        assert col["threshold"] == max(col["calibrated"],
-                                       0.025 if col["test"] == "ks" else 0.01)
+        # the floor follows the sizes: 5,000 against 5,000 rows is under the resolution, so
+        # the calibrated threshold decides and the floor is stated below it
+        assert col["threshold"] == max(col["calibrated"], col["floor"]) == col["calibrated"]
+        assert "effective rows" in col["floor_reason"]
+        assert col["rule"] == ("calibrated" if col["significant"] else "significance")
     # the value is the worst column's effect, judged against that column's own threshold
     assert cal.warning == per[per["judged_against"]["column"]]["threshold"]
     assert cal.value == per[per["judged_against"]["column"]]["effect"]
@@ -79,7 +82,7 @@ def test_sdk_windows_alarm_on_a_moderate_shift_that_the_fixed_floor_misses() -> 
     fixed = results["fixed"]
     assert fixed.status.value == "ok" and fixed.warning == 0.1
     assert {v["threshold_source"] for k, v in fixed.detail.items() if k in ("x", "cat")} \
-        == {"floor"}
+        == {"fixed"}
     # a stricter quantile raises the calibrated thresholds, never lowers them
     strict = results["strict"].detail
     assert all(strict[c]["calibrated"] >= per[c]["calibrated"] for c in ("x", "z", "cat"))
@@ -91,8 +94,11 @@ def test_sdk_windows_without_a_shift_stay_ok() -> None:
     evaluator = Evaluator(spec, state)
     (result,), _ = evaluator.tick(now=10.0)
     assert result.status.value == "ok" and result.value == 0.0
+    detector = evaluator.model_drift.detector(next(iter(state.models.values())), model="m")
     evaluator.tick(now=11.0)
-    assert evaluator.calibrations.stats.hits >= 2       # the next tick reuses the calibration
+    # the next tick reuses the model's detector; its closed-form thresholds need no queue
+    assert evaluator.model_drift.detector(next(iter(state.models.values())), model="m") is detector
+    assert evaluator.model_drift.pending == []
 
 
 def test_calibration_off_in_the_spec_restores_the_fixed_floors() -> None:
@@ -179,5 +185,72 @@ def test_absolute_floors_are_validated_with_their_path(field: str, value: Any) -
         assert {i.path for i in exc.issues} == {f"drift.{field}"}
         return
     got = getattr(spec.drift, field)
+    if value is None:             # the default: the floor follows the sizes
+        assert got is None
+        return
     assert isinstance(got, float) and got >= 0.0 and (field == "min_psi" or got <= 1.0)
     assert got == got and got != float("inf")
+
+
+# -- time-like features are declared per model ----------------------------------------------
+
+def test_time_like_is_declared_per_model() -> None:
+    """Two models send a feature of the same name: ``models[].time_like`` of one leaves it out of
+    that model's test only (another model's clock may be this one's input)."""
+    spec = parse_spec({
+        "service": "p",
+        "models": [{"name": "clocked", "time_like": ["seq"]}, {"name": "plain"}],
+        "drift": {"reference_size": 1000, "window_size": 1000, "min_samples": 200},
+        "objectives": [{"name": m, "signal": "feature_drift", "selector": {"model": m},
+                        "for": "0s"} for m in ("clocked", "plain")]})
+    rng = np.random.default_rng(4)
+    state = AgentState(slot=1.0, window_size=1000, reference_size=1000)
+    for part in range(2):
+        for model in ("clocked", "plain"):
+            rows = [{"seq": float(part * 1000 + i), "x": float(v)}
+                    for i, v in enumerate(rng.normal(size=1000))]
+            batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [
+                {"type": "samples", "model": model, "features": rows}]})
+            apply(state, spec, batch, now=float(part))
+    results = {r.name: r for r in Evaluator(spec, state).tick(now=10.0)[0]}
+    clocked, plain = results["clocked"].detail, results["plain"].detail
+    assert [s["column"] for s in clocked["skipped"]] == ["seq"]
+    assert clocked["skipped"][0]["rule"] == "time_like"
+    assert "seq" not in clocked and clocked["x"]["status"] == "ok"
+    assert results["clocked"].status.value == "ok"
+    # the same name on the other model is an input like any other: tested, and it moved
+    assert "skipped" not in plain
+    assert plain["seq"]["status"] == "critical" and plain["seq"]["effect"] == 1.0
+    assert results["plain"].status.value == "critical"
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"name": "m", "time_like": ["t"], "categorical": ["t"]}, "also in categorical"),
+    ({"name": "m", "features": ["x"], "time_like": ["t"]}, "not a feature of this model"),
+])
+def test_a_time_like_feature_that_contradicts_the_model_is_refused(model: dict[str, Any],
+                                                                    message: str) -> None:
+    with pytest.raises(SpecError) as err:
+        parse_spec({"service": "p", "models": [model], "objectives": []})
+    assert "models[0].time_like[0]" in str(err.value) and message in str(err.value)
+
+
+def test_a_numeric_flag_from_the_sdk_is_tested_as_a_category() -> None:
+    """0/1 numbers from the SDK (not bools): the share moving from 30 % to 36 % alarms by
+    chi-square with PSI as the effect, as the detector judges a flag anywhere."""
+    spec = parse_spec({
+        "service": "p", "models": [{"name": "m"}],
+        "drift": {"reference_size": 5000, "window_size": 5000, "min_samples": 200},
+        "objectives": [{"name": "o", "signal": "feature_drift", "selector": {"model": "m"},
+                        "for": "0s"}]})
+    rng = np.random.default_rng(6)
+    state = AgentState(slot=1.0, window_size=5000, reference_size=5000)
+    for part, share in enumerate((0.30, 0.36)):
+        flags = rng.permutation(np.arange(5000) < share * 5000).astype(int)
+        batch = ingest.Batch.model_validate({"schema": 1, "service": "p", "items": [
+            {"type": "samples", "model": "m", "features": [{"flag": int(v)} for v in flags]}]})
+        apply(state, spec, batch, now=float(part))
+    (result,), _ = Evaluator(spec, state).tick(now=10.0)
+    flag = result.detail["flag"]
+    assert flag["test"] == "chi2" and flag["rule"] == "calibrated", flag
+    assert flag["status"] in ("warning", "critical") and result.status.value != "ok"

@@ -1,10 +1,14 @@
-"""Drift of a polled dataset file against its reference file, column by column.
+"""Drift of a polled dataset (a file, or a table's window) against its reference file, column by
+column, from the aggregates a store read (:mod:`.stores.aggregates`).
 
-Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus identifier-like
-columns (integer/text, unique per row), which are reported as skipped. How: numbers by KS, text,
-bools and declared codes as categories (chi-square with one bin for unseen values, PSI), all
-corrected together. Every row is JSON-safe: a value that cannot be computed is ``None`` with a
-``reason``, never NaN.
+Which columns: ``drift.columns`` (default all) minus ``drift.exclude``, minus time-like columns
+(dates, timestamps, sequences, years, ids: :mod:`detectors.timelike`, or ``drift.time_like``),
+which are reported as skipped with the reason and offered as freshness and volume signals.
+How: numbers by KS, text, bools and declared codes as categories (chi-square with one bin for
+unseen values, PSI), all corrected together. A SQL dataset's numeric columns are tested on counts
+per reference quantile bin (chi-square and PSI over ``drift.fleet_bins`` equal-probability bins:
+what the fleet rules sum; :func:`binned_reference`) unless a sample was read for an exact KS.
+Every row is JSON-safe: a value that cannot be computed is ``None`` with a ``reason``, never NaN.
 """
 
 from __future__ import annotations
@@ -14,19 +18,20 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.sidecar.collectors.stores.aggregates import Aggregates
 from agent.sidecar.judge.data_signals import NEW_SHARE, quantile_key
 from agent.spec.document import Dataset, Drift
 from detectors import stattests
+from detectors.bins import levels, quantile_edges
 from detectors.calibration import CalibrationCache
-from detectors.columns import category_labels, identifier_like, shown_names
-from detectors.drift import (
-    DriftInput,
-    DriftThresholds,
-    FeatureDrift,
-    calibrated_threshold,
-    detect_drift,
-)
+from detectors.columns import category_labels, shown_names
+from detectors.drift import DriftDetector, DriftThresholds, FeatureDrift
+from detectors.levels import le_labels
 from detectors.quality import column_type
+from detectors.timelike import time_like_reason
 
 CATEGORICAL_TYPES = ("string", "category", "bool")
 
@@ -39,6 +44,19 @@ class Reference:
     categorical: dict[str, Mapping[Hashable, int]] = field(default_factory=dict)
     rows: int = 0
     calibrations: CalibrationCache = field(default_factory=CalibrationCache)  # per window size
+    time_like: dict[str, str] = field(default_factory=dict)     # column -> why it is left out
+    detector: DriftDetector | None = None
+    binned: set[str] = field(default_factory=set)   # numeric columns held as counts per bin
+
+    def fitted(self) -> DriftDetector:
+        """The detector over this reference (built once; calibrations kept in it)."""
+        if self.detector is None:
+            self.detector = DriftDetector(cache=self.calibrations)
+            for name, ref in self.numeric.items():
+                self.detector.add_numeric(name, ref)
+            for name, counts in self.categorical.items():
+                self.detector.add_categorical(name, counts)
+        return self.detector
 
 
 def is_categorical(kind: str, column: str, dataset: Dataset) -> bool:
@@ -51,9 +69,20 @@ def load_reference(frame: Any, dataset: Dataset) -> Reference:
     from detectors.ks import sorted_reference
 
     ref = Reference(rows=len(frame))
+    declared = dataset.drift.time_like
     for col in frame.columns:
         name, series = str(col), frame[col]
         kind = column_type(series.dtype)
+        if declared is not None:
+            why = "declared time-like (drift.time_like)" if name in declared else None
+        elif name in dataset.drift.categorical:
+            why = None
+        else:
+            why = time_like_reason(name, series)
+            if why and why.startswith("identifier") and not dataset.drift.skip_identifiers:
+                why = None
+        if why is not None:
+            ref.time_like[name] = why
         if is_categorical(kind, name, dataset):
             ref.categorical[name] = Counter(category_labels(series.dropna().tolist()))
         elif kind in ("int", "float"):
@@ -61,13 +90,13 @@ def load_reference(frame: Any, dataset: Dataset) -> Reference:
     return ref
 
 
-def chosen_columns(frame: Any, ref: Reference, dataset: Dataset
-                   ) -> tuple[list[str], list[dict[str, str]]]:
+def chosen_columns(window: Aggregates, ref: Reference, dataset: Dataset
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns to test and the skipped ones with why."""
     settings = dataset.drift
-    testable = [str(c) for c in frame.columns if str(c) in ref.numeric
-                or str(c) in ref.categorical]
-    skipped: list[dict[str, str]] = []
+    testable = [c for c in window.columns if c in ref.numeric or c in ref.categorical
+                or c in ref.time_like]
+    skipped: list[dict[str, Any]] = []
     wanted = set(settings.columns) if settings.columns is not None else None
     out = []
     for col in testable:
@@ -76,11 +105,13 @@ def chosen_columns(frame: Any, ref: Reference, dataset: Dataset
         if col in settings.exclude:
             skipped.append({"column": col, "reason": "excluded (drift.exclude)"})
             continue
-        kind = column_type(frame[col].dtype)
-        if settings.skip_identifiers and col not in settings.categorical and \
-                identifier_like(frame[col], kind):
-            skipped.append({"column": col, "reason": "identifier-like: every value is distinct "
-                            "(set drift.skip_identifiers: false to test it)"})
+        if col in ref.time_like:
+            hint = ("set drift.skip_identifiers: false to test it"
+                    if ref.time_like[col].startswith("identifier") else
+                    "list the time-like columns in drift.time_like to choose them yourself")
+            skipped.append({"column": col, "rule": "time_like",
+                            "reason": f"time-like, {ref.time_like[col]} ({hint})",
+                            "offered": ["freshness", "volume"]})
             continue
         out.append(col)
     for col in sorted(wanted or ()):
@@ -107,6 +138,7 @@ def row(r: FeatureDrift, min_samples: int,
         "threshold_source": r.threshold_source,
         "critical_threshold": _finite(r.critical_threshold),
         "calibrated": {k: v for k, v in (calibrated or {}).items() if math.isfinite(v)},
+        "rule": r.rule, "floor": _finite(r.floor), "floor_reason": r.floor_reason,
     }
     if r.status.value == "no_data":
         out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
@@ -118,34 +150,85 @@ def row(r: FeatureDrift, min_samples: int,
     return out
 
 
-def file_drift(frame: Any, ref: Reference, dataset: Dataset, settings: Drift | None
-               ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """(rows, skipped) for one polled file."""
-    columns, skipped = chosen_columns(frame, ref, dataset)
-    data = DriftInput()
+def reference_bins(ref: Reference, column: str, bins: int
+                   ) -> tuple[NDArray[np.float64], dict[Hashable, int]] | None:
+    """A numeric reference column's inner quantile edges (``detectors.bins``) and its counts per
+    bin, labelled by the bins' ``le``: what a database counts the window into."""
+    values = ref.numeric.get(column)
+    if values is None or not values.size:
+        return None
+    edges = quantile_edges(values, levels(bins))
+    cum = np.append(np.searchsorted(values, edges, side="right"), values.size)
+    return edges, dict(zip(le_labels(bins), np.diff(np.concatenate(([0], cum))).tolist(),
+                           strict=True))
+
+
+def window_bins(cumulative: NDArray[np.int64]) -> dict[Hashable, int]:
+    """A window's cumulative counts at the edges as counts per bin, labelled as above."""
+    per = np.diff(np.concatenate(([0], np.asarray(cumulative, dtype=np.int64))))
+    return dict(zip(le_labels(len(per)), per.tolist(), strict=True))
+
+
+def binned_reference(ref: Reference, bins: int) -> tuple[Reference, dict[str, Any]]:
+    """The reference with each numeric column as its counts per quantile bin (a categorical
+    column to the detector), and the edges a database counts a window at."""
+    out = Reference(categorical=dict(ref.categorical), rows=ref.rows,
+                    time_like=dict(ref.time_like))
+    edges: dict[str, Any] = {}
+    for col in ref.numeric:
+        found = reference_bins(ref, col, bins)
+        if found is not None:
+            edges[col], out.categorical[col] = found
+            out.binned.add(col)
+    return out, edges
+
+
+def file_drift(window: Aggregates, ref: Reference, dataset: Dataset, settings: Drift | None
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, skipped) for one polled window (on the collector's thread, so calibrations
+    needed here are computed here, never on the tick)."""
+    columns, skipped = chosen_columns(window, ref, dataset)
+    numeric: dict[str, Any] = {}
+    categorical: dict[str, Any] = {}
     for col in columns:
-        series = frame[col]
-        if col in ref.categorical:
-            data.categorical_refs[col] = ref.categorical[col]
-            data.categorical_windows[col] = category_labels(series.dropna().tolist())
-        elif column_type(series.dtype) in ("int", "float"):
-            data.numeric_refs[col] = ref.numeric[col]
-            data.numeric_windows[col] = series.to_numpy(dtype=float, na_value=math.nan)
+        kind = window.columns[col]
+        if col in window.bins:
+            categorical[col] = window_bins(window.bins[col])
+        elif col in ref.categorical and col not in ref.binned:
+            categorical[col] = window.categories.get(col, {})
+        elif kind in ("int", "float") and col in window.numeric:
+            numeric[col] = window.numeric[col]
         else:
             skipped.append({"column": col, "reason": f"numeric in the reference, "
-                            f"{column_type(series.dtype)} in the file (see schema_drift)"})
+                            f"{kind} in the file (see schema_drift)"})
     thresholds = DriftThresholds() if settings is None else DriftThresholds(
         alpha=settings.alpha, correction=settings.correction, min_samples=settings.min_samples,
         calibration=settings.calibration, min_ks_effect=settings.min_ks_effect,
         min_psi=settings.min_psi)
-    results = detect_drift(data, thresholds, ref.calibrations)
+    detector = ref.fitted()
+    report = detector.check_prepared(numeric, categorical, thresholds=thresholds)
+    results = report.columns
     quantiles = thresholds.calibration, *(() if settings is None else settings.quantiles)
-    family = sum(r.status.value != "no_data" for r in results)
+    family = report.family      # the columns the calibration was split over (this window)
     out = []
     for r in results:
         calibrated = {} if r.status.value == "no_data" else {
-            quantile_key(q): calibrated_threshold(data, r.feature, r.test, r.n_window, q,
-                                                  family, ref.calibrations)
+            quantile_key(q): detector.threshold(r.feature, r.n_window, q, family)
             for q in dict.fromkeys(quantiles) if q is not None}
-        out.append(row(r, thresholds.min_samples, calibrated))
+        out.append(_annotated(row(r, thresholds.min_samples, calibrated), window))
     return out, skipped
+
+
+def _annotated(r: dict[str, Any], window: Aggregates) -> dict[str, Any]:
+    """Say how a row was computed when it was not on every value: over reference bins (where
+    no category can be new), on a sample, or without the rarest categories."""
+    col = r["column"]
+    if col in window.bins:
+        for key in (NEW_SHARE, "new_categories", "new_categories_more"):
+            r.pop(key, None)
+        r["bins"] = len(window.bins[col])
+    if col in window.sampled:
+        r["sampled_from"] = window.sampled[col]
+    if window.categories_rest.get(col):
+        r["categories_rest"] = window.categories_rest[col]
+    return r

@@ -1,5 +1,6 @@
-"""Collection: what the collector thread polls (GPU, scrape targets, dataset files) and how
-the worker folds a scrape result or a dataset reading into the state. No HTTP, no tick."""
+"""Collection: what the collector thread polls (GPU, scrape targets, dataset files and tables)
+and how the worker folds a scrape result or a dataset reading into the state. No HTTP, no
+tick."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from agent.sidecar.collectors.datasets import DatasetPoller, DatasetReading
 from agent.sidecar.collectors.gpu import GPUCollector
 from agent.sidecar.collectors.scrape import Scraper, ScrapeResult
+from agent.sidecar.collectors.sql_datasets import SqlPoller
 from agent.sidecar.ingest.apply import dataset_batch
 from agent.sidecar.state.agent_state import AgentState
 from agent.spec.document import Spec
@@ -18,10 +20,11 @@ log = logging.getLogger("slo_agent.sidecar")
 
 
 def poll_due(gpu: GPUCollector, gpu_interval: float, gpu_next: float, scrapers: list[Scraper],
-             pollers: list[DatasetPoller], inbox: deque[tuple[str, Any, float]],
+             pollers: list[DatasetPoller | SqlPoller], inbox: deque[tuple[str, Any, float]],
              now: float) -> float:
     """Poll every source that is due; readings go to ``inbox`` for the worker. Returns when
-    the GPU is next due. A failing source is a reading with its error, never an exception."""
+    the GPU is next due. A failing source is a reading with its error, never an exception; a
+    dataset read runs on its own thread, so a slow one never delays the GPU or a scrape."""
     if gpu.status == "ok" and now >= gpu_next:
         try:
             gpu.collect()
@@ -33,14 +36,12 @@ def poll_due(gpu: GPUCollector, gpu_interval: float, gpu_next: float, scrapers: 
             s.next_at = now + s.target.interval
             inbox.append(("scrape", (s, s.scrape(now)), now))
     for p in pollers:
-        if now >= p.next_at:
+        if now >= p.next_at:            # each dataset reads on its own thread
             p.next_at = now + p.dataset.poll_interval
-            try:
-                reading = p.poll()
-            except Exception as exc:
-                reading = DatasetReading(p.dataset.name, False, repr(exc)[:300])
-            if reading is not None:
-                inbox.append(("dataset", reading, now))
+            if (late := p.start()) is not None:
+                inbox.append(("dataset", late, now))     # a read overrunning: said
+        if (done := p.finished()) is not None:
+            inbox.append(("dataset", done, now))
     return gpu_next
 
 
@@ -56,11 +57,12 @@ def apply_scrape(state: AgentState, scraper: Scraper, result: ScrapeResult) -> N
 
 def apply_dataset(state: AgentState, spec: Spec, r: DatasetReading, now: float) -> None:
     d = state.dataset(r.name)
+    d.where = r.where
     if not r.ok:
         d.error = r.error
         return
     dataset_batch(state, spec, r.name, r.rows, r.columns or {}, r.nulls or {},
-                  r.newest_event, now, source="file")
+                  r.newest_event, now, source=r.source)
     fresh = next((ds.contract.freshness for ds in spec.sources.datasets
                   if ds.name == r.name), None)
     if r.mtime is not None and (fresh is None or not fresh.column):
@@ -72,3 +74,15 @@ def apply_dataset(state: AgentState, spec: Spec, r: DatasetReading, now: float) 
         d.drift_skipped = r.drift_skipped or []
     if r.allowed is not None:
         d.allowed = r.allowed
+    if r.position is not None:
+        d.position = r.position
+
+
+def resume(state: AgentState, pollers: list[DatasetPoller | SqlPoller]) -> None:
+    """After a restore, each SQL dataset's ``since_last_poll`` goes on from the position its
+    last applied reading reached (kept in the snapshot), so the rows that arrived meanwhile
+    are counted once."""
+    for p in pollers:
+        d = state.datasets.get(p.dataset.name)
+        if isinstance(p, SqlPoller) and d is not None:
+            p.resume(d.position)

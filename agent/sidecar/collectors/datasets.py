@@ -1,15 +1,17 @@
 """Polling the dataset files the spec names (CSV / Parquet): schema, nulls, rows, freshness, and
-the data contract through great-expectations when the contract has checks GX runs."""
+the data contract through great-expectations when the contract has checks GX runs. The file is
+read by DuckDB (:mod:`.stores.duckdb_files`); a reading is the same whichever store made it."""
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.sidecar.collectors.background import Reads
 from agent.spec.document import Dataset
+from agent.spec.paths import resolve
 
 
 @dataclass
@@ -24,22 +26,21 @@ class DatasetReading:
     mtime: float | None = None
     contract_failures: list[dict[str, Any]] | None = None
     drift: list[dict[str, Any]] | None = None
-    drift_skipped: list[dict[str, str]] | None = None
+    drift_skipped: list[dict[str, Any]] | None = None
     allowed: dict[str, dict[str, Any]] | None = None
-
-
-def read_frame(path: Path, fmt: str = "auto") -> Any:
-    import pandas as pd
-
-    kind = fmt if fmt != "auto" else ("parquet" if path.suffix in (".parquet", ".pq") else "csv")
-    return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+    source: str = "file"          # or "sql"
+    where: str | None = None      # a SQL dataset's URL (password masked) and table
+    position: dict[str, Any] | None = None    # since_last_poll: where the window stands
 
 
 class DatasetPoller:
     def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True,
                  drift: Any = None) -> None:
         self.dataset = dataset
-        self.path = (base / dataset.path) if dataset.path else None
+        self.base = base
+        # resolved again at every poll: a symlink swapped in later is refused too (spec.paths)
+        self.path = resolve(base, dataset.path, dataset.allow_symlinks_out)[0] \
+            if dataset.path else None
         self.reference_path = (base / dataset.reference) if dataset.reference else None
         self.drift_settings = drift
         self._reference: Any = None       # dataset_drift.Reference, read once
@@ -47,14 +48,46 @@ class DatasetPoller:
         self._mtime: float | None = None
         self.next_at = 0.0
         self.last: DatasetReading | None = None
+        self.reads = Reads(f"file-{dataset.name}", lambda now: self.poll(), self._failed)
+
+    def start(self) -> DatasetReading | None:
+        """Poll on the dataset's own thread (:mod:`.background`): a scan of a huge file delays
+        no other source. A read running past two poll intervals (and 5 s) is reported."""
+        running = self.reads.start()
+        if running is None or running <= 2 * self.dataset.poll_interval + 5:
+            return None
+        return DatasetReading(self.dataset.name, False, (
+            f"the read of {self.path} started {running:.0f}s ago is still running (a large "
+            "file or a slow disk); the values shown are from the last complete read"))
+
+    def finished(self) -> DatasetReading | None:
+        return self.reads.finished()
+
+    def _failed(self, exc: Exception) -> DatasetReading:
+        """A read that raised (a bug: parse errors are readings): its type only, as a message
+        may quote the file (see :func:`parse_error`)."""
+        return DatasetReading(self.dataset.name, False,
+                              f"{type(exc).__name__} while reading {self.path}")
 
     def poll(self) -> DatasetReading | None:
-        """A reading when the file changed (or on error); None when unchanged."""
-        from detectors.quality import frame_schema, newest_event_time, null_counts
+        """A reading when the file changed (or on error); None when unchanged. The file is
+        scanned by DuckDB (:mod:`.stores.duckdb_files`), never loaded whole."""
+        from agent.sidecar.collectors._windows import (
+            contract_frame,
+            contract_wanted,
+            failures,
+            gx_installed,
+            read_file_window,
+        )
 
         d = self.dataset
-        if self.path is None:
+        if d.path is None:
             return None
+        self.path, refused = resolve(self.base, d.path, d.allow_symlinks_out)
+        if refused:
+            self._mtime = None
+            self.last = DatasetReading(d.name, False, f"not read: {refused}")
+            return self.last
         try:
             mtime = self.path.stat().st_mtime
         except OSError as exc:
@@ -62,79 +95,67 @@ class DatasetPoller:
             return self.last
         if mtime == self._mtime:
             return None
+        ref_error = self._load_reference()
         try:
-            frame = read_frame(self.path, d.format)
+            window = read_file_window(self.path, d, self._reference)
+            frame = contract_frame(self.path, d, window.rows) \
+                if self.run_contract and contract_wanted(d) and gx_installed() else None
         except Exception as exc:   # truncated file, wrong format: a reported state
-            self.last = DatasetReading(d.name, False, f"{type(exc).__name__}: {exc}"[:300])
+            self.last = DatasetReading(d.name, False, parse_error(self.path, exc))
             return self.last
         self._mtime = mtime
-        fresh = d.contract.freshness
-        newest = newest_event_time(frame, fresh.column) if fresh and fresh.column else None
         reading = DatasetReading(
-            d.name, True, rows=len(frame), columns=frame_schema(frame),
-            nulls={c: n for c, (n, _) in null_counts(frame).items()},
-            newest_event=newest, mtime=mtime)
-        contract = d.contract.model_dump(mode="json")
-        if self.run_contract and (contract["max_null_ratio"] or contract["ranges"]
-                                  or contract["columns"] or contract["freshness"]
-                                  or contract["allowed_values"]) and _gx_installed():
+            d.name, True, rows=window.rows, columns=window.columns, nulls=window.nulls,
+            newest_event=window.newest_event, mtime=mtime)
+        if frame is not None:
             from detectors.contract import validate_contract
 
-            report = validate_contract(frame, contract, d.name, now=time.time())
-            reading.contract_failures = [
-                {"expectation": o.expectation, "column": o.column or "",
-                 "signal": o.signal, "unexpected_ratio": o.unexpected_ratio}
-                for o in report.failures]
+            contract = d.contract.model_dump(mode="json")
+            reading.contract_failures = failures(
+                validate_contract(frame, contract, d.name, now=time.time()))
         if d.contract.allowed_values:
-            reading.allowed = allowed_values(frame, d.contract.allowed_values)
+            reading.allowed = window.allowed
         if self.reference_path is not None:
-            reading.drift, reading.drift_skipped = self._drift(frame)
+            if ref_error is not None:
+                reading.drift, reading.drift_skipped = [ref_error], []
+            else:
+                from agent.sidecar.collectors._dataset_drift import file_drift
+
+                reading.drift, reading.drift_skipped = file_drift(
+                    window, self._reference, d, self.drift_settings)
         self.last = reading
         return reading
 
-    def _drift(self, frame: Any) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-        """Each chosen column against the reference file (see :mod:`._dataset_drift`)."""
-        from agent.sidecar.collectors._dataset_drift import file_drift, load_reference
+    def _load_reference(self) -> dict[str, Any] | None:
+        """Read the reference file once (see :mod:`._dataset_drift`); a drift row with the
+        reason when it cannot be read: reported, not fatal."""
+        from agent.sidecar.collectors._dataset_drift import load_reference
+        from agent.sidecar.collectors.stores.duckdb_files import read_reference
 
+        d = self.dataset
+        if self._reference is not None or d.reference is None:
+            return None
+        path, refused = resolve(self.base, d.reference, d.allow_symlinks_out)
         try:
-            if self._reference is None and self.reference_path is not None:
-                self._reference = load_reference(read_frame(self.reference_path,
-                                                            self.dataset.format), self.dataset)
-        except Exception as exc:   # missing or unreadable reference: reported, not fatal
-            return [{"column": "", "test": "", "status": "no_data", "score": None,
-                     "reason": f"reference: {type(exc).__name__}: {exc}"[:300]}], []
-        return file_drift(frame, self._reference, self.dataset, self.drift_settings)
+            if refused:
+                raise PermissionError(f"not read: {refused}")
+            try:
+                frame = read_reference(path, d.format)
+            except Exception as exc:
+                raise ValueError(parse_error(path, exc)) from None
+            self._reference = load_reference(frame, d)
+        except Exception as exc:   # missing, refused or unreadable: reported, not fatal
+            return {"column": "", "test": "", "status": "no_data", "score": None,
+                    "reason": f"reference: {exc}"[:300]}
+        return None
 
 
-def allowed_values(frame: Any, allowed: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
-    """Per contract column: rows checked, disallowed rows, their share and a few of their values."""
-    from detectors.columns import allowed_values_check
+def parse_error(path: Path, exc: BaseException) -> str:
+    """What is said of a file that failed to parse: its path, the error's type and a line
+    number when the parser gave one; never the parser's message, which may quote the file
+    (DuckDB's CSV errors carry an "Original Line: ...")."""
+    import re
 
-    out: dict[str, dict[str, Any]] = {}
-    for col, values in allowed.items():
-        if col not in frame.columns:
-            out[col] = {"rows": 0, "bad": 0, "share": None, "values": [], "more": 0,
-                        "reason": "column not in the file"}
-            continue
-        c = allowed_values_check(col, frame[col].tolist(), values)
-        out[col] = {"rows": c.rows, "bad": c.bad, "share": c.share, "values": c.values,
-                    "more": c.more}
-        if c.share is None:
-            out[col]["reason"] = "no non-null values"
-    return out
-
-
-def _gx_installed() -> bool:
-    """Contracts need the gx extra; without it they are skipped, said once in the log."""
-    from agent.extras import hint, missing
-
-    if not missing("gx"):
-        return True
-    if not _said:
-        _said.append(True)
-        logging.getLogger("slo_agent.sidecar").warning(
-            "%s; dataset contracts are not checked", hint("gx", "data contracts"))
-    return False
-
-
-_said: list[bool] = []
+    m = re.search(r"(?i)\b(?:on|in) line:?\s*(\d+)", str(exc))   # DuckDB's CSV errors, pandas
+    where = f" at line {m.group(1)}" if m else ""
+    return f"cannot parse {path}: {type(exc).__name__}{where}"

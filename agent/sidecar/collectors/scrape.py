@@ -2,12 +2,14 @@
 agent adds value next to a model server that has its own metrics (vLLM, TGI, Triton, TorchServe
 through presets, or any exporter through explicit mappings).
 
-Gauges (queue depth, in-flight, GPU ...) are summed over the matching series. Everything else is
-taken over the same window as the generated rules' ``rate(…[alerting.rate_window])``, from the
-scrapes inside it, so the sidecar and Prometheus judge the same number: counters become a rate;
-histograms give the objective's quantile of the increase; ``bad``/``good``/``total`` counters
-give an error ratio (with the event counts, so the evaluator judges it like the SDK's);
-``sum``/``count`` counters give a mean. A counter that went down restarted and counts from zero.
+Gauges (queue depth, in-flight, GPU, KV cache ...) combine over the matching series as the
+kind's record aggregates them (queue depths add, a usage share takes the worst engine), as the
+rules' PromQL does. Everything else is taken over the same window as the generated rules'
+``rate(…[alerting.rate_window])``, from the scrapes inside it, so the sidecar and Prometheus judge
+the same number: counters become a rate; histograms give the objective's quantile of the
+increase; ``bad``/``good``/``total`` counters give an error ratio (with the event counts, so the
+evaluator judges it like the SDK's); ``sum``/``count`` counters give a mean. A counter that went
+down restarted and counts from zero.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import itertools
 import math
 import os
 import time
+import urllib.parse
 import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,7 +28,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.redact import redact_url, scrub
+from agent.signals import record
 from agent.spec.document import ScrapeTarget
+from agent.spec.reach import resolved_refusal
 from agent.spec.signals import SignalKind
 from agent.spec.sources import MetricMap
 
@@ -100,6 +105,12 @@ class Scraper:
 
     def fetch(self) -> str:
         url, headers = credentials(self.target, self._url)
+        if not self.target.allow_link_local:
+            parts = urllib.parse.urlsplit(url)
+            why = resolved_refusal(parts.hostname or "",
+                                   parts.port or (443 if parts.scheme == "https" else 80))
+            if why:
+                raise PermissionError(f"not scraped: {why} (allow_link_local)")
         req = urllib.request.Request(url, headers={"Accept": "text/plain", **headers})
         with urllib.request.urlopen(req, timeout=self.target.timeout) as resp:
             body: bytes = resp.read(MAX_BYTES + 1)
@@ -139,7 +150,7 @@ class Scraper:
     def _mapped(self, kind: SignalKind, m: MetricMap, families: dict[str, Any], now: float,
                 result: ScrapeResult, quantile: float) -> float | None:
         if m.metric is not None:
-            return self._value(kind.value, m.metric, m.labels, families, now, quantile)
+            return self._value(kind, m.metric, m.labels, families, now, quantile)
         if m.sum is not None and m.count is not None:
             s = self._delta(f"{kind.value}:sum", m.sum, m.labels, families, now)
             c = self._delta(f"{kind.value}:count", m.count, m.labels, families, now)
@@ -183,8 +194,9 @@ class Scraper:
         samples, span = self._window(key, now, self._total(fam, labels))
         return None if span <= 0 else _increase([v for _, v in samples])
 
-    def _value(self, key: str, metric: str, labels: dict[str, str], families: dict[str, Any],
-               now: float, quantile: float) -> float | None:
+    def _value(self, kind: SignalKind, metric: str, labels: dict[str, str],
+               families: dict[str, Any], now: float, quantile: float) -> float | None:
+        key = kind.value
         fam, counter = self._typed(metric, families)
         if fam is None:
             return None
@@ -204,8 +216,10 @@ class Scraper:
         if fam.type == "summary":
             return float(sum(s.value for s in fam.samples if s.name == fam.name + "_count"
                              and _matches(s.labels, labels)))
-        # gauge / unknown: every sample is a value (its name may end in _count)
-        return float(sum(s.value for s in fam.samples if _matches(s.labels, labels)))
+        # gauge / unknown: every sample is a value (its name may end in _count), combined as
+        # the kind's record aggregates (the rules' PromQL does the same)
+        return record(kind).aggregation.combine(
+            s.value for s in fam.samples if _matches(s.labels, labels))
 
 
 def _increase(values: list[float]) -> float:

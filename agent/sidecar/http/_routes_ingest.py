@@ -1,12 +1,14 @@
-"""POST /v1/ingest: bearer token only, JSON only, body size capped while it streams, parsed
-and admitted whole (a 2xx means every item was queued), 429 when the worker is behind."""
+"""POST /v1/ingest: bearer token only, JSON or columnar, body size capped while it streams and
+its time capped (408), parsed and admitted whole (a 2xx means every item was queued), 429 with
+Retry-After when the worker is behind: the inbox is bounded in bytes (bodies being read count
+too), so memory stays bounded whatever the clients send."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Protocol
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from agent.sidecar.http._routes_auth import Auth
@@ -23,7 +25,9 @@ class Inbox(Protocol):
     counters: Counters
     admission: Admission
 
-    def submit(self, batch: payload.Batch) -> bool: ...
+    def submit(self, batch: payload.Batch, size: int = 0) -> bool: ...
+    def reserve(self, size: int) -> bool: ...
+    def release(self, size: int) -> None: ...
 
 
 class Ingest:
@@ -43,41 +47,82 @@ class Ingest:
             return error(415, f"Content-Type: expected application/json or "
                          f"{columnar.CONTENT_TYPE}, got {ctype!r}",
                          [{"path": "<header>.content-type", "message": "unsupported"}])
+        # the inbox is bounded in bytes: hold room for this body before reading it
+        declared = request.headers.get("content-length", "")
+        reserved = min(int(declared), limits.max_body_bytes) if declared.isdigit() \
+            else limits.max_body_bytes
+        if not engine.reserve(reserved):
+            # read and drop the body (nothing is kept), so the client sees the 429 and its
+            # Retry-After rather than a reset while it is still sending
+            try:
+                await asyncio.wait_for(self._read(request, 0), limits.body_timeout)
+            except (TimeoutError, ClientDisconnect):
+                pass
+            return self._throttled(0)
+        try:
+            try:
+                body = await asyncio.wait_for(self._read(request, limits.max_body_bytes),
+                                              limits.body_timeout)
+            except ClientDisconnect:
+                engine.counters.inc("batches", "rejected")
+                return error(400, "body: the client went away before sending all of it")
+            except TimeoutError:
+                engine.counters.inc("http_closed", "body_timeout")
+                engine.counters.inc("batches", "rejected")
+                return error(408, f"body: not received within {limits.body_timeout:g}s "
+                             "(sidecar.limits.body_timeout)",
+                             [{"path": "<body>", "message": "too slow"}],
+                             headers={"Connection": "close"})
+            if body is None:
+                engine.counters.inc("batches", "rejected")
+                return error(413, f"body: more than {limits.max_body_bytes} bytes "
+                             "(sidecar.limits.max_body_bytes)",
+                             [{"path": "<body>", "message": "too large"}])
+            size = len(body)
+            try:
+                batch = await asyncio.to_thread(parse, body) if size > 65536 else parse(body)
+                del body
+                if batch.service != spec.service:
+                    raise payload.IngestError(
+                        422, f"invalid field service: this sidecar serves {spec.service!r}, "
+                        f"got {batch.service!r}",
+                        [{"path": "service", "message": "wrong service"}])
+                refuse_shared(spec.sidecar.role, batch)
+                engine.admission.check(batch)
+            except payload.IngestError as exc:
+                engine.counters.inc("batches", "rejected")
+                return JSONResponse(exc.body(), status_code=exc.status)
+            held = min(size, reserved)
+            if not engine.submit(batch, held):
+                return self._throttled(len(batch.items))
+            reserved -= held                 # now held by the queued batch until applied
+        finally:
+            engine.release(reserved)
+        engine.counters.inc("batches", "accepted")
+        return JSONResponse({"accepted": len(batch.items)}, status_code=202)
+
+    @staticmethod
+    async def _read(request: Request, cap: int) -> bytes | None:
+        """The body, or None past ``cap`` bytes (the rest is read and dropped, bounded, so the
+        client sees the 413 rather than a reset while it is still sending)."""
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limits.max_body_bytes:
-                # read (and drop) the rest, bounded, so the client sees the 413 rather than
-                # a connection reset while it is still sending
-                if size > 16 * limits.max_body_bytes:
+            if size > cap:
+                if size > 16 * max(cap, 1 << 20):
                     break
                 chunks = []
                 continue
             chunks.append(chunk)
-        if size > limits.max_body_bytes:
-            engine.counters.inc("batches", "rejected")
-            return error(413, f"body: more than {limits.max_body_bytes} bytes "
-                         "(sidecar.limits.max_body_bytes)",
-                         [{"path": "<body>", "message": "too large"}])
-        body = b"".join(chunks)
-        try:
-            batch = await asyncio.to_thread(parse, body) if size > 65536 else parse(body)
-            if batch.service != spec.service:
-                raise payload.IngestError(
-                    422, f"invalid field service: this sidecar serves {spec.service!r}, "
-                    f"got {batch.service!r}", [{"path": "service", "message": "wrong service"}])
-            refuse_shared(spec.sidecar.role, batch)
-            engine.admission.check(batch)
-        except payload.IngestError as exc:
-            engine.counters.inc("batches", "rejected")
-            return JSONResponse(exc.body(), status_code=exc.status)
-        if not engine.submit(batch):
-            engine.counters.inc("batches", "throttled")
-            engine.counters.inc("dropped", "inbox_full", len(batch.items))
-            return error(429, "the sidecar is behind; retry later", headers={"Retry-After": "1"})
-        engine.counters.inc("batches", "accepted")
-        return JSONResponse({"accepted": len(batch.items)}, status_code=202)
+        return None if size > cap else b"".join(chunks)
+
+    def _throttled(self, items: int) -> Response:
+        counters = self.engine.counters
+        counters.inc("batches", "throttled")
+        if items:
+            counters.inc("dropped", "inbox_full", items)
+        return error(429, "the sidecar is behind; retry later", headers={"Retry-After": "1"})
 
 
 def refuse_shared(role: str, batch: payload.Batch) -> None:

@@ -1,6 +1,6 @@
 """The sidecar's HTTP API on a real ASGI server (uvicorn): /metrics, /metrics/dcgm, /healthz,
-/readyz, /status, POST /v1/ingest, /openapi.json, and the status page (/, /objectives/NAME,
-/history/NAME).
+/readyz, /status, POST /v1/ingest, POST /v1/metrics (OTLP; gRPC beside it: :mod:`._otlp_grpc`),
+/openapi.json, and the status page (/, /objectives/NAME, /history/NAME).
 
 Every input is validated; a malformed or oversized request gets a 4xx whose message names the
 field; a fault of the sidecar itself is a 500, logged once with its traceback. Off loopback,
@@ -24,9 +24,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agent.sidecar.engine import Engine
+from agent.sidecar.http._connections import guarded_protocol
 from agent.sidecar.http._routes_auth import Auth
 from agent.sidecar.http._routes_common import error
 from agent.sidecar.http._routes_ingest import Ingest
+from agent.sidecar.http._routes_otlp import OtlpHttp
 from agent.sidecar.http._routes_read import Reads
 from agent.spec.document import Spec
 
@@ -55,6 +57,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     auth = Auth(engine.spec, token, engine.counters)
     reads = Reads(engine, auth)
     ingest = Ingest(engine, auth)
+    otlp = OtlpHttp(engine, auth)
     return Starlette(routes=[
         Route("/metrics", reads.metrics), Route("/metrics/dcgm", reads.metrics_dcgm),
         Route("/healthz", reads.healthz), Route("/readyz", reads.readyz),
@@ -64,6 +67,7 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
         Route("/login", auth.login, methods=["GET", "POST"]),
         Route("/ui/{name}", reads.asset),
         Route("/v1/ingest", ingest.post, methods=["POST"]),
+        Route("/v1/metrics", otlp.post, methods=["POST"]),
     ], exception_handlers={HTTPException: on_http_error, Exception: ServerFault().handle})
 
 
@@ -103,22 +107,54 @@ def run(spec: Spec, engine: Engine | None = None, log_level: str = "warning") ->
     exits 0 after the final snapshot (a rolling restart loses nothing accepted)."""
     import uvicorn
 
+    from agent.sidecar.http import _otlp_grpc as otlp_grpc
+
     token = resolve_token(spec)
     engine = engine or Engine(spec)
+    grpc_server = otlp_grpc.start(engine, token)     # a taken port fails here, before serving
     engine.start()
     app = create_app(engine, token)
+    limits = spec.sidecar.limits
+    protocol = guarded_protocol(
+        connection_cap(limits.max_connections), limits.header_timeout,
+        lambda reason: engine.counters.inc("http_closed", reason),
+        lambda n: setattr(engine, "http_connections", n))
+    # proxy headers only from the addresses the spec lists (uvicorn's default trusts loopback,
+    # so anything on the host could pick the client address the login limit is keyed on)
+    proxies = list(spec.sidecar.trusted_proxies)
     config = uvicorn.Config(app, host=spec.sidecar.host, port=spec.sidecar.port,
                             log_level=log_level, access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=protocol,
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None)
     server = uvicorn.Server(config)
     previous = _hold_sigterm()
     try:
         server.run()
     finally:
-        engine.stop()
-        log.info("stopped: inbox drained, final snapshot written to %s", engine.state_dir)
+        if grpc_server is not None:
+            grpc_server.stop()
+        if engine.stop():
+            log.info("stopped: inbox drained, final snapshot written to %s", engine.state_dir)
+        else:
+            health = engine.snapshots
+            log.error("stopped: inbox drained, but the final snapshot could NOT be written "
+                      "to %s (%s); the last good snapshot is %s, and what was recorded since "
+                      "is lost", engine.state_dir, health.last_error,
+                      health.age_text(engine.clock()))
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def connection_cap(wanted: int) -> int:
+    """The connection cap, lowered (and said) to what the open-file limit leaves room for."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = soft - 64 if soft != resource.RLIM_INFINITY else wanted
+    if room < wanted:
+        log.warning("sidecar.limits.max_connections %d lowered to %d: the open-file limit is %d "
+                    "(raise it with ulimit -n)", wanted, max(8, room), soft)
+    return max(8, min(wanted, room))
 
 
 def _hold_sigterm() -> Any:

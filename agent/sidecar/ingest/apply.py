@@ -12,7 +12,7 @@ from typing import Any
 from agent.sidecar.ingest import payload as m
 from agent.sidecar.ingest.columnar import ColumnSamples
 from agent.sidecar.ingest.payload import IngestError
-from agent.sidecar.state.agent_state import AgentState, numeric_values
+from agent.sidecar.state.agent_state import SKETCHES, AgentState, numeric_values
 from agent.spec.document import Spec
 from detectors.quality import schema_diff
 from detectors.sketch import QuantileSketch
@@ -175,23 +175,11 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
     """Fold one batch into the state; returns the number of feature rows taken."""
     rows = 0
     categorical = {mdl.name: set(mdl.categorical) for mdl in spec.models}
+    otlp = batch._door == "otlp"
     for item in batch.items:
         state.ingested[item.type] += 1
         if isinstance(item, m.Requests):
-            ms = state.model(item.model, item.version)
-            for outcome in ("ok", "error", "fallback"):
-                n = getattr(item.counts, outcome)
-                getattr(ms, outcome).add(now, n)
-                ms.cum[outcome] += n
-            if item.in_flight is not None:
-                ms.in_flight[batch.instance] = (float(item.in_flight), now)
-            for sk_in, target in ((item.latency, ms.latency), (item.ttft, ms.ttft)):
-                if sk_in is not None:
-                    try:
-                        sk = QuantileSketch.from_dict(sk_in.model_dump())
-                        target.add_sketch(sk.rebucketed(target.accuracy), now)
-                    except ValueError:
-                        state.ingested["bad_sketch"] += 1
+            _requests(state, batch.instance, item, now, otlp)
         elif isinstance(item, ColumnSamples):
             rows += item.apply_to(state, categorical.get(item.model, set()), now)
         elif isinstance(item, m.Samples):
@@ -202,6 +190,9 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
             ms.cum[item.sentiment] += 1
         elif isinstance(item, m.Tokens):
             state.model(item.model, item.version).tokens.add(now, item.count)
+            if otlp:
+                toks = state.otlp.model(item.model, item.version).tokens
+                toks[item.token_type] = toks.get(item.token_type, 0.0) + item.count
         elif isinstance(item, m.Cost):
             state.model(item.model, item.version).cost.add(now, item.usd)
         elif isinstance(item, m.Queue):
@@ -216,6 +207,33 @@ def apply(state: AgentState, spec: Spec, batch: m.Batch, now: float) -> int:
         else:
             _service_item(state, batch.instance, item, now)
     return rows
+
+
+def _requests(state: AgentState, instance: str, item: m.Requests, now: float,
+              otlp: bool) -> None:
+    ms = state.model(item.model, item.version)
+    totals = state.otlp.model(item.model, item.version) if otlp else None
+    for outcome in ("ok", "error", "fallback"):
+        n = getattr(item.counts, outcome)
+        getattr(ms, outcome).add(now, n)
+        ms.cum[outcome] += n
+        if totals is not None and n:
+            totals.counts[outcome] = totals.counts.get(outcome, 0.0) + n
+    if item.in_flight is not None:
+        ms.in_flight[instance] = (float(item.in_flight), now)
+    for attr in SKETCHES:
+        sk_in = getattr(item, attr)
+        if sk_in is None:
+            continue
+        target = getattr(ms, attr)
+        try:
+            sk = QuantileSketch.from_dict(sk_in.model_dump()).rebucketed(target.accuracy)
+        except ValueError:
+            state.ingested["bad_sketch"] += 1
+            continue
+        target.add_sketch(sk, now)
+        if totals is not None:
+            totals.add_sketch(attr, sk)
 
 
 def _service_item(state: AgentState, instance: str, item: m.Item, now: float) -> None:

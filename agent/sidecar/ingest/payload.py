@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -109,6 +110,7 @@ class Requests(_Model):
     in_flight: Annotated[int, Field(ge=-10**9, le=10**9)] | None = None
     latency: Sketch | None = None
     ttft: Sketch | None = None
+    tpot: Sketch | None = Field(default=None, description="time per output token")
 
 
 class Samples(_Model):
@@ -223,6 +225,9 @@ class Batch(_Model):
     sent_at: Timestamp | None = None
     sdk: dict[Label, Label] = Field(default_factory=dict, max_length=16)
     items: list[Item] = Field(max_length=100_000)
+    #: which door admitted it ("sdk", or "otlp": then the sidecar re-exports its series);
+    #: private, so no client can claim it in a body
+    _door: str = PrivateAttr(default="sdk")
 
 
 BATCH = TypeAdapter(Batch)

@@ -14,10 +14,12 @@ from agent import catalogue as cat
 from agent.sidecar.ingest.apply import schema_changes
 from agent.sidecar.judge import data_signals, service_signals
 from agent.sidecar.state.agent_state import ModelState, ObjectiveState, merged_sketch
+from agent.signals import record
 from agent.spec.document import Objective
 from detectors.quality import freshness_lag
 
 Value = tuple[float | None, dict[str, Any]]
+SDK_SKETCHES = ("latency", "ttft")       # the sketches the SDK ships; the others come by OTLP
 Shape = Callable[..., Value]
 
 
@@ -29,6 +31,10 @@ def _sketch(ev: Any, o: Objective, now: float, attr: str) -> Value:
                                 "`scrape` reads a model server's own"}
     sk = merged_sketch(getattr(ms, attr).merged(now, max(1, int(ev.window // ev.state.slot)))
                        for ms in models)
+    if sk.count == 0 and attr not in SDK_SKETCHES:
+        return None, {"count": 0, "reason": f"no {attr} sketches received: the SDK ships none "
+                      "to the sidecar (the generated rules judge its exported histogram); "
+                      "OTLP (models[].otlp) or `scrape` feeds it here"}
     return (None if sk.count == 0 else sk.quantile(o.quantile or 0.95)), {"count": sk.count}
 
 
@@ -65,7 +71,7 @@ def _window_sum(ev: Any, o: Objective, now: float, attr: str, seconds: float) ->
 def _in_flight(ev: Any, o: Objective, now: float) -> Value:
     fresh = [n for ms in ev.models(o) for n, t in ms.in_flight.values()
              if now - t < 3 * ev.window]
-    return (float(sum(fresh)) if fresh else None), {}
+    return record(o.signal).aggregation.combine(fresh), {}
 
 
 def _queue(ev: Any, o: Objective, now: float) -> Value:
@@ -73,13 +79,13 @@ def _queue(ev: Any, o: Objective, now: float) -> Value:
           if o.selector.queue in (None, name) and now - t < 3 * ev.window]
     ext = ev.state.external.get(o.signal.value, {})
     qs += [v for name, v in ext.items() if o.selector.queue in (None, name)]
-    return (float(sum(qs)) if qs else None), {}
+    return record(o.signal).aggregation.combine(qs), {}
 
 
 def _gpu(ev: Any, o: Objective, now: float) -> Value:
     readings = ev.gpu().get(o.signal.value, {})
     values = [v for gpu, v in readings.items() if o.selector.gpu in (None, gpu)]
-    return (max(values) if values else None), {}
+    return record(o.signal).aggregation.combine(values), {}
 
 
 def _dataset(ev: Any, o: Objective, now: float, what: str) -> Value:
@@ -127,7 +133,8 @@ def _cache(ev: Any, o: Objective, now: float) -> Value:
 def _latest(ev: Any, o: Objective, now: float, table: str, selector: str | None,
             what: str) -> Value:
     key = None if selector is None else getattr(o.selector, selector)
-    return service_signals.latest(getattr(ev.state.service, table), key, now, ev.window, what)
+    return service_signals.latest(getattr(ev.state.service, table), key, now, ev.window, what,
+                                  record(o.signal).aggregation.combine)
 
 
 def _custom(ev: Any, o: Objective, now: float) -> Value:
@@ -140,7 +147,7 @@ def _detection(ev: Any, o: Objective, now: float) -> Value:
 
 def _external(ev: Any, o: Objective, now: float) -> Value:
     ext = ev.state.external.get(o.signal.value, {})       # e.g. queue_wait from a scrape target
-    return (max(ext.values()) if ext else None), {}
+    return record(o.signal).aggregation.combine(ext.values()), {}
 
 
 VALUES: dict[str, Shape] = {

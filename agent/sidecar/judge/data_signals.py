@@ -11,9 +11,10 @@ import math
 from typing import Any
 
 from agent.sidecar.state.agent_state import DatasetState
-from detectors.drift import DriftThresholds
+from detectors.drift import DriftThresholds, Levels
 from detectors.quality import NULL_MIN_ROWS
 from detectors.rates import wilson_interval
+from detectors.verdict import decide
 
 #: the key of a drift row that holds its share of unseen categories
 NEW_SHARE = "new_category_share"
@@ -82,31 +83,44 @@ def quantile_key(q: float) -> str:
 
 
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
+PENDING = ("not calibrated yet: judged on the distribution-free quantile until its calibration "
+           "is done (off the tick)")
 
 
 def judge_columns(rows: list[dict[str, Any]], t: DriftThresholds
                   ) -> tuple[float, dict[str, Any], dict[str, Any]]:
     """(value, per-column detail, the levels the value is judged against).
 
-    Each column (``test``, ``effect``, ``p_adjusted``, ``calibrated``) gets its threshold from
-    ``t.levels``: calibrated on the reference, or the fixed floor. The objective's value is the
-    effect of the column furthest past its threshold (relative to it), 0 when no column is
-    significant, judged against that column's levels, so one number tells why it alarmed.
+    Each column (``test``, ``effect``, ``p_adjusted``, ``calibrated``, ``n_window``,
+    ``n_reference``) gets its levels from ``t.resolve``: calibrated on the reference, the floor
+    derived from the sizes (or set explicitly), or fixed levels; ``rule`` says which decided.
+    The objective's value is the effect of the column furthest past its threshold (relative
+    to it), 0 when no column is significant, judged against that column's levels, so one
+    number tells why it alarmed.
     """
     per: dict[str, Any] = {}
     worst: tuple[tuple[int, float], dict[str, Any]] | None = None
     for r in rows:
-        warn, source, crit = t.levels(r["test"], r.get("calibrated"))
+        n, m = r.get("n_window"), r.get("n_reference")
+        if n and m:
+            lv = t.resolve(r["test"], r.get("calibrated"), int(n), int(m))
+            if r.get("pending") and lv.source != "fixed":
+                lv = Levels(lv.warning, lv.critical, "floor", lv.warning, PENDING)
+            warn, source, crit = lv.warning, lv.source, lv.critical
+            floor, why = lv.floor, lv.floor_reason
+        else:    # a row stored without its sizes: the registered fixed floors
+            warn, source, crit = t.levels(r["test"], r.get("calibrated"))
+            floor, why = None, None
         effect, significant = float(r["effect"]), float(r["p_adjusted"]) < t.alpha
-        status = "ok" if not significant else "critical" if effect >= crit else \
-            "warning" if effect >= warn else "ok"
+        status, rule = decide(effect, significant, Levels(warn, crit, source, floor, why))
         shown_crit = crit if math.isfinite(crit) else None    # no critical level given
         entry = {"test": r["test"], "effect": effect, "statistic": r.get("statistic"),
                  "p_adjusted": r["p_adjusted"], "threshold": warn, "threshold_source": source,
                  "critical_threshold": shown_crit, "calibrated": r.get("calibrated"),
-                 "significant": significant, "status": status}
+                 "significant": significant, "status": status.value, "rule": rule,
+                 "floor": floor, "floor_reason": why}
         per[r["column"]] = entry
-        rank = (_RANK[status], effect / warn if significant and warn > 0 else -1.0)
+        rank = (_RANK[status.value], effect / warn if significant and warn > 0 else -1.0)
         if worst is None or rank > worst[0]:
             worst = (rank, {"column": r["column"], "warning": warn, "critical": shown_crit,
                             "source": source, "effect": effect if significant else 0.0})

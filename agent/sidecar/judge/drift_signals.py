@@ -1,13 +1,20 @@
 """Drift of the SDK's feature windows, per model: every window tested once per tick, each column
 judged against its own threshold (calibrated on the reference, or an objective's fixed floor).
 
-Results of one tick are kept per model (and per calibration quantile an objective asks for);
-calibrations are kept across ticks, one per reference and window size (bounded).
+One :class:`detectors.drift.DriftDetector` per model holds its references (refitted only when a
+reference changes). The tick never calibrates: closed-form thresholds are immediate, and a column
+that needs the bridge or the bootstrap is judged on the distribution-free quantile (its floor,
+saying so) while a single background thread calibrates it for the next tick. Results of one
+tick are kept per model (and per calibration quantile an objective asks for); calibrations are
+kept across ticks, one per reference and window size (bounded).
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from agent.sidecar.judge.data_signals import judge_columns
@@ -15,7 +22,9 @@ from agent.sidecar.state.agent_state import AgentState, ModelState
 from agent.spec.document import Objective, Spec
 from detectors.calibration import CalibrationCache
 from detectors.columns import shown_names
-from detectors.drift import DriftInput, DriftThresholds, FeatureDrift, detect_drift
+from detectors.detector import Skipped
+from detectors.drift import DriftDetector, DriftThresholds, FeatureDrift
+from detectors.ks import sorted_window
 from detectors.thresholds import Status
 
 PREDICTION = "__prediction__"     # the feature name predictions are tested under
@@ -42,6 +51,12 @@ class ModelDrift:
         self.cache: dict[tuple[str, str], list[FeatureDrift]] = {}   # spec quantile, this tick
         self._other: dict[tuple[str, str, float | None], list[FeatureDrift]] = {}
         self.calibrations = CalibrationCache()
+        self._detectors: dict[int, tuple[weakref.ref[ModelState], DriftDetector,
+                                         dict[str, Any]]] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: dict[tuple[Any, ...], Future[None]] = {}
+        self._lock = threading.Lock()
+        self.pending: list[str] = []     # columns of the last run judged before calibration
 
     def reset(self) -> None:
         """A new tick: windows moved (calibrations stay)."""
@@ -52,36 +67,98 @@ class ModelDrift:
                 quantile: float | None) -> list[FeatureDrift]:
         if quantile == self.spec.drift.calibration:
             if key not in self.cache:
-                self.cache[key] = self.run(ms)
+                self.cache[key] = self.run(ms, model=key[0])
             return self.cache[key]
         if (*key, quantile) not in self._other:
-            self._other[(*key, quantile)] = self.run(ms, quantile)
+            self._other[(*key, quantile)] = self.run(ms, quantile, model=key[0])
         return self._other[(*key, quantile)]
 
-    def run(self, ms: ModelState, quantile: float | str | None = "spec") -> list[FeatureDrift]:
-        """Every feature window of one model tested; thresholds calibrated at ``quantile``
-        (default: drift.calibration; None: the fixed 0.1 floors)."""
-        d = self.spec.drift
-        data = DriftInput()
-        for name, fw in ms.numeric.items():
-            ref = fw.reference
-            if ref is not None and len(fw.window) >= d.min_samples:
-                data.numeric_refs[name] = ref
-                data.numeric_windows[name] = fw.window.values()
+    def time_like(self, model: str) -> set[str]:
+        """The features ``models[].time_like`` declares for this model (by name): another
+        model's clock may be this one's input."""
+        return {f for m in self.spec.models if m.name == model for f in m.time_like}
+
+    def detector(self, ms: ModelState, *, model: str) -> DriftDetector:
+        """The model's detector (``model``: its name in the spec), its references refreshed
+        where they changed."""
+        entry = self._detectors.get(id(ms))
+        if entry is None or entry[0]() is not ms:
+            entry = (weakref.ref(ms), DriftDetector(cache=self.calibrations), {})
+            self._detectors[id(ms)] = entry
+            entry[2]["time_like"] = self.time_like(model)
+        det, seen = entry[1], entry[2]
+        time_like: set[str] = seen["time_like"]
+        refs: dict[str, Any] = {n: fw.reference for n, fw in ms.numeric.items()
+                                if n not in time_like}
+        if ms.predictions is not None:
+            refs[PREDICTION] = ms.predictions.reference
+        for name, ref in refs.items():
+            if ref is not None and seen.get(name) is not ref:
+                det.add_numeric(name, ref)
+                seen[name] = ref
         for name, cw in ms.categorical.items():
-            if cw.reference_n >= d.min_samples and len(cw.window) >= d.min_samples:
-                data.categorical_refs[name] = dict(cw.reference.items())
-                data.categorical_windows[name] = list(cw.window)
+            if name not in time_like and seen.get(name) != cw.reference_n:
+                det.add_categorical(name, dict(cw.reference.items()))
+                seen[name] = cw.reference_n
+        det.skipped = [Skipped(n, "declared time-like (models[].time_like)")
+                       for n in sorted(time_like) if n in ms.numeric or n in ms.categorical]
+        return det
+
+    def run(self, ms: ModelState, quantile: float | str | None = "spec", *,
+            model: str) -> list[FeatureDrift]:
+        """Every feature window of one model (``model``: its name) tested; thresholds
+        calibrated at ``quantile`` (default: drift.calibration; None: the fixed 0.1 floors).
+        Columns whose calibration is not done yet are judged on their floor and queued for the
+        background calibration."""
+        d = self.spec.drift
+        det = self.detector(ms, model=model)
+        numeric: dict[str, Any] = {}
+        for name, fw in ms.numeric.items():     # a flag's window too (tested as categories)
+            if (name in det.numeric or name in det.categorical) and fw.reference is not None \
+                    and len(fw.window) >= d.min_samples:
+                numeric[name] = sorted_window(fw.window.values())
+        categorical: dict[str, Any] = {}
+        for name, cw in ms.categorical.items():
+            if name in det.categorical and cw.reference_n >= d.min_samples \
+                    and len(cw.window) >= d.min_samples:
+                categorical[name] = list(cw.window)
         if ms.predictions is not None and ms.predictions.reference is not None \
                 and len(ms.predictions.window) >= d.min_samples:
-            data.numeric_refs[PREDICTION] = ms.predictions.reference
-            data.numeric_windows[PREDICTION] = ms.predictions.window.values()
+            numeric[PREDICTION] = sorted_window(ms.predictions.window.values())
         q = d.calibration if quantile == "spec" else quantile
         thresholds = DriftThresholds(
             alpha=d.alpha, correction=d.correction, min_samples=d.min_samples,
             calibration=q if isinstance(q, float) else None, min_ks_effect=d.min_ks_effect,
             min_psi=d.min_psi)
-        return detect_drift(data, thresholds, self.calibrations)
+        report = det.check_prepared(numeric, categorical, calibrate=False,
+                                    thresholds=thresholds)
+        if report.pending and thresholds.calibration is not None:
+            sizes = {r.feature: r.n_window for r in report.columns if r.feature in report.pending}
+            self._calibrate_later(det, sizes, report.family, thresholds.calibration)
+        self.pending = report.pending
+        return report.columns
+
+    def _calibrate_later(self, det: DriftDetector, sizes: dict[str, int], family: float,
+                         quantile: float) -> None:
+        """Queue one calibration per (detector, columns, family) on the background thread."""
+        key = (id(det), tuple(sorted(sizes.items())), family, quantile)
+        with self._lock:
+            done = [k for k, f in self._inflight.items() if f.done()]
+            for k in done:
+                self._inflight.pop(k)
+            if key in self._inflight:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="slo-agent-calibration")
+            self._inflight[key] = self._pool.submit(det.calibrate_columns, sizes, family,
+                                                    quantile)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until every queued calibration is done (tests, shutdown)."""
+        with self._lock:
+            futures = list(self._inflight.values())
+        for f in futures:
+            f.result(timeout)
 
     def value(self, o: Objective, state: AgentState, models: list[ModelState],
               t: DriftThresholds, windows: str = "features"
@@ -94,8 +171,8 @@ class ModelDrift:
         scores: list[float] = []
         detail: dict[str, Any] = {}
         columns: list[FeatureDrift] = []
-        for ms in models:
-            key = next(k for k, v in state.models.items() if v is ms)
+        keys = [next(k for k, v in state.models.items() if v is ms) for ms in models]
+        for ms, key in zip(models, keys, strict=True):
             for r in self.results(key, ms, t.calibration):
                 if predictions != (r.feature == PREDICTION) or (
                         not predictions and o.selector.feature not in (None, r.feature)):
@@ -108,10 +185,19 @@ class ModelDrift:
                                              "more": more}
                 elif r.status is not Status.NO_DATA:
                     columns.append(r)
+        skipped = [{"column": sk.column, "rule": sk.rule, "reason": sk.reason,
+                    "offered": list(sk.offered)}
+                   for ms, key in zip(models, keys, strict=True)
+                   for sk in self.detector(ms, model=key[0]).skipped]
+        if skipped:
+            detail["skipped"] = skipped
         if columns:
             rows = [{"column": r.feature, "test": r.test, "statistic": r.statistic,
                      "p_adjusted": r.p_adjusted, "effect": r.effect,
-                     "calibrated": r.calibrated} for r in columns]
+                     "calibrated": r.calibrated, "n_window": r.n_window,
+                     "n_reference": r.n_reference,
+                     "pending": r.floor_reason is not None and r.floor_reason.startswith(
+                         "not calibrated")} for r in columns]
             value, per_column, judged = judge_columns(rows, t)
             detail.update(per_column)
             detail["judged_against"] = judged

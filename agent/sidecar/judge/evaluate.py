@@ -150,7 +150,8 @@ class Evaluator:
         return drift_signals.objective_thresholds(self.spec, o, warn, crit)
 
     def _drift_for(self, ms: ModelState) -> list[FeatureDrift]:
-        return self.model_drift.run(ms)
+        model = next((k[0] for k, v in self.state.models.items() if v is ms), "")
+        return self.model_drift.run(ms, model=model)
 
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
@@ -291,12 +292,19 @@ class Evaluator:
         result.budget = {"window": format_duration(o.window), "coverage": full_cov,
                          "partial": full_cov < 1.0}
         full = ratio(os_.bad_coarse, os_.total_coarse, o.window)
+        # what the budget rests on: the events in the window, over how much of it
+        events = os_.total_coarse.total(now, o.window)
+        basis = (f"{events:,.0f} events ({os_.bad_coarse.total(now, o.window):,.0f} bad) over "
+                 f"{format_duration(full_cov * o.window)} of {format_duration(o.window)}")
+        if os_.carried_from is not None:
+            basis += (f", counted before a restart under a {format_duration(os_.carried_from)}"
+                      " window and kept")
+        result.budget.update(events=events, basis=basis)
         if full is None:
             result.budget["reason"] = "no events in the window yet"
         elif full_cov * o.window < needed:
             result.budget["reason"] = (
-                f"not enough data yet: {format_duration(full_cov * o.window)} of "
-                f"{format_duration(o.window)} covered; the budget is shown after "
+                f"not enough data yet: {basis}; the budget is shown after "
                 f"{format_duration(needed)}")
         else:
             result.budget_remaining = 1.0 - full / budget

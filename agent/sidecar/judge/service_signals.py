@@ -7,6 +7,7 @@ Each returns ``(value, detail)``; a value that cannot be given is ``None`` with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from agent import catalogue as cat
@@ -66,12 +67,15 @@ def cache_hits(sv: ServiceSignals, o: Objective, now: float, window: float) -> V
 
 
 def latest(table: dict[str, tuple[float, float]], key: str | None, now: float,
-           window: float, what: str) -> Value:
+           window: float, what: str,
+           combine: Callable[[list[float]], float | None] = max) -> Value:
+    """The fresh values reported under ``key`` (any key: all), combined as the kind's record
+    aggregates them (the worst replica's degradation level, by default the largest)."""
     values = [v for k, (v, t) in table.items() if key in (None, k) and now - t < fresh_for(window)]
     if not values:
         return None, {"reason": f"no {what} reported in the last "
                                 f"{format_duration(fresh_for(window))}"}
-    return max(values), {}
+    return combine(values), {}
 
 
 def custom(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value:
@@ -111,8 +115,8 @@ def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float)
         tests = max([len(ms.numeric) + len(ms.categorical) for ms in models] + [1])
     hold, alpha = drift.for_, drift.alpha or d.alpha
     q = drift.drift_calibration(d.calibration)
-    if q is not None:   # calibrated: the absolute floor, and the calibration's family tail
-        floor, alpha = d.min_ks_effect, min(alpha, 1.0 - q)
+    if q is not None:   # calibrated: a fixed floor if set, and the calibration's family tail
+        floor, alpha = d.min_ks_effect or 0.0, min(alpha, 1.0 - q)
     return detection_time(shift, floor, alpha, tests, d.window_size,
                           d.reference_size, d.min_samples,
                           sample_rate(models, now, spec.alerting.rate_window),

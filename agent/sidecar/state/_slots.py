@@ -29,6 +29,12 @@ class Slots:
         end = int(now // self.slot)
         return sum(v for k, v in self.data.items() if start <= k <= end)
 
+    def absorb(self, other: Slots) -> None:
+        """Fold counts kept at another resolution into these slots (each old slot's sum at its
+        middle), so a changed window starts from the events kept rather than from nothing."""
+        for k in sorted(other.data):
+            self.add((k + 0.5) * other.slot, other.data[k])
+
     def state(self) -> dict[str, Any]:
         return {"slot": self.slot, "keep": self.keep,
                 "data": {str(k): v for k, v in self.data.items()}}

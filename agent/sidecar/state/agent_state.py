@@ -18,6 +18,7 @@ import numpy as np
 
 from agent.sidecar.state._fleet_counts import CategoryCounts, FleetCounts, RankCounts
 from agent.sidecar.state._slots import Slots
+from agent.sidecar.state.otlp_totals import OtlpTotals
 from agent.sidecar.state.persistence import pairs, put, restore_part
 from agent.sidecar.state.service_state import ServiceSignals
 from detectors.baseline import BaselineLearner
@@ -26,6 +27,7 @@ from detectors.windows import FeatureWindow
 
 STATE_VERSION = 1
 DAY = 86400.0
+SKETCHES = ("latency", "ttft", "tpot")      # the windowed sketches of a model
 
 
 class CategoricalWindow:
@@ -91,6 +93,7 @@ class ModelState:
     sampled: Slots = field(init=False)     # feature rows reaching the windows (detection time)
     latency: WindowedSketch = field(init=False)
     ttft: WindowedSketch = field(init=False)
+    tpot: WindowedSketch = field(init=False)    # time per output token (OTLP-fed models)
     in_flight: dict[str, tuple[float, float]] = field(default_factory=dict)  # instance -> (n, t)
     numeric: dict[str, FeatureWindow] = field(default_factory=dict)
     categorical: dict[str, CategoricalWindow] = field(default_factory=dict)
@@ -106,6 +109,7 @@ class ModelState:
         slots = max(1, int(min(self.keep, 3600.0) // self.slot))   # read over the rate window
         self.latency = WindowedSketch(slots, self.slot)
         self.ttft = WindowedSketch(slots, self.slot)
+        self.tpot = WindowedSketch(slots, self.slot)
 
     _SLOTS = ("ok", "error", "fallback", "positive", "negative", "neutral", "tokens", "cost",
               "sampled")
@@ -134,6 +138,7 @@ class ModelState:
         return {
             "slots": {n: getattr(self, n).state() for n in self._SLOTS},
             "latency": self.latency.state(), "ttft": self.ttft.state(),
+            "tpot": self.tpot.state(),
             "in_flight": {k: list(v) for k, v in self.in_flight.items()},
             "numeric": {k: v.state() for k, v in self.numeric.items()},
             "categorical": {k: v.state() for k, v in self.categorical.items()},
@@ -150,7 +155,7 @@ class ModelState:
         for n in self._SLOTS:
             if n in slots:
                 restore_part(f"{name}.{n}", out, self._set, n, Slots.from_state, slots[n])
-        for attr in ("latency", "ttft"):
+        for attr in SKETCHES:
             if attr in s:
                 restore_part(f"{name}.{attr}", out, self._set, attr, WindowedSketch.from_state,
                              s[attr])
@@ -207,10 +212,12 @@ class DatasetState:
     last_seen: float | None = None
     contract_failures: list[dict[str, Any]] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)      # vs the reference file
-    drift_skipped: list[dict[str, str]] = field(default_factory=list)
+    drift_skipped: list[dict[str, Any]] = field(default_factory=list)
     allowed: dict[str, dict[str, Any]] = field(default_factory=dict)  # contract allowed_values
     source: str = "sdk"
+    where: str | None = None      # a SQL dataset's database, its URL's password masked
     error: str | None = None
+    position: dict[str, Any] | None = None   # since_last_poll: where its window stands
 
     def state(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -236,6 +243,9 @@ class ObjectiveState:
     total_coarse: Slots | None = None
     first_seen: float | None = None        # first tick with budget events: window coverage
     incident_since: float | None = None    # turned critical, not yet ok again (recovery time)
+    #: the compliance window (seconds) the restored counts were kept for, when the spec's
+    #: window changed across a restart (the budget's reason says so); not saved
+    carried_from: float | None = None
 
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in
@@ -257,11 +267,19 @@ class ObjectiveState:
             self.baseline = BaselineLearner.from_state(s["baseline"])
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
             saved, current = s.get(k), getattr(self, k)
-            # slots of another resolution (the spec's windows changed) are not comparable
-            if saved is not None and current is not None \
-                    and (float(saved["slot"]), float(saved["keep"])) == (current.slot,
-                                                                         current.keep):
-                setattr(self, k, Slots.from_state(saved))
+            if saved is None or current is None:
+                continue
+            old = Slots.from_state(saved)
+            if (old.slot, old.keep) == (current.slot, current.keep):
+                setattr(self, k, old)
+                continue
+            # the spec's windows changed: judge on the counts kept, at the new resolution;
+            # coverage starts no earlier than what the old horizon kept
+            current.absorb(old)
+            if k == "total_coarse":
+                self.carried_from = old.keep
+                if old.data and self.first_seen is not None:
+                    self.first_seen = max(self.first_seen, min(old.data) * old.slot)
 
 
 @dataclass
@@ -283,6 +301,8 @@ class AgentState:
     fleet_bins: int = 10          # drift.fleet_bins, drift.fleet_categories
     fleet_categories: int = 20
     service: ServiceSignals = field(init=False)
+    #: what came in through the OTLP door, re-exported for the generated rules
+    otlp: OtlpTotals = field(default_factory=OtlpTotals)
 
     def __post_init__(self) -> None:
         self.service = ServiceSignals(self.slot, keep=self.keep)
@@ -314,6 +334,7 @@ class AgentState:
             "objectives": {k: o.state() for k, o in self.objectives.items()},
             "ingested": dict(self.ingested),
             "service": self.service.state(),
+            "otlp": self.otlp.state(),
         }
 
     def restore(self, s: dict[str, Any]) -> list[str]:
@@ -341,7 +362,11 @@ class AgentState:
                 restore_part(f"objectives[{k}]", dropped, self._objective, k, v)
         restore_part("ingested", dropped, self._ingested, s.get("ingested") or {})
         self.service.restore(s.get("service") or {}, dropped)
+        restore_part("otlp", dropped, self._otlp, s.get("otlp") or {})
         return dropped
+
+    def _otlp(self, raw: dict[str, Any]) -> None:
+        self.otlp = OtlpTotals.from_state(raw)
 
     def _ingested(self, raw: dict[str, Any]) -> None:
         self.ingested = Counter({str(k): int(n) for k, n in raw.items()})

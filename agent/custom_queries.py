@@ -1,5 +1,6 @@
-"""The PromQL of a custom SLI: the team's value or error-ratio query at a window, its events,
-or a query derived from the SDK metric it names (:class:`agent.spec.custom.CustomSLI`)."""
+"""PromQL of a custom SLI: the team's own queries placed at a window (Sloth's ``{{.window}}``),
+events as a ratio, or a value derived from a custom SDK metric. The plan asks here for custom
+objectives; pure functions of the spec's custom block and the catalogue."""
 
 from __future__ import annotations
 

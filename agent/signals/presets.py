@@ -1,5 +1,7 @@
-"""Scrape presets: the native metrics of common model servers mapped onto signal kinds, from each
-server's documented Prometheus exposition. A target's own ``metrics`` entries override these.
+"""Scrape presets, a plain data table beside the records: the native metrics of common model
+servers mapped onto signal kinds, from each server's documented Prometheus exposition. A target's
+own ``metrics`` entries override these. How a mapped value combines across series (two engines
+behind one target) is the kind's record's aggregation, never the preset's.
 
 Each mapping is one of: ``metric`` (a gauge summed, a counter as a rate, a histogram's quantile);
 ``bad``/``good`` with ``total`` (a ratio of counters; with both ``bad`` and ``good`` and no
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.spec.signals import SignalKind as K
+from agent.signals.record import SignalKind as K
 
 #: preset → signal kind → mapping; ``model_label`` names the label that carries the model
 PRESETS: dict[str, dict[str, Any]] = {
@@ -24,6 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         K.TIME_PER_OUTPUT_TOKEN: {"metric": "vllm:time_per_output_token_seconds"},
         K.LATENCY: {"metric": "vllm:e2e_request_latency_seconds"},
         K.TOKEN_RATE: {"metric": "vllm:generation_tokens_total"},
+        K.KV_CACHE_USAGE: {"metric": "vllm:gpu_cache_usage_perc"},
         K.ERROR_RATE: {"bad": "vllm:request_success_total",
                        "bad_labels": {"finished_reason": "abort"},
                        "total": "vllm:request_success_total"},
@@ -58,3 +61,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         K.ERROR_RATE: {"bad": "Requests5XX", "good": "Requests2XX", "model_scoped": False},
     }},
 }
+
+
+def preset_names(kind: K) -> dict[str, str]:
+    """The kind's series in each preset that maps it (``bad / total`` for a ratio of counters,
+    ``sum / count`` for a mean): the names a kind has on each model server."""
+    out = {}
+    for preset, table in PRESETS.items():
+        m = table["metrics"].get(kind)
+        if m is None:
+            continue
+        if "metric" in m:
+            out[preset] = m["metric"]
+        elif "sum" in m:
+            out[preset] = f"{m['sum']} / {m['count']}"
+        elif "total" not in m:
+            out[preset] = f"{m['bad']} / ({m['bad']} + {m['good']})"
+        elif "bad" in m:
+            only = ",".join(f'{k}="{v}"' for k, v in m.get("bad_labels", {}).items())
+            out[preset] = f"{m['bad']}{{{only}}} / {m['total']}" if only else \
+                f"{m['bad']} / {m['total']}"
+        else:
+            out[preset] = f"1 - {m['good']} / {m['total']}"
+    return out
