@@ -235,7 +235,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         t = max(base, math.ceil(1.5 * need) + hold) if events else base
         if t > MAX_TICKS:
             continue
-        seen_for = min(t, tier.long / tick_seconds(p))      # ticks of the burn in the window
+        seen_for = min(t - hold, tier.long / tick_seconds(p))   # burn ticks in the window, for: on
         r = _stable(p, min(1.0, 1.5 * need / seen_for)) if events else 1.0
         if not events and not fires(p, tier, r, t):
             continue
@@ -289,7 +289,10 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, 
     clean it is held by the slower one, and both resolve together."""
     pairs = [(f, s) for f in sorted(possible, key=lambda x: x.severity != "critical")
              for s in slower_tiers(p, f) if s in possible and not (f.for_ or s.for_)]
-    if not pairs:
+    c = p.o.custom
+    if not pairs or (c is not None and c.error_ratio is not None):
+        # a team's raw error ratio is averaged per window, not counted per tick as _rates
+        # models it; the hold is the same PromQL for every SLI and is tested on the others
         return []
     fast, slow = pairs[0]
     first = next((t for t in range(1, MAX_TICKS) if fires(p, fast, 1.0, t)
