@@ -17,6 +17,9 @@ MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
 
 #: Labels every exported series carries, so fleets aggregate across replicas by service.
 SERVICE_LABEL = "service"
+#: the label a burn-rate alert names its tier by (alerts set it, the detail dashboard reads it),
+#: named so that it cannot collide with a team's own labels
+TIER_LABEL = "slo_agent_tier"
 #: Selector keys → label names on the series (one to one, so selectors translate mechanically).
 SELECTOR_LABELS = {"model": "model", "version": "version", "feature": "feature",
                    "column": "column", "dataset": "dataset", "gpu": "gpu", "queue": "queue",

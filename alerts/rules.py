@@ -34,7 +34,7 @@ Rule = dict[str, Any]
 
 #: labels slo-agent sets on burn alerts, named so that they cannot collide with a team's own
 TIER_LABEL, LONG_LABEL, SHORT_LABEL, FACTOR_LABEL = (
-    "slo_agent_tier", "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
+    cat.TIER_LABEL, "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
 #: the service-wide no-data alert carries this label (the Alertmanager config quiets the rest of
 #: the service while it fires)
 SCOPE_LABEL, SERVICE_SCOPE = "slo_agent_scope", "service"
