@@ -280,14 +280,43 @@ class ObjectivePlan:
         return f"{self.total_name}{self.rec_matchers}"
 
     def history_expr(self) -> str:
-        """Seconds of data within the longest burn window, from sample counts: the samples in
-        it over the samples per SLI step (measured over the last step, so no scrape interval is
-        assumed). Counting intervals between samples (n - 1) errs towards more history."""
-        sel, step = self.coverage_selector, self.spec.alerting.rate_window
+        """Seconds since the objective's data started, at most the longest burn window, as the
+        sidecar counts it (``now - first_seen``). Cheap at every evaluation: the rule extends
+        its own last value by the time since it was recorded; only where it has none (the
+        first evaluation with data, or after Prometheus was down past the lookback) does it take
+        :meth:`history_seed_expr`, so history that predates the rules (backfilled) counts."""
+        own = f"{self.history_name}{self.rec_matchers}"
+        longest = max(self.coverage_seconds)
+        return (f"clamp_max({own} + time() - timestamp({own}), {longest:.10g})\n"
+                f"or on()\n{self.history_seed_expr()}")
+
+    def history_seed_expr(self) -> str:
+        """Seconds since the earliest sample stored within the longest burn window (gaps count,
+        as the sidecar counts them): the larger of a fine look over a short window (its
+        samples' timestamps at each evaluation interval) and a coarse one over the longest
+        window (at each grid step; short by less than one step). Lookups on grids, never a
+        scan of every sample in days: PromQL evaluates both sides of ``or``, so the seed is
+        paid at each evaluation."""
+        fine, grid = self.history_windows
+        every = prom_duration(self.spec.alerting.evaluation_interval)
+        first = f"max(timestamp({self.coverage_selector}))"
+        exact = f"time() - min_over_time({first}[{prom_duration(fine)}:{every}])"
+        if grid is None:
+            return f"({exact})"
         longest = prom_duration(max(self.coverage_seconds))
-        return (f"(max(count_over_time({sel}[{longest}])) - 1)\n"
-                f"/ clamp_min(max(count_over_time({sel}[{self.step}])) - 1, 1)\n"
-                f"* {step:.10g}")
+        coarse = f"time() - min_over_time({first}[{longest}:{prom_duration(grid)}])"
+        return f"(({exact}) >= on() ({coarse}))\nor on()\n({coarse})\nor on()\n({exact})"
+
+    @property
+    def history_windows(self) -> tuple[float, float | None]:
+        """(fine window, coarse grid) of the history seed: the fine look covers up to an hour
+        (or the longest burn window, if shorter); beyond it a grid of 1/144 of the longest
+        window, at least 30 minutes (a few hundred lookups whatever the compliance window)."""
+        longest = max(self.coverage_seconds)
+        fine = min(longest, 3600.0)
+        if fine >= longest:
+            return fine, None
+        return fine, max(1800.0, 60.0 * round(longest / 144 / 60))
 
     def coverage_expr(self, seconds: float) -> str:
         """Share of a window that holds data (at most 1); one series per objective, which a
