@@ -7,6 +7,7 @@ an alert links to exactly the panel that shows it. Pure functions of the spec an
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -292,31 +293,39 @@ class ObjectivePlan:
 
     def history_seed_expr(self) -> str:
         """Seconds since the earliest sample stored within the longest burn window (gaps count,
-        as the sidecar counts them): the larger of a fine look over a short window (its
-        samples' timestamps at each evaluation interval) and a coarse one over the longest
-        window (at each grid step; short by less than one step). Lookups on grids, never a
-        scan of every sample in days: PromQL evaluates both sides of ``or``, so the seed is
-        paid at each evaluation."""
-        fine, grid = self.history_windows
+        as the sidecar counts them), from lookups, never a scan of days of samples (PromQL
+        evaluates both sides of ``or``, so the seed is paid at each evaluation): within
+        :attr:`history_fine` exactly, from the samples' timestamps at each evaluation interval;
+        beyond it, the longest of :attr:`history_probes` at which the series already held a
+        sample (``offset``: one lookup each). A window whose length is a probe is seen full
+        exactly; a longer history is read short by less than one probe step (towards unknown)."""
+        sel = self.coverage_selector
         every = prom_duration(self.spec.alerting.evaluation_interval)
-        first = f"max(timestamp({self.coverage_selector}))"
-        exact = f"time() - min_over_time({first}[{prom_duration(fine)}:{every}])"
-        if grid is None:
-            return f"({exact})"
-        longest = prom_duration(max(self.coverage_seconds))
-        coarse = f"time() - min_over_time({first}[{longest}:{prom_duration(grid)}])"
-        return f"(({exact}) >= on() ({coarse}))\nor on()\n({coarse})\nor on()\n({exact})"
+        exact = (f"time() - min_over_time(max(timestamp({sel}))"
+                 f"[{prom_duration(self.history_fine)}:{every}])")
+        probes = [f"max({sel} offset {prom_duration(s)}) * 0 + {s:.10g}"
+                  for s in reversed(self.history_probes)]
+        return "\nor on()\n".join([*probes, f"({exact})"])
 
     @property
-    def history_windows(self) -> tuple[float, float | None]:
-        """(fine window, coarse grid) of the history seed: the fine look covers up to an hour
-        (or the longest burn window, if shorter); beyond it a grid of 1/144 of the longest
-        window, at least 30 minutes (a few hundred lookups whatever the compliance window)."""
-        longest = max(self.coverage_seconds)
-        fine = min(longest, 3600.0)
-        if fine >= longest:
-            return fine, None
-        return fine, max(1800.0, 60.0 * round(longest / 144 / 60))
+    def history_fine(self) -> float:
+        """How far back the seed reads timestamps at each evaluation interval: ten of them."""
+        return min(max(self.coverage_seconds), 10 * self.spec.alerting.evaluation_interval)
+
+    @property
+    def history_probes(self) -> list[float]:
+        """Ages the seed probes beyond :attr:`history_fine`, up to the longest window: every
+        burn window, and between them steps of at most a quarter, whole evaluation intervals
+        (about thirty for the default tiers); a step next to a window adds little to the
+        window's own probe."""
+        longest, every = max(self.coverage_seconds), self.spec.alerting.evaluation_interval
+        windows = {w for w in self.coverage_seconds if w > self.history_fine}
+        ages, age = set(), self.history_fine
+        while age < longest:
+            if not any(age != w and abs(age - w) < 0.1 * w for w in windows):
+                ages.add(age)
+            age = every * math.ceil(age * 1.25 / every)
+        return sorted(windows | ages)
 
     def coverage_expr(self, seconds: float) -> str:
         """Share of a window that holds data (at most 1); one series per objective, which a

@@ -5,7 +5,9 @@ the alerts that read them, and one service group with the service-wide no-data a
 Start-up: a burn window holding less data than its length counts the missing part as unknown, so
 a tier fires only when the bad events seen already spend the tier's budget share, as they would
 have to after a clean full history (the tier's factor is divided by the window's coverage, the
-share of it that holds data; one recording counts the seconds of data in the longest window).
+share of it that holds data; one recording per objective holds how long its data has run, at
+most the longest window: it extends its own last value, seeded from stored samples only where it
+has none, see :meth:`agent.sli.ObjectivePlan.history_expr`).
 A bad deploy where most requests fail still pages within minutes.
 """
 

@@ -7,6 +7,7 @@ generated rule and its seed."""
 from __future__ import annotations
 
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def test_history_grows_by_each_evaluation_and_stops_at_the_longest_window(
     [rule] = [r for r in recording_rules(p) if r.get("record") == p.history_name]
     longest = max(p.coverage_seconds)
     end = int(longest // 60) + 120
+    assert 47 * 3600 not in p.history_probes      # the seed alone would read 47h short
     series = f"{p.history_name}{p.rec_matchers}"
     labels = p.history_name + cat.label_matchers(p.labels)
 
@@ -63,12 +65,14 @@ def test_history_grows_by_each_evaluation_and_stops_at_the_longest_window(
 
 
 def test_the_seed_counts_history_stored_before_the_rules(tmp_path: Path) -> None:
-    """The seed reads the stored samples whenever they were written: under an hour exactly (a
-    fine look at each evaluation interval), beyond it short by less than one coarse grid step
-    (the first grid point holding data), and at most the longest window's worth."""
+    """The seed reads the stored samples whenever they were written: within ten evaluation
+    intervals exactly; beyond it the longest probe age at which the series held a sample (a
+    burn window's own length among them, so a full window reads full), at most the longest
+    window."""
     p = _plan()
-    fine, grid = p.history_windows
-    assert grid is not None and fine == 3600
+    probes = p.history_probes
+    assert {3600.0, 21600.0, 86400.0, 259200.0} <= set(probes) and len(probes) <= 40
+    assert all(b <= a * 1.25 + 60 for a, b in pairwise(probes))
     seed = p.history_seed_expr()
 
     def case(start: int, minute: int, seconds: float) -> dict[str, Any]:
@@ -77,16 +81,12 @@ def test_the_seed_counts_history_stored_before_the_rules(tmp_path: Path) -> None
             "promql_expr_test": [{"expr": seed, "eval_time": f"{minute}m",
                                   "exp_samples": [{"labels": "{}", "value": seconds}]}]}
 
-    g, longest = int(grid // 60), int(max(p.coverage_seconds) // 60)
-
-    def coarse(start: int, minute: int) -> float:
-        """Seconds since the first grid point inside the window that holds data."""
-        first = max(-(-start // g) * g, -(-(minute - longest) // g) * g)
-        return (minute - first) * 60.0
+    def probed(start: int, minute: int) -> float:
+        return max(a for a in probes if a <= (minute - start) * 60)
 
     _run(tmp_path, [], [
-        case(START, START + 50, 50 * 60),                   # under an hour: exact
-        case(0, 2000, coarse(0, 2000)),                     # from the grid: exact
-        case(START, 2000, coarse(START, 2000)),             # short by less than one step
-        case(START, 5000, coarse(START, 5000))])            # within the longest window
-    assert coarse(0, 2000) == 2000 * 60 and coarse(START, 2000) > (2000 - START - g) * 60
+        case(START, START + 7, 7 * 60),                     # within ten intervals: exact
+        case(START, 2000, probed(START, 2000)),             # short by less than one step
+        case(START, START + 24 * 60 + 3, 86400),            # a full day reads a full day
+        case(START, 5000, max(p.coverage_seconds))])        # at most the longest window
+    assert p.history_fine == 600 and probed(START, 2000) < (2000 - START) * 60
