@@ -315,17 +315,15 @@ class ObjectivePlan:
     @property
     def history_probes(self) -> list[float]:
         """Ages the seed probes beyond :attr:`history_fine`, up to the longest window: every
-        burn window, and between them steps of at most a quarter, whole evaluation intervals
-        (about thirty for the default tiers); a step next to a window adds little to the
-        window's own probe."""
+        burn window, and steps of at most a quarter (whole evaluation intervals) between, about
+        thirty for the default tiers."""
         longest, every = max(self.coverage_seconds), self.spec.alerting.evaluation_interval
-        windows = {w for w in self.coverage_seconds if w > self.history_fine}
-        ages, age = set(), self.history_fine
-        while age < longest:
-            if not any(age != w and abs(age - w) < 0.1 * w for w in windows):
-                ages.add(age)
-            age = every * math.ceil(age * 1.25 / every)
-        return sorted(windows | ages)
+        ages = [self.history_fine]
+        while ages[-1] < longest:
+            age = ages[-1]
+            ages.append(min([every * math.ceil(age * 1.25 / every), longest,
+                             *(w for w in self.coverage_seconds if w > age)]))
+        return ages
 
     def coverage_expr(self, seconds: float) -> str:
         """Share of a window that holds data (at most 1); one series per objective, which a
