@@ -7,7 +7,6 @@ an alert links to exactly the panel that shows it. Pure functions of the spec an
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -279,56 +278,6 @@ class ObjectivePlan:
         if self.sli_type is SLIType.EVENTS and self.o.custom is None:
             return self.absent_selector
         return f"{self.total_name}{self.rec_matchers}"
-
-    def history_expr(self) -> str:
-        """Seconds since the objective's data started, at most the longest burn window, as the
-        sidecar counts it (``now - first_seen``). Cheap at every evaluation: the rule extends
-        its own last value by the time since it was recorded; only where it has none (the
-        first evaluation with data, or after Prometheus was down past the lookback) does it take
-        :meth:`history_seed_expr`, so history that predates the rules (backfilled) counts."""
-        own = f"{self.history_name}{self.rec_matchers}"
-        longest = max(self.coverage_seconds)
-        return (f"clamp_max({own} + time() - timestamp({own}), {longest:.10g})\n"
-                f"or on()\n{self.history_seed_expr()}")
-
-    def history_seed_expr(self) -> str:
-        """Seconds since the earliest sample stored within the longest burn window (gaps count,
-        as the sidecar counts them), from lookups, never a scan of days of samples (PromQL
-        evaluates both sides of ``or``, so the seed is paid at each evaluation): within
-        :attr:`history_fine` exactly, from the samples' timestamps at each evaluation interval;
-        beyond it, the longest of :attr:`history_probes` at which the series already held a
-        sample (``offset``: one lookup each). A window whose length is a probe is seen full
-        exactly; a longer history is read short by less than one probe step (towards unknown)."""
-        sel = self.coverage_selector
-        every = prom_duration(self.spec.alerting.evaluation_interval)
-        exact = (f"time() - min_over_time(max(timestamp({sel}))"
-                 f"[{prom_duration(self.history_fine)}:{every}])")
-        probes = [f"max({sel} offset {prom_duration(s)}) * 0 + {s:.10g}"
-                  for s in reversed(self.history_probes)]
-        return "\nor on()\n".join([*probes, f"({exact})"])
-
-    @property
-    def history_fine(self) -> float:
-        """How far back the seed reads timestamps at each evaluation interval: ten of them."""
-        return min(max(self.coverage_seconds), 10 * self.spec.alerting.evaluation_interval)
-
-    @property
-    def history_probes(self) -> list[float]:
-        """Ages the seed probes beyond :attr:`history_fine`, up to the longest window: every
-        burn window, and steps of at most a quarter (whole evaluation intervals) between, about
-        thirty for the default tiers."""
-        longest, every = max(self.coverage_seconds), self.spec.alerting.evaluation_interval
-        ages = [self.history_fine]
-        while ages[-1] < longest:
-            age = ages[-1]
-            ages.append(min([every * math.ceil(age * 1.25 / every), longest,
-                             *(w for w in self.coverage_seconds if w > age)]))
-        return ages
-
-    def coverage_expr(self, seconds: float) -> str:
-        """Share of a window that holds data (at most 1); one series per objective, which a
-        query that keeps labels of its own (``sum by (case)``) shares (``group_left``)."""
-        return f"clamp_max({self.history_name}{self.rec_matchers} / {seconds:.10g}, 1)"
 
     def window_events(self, seconds: float) -> tuple[str, str] | None:
         """(bad, total) taken directly over a window, as Sloth records each window: no lag from

@@ -16,6 +16,7 @@ import yaml
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, plans
 from agent.spec import parse_spec
+from alerts.history import history_fine, history_probes, history_seed_expr
 from alerts.rules import recording_rules
 from tests.helpers import require_binary
 
@@ -49,7 +50,7 @@ def test_history_grows_by_each_evaluation_and_stops_at_the_longest_window(
     [rule] = [r for r in recording_rules(p) if r.get("record") == p.history_name]
     longest = max(p.coverage_seconds)
     end = int(longest // 60) + 120
-    assert 47 * 3600 not in p.history_probes      # the seed alone would read 47h short
+    assert 47 * 3600 not in history_probes(p)      # the seed alone would read 47h short
     series = f"{p.history_name}{p.rec_matchers}"
     labels = p.history_name + cat.label_matchers(p.labels)
 
@@ -70,10 +71,10 @@ def test_the_seed_counts_history_stored_before_the_rules(tmp_path: Path) -> None
     burn window's own length among them, so a full window reads full), at most the longest
     window."""
     p = _plan()
-    probes = p.history_probes
+    probes = history_probes(p)
     assert {3600.0, 21600.0, 86400.0, 259200.0} <= set(probes) and len(probes) <= 40
     assert all(b <= a * 1.25 + 60 for a, b in pairwise(probes))
-    seed = p.history_seed_expr()
+    seed = history_seed_expr(p)
 
     def case(start: int, minute: int, seconds: float) -> dict[str, Any]:
         return {"interval": "1m", "input_series": [
@@ -89,4 +90,4 @@ def test_the_seed_counts_history_stored_before_the_rules(tmp_path: Path) -> None
         case(START, 2000, probed(START, 2000)),             # short by less than one step
         case(START, START + 24 * 60 + 3, 86400),            # a full day reads a full day
         case(START, 5000, max(p.coverage_seconds))])        # at most the longest window
-    assert p.history_fine == 600 and probed(START, 2000) < (2000 - START) * 60
+    assert history_fine(p) == 600 and probed(START, 2000) < (2000 - START) * 60
