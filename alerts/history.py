@@ -48,13 +48,15 @@ def history_fine(p: ObjectivePlan) -> float:
 
 def history_probes(p: ObjectivePlan) -> list[float]:
     """Ages the seed probes beyond :func:`history_fine`, up to the longest window: every burn
-    window, and steps of at most a quarter (whole evaluation intervals) between, about thirty
-    for the default tiers."""
+    window, and steps of at most double (whole evaluation intervals) between, a dozen for the
+    default tiers. Each probe is a lookup at every evaluation, so they are few: a history is
+    read short by up to half only when seeded (after a restart past the lookback, or rules
+    installed on stored data), and only until it grows back."""
     longest, every = max(p.coverage_seconds), p.spec.alerting.evaluation_interval
     ages = [history_fine(p)]
     while ages[-1] < longest:
         age = ages[-1]
-        ages.append(min([every * math.ceil(age * 1.25 / every), longest,
+        ages.append(min([every * math.ceil(age * 2 / every), longest,
                          *(w for w in p.coverage_seconds if w > age)]))
     return ages
 

@@ -72,8 +72,8 @@ def test_the_seed_counts_history_stored_before_the_rules(tmp_path: Path) -> None
     window."""
     p = _plan()
     probes = history_probes(p)
-    assert {3600.0, 21600.0, 86400.0, 259200.0} <= set(probes) and len(probes) <= 40
-    assert all(b <= a * 1.25 + 60 for a, b in pairwise(probes))
+    assert {3600.0, 21600.0, 86400.0, 259200.0} <= set(probes) and len(probes) <= 16
+    assert all(b <= a * 2 + 60 for a, b in pairwise(probes))
     seed = history_seed_expr(p)
 
     def case(start: int, minute: int, seconds: float) -> dict[str, Any]:
