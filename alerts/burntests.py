@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.sli import ObjectivePlan
 from agent.spec.document import TierWindows
+from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import Unit, format_duration
 from alerts import custom_inputs, text
@@ -40,10 +41,19 @@ MOST_FAILING = 0.9     # a bad deploy: most requests fail
 
 def _history(p: ObjectivePlan, t: int) -> float:
     """Seconds of data the history recording holds after ``t`` ticks: the time since its first
-    evaluation with data (one tick late for a value taken by a rate, as time slices count
-    recorded values), as the sidecar counts ``now - first_seen``."""
-    ticks = t - (1 if p.sli_type is not SLIType.EVENTS and _rated(p) else 0)
-    return max(ticks, 0) * tick_seconds(p)
+    evaluation with data, as the sidecar counts ``now - first_seen``."""
+    return max(t - _late(p), 0) * tick_seconds(p)
+
+
+def _late(p: ObjectivePlan) -> int:
+    """Ticks before the series the history reads has its first value: the raw counter of
+    counted events at once; a recorded total or value taken by a rate one tick later (a rate
+    needs two samples)."""
+    c = p.o.custom
+    if p.sli_type is SLIType.EVENTS and c is not None:
+        return 1 if c.counter is not None or (
+            c.total is not None and counting_function(c.total) is not None) else 0
+    return 1 if p.sli_type is not SLIType.EVENTS and _rated(p) else 0
 
 
 def _rated(p: ObjectivePlan) -> bool:
