@@ -374,6 +374,7 @@ RECORD_PREFIX = "slo"
 RULE_SLI_BAD = "slo:sli_bad:increase"         # + window suffix, e.g. slo:sli_bad:increase5m
 RULE_SLI_TOTAL = "slo:sli_total:increase"
 RULE_ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window suffix
+RULE_HISTORY = "slo:sli_history:seconds"       # how long its data has run (capped)
 RULE_VALUE = "slo:objective_value"
 RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 RULE_OBJECTIVE = "slo:objective:ratio"

@@ -264,6 +264,25 @@ class ObjectivePlan:
     def ratio_name(self, seconds: float) -> str:
         return f"{cat.RULE_ERROR_RATIO}{prom_duration(seconds)}"
 
+    @property
+    def coverage_seconds(self) -> list[float]:
+        """Burn windows longer than the SLI step: each may hold less data than its length."""
+        step = self.spec.alerting.rate_window
+        return sorted({w for t in self.tiers for w in (t.long, t.short) if w > step})
+
+    @property
+    def history_name(self) -> str:
+        return cat.RULE_HISTORY
+
+    @property
+    def coverage_selector(self) -> str:
+        """The series whose samples show how much history there is: the raw series the events
+        are counted from (so history that predates the rules counts), else the recorded step
+        total (time slices, a custom query)."""
+        if self.sli_type is SLIType.EVENTS and self.o.custom is None:
+            return self.absent_selector
+        return f"{self.total_name}{self.rec_matchers}"
+
     def window_events(self, seconds: float) -> tuple[str, str] | None:
         """(bad, total) taken directly over a window, as Sloth records each window: no lag from
         summing step recordings. None where the SLI is only known per step (time slices, a raw

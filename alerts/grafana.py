@@ -17,6 +17,7 @@ from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, detail_uid, plans
 from agent.spec.document import Objective, Spec
 from agent.units import format_duration
+from alerts import text
 from alerts.rules import threshold_alert
 
 DATASOURCE_UID = "prometheus"
@@ -57,9 +58,13 @@ def grafana_rule(p: ObjectivePlan, level: Level) -> dict[str, Any]:
         .condition("C")
         .for_val(format_duration(p.o.for_))
         .labels(prom_rule["labels"])
-        .annotations({k: v for k, v in prom_rule["annotations"].items() if k != "summary"}
+        .annotations(prom_rule["annotations"]
                      | {"summary": f"{p.o.name}: {p.o.info.title.lower()} past the "
-                                   f"{level.severity} level {level.text}"})
+                                   f"{level.severity} level {level.text}",
+                        # Grafana prints values its own way: the text without the value
+                        "description": text.render(
+                            text.threshold_description(p, level, measured=False))}
+                     | p.o.annotations)
         .no_data_state("NoData")
         .exec_err_state("Error")
         .with_query(ab.Query("A").datasource_uid(DATASOURCE_UID)

@@ -1,6 +1,14 @@
 """Spec → Prometheus rule groups: recording rules, threshold alerts, multi-window multi-burn-rate
 alerts and absent-data alerts. One group per objective, so its recording rules are evaluated before
-the alerts that read them.
+the alerts that read them, and one service group with the service-wide no-data alert.
+
+Start-up: a burn window holding less data than its length counts the missing part as unknown, so
+a tier fires only when the bad events seen already spend the tier's budget share, as they would
+have to after a clean full history (the tier's factor is divided by the window's coverage, the
+share of it that holds data; one recording per objective holds how long its data has run, at
+most the longest window: it extends its own last value, seeded from stored samples only where it
+has none, see :mod:`alerts.history`).
+A bad deploy where most requests fail still pages within minutes.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from agent import catalogue as cat
 from agent.sli import (
     Level,
     ObjectivePlan,
+    dashboard_uid,
     detail_uid,
     panel_url,
     plans,
@@ -20,22 +29,22 @@ from agent.sli import (
 from agent.spec.document import Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
-from agent.units import Unit, format_duration, format_value
+from agent.units import format_duration
+from alerts import text
+from alerts.history import coverage_expr, history_expr
 
 Rule = dict[str, Any]
-
-
-def _value_template(unit: Unit) -> str:
-    if unit is Unit.SECONDS:
-        return "{{ $value | humanizeDuration }}"
-    if unit is Unit.RATIO:
-        return "{{ $value | humanizePercentage }}"
-    return '{{ $value | printf "%.4g" }}'
 
 
 #: labels slo-agent sets on burn alerts, named so that they cannot collide with a team's own
 TIER_LABEL, LONG_LABEL, SHORT_LABEL, FACTOR_LABEL = (
     cat.TIER_LABEL, "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
+#: the service-wide no-data alert carries this label (the Alertmanager config quiets the rest of
+#: the service while it fires)
+SCOPE_LABEL, SERVICE_SCOPE = "slo_agent_scope", "service"
+SERVICE_NO_DATA = "SloAgentServiceNoData"
+#: the file stem of the service's own rule group (objective names start with a letter)
+SERVICE_FILE = "_service"
 
 
 def _common_labels(p: ObjectivePlan, severity: str, own: dict[str, str] | None = None
@@ -76,6 +85,9 @@ def recording_rules(p: ObjectivePlan) -> list[Rule]:
         for seconds in p.window_seconds:
             rules.append({"record": p.ratio_name(seconds), "expr": p.ratio_expr(seconds),
                           "labels": p.labels})
+        if p.coverage_seconds:
+            rules.append({"record": p.history_name, "expr": history_expr(p),
+                          "labels": p.labels})
         rules.append({
             "record": cat.RULE_BUDGET_REMAINING,
             "expr": f"1 - {p.ratio_name(p.o.window)}{p.rec_matchers} / {p.o.error_budget:.10g}",
@@ -96,24 +108,13 @@ def recording_rules(p: ObjectivePlan) -> list[Rule]:
 
 
 def threshold_alert(p: ObjectivePlan, level: Level) -> Rule:
-    unit = p.o.info.unit
-    way = "above" if p.o.info.higher_is_worse else "below"
-    what = p.o.info.title.lower() + (f" p{p.o.quantile * 100:g}" if p.o.quantile else "")
-    shown = None if level.constant is None else format_value(level.constant, unit)
-    resolved = "" if shown is None or shown == level.text else f" ({shown})"
     return {
         "alert": f"{p.alert_base}{level.severity.capitalize()}",
         "expr": p.threshold_expr(level),
         "for": format_duration(p.o.for_),
         "labels": _common_labels(p, level.severity),
-        "annotations": _annotations(
-            p,
-            f"{p.o.name}: {what} is {_value_template(unit)}, {way} the {level.severity} level "
-            f"{level.text}{resolved}",
-            f"{p.o.info.title} of {p.spec.service} ({p.o.name}) has been {way} {level.text} "
-            f"for {format_duration(p.o.for_)}." + (f" {p.o.description}" if p.o.description
-                                                   else ""),
-        ),
+        "annotations": _annotations(p, text.render(text.threshold_summary(p, level)),
+                                    text.render(text.threshold_description(p, level))),
     }
 
 
@@ -138,11 +139,21 @@ def _step_seconds(p: ObjectivePlan) -> float | None:
     return None if fn is None else 1.0 if fn == "rate" else p.spec.alerting.rate_window
 
 
-def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
+def burn_condition(p: ObjectivePlan, seconds: float, factor: float) -> str:
+    """The window burns faster than ``factor``; a window holding less data than its length
+    needs ``factor / coverage`` (the missing part counts as unknown, not as good or bad)."""
+    if seconds not in p.coverage_seconds:
+        return f"{p.burn_expr(seconds)} > {factor:.10g}"
+    on = f"on({cat.SERVICE_LABEL}, objective, signal) group_left"
+    return f"{p.burn_expr(seconds)} > {on} {factor:.10g} / {coverage_expr(p, seconds)}"
+
+
+def tier_condition(p: ObjectivePlan, tier: TierWindows) -> str:
+    """The tier's own condition: both windows burn faster than its threshold (over their
+    coverage), with the traffic guard and a page tier's minimum bad events."""
     factor = tier.factor
-    long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
-    expr = (f"({p.burn_expr(tier.long)} > {factor:.10g})\nand\n"
-            f"({p.burn_expr(tier.short)} > {factor:.10g})")
+    expr = (f"({burn_condition(p, tier.long, factor)})\nand\n"
+            f"({burn_condition(p, tier.short, factor)})")
     guard = p.spec.alerting.min_request_rate
     per = _step_seconds(p)
     if guard and p.sli_type is SLIType.EVENTS and per is not None:
@@ -150,23 +161,42 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     events = min_events_guard(p, tier)
     if events is not None:       # matched on the query's own labels, if it keeps any
         expr += (f"\nand ignoring({cat.SERVICE_LABEL}, objective, signal)\n{events}")
-    exhaustion = format_duration(tier.exhaustion)
+    return expr
+
+
+def slower_tiers(p: ObjectivePlan, tier: TierWindows) -> list[TierWindows]:
+    """The objective's tiers of the same severity with longer windows: the Alertmanager config
+    quiets them while this one fires."""
+    return [t for t in p.tiers if t.severity == tier.severity and t.name != tier.name
+            and (t.long, t.short) > (tier.long, tier.short)]
+
+
+def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
+    """A tier's alert. A tier that quiets slower ones stays firing while one of them still
+    does (held), so an incident pages once and resolves once: otherwise the slower tier, quiet
+    until now, would page again when this one clears."""
+    long_w, short_w = prom_duration(tier.long), prom_duration(tier.short)
     labels = _common_labels(p, tier.severity, {
         TIER_LABEL: tier.name, LONG_LABEL: long_w, SHORT_LABEL: short_w,
-        FACTOR_LABEL: f"{factor:g}"})
+        FACTOR_LABEL: f"{tier.factor:g}"})
     labels.update(tier.labels)
-    target = f"{p.o.objective * 100:g}%" if p.o.objective is not None else ""
+    expr = tier_condition(p, tier)
+    slower = slower_tiers(p, tier)
+    if slower:      # matched on every label of the series (a query may keep its own)
+        me = cat.label_matchers({"alertname": p.burn_alert_name,
+                                 cat.SERVICE_LABEL: p.spec.service, "objective": p.o.name,
+                                 TIER_LABEL: labels[TIER_LABEL]}, ['alertstate="firing"'])
+        added = sorted({"alertname", "alertstate", *labels} - set(p.labels))
+        held = "\nor\n".join(f"(\n{tier_condition(p, t)}\n)" for t in slower)
+        expr = (f"(\n{expr}\n)\nor\n(\n{p.burn_expr(tier.long)}\nand\n(\n{held}\n)\n"
+                f"and ignoring({', '.join(added)})\nALERTS{me}\n)")
     rule: Rule = {
         "alert": p.burn_alert_name,
         "expr": expr,
         "labels": labels,
         "annotations": _annotations(
-            p,
-            f"{p.o.name}: error budget burning at {{{{ $value | printf \"%.1f\" }}}}x over "
-            f"{long_w} (tier {tier.name}, threshold {factor:g}x)",
-            f"The {target} / {format_duration(p.o.window)} objective {p.o.name} is spending "
-            f"its error budget {factor:g}x faster than sustainable in both the {long_w} and "
-            f"{short_w} windows; at that burn the whole budget is gone in {exhaustion}.",
+            p, text.render(text.burn_summary(p, tier)),
+            text.render(text.burn_description(p, tier, [t.name for t in slower])),
             tier.annotations),
     }
     if tier.for_:
@@ -174,18 +204,84 @@ def burn_alert(p: ObjectivePlan, tier: TierWindows) -> Rule:
     return rule
 
 
+def no_data_for(p: ObjectivePlan) -> float:
+    """How long an objective's no-data alert waits: long enough for the service-wide one, which
+    another group evaluates and whose last series may stop a scrape later, to fire first."""
+    a = p.spec.alerting
+    return 2 * a.evaluation_interval + a.scrape_interval
+
+
+def _service_silent(spec: Spec) -> str:
+    return (f'ALERTS{{alertname="{SERVICE_NO_DATA}",'
+            f'{cat.SERVICE_LABEL}="{spec.service}"}}')
+
+
 def absent_alert(p: ObjectivePlan) -> Rule:
     window = format_duration(p.spec.alerting.absent_for)
     return {
         "alert": f"{p.alert_base}NoData",
-        "expr": f"absent_over_time({p.absent_selector}[{window}])",
+        "expr": (f"absent_over_time({p.absent_selector}[{window}])\n"
+                 f"unless on() {_service_silent(p.spec)}"),
+        "for": format_duration(no_data_for(p)),
         "labels": _common_labels(p, "warning"),
         "annotations": _annotations(
             p, f"{p.o.name}: no {p.source_series} series for {window}",
             f"Nothing has reported {p.absent_selector} for {window}, so "
-            f"{p.o.name} cannot be evaluated: check the exporter, the scrape job and labels.",
+            f"{p.o.name} cannot be evaluated: check the exporter, the scrape job and labels."
+            + text.links(p),
         ),
     }
+
+
+def service_absent_selectors(spec: Spec) -> list[str]:
+    """What the objectives' no-data alerts watch, each once, in spec order."""
+    out: list[str] = []
+    for p in plans(spec):
+        if p.o.no_data_alert and p.absent_selector not in out:
+            out.append(p.absent_selector)
+    return out
+
+
+def service_absent_alert(spec: Spec) -> Rule | None:
+    """The service went silent: none of the series its objectives read reported for
+    ``alerting.absent_for``. A page, and it quiets every other alert of the service (the
+    objectives' own no-data alerts stay quiet while it fires)."""
+    selectors = service_absent_selectors(spec)
+    if not selectors:
+        return None
+    window = format_duration(spec.alerting.absent_for)
+    expr = "vector(1)" + "".join(f"\nand on() absent_over_time({s}[{window}])"
+                                 for s in selectors)
+    labels = dict(spec.alerting.labels)
+    labels.update({cat.SERVICE_LABEL: spec.service})
+    labels.setdefault("severity", "critical")
+    labels[SCOPE_LABEL] = SERVICE_SCOPE
+    dashboard = f"{spec.alerting.grafana_url.rstrip('/')}/d/{dashboard_uid(spec)}"
+    template = spec.alerting.runbook_url
+    runbook = None if not template else (template.replace("{objective}", SERVICE_NO_DATA)
+                                         .replace("{service}", spec.service))
+    annotations = {
+        "summary": f"{spec.service}: no series of any objective for {window}",
+        "description": f"Nothing has reported any of the {len(selectors)} series the "
+                       f"objectives of {spec.service} read for {window}: the service, its "
+                       "exporters or its scrape jobs are down, so no objective can be "
+                       "evaluated; the service's other alerts are quiet until data returns. "
+                       f"Dashboard: {dashboard}" + (f" Runbook: {runbook}" if runbook else ""),
+        "dashboard": dashboard}
+    if runbook:
+        annotations["runbook_url"] = runbook
+    return {"alert": SERVICE_NO_DATA, "expr": expr, "labels": labels,
+            "annotations": annotations}
+
+
+def service_group(spec: Spec) -> dict[str, Any] | None:
+    """The service's own group (the service-wide no-data alert); None when no objective has a
+    no-data alert."""
+    rule = service_absent_alert(spec)
+    if rule is None:
+        return None
+    return {"name": f"slo-agent:{spec.service}",
+            "interval": format_duration(spec.alerting.evaluation_interval), "rules": [rule]}
 
 
 def objective_group(p: ObjectivePlan, alerts: bool = True) -> dict[str, Any]:
@@ -202,7 +298,9 @@ def objective_group(p: ObjectivePlan, alerts: bool = True) -> dict[str, Any]:
 
 
 def rule_groups(spec: Spec) -> dict[str, Any]:
-    return {"groups": [objective_group(p) for p in plans(spec)]}
+    groups = [objective_group(p) for p in plans(spec)]
+    service = service_group(spec)
+    return {"groups": groups + ([service] if service is not None else [])}
 
 
 def lint(spec: Spec, ps: list[ObjectivePlan] | None = None) -> list[str]:

@@ -39,8 +39,32 @@ DEFAULT_RANGE = "now-24h"
 
 
 def fastest(p: ObjectivePlan) -> TierWindows | None:
-    """The tier with the shortest long window: its burn is the 'current' burn."""
-    return min(p.tiers, key=lambda t: t.long, default=None)
+    """The tier the 'current' burn is read over: the paging tier with the shortest long
+    window, else the fastest ticket tier."""
+    pages = [t for t in p.tiers if t.severity == "critical"]
+    return min(pages or p.tiers, key=lambda t: t.long, default=None)
+
+
+def burn_steps(p: ObjectivePlan) -> list[Threshold]:
+    """Colours of the burn over :func:`fastest`'s long window, from the objective's own tiers:
+    red from that tier's threshold when it pages, yellow from the lowest threshold of any tier
+    (the burn at which something starts to ticket or page)."""
+    tier = fastest(p)
+    if tier is None:
+        return [Threshold(value=None, color=GREEN)]
+    return steps_for(min(t.factor for t in p.tiers),
+                     tier.factor if tier.severity == "critical" else 0.0)
+
+
+def steps_for(low: float, red: float) -> list[Threshold]:
+    """Green, yellow from ``low``, red from ``red`` (0: never red; no yellow band when the
+    lowest threshold is the red one)."""
+    steps = [Threshold(value=None, color=GREEN)]
+    if not red or low < red:
+        steps.append(Threshold(value=low, color=YELLOW))
+    if red:
+        steps.append(Threshold(value=red, color=RED))
+    return steps
 
 
 def _target_text(p: ObjectivePlan) -> str:
@@ -114,15 +138,15 @@ def _stats(p: ObjectivePlan) -> list[Any]:
         "negative once overspent. Red once spent, yellow under 25%.", steps_=budget_steps()))
     tier = fastest(p)
     if tier is not None:
-        slow = min(t.factor for t in p.tiers)
-        crit = [t.factor for t in p.tiers if t.severity == "critical"]
+        steps = burn_steps(p)
+        said = ", ".join(f"{s.color} from {s.value:g}×" for s in steps[1:])
         out.insert(3, stat_panel(f"Burn rate ({format_duration(tier.long)})", BURN_UNIT, query(
             p.burn_expr(tier.long), "burn", instant=True),
-            f"How fast the budget is spent over the fastest tier's long window "
-            f"({format_duration(tier.long)}); 1× spends it exactly over {window}. Yellow from "
-            f"the slowest tier's factor ({slow:g}×), red from the fastest paging factor.",
-            steps_=[Threshold(value=None, color=GREEN), Threshold(value=slow, color=YELLOW),
-                    *([Threshold(value=max(crit), color=RED)] if crit else [])]).decimals(2))
+            f"How fast the budget is spent over the long window of {tier.name} "
+            f"({format_duration(tier.long)}); 1× spends it exactly over {window}. This "
+            f"objective's own thresholds: {said} ({tier.name} "
+            f"{'pages' if tier.severity == 'critical' else 'tickets'} above "
+            f"{tier.factor:g}×).", steps_=steps).decimals(2))
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from grafana_foundation_sdk.builders import table
 from grafana_foundation_sdk.builders.common import TableSortByFieldState
@@ -29,7 +29,7 @@ from agent import catalogue as cat
 from agent.sli import ObjectivePlan
 from agent.spec.document import Spec
 from agent.units import format_duration
-from dashboards.detail import fastest
+from dashboards.detail import fastest, steps_for
 from dashboards.panels import (
     BURN_UNIT,
     DATASOURCE,
@@ -141,9 +141,16 @@ def overview(spec: Spec, ps: list[ObjectivePlan]) -> list[Panel]:
     return panels
 
 
-#: (compliance window, fastest tier's long window, its factor, its exhaustion, the slowest
-#: tier's exhaustion): what an objective's burn and exhaustion queries and colours depend on
-BurnGroup = tuple[float, float, float, float, float]
+class BurnGroup(NamedTuple):
+    """What an objective's burn and exhaustion queries and colours depend on: objectives alike
+    in these share one query (over label sets), whatever their number."""
+
+    window: float        # the compliance window
+    long: float          # the fastest tier's long window (the burn shown)
+    low: float           # the lowest threshold of any tier: yellow from it
+    red: float           # the fastest tier's threshold if it pages, else 0 (never red)
+    fast: float          # that tier's exhaustion time
+    slow: float          # the slowest tier's exhaustion time
 
 
 def burn_groups(ps: list[ObjectivePlan]) -> list[BurnGroup]:
@@ -152,36 +159,42 @@ def burn_groups(ps: list[ObjectivePlan]) -> list[BurnGroup]:
     for p in ps:
         tier = fastest(p)
         if p.o.has_target and tier is not None:
-            slow = max(t.exhaustion for t in p.tiers)
-            out[(p.o.window, tier.long, tier.factor, tier.exhaustion, slow)] = None
+            red = tier.factor if tier.severity == "critical" else 0.0
+            out[BurnGroup(p.o.window, tier.long, min(t.factor for t in p.tiers), red,
+                          tier.exhaustion, max(t.exhaustion for t in p.tiers))] = None
     return sorted(out)
 
 
 def _burn(spec: Spec, g: BurnGroup) -> str:
     """Burn over the group's long window of the objectives with the group's window."""
     m = _svc(spec)
-    return (f"{cat.RULE_ERROR_RATIO}{format_duration(g[1])}{m} / (1 - {cat.RULE_OBJECTIVE}{m})\n"
-            f"and on({_ID}) {cat.RULE_INFO}{_svc(spec, **{WINDOW: format_duration(g[0])})}")
+    return (f"{cat.RULE_ERROR_RATIO}{format_duration(g.long)}{m} / (1 - {cat.RULE_OBJECTIVE}{m})\n"
+            f"and on({_ID}) {cat.RULE_INFO}{_svc(spec, **{WINDOW: format_duration(g.window)})}")
+
+
+def _burn_suffix(g: BurnGroup) -> str:
+    """The legend's tail naming the group's window and thresholds (unique per group)."""
+    does = f"pages above {g.red:g}×" if g.red else f"tickets above {g.low:g}×"
+    also = f", alerts from {g.low:g}×" if g.red and g.low < g.red else ""
+    return f"{format_duration(g.long)} ({format_duration(g.window)} window, {does}{also})"
 
 
 def burn_overview(spec: Spec, groups: list[BurnGroup]) -> Panel:
     """The current burn per objective (its fastest tier's long window), against that tier."""
-    targets, per_series = [], defaultdict(set)
+    targets, per_series = [], []
     for i, g in enumerate(groups):
-        window, long_, factor = format_duration(g[0]), format_duration(g[1]), g[2]
-        legend = f"{{{{objective}}}} over {long_} ({window} window, page at {factor:g}×)"
-        targets.append(query(_burn(spec, g), legend, ref=f"R{i}"))
-        per_series[factor].add(f"{long_} ({window} window, page at {factor:g}×)")
+        suffix = _burn_suffix(g)
+        targets.append(query(_burn(spec, g), f"{{{{objective}}}} over {suffix}", ref=f"R{i}"))
+        per_series.append((suffix, steps_for(g.low, g.red)))
     panel = series_panel("Burn rate now (fastest tier per objective)", BURN_UNIT, targets,
                          "Error-budget burn per objective over its fastest tier's long window "
                          "(named in the legend). 1× spends the budget exactly over the "
-                         "objective's window; each series turns red above its tier's factor.",
-                         width=12)
-    for factor, suffixes in sorted(per_series.items()):
-        panel = panel.override_by_regexp(_suffix_regex(suffixes), [
-            DynamicConfigValue("thresholds", _plain_steps([
-                Threshold(value=None, color=GREEN), Threshold(value=1, color=YELLOW),
-                Threshold(value=factor, color=RED)])),
+                         "objective's window; each series takes its own objective's colours: red "
+                         "above the threshold of its fastest paging tier, yellow above its lowest "
+                         "tier threshold.", width=12)
+    for suffix, steps in per_series:
+        panel = panel.override_by_regexp(_suffix_regex({suffix}), [
+            DynamicConfigValue("thresholds", _plain_steps(steps)),
             DynamicConfigValue("custom.thresholdsStyle", {"mode": "dashed"})])
     return panel
 
@@ -196,12 +209,12 @@ def exhaustion(spec: Spec, groups: list[BurnGroup]) -> Panel:
     panel = None
     by_colour: dict[tuple[float, float], set[str]] = defaultdict(set)
     for i, g in enumerate(groups):
-        window, long_ = format_duration(g[0]), format_duration(g[1])
+        window, long_ = format_duration(g.window), format_duration(g.long)
         suffix = f"(burn over {long_}, {window} window)"
-        expr = (f"clamp_min({cat.RULE_BUDGET_REMAINING}{m}, 0) * {g[0]:g} / clamp_min(\n"
+        expr = (f"clamp_min({cat.RULE_BUDGET_REMAINING}{m}, 0) * {g.window:g} / clamp_min(\n"
                 f"{_burn(spec, g)}\n, 0.001)")
         target = query(expr, f"{{{{objective}}}} {suffix}", ref=f"X{i}", instant=True)
-        by_colour[(g[3], g[4])].add(suffix)
+        by_colour[(g.fast, g.slow)].add(suffix)
         if panel is None:
             panel = (stat_panel("Time to budget exhaustion at the current burn", "s", target,
                                 "Remaining budget × the objective's window ÷ the burn rate over "

@@ -271,5 +271,44 @@ def test_every_sql_block_runs_in_a_real_postgresql(block: tuple[int, str, str]) 
 def test_every_block_has_a_checked_language() -> None:
     """A block in a language no test here reads would go unchecked."""
     langs = {b[1] for b in blocks()}
-    assert langs <= {"yaml", "sh", "python", "json", "sql", ""}, langs
+    assert langs <= {"yaml", "sh", "python", "json", "sql", "text", ""}, langs
     assert len([b for b in blocks("") if not b[2].startswith("$ slo-agent")]) == 0
+
+
+_TAG = re.compile(r"{{-?\s*(.*?)\s*-?}}", re.S)
+
+
+def _top_level_text(template: str) -> list[str]:
+    """The literal parts of a Go template outside every ``if``/``with``/``range`` block: what
+    any rendering of it says, whatever the values and branches."""
+    out, depth, pos = [], 0, 0
+    for m in _TAG.finditer(template):
+        if depth == 0 and m.start() > pos:
+            out.append(template[pos:m.start()])
+        word = m.group(1).split(" ", 1)[0]
+        depth += 1 if word in ("if", "with", "range") else -1 if word == "end" else 0
+        pos = m.end()
+    out.append(template[pos:])
+    return [t for t in (" ".join(x.split()) for x in out) if t.strip(" .;")]
+
+
+@pytest.mark.parametrize("block", blocks("text"), ids=_id)
+def test_an_alert_example_says_what_the_generated_alert_says(block: tuple[int, str, str],
+                                                            tmp_path: Path) -> None:
+    """The README's example page is the example spec's alert: every fixed part of its summary
+    and description, in order (the measured values and the branches taken are left out)."""
+    summary_line, _, description = block[2].partition("\n")
+    objective = summary_line.split(":", 1)[0]
+    cli("generate", "-c", "examples/slo.yaml", "-o", str(tmp_path))
+    rules = next(tmp_path.glob(f"prometheus/rules/*/{objective}.rules.yml"))
+    tier = re.search(r"\(tier (\S+) fires", summary_line)
+    assert tier is not None, summary_line
+    alert = next(r for g in yaml.safe_load(rules.read_text())["groups"] for r in g["rules"]
+                 if "alert" in r and r.get("labels", {}).get("slo_agent_tier") == tier.group(1))
+    for template, text in ((alert["annotations"]["summary"], summary_line),
+                           (alert["annotations"]["description"], description)):
+        said, at = " ".join(text.split()), 0
+        for part in _top_level_text(template):
+            found = said.find(part.strip(), at)
+            assert found >= 0, f"README.md:{block[0]} lacks {part.strip()!r} (after {at})"
+            at = found + len(part.strip())

@@ -103,8 +103,8 @@ def _sql_datasets_readable(out: Output, parsed: Any, base: Path) -> bool:
 @click.option("--json", "as_json", is_flag=True, help="Print the tiers as JSON.")
 @click.pass_obj
 def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
-    """Show each objective's burn-rate tiers: windows, factor, the error ratio that pages, and
-    how long the budget lasts at that burn.
+    """Show each objective's burn-rate tiers: windows, the burn threshold (factor) above which
+    a tier fires, the error ratio that is, and how long a budget lasts at that threshold burn.
 
     Windows scale with the objective's window, so the factors stay the SRE Workbook's
     14.4 / 6 / 3 / 1 whatever the window; override them per objective with `tiers:`.
@@ -121,8 +121,8 @@ def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
         return
     out.table(
         f"{parsed.service}: burn-rate tiers of {len({r['objective'] for r in rows})} objectives",
-        ["objective", "target", "tier", "severity", "budget", "long", "short", "factor",
-         "pages at error ratio", "budget gone in"],
+        ["objective", "target", "tier", "severity", "budget", "long", "short",
+         "fires above (burn)", "at error ratio", "budget lasts at that burn"],
         [[r["objective"], r["target"], r["name"], r["severity"],
           format_percent(r["budget_share"]), r["long_window"], r["short_window"],
           f"{r['factor']:g}x", format_percent(r["error_ratio"]), format_span(r["seconds"])]

@@ -10,6 +10,7 @@ The rule groups and dashboards are the very ones the plain files hold; only the 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from agent.k8s.limits import split_provisioning
@@ -48,8 +49,23 @@ def prometheus_rule(spec: Spec, name: str, group: dict[str, Any], namespace: str
 def prometheus_rules(spec: Spec, groups: dict[str, dict[str, Any]], namespace: str | None,
                      labels: dict[str, str]) -> list[dict[str, Any]]:
     """One PrometheusRule per objective, holding that objective's rule group."""
-    return [prometheus_rule(spec, p.o.name, groups[p.o.name], namespace, labels)
-            for p in plans(spec)]
+    out = [prometheus_rule(spec, p.o.name, groups[p.o.name], namespace, labels)
+           for p in plans(spec)]
+    service = service_rule(spec, groups, namespace, labels)
+    return out + ([service] if service is not None else [])
+
+
+def service_rule(spec: Spec, groups: dict[str, dict[str, Any]], namespace: str | None,
+                 labels: dict[str, str]) -> dict[str, Any] | None:
+    """The PrometheusRule of the service-wide group (no data from the whole service), if any."""
+    from alerts.rules import SERVICE_FILE
+
+    service = groups.get(SERVICE_FILE)
+    if service is None:
+        return None
+    return {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+            "metadata": _meta(object_name(spec.service, "service"), spec, namespace, labels),
+            "spec": {"groups": [service]}}
 
 
 def pod_monitor(spec: Spec, namespace: str | None, labels: dict[str, str]) -> dict[str, Any]:
@@ -104,34 +120,47 @@ def grafana_alerting_configmap(spec: Spec, provisioning: str | None, namespace: 
             "data": {object_name(spec.service) + f"-alerting{which}.yaml": provisioning}}
 
 
+_MATCHER = re.compile(r'^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"(.*)"$')
+
+
+def _matcher(text: str) -> dict[str, str]:
+    """``severity="critical"`` → the operator's ``{name, value, matchType}``."""
+    m = _MATCHER.match(text)
+    if m is None:
+        raise ValueError(f"not a matcher: {text}")
+    return {"name": m.group(1), "value": m.group(3), "matchType": m.group(2)}
+
+
 def alertmanager_config(spec: Spec, namespace: str | None, labels: dict[str, str]
                         ) -> dict[str, Any]:
-    """The plain example's routing, in the operator's camelCase form: critical pages, warning
-    goes to chat, warning is inhibited while critical fires for the same objective."""
+    """The plain example's grouping, routing and inhibition (:mod:`alerts.alertmanager`), in the
+    operator's camelCase form: critical pages, warning goes to chat."""
+    from alerts.alertmanager import config
+
     svc = spec.service
-
-    def match(name: str, value: str) -> dict[str, str]:
-        return {"name": name, "value": value, "matchType": "="}
-
+    plain = config(spec, "http://pager.example.svc:9095/pager",
+                   "http://chat.example.svc:9095/chat")
+    route = plain["route"]
+    routes = [{"receiver": r["receiver"],
+               **({"repeatInterval": r["repeat_interval"]} if "repeat_interval" in r else {}),
+               "matchers": [_matcher(m) for m in r["matchers"] if not m.startswith("service=")]}
+              for r in route["routes"]]
     return {
         "apiVersion": "monitoring.coreos.com/v1alpha1", "kind": "AlertmanagerConfig",
         "metadata": _meta(object_name(svc, "alerting"), spec, namespace, labels),
         "spec": {
-            "route": {"receiver": "chat", "groupBy": ["alertname", "service", "objective"],
-                      "groupWait": "30s", "groupInterval": "5m", "repeatInterval": "4h",
-                      "matchers": [match("service", svc)],
-                      "routes": [{"receiver": "pager", "repeatInterval": "1h",
-                                  "matchers": [match("severity", "critical")]},
-                                 {"receiver": "chat",
-                                  "matchers": [match("severity", "warning")]}]},
+            "route": {"receiver": route["receiver"], "groupBy": route["group_by"],
+                      "groupWait": route["group_wait"], "groupInterval": route["group_interval"],
+                      "repeatInterval": route["repeat_interval"],
+                      "matchers": [{"name": "service", "value": svc, "matchType": "="}],
+                      "routes": routes},
             "receivers": [
-                {"name": "pager", "webhookConfigs": [
-                    {"url": "http://pager.example.svc:9095/pager", "sendResolved": True}]},
-                {"name": "chat", "webhookConfigs": [
-                    {"url": "http://chat.example.svc:9095/chat", "sendResolved": True}]}],
-            "inhibitRules": [{"sourceMatch": [match("severity", "critical")],
-                              "targetMatch": [match("severity", "warning")],
-                              "equal": ["service", "objective"]}],
+                {"name": r["name"], "webhookConfigs": [
+                    {"url": w["url"], "sendResolved": w["send_resolved"]}
+                    for w in r["webhook_configs"]]} for r in plain["receivers"]],
+            "inhibitRules": [{"sourceMatch": [_matcher(m) for m in r["source_matchers"]],
+                              "targetMatch": [_matcher(m) for m in r["target_matchers"]],
+                              "equal": r["equal"]} for r in plain["inhibit_rules"]],
         },
     }
 

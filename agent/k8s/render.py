@@ -23,6 +23,7 @@ from agent.k8s.objects import (
     grafana_alerting_configmap,
     pod_monitor,
     prometheus_rule,
+    service_rule,
 )
 from agent.k8s.templates import DUMP_ARGS, YamlTemplate, record
 from agent.render.shapes import Shapes
@@ -82,6 +83,16 @@ def render_kubernetes(spec: Spec, files: dict[str, tuple[str, str]],
     dashboards = {f"{svc}--{p.o.name}.json": text for p, text in shapes.render(
         "kubernetes", lambda p: _dump(dashboard_doc(p)), YamlTemplate,
         lambda p: record(dashboard_doc(p)))}
+    from alerts.rules import SERVICE_FILE
+
+    service_rules = files.get(f"prometheus/rules/{svc}/{SERVICE_FILE}.rules.yml")
+    if service_rules is not None:      # the service-wide group: one object, after the objectives'
+        group = yaml.load(service_rules[1], Loader=_Loader)["groups"][0]
+        service = service_rule(spec, {SERVICE_FILE: group}, namespace, labels)
+        assert service is not None
+        if limits.check(service, "prometheusrules.yaml"):
+            server_side.append(service["metadata"]["name"])
+        rules.append(_dump(service))
     with stage("kubernetes"):
         for p in shapes.ps:           # rules and dashboards: the plain texts are their sizes
             _check_objective(spec, p, files, server_side)

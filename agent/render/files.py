@@ -55,6 +55,7 @@ def render(spec: Spec, alerts: Backend = "both", by_shape: bool = True,
     prometheus_alerts = alerts in ("prometheus", "both")
     _rules(spec, shapes, prometheus_alerts, files)
     if prometheus_alerts:
+        _service_tests(spec, files)
         _unit_tests(spec, shapes, files)
     _dashboards(spec, shapes, files)
     if alerts in ("grafana", "both"):
@@ -74,6 +75,7 @@ def _forms(alerts: Backend) -> dict[str, Any]:
 def _rules(spec: Spec, shapes: Shapes, with_alerts: bool,
            files: dict[str, tuple[str, str]]) -> None:
     from alerts import alertmanager
+    from alerts.rules import SERVICE_FILE, service_group
     from alerts.yamlio import dump
 
     kind = "prometheus rules" if with_alerts else "prometheus recording rules"
@@ -81,6 +83,10 @@ def _rules(spec: Spec, shapes: Shapes, with_alerts: bool,
         files[f"{_rules_dir(spec)}/{p.o.name}.rules.yml"] = (kind, text)
     if with_alerts:
         with stage("rules"):
+            group = service_group(spec)
+            if group is not None:
+                files[f"{_rules_dir(spec)}/{SERVICE_FILE}.rules.yml"] = (
+                    "prometheus rules", dump({"groups": [group]}, HEADER))
             files["alertmanager/alertmanager.yml"] = ("alertmanager config",
                                                       dump(alertmanager.config(spec), HEADER))
 
@@ -111,6 +117,21 @@ def _unit_tests(spec: Spec, shapes: Shapes, files: dict[str, tuple[str, str]]) -
     for p, text in shapes.render("unit tests", build):
         if text is not None:
             files[f"{_rules_dir(spec)}/{p.o.name}.test.yml"] = ("promtool rule tests", text)
+
+
+def _service_tests(spec: Spec, files: dict[str, tuple[str, str]]) -> None:
+    """The service-wide tests (no data from the whole service quiets its other alerts): one
+    file per service, not per shape."""
+    from alerts.rules import SERVICE_FILE
+    from alerts.unittests import service_tests
+    from alerts.yamlio import dump
+
+    with stage("unit tests"):
+        doc = service_tests(spec, {o.name: f"{o.name}.rules.yml" for o in spec.objectives},
+                            f"{SERVICE_FILE}.rules.yml")
+        if doc is not None:
+            files[f"{_rules_dir(spec)}/{SERVICE_FILE}.test.yml"] = ("promtool rule tests",
+                                                                     dump(doc, HEADER))
 
 
 def _dashboards(spec: Spec, shapes: Shapes, files: dict[str, tuple[str, str]]) -> None:

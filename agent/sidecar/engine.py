@@ -60,7 +60,11 @@ class Engine:
         self._warmup = baseline_warmup
         self.evaluator = Evaluator(spec, self.state, warmup=baseline_warmup,
                                    gpu=self.gpu.signal_values)
-        self.scrapers = [Scraper(t) for t in spec.sources.scrape]
+        # over the rules' window, at the quantile each objective on the target asks for
+        self.scrapers = [Scraper(t, window=spec.alerting.rate_window, quantiles={
+            o.signal: o.quantile for o in spec.objectives
+            if o.selector.scrape == t.name and o.quantile is not None})
+            for t in spec.sources.scrape]
         base = base_dir or Path.cwd()
         # a replica reads no dataset file at all: the checker polls them for the service
         self.pollers: list[DatasetPoller | SqlPoller] = [

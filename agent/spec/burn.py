@@ -4,12 +4,13 @@ read :func:`resolve_tiers`.
 
 Windows scale with the compliance window (as Pyrra scales from its 28d base), so each tier keeps
 the SRE Workbook's factor whatever the window: a tier that spends ``budget_share`` of the budget in
-``window × window_fraction`` pages at ``factor = budget_share / window_fraction`` (14.4 / 6 / 3 / 1
-for the defaults). The long window is rounded to the rule evaluation interval; the short window is
-1/12 of the long one, rounded likewise and never shorter than the SLI step
-(``alerting.rate_window``), the finest resolution at which the error ratio is recorded. A tier
-may pin absolute ``long`` / ``short`` windows instead; its factor is then
-``budget_share × window / long``.
+``window × window_fraction`` fires when both its windows burn faster than its threshold,
+``factor = budget_share / window_fraction`` (14.4 / 6 / 3 / 1 for the defaults). The factor is a
+threshold, not a measurement: what an alert reports is the burn it measured. The long window is
+rounded to the rule evaluation interval; the short window is 1/12 of the long one, rounded
+likewise and never shorter than the SLI step (``alerting.rate_window``), the finest resolution at
+which the error ratio is recorded. A tier may pin absolute ``long`` / ``short`` windows instead;
+its factor is then ``budget_share × window / long``.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def default_tiers() -> list[BurnTier]:
 
 @dataclass(frozen=True)
 class TierWindows:
-    """One tier resolved for one objective: what the rules, the sidecar and the docs show."""
+    """One tier resolved for one objective: what the rules, the sidecar and the docs show.
+    ``factor`` is the tier's burn threshold: it fires while both windows burn faster."""
 
     name: str
     severity: str
@@ -147,14 +149,26 @@ class TierWindows:
 
     @property
     def exhaustion(self) -> float:
-        """Seconds until the whole budget is gone at exactly this tier's burn factor."""
+        """Seconds a whole budget lasts at exactly the threshold burn (the slowest burn that
+        fires the tier), not at any measured one."""
         return self.period / self.factor
 
+    def describe(self) -> str:
+        """``page-fast fires above a 14.4x burn in 1h and 5m (2% of the budget in 1h)``."""
+        long_w = format_duration(self.long)
+        return (f"{self.name} fires above a {self.factor:g}x burn in {long_w} and "
+                f"{format_duration(self.short)} ({self.budget_share * 100:g}% of the budget in "
+                f"{long_w})")
+
     def as_dict(self) -> dict[str, Any]:
+        """``factor`` is the burn threshold; ``exhaustion``: how long a whole budget lasts at
+        that threshold burn."""
         return {"name": self.name, "severity": self.severity, "budget_share": self.budget_share,
                 "long_window": format_duration(self.long),
                 "short_window": format_duration(self.short), "factor": self.factor,
-                "exhaustion": format_duration(self.exhaustion)}
+                "burn_threshold": f"{self.factor:g}x",
+                "exhaustion": format_duration(self.exhaustion),
+                "meaning": self.describe()}
 
 
 def round_to(seconds: float, step: float) -> float:

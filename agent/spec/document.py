@@ -37,8 +37,8 @@ from agent.units import Unit
 
 # names other modules import from here
 __all__ = ["GPU", "SDK", "Alerting", "BurnTier", "Contract", "Dataset", "Defaults", "Drift",
-           "Freshness", "Limits", "ModelRef", "Objective", "Range", "ScrapeTarget", "Selector",
-           "Sidecar", "Sources", "Spec", "TierWindows", "Webhook", "parse_quantile"]
+           "Freshness", "Limits", "ModelRef", "Notify", "Objective", "Range", "ScrapeTarget",
+           "Selector", "Sidecar", "Sources", "Spec", "TierWindows", "Webhook", "parse_quantile"]
 
 
 class ModelRef(StrictModel):
@@ -146,6 +146,38 @@ class Drift(StrictModel):
         return self._quantiles
 
 
+class Notify(StrictModel):
+    """How the generated Alertmanager config turns alerts into notifications: by default one
+    notification per objective and receiver, burn and threshold alerts of an objective in one."""
+
+    group_by: list[str] = Field(default_factory=lambda: ["service", "objective"],
+                                description="labels one notification groups by; [service]: one "
+                                "per service, [...]: one per alert")
+    group_wait: Duration = Field(default=30.0, description="wait for an incident's other "
+                                 "alerts before its first notification")
+    group_interval: Duration = Field(default=300.0, description="wait before notifying a "
+                                     "change (a new alert, a resolve) of a notified incident")
+    repeat_interval: Duration = Field(default=14400.0, description="re-send a ticket that is "
+                                      "still firing")
+    page_repeat_interval: Duration = Field(default=3600.0, description="re-send a page that "
+                                           "is still firing")
+
+    _v_d = field_validator("group_wait", "group_interval", "repeat_interval",
+                           "page_repeat_interval", mode="before")(lambda cls, v: as_duration(v))
+
+    @field_validator("group_by")
+    @classmethod
+    def _group_by(cls, v: list[str]) -> list[str]:
+        if v == ["..."]:
+            return v
+        bad = [k for k in v if not LABEL_RE.match(k)]
+        if bad or len(set(v)) != len(v):
+            raise PydanticCustomError("spec_value", "group_by takes distinct label names "
+                                      "([service, objective]) or ['...'] (no grouping): {bad}",
+                                      {"bad": ", ".join(bad) or "a name repeats"})
+        return v
+
+
 class Alerting(StrictModel):
     tiers: list[BurnTier] = Field(default_factory=default_tiers)
     min_request_rate: float | None = Field(
@@ -162,6 +194,7 @@ class Alerting(StrictModel):
         default=None, description="template; {objective} and {service} are filled in")
     grafana_url: str = "http://localhost:3000"
     labels: dict[str, str] = Field(default_factory=dict)
+    notify: Notify = Field(default_factory=Notify)
 
     _v_d = field_validator("scrape_interval", "evaluation_interval", "rate_window", "absent_for",
                            mode="before")(lambda cls, v: as_duration(v))

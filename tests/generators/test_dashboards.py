@@ -360,3 +360,34 @@ def test_rules_and_dashboards_read_the_same_defaults() -> None:
             _assert_states_as_judged(sli, p)
         else:
             assert _steps(sli["fieldConfig"]["defaults"]) == _expected(p)
+
+
+def test_burn_colours_follow_each_objectives_own_tiers() -> None:
+    """Issue 34: a burn stat turned red at 6x while its objective paged at 2.88x. Each burn stat
+    and overview line is red from its own objective's fastest paging factor and yellow from its
+    lowest tier factor; an objective that only tickets never turns red."""
+    def objective(name: str, tiers: list[Any] | None) -> dict[str, Any]:
+        o = {"name": name, "signal": "error_rate", "selector": {"model": "m"},
+             "objective": "99.9%", "window": "30d"}
+        return o if tiers is None else {**o, "tiers": tiers}
+
+    spec = parse_spec({"service": "svc", "models": [{"name": "m"}], "objectives": [
+        objective("gentle", [{"name": "page-fast", "budget_share": "0.4%"}, "page-slow",
+                             "ticket-fast", "ticket-slow"]),          # pages above 2.88x
+        objective("plain", None),                                      # pages above 14.4x
+        objective("tickets", [{"name": "page-fast", "enabled": False},
+                              {"name": "page-slow", "enabled": False}, "ticket-fast",
+                              "ticket-slow"])]})
+    want = {"gentle": [(YELLOW, 1.0), (RED, 2.88)], "plain": [(YELLOW, 1.0), (RED, 14.4)],
+            "tickets": [(YELLOW, 1.0)]}
+    overview = next(p for p in _panels(_json(service_dashboard(spec)))
+                    if p["title"] == "Burn rate now (fastest tier per objective)")
+    lines = {k.split(" over ")[0]: v for k, v in _override_steps(overview).items()}
+    for p in plans(spec):
+        tier = fastest(p)
+        assert tier is not None
+        stat = {x["title"]: x for x in _panels(_json(detail_dashboard(p)))}[
+            f"Burn rate ({format_duration(tier.long)})"]
+        steps = stat["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]
+        assert [(s["color"], s["value"]) for s in steps] == want[p.o.name], p.o.name
+        assert lines[p.o.name] == [v for _, v in want[p.o.name]], p.o.name

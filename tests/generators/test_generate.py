@@ -46,7 +46,7 @@ def test_promtool_check_rules_lint_all(generated: tuple[Any, Path]) -> None:
     promtool = require_binary("promtool")
     spec, out = generated
     files = sorted((out / "prometheus" / "rules" / spec.service).glob("*.rules.yml"))
-    assert len(files) == len(spec.objectives)
+    assert len(files) == len(spec.objectives) + 1         # and the service's own group
     res = run([promtool, "check", "rules", "--lint=all", *map(str, files)])
     assert res.returncode == 0, res.stdout + res.stderr
     assert "FAILED" not in res.stdout + res.stderr
@@ -169,7 +169,7 @@ def test_stale_files_are_removed(tmp_path: Path) -> None:
     write(parse_spec(data), tmp_path)
     rules = list((tmp_path / "prometheus" / "rules" / "every-kind").glob("*.rules.yml"))
     dashboards = list((tmp_path / "grafana" / "dashboards").glob("*.json"))
-    assert len(rules) == 2 and len(dashboards) == 3
+    assert len(rules) == 3 and len(dashboards) == 3       # two objectives and the service
 
 
 def test_burn_factors_follow_the_compliance_window() -> None:
@@ -188,11 +188,12 @@ def test_burn_factors_follow_the_compliance_window() -> None:
     assert [r["labels"]["slo_agent_tier"] for r in burn] == [
         "page-fast", "page-slow", "ticket-fast", "ticket-slow"]
     assert "5m" in burn[0]["expr"] and "1h" in burn[0]["expr"]
-    assert "2d2h" in burn[0]["annotations"]["description"]   # 30d / 14.4
+    # the whole budget's time at the measured burn is computed against this objective's window
+    assert 'printf "2592000 / %f" $value' in burn[0]["annotations"]["description"]
     weekly = [r for g in groups for r in g["rules"]
               if r.get("alert") == "TransactionsFreshErrorBudgetBurn"]
     assert [r["labels"]["slo_agent_burn_factor"] for r in weekly] == ["14.4", "6", "3", "1"]
-    assert "11h40m" in weekly[0]["annotations"]["description"]   # 7d / 14.4, not 30d's
+    assert 'printf "604800 / %f" $value' in weekly[0]["annotations"]["description"]   # not 30d
 
 
 def _of(data: dict[str, Any], signal: str) -> dict[str, Any]:
@@ -251,12 +252,19 @@ def test_dashboard_thresholds_units_and_variables(generated: tuple[Any, Path]) -
 
 def test_alert_annotations_link_runbook_and_panel() -> None:
     spec = load_spec(EXAMPLE_SPEC)
-    rules = [r for g in rule_groups(spec)["groups"] for r in g["rules"] if "alert" in r]
+    groups = rule_groups(spec)["groups"]
+    rules = [r for g in groups[:-1] for r in g["rules"] if "alert" in r]
     for r in rules:
         ann = r["annotations"]
         assert ann["runbook_url"].startswith("https://runbooks.example.com/fraud-api/")
         assert "viewPanel=1" in ann["dashboard"]
+        assert ann["runbook_url"] in ann["description"] and ann["dashboard"] in ann["description"]
         assert {"service", "objective", "signal", "severity"} <= set(r["labels"])
+    # the service's own no-data alert: no objective, the service dashboard, a page
+    [service] = groups[-1]["rules"]
+    assert service["annotations"]["runbook_url"].startswith("https://runbooks.example.com/")
+    assert service["labels"] == {"service": "fraud-api", "severity": "critical",
+                                 "slo_agent_scope": "service"}
 
 
 def test_cli_generate(tmp_path: Path) -> None:

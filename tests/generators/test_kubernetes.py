@@ -72,7 +72,7 @@ def test_generated_objects_validate(which: str, tmp_path: Path) -> None:
     kinds = {d["kind"] for d in docs}
     assert kinds == {"PrometheusRule", "PodMonitor", "ConfigMap", "AlertmanagerConfig"}
     rules = [d for d in docs if d["kind"] == "PrometheusRule"]
-    assert len(rules) == len(spec.objectives)                 # one per objective
+    assert len(rules) == len(spec.objectives) + 1             # one per objective, the service
     for d in docs:
         meta = d["metadata"]
         assert DNS1123.match(meta["name"]) and len(meta["name"]) <= 63, meta["name"]

@@ -91,7 +91,9 @@ def test_every_sloth_document_imports_exactly(doc: dict[str, Any]) -> None:
     assert result.problems == []
     spec = parse_spec(result.data)
     body = doc.get("spec", doc)
-    groups = {g["name"].rsplit(":", 1)[1]: g["rules"] for g in rule_groups(spec)["groups"]}
+    # the objectives' groups (the service's own group may share a name with an objective)
+    groups = {g["name"].rsplit(":", 1)[1]: g["rules"] for g in rule_groups(spec)["groups"]
+              if g["name"] != f"slo-agent:{spec.service}"}
     for slo in body["slos"]:
         o = spec.objective(slo["name"])
         assert Decimal(str(o.objective)) == Decimal(str(slo["objective"])) / 100

@@ -70,8 +70,8 @@ def test_5_next_steps_name_only_written_files(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     line = next(ln for ln in res.output.splitlines() if "promtool test rules" in ln)
     folder = Path(line.split("promtool test rules ", 1)[1].strip()).parent
-    assert sorted(p.name for p in folder.glob("*.test.yml")) == [
-        "requests-availability.test.yml", "requests-ratio.test.yml"]
+    assert sorted(p.name for p in folder.glob("*.test.yml")) == [   # and the service's own
+        "_service.test.yml", "requests-availability.test.yml", "requests-ratio.test.yml"]
     assert "no promtool tests written" not in res.output
 
 

@@ -49,11 +49,22 @@ def test_a_breach_waiting_for_its_for_is_pending(tmp_path: Path, sidecar_factory
                      raw.decode())                              # not firing yet: still ok
     log = sc.log()
     assert '"event": "objective_pending"' in log and '"pending": "critical"' in log
+    # pending is shown as pending everywhere: the judgement says so (not "ok"), the page's
+    # header counts it as pending (not as fired), and its "Waits (for:)" column is the spec's
+    reason = entry["judgement"]["reason"]
+    assert "pending critical" in reason and "fires after for: 1m" in reason, reason
+    assert not reason.endswith(": ok"), reason
+    _, page = sc.get("/")
+    html = page.decode()
+    assert re.search(r'data-count="pending">1 pending<', html), html[:2000]
+    assert re.search(r'data-count="critical">0 critical<', html)
+    assert "Waits (for:)" in html and "<td>1m</td>" in html
 
 
 def test_budget_and_burn_rates_wait_for_data(tmp_path: Path, sidecar_factory: Any) -> None:
-    """Seconds after start a 1h objective reports no budget and no burn rate for windows that
-    are mostly empty, says why, and shows each window's coverage."""
+    """Seconds after start a 1h objective reports no budget yet, and for a window that is
+    mostly empty the burn over the data it holds, its coverage and why the tier does not fire:
+    the missing part counts as unknown (as in the generated rules)."""
     sc = sidecar_factory(make_spec(tmp_path, free_port()))
     _errors(sc, 2)
     time.sleep(0.6)
@@ -62,8 +73,8 @@ def test_budget_and_burn_rates_wait_for_data(tmp_path: Path, sidecar_factory: An
     assert "not enough data yet" in errors["error_budget"]["reason"]
     assert errors["error_budget"]["partial"] is True
     slow = errors["tiers"][-1]                                    # ticket-slow: 6m long window
-    assert slow["long"]["burn_rate"] is None and slow["long"]["coverage"] < 0.05
-    assert "not enough data yet" in slow["long"]["reason"]
+    assert slow["long"]["burn_rate"] > slow["factor"] and slow["long"]["coverage"] < 0.05
+    assert "counts as unknown" in slow["long"]["reason"]
     assert slow["firing"] is False
 
 

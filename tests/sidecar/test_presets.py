@@ -284,3 +284,41 @@ def test_each_preset_maps_its_servers_metrics(preset: str, model: str | None,
         assert values[kind] == pytest.approx(want, rel=1e-6), (kind, values)
     if "error_rate" in expect:
         assert results[1].counts[next(k for k in results[1].counts)] == (10.0, 100.0)
+
+
+def test_a_scraped_quantile_is_taken_over_the_rules_window() -> None:
+    """The sidecar's p95 of a scraped histogram is the rules' histogram_quantile over
+    rate(…[alerting.rate_window]): a minute after a latency fault ends it is still the fault's,
+    as in Prometheus; once the window has passed it is the healthy one. Counter restarts count
+    from zero, and the objective's own quantile is used."""
+    from agent.sidecar.collectors.scrape import Scraper
+    from agent.spec.document import ScrapeTarget
+    from agent.spec.signals import SignalKind
+
+    target = ScrapeTarget(name="vllm", url="http://127.0.0.1:1/metrics", preset="vllm")
+    scraper = Scraper(target, window=300.0, quantiles={SignalKind.LATENCY: 0.99})
+    name = "vllm:e2e_request_latency_seconds"
+    slow = fast = 0.0
+    p99: list[float | None] = []
+
+    def exposition() -> str:
+        lines = [f"# TYPE {name} histogram"]
+        for le, count in (("0.5", fast), ("10.0", fast + slow), ("+Inf", fast + slow)):
+            lines.append(f'{name}_bucket{{le="{le}"}} {count}')
+        lines += [f"{name}_count {fast + slow}", f"{name}_sum 0"]
+        return "\n".join(lines) + "\n"
+
+    for i in range(60):                                  # 15s scrapes, 15 minutes
+        if i < 20:
+            slow += 10                                   # the fault: every request ~10s
+        else:
+            fast += 10
+        if i == 40:                                      # the server restarts: counters reset
+            slow, fast = 0.0, 10.0
+        scraper.fetch = lambda text=exposition(): text  # type: ignore[method-assign]
+        p99.append(scraper.scrape(now=15.0 * i).values.get(SignalKind.LATENCY))
+    assert p99[0] is None                                # one scrape: no increase yet
+    assert p99[19] is not None and p99[19] > 0.5         # during the fault
+    assert p99[24] is not None and p99[24] > 0.5         # a minute after it: still in the window
+    assert p99[45] is not None and p99[45] <= 0.5        # 5 minutes after: healthy
+    assert p99[59] is not None and p99[59] <= 0.5        # a restart did not read as a burst

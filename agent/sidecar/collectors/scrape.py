@@ -3,21 +3,25 @@ agent adds value next to a model server that has its own metrics (vLLM, TGI, Tri
 through presets, or any exporter through explicit mappings).
 
 Gauges (queue depth, in-flight, GPU, KV cache ...) combine over the matching series as the
-kind's record aggregates them (queue depths add, a usage share takes the worst engine); counters
-become a rate between two scrapes; histograms give the spec's quantile of the increase between
-scrapes; ``bad``/``good``/``total`` counters give an error ratio over the scrape interval (with
-the event counts, so the evaluator judges it like the SDK's); ``sum``/``count`` counters give a
-mean.
+kind's record aggregates them (queue depths add, a usage share takes the worst engine), as the
+rules' PromQL does. Everything else is taken over the same window as the generated rules'
+``rate(…[alerting.rate_window])``, from the scrapes inside it, so the sidecar and Prometheus judge
+the same number: counters become a rate; histograms give the objective's quantile of the
+increase; ``bad``/``good``/``total`` counters give an error ratio (with the event counts, so the
+evaluator judges it like the SDK's); ``sum``/``count`` counters give a mean. A counter that went
+down restarted and counts from zero.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import os
 import time
 import urllib.parse
 import urllib.request
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +35,8 @@ from agent.spec.signals import SignalKind
 from agent.spec.sources import MetricMap
 
 MAX_BYTES = 16 * 1024 * 1024
+MAX_SAMPLES = 2048          # scrapes kept per series key (a 5m window at 1s scrapes is 300)
+Sample = tuple[float, Any]  # (time, a counter's total or a histogram's cumulative buckets)
 
 
 @dataclass
@@ -85,12 +91,15 @@ class Scraper:
     """Scrapes one target. ``target`` is the spec's target as shown (URL redacted: /status and
     the page read it); the real URL and credentials stay private to ``fetch``."""
 
-    def __init__(self, target: ScrapeTarget, quantile: float = 0.95) -> None:
+    def __init__(self, target: ScrapeTarget, quantile: float = 0.95, window: float = 300.0,
+                 quantiles: dict[SignalKind, float] | None = None) -> None:
         self._url = target.url
         self.target = target.model_copy(update={"url": redact_url(target.url)})
         self.quantile = quantile
+        self.quantiles = dict(quantiles or {})      # an objective's own quantile per kind
+        self.window = window
         self.mappings = target.mappings()
-        self._last: dict[str, tuple[float, Any]] = {}
+        self._seen: dict[str, deque[Sample]] = {}
         self.last: ScrapeResult | None = None
         self.next_at = 0.0
 
@@ -117,7 +126,8 @@ class Scraper:
             families = {f.name: f for f in text_string_to_metric_families(text)}
             result = ScrapeResult(True, 0.0)
             for kind, mapping in self.mappings.items():
-                v = self._mapped(kind, mapping, families, now, result)
+                v = self._mapped(kind, mapping, families, now, result,
+                                 self.quantiles.get(kind, self.quantile))
                 if v is not None and math.isfinite(v):
                     result.values[kind] = v
             result.duration = time.perf_counter() - t0
@@ -128,10 +138,19 @@ class Scraper:
         return result
 
     # -- one mapping ------------------------------------------------------------------------------
+    def _window(self, key: str, now: float, value: Any) -> tuple[list[Sample], float]:
+        """The scrapes of ``key`` inside the window ending now (this one included) and the
+        seconds they span."""
+        seen = self._seen.setdefault(key, deque(maxlen=MAX_SAMPLES))
+        seen.append((now, value))
+        while len(seen) > 1 and seen[0][0] < now - self.window:
+            seen.popleft()
+        return list(seen), seen[-1][0] - seen[0][0]
+
     def _mapped(self, kind: SignalKind, m: MetricMap, families: dict[str, Any], now: float,
-                result: ScrapeResult) -> float | None:
+                result: ScrapeResult, quantile: float) -> float | None:
         if m.metric is not None:
-            return self._value(kind, m.metric, m.labels, families, now)
+            return self._value(kind, m.metric, m.labels, families, now, quantile)
         if m.sum is not None and m.count is not None:
             s = self._delta(f"{kind.value}:sum", m.sum, m.labels, families, now)
             c = self._delta(f"{kind.value}:count", m.count, m.labels, families, now)
@@ -168,19 +187,15 @@ class Scraper:
 
     def _delta(self, key: str, name: str, labels: dict[str, str], families: dict[str, Any],
                now: float) -> float | None:
-        """A counter's increase since the last scrape (a restart counts from zero)."""
+        """A counter's increase over the window (None until a second scrape)."""
         fam = self._typed(name, families)[0]
         if fam is None:
             return None
-        total = self._total(fam, labels)
-        prev = self._last.get(key)
-        self._last[key] = (now, total)
-        if prev is None:
-            return None
-        return total - prev[1] if total >= prev[1] else total
+        samples, span = self._window(key, now, self._total(fam, labels))
+        return None if span <= 0 else _increase([v for _, v in samples])
 
     def _value(self, kind: SignalKind, metric: str, labels: dict[str, str],
-               families: dict[str, Any], now: float) -> float | None:
+               families: dict[str, Any], now: float, quantile: float) -> float | None:
         key = kind.value
         fam, counter = self._typed(metric, families)
         if fam is None:
@@ -191,19 +206,13 @@ class Scraper:
                 if s.name.endswith("_bucket") and _matches(s.labels, labels):
                     le = float(s.labels["le"])
                     buckets[le] = buckets.get(le, 0.0) + s.value
-            prev = self._last.get(key)
-            self._last[key] = (now, buckets)
-            if prev is None:
+            samples, span = self._window(key, now, buckets)
+            if span <= 0:
                 return None
-            delta = {le: c - prev[1].get(le, 0.0) for le, c in buckets.items()}
-            return _bucket_quantile(self.quantile, delta)
+            return _bucket_quantile(quantile, _bucket_increase([v for _, v in samples]))
         if counter:
-            total = self._total(fam, labels)
-            prev = self._last.get(key)
-            self._last[key] = (now, total)
-            if prev is None or now <= prev[0]:
-                return None
-            return max(0.0, total - prev[1]) / (now - prev[0])
+            samples, span = self._window(key, now, self._total(fam, labels))
+            return None if span <= 0 else _increase([v for _, v in samples]) / span
         if fam.type == "summary":
             return float(sum(s.value for s in fam.samples if s.name == fam.name + "_count"
                              and _matches(s.labels, labels)))
@@ -211,6 +220,21 @@ class Scraper:
         # the kind's record aggregates (the rules' PromQL does the same)
         return record(kind).aggregation.combine(
             s.value for s in fam.samples if _matches(s.labels, labels))
+
+
+def _increase(values: list[float]) -> float:
+    """A counter's increase over consecutive scrapes; a drop is a restart from zero."""
+    return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
+
+
+def _bucket_increase(values: list[dict[float, float]]) -> dict[float, float]:
+    """Each cumulative bucket's increase over consecutive scrapes, restarts as above."""
+    out: dict[float, float] = {}
+    for a, b in itertools.pairwise(values):
+        for le, c in b.items():
+            before = a.get(le, 0.0)
+            out[le] = out.get(le, 0.0) + (c - before if c >= before else c)
+    return out
 
 
 def _bucket_quantile(q: float, cumulative: dict[float, float]) -> float | None:

@@ -16,7 +16,8 @@ from agent.units import Unit, format_percent, format_span, format_value
 GROUPS = (("infrastructure", "Infrastructure"), ("data", "Data"), ("model", "Model"),
           ("cost", "Cost"), ("jobs", "Jobs"), ("custom", "Custom SLIs"))
 STATUS_WORDS = {"ok": "ok", "warning": "warning", "critical": "critical", "no_data": "no data",
-                "pending_warning": "pending warning", "pending_critical": "pending critical"}
+                "pending_warning": "pending warning", "pending_critical": "pending critical",
+                "pending": "pending"}
 CHART_W, CHART_H, PAD = 720, 220, 36
 
 _env = Environment(loader=PackageLoader("agent.sidecar.http", "templates"),
@@ -51,7 +52,8 @@ _env.globals.update(words=STATUS_WORDS, span=format_span)
 
 
 def _state(status: str) -> str:
-    """The colour class of a shown status: pending states keep the colour of ok, dashed."""
+    """The colour class of a shown status: a pending state takes the colour of the level it
+    waits for, drawn dashed (it has not fired)."""
     return status.removeprefix("pending_") if status.startswith("pending_") else status
 
 
@@ -118,8 +120,9 @@ def _rules(y: Any, unit: str, warning: float | None, critical: float | None
 
 def index(spec: Spec, doc: dict[str, Any], interval: float, fragment: bool = False) -> str:
     counts: dict[str, int] = {}
-    for o in doc.get("objectives", []):
-        counts[_state(o["status"])] = counts.get(_state(o["status"]), 0) + 1
+    for o in doc.get("objectives", []):       # pending has not fired: counted as pending
+        key = "pending" if o["status"].startswith("pending_") else o["status"]
+        counts[key] = counts.get(key, 0) + 1
     return _env.get_template("index.html").render(
         spec=spec, doc=doc, groups=rows(spec, doc), counts=counts, fragment=fragment,
         refresh_ms=int(max(0.5, interval / 2) * 1000), sources=doc.get("sources", {}),

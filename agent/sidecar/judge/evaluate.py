@@ -12,10 +12,11 @@ from typing import Any
 
 from agent.sidecar.judge import data_signals, drift_signals
 from agent.sidecar.judge._signal_values import TICKS, VALUES
+from agent.sidecar.judge._tiers import tier_entry
 from agent.sidecar.state import roles
 from agent.sidecar.state.agent_state import AgentState, ModelState, ObjectiveState, Slots
 from agent.signals import Judge, record
-from agent.spec.document import Objective, Spec
+from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.signals import SLIType
 from agent.units import Base, format_duration, format_span, format_value
 from detectors.baseline import BaselineLearner
@@ -25,7 +26,6 @@ from detectors.thresholds import Status, classify
 
 FINE_SLOT = 60.0           # coarsest slot for burn-rate windows
 FINE_PER_WINDOW = 10       # slots in the shortest burn-rate window
-MIN_COVERAGE = 0.5         # a burn-rate window less than half covered by data reports none
 COARSE_SLOT = 3600.0
 
 
@@ -250,15 +250,23 @@ class Evaluator:
         if os_.since is None:
             os_.since = now
         os_.value = value
+        pending = None
+        verdict = current.value
+        if os_.pending and os_.pending_since is not None and \
+                Status(os_.pending).rank > current.rank:
+            pending = {"level": os_.pending, "since": os_.pending_since,
+                       "fires_at": os_.pending_since + o.for_,
+                       "fires_in": max(0.0, os_.pending_since + o.for_ - now)}
+            verdict = (f"pending {os_.pending}: past the {os_.pending} level for "
+                       f"{format_duration(now - os_.pending_since)}, it fires after "
+                       f"for: {format_duration(o.for_)} (in "
+                       f"{format_duration(pending['fires_in'])}) unless it recovers; "
+                       f"{current.value} until then")
         result = Result(o.name, value, current, os_.since, warning, critical, baseline,
                         detail=detail,
                         judgement=_judgement(o, value, rr, min_count, warning, critical,
-                                             current))
-        if os_.pending and os_.pending_since is not None and \
-                Status(os_.pending).rank > current.rank:
-            result.pending = {"level": os_.pending, "since": os_.pending_since,
-                              "fires_at": os_.pending_since + o.for_,
-                              "fires_in": max(0.0, os_.pending_since + o.for_ - now)}
+                                             verdict))
+        result.pending = pending
         if o.has_target:
             self._budget(o, os_, value, detail, now, result)
         return result, transition
@@ -306,28 +314,27 @@ class Evaluator:
                 f"{format_span(needed)}")
         else:
             result.budget_remaining = 1.0 - full / budget
+        bad_s, total_s = os_.bad_fine, os_.total_fine
+        guard = self.spec.alerting.min_request_rate
+        step = self.spec.alerting.rate_window
+        quiet = bool(guard) and o.info.sli is SLIType.EVENTS \
+            and total_s.total(now, step) / step < (guard or 0.0)
         for tier in tiers:
-            entry: dict[str, Any] = {"name": tier.name, "severity": tier.severity,
-                                     "factor": tier.factor, "budget_share": tier.budget_share,
-                                     "exhaustion": format_span(tier.exhaustion)}
-            burns = []
-            for which, w in (("long", tier.long), ("short", tier.short)):
-                cov = covered(w)
-                r = ratio(os_.bad_fine, os_.total_fine, w)
-                window: dict[str, Any] = {"window": format_duration(w), "coverage": cov,
-                                          "partial": cov < 1.0, "burn_rate": None}
-                if r is None:
-                    window["reason"] = "no events in the window"
-                elif cov < MIN_COVERAGE:
-                    window["reason"] = (f"not enough data yet: {format_span(cov * w)} of "
-                                        f"{format_duration(w)}")
-                else:
-                    window["burn_rate"] = r / budget
-                    result.burn_rates[format_duration(w)] = r / budget
-                entry[which] = window
-                burns.append(window["burn_rate"])
-            entry["firing"] = all(b is not None and b > tier.factor for b in burns)
+            entry = tier_entry(tier, budget, lambda w: ratio(bad_s, total_s, w), covered,
+                               lambda w: bad_s.total(now, w), self._min_bad(o, tier), quiet)
+            for which in ("long", "short"):
+                burn = entry[which]["burn_rate"]
+                if burn is not None:
+                    result.burn_rates[entry[which]["window"]] = burn
             result.tiers.append(entry)
+
+    def _min_bad(self, o: Objective, tier: TierWindows) -> int:
+        """The rules' minimum bad events of a page tier (``alerting.page_min_events``): only
+        where events are counted."""
+        need = self.spec.alerting.page_min_events
+        events = o.info.sli is SLIType.EVENTS and o.selector.scrape is None and (
+            o.custom is None or o.custom.events)
+        return need if tier.severity == "critical" and events else 0
 
     def _tick_events(self, o: Objective, os_: ObjectiveState, value: float | None,
                      now: float) -> tuple[float, float]:
@@ -350,7 +357,7 @@ def _learns(o: Objective) -> bool:
 
 
 def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_count: int,
-               warning: float | None, critical: float | None, status: Status
+               warning: float | None, critical: float | None, verdict: str
                ) -> dict[str, Any]:
     """The number a status was judged on and why, so "6.25 %, warning 5 %, ok" explains itself:
     ratios are judged on the 99 % Wilson bound on the side that matters, not the point value."""
@@ -362,7 +369,7 @@ def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_co
             return {"on": None, "basis": "value", "reason": "no value to judge"}
         return {"on": value, "basis": "value",
                 "reason": f"value {format_value(value, unit)} against {levels or 'no level'}: "
-                          f"{status.value}"}
+                          f"{verdict}"}
     good = record(o.signal).judge is Judge.GOOD_RATIO
     bound = None if not math.isfinite(rr.lower) else (1.0 - rr.lower if good else rr.lower)
     basis = "Wilson 99 % upper bound" if good else "Wilson 99 % lower bound"
@@ -373,7 +380,7 @@ def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_co
                          "shown as ok while any arrive")
     else:
         out["reason"] = (f"{basis} {format_value(bound, unit)} of {rr.total:g} events "
-                         f"against {levels or 'no level'}: {status.value}")
+                         f"against {levels or 'no level'}: {verdict}")
     return out
 
 
