@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.sidecar.judge import data_signals, drift_signals
-from agent.sidecar.judge._signal_values import TICKS, VALUES
+from agent.sidecar.judge._signal_values import TICKS, VALUES, scraped_events
 from agent.sidecar.judge._tiers import tier_entry
 from agent.sidecar.state import roles
 from agent.sidecar.state.agent_state import AgentState, ModelState, ObjectiveState, Slots
@@ -339,6 +339,8 @@ class Evaluator:
                 return 0.0, 0.0
             worse = value > level if o.info.higher_is_worse else value < level
             return float(worse), 1.0
+        if o.selector.scrape is not None:     # the target's own counters, as the rules read
+            return scraped_events(self.state, o, os_)
         c = record(o.signal).compute
         tick = TICKS.get(c.shape) if o.custom is None else None
         return (0.0, 0.0) if tick is None else tick(self, o, os_, now, **c.params)

@@ -297,6 +297,9 @@ class AgentState:
     external: dict[str, dict[str, float]] = field(default_factory=dict)    # kind -> key -> value
     #: kind -> scrape target -> (bad, total) events of its last scrape interval (ratios)
     external_counts: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    #: kind -> scrape target -> (bad, total) events counted since its scraper started (the
+    #: burn-rate windows of an objective on the target take each tick's new ones)
+    external_events: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     ingested: Counter[str] = field(default_factory=Counter)
     fleet_bins: int = 10          # drift.fleet_bins, drift.fleet_categories
     fleet_categories: int = 20
