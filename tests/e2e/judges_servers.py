@@ -49,7 +49,7 @@ def levels(kind: SignalKind) -> Levels:
     r = record(kind)
     unit, worse_up = r.unit, r.higher_is_worse
     if unit is Unit.RATIO:
-        return Levels(0.02, 0.1, 0.2, 0.4) if worse_up else Levels(0.98, 0.9, 0.8, 0.6)
+        return Levels(0.01, 0.1, 0.2, 0.4) if worse_up else Levels(0.99, 0.9, 0.8, 0.6)
     if unit is Unit.SECONDS:
         return Levels(0.3, 1.0, 2.0, 5.0)
     if unit is Unit.PER_SECOND:
@@ -81,6 +81,7 @@ class PresetServer:
 
     preset: str
     broken: bool = False
+    deployed: bool = False       # before its deploy a server exposes no series at all
     lock: threading.Lock = field(default_factory=threading.Lock)
     counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = field(default_factory=dict)
     histograms: dict[str, tuple[list[float], float]] = field(default_factory=dict)
@@ -106,6 +107,8 @@ class PresetServer:
 
     def step(self, dt: float) -> None:
         with self.lock:
+            if not self.deployed:
+                return
             reqs = self.rate() * dt
             counted: dict[str, float] = {}       # counters other mappings count requests by
             means = []
@@ -184,8 +187,6 @@ class Servers:
     @classmethod
     def start(cls) -> Servers:
         servers = {p: PresetServer(p) for p in PRESETS}
-        for s in servers.values():
-            s.step(0.0)           # every series exists from the first scrape
         out = cls(servers, {})
         for preset, s in servers.items():
             http = ThreadingHTTPServer(("127.0.0.1", free_port()), _handler(s))
@@ -203,6 +204,13 @@ class Servers:
             for s in self.servers.values():
                 s.step(now - last)
             last = now
+
+    def deploy(self) -> None:
+        """The servers start serving: their series begin, counters from zero."""
+        for s in self.servers.values():
+            with s.lock:
+                s.deployed = True
+            s.step(0.0)
 
     def set_broken(self, broken: bool) -> None:
         for s in self.servers.values():

@@ -64,10 +64,10 @@ TOLERANCE = EVAL + FOR + SCRAPE + TICK + FLUSH + SAMPLE
 RATE_WINDOW = 15.0         # several times the tolerance: a judge on another window shows
 PHASES = (("deploy start", 10.0), ("incident", 22.0), ("recovery", 22.0), ("restart", 12.0))
 RANK = {"ok": 0, "pending_warning": 1, "warning": 2, "pending_critical": 3, "critical": 4}
-#: burn tiers on a 1h objective: a page on 30s/15s windows, a ticket on 60s/15s
-TIERS = [{"name": "page", "budget_share": 0.1, "severity": "critical", "long": "30s",
+#: burn tiers on a 1h objective: a page at 6x on 30s/15s windows, a ticket at 3x on 60s/15s
+TIERS = [{"name": "page", "budget_share": 0.05, "severity": "critical", "long": "30s",
           "short": "15s"},
-         {"name": "ticket", "budget_share": 0.1, "severity": "warning", "long": "60s",
+         {"name": "ticket", "budget_share": 0.05, "severity": "warning", "long": "60s",
           "short": "15s"}]
 OBJECTIVE_WINDOW = "1h"
 #: the objectives of the scrape presets that carry a target (their burn tiers are compared)
@@ -239,6 +239,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         wait(ready, 60, "the sidecar")
         wait(lambda: len(query(j.prom, "up == 1")) == 2 + len(servers.ports), 60,
              "every target up")
+        servers.deploy()                  # the deploy starts: the service and its servers
         threading.Thread(target=service.run, daemon=True).start()
         t0 = time.time()
         for phase, seconds in PHASES:

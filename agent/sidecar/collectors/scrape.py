@@ -260,7 +260,15 @@ class Scraper:
             return _bucket_quantile(quantile, _bucket_increase([v for _, v in samples]))
         if counter:
             samples, span = self._window(key, now, self._total(fam, labels))
-            return None if span <= 0 else _increase([v for _, v in samples]) / span
+            if span <= 0:
+                return None
+            inc, first = _increase([v for _, v in samples]), samples[0][1]
+            # as the rules' rate(): a series younger than the window (its counter started
+            # from zero inside it, a deploy) counts the time before it as no traffic; a series
+            # that predates the sidecar's first scrape (the sidecar restarted) does not
+            if inc > 0 and first * span / inc + span < self.window:
+                return (inc + first) / self.window
+            return inc / span
         if fam.type == "summary":
             return float(sum(s.value for s in fam.samples if s.name == fam.name + "_count"
                              and _matches(s.labels, labels)))
