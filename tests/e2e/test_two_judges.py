@@ -65,11 +65,12 @@ RATE_WINDOW = 15.0         # several times the tolerance: a judge on another win
 PHASES = (("deploy start", 10.0), ("incident", 22.0), ("recovery", 22.0), ("restart", 12.0))
 RANK = {"ok": 0, "pending_warning": 1, "warning": 2, "pending_critical": 3, "critical": 4}
 #: burn tiers on a 1h objective: a page at 6x on 30s/15s windows, held while a slower page
-#: (6x on 60s/30s, with `for`) fires, and a ticket at 3x on 60s/15s
+#: (6x on 60s/30s, with a `for` longer than the tolerance) fires, and a ticket at 3x on 60s/15s
+TIER_FOR = 8.0
 TIERS = [{"name": "page", "budget_share": 0.05, "severity": "critical", "long": "30s",
           "short": "15s"},
          {"name": "page-slow", "budget_share": 0.1, "severity": "critical", "long": "60s",
-          "short": "30s", "for": f"{FOR:g}s"},
+          "short": "30s", "for": f"{TIER_FOR:g}s"},
          {"name": "ticket", "budget_share": 0.05, "severity": "warning", "long": "60s",
           "short": "15s"}]
 OBJECTIVE_WINDOW = "1h"
@@ -290,6 +291,16 @@ def compatible(a: str, b: str) -> bool:
     return False
 
 
+def seen_near(state: str, others: list[str]) -> bool:
+    """One judge's state was the other's around the same time: said by it, compatible with
+    what it said, or passed through on its way between two levels (a judge may go from
+    critical to ok at once where the other's warning alert resolves an evaluation later)."""
+    if any(compatible(state, o) for o in others):
+        return True
+    ranks = [RANK[o] for o in others if o in RANK]
+    return state in RANK and bool(ranks) and min(ranks) <= RANK[state] <= max(ranks)
+
+
 def disagreements(run: Run, name: str) -> list[str]:
     """Each stretch in which one judge says what the other did not say at any moment within
     the tolerance around it (one may lag the other by that much, through several levels of
@@ -308,7 +319,7 @@ def disagreements(run: Run, name: str) -> list[str]:
         since: tuple[Sample, str, str] | None = None
         for s, a, b in points:
             near = [p for p in points if abs(p[0].t - s.t) <= TOLERANCE]
-            if any(compatible(a, p[2]) for p in near) and any(compatible(p[1], b) for p in near):
+            if seen_near(a, [p[2] for p in near]) and seen_near(b, [p[1] for p in near]):
                 if since is not None:
                     out.append(_stretch(kind, name, what, since, s))
                 since = None
