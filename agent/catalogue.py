@@ -17,6 +17,9 @@ MetricType = Literal["counter", "gauge", "histogram", "summary", "info"]
 
 #: Labels every exported series carries, so fleets aggregate across replicas by service.
 SERVICE_LABEL = "service"
+#: the label a burn-rate alert names its tier by (alerts set it, the detail dashboard reads it),
+#: named so that it cannot collide with a team's own labels
+TIER_LABEL = "slo_agent_tier"
 #: Selector keys → label names on the series (one to one, so selectors translate mechanically).
 SELECTOR_LABELS = {"model": "model", "version": "version", "feature": "feature",
                    "column": "column", "dataset": "dataset", "gpu": "gpu", "queue": "queue",
@@ -370,7 +373,7 @@ RECORD_PREFIX = "slo"
 RULE_SLI_BAD = "slo:sli_bad:increase"         # + window suffix, e.g. slo:sli_bad:increase5m
 RULE_SLI_TOTAL = "slo:sli_total:increase"
 RULE_ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window suffix
-RULE_HISTORY = "slo:sli_history:seconds"       # seconds of data within the longest burn window
+RULE_HISTORY = "slo:sli_history:seconds"       # how long its data has run (capped)
 RULE_VALUE = "slo:objective_value"
 RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 RULE_OBJECTIVE = "slo:objective:ratio"

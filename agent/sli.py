@@ -279,21 +279,6 @@ class ObjectivePlan:
             return self.absent_selector
         return f"{self.total_name}{self.rec_matchers}"
 
-    def history_expr(self) -> str:
-        """Seconds of data within the longest burn window, from sample counts: the samples in
-        it over the samples per SLI step (measured over the last step, so no scrape interval is
-        assumed). Counting intervals between samples (n - 1) errs towards more history."""
-        sel, step = self.coverage_selector, self.spec.alerting.rate_window
-        longest = prom_duration(max(self.coverage_seconds))
-        return (f"(max(count_over_time({sel}[{longest}])) - 1)\n"
-                f"/ clamp_min(max(count_over_time({sel}[{self.step}])) - 1, 1)\n"
-                f"* {step:.10g}")
-
-    def coverage_expr(self, seconds: float) -> str:
-        """Share of a window that holds data (at most 1); one series per objective, which a
-        query that keeps labels of its own (``sum by (case)``) shares (``group_left``)."""
-        return f"clamp_max({self.history_name}{self.rec_matchers} / {seconds:.10g}, 1)"
-
     def window_events(self, seconds: float) -> tuple[str, str] | None:
         """(bad, total) taken directly over a window, as Sloth records each window: no lag from
         summing step recordings. None where the SLI is only known per step (time slices, a raw

@@ -166,6 +166,26 @@ def parse_quantity(value: object, unit: Unit) -> float:
     return result
 
 
+_BARE = re.compile(rf"^\s*{_NUMBER}\s*$")
+
+
+def needs_unit(value: object, unit: Unit) -> None:
+    """Refuse a bare number where the unit decides the meaning: a level on a duration signal
+    (``critical: 800`` on a latency is 800 ms to one reader and 13 minutes to another). Zero is
+    zero in any unit; durations of their own (``for``, windows) stay documented as seconds."""
+    if unit is not Unit.SECONDS or isinstance(value, bool):
+        return
+    if not (isinstance(value, (int, float)) or (isinstance(value, str) and _BARE.match(value))):
+        return
+    number = float(str(value).replace("_", ""))
+    if number == 0 or not math.isfinite(number):
+        return
+    text = f"{number:g}"
+    as_span = f" (= {format_span(abs(number))})" if abs(number) < 1e9 else ""
+    raise QuantityError(f"a bare number is ambiguous for a duration: write {text}ms or "
+                        f"{text}s{as_span}; a level on a duration signal carries its unit")
+
+
 class Base(str, Enum):
     """What a relative threshold multiplies."""
 
@@ -225,28 +245,86 @@ def parse_threshold(value: object, unit: Unit, default_base: Base = Base.BASELIN
         ) from None
 
 
+def format_span(seconds: float | None) -> str:
+    """A duration as a person reads it, rounded to what matters: two units at most
+    (``7m45s``, ``2h13m``, ``3d4h``), seconds below a minute (``44s``, ``3.2s``), ``250ms`` below
+    a second. Never the exact Prometheus form (``7m44s994ms``): that is :func:`format_duration`,
+    for rules and windows."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 0:
+        return "-" + format_span(-seconds)
+    if seconds < 1e-9:
+        return "0s"
+    if seconds < 1e-3:
+        return f"{_plain(seconds * 1e6, 2)}µs"
+    if seconds < 1:
+        ms = seconds * 1e3
+        return f"{_plain(ms, 2) if ms < 10 else round(ms)}ms"
+    if seconds < 10:
+        return f"{_plain(round(seconds, 1), 2)}s"
+    if seconds < 59.5:
+        return f"{math.floor(seconds + 0.5)}s"
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for i, (name, size) in enumerate(units[:-1]):
+        small_name, small = units[i + 1]
+        if seconds >= size - small / 2:
+            n = math.floor(seconds / small + 0.5)        # whole units of the smaller one
+            big, rest = divmod(n, size // small)
+            return f"{big}{name}" + (f"{rest}{small_name}" if rest else "")
+    return f"{math.floor(seconds + 0.5)}s"   # pragma: no cover - the loop always returns
+
+
+def _plain(x: float, sig: int) -> str:
+    """``x`` with ``sig`` significant digits and never an exponent (``0.0012``, ``4880``);
+    float noise around zero (below 1e-9 of a unit) is ``0``."""
+    if x == 0 or abs(x) < 1e-9:
+        return "0"
+    if not math.isfinite(x):                 # a finite ratio × 100 past float's range
+        return "∞" if x > 0 else "-∞"
+    decimals = min(9, max(0, sig - 1 - math.floor(math.log10(abs(x)))))
+    text = f"{x:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def format_percent(ratio: float) -> str:
+    """A ratio as a percentage a reader does not decode: ``0%`` for float noise (never
+    ``2.17e-17%``), three significant digits (``0.12%``, ``-488%``), and close to 100 % as many
+    decimals as it takes not to round up to a ``100%`` it has not reached (``99.95%``)."""
+    pct = ratio * 100
+    if abs(ratio) < 1e-9:                    # float noise, not a share anyone measured
+        return "0%"
+    if 99 <= pct < 100:
+        gap = 100 - pct
+        decimals = min(4, max(1, 1 - math.floor(math.log10(gap))))
+        factor = 10 ** decimals
+        text = f"{math.floor(pct * factor) / factor:.{decimals}f}".rstrip("0").rstrip(".")
+        return f"{text}%"
+    return f"{_plain(pct, 3)}%"
+
+
 def format_value(value: float | None, unit: Unit) -> str:
     """Human text for a value in base units (``250ms``, ``1.5%``, ``$0.42``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "no data"
+    if not math.isfinite(value):
+        return "no data"
     if unit is Unit.SECONDS:
-        if value == 0:
-            return "0s"
-        if abs(value) < 1e-3:
-            return f"{value * 1e6:.3g}µs"
-        if abs(value) < 1:
-            return f"{value * 1e3:.3g}ms"
-        if abs(value) < 120:
-            return f"{value:.3g}s"
-        if abs(value) < 3600:
-            return f"{value / 60:.3g}m"
-        return f"{value / 3600:.3g}h"
+        if abs(value) < 1:               # latencies: 3 significant digits (``41.2ms``)
+            if value == 0 or abs(value) < 1e-9:
+                return "0s"
+            if abs(value) < 1e-3:
+                return f"{_plain(value * 1e6, 3)}µs"
+            return f"{_plain(value * 1e3, 3)}ms"
+        return format_span(value)
     if unit is Unit.RATIO:
-        return f"{value * 100:.3g}%"
+        return format_percent(value)
     if unit is Unit.PER_SECOND:
-        return f"{value:.4g}/s"
+        return f"{_plain(value, 4)}/s"
     if unit is Unit.CELSIUS:
-        return f"{value:.3g}°C"
+        return f"{_plain(value, 3)}°C"
     if unit is Unit.USD:
-        return f"${value:.4g}"
-    return f"{value:.6g}"
+        return f"${_plain(value, 4)}"
+    return _plain(value, 6)

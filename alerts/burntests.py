@@ -39,13 +39,11 @@ MOST_FAILING = 0.9     # a bad deploy: most requests fail
 
 
 def _history(p: ObjectivePlan, t: int) -> float:
-    """Seconds of data the coverage recording sees after ``t`` ticks: a value taken by a rate
-    starts a tick late (time slices count recorded values); under one SLI step the step itself
-    is the estimate; a single sample is none."""
+    """Seconds of data the history recording holds after ``t`` ticks: the time since its first
+    evaluation with data (one tick late for a value taken by a rate, as time slices count
+    recorded values), as the sidecar counts ``now - first_seen``."""
     ticks = t - (1 if p.sli_type is not SLIType.EVENTS and _rated(p) else 0)
-    if ticks <= 0:
-        return 0.0
-    return max(ticks * tick_seconds(p), p.spec.alerting.rate_window)
+    return max(ticks, 0) * tick_seconds(p)
 
 
 def _rated(p: ObjectivePlan) -> bool:

@@ -5,7 +5,9 @@ the alerts that read them, and one service group with the service-wide no-data a
 Start-up: a burn window holding less data than its length counts the missing part as unknown, so
 a tier fires only when the bad events seen already spend the tier's budget share, as they would
 have to after a clean full history (the tier's factor is divided by the window's coverage, the
-share of it that holds data; one recording counts the seconds of data in the longest window).
+share of it that holds data; one recording per objective holds how long its data has run, at
+most the longest window: it extends its own last value, seeded from stored samples only where it
+has none, see :mod:`alerts.history`).
 A bad deploy where most requests fail still pages within minutes.
 """
 
@@ -28,13 +30,14 @@ from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import format_duration
 from alerts import text
+from alerts.history import coverage_expr, history_expr
 
 Rule = dict[str, Any]
 
 
 #: labels slo-agent sets on burn alerts, named so that they cannot collide with a team's own
 TIER_LABEL, LONG_LABEL, SHORT_LABEL, FACTOR_LABEL = (
-    "slo_agent_tier", "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
+    cat.TIER_LABEL, "slo_agent_long_window", "slo_agent_short_window", "slo_agent_burn_factor")
 #: the service-wide no-data alert carries this label (the Alertmanager config quiets the rest of
 #: the service while it fires)
 SCOPE_LABEL, SERVICE_SCOPE = "slo_agent_scope", "service"
@@ -82,7 +85,7 @@ def recording_rules(p: ObjectivePlan) -> list[Rule]:
             rules.append({"record": p.ratio_name(seconds), "expr": p.ratio_expr(seconds),
                           "labels": p.labels})
         if p.coverage_seconds:
-            rules.append({"record": p.history_name, "expr": p.history_expr(),
+            rules.append({"record": p.history_name, "expr": history_expr(p),
                           "labels": p.labels})
         rules.append({
             "record": cat.RULE_BUDGET_REMAINING,
@@ -138,7 +141,7 @@ def burn_condition(p: ObjectivePlan, seconds: float, factor: float) -> str:
     if seconds not in p.coverage_seconds:
         return f"{p.burn_expr(seconds)} > {factor:.10g}"
     on = f"on({cat.SERVICE_LABEL}, objective, signal) group_left"
-    return f"{p.burn_expr(seconds)} > {on} {factor:.10g} / {p.coverage_expr(seconds)}"
+    return f"{p.burn_expr(seconds)} > {on} {factor:.10g} / {coverage_expr(p, seconds)}"
 
 
 def tier_condition(p: ObjectivePlan, tier: TierWindows) -> str:

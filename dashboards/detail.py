@@ -1,7 +1,8 @@
 """One detail dashboard per objective, what Sloth's "SLO / Detail" and Pyrra's detail page show and
 more: target, SLI and budget as stats; the SLI against its thresholds (panel 1: alert annotations
 link to it) and against the target; budget remaining burning down over the objective's window (the
-default time range); burn rate per tier against each tier's factor; firing alerts and the sidecar's
+default time range); burn rate per tier against each tier's factor, and a table of the tiers
+(windows, factors, firing now); firing alerts and the sidecar's
 state transitions as annotations; the runbook as a link."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dashboards.panels import (
     stat_panel,
     state_timeline,
 )
-from dashboards.tiers import tier_table
+from dashboards.tiers import tiers_table
 from dashboards.variables import finish
 
 SLI_PANEL_ID = 1
@@ -208,7 +209,7 @@ def detail_dashboard(p: ObjectivePlan) -> Dashboard:
     if o.has_target:
         panels += [*_budget_panels(p), burn_panel(p)]
         if p.tiers:
-            panels.append(tier_table(p))
+            panels.append(tiers_table(p))
     panels.append(state_timeline("State (sidecar)", query(
         f"max({cat.OBJECTIVE_STATE.name}{p.rec_matchers})", "state"),
         "The sidecar's judgement over time; transitions are also marked as annotations."))

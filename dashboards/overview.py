@@ -31,6 +31,7 @@ from dashboards.panels import (
     RED,
     YELLOW,
     budget_steps,
+    label_lit,
     query,
     series_panel,
     signal_matchers,
@@ -59,14 +60,9 @@ def objective_index(spec: Spec, ps: list[ObjectivePlan]) -> str:
         window = format_duration(p.o.window) if p.o.has_target else "—"
         for label, value in (("objective", p.o.name), ("uid", detail_uid(spec, p.o)),
                              ("window", window), ("signal", p.o.signal.value)):
-            expr = f'label_replace({expr}, "{label}", "{_lit(value)}", "", "")'
+            expr = f'label_replace({expr}, "{label}", "{label_lit(value)}", "", "")'
         parts.append(expr)
     return " or ".join(parts)
-
-
-def _lit(value: str) -> str:
-    """A replacement string for label_replace: quote-escaped, ``$`` doubled."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
 
 
 def objectives_table(spec: Spec, ps: list[ObjectivePlan]) -> Panel:

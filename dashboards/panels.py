@@ -59,6 +59,11 @@ def signal_matchers(service: str, kind: SignalKind,
     return matchers(service, selector, models="model" in SIGNALS[kind].selectors)
 
 
+def label_lit(value: str) -> str:
+    """A replacement string for label_replace: quote-escaped, ``$`` doubled."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
+
+
 def query(expr: str, legend: str = "", ref: str = "A", instant: bool = False) -> Dataquery:
     q = Dataquery().expr(expr).ref_id(ref).legend_format(legend or "__auto")
     return q.instant() if instant else q.range()

@@ -53,6 +53,23 @@ def column_quantile(family: float, columns: float) -> float:
     return 1.0 - (1.0 - family) / max(1.0, columns)
 
 
+def category_cap(row: NDArray[np.int64], n: int, family: float, alpha: float,
+                 quantile: float = DEFAULT_QUANTILE) -> float | None:
+    """A well-filled category's threshold is never above the PSI at which its windows, against
+    this reference (within its own ``1 − alpha`` band), alarm at the chi-square test's level
+    (``alpha`` split over ``family`` as the p-values): :func:`nulls.psi_conditional`. PSI and
+    the chi-square statistic read one distance between the shares with one null, so a
+    stricter quantile only re-tests significance at a level nobody set; the margin left is
+    the one a reference about the window's size needs. A calibration stricter than the
+    default (an objective's ``p99.99``) lowers that level by the same factor. None where the
+    cells are too sparse for the asymptotics (the bootstrap's calibration stands)."""
+    if not nulls.psi_is_asymptotic(row, n):
+        return None
+    level = alpha * min(1.0, (1.0 - quantile) / (1.0 - DEFAULT_QUANTILE))
+    return nulls.psi_conditional(int(np.count_nonzero(row)), n, int(row.sum()),
+                                 column_quantile(1.0 - level, family), 1.0 - alpha)
+
+
 def calibration_split(p_adjusted: Sequence[float], alpha: float,
                       correction: str = "bh") -> float:
     """What the family's calibration quantile is split over, following the p-values'

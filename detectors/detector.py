@@ -29,6 +29,7 @@ from detectors import nulls, stattests
 from detectors.calibration import (
     CalibrationCache,
     calibration_split,
+    category_cap,
     column_quantile,
     drawn_quantile,
     ks_threshold,
@@ -273,6 +274,8 @@ class DriftDetector:
         pending: list[str] = []
         if t.calibration is not None and tested:
             cal, pending = self._calibrated(tested, t.calibration, split, calibrate)
+            for name, _test, n in tested:
+                cal[name] = self._held(name, n, cal[name], split, t.alpha, t.calibration)
         out = []
         for row, pa in zip(rows, p_adj, strict=True):
             f, test, stat, p, effect, psi, n_ref, n_win, unseen, new_share = row
@@ -321,6 +324,15 @@ class DriftDetector:
                     out[name] = self._provisional(name, key, q)
                     pending.append(name)
         return out, pending
+
+    def _held(self, name: str, n_window: int, value: float | None, family: float,
+              alpha: float, quantile: float) -> float | None:
+        """``value`` under a well-filled category's cap (:func:`category_cap`)."""
+        if value is None or name not in self.categorical:
+            return value
+        cap = category_cap(self.categorical[name].cells, window_key(n_window), family, alpha,
+                           quantile)
+        return value if cap is None else min(value, cap)
 
     def _cached(self, name: str, n_window: int, q: float) -> float | None:
         """The calibration if it is a closed form or already computed, else None."""
@@ -376,15 +388,20 @@ class DriftDetector:
             self._compute(todo, window_key(n_window), qc)
 
     def threshold(self, name: str, n_window: int, quantile: float,
-                  family: float = 1) -> float:
+                  family: float = 1, alpha: float | None = None) -> float:
         """The column's calibrated threshold for windows of ``n_window`` (computed now if
-        needed) with ``family`` columns tested together."""
+        needed) with ``family`` columns tested together; ``alpha``: the test's level, which
+        caps a well-filled category's (:func:`category_cap`; default the detector's)."""
         q = column_quantile(quantile, family)
         value = self._cached(name, n_window, q)
         if value is None:
             self._compute([name], window_key(n_window), q)
             value = self._cached(name, n_window, q)
-        return value if value is not None else self._provisional(name, window_key(n_window), q)
+        if value is None:
+            return self._provisional(name, window_key(n_window), q)
+        held = self._held(name, n_window, value, family,
+                          self.thresholds.alpha if alpha is None else alpha, quantile)
+        return value if held is None else held
 
     def calibrate_columns(self, sizes: Mapping[str, int], family: float,
                           quantile: float) -> None:

@@ -107,6 +107,25 @@ def psi_asymptotic(categories: int, n: int, m: int, quantile: float) -> float:
     return float(chi2.ppf(quantile, categories - 1)) * (1.0 / n + 1.0 / m)
 
 
+def psi_conditional(categories: int, n: int, m: int, quantile: float, band: float) -> float:
+    """PSI a clean window stays under with probability ``quantile`` **given its reference**,
+    for any reference whose own sampling error lies within its ``band`` quantile.
+
+    The chi-square null ``χ²(K−1)·(1/n+1/m)`` averages over references; every window of a
+    deployment meets the same one, so an unlucky reference raises the false alarms of all of
+    them. Given the reference, ``PSI·n`` is noncentral ``χ²(K−1, λ)`` with ``λ = (n/m)·Z²``
+    (``Z²`` the reference's own chi-square distance from the population, ``χ²(K−1)`` over
+    references), so bounding ``Z²`` by its ``band`` quantile bounds the rate for all but
+    ``1 − band`` of references. A reference much larger than the window (``n/m → 0``) leaves
+    the plain chi-square quantile; one of similar size needs a wide margin."""
+    if categories < 2 or n <= 0 or m <= 0:
+        return 0.0
+    from scipy.stats import chi2, ncx2
+
+    dof = categories - 1
+    return float(ncx2.ppf(quantile, dof, n / m * float(chi2.ppf(band, dof)))) / n
+
+
 def psi_is_asymptotic(row: NDArray[np.int64], n: int) -> bool:
     """Every category expected ``MIN_EXPECTED`` times in the window and in the reference."""
     m = int(row.sum())

@@ -6,7 +6,10 @@ import os
 import shutil
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +47,13 @@ def promtool_check_exprs(exprs: list[str], tmp: Path) -> subprocess.CompletedPro
     path = tmp / "exprs.rules.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "exprs", "rules": rules}]}))
     return run([promtool, "check", "rules", str(path)])
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Poll ``cond`` every 0.1 s until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")

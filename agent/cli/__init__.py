@@ -14,7 +14,9 @@ from agent.cli.common import checked as _checked
 from agent.cli.common import load as _load
 from agent.cli.common import need as _need
 from agent.cli.interop_cmds import export, import_
+from agent.cli.report_cmd import report
 from agent.console import Output
+from agent.demo import incidents as _incidents
 
 
 @click.group(context_settings=CONTEXT)
@@ -91,6 +93,13 @@ def _sql_datasets_readable(out: Output, parsed: Any, base: Path) -> bool:
             out.error(f"sources.datasets[{d.name}].sql: {message}")
             good = False
     return good
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("spec", type=click.Path(dir_okay=False), default="slo.yaml")
+@click.option("-c", "--config", "config", type=click.Path(dir_okay=False),
+              help="The SLO spec (same as SPEC).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tiers as JSON.")
 @click.pass_obj
 def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     """Show each objective's burn-rate tiers: windows, the burn threshold (factor) above which
@@ -100,6 +109,7 @@ def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
     14.4 / 6 / 3 / 1 whatever the window; override them per objective with `tiers:`.
     """
     from agent.cli.tables import tier_rows
+    from agent.units import format_percent, format_span
 
     parsed = _load(out, config or spec)
     rows = tier_rows(parsed)
@@ -112,9 +122,10 @@ def tiers(out: Output, spec: str, config: str | None, as_json: bool) -> None:
         f"{parsed.service}: burn-rate tiers of {len({r['objective'] for r in rows})} objectives",
         ["objective", "target", "tier", "severity", "budget", "long", "short",
          "fires above (burn)", "at error ratio", "budget lasts at that burn"],
-        [[r["objective"], r["target"], r["name"], r["severity"], f"{r['budget_share']:.0%}",
-          r["long_window"], r["short_window"], f"{r['factor']:g}x", f"{r['error_ratio']:.4g}",
-          r["exhaustion"]] for r in rows],
+        [[r["objective"], r["target"], r["name"], r["severity"],
+          format_percent(r["budget_share"]), r["long_window"], r["short_window"],
+          f"{r['factor']:g}x", format_percent(r["error_ratio"]), format_span(r["seconds"])]
+         for r in rows],
     )
 
 
@@ -349,9 +360,15 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
         sys.exit(EXIT_SPEC)
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT, help=(
+    "Run the whole product on loopback, no external servers needed.\n\n"
+    "Starts the sidecar and an instrumented inference service (a scikit-learn model trained at "
+    f"start), drives traffic, injects {_incidents.count_words()} one after another "
+    f"({_incidents.names()}), shows every objective live, writes the generated dashboards and "
+    "alert rules, and ends with detection delays."))
 @click.option("--duration", type=click.FloatRange(min=60), default=150, show_default=True,
-              help="Seconds of traffic (warm-up, then six incidents one after another).")
+              help=f"Seconds of traffic (warm-up, then {_incidents.count_words()} one after "
+                   "another).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for data and traffic.")
 @click.option("--no-tty", is_flag=True, help="Plain lines instead of the live view (CI, logs).")
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="out",
@@ -361,13 +378,6 @@ def run(out: Output, spec_path: str, listen: str | None, state_dir: str | None,
 @click.pass_obj
 def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, sidecar_port: int,
          service_port: int) -> None:
-    """Run the whole product on loopback, no external servers needed.
-
-    Starts the sidecar and an instrumented inference service (a scikit-learn model trained at
-    start), drives traffic, injects six incidents one after another (latency regression, input
-    drift, null spike, stale dataset, fallback storm, negative feedback), shows every objective
-    live, writes the generated dashboards and alert rules, and ends with detection delays.
-    """
     _need(out, "demo", "slo-agent demo")
     from agent.demo.runner import Demo
 
@@ -379,3 +389,4 @@ def demo(out: Output, duration: float, seed: int, no_tty: bool, out_dir: str, si
 
 main.add_command(import_)
 main.add_command(export)
+main.add_command(report)

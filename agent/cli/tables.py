@@ -58,6 +58,6 @@ def tier_rows(spec: Spec) -> list[dict[str, Any]]:
     for o in spec.objectives:
         for t in spec.tiers_for(o):
             rows.append({"objective": o.name, **t.as_dict(),
-                         "error_ratio": t.factor * o.error_budget,
+                         "error_ratio": t.factor * o.error_budget, "seconds": t.exhaustion,
                          "target": f"{(o.objective or 0) * 100:g}% / {format_duration(o.window)}"})
     return rows

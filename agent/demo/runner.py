@@ -26,33 +26,7 @@ from typing import Any
 import yaml
 
 from agent.console import Output
-
-
-@dataclass
-class Incident:
-    key: str
-    label: str
-    objective: str
-    admin: str | None = None          # switched in the service; None: driven by traffic
-    injected_at: float | None = None
-    stopped_at: float | None = None
-    detected_at: float | None = None
-    worst: str = "ok"
-    resolved_at: float | None = None
-    expected: float | None = None     # the sidecar's predicted detection time (drift)
-
-
-def incidents() -> list[Incident]:
-    return [
-        Incident("latency", "latency regression (+60ms)", "fraud-latency-p95", "latency"),
-        Incident("drift", "input drift on amount, velocity", "fraud-input-drift"),
-        Incident("nulls", "null spike in amount (30%)", "amount-nulls", "null_spike"),
-        Incident("stale", "stale dataset (pipeline stops)", "transactions-fresh",
-                 "stale_dataset"),
-        Incident("fallback", "fallback storm (50%)", "fraud-fallbacks", "fallback_storm"),
-        Incident("feedback", "burst of negative feedback", "fraud-negative-feedback"),
-        Incident("retrain", "retraining fails", "retrain-recency", "retrain_failure"),
-    ]
+from agent.demo.incidents import Incident, incidents
 
 
 def _free_port() -> int:

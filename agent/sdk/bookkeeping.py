@@ -5,6 +5,8 @@ A base of :class:`agent.sdk.monitor.Monitor`; it declares the state it reads."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from typing import Any
 
@@ -99,12 +101,45 @@ class Bookkeeping:
                         self.max_label_values, metric)
 
     def sdk_error(self, where: str) -> None:
-        """Count an SDK failure and log it once per place; never raises."""
+        """Count an SDK failure (``where`` is the metric's label) and say it once per cause:
+        the option whose callable failed (``prediction=``), the exception's type and the line of
+        your code it came from, never its message (it may carry data values). No traceback at the
+        default level: debug logging adds it. Never raises."""
         try:
             self._tick(self.errors, where)
-            if where not in self._logged:
-                self._logged.add(where)
-                log.warning("slo-agent SDK error in %s (counted in %s; logged once)", where,
-                            cat.SDK_ERRORS.name, exc_info=True)
+            exc = sys.exc_info()[1]
+            origin = _origin(exc)
+            cause = f"error:{where}:{type(exc).__name__}:{origin}"
+            if cause in self._logged or len(self._logged) >= MAX_SAID:
+                return
+            self._logged.add(cause)
+            what = (f"the {where}= callable you gave @monitor" if where in OPTIONS
+                    else f"slo-agent's own {where} step")
+            log.warning("slo-agent: %s raised %s%s; %s (counted in %s{where=\"%s\"}; said once "
+                        "per cause, debug logging shows the traceback)", what,
+                        type(exc).__name__ if exc is not None else "an error",
+                        f" at {origin}" if origin else "", OPTIONS.get(where, "what that step "
+                        "recorded was dropped; your code ran on"), cat.SDK_ERRORS.name, where)
+            log.debug("slo-agent: traceback of the %s failure", where, exc_info=exc)
         except Exception:
             pass
+
+
+#: decorator options whose callables run on your data, and what their failure costs
+OPTIONS = {"features": "this call's features were not sampled",
+           "prediction": "this call's prediction was not sampled",
+           "fallback": "this call was not checked for a fallback",
+           "request_id": "this call's request id was not aliased"}
+MAX_SAID = 256          # distinct causes said once each; past it, only counted
+
+
+def _origin(exc: BaseException | None) -> str:
+    """``file.py:12`` of the innermost frame outside slo-agent: where the failure came from."""
+    tb = exc.__traceback__ if exc is not None else None
+    where = ""
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename
+        if f"{os.sep}agent{os.sep}sdk{os.sep}" not in path:
+            where = f"{os.path.basename(path)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where

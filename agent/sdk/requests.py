@@ -109,6 +109,10 @@ class RequestJoin(Bookkeeping):
                 # a copy (the caller may reuse its dict); cleaned later, on the shipper thread
                 feats = raw.copy() if type(raw) is dict and len(raw) <= self.max_features \
                     else _features(raw, self.max_features)
+        except Exception:
+            self.sdk_error("features")
+            return
+        try:
             if opts.prediction is not None and out is not None:
                 pred = _value(opts.prediction(out))
                 with self._cold_lock:
@@ -116,7 +120,7 @@ class RequestJoin(Bookkeeping):
                     if len(self._predictions) > _RING:
                         self._predictions.popitem(last=False)
         except Exception:
-            self.sdk_error("features")
+            self.sdk_error("prediction")
             return
         if not series.samples.add(feats, pred, opts.prediction is not None):
             self._drop("queue_full", 1)

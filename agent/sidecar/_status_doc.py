@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from agent import catalogue as cat
+from agent.sidecar.collectors.datasets import DatasetPoller
 from agent.sidecar.view import EngineView
-from agent.units import format_duration, format_value
+from agent.units import Unit, format_duration, format_percent, format_value
 
 if TYPE_CHECKING:
     from agent.sidecar.judge.evaluate import Result
@@ -54,6 +55,10 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
         entry.update(target=o.objective, window=format_duration(o.window),
                      error_budget_remaining=r.budget_remaining,
                      error_budget=r.budget, burn_rates=r.burn_rates, tiers=r.tiers)
+        note = budget_note(r.shown_status, r.budget_remaining, r.budget, r.judgement,
+                           format_duration(eng.spec.alerting.rate_window))
+        if note:
+            entry["budget_note"] = note
     if o.name in eng.detections:
         d = eng.detections[o.name]
         entry["detection"] = {"seconds": d.seconds, "samples": d.samples,
@@ -70,14 +75,61 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
                            if k in r.detail}
     return entry
 
+
+def _file(poller: Any, state: str | None) -> dict[str, Any]:
+    """A polled file as a source: its path (resolved), whether it is there, how often it is
+    checked."""
+    return {"path": str(poller.path), "state": state or "not checked yet",
+            "poll_interval": poller.interval}
+
+
+def budget_colour(remaining: float) -> str:
+    """The colour the page gives a budget: ok over half left, warning over a tenth, else
+    critical (spent or overspent)."""
+    return "ok" if remaining > 0.5 else ("warning" if remaining > 0.1 else "critical")
+
+
+def budget_note(status: str, remaining: float | None, budget: dict[str, Any],
+                judgement: dict[str, Any], rate_window: str) -> str | None:
+    """Why the status and the error budget disagree (an objective ok beside an overspent
+    budget, or critical beside a full one): they judge different spans. None when they agree."""
+    if remaining is None or status in ("no_data",):
+        return None
+    shown = status.removeprefix("pending_")
+    colour = budget_colour(remaining)
+    calm_but_spent = shown in ("ok", "warning") and colour == "critical"
+    if not calm_but_spent and not (shown == "critical" and colour == "ok"):
+        return None
+    window = budget.get("window", "the window")
+    bad, total, allowed = budget.get("bad"), budget.get("total"), budget.get("allowed")
+    counted = ""
+    if bad is not None and total:
+        counted = (f": {format_percent(bad / total)} of {format_value(total, Unit.COUNT)} "
+                   f"events were bad against {format_percent(allowed or 0.0)} allowed")
+    judged = (judgement or {}).get("reason") or "the latest value"
+    budget_text = f"{format_percent(remaining)} of the budget is left"
+    if remaining < 0:
+        budget_text = f"the budget is overspent ({format_percent(remaining)} left)"
+    if calm_but_spent:
+        return (f"Both hold: the status is {shown} because it judges the latest value, over the "
+                f"last {rate_window} at most ({judged}); {budget_text} because the budget "
+                f"counts the whole {window}{counted}. An earlier burst spent it; the budget "
+                f"comes back as that burst leaves the {window} window.")
+    return (f"Both hold: the status is {shown} because it judges the latest value, over the "
+            f"last {rate_window} at most ({judged}); {budget_text} because the budget counts "
+            f"the whole {window}{counted}. A recent or short breach has not spent it yet.")
+
+
 def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict[str, Any]:
-    files = {p.dataset.name: str(path) for p in eng.pollers
-             if (path := getattr(p, "path", None)) is not None}
-    datasets = [{"name": n, "source": d.source, "where": d.where, "path": files.get(n),
+    polled = {p.dataset.name: p for p in eng.pollers
+              if isinstance(p, DatasetPoller) and p.path is not None}
+    datasets = [{"name": n, "source": d.source, "where": d.where,
+                 "path": str(polled[n].path) if n in polled else None,
                  "last_seen": d.last_seen, "rows": d.rows,
                  "error": d.error, "contract_failures": len(d.contract_failures),
                  "drift": d.drift, "drift_skipped": d.drift_skipped,
-                 "allowed_values": d.allowed}
+                 "allowed_values": d.allowed,
+                 **({"file": _file(polled[n], d.file_state)} if n in polled else {})}
                 for n, d in sorted(eng.state.datasets.items())]
     return {
         "service": eng.spec.service, "environment": eng.spec.environment,

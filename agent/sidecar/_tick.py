@@ -9,14 +9,14 @@ import logging
 import sys
 import time
 
-from agent.sidecar import _status_doc
+from agent.sidecar import _journaling, _status_doc
 from agent.sidecar.exposition import dcgm_families, families
 from agent.sidecar.ingest.apply import expire_instances
 from agent.sidecar.judge import service_signals
 from agent.sidecar.judge.evaluate import Result, Transition
 from agent.sidecar.view import EngineView
 from agent.spec.document import Spec
-from agent.units import format_duration, format_value
+from agent.units import format_duration, format_span, format_value
 
 log = logging.getLogger("slo_agent.sidecar")
 
@@ -39,6 +39,8 @@ class Ticker:
             return
         for t in transitions:
             _on_transition(eng, t)
+        eng.guard("journal", None, _journaling.record, eng.spec, eng.state, results,
+                  transitions, now)
         for r in results:
             eng.history.record(r.name, now, r.value, r.shown_status)
             since = r.pending["since"] if r.pending else None
@@ -88,7 +90,7 @@ def log_pending(spec: Spec, r: Result) -> None:
     if sys.stderr.isatty():
         log.info("%s: pending %s (%s), fires in %s unless it recovers", r.name,
                  r.pending["level"], record["value_text"],
-                 format_duration(r.pending["fires_in"]))
+                 format_span(r.pending["fires_in"]))
     else:
         log.info(json.dumps(record, default=str))
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class Engine:
         base = base_dir or Path.cwd()
         # a replica reads no dataset file at all: the checker polls them for the service
         self.pollers: list[DatasetPoller | SqlPoller] = [
-            DatasetPoller(d, base, drift=spec.drift) if d.path else
+            DatasetPoller(d, base, drift=spec.drift, interval=self.interval) if d.path else
             SqlPoller(d, base, drift=spec.drift) for d in spec.sources.datasets
             if (d.path or d.sql) and roles.polls_datasets(spec.sidecar.role)]
         self.inbox: deque[tuple[str, Any, float]] = deque()
@@ -214,6 +215,12 @@ class Engine:
                     self._apply_scrape(*payload)
                 elif kind == "dataset":
                     self._apply_dataset(payload, at)
+                elif kind == "call":
+                    fn, done = payload
+                    try:
+                        done.set_result(fn())
+                    except Exception as exc:
+                        done.set_exception(exc)
             except Exception:
                 log.exception("could not apply %s", kind)
                 self.counters.inc("dropped", "apply_error")
@@ -271,6 +278,21 @@ class Engine:
 
     def _apply_dataset(self, r: DatasetReading, now: float) -> None:
         apply_dataset(self.state, self.spec, r, now)
+
+    def on_worker(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn`` on the worker thread, which owns the state (a read that must not race a
+        tick, e.g. the review); the caller waits on the future."""
+        done: Future[Any] = Future()
+        with self._pending_lock:
+            self.inbox.append(("call", (fn, done), self.clock()))
+        self._wake.set()
+        return done
+
+    def report(self, span: float) -> Future[dict[str, Any]]:
+        """The review of the last ``span`` seconds (see :mod:`._report_doc`)."""
+        from agent.sidecar import _report_doc
+
+        return self.on_worker(lambda: _report_doc.build(self, span, self.clock()))
 
     # -- evaluation tick -------------------------------------------------------------------------
     def tick(self, now: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -90,3 +91,5 @@ class EngineView(Protocol):
     def snapshot(self, now: float | None = None) -> bool: ...
 
     def expire_instances(self, now: float) -> None: ...
+
+    def report(self, span: float) -> Future[dict[str, Any]]: ...

@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from agent.spec.burn import (
     BurnTier,
+    TierChoice,
     TierWindows,
     chosen_tiers,
     default_tiers,
@@ -35,9 +36,9 @@ from agent.spec.sources import GPU, Contract, Dataset, Freshness, Range, ScrapeT
 from agent.units import Unit
 
 # names other modules import from here
-__all__ = ["GPU", "SDK", "Alerting", "BurnTier", "Contract", "Dataset", "Drift", "Freshness",
-           "Limits", "ModelRef", "Notify", "Objective", "Range", "ScrapeTarget", "Selector",
-           "Sidecar", "Sources", "Spec", "TierWindows", "Webhook", "parse_quantile"]
+__all__ = ["GPU", "SDK", "Alerting", "BurnTier", "Contract", "Dataset", "Defaults", "Drift",
+           "Freshness", "Limits", "ModelRef", "Notify", "Objective", "Range", "ScrapeTarget",
+           "Selector", "Sidecar", "Sources", "Spec", "TierWindows", "Webhook", "parse_quantile"]
 
 
 class ModelRef(StrictModel):
@@ -101,8 +102,10 @@ class Drift(StrictModel):
                   {"type": "string"}, {"type": "null"}],
         "description": "family quantile (p99.9, 0.999, 99.9%): each column's default alarm "
                        "threshold is its effect between reference samples of the window's size "
-                       "that all clean columns stay under with this probability; null: the "
-                       "objectives' fixed warning/critical floors"})] = 0.999
+                       "that all clean columns stay under with this probability (a "
+                       "well-filled category's is capped where its windows alarm at alpha "
+                       "given the reference); null: the objectives' fixed warning/critical "
+                       "floors"})] = 0.999
     min_ks_effect: float | None = Field(
         default=None, ge=0, le=1, description="fixed floor under a calibrated KS D threshold; "
         "null (default): the floor follows the sizes (a column's threshold stops shrinking past "
@@ -214,6 +217,40 @@ class Alerting(StrictModel):
         return v
 
 
+class Defaults(StrictModel):
+    """What every objective takes unless it writes its own: ``for``, ``window`` (of an
+    objective with a target) and ``tiers``. Without this block: 5m, 30d and every enabled tier
+    of ``alerting.tiers``."""
+
+    for_: Duration | None = Field(default=None, alias="for", description="default `for` of "
+                                  "every objective (built-in: 5m)")
+    window: Duration | None = Field(default=None, description="default compliance window of "
+                                    "objectives with a target (built-in: 30d)")
+    tiers: list[TierChoice] | None = Field(default=None, description="default burn-rate tiers: "
+                                           "names of alerting.tiers or overrides, as an "
+                                           "objective's tiers")
+
+    _v_d = field_validator("for_", "window", mode="before")(
+        lambda cls, v: None if v is None else as_duration(v))
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: float | None) -> float | None:
+        if v is not None and v < 3600:
+            raise PydanticCustomError("spec_value", "a compliance window shorter than 1h gives "
+                                      "no useful budget; use e.g. 7d, 28d or 30d")
+        return v
+
+    def apply(self, o: Objective) -> None:
+        """Fill in what ``o`` did not write itself."""
+        if self.for_ is not None and "for_" not in o.model_fields_set:
+            o.for_ = self.for_
+        if self.window is not None and "window" not in o.model_fields_set:
+            o.window = self.window
+        if self.tiers is not None and o.tiers is None:
+            o.tiers = list(self.tiers)
+
+
 class Spec(StrictModel):
     """The whole ``slo.yaml``."""
 
@@ -228,6 +265,7 @@ class Spec(StrictModel):
     sources: Sources = Field(default_factory=Sources)
     drift: Drift = Field(default_factory=Drift)
     alerting: Alerting = Field(default_factory=Alerting)
+    defaults: Defaults = Field(default_factory=Defaults)
     objectives: list[Objective] = Field(default_factory=list)
 
     @field_validator("service")
@@ -237,6 +275,8 @@ class Spec(StrictModel):
 
     @model_validator(mode="after")
     def _references(self) -> Spec:
+        for o in self.objectives:          # first: every check below sees the final values
+            self.defaults.apply(o)
         problems: list[tuple[str, str, Any]] = []
         seen: dict[str, int] = {}
         for i, m in enumerate(self.models):
@@ -256,7 +296,8 @@ class Spec(StrictModel):
             sel = o.selector
             if sel.model is not None and sel.model not in models:
                 problems.append((f"{at}.selector.model", f"model {sel.model!r} is not declared; "
-                                 f"declared models: {', '.join(models)}", sel.model))
+                                 f"declared models: {', '.join(models)} (add `- name: "
+                                 f"{sel.model}` under models, or select one of them)", sel.model))
             model = models.get(sel.model) if sel.model else None
             if sel.version is not None:
                 versions = {m.version for m in ([model] if model else self.models) if m.version}
@@ -279,7 +320,8 @@ class Spec(StrictModel):
                         and sel.column not in ds.contract.columns:
                     problems.append((f"{at}.selector.column", f"column {sel.column!r} is not in "
                                      f"the contract of dataset {ds.name!r}; declared: "
-                                     f"{', '.join(ds.contract.columns)}", sel.column))
+                                     f"{', '.join(ds.contract.columns)} (add `{sel.column}: "
+                                     "<type>` under its contract.columns)", sel.column))
             if sel.scrape is not None:
                 problems.extend(self._scrape_problems(o, f"{at}.selector.scrape"))
             if sel.objective is not None:

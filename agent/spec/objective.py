@@ -41,6 +41,7 @@ from agent.units import (
     QuantityError,
     Threshold,
     Unit,
+    needs_unit,
     parse_quantity,
     parse_threshold,
 )
@@ -199,6 +200,7 @@ class Objective(StrictModel):
         unit = custom.unit if kind is SignalKind.CUSTOM and custom is not None \
             else SIGNALS[kind].unit
         try:
+            needs_unit(v, unit)
             if info.field_name in ("warning", "critical"):
                 default_base = SIGNALS[kind].relative_to
                 parse_threshold(v, unit, default_base)

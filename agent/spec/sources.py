@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from agent.signals.presets import PRESETS
@@ -195,6 +195,7 @@ class GPU(StrictModel):
 
 
 ColumnType = Literal["int", "float", "string", "bool", "datetime", "category"]
+COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
 
 
 class Range(StrictModel):
@@ -238,16 +239,19 @@ class Contract(StrictModel):
     def _known_columns(self) -> Contract:
         if not self.columns:
             return self
+        types = "|".join(COLUMN_TYPES)
         problems = [
-            (f"{section}.{col}", f"column {col!r} is not in columns; declared: "
-             f"{', '.join(sorted(self.columns))}", col)
+            (f"{section}.{col}", f"column {col!r} is not in columns; add `{col}: <{types}>` "
+             f"under contract.columns (declared: {', '.join(sorted(self.columns))})", col)
             for section, cols in (("max_null_ratio", self.max_null_ratio), ("ranges", self.ranges),
                                   ("allowed_values", self.allowed_values))
             for col in cols if col not in self.columns
         ]
         if self.freshness and self.freshness.column and self.freshness.column not in self.columns:
-            problems.append(("freshness.column", f"column {self.freshness.column!r} is not in "
-                             "columns", self.freshness.column))
+            col = self.freshness.column
+            problems.append(("freshness.column", f"column {col!r} is not in columns; add "
+                             f"`{col}: datetime` under contract.columns (the freshness column "
+                             "holds event times)", col))
         if problems:
             raise problems_error(problems)
         return self
@@ -268,6 +272,9 @@ class DatasetDrift(StrictModel):
         "and name; a list: exactly these")
 
 
+SQL_POLL = 60.0     # seconds between a database's polls unless poll_interval says otherwise
+
+
 class Dataset(StrictModel):
     name: str
     path: str | None = Field(default=None, description="CSV or Parquet file polled for checks")
@@ -275,7 +282,11 @@ class Dataset(StrictModel):
                                   "SQL database, polled with aggregate queries (instead of path)")
     reference: str | None = Field(default=None, description="CSV or Parquet reference for drift")
     format: Literal["auto", "csv", "parquet"] = "auto"
-    poll_interval: Duration = 60.0
+    poll_interval: Annotated[float | None, Field(ge=0), WithJsonSchema({
+        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}, {"type": "null"}],
+        "description": "a file: how often its mtime, size and inode are checked (it is read "
+                       "when one changed), default the sidecar's interval; a database: how "
+                       "often it is queried, default 60s"})] = None
     contract: Contract = Field(default_factory=Contract)
     drift: DatasetDrift = Field(default_factory=DatasetDrift)
     allow_symlinks_out: bool = Field(default=False, description="read path and reference even "
@@ -292,7 +303,8 @@ class Dataset(StrictModel):
             out.add(c.freshness.column)
         return out | set(d.columns or []) | set(d.categorical) | set(d.exclude)
 
-    _v_poll = field_validator("poll_interval", mode="before")(lambda cls, v: as_duration(v))
+    _v_poll = field_validator("poll_interval", mode="before")(
+        lambda cls, v: None if v is None else as_duration(v))
 
     @field_validator("name")
     @classmethod
@@ -319,6 +331,13 @@ class Dataset(StrictModel):
         if fresh is not None and fresh.column:
             return fresh.column
         return self.sql.time_column if self.sql is not None else None
+
+    def poll_every(self, sidecar_interval: float = SQL_POLL) -> float:
+        """Seconds between polls: ``poll_interval``, else the sidecar's interval for a file (a
+        ``stat``, microseconds) and 60s for a database (a query)."""
+        if self.poll_interval is not None:
+            return self.poll_interval
+        return SQL_POLL if self.sql is not None else sidecar_interval
 
 
 class Sources(StrictModel):

@@ -44,6 +44,8 @@ def objectives(draw: st.DrawFn) -> dict[str, Any]:
         a = draw(st.floats(0.001, hi / 2, allow_nan=False).map(lambda x: float(f"{x:.4g}")))
         b = draw(st.floats(a, hi, allow_nan=False).map(lambda x: float(f"{x:.4g}")))
     warning, critical = (a, b) if info.higher_is_worse else (b, a)
+    if info.unit is Unit.SECONDS:            # a duration's level carries its unit (#37)
+        warning, critical = f"{warning:g}s", f"{critical:g}s"
     example = record(kind).examples[0]      # its selector (and a budget's levels) as worked
     o: dict[str, Any] = {"name": "obj", "signal": kind.value, "warning": warning,
                          "critical": critical, "for": "2m", "selector": dict(example.selector)}

@@ -79,7 +79,7 @@ def test_5_unsynthesisable_query_is_said_per_objective(tmp_path: Path) -> None:
     spec = parse_spec({"service": "s", "models": [{"name": "s"}], "objectives": [
         {"name": "quantile", "signal": "custom", "objective": "99%",
          "custom": {"value": 'histogram_quantile(0.99, sum by (le) (rate(x_bucket[5m])))',
-                    "unit": "seconds"}, "sli_threshold": "0.5", "window": "28d"},
+                    "unit": "seconds"}, "sli_threshold": "500ms", "window": "28d"},
         {"name": "ratio", "signal": "custom", "objective": "99%", "window": "28d",
          "custom": {"bad": 'sum(rate(y_total{code=~"5.."}[{{.window}}]))',
                     "total": "sum(rate(y_total[{{.window}}]))"}}]})

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 from tests.sidecar.conftest import make_spec
 
 BODY = {"schema": 1, "service": "svc", "items": [
@@ -35,12 +35,7 @@ def _limit(pid: int, size: int) -> None:
 
 
 def _wait(cond: Any, timeout: float = 20.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
+    wait_until(cond, timeout)
 
 
 def _metric(text: str, name: str) -> float:

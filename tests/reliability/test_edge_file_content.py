@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.helpers import ROOT, free_port
+from tests.helpers import ROOT, free_port, wait_until
 
 SECRET = "root:$6$S3CRETHASHxyz:19000:0:99999:7:::"
 
@@ -36,13 +35,6 @@ def _spec(tmp: Path, port: int, **dataset: Any) -> dict[str, Any]:
     }
 
 
-def _wait(cond: Any, timeout: float = 15.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def _everything(sc: Any) -> str:
@@ -64,7 +56,7 @@ def test_file_content_never_becomes_a_label(tmp_path: Path, sidecar_factory: Any
     sc = sidecar_factory(spec, start=False)
     sc.spec_path.write_text(yaml.safe_dump(spec))       # relative paths: the spec's folder
     sc.start()
-    _wait(lambda: _dataset(sc)["rows"] == 3)
+    wait_until(lambda: _dataset(sc)["rows"] == 3)
     text = sc.get("/metrics")[1].decode()
     assert 'column="amount"' in text                     # named by an objective
     assert 'column="note"' not in text                   # a file's own column: one label
@@ -74,7 +66,7 @@ def test_file_content_never_becomes_a_label(tmp_path: Path, sidecar_factory: Any
 
     # a file whose first line is a secret (what /etc/shadow is): no label carries it
     (data / "tx.csv").write_text(SECRET + "\n" + SECRET.replace("root", "daemon") + "\n")
-    _wait(lambda: _dataset(sc)["rows"] == 1)
+    wait_until(lambda: _dataset(sc)["rows"] == 1)
     assert "S3CRETHASH" not in _everything(sc)
 
     # the same file reached through a symlink swapped in later: refused, nothing read
@@ -83,7 +75,7 @@ def test_file_content_never_becomes_a_label(tmp_path: Path, sidecar_factory: Any
     (outside / "shadow").write_text("amount,S3CRETHASH2\n1,2\n")
     (data / "tx.csv").unlink()
     (data / "tx.csv").symlink_to(outside / "shadow")
-    _wait(lambda: (_dataset(sc)["error"] or "").startswith("not read:"))
+    wait_until(lambda: (_dataset(sc)["error"] or "").startswith("not read:"))
     assert "outside its folder" in _dataset(sc)["error"]
     assert "S3CRETHASH2" not in _everything(sc)
     assert 'slo_agent_source_up{kind="dataset",service="files",source="tx"} 0.0' in \
@@ -93,7 +85,7 @@ def test_file_content_never_becomes_a_label(tmp_path: Path, sidecar_factory: Any
     (data / "tx.csv").unlink()
     # (not UTF-8 on line 3: DuckDB's own message would quote line 2, the secret)
     (data / "tx.csv").write_bytes(b"amount,note\n1,S3CRETHASH3\n3,\xff\xfe\n")
-    _wait(lambda: "cannot parse" in (_dataset(sc)["error"] or ""))
+    wait_until(lambda: "cannot parse" in (_dataset(sc)["error"] or ""))
     assert _dataset(sc)["error"] == f"cannot parse {data.resolve() / 'tx.csv'}: " \
         "InvalidInputException at line 3", _dataset(sc)["error"]
     assert "S3CRETHASH3" not in _everything(sc)

@@ -5,13 +5,12 @@ says what it rests on."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_until
 from tests.sidecar.conftest import make_spec
 
 
@@ -19,13 +18,6 @@ def _errors(sc: Any) -> dict[str, Any]:
     return next(o for o in sc.status()["objectives"] if o["name"] == "errors")
 
 
-def _wait(cond: Any, timeout: float = 15.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_changed_window_keeps_the_events_and_says_so(tmp_path: Path,
@@ -38,7 +30,7 @@ def test_a_changed_window_keeps_the_events_and_says_so(tmp_path: Path,
             {"type": "requests", "model": "clf", "version": "v1",
              "counts": {"ok": 90, "error": 10}}]})
         assert code == 202
-    _wait(lambda: _errors(sc)["error_budget"].get("events") == 1000)
+    wait_until(lambda: _errors(sc)["error_budget"].get("events") == 1000)
     before = _errors(sc)["error_budget"]
     assert "1,000 events (100 bad)" in before["basis"], before
     sc.stop(signal.SIGTERM)

@@ -297,7 +297,8 @@ def test_dataset_file_poll_with_contract(tmp_path: Path) -> None:
     changed = poller.poll()
     assert changed is not None and changed.columns == {"not": "string", "a": "float"}
     gone = DatasetPoller(Dataset(name="g", path="missing.parquet"), tmp_path).poll()
-    assert gone is not None and not gone.ok and "cannot read" in (gone.error or "")
+    assert gone is not None and not gone.ok and "is missing" in (gone.error or "")
+    assert gone.file_state == "missing"
 
 
 def test_dataset_drift_against_the_reference_file(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ _SUBPACKAGES = frozenset(ROOMS) - {"lifecycle"}
 #: agent/ packages that compose the generators (and may import them)
 COMPOSERS = ("agent.cli", "agent.demo", "agent.k8s", "agent.render")
 #: what the spec, records, catalogue and plans are read by, and so never read
-RUNTIME_AND_COMPOSERS = ("agent.sdk", "agent.sidecar", *COMPOSERS, "agent.interop")
+RUNTIME_AND_COMPOSERS = ("agent.sdk", "agent.sidecar", *COMPOSERS, "agent.interop",
+                         "agent.report")
 BASE = ("agent.spec", "agent.signals", "agent.catalogue", "agent.units", "agent.sli")
 
 Pred = Callable[[str], bool]
@@ -106,6 +107,11 @@ RULES = [
           "composer", under(*BASE), under(*RUNTIME_AND_COMPOSERS),
           "everything reads the base; the base reads nothing above it",
           ("agent.spec.loader", "agent.sdk.monitor")),
+    Never("the review never imports the sidecar, the SDK or a composer", under("agent.report"),
+          under("agent.sidecar", "agent.sdk", *COMPOSERS),
+          "the sidecar's /report and the CLI render one document the same way; the review "
+          "reads the spec and the plans, never the runtime that serves it",
+          ("agent.report.render", "agent.sidecar.engine")),
     *_room_rules(),
 ]
 

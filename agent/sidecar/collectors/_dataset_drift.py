@@ -213,7 +213,8 @@ def file_drift(window: Aggregates, ref: Reference, dataset: Dataset, settings: D
     out = []
     for r in results:
         calibrated = {} if r.status.value == "no_data" else {
-            quantile_key(q): detector.threshold(r.feature, r.n_window, q, family)
+            quantile_key(q): detector.threshold(r.feature, r.n_window, q, family,
+                                                thresholds.alpha)
             for q in dict.fromkeys(quantiles) if q is not None}
         out.append(_annotated(row(r, thresholds.min_samples, calibrated), window))
     return out, skipped

@@ -37,7 +37,7 @@ def poll_due(gpu: GPUCollector, gpu_interval: float, gpu_next: float, scrapers: 
             inbox.append(("scrape", (s, s.scrape(now)), now))
     for p in pollers:
         if now >= p.next_at:            # each dataset reads on its own thread
-            p.next_at = now + p.dataset.poll_interval
+            p.next_at = now + p.interval
             if (late := p.start()) is not None:
                 inbox.append(("dataset", late, now))     # a read overrunning: said
         if (done := p.finished()) is not None:
@@ -59,7 +59,9 @@ def apply_scrape(state: AgentState, scraper: Scraper, result: ScrapeResult) -> N
 
 def apply_dataset(state: AgentState, spec: Spec, r: DatasetReading, now: float) -> None:
     d = state.dataset(r.name)
-    d.where = r.where
+    d.where, d.source = r.where, r.source          # a failed read is still its source's
+    if r.source == "file":
+        d.file_state = r.file_state
     if not r.ok:
         d.error = r.error
         return

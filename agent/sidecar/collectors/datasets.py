@@ -30,12 +30,21 @@ class DatasetReading:
     allowed: dict[str, dict[str, Any]] | None = None
     source: str = "file"          # or "sql"
     where: str | None = None      # a SQL dataset's URL (password masked) and table
+    #: a file's state as a source: ok, missing (no file at the path) or unreadable
+    file_state: str = "ok"
     position: dict[str, Any] | None = None    # since_last_poll: where the window stands
 
 
 class DatasetPoller:
+    """Watches one dataset file: every ``interval`` (the dataset's ``poll_interval``, else the
+    sidecar's interval) a ``stat`` (microseconds) compares mtime, size and inode with the last
+    read, and the file is read only when one changed: a rewrite, an in-place append or a file
+    renamed over it is seen within one interval. A ``stat`` works on every platform and
+    filesystem (network mounts included, where inotify sees nothing); the ``stat`` and the read
+    run on the dataset's own thread (:mod:`.background`), one at a time."""
+
     def __init__(self, dataset: Dataset, base: Path, run_contract: bool = True,
-                 drift: Any = None) -> None:
+                 drift: Any = None, interval: float = 60.0) -> None:
         self.dataset = dataset
         self.base = base
         # resolved again at every poll: a symlink swapped in later is refused too (spec.paths)
@@ -45,7 +54,8 @@ class DatasetPoller:
         self.drift_settings = drift
         self._reference: Any = None       # dataset_drift.Reference, read once
         self.run_contract = run_contract
-        self._mtime: float | None = None
+        self._seen: tuple[int, int, int] | None = None    # (mtime_ns, size, inode) last read
+        self.interval = dataset.poll_every(interval)
         self.next_at = 0.0
         self.last: DatasetReading | None = None
         self.reads = Reads(f"file-{dataset.name}", lambda now: self.poll(), self._failed)
@@ -54,7 +64,7 @@ class DatasetPoller:
         """Poll on the dataset's own thread (:mod:`.background`): a scan of a huge file delays
         no other source. A read running past two poll intervals (and 5 s) is reported."""
         running = self.reads.start()
-        if running is None or running <= 2 * self.dataset.poll_interval + 5:
+        if running is None or running <= 2 * self.interval + 5:
             return None
         return DatasetReading(self.dataset.name, False, (
             f"the read of {self.path} started {running:.0f}s ago is still running (a large "
@@ -85,25 +95,36 @@ class DatasetPoller:
             return None
         self.path, refused = resolve(self.base, d.path, d.allow_symlinks_out)
         if refused:
-            self._mtime = None
-            self.last = DatasetReading(d.name, False, f"not read: {refused}")
+            self._seen = None
+            self.last = DatasetReading(d.name, False, f"not read: {refused}",
+                                       file_state="unreadable")
             return self.last
         try:
-            mtime = self.path.stat().st_mtime
-        except OSError as exc:
-            self.last = DatasetReading(d.name, False, f"cannot read {self.path}: {exc.strerror}")
+            st = self.path.stat()
+        except FileNotFoundError:
+            self._seen = None
+            self.last = DatasetReading(d.name, False, f"the file {d.path} is missing",
+                                       file_state="missing")
             return self.last
-        if mtime == self._mtime:
+        except OSError as exc:
+            self._seen = None
+            self.last = DatasetReading(d.name, False, f"cannot read {d.path}: {exc.strerror}",
+                                       file_state="unreadable")
+            return self.last
+        seen = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if seen == self._seen:
             return None
+        mtime = st.st_mtime
         ref_error = self._load_reference()
         try:
             window = read_file_window(self.path, d, self._reference)
             frame = contract_frame(self.path, d, window.rows) \
                 if self.run_contract and contract_wanted(d) and gx_installed() else None
         except Exception as exc:   # truncated file, wrong format: a reported state
-            self.last = DatasetReading(d.name, False, parse_error(self.path, exc))
+            self.last = DatasetReading(d.name, False, parse_error(self.path, exc),
+                                       file_state="unreadable")
             return self.last
-        self._mtime = mtime
+        self._seen = seen
         reading = DatasetReading(
             d.name, True, rows=window.rows, columns=window.columns, nulls=window.nulls,
             newest_event=window.newest_event, mtime=mtime)

@@ -39,7 +39,8 @@ class SqlPoller:
         assert dataset.sql is not None
         self.dataset = dataset
         self.source = dataset.sql
-        self.store = SqlStore(dataset.sql, dataset.poll_interval)
+        self.interval = dataset.poll_every()
+        self.store = SqlStore(dataset.sql, self.interval)
         self.reference_path = (base / dataset.reference) if dataset.reference else None
         self.drift_settings = drift
         self.bins = drift.fleet_bins if drift is not None else 10

@@ -11,7 +11,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from agent.spec.document import Spec
-from agent.units import Unit, format_duration, format_value
+from agent.units import Unit, format_percent, format_span, format_value
 
 GROUPS = (("infrastructure", "Infrastructure"), ("data", "Data"), ("model", "Model"),
           ("cost", "Cost"), ("jobs", "Jobs"), ("custom", "Custom SLIs"))
@@ -31,15 +31,24 @@ def _fmt(value: float | None, unit: str) -> str:
 def _ago(t: float | None, now: float) -> str:
     if t is None:
         return "—"
-    return format_duration(round(max(0.0, now - t)))
+    return format_span(max(0.0, now - t))
+
+
+def _when(t: float | None, now: float, never: str = "never") -> str:
+    """``3m ago``, or ``never`` (a job that never succeeded), never ``— ago``."""
+    return never if t is None else f"{format_span(max(0.0, now - t))} ago"
 
 
 def _rate(x: float | None) -> str:
-    return "—" if x is None else f"{x:.3g}×"
+    return "—" if x is None else f"{format_value(x, Unit.COUNT) if x >= 0.01 else '0'}×"
 
 
-_env.filters.update(fmt=_fmt, rate=_rate)
-_env.globals.update(words=STATUS_WORDS, format_duration=format_duration)
+def _pct(x: float | None) -> str:
+    return "—" if x is None else format_percent(x)
+
+
+_env.filters.update(fmt=_fmt, rate=_rate, pct=_pct, span=format_span)
+_env.globals.update(words=STATUS_WORDS, span=format_span)
 
 
 def _state(status: str) -> str:
@@ -85,13 +94,28 @@ def chart(history: dict[str, Any], unit: str, warning: float | None,
     points = [{"x": x(p["t"]) if len(pts) > 1 else CHART_W / 2, "y": y(p["v"]),
                "state": _state(p["s"]), "label": f"{_fmt(p['v'], unit)} ({p['s']})"}
               for p in pts]
-    rules = [{"y": y(v), "name": name, "text": _fmt(v, unit)}
-             for name, v in (("warning", warning), ("critical", critical)) if v is not None]
+    rules = _rules(y, unit, warning, critical)
     return {"w": CHART_W, "h": CHART_H, "pad": PAD, "points": points,
             "line": " ".join(f"{p['x']},{p['y']}" for p in points), "rules": rules,
             "top": _fmt(hi, unit), "bottom": _fmt(lo, unit),
-            "span": format_duration(t1 - t0) if t1 > t0 else "one point",
+            "span": format_span(t1 - t0) if t1 > t0 else "one point",
             "latest": points[-1]["label"], "count": len(points)}
+
+
+def _rules(y: Any, unit: str, warning: float | None, critical: float | None
+           ) -> list[dict[str, Any]]:
+    """The level lines with their labels inside the plot (right-aligned above the line, below it
+    where the line is near the top or the other label), so no label is clipped at the edge."""
+    out: list[dict[str, Any]] = []
+    for name, v in (("critical", critical), ("warning", warning)):
+        if v is None:
+            continue
+        ry = y(v)
+        ty = ry - 4
+        if ty < PAD / 2 or any(abs(ty - r["ty"]) < 13 for r in out):
+            ty = ry + 13
+        out.append({"y": ry, "ty": ty, "name": name, "text": _fmt(v, unit)})
+    return out
 
 
 def index(spec: Spec, doc: dict[str, Any], interval: float, fragment: bool = False) -> str:
@@ -102,7 +126,7 @@ def index(spec: Spec, doc: dict[str, Any], interval: float, fragment: bool = Fal
     return _env.get_template("index.html").render(
         spec=spec, doc=doc, groups=rows(spec, doc), counts=counts, fragment=fragment,
         refresh_ms=int(max(0.5, interval / 2) * 1000), sources=doc.get("sources", {}),
-        now=doc.get("time") or time.time(), ago=_ago)
+        now=doc.get("time") or time.time(), ago=_ago, when=_when)
 
 
 def detail(spec: Spec, doc: dict[str, Any], name: str, history: dict[str, Any],
@@ -121,7 +145,7 @@ def detail(spec: Spec, doc: dict[str, Any], name: str, history: dict[str, Any],
         spec=spec, o=entry, description=spec_o.description, history=history,
         chart=chart(history, o["unit"], o.get("warning"), o.get("critical")),
         dataset=dataset, fragment=fragment, refresh_ms=int(max(0.5, interval / 2) * 1000),
-        now=doc.get("time") or time.time(), ago=_ago)
+        now=doc.get("time") or time.time(), ago=_ago, when=_when)
 
 
 def login(spec: Spec, message: str = "") -> str:

@@ -30,6 +30,7 @@ from agent.sidecar.http._routes_common import error
 from agent.sidecar.http._routes_ingest import Ingest
 from agent.sidecar.http._routes_otlp import OtlpHttp
 from agent.sidecar.http._routes_read import Reads
+from agent.sidecar.http._routes_report import Report
 from agent.spec.document import Spec
 
 log = logging.getLogger("slo_agent.sidecar")
@@ -58,12 +59,15 @@ def create_app(engine: Engine, token: str | None) -> Starlette:
     reads = Reads(engine, auth)
     ingest = Ingest(engine, auth)
     otlp = OtlpHttp(engine, auth)
+    report = Report(engine, auth)
     return Starlette(routes=[
         Route("/metrics", reads.metrics), Route("/metrics/dcgm", reads.metrics_dcgm),
         Route("/healthz", reads.healthz), Route("/readyz", reads.readyz),
         Route("/status", reads.status), Route("/openapi.json", reads.openapi_json),
         Route("/", reads.index), Route("/objectives/{name}", reads.objective_page),
         Route("/history/{name}", reads.history),
+        Route("/report", report.page), Route("/report.json", report.json),
+        Route("/report.css", report.css),
         Route("/login", auth.login, methods=["GET", "POST"]),
         Route("/ui/{name}", reads.asset),
         Route("/v1/ingest", ingest.post, methods=["POST"]),

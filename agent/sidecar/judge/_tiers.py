@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.spec.burn import slower_tiers
 from agent.spec.document import TierWindows
-from agent.units import format_duration
+from agent.units import format_duration, format_span
 
 
 def tier_entry(tier: TierWindows, budget: float, ratio: Callable[[float], float | None],
@@ -24,7 +24,7 @@ def tier_entry(tier: TierWindows, budget: float, ratio: Callable[[float], float 
     page tier's minimum bad events and the traffic guard."""
     entry: dict[str, Any] = {"name": tier.name, "severity": tier.severity,
                              "factor": tier.factor, "budget_share": tier.budget_share,
-                             "exhaustion": format_duration(tier.exhaustion)}
+                             "exhaustion": format_span(tier.exhaustion)}
     spent = []
     for which, w in (("long", tier.long), ("short", tier.short)):
         cov = covered(w)
@@ -36,7 +36,7 @@ def tier_entry(tier: TierWindows, budget: float, ratio: Callable[[float], float 
         else:
             window["burn_rate"] = r / budget
             if cov < 1.0:
-                window["reason"] = (f"partial: {format_duration(cov * w)} of {format_duration(w)}"
+                window["reason"] = (f"partial: {format_span(cov * w)} of {format_duration(w)}"
                                     f" holds data; the rest counts as unknown, so the tier needs "
                                     f"a burn above {tier.factor / max(cov, 1e-9):.3g}x here")
         entry[which] = window

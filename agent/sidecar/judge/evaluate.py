@@ -18,7 +18,7 @@ from agent.sidecar.state.agent_state import AgentState, ModelState, ObjectiveSta
 from agent.signals import Judge, record
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.signals import SLIType
-from agent.units import Base, format_duration, format_value
+from agent.units import Base, format_duration, format_span, format_value
 from detectors.baseline import BaselineLearner
 from detectors.drift import DriftThresholds, FeatureDrift
 from detectors.rates import RatioResult, ratio_status
@@ -74,6 +74,7 @@ class Transition:
     value: float | None
     at: float
     recovery: float | None = None   # critical → ok: seconds since it turned critical
+    breach_since: float | None = None   # an escalation: when its level was first passed
 
 
 class Evaluator:
@@ -236,6 +237,9 @@ class Evaluator:
         if current is not previous:
             transition = Transition(o.name, o.signal.value, previous.value, current.value,
                                     value, now)
+            if current.rank > max(previous.rank, Status.OK.rank):
+                transition.breach_since = os_.pending_since if os_.pending == current.value \
+                    and os_.pending_since is not None else now
             if current is Status.CRITICAL and os_.incident_since is None:
                 os_.incident_since = now
             elif current is Status.OK and os_.incident_since is not None:
@@ -292,20 +296,22 @@ class Evaluator:
         result.budget = {"window": format_duration(o.window), "coverage": full_cov,
                          "partial": full_cov < 1.0}
         full = ratio(os_.bad_coarse, os_.total_coarse, o.window)
-        # what the budget rests on: the events in the window, over how much of it
+        # what the budget rests on: the events in the window, over how much of it (so
+        # /status can also say why the budget and the status differ)
         events = os_.total_coarse.total(now, o.window)
-        basis = (f"{events:,.0f} events ({os_.bad_coarse.total(now, o.window):,.0f} bad) over "
-                 f"{format_duration(full_cov * o.window)} of {format_duration(o.window)}")
+        bad = os_.bad_coarse.total(now, o.window)
+        basis = (f"{events:,.0f} events ({bad:,.0f} bad) over "
+                 f"{format_span(full_cov * o.window)} of {format_duration(o.window)}")
         if os_.carried_from is not None:
             basis += (f", counted before a restart under a {format_duration(os_.carried_from)}"
                       " window and kept")
-        result.budget.update(events=events, basis=basis)
+        result.budget.update(events=events, basis=basis, bad=bad, total=events, allowed=budget)
         if full is None:
             result.budget["reason"] = "no events in the window yet"
         elif full_cov * o.window < needed:
             result.budget["reason"] = (
                 f"not enough data yet: {basis}; the budget is shown after "
-                f"{format_duration(needed)}")
+                f"{format_span(needed)}")
         else:
             result.budget_remaining = 1.0 - full / budget
         bad_s, total_s = os_.bad_fine, os_.total_fine

@@ -18,6 +18,7 @@ import numpy as np
 
 from agent.sidecar.state._fleet_counts import CategoryCounts, FleetCounts, RankCounts
 from agent.sidecar.state._slots import Slots
+from agent.sidecar.state.journal import Journal
 from agent.sidecar.state.otlp_totals import OtlpTotals
 from agent.sidecar.state.persistence import pairs, put, restore_part
 from agent.sidecar.state.service_state import ServiceSignals
@@ -216,6 +217,7 @@ class DatasetState:
     allowed: dict[str, dict[str, Any]] = field(default_factory=dict)  # contract allowed_values
     source: str = "sdk"
     where: str | None = None      # a SQL dataset's database, its URL's password masked
+    file_state: str | None = None     # a polled file: ok, missing or unreadable
     error: str | None = None
     position: dict[str, Any] | None = None   # since_last_poll: where its window stands
 
@@ -307,6 +309,7 @@ class AgentState:
     #: burn-rate windows of an objective on the target take each tick's new ones)
     external_events: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     ingested: Counter[str] = field(default_factory=Counter)
+    journal: Journal = field(default_factory=Journal)    # the weeks a review reads
     fleet_bins: int = 10          # drift.fleet_bins, drift.fleet_categories
     fleet_categories: int = 20
     service: ServiceSignals = field(init=False)
@@ -344,6 +347,7 @@ class AgentState:
             "ingested": dict(self.ingested),
             "service": self.service.state(),
             "otlp": self.otlp.state(),
+            "journal": self.journal.state(),
         }
 
     def restore(self, s: dict[str, Any]) -> list[str]:
@@ -372,6 +376,7 @@ class AgentState:
         restore_part("ingested", dropped, self._ingested, s.get("ingested") or {})
         self.service.restore(s.get("service") or {}, dropped)
         restore_part("otlp", dropped, self._otlp, s.get("otlp") or {})
+        restore_part("journal", dropped, self.journal.restore, s.get("journal") or {})
         return dropped
 
     def _otlp(self, raw: dict[str, Any]) -> None:
