@@ -9,9 +9,11 @@ and so does Prometheus. Scenario: a deploy starts healthy, an incident (every dr
 bad), recovery, then the sidecar restarts. Every half second each objective's ``/status`` state
 (ok, pending warning, warning, pending critical, critical) is compared with what ``ALERTS`` says
 of its threshold alerts, and each burn-rate tier the sidecar shows firing with the tier's burn
-alert. Two judges read their inputs at different moments (a scrape, a tick, a flush apart), so a
-disagreement may last at most one evaluation interval plus the objective's ``for`` plus that skew;
-a longer one fails naming the kind, the objective and the moment.
+alert (a page held while a slower page fires, the slower page with a ``for`` of its own, a
+ticket). Two judges read their inputs at different moments (a scrape, a tick, a flush apart), so
+one may lag the other by at most one evaluation interval plus the objective's ``for`` plus that
+skew; a state one judge says and the other did not say within that time fails, naming the kind,
+the objective and the moment.
 
 Which kinds: every kind in the signal registry and every (preset, kind) mapping of the preset
 table is either driven here or listed in :data:`EXCLUDED` with the reason;
