@@ -300,8 +300,16 @@ class ObjectivePlan:
                                           threshold=self.o.good_threshold)
         return self.events(w)
 
+    @property
+    def slices(self) -> bool:
+        """The SLI step records one time slice per evaluation (not the step's events)."""
+        c = self.o.custom
+        return not (c is not None and c.events) and self.sli_type is not SLIType.EVENTS
+
     def ratio_expr(self, seconds: float) -> str:
-        if seconds == self.spec.alerting.rate_window:
+        # the step's own ratio is the window's only where it counts the step's events: a time
+        # slice is one evaluation, so a window of time slices sums them, the step's included
+        if seconds == self.spec.alerting.rate_window and not self.slices:
             return (f"{self.bad_name}{self.rec_matchers} / {self.total_name}{self.rec_matchers}")
         direct = self.window_events(seconds) if seconds != self.o.window else None
         c = self.o.custom

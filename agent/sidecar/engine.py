@@ -63,7 +63,9 @@ class Engine:
         # over the rules' window, at the quantile each objective on the target asks for
         self.scrapers = [Scraper(t, window=spec.alerting.rate_window, quantiles={
             o.signal: o.quantile for o in spec.objectives
-            if o.selector.scrape == t.name and o.quantile is not None})
+            if o.selector.scrape == t.name and o.quantile is not None}, thresholds={
+            o.signal: o.good_threshold for o in spec.objectives
+            if o.selector.scrape == t.name and o.has_target and o.good_threshold is not None})
             for t in spec.sources.scrape]
         base = base_dir or Path.cwd()
         # a replica reads no dataset file at all: the checker polls them for the service

@@ -304,6 +304,13 @@ class FittedTiers:
     problems: list[str]
 
 
+def slower_tiers(tiers: Sequence[TierWindows], tier: TierWindows) -> list[TierWindows]:
+    """The tiers of ``tier``'s severity with longer windows: the rules hold ``tier`` firing
+    while one of them fires its own condition, so an incident pages once and resolves once."""
+    return [t for t in tiers if t.severity == tier.severity and t.name != tier.name
+            and (t.long, t.short) > (tier.long, tier.short)]
+
+
 def fit_tiers(shared: Sequence[BurnTier], choice: Sequence[TierChoice] | None, period: float,
               evaluation_interval: float, step: float) -> FittedTiers:
     """Resolve an objective's tiers. A default tier whose windows cannot be represented at this

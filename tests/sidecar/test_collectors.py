@@ -248,13 +248,21 @@ def test_scrape_maps_existing_metrics_onto_signals(target: tuple[str, Any]) -> N
         "queue_depth": "nv_inference_pending_request_count",
         "throughput": "nv_inference_request_success", "latency": "req_duration_seconds"})
     s = Scraper(st, quantile=0.5)
-    handler.body = _triton(3, 100, {"0.1": 0, "0.5": 0, "+Inf": 0})
+    young = Scraper(st, quantile=0.5, window=60.0)
+    handler.body = _triton(3, 10_000, {"0.1": 0, "0.5": 0, "+Inf": 0})
     first = s.scrape(now=0.0)
     assert first.up and first.values["queue_depth"] == 6     # summed over series
-    handler.body = _triton(4, 300, {"0.1": 50, "0.5": 100, "+Inf": 100})
+    handler.body = _triton(4, 10_200, {"0.1": 50, "0.5": 100, "+Inf": 100})
     second = s.scrape(now=10.0)
+    # a series older than the sidecar's first scrape: its rate over the scrapes seen
     assert second.values["throughput"] == pytest.approx(20.0)
     assert second.values["latency"] == pytest.approx(0.1)     # median at the 0.1 bound
+    # a series whose counter started inside the window (a deploy): as the rules' rate(), the
+    # time before it counts as no traffic (200 requests over a 60s window)
+    handler.body = _triton(4, 0, {"+Inf": 0})
+    young.scrape(now=0.0)
+    handler.body = _triton(4, 200, {"+Inf": 0})
+    assert young.scrape(now=10.0).values["throughput"] == pytest.approx(200 / 60)
     handler.body = b"\x00garbage{{{"
     assert s.scrape(now=20.0).up is False
     down = Scraper(ScrapeTarget(name="x", url=f"http://127.0.0.1:{free_port()}/", timeout=1))

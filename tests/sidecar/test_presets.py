@@ -273,8 +273,10 @@ def test_each_preset_maps_its_servers_metrics(preset: str, model: str | None,
     scraper = Scraper(target, quantile=0.9)
     texts = [FIXTURES[preset].format(total=t, good=g, bad=t - g, fast=f, duration_us=d,
                                      queue_us=q)
-             for t, g, f, d, q in ((1000, 950, 900, 20_000_000, 5_000_000),
-                                   (1100, 1040, 980, 22_000_000, 5_500_000))]
+             # long-running servers: counters far older than the window (a counter that
+             # started inside it is a young series, its rate taken over the whole window)
+             for t, g, f, d, q in ((100_000, 95_000, 90_000, 2_000_000_000, 500_000_000),
+                                   (100_100, 95_090, 90_080, 2_002_000_000, 500_500_000))]
     results = []
     for i, text in enumerate(texts):
         scraper.fetch = lambda text=text: text      # type: ignore[method-assign]

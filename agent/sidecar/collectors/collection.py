@@ -49,6 +49,8 @@ def apply_scrape(state: AgentState, scraper: Scraper, result: ScrapeResult) -> N
     name = scraper.target.name
     for kind, value in result.values.items():
         state.external.setdefault(kind.value, {})[name] = value
+    for kind, events in result.events.items():
+        state.external_events.setdefault(kind.value, {})[name] = events
     for kind, counts in result.counts.items():
         state.external_counts.setdefault(kind.value, {})[name] = counts
         if kind.value not in {k.value for k in result.values}:   # no events: no ratio

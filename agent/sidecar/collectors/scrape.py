@@ -46,6 +46,9 @@ class ScrapeResult:
     error: str | None = None
     values: dict[SignalKind, float] = field(default_factory=dict)
     counts: dict[SignalKind, tuple[float, float]] = field(default_factory=dict)  # bad, total
+    #: (bad, total) events counted since the scraper started, for the burn-rate windows: a
+    #: ratio's counters, or a quantile's requests above the objective's SLI threshold
+    events: dict[SignalKind, tuple[float, float]] = field(default_factory=dict)
 
 
 def _matches(labels: dict[str, str], want: dict[str, str]) -> bool:
@@ -92,11 +95,16 @@ class Scraper:
     the page read it); the real URL and credentials stay private to ``fetch``."""
 
     def __init__(self, target: ScrapeTarget, quantile: float = 0.95, window: float = 300.0,
-                 quantiles: dict[SignalKind, float] | None = None) -> None:
+                 quantiles: dict[SignalKind, float] | None = None,
+                 thresholds: dict[SignalKind, float] | None = None) -> None:
         self._url = target.url
         self.target = target.model_copy(update={"url": redact_url(target.url)})
         self.quantile = quantile
         self.quantiles = dict(quantiles or {})      # an objective's own quantile per kind
+        #: an objective's SLI threshold per quantile kind: its bad events are the requests
+        #: above it, counted from the bucket the rules read (``le`` = the threshold)
+        self.thresholds = dict(thresholds or {})
+        self._events: dict[SignalKind, tuple[float, float]] = {}
         self.window = window
         self.mappings = target.mappings()
         self._seen: dict[str, deque[Sample]] = {}
@@ -130,6 +138,11 @@ class Scraper:
                                  self.quantiles.get(kind, self.quantile))
                 if v is not None and math.isfinite(v):
                     result.values[kind] = v
+                step = self._step_events(kind, mapping)
+                if step is not None:
+                    bad, total = self._events.get(kind, (0.0, 0.0))
+                    self._events[kind] = (bad + step[0], total + step[1])
+                    result.events[kind] = self._events[kind]
             result.duration = time.perf_counter() - t0
         except Exception as exc:   # down, timeout, garbage: a reported state
             error = scrub(f"{type(exc).__name__}: {exc}", self._url, self.target.url)
@@ -172,6 +185,41 @@ class Scraper:
         result.counts[kind] = (bad, total)
         return None if total <= 0 else min(1.0, bad / total)
 
+    def _last_step(self, key: str) -> Any:
+        """What ``key`` went up by since the previous scrape; None before a second scrape."""
+        seen = self._seen.get(key)
+        if seen is None or len(seen) < 2:
+            return None
+        a, b = seen[-2][1], seen[-1][1]
+        if isinstance(b, dict):
+            return _bucket_increase([a, b])
+        return _increase([a, b])
+
+    def _step_events(self, kind: SignalKind, m: MetricMap) -> tuple[float, float] | None:
+        """(bad, total) events of the last scrape interval, as the rules count them: a ratio's
+        counters, or the requests above the SLI threshold of a quantile's histogram."""
+        if m.metric is not None:
+            level = self.thresholds.get(kind)
+            if level is None:
+                return None
+            inc = self._last_step(kind.value)
+            if not isinstance(inc, dict) or not inc:
+                return None
+            total = inc[max(inc)]
+            under = [le for le in inc if le <= level * (1 + 1e-9)]
+            good = inc[max(under)] if under else 0.0
+            return max(0.0, total - good), total
+        if m.sum is not None:
+            return None
+        bad, good, total = (None if name is None else self._last_step(f"{kind.value}:{key}")
+                            for key, name in (("bad", m.bad), ("good", m.good),
+                                              ("total", m.total)))
+        if total is None and bad is not None and good is not None:
+            total = bad + good
+        if bad is None and good is not None and total is not None:
+            bad = max(0.0, total - good)
+        return None if bad is None or total is None else (float(bad), float(total))
+
     def _typed(self, name: str, families: dict[str, Any]) -> tuple[Any, bool]:
         """(the family with samples, whether the metric is a counter): exporters differ on
         whether the TYPE line carries _total, and the parser then splits type and samples."""
@@ -212,7 +260,15 @@ class Scraper:
             return _bucket_quantile(quantile, _bucket_increase([v for _, v in samples]))
         if counter:
             samples, span = self._window(key, now, self._total(fam, labels))
-            return None if span <= 0 else _increase([v for _, v in samples]) / span
+            if span <= 0:
+                return None
+            inc, first = _increase([v for _, v in samples]), samples[0][1]
+            # as the rules' rate(): a series younger than the window (its counter started
+            # from zero inside it, a deploy) counts the time before it as no traffic; a series
+            # that predates the sidecar's first scrape (the sidecar restarted) does not
+            if inc > 0 and first * span / inc + span < self.window:
+                return (inc + first) / self.window
+            return inc / span
         if fam.type == "summary":
             return float(sum(s.value for s in fam.samples if s.name == fam.name + "_count"
                              and _matches(s.labels, labels)))

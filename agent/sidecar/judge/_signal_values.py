@@ -166,6 +166,21 @@ def cursor(os_: ObjectiveState, cum: dict[str, float]) -> tuple[float, float]:
     return delta.get("bad", 0.0), sum(delta.values())
 
 
+def scraped_events(state: Any, o: Objective, os_: ObjectiveState) -> tuple[float, float]:
+    """(bad, total) since the last tick of an objective on a scrape target: the events its
+    scraper counted (never the SDK's, whatever models the selector leaves open). The scraper
+    counts from zero when the sidecar starts, so a total under the kept cursor starts anew."""
+    got = state.external_events.get(o.signal.value, {}).get(o.selector.scrape or "")
+    if got is None:
+        return 0.0, 0.0
+    cum = {"bad": got[0], "all": got[1]}
+    before = {k: os_.cursor.get(k, 0.0) for k in cum}
+    os_.cursor = cum
+    if any(cum[k] < before[k] for k in cum):       # a new scraper: its counts are all new
+        return cum["bad"], cum["all"]
+    return cum["bad"] - before["bad"], cum["all"] - before["all"]
+
+
 def _tick_counts(ev: Any, o: Objective, os_: ObjectiveState, now: float, bad: str,
                  of: tuple[str, ...], good: bool = False) -> tuple[float, float]:
     models = ev.models(o)
@@ -208,4 +223,4 @@ def _tick_sketch(ev: Any, o: Objective, os_: ObjectiveState, now: float, attr: s
 TICKS: dict[str, Callable[..., tuple[float, float]]] = {
     "counts": _tick_counts, "job": _tick_job, "cache": _tick_cache, "sketch": _tick_sketch}
 
-__all__ = ["TICKS", "VALUES", "cursor"]
+__all__ = ["TICKS", "VALUES", "cursor", "scraped_events"]

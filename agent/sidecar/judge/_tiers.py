@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from agent.spec.burn import slower_tiers
 from agent.spec.document import TierWindows
 from agent.units import format_duration, format_span
 
@@ -43,3 +44,30 @@ def tier_entry(tier: TierWindows, budget: float, ratio: Callable[[float], float 
     entry["firing"] = (all(b is not None and b > tier.factor for b in spent) and not quiet
                        and bad_in(tier.long) >= min_bad)
     return entry
+
+
+def hold_and_wait(tiers: list[TierWindows], entries: list[dict[str, Any]],
+                  since: dict[str, float], firing: list[str], now: float) -> list[str]:
+    """The tiers' alerts as the rules evaluate them, from each tier's own condition
+    (``entries[i]["firing"]``): a tier that fired stays firing while a slower tier of its
+    severity fires its own condition (held, as the rule reads its own alert), and a tier with
+    ``for`` fires once its condition has held that long (pending until then). ``since`` (tier
+    → when its condition began) is updated in place; returns the tiers firing now."""
+    own = {e["name"] for e in entries if e["firing"]}
+    out = []
+    for tier, entry in zip(tiers, entries, strict=True):
+        holding = sorted(own & {t.name for t in slower_tiers(tiers, tier)})
+        expr = tier.name in own or (tier.name in firing and bool(holding))
+        if not expr:
+            since.pop(tier.name, None)
+            entry["firing"] = False
+            continue
+        began = since.setdefault(tier.name, now)
+        entry["firing"] = now - began >= tier.for_
+        if tier.name not in own:
+            entry["held"] = f"held while {', '.join(holding)} fires"
+        if not entry["firing"]:
+            entry["pending"] = {"since": began, "fires_in": tier.for_ - (now - began)}
+        else:
+            out.append(tier.name)
+    return out

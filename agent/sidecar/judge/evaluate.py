@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.sidecar.judge import data_signals, drift_signals
-from agent.sidecar.judge._signal_values import TICKS, VALUES
-from agent.sidecar.judge._tiers import tier_entry
+from agent.sidecar.judge._signal_values import TICKS, VALUES, scraped_events
+from agent.sidecar.judge._tiers import hold_and_wait, tier_entry
 from agent.sidecar.state import roles
 from agent.sidecar.state.agent_state import AgentState, ModelState, ObjectiveState, Slots
 from agent.signals import Judge, record
@@ -319,9 +319,12 @@ class Evaluator:
         step = self.spec.alerting.rate_window
         quiet = bool(guard) and o.info.sli is SLIType.EVENTS \
             and total_s.total(now, step) / step < (guard or 0.0)
-        for tier in tiers:
-            entry = tier_entry(tier, budget, lambda w: ratio(bad_s, total_s, w), covered,
-                               lambda w: bad_s.total(now, w), self._min_bad(o, tier), quiet)
+        entries = [tier_entry(tier, budget, lambda w: ratio(bad_s, total_s, w), covered,
+                              lambda w: bad_s.total(now, w), self._min_bad(o, tier), quiet)
+                   for tier in tiers]
+        os_.tiers_firing = hold_and_wait(tiers, entries, os_.tiers_since, os_.tiers_firing,
+                                         now)
+        for entry in entries:
             for which in ("long", "short"):
                 burn = entry[which]["burn_rate"]
                 if burn is not None:
@@ -345,6 +348,8 @@ class Evaluator:
                 return 0.0, 0.0
             worse = value > level if o.info.higher_is_worse else value < level
             return float(worse), 1.0
+        if o.selector.scrape is not None:     # the target's own counters, as the rules read
+            return scraped_events(self.state, o, os_)
         c = record(o.signal).compute
         tick = TICKS.get(c.shape) if o.custom is None else None
         return (0.0, 0.0) if tick is None else tick(self, o, os_, now, **c.params)

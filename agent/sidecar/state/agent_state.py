@@ -256,6 +256,9 @@ class ObjectiveState:
     total_coarse: Slots | None = None
     first_seen: float | None = None        # first tick with budget events: window coverage
     incident_since: float | None = None    # turned critical, not yet ok again (recovery time)
+    #: burn tiers: when each one's condition began (its ``for``), and those firing (held)
+    tiers_since: dict[str, float] = field(default_factory=dict)
+    tiers_firing: list[str] = field(default_factory=list)
     #: the compliance window (seconds) the restored counts were kept for, when the spec's
     #: window changed across a restart (the budget's reason says so); not saved
     carried_from: float | None = None
@@ -263,7 +266,8 @@ class ObjectiveState:
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in
                                ("status", "since", "pending", "pending_since", "value",
-                                "transitions", "cursor", "first_seen", "incident_since")}
+                                "transitions", "cursor", "first_seen", "incident_since",
+                                "tiers_since", "tiers_firing")}
         out["baseline"] = self.baseline.state() if self.baseline else None
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
             s = getattr(self, k)
@@ -276,6 +280,8 @@ class ObjectiveState:
             setattr(self, k, s.get(k))
         self.transitions = int(self.transitions or 0)
         self.cursor = dict(s.get("cursor") or {})
+        self.tiers_since = {str(k): float(v) for k, v in (s.get("tiers_since") or {}).items()}
+        self.tiers_firing = [str(t) for t in s.get("tiers_firing") or ()]
         if s.get("baseline") and self.baseline is not None:
             self.baseline = BaselineLearner.from_state(s["baseline"])
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
@@ -310,6 +316,9 @@ class AgentState:
     external: dict[str, dict[str, float]] = field(default_factory=dict)    # kind -> key -> value
     #: kind -> scrape target -> (bad, total) events of its last scrape interval (ratios)
     external_counts: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    #: kind -> scrape target -> (bad, total) events counted since its scraper started (the
+    #: burn-rate windows of an objective on the target take each tick's new ones)
+    external_events: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     ingested: Counter[str] = field(default_factory=Counter)
     journal: Journal = field(default_factory=Journal)    # the weeks a review reads
     fleet_bins: int = 10          # drift.fleet_bins, drift.fleet_categories
