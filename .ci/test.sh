@@ -56,7 +56,10 @@ fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"
-# two workers, a test file each: the promtool-heavy files overlap the ones that wait on servers;
+# three workers on the two cores, a test file each: many files mostly wait on real servers
+# (sidecar ticks, Prometheus evaluations, Alertmanager), so a third keeps the cores busy while
+# the promtool-heavy files run; the slowest tests are printed for the next cut;
 # files in collection order, which puts the ones holding a `slow` test first (tests/conftest.py),
 # so no long file is handed out last while the other worker runs dry
-exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile --no-loadscope-reorder \
+    --durations=30 "$@"

@@ -63,6 +63,18 @@ def _override_steps(panel: Dash) -> dict[str, list[float]]:
     return out
 
 
+def _burn_legend(p: ObjectivePlan) -> str:
+    """How the overview names an objective's burn line: its fastest tier's long window, the
+    compliance window, and the thresholds the line is coloured by."""
+    tier = fastest(p)
+    assert tier is not None
+    low = min(t.factor for t in p.tiers)
+    does = (f"pages above {tier.factor:g}×" + (f", alerts from {low:g}×" if low < tier.factor
+                                               else "")
+            if tier.severity == "critical" else f"tickets above {low:g}×")
+    return f"{format_duration(tier.long)} ({format_duration(p.o.window)} window, {does})"
+
+
 def _expected(p: ObjectivePlan) -> list[float]:
     warning, critical = levels(p)
     pair = [warning, critical] if p.o.info.higher_is_worse else [critical, warning]
@@ -305,8 +317,7 @@ def test_time_to_exhaustion_is_a_stat_of_instant_queries(built: Any) -> None:
     for p in plans(spec):
         tier = fastest(p)
         if p.o.has_target and tier is not None:
-            suffix = (f" over {format_duration(tier.long)} ({format_duration(p.o.window)} "
-                      f"window, page at {tier.factor:g}×)")
+            suffix = f" over {_burn_legend(p)}"
             assert any(t["legendFormat"] == "{{objective}}" + suffix for t in burn["targets"])
             red = [o for o in burn["fieldConfig"]["overrides"]
                    if re.match(o["matcher"]["options"], p.o.name + suffix)]
@@ -382,7 +393,11 @@ def test_burn_colours_follow_each_objectives_own_tiers() -> None:
             "tickets": [(YELLOW, 1.0)]}
     overview = next(p for p in _panels(_json(service_dashboard(spec)))
                     if p["title"] == "Burn rate now (fastest tier per objective)")
-    lines = {k.split(" over ")[0]: v for k, v in _override_steps(overview).items()}
+    steps_by_regex = _override_steps(overview)
+    lines = {p.o.name: [v for rx, v in steps_by_regex.items()
+                        if re.match(rx, f"{p.o.name} over {_burn_legend(p)}")]
+             for p in plans(spec)}
+    assert all(len(v) == 1 for v in lines.values()), lines
     for p in plans(spec):
         tier = fastest(p)
         assert tier is not None
@@ -390,4 +405,4 @@ def test_burn_colours_follow_each_objectives_own_tiers() -> None:
             f"Burn rate ({format_duration(tier.long)})"]
         steps = stat["fieldConfig"]["defaults"]["thresholds"]["steps"][1:]
         assert [(s["color"], s["value"]) for s in steps] == want[p.o.name], p.o.name
-        assert lines[p.o.name] == [v for _, v in want[p.o.name]], p.o.name
+        assert lines[p.o.name][0] == [v for _, v in want[p.o.name]], p.o.name

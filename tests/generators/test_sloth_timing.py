@@ -104,7 +104,7 @@ def counter(parts: list[tuple[int, float]]) -> str:
 def cases(lead_name: str) -> tuple[list[dict[str, str]], int, list[tuple[str, str]]]:
     """Input series of every case with one lead-in, the minutes they span, and the (case, sev)
     that must fire for both rule sets (so the test cannot pass by nobody firing). The low-traffic
-    case rides with the short lead-in."""
+    case rides with the longest lead-in."""
     series: list[dict[str, str]] = []
     end = 0
     expect: list[tuple[str, str]] = []
@@ -123,14 +123,16 @@ def cases(lead_name: str) -> tuple[list[dict[str, str]], int, list[tuple[str, st
              "values": f"0+0x{lead - 1} 1+0x{burn - 1} 2+0x{RECOVERY - 1}"}]
         end = max(end, lead + burn + RECOVERY)
         expect += [(case, "ticket")] + ([(case, "page")] if b >= 6 else [])
-    if lead_name == "1h":
-        # low traffic: one request per ten minutes, one of them failed, after a healthy hour
+    if lead_name == max(LEADINS, key=LEADINS.__getitem__):
+        # low traffic: one request per ten minutes after a healthy lead-in (full history, so
+        # the start-up rule plays no part), then one of them fails
         series += [
             {"series": f'{SERIES}{{case="low",code="500"}}',
-             "values": "0+0x89 1+0x89"},
+             "values": f"0+0x{lead + 29} 1+0x89"},
             {"series": f'{SERIES}{{case="low",code="200"}}',
-             "values": "0+0.1x179"},
-            {"series": 'timing_phase{case="low"}', "values": "0+0x59 1+0x119"}]
+             "values": f"0+0.1x{lead + 119}"},
+            {"series": 'timing_phase{case="low"}', "values": f"0+0x{lead - 1} 1+0x119"}]
+        end = max(end, lead + 120)
     return series, end, expect
 
 
@@ -146,7 +148,7 @@ def unit_test(ours: dict[str, Any], lead_name: str) -> dict[str, Any]:
          "exp_samples": both},
         {"expr": f'max_over_time(timing:sloth{{case!="low"}}[{at}])', "eval_time": at,
          "exp_samples": both}]
-    if lead_name == "1h":
+    if lead_name == max(LEADINS, key=LEADINS.__getitem__):
         low = [{"labels": '{case="low",sev="page"}', "value": 1},
                {"labels": '{case="low",sev="ticket"}', "value": 1}]
         checks += [  # one failure at 1 request per 10 minutes: Sloth pages, slo-agent tickets
