@@ -57,3 +57,15 @@ def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
+    """SIGTERM every process, then wait for each and SIGKILL the ones still running after
+    ``grace`` seconds (all are signalled first, so their shutdowns overlap)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(grace)
+        except subprocess.TimeoutExpired:
+            p.kill()

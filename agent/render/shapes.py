@@ -24,6 +24,7 @@ field are part of the shape.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -222,20 +223,22 @@ class Shapes:
         return tpl
 
 
-class Template(Generic[T]):
+class Template(ABC, Generic[T]):
     """An output with holes: :meth:`cut` from a probe's output, :meth:`fill` per objective."""
 
     @classmethod
+    @abstractmethod
     def cut(cls, value: Any, forms: Forms) -> Template[Any] | None:
-        raise NotImplementedError
+        """The template of ``value`` with ``forms``' texts as holes; None if it has none."""
 
     @classmethod
     def result(cls, value: Any) -> Any:
         """The output a probe's build stands for (the build itself, unless it records more)."""
         return value
 
+    @abstractmethod
     def fill(self, forms: Forms) -> T:
-        raise NotImplementedError
+        """The output for an objective whose forms are ``forms``."""
 
 
 def form_finder(forms: Forms) -> tuple[re.Pattern[str], dict[str, str]]:

@@ -185,16 +185,6 @@ def start(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=fh, stderr=fh, cwd=ROOT, env=dict(os.environ))
 
 
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-
-
 def prometheus_config(path: Path, rules: Path, am_port: int, targets: dict[str, int],
                       interval: str = "1s") -> None:
     path.write_text(yaml.safe_dump({

@@ -39,10 +39,9 @@ from tests.e2e.notify_harness import (
     query,
     serve,
     start,
-    stop,
     wait,
 )
-from tests.helpers import free_port, require_binary
+from tests.helpers import free_port, require_binary, stop_all
 
 SERVICE = "notify"
 HISTORY = 15 * 60          # seconds backfilled: longer than the 2h objective's longest window
@@ -151,7 +150,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         assert (held("errors-few") or 0.0) < 120, held("errors-few")
         yield Stack(prom, exporter, hook, time.time())
     finally:
-        stop(procs)
+        stop_all(procs)
         for h in (hook, metrics):
             h.shutdown()
         for log in sorted(tmp.glob("*.log")):

@@ -6,7 +6,6 @@ exact over the increase Prometheus saw; p95 within the buckets) as /status does.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -21,7 +20,7 @@ from agent.render.files import write
 from agent.sidecar._otlp_series import bounds as export_bounds
 from agent.spec import parse_spec
 from tests.e2e.test_real_servers import _start, _wait
-from tests.helpers import free_port, require_binary
+from tests.helpers import free_port, require_binary, stop_all
 from tests.sidecar.otlp_harness import (
     SEMCONV_BOUNDS,
     SERVICE,
@@ -109,13 +108,7 @@ def test_generated_rules_read_the_re_exported_otlp_series(tmp_path: Path) -> Non
     finally:
         if mp is not None:
             mp.shutdown()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
     # the increase Prometheus saw is the later rounds': their ratio, to float precision
     assert prom_errors == pytest.approx(later.bad["errors"] / later.total["errors"], rel=1e-6)
     # histogram_quantile over the re-exported buckets: within the coarser of the OTLP bucket

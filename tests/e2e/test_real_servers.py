@@ -33,7 +33,7 @@ from agent.render.files import write
 from agent.spec import parse_spec
 from agent.spec.fields import as_duration
 from dashboards.queries import annotation_queries, panel_queries, substitute
-from tests.helpers import ROOT, free_port, require_binary
+from tests.helpers import ROOT, free_port, require_binary, stop_all
 
 pytestmark = pytest.mark.slow
 
@@ -178,13 +178,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield st
     finally:
         st.traffic.stop()
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
         for log in sorted(tmp.glob("*.log")):
             text = log.read_text(errors="replace")
             if "Traceback" in text:

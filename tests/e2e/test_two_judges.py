@@ -55,8 +55,8 @@ from agent.sli import plans
 from agent.spec import parse_spec
 from tests.e2e import judges_sdk
 from tests.e2e.judges_servers import MODEL, Servers, level_text, levels
-from tests.e2e.notify_harness import prometheus_config, query, start, stop, wait
-from tests.helpers import free_port, require_binary
+from tests.e2e.notify_harness import prometheus_config, query, start, wait
+from tests.helpers import free_port, require_binary, stop_all
 
 SERVICE = "judges"
 EVAL, FOR, SCRAPE, TICK, FLUSH, SAMPLE = 1.0, 2.0, 1.0, 0.5, 0.25, 0.5
@@ -274,7 +274,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         mon.close()
         server.shutdown()
         servers.close()
-        stop(procs)
+        stop_all(procs)
         for log in sorted(tmp.glob("*.log")):
             text = log.read_text(errors="replace")
             if "Traceback" in text:
