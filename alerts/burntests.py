@@ -194,22 +194,49 @@ def _dist(p: ObjectivePlan, r: float) -> list[tuple[float, float]]:
     return [(1.0 - r if _good_share(p) else r, 1.0)]
 
 
-def _case(p: ObjectivePlan, title: str, r: float, t_fire: int) -> dict[str, Any]:
-    """``r`` for ``t_fire`` ticks from a fresh start, then good: the tiers :func:`fires` names
-    at ``t_fire``, and none once every short window is clean again."""
-    slowest = max(t.short for t in p.tiers)
-    t_resolve = t_fire + _ticks(p, slowest) + _settle(p) + 10
+def _sli_settle(p: ObjectivePlan) -> int:
+    """Ticks for a change of input to leave the SLI's recorded events: a value-judged SLI reads
+    the value (which may settle over a day), counted events only the SLI step's increase."""
+    if p.sli_type is SLIType.EVENTS:
+        return _ticks(p, p.spec.alerting.rate_window) + 3
+    return _settle(p)
+
+
+def _case(p: ObjectivePlan, title: str, r: float, t_fire: int, resolve: bool = True
+          ) -> dict[str, Any]:
+    """``r`` for ``t_fire`` ticks from a fresh start: the tiers :func:`fires` names at
+    ``t_fire``; with ``resolve``, then good, and none once every short window is clean again."""
     name = p.burn_alert_name
+    fired = {"eval_time": _at(p, t_fire), "alertname": name,
+             "exp_alerts": _expected(p, r, t_fire)}
+    if not resolve:
+        return {"name": f"{name}: {title}", "interval": _at(p, 1),
+                "input_series": synth(p, [(t_fire + 2, _dist(p, r))]),
+                "alert_rule_test": [fired]}
+    slowest = max(t.short for t in p.tiers)
+    t_resolve = t_fire + _ticks(p, slowest) + _sli_settle(p) + 10
     return {
-        "name": f"{name}: {title}",
+        "name": f"{name}: {title}, then resolves",
         "interval": _at(p, 1),
         "input_series": synth(p, [(t_fire + 1, _dist(p, r)),
                                   (t_resolve - t_fire + 2, _dist(p, 0.0))]),
         "alert_rule_test": [
-            {"eval_time": _at(p, t_fire), "alertname": name,
-             "exp_alerts": _expected(p, r, t_fire)},
-            {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
-        ]}
+            fired, {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []}]}
+
+
+def _cases(p: ObjectivePlan, wanted: list[tuple[str, float, int]]) -> list[dict[str, Any]]:
+    """The firing cases, each tier shown resolving once: a case waits for every short window to
+    clear (the slowest tier's, hours at a 30-day objective) only where it fires a tier no
+    earlier resolving case fired; the rest end where they are checked. Cases firing the most
+    tiers resolve first, so one long case usually shows them all."""
+    fired = [{x.name for x in p.tiers if fires(p, x, r, t)} for _, r, t in wanted]
+    shown: set[str] = set()
+    resolving: set[int] = set()
+    for i in sorted(range(len(wanted)), key=lambda i: (-len(fired[i]), wanted[i][2])):
+        if fired[i] - shown:
+            shown |= fired[i]
+            resolving.add(i)
+    return [_case(p, title, r, t, i in resolving) for i, (title, r, t) in enumerate(wanted)]
 
 
 def _base_ticks(p: ObjectivePlan) -> int:
@@ -234,6 +261,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     possible = [t for t in tiers if p.tier_threshold(t) < 1.0]
     base = _base_ticks(p)
     tests: list[dict[str, Any]] = []
+    wanted: list[tuple[str, float, int]] = []
     quiet: list[tuple[float, int]] = []
     seen: set[tuple[float, int]] = set()
     for tier in possible:
@@ -249,10 +277,13 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             continue
         if (r, t) not in seen:
             seen.add((r, t))
-            tests.append(_case(p, f"bad ratio {r:.4g} for {format_duration(t * tick_seconds(p))}"
-                                  " fires the tiers it spends the share of, then resolves", r, t))
+            wanted.append((f"bad ratio {r:.4g} for {format_duration(t * tick_seconds(p))} "
+                           "fires the tiers it spends the share of", r, t))
         if events:
             quiet.append((_stable(p, 0.6 * r), t))
+    startup = startup_cases(p, possible) if events else []
+    cases = _cases(p, wanted + startup)
+    tests += cases[:len(wanted)]
     for r, t in sorted(set(quiet)):
         tests.append({
             "name": f"{name}: bad ratio {r:.4g} for {format_duration(t * tick_seconds(p))} "
@@ -267,7 +298,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "input_series": synth(p, [(base + 10, _dist(p, 0.0))]),
             "alert_rule_test": [{"eval_time": _at(p, base), "alertname": name,
                                  "exp_alerts": []}]}]
-    tests += startup_tests(p, possible) + hold_tests(p, possible)
+    tests += cases[len(wanted):] + hold_tests(p, possible)
     guard = p.spec.alerting.min_request_rate
     if guard and possible:
         low = guard * 0.5 / RATE_PER_S        # share of normal traffic under the guard
@@ -309,7 +340,7 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, 
         return []
     slowest = max(x.short for x in p.tiers)
     for t1 in range(first + 1, min(MAX_TICKS, first + 400)):
-        end = t1 + _ticks_of(p, slowest) + _settle(p) + 10
+        end = t1 + _ticks_of(p, slowest) + _sli_settle(p) + 10
         segments = [(t1 + 1, 1.0), (end - t1 + 2, 0.0)]
         rs = _rates(segments)
         te = t1 + _ticks_of(p, fast.short) + 1
@@ -336,9 +367,11 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, 
             {"eval_time": _at(p, end), "alertname": name, "exp_alerts": []}]}]
 
 
-def startup_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, Any]]:
+def startup_cases(p: ObjectivePlan, possible: list[TierWindows]
+                  ) -> list[tuple[str, float, int]]:
     """A fresh start: a bad ratio 1.5 times the fastest page tier's level (which paged at once
-    before windows counted their coverage) does not page, most requests failing does."""
+    before windows counted their coverage) does not page, most requests failing does; as
+    (title, ratio, tick) for :func:`_cases`."""
     pages = sorted((t for t in possible if t.severity == "critical"), key=lambda t: t.long)
     if not pages:
         return []
@@ -346,17 +379,16 @@ def startup_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[st
     t = _base_ticks(p)
     r = _stable(p, min(1.0, 1.5 * p.tier_threshold(tier)))
     if not any(fires(p, x, r, t) for x in pages):
-        out.append(_case(p, f"a fresh start with bad ratio {r:.4g} (a {r / p.o.error_budget:.3g}x"
-                            f" burn) for {format_duration(t * tick_seconds(p))} does not page",
-                         r, t))
+        out.append((f"a fresh start with bad ratio {r:.4g} (a {r / p.o.error_budget:.3g}x"
+                    f" burn) for {format_duration(t * tick_seconds(p))} does not page", r, t))
     bad = _stable(p, max(MOST_FAILING, min(1.0, 1.5 * p.tier_threshold(tier))))
     first = _first_firing(p, tier, bad)
     if first is not None:
         t = first + 1
-        out.append(_case(p, f"a fresh start with {bad:.0%} bad events pages within "
-                            f"{format_duration(t * tick_seconds(p))}", bad, t))
+        out.append((f"a fresh start with {bad:.0%} bad events pages within "
+                    f"{format_duration(t * tick_seconds(p))}", bad, t))
     return out
 
 
 __all__ = ["burn_tests", "coverage", "expected_annotations", "fires", "fires_at", "hold_tests",
-           "startup_tests"]
+           "startup_cases"]

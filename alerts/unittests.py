@@ -71,36 +71,62 @@ def _exp(rule: dict[str, Any], value: float | None, extra: dict[str, str] | None
     return {"exp_labels": labels, "exp_annotations": ann}
 
 
-def threshold_tests(p: ObjectivePlan, level: Level) -> list[dict[str, Any]]:
-    rule = threshold_alert(p, level)
-    name = rule["alert"]
-    lv = level_value(p, level)
-    bad, good = _beyond(p, lv, worse=True), _beyond(p, lv, worse=False)
+def _fire_and_resolve(p: ObjectivePlan, levels: list[Level]) -> tuple[int, dict[str, Any]]:
+    """One value past every level in ``levels`` until each alert fires, then back inside until
+    each resolves: (the tick they fire at, the test)."""
+    rules = [threshold_alert(p, level) for level in levels]
+    bads = [_beyond(p, level_value(p, level), worse=True) for level in levels]
+    bad = max(bads) if p.o.info.higher_is_worse else min(bads)
+    good = min(_beyond(p, level_value(p, level), worse=False) for level in levels) \
+        if p.o.info.higher_is_worse else \
+        max(_beyond(p, level_value(p, level), worse=False) for level in levels)
     rate_m = _ticks(p, p.spec.alerting.rate_window)
     warmup = rate_m + 2                     # ticks until the value reflects the input
     t_fire = warmup + _ticks(p, p.o.for_) + 3
-    recover = _settle(p)
-    t_resolve = t_fire + 1 + recover + 1
+    t_resolve = t_fire + 1 + _settle(p) + 1
     total = t_resolve + 2
-    extra = _threshold_inputs(p, level, lv)
+    extra = [s for level in levels for s in _threshold_inputs(p, level, level_value(p, level))]
     segments: list[Segment] = [(t_fire + 1, [(bad, 1.0)]), (total - t_fire - 1, [(good, 1.0)])]
     shown = _shown_value(p, bad, segments)
-    return [
-        {"name": f"{name}: fires past {level.text}, resolves when back",
-         "interval": _at(p, 1),
-         "input_series": synth(p, segments) + extra,
-         "alert_rule_test": [
-             {"eval_time": _at(p, t_fire), "alertname": name,
-              "exp_alerts": [_exp(rule, shown, custom_inputs.result_labels(p, tick_seconds(p)))]},
-             {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []},
-         ]},
-        {"name": f"{name}: stays quiet inside {level.text}",
-         "interval": _at(p, 1),
-         "input_series": synth(p, [(total, [(good, 1.0)])]) + extra,
-         "alert_rule_test": [{"eval_time": _at(p, t_fire), "alertname": name,
-                              "exp_alerts": []}],
-        },
-    ]
+    labels = custom_inputs.result_labels(p, tick_seconds(p))
+    names = " and ".join(r["alert"] for r in rules)
+    past = " and ".join(level.text for level in levels)
+    return t_fire, {
+        "name": f"{names}: fire{'s' if len(rules) == 1 else ''} past {past}, "
+                f"resolve{'s' if len(rules) == 1 else ''} when back",
+        "interval": _at(p, 1),
+        "input_series": synth(p, segments) + extra,
+        "alert_rule_test": [
+            *({"eval_time": _at(p, t_fire), "alertname": r["alert"],
+               "exp_alerts": [_exp(r, shown, labels)]} for r in rules),
+            *({"eval_time": _at(p, t_resolve), "alertname": r["alert"], "exp_alerts": []}
+              for r in rules)]}
+
+
+def threshold_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
+    """Each level's alert fires past it and resolves when back, and stays quiet inside it. A
+    value that settles slowly (a day's spend, a day's job runs) needs a day to resolve, so
+    there one value past every constant level drives all the alerts through one day, not one
+    day per level."""
+    levels = list(p.levels)
+    together = p.settle is not None and len(levels) > 1 and all(
+        level.constant is not None for level in levels)
+    groups = [levels] if together else [[level] for level in levels]
+    tests: list[dict[str, Any]] = []
+    for group in groups:
+        t_fire, case = _fire_and_resolve(p, group)
+        tests.append(case)
+        for level in group:
+            rule = threshold_alert(p, level)
+            good = _beyond(p, level_value(p, level), worse=False)
+            extra = _threshold_inputs(p, level, level_value(p, level))
+            tests.append({
+                "name": f"{rule['alert']}: stays quiet inside {level.text}",
+                "interval": _at(p, 1),
+                "input_series": synth(p, [(t_fire + 2, [(good, 1.0)])]) + extra,
+                "alert_rule_test": [{"eval_time": _at(p, t_fire), "alertname": rule["alert"],
+                                     "exp_alerts": []}]})
+    return tests
 
 
 def absent_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
@@ -143,8 +169,7 @@ def objective_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
     tests: list[dict[str, Any]] = []
     if not has_unit_tests(p):
         return tests
-    for level in p.levels:
-        tests.extend(threshold_tests(p, level))
+    tests.extend(threshold_tests(p))
     tests.extend(burn_tests(p))
     if p.o.no_data_alert:
         tests.extend(absent_tests(p))
