@@ -58,15 +58,28 @@ _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
 def reads_feedback(spec: Any) -> bool:
     """An objective of the spec reads the feedback counter: a kind whose record's source is it,
     or a custom SLI that names it."""
+    return _reads(spec, (cat.FEEDBACK.name,))
+
+
+def reads_stream_timings(spec: Any) -> bool:
+    """An objective of the spec reads a stream's time to first item or its gaps (the TTFT and
+    inter-token histograms): only then does a stream pay a clock read and an append per
+    item."""
+    return _reads(spec, (cat.TTFT.name, cat.INTER_TOKEN.name))
+
+
+def _reads(spec: Any, names: tuple[str, ...]) -> bool:
+    """An objective's source (its record's, or a custom SLI's text) names one of ``names``."""
     from agent.signals import Query, record
 
     for o in getattr(spec, "objectives", ()):
         if o.custom is not None:
-            if cat.FEEDBACK.name in o.custom.model_dump_json():
+            text = o.custom.model_dump_json()
+            if any(name in text for name in names):
                 return True
             continue
         source = record(o.signal).source
-        if source is not None and str(source(Query())).startswith(cat.FEEDBACK.name):
+        if source is not None and str(source(Query())).startswith(names):
             return True
     return False
 
@@ -92,6 +105,9 @@ class Monitor(RequestJoin, lifecycle.Shipping):
         #: reads it: an objective on user feedback (feedback joins its inference by the id),
         #: or no spec to tell; ``request_id=`` on a decorator sets it for that function
         self.request_ids = spec is None or reads_feedback(spec)
+        #: time each item of a stream (TTFT, gaps) only where an objective reads it, or no
+        #: spec tells; the whole stream's latency and outcome are always recorded
+        self.stream_timings = spec is None or reads_stream_timings(spec)
         self.max_features = sdk.max_features if sdk else 64
         self.max_label_values = sdk.max_label_values if sdk else 200
         self.queue_size = sdk.queue_size if sdk else 10_000

@@ -149,16 +149,25 @@ class ShardSet:
         if i:
             sketch[None] = sketch.get(None, 0) + i
             self._bucket(None, vs, 0, i, buckets)
+        get = self.keymap.get           # a known key's bucket without a call to _bucket
+        k = ceil(log(vs[i]) * inv) if i < n else 0
         while i < n:
-            k = ceil(log(vs[i]) * inv)
             j = bisect_right(vs, gamma ** k, i)
             while j > i + 1 and ceil(log(vs[j - 1]) * inv) > k:
                 j -= 1
-            while j < n and ceil(log(vs[j]) * inv) <= k:
+            nk = k
+            while j < n:
+                nk = ceil(log(vs[j]) * inv)      # the next run's key, when it is past k
+                if nk > k:
+                    break
                 j += 1
             sketch[k] = sketch.get(k, 0) + (j - i)
-            self._bucket(k, vs, i, j, buckets)
-            i = j
+            b = get(k, -1)
+            if b >= 0:
+                buckets[b] += j - i
+            else:
+                self._bucket(k, vs, i, j, buckets)
+            i, k = j, nk
         return math.fsum(vs)
 
     def _bucket(self, key: int | None, vs: list[float], i: int, j: int, buckets: list[int]
