@@ -142,7 +142,8 @@ class ShardSet:
         few times per distinct key instead of once per value: the run's end is found by
         ``bisect`` at ``gamma ** k`` and then checked against the per-value formula, so every
         count is the one ``ceil(log(v) / log(gamma))`` gives (keys rise with the value)."""
-        vs = sorted(values)
+        vs = values                           # the buffer's own copy (_take): sorted in place
+        vs.sort()
         n = len(vs)
         inv, log, ceil, gamma = INV_LOG_GAMMA, math.log, math.ceil, _GAMMA
         i = bisect_right(vs, 1e-9)            # zeros and below: key None
