@@ -3,8 +3,9 @@
 The statistic equals ``scipy.stats.ks_2samp``'s bit for bit: the ECDF difference only changes at
 data points, so with the reference sorted it is enough to place the sorted window's points in the
 reference (``searchsorted`` left and right) — no concatenation and no re-sort of the reference per
-window — and, past 128 points, only those in blocks that can hold a maximum gap. P-values come from scipy's own distributions with scipy's method choice (exact when both
-samples are at most 10,000, else the asymptotic ``kstwo``), so they match it too.
+window — and, past 128 points, only those in blocks that can hold a maximum gap. P-values come
+from scipy's own distributions with scipy's method choice (exact when both samples are at most
+10,000, else the asymptotic ``kstwo``), so they match it too.
 """
 
 from __future__ import annotations
