@@ -143,7 +143,11 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
         except Exception:
             sdk_error("start")
             return (yield from fn(*args, **kwargs))
-        gen = fn(*args, **kwargs) if kwargs else fn(*args)
+        try:                        # arguments are bound here: a TypeError is the call's error
+            gen = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException as exc:
+            raised(sh, t0, exc)
+            raise
         if explicit:
             return (yield from stepwise(gen, sh, n, t0, 0.0, None, None, None, args, kwargs))
         item: Any = None
@@ -244,7 +248,11 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
             async for each in fn(*args, **kwargs):
                 yield each
             return
-        agen = fn(*args, **kwargs) if kwargs else fn(*args)
+        try:                        # arguments are bound here: a TypeError is the call's error
+            agen = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException as exc:
+            raised(sh, t0, exc)
+            raise
         item: Any = None
         last = 0.0
         handoff: tuple[BaseException | None, Any] | None = None
@@ -346,9 +354,8 @@ def _lean_gen(fn: Callable[..., Any], series: Series, failed: Any, closed: Any, 
         except Exception:
             sdk_error("start")
             return (yield from fn(*args, **kwargs))
-        gen = fn(*args, **kwargs) if kwargs else fn(*args)
-        try:
-            out = yield from gen
+        try:                        # arguments are bound here: a TypeError is the call's error
+            out = yield from (fn(*args, **kwargs) if kwargs else fn(*args))
         except GeneratorExit:
             closed(sh, t0)
             raise

@@ -257,3 +257,29 @@ def test_an_async_stream_is_one_call_whether_or_not_its_items_are_timed(spec: An
     total = mon.all_series()[0].shards.total()
     assert total.count == 2 and total.sum >= 0.003
     assert (total.ttft_count, total.inter_count) == ((2, 4) if mon.stream_timings else (0, 0))
+
+
+@pytest.mark.parametrize("spec", [_spec(LATENCY), _spec(TTFT)], ids=["untimed", "timed"])
+def test_a_stream_called_with_wrong_arguments_is_an_error_not_a_call_in_flight(spec: Any) -> None:
+    """A generator function's arguments are bound when its first item is asked for (the
+    wrapper is a generator too): a TypeError there is the call's error, as on a plain call."""
+    mon = _monitor(spec)
+
+    @mon.inference(model="m")
+    def stream(n: int) -> Iterator[int]:
+        yield n
+
+    @mon.inference(model="m")
+    async def astream(n: int) -> AsyncIterator[int]:
+        yield n
+
+    async def consume() -> list[int]:
+        return [i async for i in astream()]        # type: ignore[call-arg]
+
+    with pytest.raises(TypeError):
+        list(stream())                               # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        asyncio.run(consume())
+    assert _value(mon, "inference_in_flight_requests", model="m") == 0
+    assert _value(mon, "inference_requests_total", model="m", outcome="error") == 2
+    assert _value(mon, "inference_errors_total", error_type="TypeError") == 2
