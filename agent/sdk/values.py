@@ -128,9 +128,16 @@ class ShardSet:
             d.ttft_count += len(values)
         values = _take(shard.gaps)
         if values:
+            # sorted, a bucket's count is the run between two bounds: a bisect per bound, not
+            # per value (the counts ``bisect_left(bounds, v)`` gives value by value)
+            values.sort()
             bounds, buckets = self.keymap.bounds, d.inter_buckets
-            for v in values:
-                buckets[bisect_left(bounds, v)] += 1
+            below = 0
+            for i, bound in enumerate(bounds):
+                upto = bisect_right(values, bound, below)
+                buckets[i] += upto - below
+                below = upto
+            buckets[len(bounds)] += len(values) - below
             d.inter_sum += math.fsum(values)
             d.inter_count += len(values)
 
