@@ -44,6 +44,7 @@ from agent.sdk.labels import OTHER, LabelCap, clean
 from agent.sdk.recorders import DatasetHandle, QueueHandle
 from agent.sdk.requests import RequestJoin
 from agent.sdk.series import LockedHistogram, Series
+from agent.sdk.spec_uses import reads_feedback, reads_stream_timings
 from agent.sdk.values import LockedCounter, ShardedCounter
 from agent.spec.signals import DEGRADATION_LEVELS
 
@@ -53,35 +54,6 @@ DEFAULT_BUCKETS = cat.DEFAULT_BUCKETS
 TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
 TAG_KEYS = 8           # distinct spend tag keys
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
-
-
-def reads_feedback(spec: Any) -> bool:
-    """An objective of the spec reads the feedback counter: a kind whose record's source is it,
-    or a custom SLI that names it."""
-    return _reads(spec, (cat.FEEDBACK.name,))
-
-
-def reads_stream_timings(spec: Any) -> bool:
-    """An objective of the spec reads a stream's time to first item or its gaps (the TTFT and
-    inter-token histograms): only then does a stream pay a clock read and an append per
-    item."""
-    return _reads(spec, (cat.TTFT.name, cat.INTER_TOKEN.name))
-
-
-def _reads(spec: Any, names: tuple[str, ...]) -> bool:
-    """An objective's source (its record's, or a custom SLI's text) names one of ``names``."""
-    from agent.signals import Query, record
-
-    for o in getattr(spec, "objectives", ()):
-        if o.custom is not None:
-            text = o.custom.model_dump_json()
-            if any(name in text for name in names):
-                return True
-            continue
-        source = record(o.signal).source
-        if source is not None and str(source(Query())).startswith(names):
-            return True
-    return False
 
 
 class Monitor(RequestJoin, lifecycle.Shipping):
