@@ -6,8 +6,11 @@ labels); prometheus_client's @Histogram.time(); an OpenTelemetry span + histogra
 providers, batch processor, exporters that discard); ours (metrics only; with feature sampling).
 Then the same-run ratio against ``@Histogram.time()`` at every form (sync, async, generator,
 async generator: a one-item stream consumed to its end; prometheus_client's decorator times a
-generator's creation only, ours the whole stream, its first item and its gaps), what each part
-of a call costs, async per-call cost and two-thread throughput.
+generator's creation only, ours the whole stream), and for streams beside it the anchor a
+prometheus_client user needs to time a whole stream (``Histogram.time()`` around the iteration
+in a hand-written wrapper), the floor (an empty wrapper layer of the stream's form) and ours
+where a TTFT objective has each item timed; what each part of a call costs, async per-call cost
+and two-thread throughput.
 
 Our monitor is made from a spec with a latency objective and none on user feedback, so request
 ids are not set (``+ ids`` shows the cost where they are). Batches are timed by the thread's CPU
@@ -52,8 +55,9 @@ FORMS: dict[str, Callable[[int], Any]] = {"sync": trivial, "async": atrivial,
                                          "generator": gtrivial, "async generator": agtrivial}
 
 
-def spec_monitor(feedback: bool = False) -> Monitor:
-    """A monitor from a spec with a latency objective (and one on user feedback if asked)."""
+def spec_monitor(feedback: bool = False, ttft: bool = False) -> Monitor:
+    """A monitor from a spec with a latency objective (and one on user feedback, or one on the
+    time to first token, if asked: the latter has streams time their items)."""
     from agent.spec import parse_spec
 
     objectives: list[dict[str, Any]] = [{"name": "lat", "signal": "latency",
@@ -61,9 +65,43 @@ def spec_monitor(feedback: bool = False) -> Monitor:
     if feedback:
         objectives.append({"name": "unhappy", "signal": "negative_feedback_rate",
                            "selector": {"model": "m"}, "warning": "10%"})
+    if ttft:
+        objectives.append({"name": "first", "signal": "ttft", "quantile": "p95",
+                           "selector": {"model": "m"}, "warning": "1s"})
     spec = parse_spec({"service": "bench", "models": [{"name": "m", "version": "v1"}],
                        "objectives": objectives})
     return Monitor(spec, registry=CollectorRegistry(), sidecar_url="", sample_rate=0)
+
+
+def whole_stream(hist: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """What a prometheus_client user writes to time a whole stream (``@Histogram.time()`` on a
+    generator function times only the creation of the generator object): ``Histogram.time()``
+    around the iteration, in a wrapper of the stream's own form."""
+    if inspect.isasyncgenfunction(fn):
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            with hist.time():
+                async for item in fn(*args, **kwargs):
+                    yield item
+        return awrapper
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with hist.time():
+            return (yield from fn(*args, **kwargs))
+    return wrapper
+
+
+def empty_layer(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A wrapper of the stream's form that does nothing: the floor any stream wrapper pays in
+    Python (``yield from`` for a generator; an async generator has none, so ``async for``)."""
+    if inspect.isasyncgenfunction(fn):
+        async def awrapper(*args: Any, **kwargs: Any) -> Any:
+            async for item in fn(*args, **kwargs):
+                yield item
+        return awrapper
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return (yield from fn(*args, **kwargs))
+    return wrapper
 
 
 def _consume(form: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
@@ -91,12 +129,19 @@ def _consume(form: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
     return batch
 
 
+STREAMS = ("generator", "async generator")
+
+
 def form_costs(calls: int, repeat: int) -> dict[str, dict[str, float]]:
-    """Per form: seconds per call of the bare function, under @Histogram.time(), ours, and ours
-    where request ids are tracked; batches round-robin, timed by the thread's CPU clock."""
+    """Per form: seconds per call of the bare function, under @Histogram.time(), ours, ours
+    where request ids are tracked; for a stream also under a hand-written whole-stream
+    ``Histogram.time()`` wrapper (``whole``), an empty wrapper layer (``layer``, the floor),
+    and ours where a TTFT objective has items timed (``ours + items``). Batches round-robin,
+    timed by the thread's CPU clock."""
     reg = CollectorRegistry()
     hist = Histogram("bench_form_seconds", "b", ["model"], registry=reg).labels("m")
-    mon, with_ids = spec_monitor(), spec_monitor(feedback=True)
+    whole = Histogram("bench_stream_seconds", "b", ["model"], registry=reg).labels("m")
+    mon, with_ids, items = spec_monitor(), spec_monitor(feedback=True), spec_monitor(ttft=True)
     loop = asyncio.new_event_loop()
     out = {}
     try:
@@ -104,6 +149,10 @@ def form_costs(calls: int, repeat: int) -> dict[str, dict[str, float]]:
             batches = {"bare": _consume(form, fn), "timed": _consume(form, hist.time()(fn)),
                        "ours": _consume(form, mon.inference(model="m")(fn)),
                        "ours + ids": _consume(form, with_ids.inference(model="m")(fn))}
+            if form in STREAMS:
+                batches |= {"whole": _consume(form, whole_stream(whole, fn)),
+                            "layer": _consume(form, empty_layer(fn)),
+                            "ours + items": _consume(form, items.inference(model="m")(fn))}
             best = dict.fromkeys(batches, float("inf"))
             for _ in range(repeat):
                 for name, batch in batches.items():
@@ -119,9 +168,10 @@ def form_costs(calls: int, repeat: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def ratio(costs: dict[str, float], name: str = "ours") -> float:
-    """Our overhead over @Histogram.time()'s (the bare call subtracted from both)."""
-    return (costs[name] - costs["bare"]) / (costs["timed"] - costs["bare"])
+def ratio(costs: dict[str, float], name: str = "ours", anchor: str = "timed") -> float:
+    """Our overhead over @Histogram.time()'s (the bare call subtracted from both); ``anchor``
+    "whole": over the hand-written whole-stream wrapper's."""
+    return (costs[name] - costs["bare"]) / (costs[anchor] - costs["bare"])
 
 
 def parts(calls: int, repeat: int) -> list[tuple[str, float]]:
@@ -373,14 +423,21 @@ def main() -> None:
           f"{ovh('OpenTelemetry span + histogram') / ours_o:.1f}x")
 
     print("\n# every form against @Histogram.time() on the same function, same run "
-          "(thread CPU time; target <= 0.3x)")
+          "(thread CPU time; target <= 0.3x); for streams also against a hand-written\n"
+          "# whole-stream Histogram.time() wrapper (@time() times a generator's creation only), "
+          "an empty wrapper layer, and ours with items timed (a TTFT objective)")
     print(f"{'form':<16} {'bare':>8} {'@time()':>9} {'ours':>9} {'ratio':>6} {'+ ids':>9} "
-          f"{'ratio':>6}")
+          f"{'ratio':>6} {'whole':>9} {'ratio':>6} {'layer':>8} {'+ items':>9} {'ratio':>6}")
     for form, c in form_costs(n // 4, r).items():
         b = c["bare"]
-        print(f"{form:<16} {b * 1e9:>6.0f}ns {(c['timed'] - b) * 1e9:>7.0f}ns "
-              f"{(c['ours'] - b) * 1e9:>7.0f}ns {ratio(c):>5.2f}x "
-              f"{(c['ours + ids'] - b) * 1e9:>7.0f}ns {ratio(c, 'ours + ids'):>5.2f}x")
+        line = (f"{form:<16} {b * 1e9:>6.0f}ns {(c['timed'] - b) * 1e9:>7.0f}ns "
+                f"{(c['ours'] - b) * 1e9:>7.0f}ns {ratio(c):>5.2f}x "
+                f"{(c['ours + ids'] - b) * 1e9:>7.0f}ns {ratio(c, 'ours + ids'):>5.2f}x")
+        if form in STREAMS:
+            line += (f" {(c['whole'] - b) * 1e9:>7.0f}ns {ratio(c, anchor='whole'):>5.2f}x "
+                     f"{(c['layer'] - b) * 1e9:>6.0f}ns {(c['ours + items'] - b) * 1e9:>7.0f}ns "
+                     f"{ratio(c, 'ours + items'):>5.2f}x")
+        print(line)
     print("\n# what each part of a sync call costs (replicas adding one part each, thread CPU)")
     for name, cost in parts(n // 4, r):
         print(f"{name:<55} {cost * 1e9:>6.0f}ns")

@@ -39,7 +39,7 @@ from detectors.calibration import (
 )
 from detectors.calibration import fingerprint as _fingerprint
 from detectors.categorical import chi_square, psi_from_counts, reference_cells
-from detectors.ks import ks_many, sorted_reference, sorted_window
+from detectors.ks import ks_many, sorted_reference, sorted_windows
 from detectors.thresholds import Status
 from detectors.timelike import time_like_reason
 from detectors.verdict import (
@@ -223,11 +223,12 @@ class DriftDetector:
         for name, col in _columns(window):
             if name in self.numeric:
                 num_names.append(name)
-                num_wins.append(sorted_window(_floats(col)))
+                num_wins.append(_floats(col))
             elif name in self.categorical:
                 cat_names.append(name)
                 cat_wins.append(_labels(col))
-        return self._judge(t, num_names, num_wins, cat_names, cat_wins, calibrate)
+        return self._judge(t, num_names, sorted_windows(num_wins), cat_names, cat_wins,
+                           calibrate)
 
     def check_prepared(self, numeric: Mapping[str, NDArray[np.float64]],
                        categorical: Mapping[str, Iterable[Hashable]], *,

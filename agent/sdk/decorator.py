@@ -97,6 +97,7 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     want_samples = (opts.features is not None or opts.prediction is not None) and stride > 0
     alias = opts.request_id is not None
     track = alias or bool(getattr(monitor, "request_ids", True))
+    timed = bool(getattr(monitor, "stream_timings", True))
     otel: Any = monitor.otel
     bounds = series.bounds
 
@@ -140,10 +141,10 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     cold = (every, sampled)      # the wrappers below test it inline
     if inspect.isasyncgenfunction(fn):
         return _mark(async_gen_wrapper(fn, monitor, series, failed, after, cold, track,
-                                       set_rid), series)
+                                       set_rid, timed), series)
     if inspect.isgeneratorfunction(fn):
-        return _mark(gen_wrapper(fn, monitor, series, failed, after, cold, track, set_rid),
-                     series)
+        return _mark(gen_wrapper(fn, monitor, series, failed, after, cold, track, set_rid,
+                                 timed), series)
     if otel is not None:
         return _mark(_otel_wrapper(fn, monitor, series, failed, after, cold, track), series)
     if inspect.iscoroutinefunction(fn):

@@ -16,6 +16,7 @@ class MonitorHost(Protocol):
     service: str
     sample_stride: int
     request_ids: bool
+    stream_timings: bool
     otel: Any                                    # agent.sdk.otel.OTelBridge | None
     max_features: int
     _cold_lock: threading.Lock

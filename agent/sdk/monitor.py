@@ -44,6 +44,7 @@ from agent.sdk.labels import OTHER, LabelCap, clean
 from agent.sdk.recorders import DatasetHandle, QueueHandle
 from agent.sdk.requests import RequestJoin
 from agent.sdk.series import LockedHistogram, Series
+from agent.sdk.spec_uses import reads_feedback, reads_stream_timings
 from agent.sdk.values import LockedCounter, ShardedCounter
 from agent.spec.signals import DEGRADATION_LEVELS
 
@@ -53,22 +54,6 @@ DEFAULT_BUCKETS = cat.DEFAULT_BUCKETS
 TAG_VALUES = 50        # values per spend tag (user ids fold into 'other' past this)
 TAG_KEYS = 8           # distinct spend tag keys
 _METRIC_BAD = re.compile(r"[^a-zA-Z0-9_:]")
-
-
-def reads_feedback(spec: Any) -> bool:
-    """An objective of the spec reads the feedback counter: a kind whose record's source is it,
-    or a custom SLI that names it."""
-    from agent.signals import Query, record
-
-    for o in getattr(spec, "objectives", ()):
-        if o.custom is not None:
-            if cat.FEEDBACK.name in o.custom.model_dump_json():
-                return True
-            continue
-        source = record(o.signal).source
-        if source is not None and str(source(Query())).startswith(cat.FEEDBACK.name):
-            return True
-    return False
 
 
 class Monitor(RequestJoin, lifecycle.Shipping):
@@ -92,6 +77,9 @@ class Monitor(RequestJoin, lifecycle.Shipping):
         #: reads it: an objective on user feedback (feedback joins its inference by the id),
         #: or no spec to tell; ``request_id=`` on a decorator sets it for that function
         self.request_ids = spec is None or reads_feedback(spec)
+        #: time each item of a stream (TTFT, gaps) only where an objective reads it, or no
+        #: spec tells; the whole stream's latency and outcome are always recorded
+        self.stream_timings = spec is None or reads_stream_timings(spec)
         self.max_features = sdk.max_features if sdk else 64
         self.max_label_values = sdk.max_label_values if sdk else 200
         self.queue_size = sdk.queue_size if sdk else 10_000

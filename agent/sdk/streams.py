@@ -46,9 +46,11 @@ def returns_value(fn: Callable[..., Any]) -> bool:
 
 def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
                 after: Any, cold: tuple[bool, int], track: bool,
-                set_rid: Callable[[int], Any]) -> Callable[..., Any]:
+                set_rid: Callable[[int], Any], timed: bool = True) -> Callable[..., Any]:
     """A generator function's wrapper (see the module's docstring); ``set_rid`` sets the
-    call's request id in the context (where ``track``)."""
+    call's request id in the context (where ``track``); ``timed``: items are timed (TTFT,
+    gaps). Untimed, with no cold part to hand the last item to, the stream is delegated
+    whole (:func:`_lean_gen`)."""
     shards = series.shards
     tls, local, drain = shards._tls, shards.local, shards.drain
     pc, sdk_error = time.perf_counter, monitor.sdk_error
@@ -71,6 +73,9 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
         except Exception:
             sdk_error("stream")
 
+    if not timed and not every and not sampled:
+        return _lean_gen(fn, series, failed, closed, track, set_rid, sdk_error)
+
     def raised(sh: Any, t0: float, exc: BaseException) -> None:
         try:
             failed(sh, t0, exc)
@@ -84,15 +89,16 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
         try:
             item = next(gen) if not last else gen.throw(exc) if exc is not None else \
                 gen.send(sent)
-            try:
-                now = pc()
-                if last:
-                    sh.gaps.append(now - last)
-                else:
-                    sh.ttfts.append(now - t0)
-                last = now
-            except Exception:
-                sdk_error("stream")
+            if timed:
+                try:
+                    now = pc()
+                    if last:
+                        sh.gaps.append(now - last)
+                    else:
+                        sh.ttfts.append(now - t0)
+                    last = now
+                except Exception:
+                    sdk_error("stream")
             while True:
                 try:
                     sent = yield item
@@ -103,12 +109,13 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
                     item = gen.throw(thrown)
                 else:
                     item = gen.send(sent)                # send(None) is next()
-                try:
-                    now = pc()
-                    sh.gaps.append(now - last)
-                    last = now
-                except Exception:
-                    sdk_error("stream")
+                if timed:
+                    try:
+                        now = pc()
+                        sh.gaps.append(now - last)
+                        last = now
+                    except Exception:
+                        sdk_error("stream")
         except StopIteration as stop:
             ended(sh, n, t0, item, args, kwargs)
             return stop.value
@@ -136,7 +143,11 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
         except Exception:
             sdk_error("start")
             return (yield from fn(*args, **kwargs))
-        gen = fn(*args, **kwargs) if kwargs else fn(*args)
+        try:                        # arguments are bound here: a TypeError is the call's error
+            gen = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException as exc:
+            raised(sh, t0, exc)
+            raise
         if explicit:
             return (yield from stepwise(gen, sh, n, t0, 0.0, None, None, None, args, kwargs))
         item: Any = None
@@ -144,15 +155,16 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
         handoff: tuple[BaseException | None, Any] | None = None
         try:
             for item in gen:
-                try:
-                    now = pc()
-                    if last:
-                        sh.gaps.append(now - last)
-                    else:
-                        sh.ttfts.append(now - t0)
-                    last = now
-                except Exception:
-                    sdk_error("stream")
+                if timed:
+                    try:
+                        now = pc()
+                        if last:
+                            sh.gaps.append(now - last)
+                        else:
+                            sh.ttfts.append(now - t0)
+                        last = now
+                    except Exception:
+                        sdk_error("stream")
                 try:
                     sent = yield item
                 except GeneratorExit:
@@ -188,9 +200,9 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
 
 def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
                       after: Any, cold: tuple[bool, int], track: bool,
-                      set_rid: Callable[[int], Any]) -> Callable[..., Any]:
+                      set_rid: Callable[[int], Any], timed: bool = True) -> Callable[..., Any]:
     """An async generator function's wrapper, as :func:`gen_wrapper` (an async generator
-    returns no value)."""
+    returns no value, and has no ``yield from``: its items always pass through this loop)."""
     shards = series.shards
     tls, local, drain = shards._tls, shards.local, shards.drain
     pc, sdk_error = time.perf_counter, monitor.sdk_error
@@ -236,21 +248,26 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
             async for each in fn(*args, **kwargs):
                 yield each
             return
-        agen = fn(*args, **kwargs) if kwargs else fn(*args)
+        try:                        # arguments are bound here: a TypeError is the call's error
+            agen = fn(*args, **kwargs) if kwargs else fn(*args)
+        except BaseException as exc:
+            raised(sh, t0, exc)
+            raise
         item: Any = None
         last = 0.0
         handoff: tuple[BaseException | None, Any] | None = None
         try:
             async for item in agen:
-                try:
-                    now = pc()
-                    if last:
-                        sh.gaps.append(now - last)
-                    else:
-                        sh.ttfts.append(now - t0)
-                    last = now
-                except Exception:
-                    sdk_error("stream")
+                if timed:
+                    try:
+                        now = pc()
+                        if last:
+                            sh.gaps.append(now - last)
+                        else:
+                            sh.ttfts.append(now - t0)
+                        last = now
+                    except Exception:
+                        sdk_error("stream")
                 try:
                     sent = yield item
                 except GeneratorExit:
@@ -283,12 +300,13 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
             item = await (agen.athrow(thrown_in) if thrown_in is not None else
                           agen.asend(sent))
             while True:
-                try:
-                    now = pc()
-                    sh.gaps.append(now - last)
-                    last = now
-                except Exception:
-                    sdk_error("stream")
+                if timed:
+                    try:
+                        now = pc()
+                        sh.gaps.append(now - last)
+                        last = now
+                    except Exception:
+                        sdk_error("stream")
                 try:
                     sent = yield item
                 except GeneratorExit:
@@ -306,5 +324,53 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
         except BaseException as e:
             raised(sh, t0, e)
             raise
+
+    return wrapper
+
+
+def _lean_gen(fn: Callable[..., Any], series: Series, failed: Any, closed: Any, track: bool,
+              set_rid: Callable[[int], Any], sdk_error: Callable[[str], None]
+              ) -> Callable[..., Any]:
+    """A generator function's wrapper where nothing is wanted per item: the stream is handed
+    to ``yield from``, which forwards items, ``send()``, ``throw()``, ``close()`` and the return
+    value in C; the wrapper runs Python only at the stream's first step and at its end."""
+    shards = series.shards
+    tls, local, drain = shards._tls, shards.local, shards.drain
+    pc = time.perf_counter
+    cap = BUFFER_CAP - 1
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            try:
+                sh = tls.shard
+            except AttributeError:
+                sh = local()
+            n = sh.started + 1
+            sh.started = n
+            if track:
+                set_rid(sh.rid_base + n)
+            t0 = pc()
+        except Exception:
+            sdk_error("start")
+            return (yield from fn(*args, **kwargs))
+        try:                        # arguments are bound here: a TypeError is the call's error
+            out = yield from (fn(*args, **kwargs) if kwargs else fn(*args))
+        except GeneratorExit:
+            closed(sh, t0)
+            raise
+        except BaseException as exc:
+            try:
+                failed(sh, t0, exc)
+            except Exception:
+                sdk_error("stream")
+            raise
+        try:
+            sh.lat.append(pc() - t0)
+            if not n & cap:
+                drain(sh)
+        except Exception:
+            sdk_error("stream")
+        return out
 
     return wrapper

@@ -128,9 +128,16 @@ class ShardSet:
             d.ttft_count += len(values)
         values = _take(shard.gaps)
         if values:
+            # sorted, a bucket's count is the run between two bounds: a bisect per bound, not
+            # per value (the counts ``bisect_left(bounds, v)`` gives value by value)
+            values.sort()
             bounds, buckets = self.keymap.bounds, d.inter_buckets
-            for v in values:
-                buckets[bisect_left(bounds, v)] += 1
+            below = 0
+            for i, bound in enumerate(bounds):
+                upto = bisect_right(values, bound, below)
+                buckets[i] += upto - below
+                below = upto
+            buckets[len(bounds)] += len(values) - below
             d.inter_sum += math.fsum(values)
             d.inter_count += len(values)
 
@@ -142,23 +149,33 @@ class ShardSet:
         few times per distinct key instead of once per value: the run's end is found by
         ``bisect`` at ``gamma ** k`` and then checked against the per-value formula, so every
         count is the one ``ceil(log(v) / log(gamma))`` gives (keys rise with the value)."""
-        vs = sorted(values)
+        vs = values                           # the buffer's own copy (_take): sorted in place
+        vs.sort()
         n = len(vs)
         inv, log, ceil, gamma = INV_LOG_GAMMA, math.log, math.ceil, _GAMMA
         i = bisect_right(vs, 1e-9)            # zeros and below: key None
         if i:
             sketch[None] = sketch.get(None, 0) + i
             self._bucket(None, vs, 0, i, buckets)
+        get = self.keymap.get           # a known key's bucket without a call to _bucket
+        k = ceil(log(vs[i]) * inv) if i < n else 0
         while i < n:
-            k = ceil(log(vs[i]) * inv)
             j = bisect_right(vs, gamma ** k, i)
             while j > i + 1 and ceil(log(vs[j - 1]) * inv) > k:
                 j -= 1
-            while j < n and ceil(log(vs[j]) * inv) <= k:
+            nk = k
+            while j < n:
+                nk = ceil(log(vs[j]) * inv)      # the next run's key, when it is past k
+                if nk > k:
+                    break
                 j += 1
             sketch[k] = sketch.get(k, 0) + (j - i)
-            self._bucket(k, vs, i, j, buckets)
-            i = j
+            b = get(k, -1)
+            if b >= 0:
+                buckets[b] += j - i
+            else:
+                self._bucket(k, vs, i, j, buckets)
+            i, k = j, nk
         return math.fsum(vs)
 
     def _bucket(self, key: int | None, vs: list[float], i: int, j: int, buckets: list[int]

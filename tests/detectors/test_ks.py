@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import ks_2samp
 
-from detectors.ks import ks_many, ks_presorted, sorted_reference
+from detectors.ks import (
+    ks_many,
+    ks_presorted,
+    sorted_reference,
+    sorted_window,
+    sorted_windows,
+)
 
 values = st.one_of(
     st.floats(-1e6, 1e6, allow_nan=False),
@@ -101,3 +107,52 @@ def test_kstwo_sf_matches_scipy_in_every_regime() -> None:
         assert np.max(np.abs(ours - theirs)) < 1e-12, n
         nz = theirs > 1e-300
         assert np.max(np.abs(ours[nz] - theirs[nz]) / theirs[nz]) < 1e-8, n
+
+
+def _drawn(kind: str, n: int, shift: float, rng: np.random.Generator) -> np.ndarray:
+    if kind == "normal":
+        return rng.normal(shift, 1.0 + abs(shift), size=n)
+    if kind == "rounded":                       # ties within and across the samples
+        return np.round(rng.normal(shift, 1.0, size=n), 1)
+    if kind == "few values":
+        return rng.integers(0, 6, size=n).astype(np.float64) + (shift > 0)
+    return rng.standard_cauchy(size=n) * (1 + abs(shift))   # wide tails: sparse blocks
+
+
+@settings(max_examples=150, deadline=None)
+@given(n1=st.integers(1, 4000), n2=st.integers(120, 4000),
+       kind=st.sampled_from(["normal", "rounded", "few values", "cauchy"]),
+       shift=st.floats(-0.5, 0.5), seed=st.integers(0, 2**32 - 1))
+def test_windows_long_enough_to_skip_blocks_match_scipy_bit_for_bit(
+        n1: int, n2: int, kind: str, shift: float, seed: int) -> None:
+    """From 128 window points on, only the blocks of points that can hold a maximum gap are
+    placed in the reference (detectors/ks.py): the statistic is still scipy's, bit for bit."""
+    rng = np.random.default_rng(seed)
+    a, b = _drawn(kind, n1, 0.0, rng), _drawn(kind, n2, shift, rng)
+    ours = ks_presorted(sorted_reference(a), b)
+    stat, p = _scipy(a, b)
+    assert ours.statistic == stat
+    assert ours.p_value == pytest.approx(p, abs=1e-9, nan_ok=True)
+
+
+@pytest.mark.parametrize("n", [100_000, 60_000])
+def test_large_windows_match_scipy_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    a, b = np.round(rng.normal(size=n), 2), np.round(rng.normal(0.01, 1, size=n - 7), 2)
+    ours = ks_presorted(sorted_reference(a), b)
+    stat, p = _scipy(a, b)
+    assert ours.statistic == stat and ours.p_value == pytest.approx(p, abs=1e-9)
+
+
+def test_sorted_windows_match_sorted_window_per_column() -> None:
+    rng = np.random.default_rng(5)
+    block = rng.normal(size=(300, 4))
+    block[::7, 1] = np.nan
+    block[:, 3] = np.nan
+    before = block.copy()
+    same = [block[:, j] for j in range(4)]                  # one length: sorted as a block
+    mixed = [*same, rng.normal(size=11)]                    # lengths differ: one by one
+    for cols in (same, mixed, same[:1]):
+        got, want = sorted_windows(cols), [sorted_window(c) for c in cols]
+        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+    np.testing.assert_array_equal(block, before)           # the caller's columns untouched

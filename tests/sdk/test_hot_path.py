@@ -147,3 +147,28 @@ def test_a_fold_counts_as_each_value_alone_would(batches: list[list[float]], edg
             sketch_add(want_s, v)
     assert buckets == want_b
     assert sketch == want_s
+
+
+@settings(max_examples=200, deadline=None)
+@given(batches=st.lists(st.lists(_durations, max_size=300), min_size=1, max_size=4),
+       edge=st.integers(-2000, 2000))
+def test_a_streams_gaps_fold_counts_as_each_gap_alone_would(batches: list[list[float]],
+                                                            edge: int) -> None:
+    """Gaps between a stream's items are folded sorted, a bisect per bucket bound: each count
+    must be the per-value ``bisect_left`` one, the sum exactly fsum."""
+    from agent.sdk.values import Shard
+
+    ss = ShardSet(len(_BOUNDS) + 1, KeyBuckets(_BOUNDS))
+    shard = Shard(len(_BOUNDS) + 1)
+    want = [0] * (len(_BOUNDS) + 2)
+    batches[0] += [_near_edge(edge, u) for u in range(-3, 4)]
+    seen: list[float] = []
+    for values in batches:
+        shard.gaps.extend(values)
+        ss._drain(shard)
+        seen += values
+        for v in values:
+            want[bisect.bisect_left(_BOUNDS, v)] += 1
+    d = ss.drained
+    assert d.inter_buckets == want and d.inter_count == len(seen) and not shard.gaps
+    assert d.inter_sum == sum(math.fsum(v) for v in batches)
