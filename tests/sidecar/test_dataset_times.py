@@ -96,16 +96,20 @@ def test_any_numeric_time_column_is_epoch_seconds_in_both(tmp_path: Path, values
     assert newest_event_time(back, "t") == duck
 
 
-def test_freshness_on_an_epoch_seconds_column_is_seconds_old(tmp_path: Path) -> None:
-    """A file whose int64 "time" column was written 30 s ago: the poll reads a freshness lag of
-    about 30 s (not 56 years), and the Great Expectations freshness check agrees."""
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+def test_freshness_on_an_epoch_seconds_column_is_seconds_old(tmp_path: Path,
+                                                             dtype: type) -> None:
+    """A file whose "time" column (int64, or float64 as ``time.time()`` writes it) was written
+    30 s ago: the poll reads a freshness lag of about 30 s (not 56 years), and the contract's
+    freshness check agrees (a float64 column once failed every read: pandas handed the check a
+    read-only array)."""
     from agent.sidecar.collectors.datasets import DatasetPoller
     from agent.spec.document import Dataset
     from detectors.contract import validate_contract
     from detectors.quality import freshness_lag
 
     now = time.time()
-    frame = pd.DataFrame({"time": np.array([now - 300, now - 30], dtype=np.int64),
+    frame = pd.DataFrame({"time": np.array([now - 300, now - 30], dtype=dtype),
                           "x": [1.0, 2.0]})
     frame.to_parquet(tmp_path / "f.parquet")
     contract = {"freshness": {"column": "time", "max_lag": "5m"}}
