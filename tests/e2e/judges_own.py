@@ -31,6 +31,8 @@ FEED_ROWS, FEED_FEW = 400, 40
 #: the drift settings: small windows, so a few rows a second fill them
 DRIFT = {"reference_size": 100, "window_size": 100, "min_samples": 50, "alpha": 0.01,
          "fleet_window": "15s"}
+#: the null shares of the incident's feed batches, and how long the first lasts (seconds)
+NULLS, NULLS_FIRST = (0.6, 0.35), 7.0
 #: sampled rows a second: healthy, and in the incident (detection slows past its levels)
 RATE, RATE_BAD = 40.0, 2.0
 
@@ -115,6 +117,7 @@ class Sources:
         self.broken = False
         self.frozen_at = time.time()
         self.stop = threading.Event()
+        self.lock = threading.Lock()     # one writer of the feed at a time, the phase's
         _write(_tx(REFERENCE_ROWS, 1, 0.0, 0.0), tmp / "tx-ref.csv")
 
         @mon.inference(model=MODEL, version="v1", features=lambda x: {"x": x})
@@ -130,22 +133,34 @@ class Sources:
         return {**os.environ, "PYTHONPATH": path, NVML_ENV: str(self.nvml)}
 
     def set_broken(self, broken: bool) -> None:
-        self.broken = broken
         gpu = ({"utilization": 0.99, "memory_used": 0.98, "temperature": 95} if broken else
                {"utilization": 0.3, "memory_used": 0.4, "temperature": 60})
         part = self.nvml.with_suffix(".part")
         part.write_text(json.dumps(gpu))
         os.replace(part, self.nvml)
-        if broken:
-            self.frozen_at = time.time()       # no newer event from now on: the feed is stale
         _write(_tx(BATCH_ROWS, 2, 1.0 if broken else 0.0, 0.3 if broken else 0.0),
                self.tmp / "tx.csv")
-        self._feed()
+        with self.lock:
+            self.broken = broken
+            if broken:
+                self.frozen_at = time.time()   # no newer event from now on: the feed is stale
+            self._feed_now()
 
     def _feed(self) -> None:
+        with self.lock:
+            self._feed_now()
+
+    def _feed_now(self) -> None:
         bad = self.broken
         _write(_feed(FEED_FEW if bad else FEED_ROWS, self.frozen_at if bad else time.time(),
-                     0.5 if bad else 0.0, 0.4 if bad else 0.0, not bad), self.tmp / "feed.csv")
+                     self._nulls(), 0.4 if bad else 0.0, not bad), self.tmp / "feed.csv")
+
+    def _nulls(self) -> float:
+        """The null spike: first a share well past the critical level, then one past it whose
+        Wilson bound on the batch's few rows is not (both judges: back to warning)."""
+        if not self.broken:
+            return 0.0
+        return NULLS[0] if time.time() - self.frozen_at < NULLS_FIRST else NULLS[1]
 
     def run(self) -> None:
         """A new feed batch every half second; sampled rows at the phase's rate."""
