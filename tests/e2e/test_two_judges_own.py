@@ -50,7 +50,7 @@ from tests.helpers import ROOT, free_port, require_binary, stop_all
 #: shorter than the other test's: the values here step at once (no counters to fill a window),
 #: and the sampled-row rate that sets the detection time is read over this window
 RATE_WINDOW = 6.0
-PHASES = (("deploy start", 6.0), ("incident", 16.0), ("recovery", 9.0), ("restart", 7.0))
+PHASES = (("deploy start", 5.0), ("incident", 16.0), ("recovery", 8.0), ("restart", 6.0))
 
 
 def spec_data(port: int, state: Path, tmp: Path) -> dict[str, Any]:
