@@ -18,7 +18,7 @@ from agent.custom_queries import (
     custom_metric_series,
     custom_value_expr,
 )
-from agent.signals import Query, record, scraped
+from agent.signals import Judge, Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
 from agent.signals.query_shapes import select
 from agent.spec.custom import WINDOW
@@ -26,6 +26,8 @@ from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import Base, Threshold, format_duration
+from detectors.quality import NULL_MIN_ROWS
+from detectors.rates import Z_99
 
 
 def prom_duration(seconds: float) -> str:
@@ -220,10 +222,24 @@ class ObjectivePlan:
         if level.per_column is not None:     # any column past its own calibrated level
             return f"{self.value_series} and on() (count({level.per_column}) > 0)"
         rhs = self.level_expr(level)
-        if level.constant is not None:
-            return f"{self.value_series} {self.comparator} {rhs}"
-        on = f"on({cat.SERVICE_LABEL}, objective, signal)"
-        return f"{self.value_series} {self.comparator} {on} {rhs}"
+        if level.constant is None:
+            rhs = f"on({cat.SERVICE_LABEL}, objective, signal) {rhs}"
+        rows = None if self.o.custom is not None or self.scraped else self.record.rows
+        if self.record.judge is Judge.ROWS_RATIO and rows is not None:
+            return self.rows_share_past(rhs, rows(self.query(self.matchers, self.step)))
+        return f"{self.value_series} {self.comparator} {rhs}"
+
+    def rows_share_past(self, level: str, rows: str) -> str:
+        """A share of rows past ``level`` as the sidecar judges it
+        (:func:`detectors.rates.ratio_status`): the bound of its 99 % Wilson interval on the
+        side that matters passes the level, on at least
+        :data:`detectors.quality.NULL_MIN_ROWS` rows. The alert's value stays the share."""
+        p, n, z = self.value_series, f"scalar({rows})", Z_99
+        side = "-" if self.o.info.higher_is_worse else "+"
+        bound = (f"(({p} + {z * z / 2:.10g} / {n}) {side} {z:.10g} * sqrt({p} * (1 - {p}) / {n} "
+                 f"+ {z * z / 4:.10g} / {n} ^ 2)) / (1 + {z * z:.10g} / {n})")
+        return (f"{p} and ({bound} {self.comparator} {level}) "
+                f"and on() ({rows} >= {NULL_MIN_ROWS})")
 
     # -- error-budget SLI -------------------------------------------------------------------
     @property

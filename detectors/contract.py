@@ -170,7 +170,8 @@ def _utc_datetimes(frame: Any, contract: Mapping[str, Any]) -> Any:
         out[col] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     elif pd.api.types.is_numeric_dtype(values.dtype):
         # epoch seconds, as detectors.quality.newest_event_time reads them (not nanoseconds)
-        seconds = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        # a copy: pandas may hand back a read-only view of a float64 column's own buffer
+        seconds = values.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
         seconds[~np.isfinite(seconds)] = np.nan
         out[col] = pd.to_datetime(seconds, errors="coerce", utc=True, unit="s")
     else:

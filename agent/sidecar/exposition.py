@@ -19,7 +19,7 @@ from agent.sidecar import _otlp_series as otlp_series
 from agent.sidecar._open_labels import OTHER_CATEGORY, open_columns, open_nulls
 from agent.sidecar.collectors.gpu import THROTTLE_REASONS, GPUReading
 from agent.sidecar.ingest.apply import schema_changes
-from agent.sidecar.judge.data_signals import NEW_SHARE
+from agent.sidecar.judge.data_signals import NEW_SHARE, freshness
 from agent.sidecar.judge.drift_signals import PREDICTION
 from agent.sidecar.state.agent_state import ModelState
 from agent.sidecar.view import EngineView
@@ -216,8 +216,6 @@ def _service_families(eng: EngineView) -> list[Any]:
     return [runs, duration, success, start, running, detection, recovery]
 
 def _data_families(eng: EngineView, now: float) -> list[Any]:
-    from detectors.quality import freshness_lag
-
     svc = eng.spec.service
     fresh, nulls, schema = _fam(cat.FRESHNESS), _fam(cat.NULL_RATIO), \
         _fam(cat.SCHEMA_CHANGES)
@@ -227,7 +225,7 @@ def _data_families(eng: EngineView, now: float) -> list[Any]:
     newrows, disallowed = _fam(cat.DATASET_NEW_CATEGORY_ROWS), _fam(cat.DATASET_DISALLOWED)
     dthr = _fam(cat.DATASET_DRIFT_THRESHOLD)
     for name, d in sorted(eng.state.datasets.items()):
-        lag = freshness_lag(now, d.newest_event, d.last_mark)
+        lag, _ = freshness(eng.spec, name, d, now)
         if lag is not None:
             fresh.add_metric([svc, name], lag)
         named = open_columns(eng, name, d)

@@ -47,6 +47,20 @@ def _new_source(q: Query) -> str:
     return (cat.DATASET_NEW_CATEGORY if q.dataset else cat.DRIFT_CATEGORY_SAMPLES).name
 
 
+def _batch_rows(q: Query) -> str:
+    """The rows of the batch whose null share the objective watches (its dataset's)."""
+    return (f"max({cat.DATASET_ROWS.name} and on({cat.SERVICE_LABEL}, dataset) "
+            f"{cat.NULL_RATIO.name}{q.m})")
+
+
+def _null_inputs(s: inp.Synth, segments: list[inp.Segment]) -> list[dict[str, str]]:
+    """The share at the segment's value, in batches of a million rows: judged like the share."""
+    rows = {k: v for k, v in s.base.items() if k != "column"}
+    return [*inp.gauge(cat.NULL_RATIO, {"column": "c"})(s, segments),
+            {"series": inp.series(cat.DATASET_ROWS.name, rows),
+             "values": inp.gauge_values([(t, 1e6) for t, _ in segments])}]
+
+
 def _dataset(what: str) -> Compute:
     return Compute("dataset", {"what": what})
 
@@ -64,8 +78,8 @@ _RECORDS = (
                  metric=cat.NULL_RATIO, aggregation=_MAX, fed_by=_any_dataset,
                  examples=(Example({"dataset": "tx", "column": "amount"}, "1%", "5%"),),
                  compute=_dataset("null_ratio"),
-                 judge=Judge.ROWS_RATIO, status_detail="column",
-                 inputs=inp.gauge(cat.NULL_RATIO, {"column": "c"})),
+                 judge=Judge.ROWS_RATIO, rows=_batch_rows, status_detail="column",
+                 inputs=_null_inputs),
     SignalRecord(SignalKind.SCHEMA_DRIFT, "Schema changes", Unit.COUNT, _UP, _DS, _TS, "data",
                  "columns added, removed or retyped in a batch against the contract or "
                  "reference", required=_DS, default_warning="0", default_critical="1",

@@ -247,6 +247,10 @@ class SignalRecord:
     column_level_inputs: Inputs | None = None
     compute: Compute = Compute("external")
     judge: Judge = Judge.VALUE
+    #: PromQL of the rows a ``Judge.ROWS_RATIO`` share is of (one series, no labels): the rules
+    #: judge the share's Wilson bound on at least ``detectors.quality.NULL_MIN_ROWS`` of them,
+    #: as the sidecar does, never the bare share of a handful of rows
+    rows: PromValue | None = None
     #: the budget clock: rules judge this kind over a longer window than the rate window
     #: (seconds, or seconds from the query: the fleet drift window)
     settle: float | Callable[[Query], float | None] | None = None

@@ -23,14 +23,9 @@ kind cannot be skipped silently. Excluded:
 - ``time_per_output_token`` and ``queue_wait`` from the SDK: the SDK ships no sketch of either to
   the sidecar (only its exported histogram, which the rules read), so the sidecar gives no verdict
   and says so in ``/status``; both are driven here through the presets that map them.
-- ``gpu_utilization``, ``gpu_memory_ratio``, ``gpu_temperature`` from the sidecar: read from
-  NVML, and there is no GPU here (``gpu_utilization`` is driven through Triton's preset).
-- the dataset kinds (``freshness_lag``, ``null_ratio``, ``schema_drift``, ``row_count``,
-  ``disallowed_value_share``) and the drift kinds (``feature_drift``, ``prediction_drift``,
-  ``new_category_share``, ``drift_detection_time``): their rules read the value the sidecar itself
-  exports (one number, one judge computing it), and drift needs reference windows of hundreds of
-  samples per column; not driven in this test's two minutes (the dataset and drift e2e tests
-  cover their values).
+- the GPU kinds from NVML, the dataset kinds and the drift kinds: driven through the sidecar's
+  own sources (a fake NVML, dataset files, sampled rows) by
+  :mod:`tests.e2e.test_two_judges_own`.
 """
 
 from __future__ import annotations
@@ -53,7 +48,7 @@ from agent.signals import RECORDS, Producer, SignalKind
 from agent.signals.presets import PRESETS
 from agent.sli import plans
 from agent.spec import parse_spec
-from tests.e2e import judges_sdk
+from tests.e2e import judges_own, judges_sdk
 from tests.e2e.judges_servers import MODEL, Servers, level_text, levels
 from tests.e2e.notify_harness import prometheus_config, query, start, wait
 from tests.helpers import free_port, require_binary, stop_all
@@ -83,15 +78,6 @@ TARGETED = {SignalKind.ERROR_RATE, SignalKind.LATENCY}
 EXCLUDED: dict[tuple[str, str], str] = {
     ("time_per_output_token", "own"): "the SDK ships no tpot sketch to the sidecar",
     ("queue_wait", "own"): "the SDK ships no queue-wait sketch to the sidecar",
-    ("gpu_utilization", "own"): "NVML: no GPU here",
-    ("gpu_memory_ratio", "own"): "NVML: no GPU here",
-    ("gpu_temperature", "own"): "NVML: no GPU here",
-    **{(k, "own"): "the rules read the sidecar's own exported value; dataset files not driven"
-       for k in ("freshness_lag", "null_ratio", "schema_drift", "row_count",
-                 "disallowed_value_share")},
-    **{(k, "own"): "drift needs reference windows of hundreds of samples per column"
-       for k in ("feature_drift", "prediction_drift", "new_category_share",
-                 "drift_detection_time")},
 }
 
 
@@ -369,11 +355,12 @@ def test_every_burn_tier_fired_in_both_judges(run: Run) -> None:
 
 def test_every_kind_with_rules_is_driven_or_excluded() -> None:
     """Every kind of the registry (from its own producers) and every preset mapping is driven
-    by an objective above or excluded with a reason: a new kind or mapping fails here."""
+    by an objective above or by :mod:`tests.e2e.test_two_judges_own` (the GPU, dataset and
+    drift kinds), or excluded with a reason: a new kind or mapping fails here."""
     own = {Producer.SDK, Producer.SIDECAR}
     needed = {(r.kind.value, "own") for r in RECORDS.values() if own & set(r.producers)}
     needed |= {(k.value, preset) for preset, t in PRESETS.items() for k in t["metrics"]}
-    driven = {(o["signal"], source_of(o)) for o in objectives()}
+    driven = {(o["signal"], source_of(o)) for o in objectives() + judges_own.OBJECTIVES}
     missing = sorted(needed - driven - set(EXCLUDED))
     assert not missing, f"kinds with rules neither driven nor excluded with a reason: {missing}"
     stale = sorted(set(EXCLUDED) & driven) + sorted(set(EXCLUDED) - needed)

@@ -96,16 +96,20 @@ def test_any_numeric_time_column_is_epoch_seconds_in_both(tmp_path: Path, values
     assert newest_event_time(back, "t") == duck
 
 
-def test_freshness_on_an_epoch_seconds_column_is_seconds_old(tmp_path: Path) -> None:
-    """A file whose int64 "time" column was written 30 s ago: the poll reads a freshness lag of
-    about 30 s (not 56 years), and the Great Expectations freshness check agrees."""
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+def test_freshness_on_an_epoch_seconds_column_is_seconds_old(tmp_path: Path,
+                                                             dtype: type) -> None:
+    """A file whose "time" column (int64, or float64 as ``time.time()`` writes it) was written
+    30 s ago: the poll reads a freshness lag of about 30 s (not 56 years), and the contract's
+    freshness check agrees (a float64 column once failed every read: pandas handed the check a
+    read-only array)."""
     from agent.sidecar.collectors.datasets import DatasetPoller
     from agent.spec.document import Dataset
     from detectors.contract import validate_contract
     from detectors.quality import freshness_lag
 
     now = time.time()
-    frame = pd.DataFrame({"time": np.array([now - 300, now - 30], dtype=np.int64),
+    frame = pd.DataFrame({"time": np.array([now - 300, now - 30], dtype=dtype),
                           "x": [1.0, 2.0]})
     frame.to_parquet(tmp_path / "f.parquet")
     contract = {"freshness": {"column": "time", "max_lag": "5m"}}
@@ -119,3 +123,46 @@ def test_freshness_on_an_epoch_seconds_column_is_seconds_old(tmp_path: Path) -> 
     stale = validate_contract(frame.assign(time=frame["time"] - 3600),
                               ds.contract.model_dump(mode="json"), "f", now=time.time())
     assert [o.signal for o in stale.failures] == ["freshness_lag"]
+
+
+def test_a_restored_file_dataset_is_not_stale_before_this_run_reads_it() -> None:
+    """After a restart, the newest event restored from the snapshot says nothing of now (the
+    pipeline went on while the sidecar was down): freshness waits for this run's first poll
+    (no_data with the reason, and no exported lag for the rules to judge) instead of judging
+    the downtime as lag (issue 34). A poll that finds the file missing is a poll: the restored
+    time counts again, and a file gone stale pages."""
+    from types import SimpleNamespace
+
+    from agent import catalogue as cat
+    from agent.sidecar.collectors.collection import apply_dataset
+    from agent.sidecar.collectors.datasets import DatasetReading
+    from agent.sidecar.exposition import _data_families
+    from agent.sidecar.judge.evaluate import Evaluator
+    from agent.sidecar.state.agent_state import AgentState, DatasetState
+    from agent.spec import parse_spec
+
+    spec = parse_spec({
+        "service": "s", "models": [{"name": "m"}],
+        "sources": {"datasets": [{"name": "feed", "path": "feed.csv",
+                                  "contract": {"freshness": {"column": "ts"}}}]},
+        "objectives": [{"name": "fresh", "signal": "freshness_lag",
+                        "selector": {"dataset": "feed"}, "warning": "5m", "critical": "1h"}]})
+    o, now = spec.objectives[0], time.time()
+    before = DatasetState(rows=10, newest_event=now - 7200, last_seen=now - 7200,
+                          source="file", polled=True)
+    assert "polled" not in before.state()            # never kept in a snapshot
+    state = AgentState(slot=1.0, window_size=100, reference_size=100)
+    state.datasets["feed"] = DatasetState.from_state(before.state())
+    value, detail = Evaluator(spec, state).value(o, now)
+    assert value is None and "not read since the sidecar started" in detail["reason"]
+    exported = _data_families(SimpleNamespace(spec=spec, state=state), now)
+    assert not next(f for f in exported if f.name == cat.FRESHNESS.name).samples
+    apply_dataset(state, spec, DatasetReading("feed", True, rows=10, columns={"ts": "float"},
+                                              nulls={"ts": 0}, newest_event=now - 1), now)
+    value, _ = Evaluator(spec, state).value(o, now)
+    assert value is not None and value < 5
+    state.datasets["feed"] = DatasetState.from_state(before.state())
+    apply_dataset(state, spec, DatasetReading("feed", False, "the file feed.csv is missing",
+                                              file_state="missing"), now)
+    value, _ = Evaluator(spec, state).value(o, now)
+    assert value is not None and value >= 7200

@@ -60,6 +60,7 @@ def apply_scrape(state: AgentState, scraper: Scraper, result: ScrapeResult) -> N
 def apply_dataset(state: AgentState, spec: Spec, r: DatasetReading, now: float) -> None:
     d = state.dataset(r.name)
     d.where, d.source = r.where, r.source          # a failed read is still its source's
+    d.polled = True
     if r.source == "file":
         d.file_state = r.file_state
     if not r.ok:

@@ -16,7 +16,6 @@ from agent.sidecar.judge import data_signals, service_signals
 from agent.sidecar.state.agent_state import ModelState, ObjectiveState, merged_sketch
 from agent.signals import record
 from agent.spec.document import Objective
-from detectors.quality import freshness_lag
 
 Value = tuple[float | None, dict[str, Any]]
 SDK_SKETCHES = ("latency", "ttft")       # the sketches the SDK ships; the others come by OTLP
@@ -101,7 +100,7 @@ def _dataset(ev: Any, o: Objective, now: float, what: str) -> Value:
         return None, {"reason": d.error}
     column = o.selector.column
     if what == "freshness":
-        return freshness_lag(now, d.newest_event, d.last_mark), {}
+        return data_signals.freshness(ev.spec, name, d, now)
     if what == "schema":
         changes = schema_changes(ev.state, ev.spec, name)
         return (None if changes is None else float(sum(changes.values()))), changes or {}

@@ -1,5 +1,5 @@
-"""Values of the data signals an objective can watch on a dataset (file or SDK batches): nulls,
-drift against the reference file, new categories and disallowed values.
+"""Values of the data signals an objective can watch on a dataset (file or SDK batches): freshness,
+nulls, drift against the reference file, new categories and disallowed values.
 
 Each returns ``(value, detail)``; a value that cannot be given is ``None`` and ``detail["reason"]``
 says why, in words a user can act on. Nothing here produces NaN.
@@ -12,7 +12,7 @@ from typing import Any
 
 from agent.sidecar.state.agent_state import DatasetState
 from detectors.drift import DriftThresholds, Levels
-from detectors.quality import NULL_MIN_ROWS
+from detectors.quality import NULL_MIN_ROWS, freshness_lag
 from detectors.rates import wilson_interval
 from detectors.verdict import decide
 
@@ -21,6 +21,18 @@ NEW_SHARE = "new_category_share"
 MIN_ROWS = NULL_MIN_ROWS   # the one null-ratio judgement's minimum (detectors.quality)
 
 Value = tuple[float | None, dict[str, Any]]
+
+
+def freshness(spec: Any, name: str, d: DatasetState, now: float) -> Value:
+    """Seconds since the newest event (or update mark): what the objective judges and what
+    /metrics exports, one number. A dataset this sidecar polls (a file or a database) that
+    this run has not read yet has none: the event time restored from the snapshot says nothing
+    of now (the pipeline went on while the sidecar was down)."""
+    polled_here = any(ds.name == name and (ds.path or ds.sql) for ds in spec.sources.datasets)
+    if polled_here and not d.polled:
+        return None, {"reason": f"dataset {name!r} not read since the sidecar started: the "
+                                "restored newest event says nothing of now"}
+    return freshness_lag(now, d.newest_event, d.last_mark), {}
 
 
 def null_ratio(d: DatasetState, column: str | None) -> Value:

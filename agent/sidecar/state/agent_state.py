@@ -231,9 +231,12 @@ class DatasetState:
     file_state: str | None = None     # a polled file: ok, missing or unreadable
     error: str | None = None
     position: dict[str, Any] | None = None   # since_last_poll: where its window stands
+    #: a poll of this run reached it (never kept in a snapshot: a restored dataset has not
+    #: been looked at since the restart, so its restored event times say nothing of now)
+    polled: bool = False
 
     def state(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "polled"}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> DatasetState:
