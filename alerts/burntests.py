@@ -224,13 +224,14 @@ def _case(p: ObjectivePlan, title: str, r: float, t_fire: int, resolve: bool = T
             fired, {"eval_time": _at(p, t_resolve), "alertname": name, "exp_alerts": []}]}
 
 
-def _cases(p: ObjectivePlan, wanted: list[tuple[str, float, int]]) -> list[dict[str, Any]]:
+def _cases(p: ObjectivePlan, wanted: list[tuple[str, float, int]], shown: set[str]
+           ) -> list[dict[str, Any]]:
     """The firing cases, each tier shown resolving once: a case waits for every short window to
-    clear (the slowest tier's, hours at a 30-day objective) only where it fires a tier no
-    earlier resolving case fired; the rest end where they are checked. Cases firing the most
-    tiers resolve first, so one long case usually shows them all."""
+    clear (the slowest tier's, hours at a 30-day objective) only where it fires a tier that no
+    earlier resolving case, nor the tiers in ``shown`` (the hold case's), fired; the rest end
+    where they are checked. Cases firing the most tiers resolve first."""
     fired = [{x.name for x in p.tiers if fires(p, x, r, t)} for _, r, t in wanted]
-    shown: set[str] = set()
+    shown = set(shown)
     resolving: set[int] = set()
     for i in sorted(range(len(wanted)), key=lambda i: (-len(fired[i]), wanted[i][2])):
         if fired[i] - shown:
@@ -282,7 +283,8 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
         if events:
             quiet.append((_stable(p, 0.6 * r), t))
     startup = startup_cases(p, possible) if events else []
-    cases = _cases(p, wanted + startup)
+    holding, held = hold_tests(p, possible) if events else ([], set())
+    cases = _cases(p, wanted + startup, held)
     tests += cases[:len(wanted)]
     for r, t in sorted(set(quiet)):
         tests.append({
@@ -298,7 +300,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "input_series": synth(p, [(base + 10, _dist(p, 0.0))]),
             "alert_rule_test": [{"eval_time": _at(p, base), "alertname": name,
                                  "exp_alerts": []}]}]
-    tests += cases[len(wanted):] + hold_tests(p, possible)
+    tests += cases[len(wanted):] + holding
     guard = p.spec.alerting.min_request_rate
     if guard and possible:
         low = guard * 0.5 / RATE_PER_S        # share of normal traffic under the guard
@@ -321,23 +323,25 @@ def _printable(p: ObjectivePlan, tier: TierWindows, rs: list[float], t: int) -> 
     return all(out)
 
 
-def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, Any]]:
+def hold_tests(p: ObjectivePlan, possible: list[TierWindows]
+               ) -> tuple[list[dict[str, Any]], set[str]]:
     """A tier that quiets a slower one (Alertmanager's inhibition) stays firing while that one
     still does, so the incident does not page again when the faster tier's windows cool: all
     requests fail until both fire, then all succeed; once the faster tier's short window is
-    clean it is held by the slower one, and both resolve together."""
+    clean it is held by the slower one, and both resolve together. Also the names of the
+    tiers the case shows firing and then resolved."""
     pairs = [(f, s) for f in sorted(possible, key=lambda x: x.severity != "critical")
              for s in slower_tiers(p, f) if s in possible and not (f.for_ or s.for_)]
     c = p.o.custom
     if not pairs or (c is not None and c.error_ratio is not None):
         # a team's raw error ratio is averaged per window, not counted per tick as _rates
         # models it; the hold is the same PromQL for every SLI and is tested on the others
-        return []
+        return [], set()
     fast, slow = pairs[0]
     first = next((t for t in range(1, MAX_TICKS) if fires(p, fast, 1.0, t)
                   and fires(p, slow, 1.0, t)), None)
     if first is None:
-        return []
+        return [], set()
     slowest = max(x.short for x in p.tiers)
     for t1 in range(first + 1, min(MAX_TICKS, first + 400)):
         end = t1 + _ticks_of(p, slowest) + _sli_settle(p) + 10
@@ -349,11 +353,11 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, 
         if te < end and not fires_at(p, fast, rs, te) and fires_at(p, slow, rs, te):
             break
     else:
-        return []
+        return [], set()
     name = p.burn_alert_name
     firing = firing_at(p, rs, te)
     if fast not in firing or slow not in firing:
-        return []
+        return [], set()
     expected = [{"exp_labels": _labels(p, tier),
                  "exp_annotations": expected_annotations(p, tier, 0.0, rs, te)}
                 for tier in firing]
@@ -364,7 +368,8 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]) -> list[dict[str, 
         "input_series": synth(p, [(n, _dist(p, r)) for n, r in segments]),
         "alert_rule_test": [
             {"eval_time": _at(p, te), "alertname": name, "exp_alerts": expected},
-            {"eval_time": _at(p, end), "alertname": name, "exp_alerts": []}]}]
+            {"eval_time": _at(p, end), "alertname": name, "exp_alerts": []}]}], \
+        {x.name for x in firing}
 
 
 def startup_cases(p: ObjectivePlan, possible: list[TierWindows]
