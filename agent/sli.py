@@ -18,14 +18,15 @@ from agent.custom_queries import (
     custom_metric_series,
     custom_value_expr,
 )
-from agent.signals import Query, record, scraped
+from agent.signals import Judge, Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
-from agent.signals.query_shapes import select
+from agent.signals.query_shapes import select, wilson_bound
 from agent.spec.custom import WINDOW
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import Base, Threshold, format_duration
+from detectors.rates import MIN_EVENTS, Z_99
 
 
 def prom_duration(seconds: float) -> str:
@@ -217,13 +218,38 @@ class ObjectivePlan:
                 f"({metric.name}{self.rec_matchers})")
 
     def threshold_expr(self, level: Level) -> str:
+        """The value past the level, judged as the sidecar judges it: a ratio on its Wilson
+        bound with at least :data:`MIN_EVENTS` events in the rate window (the value stays the
+        alert's ``$value``); a lower-is-worse rate once its rate window is covered by data."""
         if level.per_column is not None:     # any column past its own calibrated level
             return f"{self.value_series} and on() (count({level.per_column}) > 0)"
         rhs = self.level_expr(level)
-        if level.constant is not None:
-            return f"{self.value_series} {self.comparator} {rhs}"
-        on = f"on({cat.SERVICE_LABEL}, objective, signal)"
-        return f"{self.value_series} {self.comparator} {on} {rhs}"
+        on = "" if level.constant is not None else \
+            f" on({cat.SERVICE_LABEL}, objective, signal)"
+        if self.bounded:
+            return (f"{self.value_series}\nand\n({self.bound_series} {self.comparator}{on} "
+                    f"{rhs})\nand\n({self.total_name}{self.rec_matchers} >= {MIN_EVENTS})")
+        expr = f"{self.value_series} {self.comparator}{on} {rhs}"
+        if self.o.info.judged_once_covered:     # a sample one rate window ago: covered
+            expr += f"\nand on()\ncount({self.absent_selector} offset {self.step})"
+        return expr
+
+    # -- a ratio's confidence bound (what the sidecar judges) -------------------------------
+    @property
+    def bounded(self) -> bool:
+        """Judged on the Wilson bound of its event share (not a team's own query)."""
+        return self.o.custom is None and self.record.bounded
+
+    @property
+    def bound_series(self) -> str:
+        return f"{cat.RULE_BOUND}{self.rec_matchers}"
+
+    def bound_expr(self) -> str:
+        """The 99 % Wilson bound (z as the sidecar's) of the recorded step's share on the side
+        that matters: the lower bound of a bad share, the upper bound of a good share."""
+        return wilson_bound(f"{self.bad_name}{self.rec_matchers}",
+                            f"{self.total_name}{self.rec_matchers}", Z_99,
+                            good=self.record.judge is Judge.GOOD_RATIO)
 
     # -- error-budget SLI -------------------------------------------------------------------
     @property

@@ -42,6 +42,17 @@ def ratio(events: PromEvents, good: bool = False, fn: str = "rate") -> PromValue
     return value
 
 
+def wilson_bound(bad: str, total: str, z: float, good: bool = False) -> str:
+    """PromQL of the Wilson score bound of a share from its (bad, total) event counts, as
+    :func:`detectors.rates.wilson_interval` computes it: the lower bound of the bad share, or
+    for ``good`` the upper bound of the good share (one minus that lower bound)."""
+    p, z2 = f"clamp({bad} / {total}, 0, 1)", z * z
+    lower = (f"clamp_min((\n  {p} + {z2 / 2:.17g} / {total}\n  - {z:.17g} * sqrt({p} * "
+             f"(1 - {p}) / {total} + {z2 / 4:.17g} / {total} ^ 2)\n) / "
+             f"(1 + {z2:.17g} / {total}), 0)")
+    return f"1 - {lower}" if good else lower
+
+
 def hist_quantile(hist: cat.Metric) -> PromValue:
     def value(q: Query) -> str:
         quant = 0.95 if q.quantile is None else q.quantile
