@@ -10,7 +10,8 @@ bad), recovery, then the sidecar restarts. Every half second each objective's ``
 (ok, pending warning, warning, pending critical, critical) is compared with what ``ALERTS`` says
 of its threshold alerts, and each burn-rate tier the sidecar shows firing with the tier's burn
 alert (a page held while a slower page fires, the slower page with a ``for`` of its own, a
-ticket). Two judges read their inputs at different moments (a scrape, a tick, a flush apart), so
+ticket). Through the deploy start (shorter than the rate window) a rate where lower is worse
+(throughput) stays ok in both, as its window is not yet covered. Two judges read their inputs at different moments (a scrape, a tick, a flush apart), so
 one may lag the other by at most one evaluation interval plus the objective's ``for`` plus that
 skew; a state one judge says and the other did not say within that time fails, naming the kind,
 the objective and the moment.
