@@ -11,7 +11,8 @@ bad), recovery, then the sidecar restarts. Every half second each objective's ``
 of its threshold alerts, and each burn-rate tier the sidecar shows firing with the tier's burn
 alert (a page held while a slower page fires, the slower page with a ``for`` of its own, a
 ticket). Through the deploy start (shorter than the rate window) a rate where lower is worse
-(throughput) stays ok in both, as its window is not yet covered. Two judges read their inputs at different moments (a scrape, a tick, a flush apart), so
+(throughput) stays ok in both, as its window is not yet covered. Two judges read their inputs
+at different moments (a scrape, a tick, a flush apart), so
 one may lag the other by at most one evaluation interval plus the objective's ``for`` plus that
 skew; a state one judge says and the other did not say within that time fails, naming the kind,
 the objective and the moment.
