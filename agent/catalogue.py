@@ -376,6 +376,8 @@ RULE_SLI_TOTAL = "slo:sli_total:increase"
 RULE_ERROR_RATIO = "slo:sli_error:ratio_rate"  # + window suffix
 RULE_HISTORY = "slo:sli_history:seconds"       # how long its data has run (capped)
 RULE_VALUE = "slo:objective_value"
+#: a ratio's 99 % Wilson bound on the side that matters, as the sidecar judges it
+RULE_BOUND = "slo:objective_value:wilson_bound"
 RULE_BUDGET_REMAINING = "slo:error_budget_remaining:ratio"
 RULE_OBJECTIVE = "slo:objective:ratio"
 RULE_INFO = "slo:objective_info"  # labels: the detail dashboard's uid, the window (if targeted)

@@ -20,14 +20,14 @@ from agent.custom_queries import (
 )
 from agent.signals import Judge, Query, record, scraped
 from agent.signals.fleet import Fleet, fleet_of
-from agent.signals.query_shapes import select
+from agent.signals.query_shapes import select, wilson_bound
 from agent.spec.custom import WINDOW
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.promql_syntax import counting_function
 from agent.spec.signals import SLIType
 from agent.units import Base, Threshold, format_duration
 from detectors.quality import NULL_MIN_ROWS
-from detectors.rates import Z_99
+from detectors.rates import MIN_EVENTS, Z_99
 
 
 def prom_duration(seconds: float) -> str:
@@ -219,15 +219,25 @@ class ObjectivePlan:
                 f"({metric.name}{self.rec_matchers})")
 
     def threshold_expr(self, level: Level) -> str:
+        """The value past the level, judged as the sidecar judges it: a ratio on its Wilson
+        bound with at least :data:`MIN_EVENTS` events in the rate window (the value stays the
+        alert's ``$value``); a lower-is-worse rate once its rate window is covered by data."""
         if level.per_column is not None:     # any column past its own calibrated level
             return f"{self.value_series} and on() (count({level.per_column}) > 0)"
         rhs = self.level_expr(level)
-        if level.constant is None:
-            rhs = f"on({cat.SERVICE_LABEL}, objective, signal) {rhs}"
+        on = "" if level.constant is not None else \
+            f" on({cat.SERVICE_LABEL}, objective, signal)"
         rows = None if self.o.custom is not None or self.scraped else self.record.rows
         if self.record.judge is Judge.ROWS_RATIO and rows is not None:
-            return self.rows_share_past(rhs, rows(self.query(self.matchers, self.step)))
-        return f"{self.value_series} {self.comparator} {rhs}"
+            return self.rows_share_past(f"{on} {rhs}".lstrip(),
+                                        rows(self.query(self.matchers, self.step)))
+        if self.bounded:
+            return (f"{self.value_series}\nand\n({self.bound_series} {self.comparator}{on} "
+                    f"{rhs})\nand\n({self.total_name}{self.rec_matchers} >= {MIN_EVENTS})")
+        expr = f"{self.value_series} {self.comparator}{on} {rhs}"
+        if self.o.info.judged_once_covered:     # a sample one rate window ago: covered
+            expr += f"\nand on()\ncount({self.absent_selector} offset {self.step})"
+        return expr
 
     def rows_share_past(self, level: str, rows: str) -> str:
         """A share of rows past ``level`` as the sidecar judges it
@@ -240,6 +250,23 @@ class ObjectivePlan:
                  f"+ {z * z / 4:.10g} / {n} ^ 2)) / (1 + {z * z:.10g} / {n})")
         return (f"{p} and ({bound} {self.comparator} {level}) "
                 f"and on() ({rows} >= {NULL_MIN_ROWS})")
+
+    # -- a ratio's confidence bound (what the sidecar judges) -------------------------------
+    @property
+    def bounded(self) -> bool:
+        """Judged on the Wilson bound of its event share (not a team's own query)."""
+        return self.o.custom is None and self.record.bounded
+
+    @property
+    def bound_series(self) -> str:
+        return f"{cat.RULE_BOUND}{self.rec_matchers}"
+
+    def bound_expr(self) -> str:
+        """The 99 % Wilson bound (z as the sidecar's) of the recorded step's share on the side
+        that matters: the lower bound of a bad share, the upper bound of a good share."""
+        return wilson_bound(f"{self.bad_name}{self.rec_matchers}",
+                            f"{self.total_name}{self.rec_matchers}", Z_99,
+                            good=self.record.judge is Judge.GOOD_RATIO)
 
     # -- error-budget SLI -------------------------------------------------------------------
     @property

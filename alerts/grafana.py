@@ -14,11 +14,13 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.alerting import RelativeTimeRange
 
 from agent import catalogue as cat
+from agent.signals.query_shapes import wilson_bound
 from agent.sli import Level, ObjectivePlan, detail_uid, plans
 from agent.spec.document import Objective, Spec
 from agent.units import format_duration
 from alerts import text
 from alerts.rules import threshold_alert
+from detectors.rates import MIN_EVENTS, Z_99
 
 DATASOURCE_UID = "prometheus"
 FOLDER = "SLOs"
@@ -26,8 +28,14 @@ FOLDER = "SLOs"
 
 def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     """(PromQL of query A, level it is compared with). Learned-baseline levels compare the value
-    divided by the sidecar's resolved threshold with 1."""
+    divided by the sidecar's resolved threshold with 1; a ratio's Wilson bound (with the
+    minimum of events) is compared where the sidecar judges that."""
     value = p.value_expr()
+    events = p.window_events(p.spec.alerting.rate_window) if p.bounded else None
+    if level.constant is not None and events is not None:   # judged as the sidecar judges it
+        bad, total = (f"({e})" for e in events)
+        bound = wilson_bound(bad, total, Z_99, good=not p.o.info.higher_is_worse)
+        return f"({bound})\nand on()\n({total} >= {MIN_EVENTS})", level.constant
     if level.constant is not None:
         return value, level.constant
     if level.per_column is not None:       # columns past their own calibrated level

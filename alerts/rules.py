@@ -77,11 +77,14 @@ def recording_rules(p: ObjectivePlan) -> list[Rule]:
     rules: list[Rule] = [{"record": name, "expr": expr, "labels": p.labels}
                          for name, expr in p.recordings()]
     rules.append({"record": cat.RULE_VALUE, "expr": p.value_expr(), "labels": p.labels})
-    if p.o.has_target:
+    if p.o.has_target or p.bounded:     # a ratio's bound reads the step's events too
         bad, total = p.sli_step_exprs()
         # every recorded series carries the objective's labels: unique across groups
         rules.append({"record": p.bad_name, "expr": bad, "labels": p.labels})
         rules.append({"record": p.total_name, "expr": total, "labels": p.labels})
+    if p.bounded:
+        rules.append({"record": cat.RULE_BOUND, "expr": p.bound_expr(), "labels": p.labels})
+    if p.o.has_target:
         for seconds in p.window_seconds:
             rules.append({"record": p.ratio_name(seconds), "expr": p.ratio_expr(seconds),
                           "labels": p.labels})

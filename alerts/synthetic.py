@@ -16,6 +16,7 @@ from agent.sli import Level, ObjectivePlan, prom_duration
 from agent.spec.signals import SLIType
 from agent.units import Unit
 from alerts import custom_inputs
+from detectors.rates import wilson_interval
 
 RATE_PER_S = 10.0                 # synthetic traffic: 10 requests per second
 Segment = inp.Segment
@@ -151,8 +152,21 @@ def _beyond(p: ObjectivePlan, level: float, worse: bool) -> float:
     up = worse == higher_worse
     if up:
         v = level * factor if level > 0 else 1.0
-        return min(v, (level + 1) / 2) if p.o.info.unit is Unit.RATIO else v
-    return level / factor
+        v = min(v, (level + 1) / 2) if p.o.info.unit is Unit.RATIO else v
+    else:
+        v = level / factor
+    return _bound_past(p, level, v) if worse and p.bounded else v
+
+
+def _bound_past(p: ObjectivePlan, level: float, value: float) -> float:
+    """A ratio judged on its Wilson bound: the share moved on towards all-bad until the bound
+    over one rate window of the synthetic traffic is clearly past the level too."""
+    n = RATE_PER_S * p.spec.alerting.rate_window
+    flip = not p.o.info.higher_is_worse          # a good share: its bad share is one minus
+    bad, limit = (1 - value, 1 - level) if flip else (value, level)
+    while bad < 0.999 and wilson_interval(bad * n, n)[0] <= limit * 1.25:
+        bad = (bad + 1) / 2
+    return 1 - bad if flip else bad
 
 
 def _bounds(p: ObjectivePlan, segments: Sequence[Segment]) -> list[float]:

@@ -17,6 +17,7 @@ from agent import catalogue as cat
 from agent.sli import Level, ObjectivePlan, panel_url, prom_duration, runbook_url
 from agent.spec.document import TierWindows
 from agent.units import Unit, format_duration, format_value
+from detectors.rates import MIN_EVENTS
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,11 @@ def threshold_description(p: ObjectivePlan, level: Level, measured: bool = True)
     lasting = f" for {format_duration(o.for_)}" if o.for_ else ""
     value: list[Part] = [" is ", Field(VALUE, value_template(o.info.unit)), ","] if measured \
         else [" has been"]
+    bound = (f" Its 99 % Wilson bound over {p.step} is past the level too, on at least "
+             f"{MIN_EVENTS} events (as the sidecar judges it)." if p.bounded else "")
     return [f"{o.info.title} of {p.spec.service} ({o.name})", *value,
-            f" {_level(p, level)}{lasting}." + (f" {o.description}" if o.description else "")
-            + links(p)]
+            f" {_level(p, level)}{lasting}.{bound}" + (f" {o.description}" if o.description
+                                                       else "") + links(p)]
 
 
 __all__ = ["BURN", "HELD", "LASTS", "LEFT", "SHORT_BURN", "VALUE", "Field", "Part",

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from detectors.thresholds import Status, classify
 
 Z_99 = 2.5758293035489004   # two-sided 99 %
+#: the fewest events a ratio is judged on (the sidecar and the generated rules alike)
+MIN_EVENTS = 20
 
 
 def wilson_interval(bad: float, total: float, z: float = Z_99) -> tuple[float, float]:
@@ -37,7 +39,7 @@ class RatioResult:
 
 
 def ratio_status(bad: float, total: float, warning: float | None, critical: float | None,
-                 min_count: int = 20, z: float = Z_99, higher_is_worse: bool = True,
+                 min_count: int = MIN_EVENTS, z: float = Z_99, higher_is_worse: bool = True,
                  previous: Status | None = None, hysteresis: float = 0.0) -> RatioResult:
     """Classify a ratio by its confidence bound on the side that matters."""
     if total <= 0 or total < min_count:

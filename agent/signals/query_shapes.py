@@ -42,6 +42,18 @@ def ratio(events: PromEvents, good: bool = False, fn: str = "rate") -> PromValue
     return value
 
 
+def wilson_bound(bad: str, total: str, z: float, good: bool = False) -> str:
+    """PromQL of the Wilson score bound of a share from its (bad, total) event counts, as
+    :func:`detectors.rates.wilson_interval` computes it: the lower bound of the bad share, or
+    for ``good`` the upper bound of the good share (one minus that lower bound). Written over
+    the counts, ``(b + z²/2 - z·sqrt(b·(1 - b/n) + z²/4)) / (n + z²)``, so each evaluation
+    reads five series, not seven."""
+    z2 = z * z
+    lower = (f"clamp((\n  {bad} + {z2 / 2:.17g}\n  - {z:.17g} * sqrt({bad} * (1 - {bad} / "
+             f"{total}) + {z2 / 4:.17g})\n) / ({total} + {z2:.17g}), 0, 1)")
+    return f"1 - {lower}" if good else lower
+
+
 def hist_quantile(hist: cat.Metric) -> PromValue:
     def value(q: Query) -> str:
         quant = 0.95 if q.quantile is None else q.quantile

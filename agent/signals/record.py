@@ -287,6 +287,19 @@ class SignalRecord:
         return self.direction is Direction.HIGHER_IS_WORSE
 
     @property
+    def bounded(self) -> bool:
+        """Judged on the 99 % Wilson bound of its event share with a minimum of events (an
+        error or hit ratio), by the sidecar and the generated rules alike."""
+        return self.judge in (Judge.BAD_RATIO, Judge.GOOD_RATIO)
+
+    @property
+    def judged_once_covered(self) -> bool:
+        """A rate where lower is worse reads low while its rate window holds less data than
+        its length (a deploy start), so both judges judge its levels only once it is covered
+        (no data at all is the no-data alert's business)."""
+        return self.unit is Unit.PER_SECOND and self.direction is Direction.LOWER_IS_WORSE
+
+    @property
     def docs_unit(self) -> str:
         return self.unit_text or self.unit.value.replace("_", " ")
 

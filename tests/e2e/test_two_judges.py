@@ -10,7 +10,9 @@ bad), recovery, then the sidecar restarts. Every half second each objective's ``
 (ok, pending warning, warning, pending critical, critical) is compared with what ``ALERTS`` says
 of its threshold alerts, and each burn-rate tier the sidecar shows firing with the tier's burn
 alert (a page held while a slower page fires, the slower page with a ``for`` of its own, a
-ticket). Two judges read their inputs at different moments (a scrape, a tick, a flush apart), so
+ticket). Through the deploy start (shorter than the rate window) a rate where lower is worse
+(throughput) stays ok in both, as its window is not yet covered. Two judges read their inputs
+at different moments (a scrape, a tick, a flush apart), so
 one may lag the other by at most one evaluation interval plus the objective's ``for`` plus that
 skew; a state one judge says and the other did not say within that time fails, naming the kind,
 the objective and the moment.
@@ -152,6 +154,8 @@ class Run:
     samples: list[Sample] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)        # objective -> kind (source)
     tiers: dict[str, list[str]] = field(default_factory=dict)  # objective -> tier names
+    #: objectives on a rate where lower is worse (judged once their rate window is covered)
+    filling: list[str] = field(default_factory=list)
 
 
 class Judges:
@@ -222,7 +226,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     out = Run(kinds={p.o.name: p.o.signal.value + (f" ({p.o.selector.scrape} preset)"
                                                    if p.o.selector.scrape else " (own)")
                      for p in plans(spec)},
-              tiers={p.o.name: [t.name for t in p.tiers] for p in plans(spec)})
+              tiers={p.o.name: [t.name for t in p.tiers] for p in plans(spec)},
+              filling=[p.o.name for p in plans(spec) if p.o.info.judged_once_covered])
 
     def ready() -> bool:
         return bool(urllib.request.urlopen(f"{j.sidecar}/readyz", timeout=2).status == 200)
@@ -340,6 +345,21 @@ def test_sidecar_and_rules_agree_through_a_scripted_scenario(run: Run, name: str
     if run.tiers[name]:      # and the incident paged in both
         assert any(s.side_tiers.get((name, "page")) for s in run.samples), name
         assert any(s.prom_tiers.get((name, "page")) for s in run.samples), name
+
+
+@pytest.mark.servers
+@pytest.mark.slow
+def test_no_lower_is_worse_rate_warns_at_deploy_start(run: Run) -> None:
+    """A rate where lower is worse (throughput) reads low while its rate window fills at a
+    deploy: neither judge says anything but ok for it through the deploy start (shorter than
+    the rate window), and both still saw its incident (the other test)."""
+    assert run.filling, "no objective on a rate where lower is worse is driven"
+    assert PHASES[0][0] == "deploy start" and PHASES[0][1] < RATE_WINDOW
+    said = [(run.kinds[n], n, f"{s.t:.1f}s", s.side[n], s.prom[n])
+            for s in run.samples if s.phase == "deploy start" for n in run.filling
+            if (s.side[n], s.prom[n]) != ("ok", "ok")]
+    assert not said, said
+    assert any(s.phase == "deploy start" for s in run.samples)
 
 
 @pytest.mark.servers

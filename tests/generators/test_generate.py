@@ -115,7 +115,9 @@ def test_a_wrong_rule_fails_its_generated_tests(tmp_path: Path) -> None:
     write(spec, tmp_path)
     folder = tmp_path / "prometheus" / "rules" / spec.service
     rules = folder / "fraud-errors.rules.yml"
-    rules.write_text(rules.read_text().replace("> 0.05\n", "> 0.5\n"))
+    text = rules.read_text()     # the critical level the ratio's Wilson bound is judged at
+    assert text.count("> 0.05)\n") == 1
+    rules.write_text(text.replace("> 0.05)\n", "> 0.5)\n"))
     res = run([promtool, "test", "rules", "fraud-errors.test.yml"], cwd=folder)
     assert res.returncode != 0 and "FraudErrorsCritical" in res.stdout + res.stderr
 

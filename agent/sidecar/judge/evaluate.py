@@ -21,7 +21,7 @@ from agent.spec.signals import SLIType
 from agent.units import Base, format_duration, format_span, format_value
 from detectors.baseline import BaselineLearner
 from detectors.drift import DriftThresholds, FeatureDrift
-from detectors.rates import RatioResult, ratio_status
+from detectors.rates import MIN_EVENTS, RatioResult, ratio_status
 from detectors.thresholds import Status, classify
 
 FINE_SLOT = 60.0           # coarsest slot for burn-rate windows
@@ -202,7 +202,7 @@ class Evaluator:
                 detail["judged_against"]["critical"]
         previous = Status(os_.status)
         rr: RatioResult | None = None
-        min_count = 20
+        min_count = MIN_EVENTS
         judge = Judge.VALUE if o.custom is not None else record(o.signal).judge
         if judge is Judge.VALUE:
             raw = classify(value, warning, critical, o.info.higher_is_worse, previous,
@@ -219,6 +219,9 @@ class Evaluator:
             raw = rr.status
             if total > 0 and raw is Status.NO_DATA and judge is not Judge.ROWS_RATIO:
                 raw = Status.OK       # traffic too thin to judge: not an incident
+        filling = self._filling(o, os_, value, now)
+        if filling is not None and raw.rank > Status.OK.rank:
+            raw = Status.OK           # a rate that reads low while its window fills
         # escalation waits for `for`; de-escalation is immediate (hysteresis already applied)
         current = previous
         if raw.rank > previous.rank and previous is not Status.NO_DATA:
@@ -267,9 +270,33 @@ class Evaluator:
                         judgement=_judgement(o, value, rr, min_count, warning, critical,
                                              verdict))
         result.pending = pending
+        if filling is not None:
+            result.judgement["reason"] = filling
         if o.has_target:
             self._budget(o, os_, value, detail, now, result)
         return result, transition
+
+    def _filling(self, o: Objective, os_: ObjectiveState, value: float | None, now: float
+                 ) -> str | None:
+        """Why a lower-is-worse rate is not judged yet: its rate window holds less data than
+        its length (a deploy start), as the rules judge it only once its series held a sample
+        one window ago; the clock starts at the first event counted (a series appears with its
+        first event) and stops with the value. None once covered (or where it does not
+        apply)."""
+        if not o.info.judged_once_covered or value is None:
+            os_.valued_since = None
+            return None
+        if os_.valued_since is None:
+            if value == 0:          # nothing counted yet: the rules' series does not exist
+                return "no events counted yet: a rate where lower is worse is judged once " \
+                       "its window is covered, ok until then"
+            os_.valued_since = now
+        held = now - os_.valued_since
+        if held >= self.window:
+            return None
+        return (f"value {format_value(value, o.info.unit)} over {format_span(held)} of data in "
+                f"the {format_duration(self.window)} rate window: a rate where lower is worse "
+                "is judged once its window is covered, ok until then")
 
     def _budget(self, o: Objective, os_: ObjectiveState, value: float | None,
                 detail: dict[str, Any], now: float, result: Result) -> None:

@@ -258,6 +258,9 @@ class ObjectiveState:
     bad_coarse: Slots | None = None        # and coarse, over the whole compliance window
     total_coarse: Slots | None = None
     first_seen: float | None = None        # first tick with budget events: window coverage
+    #: first tick of the present run of values (None while there is none): a lower-is-worse
+    #: rate is judged once its rate window is covered
+    valued_since: float | None = None
     incident_since: float | None = None    # turned critical, not yet ok again (recovery time)
     #: burn tiers: when each one's condition began (its ``for``), and those firing (held)
     tiers_since: dict[str, float] = field(default_factory=dict)
@@ -269,7 +272,8 @@ class ObjectiveState:
     def state(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in
                                ("status", "since", "pending", "pending_since", "value",
-                                "transitions", "cursor", "first_seen", "incident_since",
+                                "transitions", "cursor", "first_seen", "valued_since",
+                                "incident_since",
                                 "tiers_since", "tiers_firing")}
         out["baseline"] = self.baseline.state() if self.baseline else None
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
@@ -279,7 +283,7 @@ class ObjectiveState:
 
     def restore(self, s: dict[str, Any]) -> None:
         for k in ("status", "since", "pending", "pending_since", "value", "transitions",
-                  "first_seen", "incident_since"):
+                  "first_seen", "valued_since", "incident_since"):
             setattr(self, k, s.get(k))
         self.transitions = int(self.transitions or 0)
         self.cursor = dict(s.get("cursor") or {})
