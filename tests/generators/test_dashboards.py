@@ -365,7 +365,9 @@ def test_rules_and_dashboards_read_the_same_defaults() -> None:
         assert [lv.constant for lv in p.levels] == [lv.constant for lv in q.levels], p.o.name
         crit = next(lv.constant for lv in p.levels if lv.severity == "critical")
         assert crit is not None
-        assert exprs[f"{p.alert_base}Critical"].endswith(f" {crit:.10g}"), p.o.name
+        # the level closes the comparison (of the value, or of a ratio's Wilson bound)
+        assert re.search(rf" {re.escape(f'{crit:.10g}')}\)?(\n|$)",
+                         exprs[f"{p.alert_base}Critical"]), p.o.name
         sli = _json(detail_dashboard(p))["panels"][0]
         if p.o.signal in STATE_NAMES:
             _assert_states_as_judged(sli, p)
