@@ -175,8 +175,10 @@ def scenarios(c: Case) -> list[dict[str, Any]]:
         if detect - slack > c.every:
             checks.append(at(longest + detect - slack, firing(name), False, c.every))
     end = longest + max(share * c.window / burn for _, share, _, _ in WORKBOOK) + 2 * slack
-    # 0.9x: the budget outlasts the window; nothing may fire over 3 of the longest windows
-    span = 3 * longest
+    # 0.9x: the budget outlasts the window; nothing may fire. Once the longest window is full
+    # (and the history recording, capped at it, with it) every input an alert reads is
+    # constant, so a quarter of a window past it (and the rules' delays) shows every state
+    span = longest + max(longest / 4, 4 * slack)
     return [
         {"name": f"{c.id}: no errors, then a 15x burn pages within the Workbook's detection time",
          "interval": f"{c.scrape:g}s", "promql_expr_test": checks,
