@@ -244,10 +244,10 @@ class ObjectivePlan:
         (:func:`detectors.rates.ratio_status`): the bound of its 99 % Wilson interval on the
         side that matters passes the level, on at least
         :data:`detectors.quality.NULL_MIN_ROWS` rows. The alert's value stays the share."""
-        p, n, z = self.value_series, f"scalar({rows})", Z_99
-        side = "-" if self.o.info.higher_is_worse else "+"
-        bound = (f"(({p} + {z * z / 2:.10g} / {n}) {side} {z:.10g} * sqrt({p} * (1 - {p}) / {n} "
-                 f"+ {z * z / 4:.10g} / {n} ^ 2)) / (1 + {z * z:.10g} / {n})")
+        p, n = self.value_series, f"scalar({rows})"
+        # the same bound as the event ratios', over the batch's counts (share times rows)
+        bound = (wilson_bound(f"({p} * {n})", n, Z_99) if self.o.info.higher_is_worse
+                 else wilson_bound(f"((1 - {p}) * {n})", n, Z_99, good=True))
         return (f"{p} and ({bound} {self.comparator} {level}) "
                 f"and on() ({rows} >= {NULL_MIN_ROWS})")
 
