@@ -105,12 +105,7 @@ def fires_at(p: ObjectivePlan, tier: TierWindows, rs: list[float], t: int) -> bo
 def firing_at(p: ObjectivePlan, rs: list[float], t: int) -> list[TierWindows]:
     """The tiers firing at tick ``t``, each held while a slower tier of its severity fires its
     own condition (the rule reads its own alert one evaluation back)."""
-    firing: set[str] = set()
-    for k in range(1, t + 1):
-        own = {x.name for x in p.tiers if fires_at(p, x, rs, k)}
-        firing = {x.name for x in p.tiers if x.name in own or (
-            x.name in firing and any(s.name in own for s in slower_tiers(p, x)))}
-    return [x for x in p.tiers if x.name in firing]
+    return _firing_by_tick(p, rs, t)[t]
 
 
 def fires(p: ObjectivePlan, tier: TierWindows, r: float, t: int) -> bool:
@@ -386,7 +381,7 @@ def hold_tests(p: ObjectivePlan, possible: list[TierWindows]
 
 
 def _firing_by_tick(p: ObjectivePlan, rs: list[float], upto: int) -> list[list[TierWindows]]:
-    """:func:`firing_at` at every tick up to ``upto`` in one pass (index = tick)."""
+    """:func:`firing_at` at every tick up to ``upto``, in one pass (index = tick)."""
     out: list[list[TierWindows]] = [[]]
     firing: set[str] = set()
     for k in range(1, upto + 1):

@@ -75,11 +75,11 @@ def _fire_and_resolve(p: ObjectivePlan, levels: list[Level]) -> tuple[int, dict[
     """One value past every level in ``levels`` until each alert fires, then back inside until
     each resolves: (the tick they fire at, the test)."""
     rules = [threshold_alert(p, level) for level in levels]
+    # past every level, and inside every level
     bads = [_beyond(p, level_value(p, level), worse=True) for level in levels]
-    bad = max(bads) if p.o.info.higher_is_worse else min(bads)
-    good = min(_beyond(p, level_value(p, level), worse=False) for level in levels) \
-        if p.o.info.higher_is_worse else \
-        max(_beyond(p, level_value(p, level), worse=False) for level in levels)
+    goods = [_beyond(p, level_value(p, level), worse=False) for level in levels]
+    worst, best = (max, min) if p.o.info.higher_is_worse else (min, max)
+    bad, good = worst(bads), best(goods)
     rate_m = _ticks(p, p.spec.alerting.rate_window)
     warmup = rate_m + 2                     # ticks until the value reflects the input
     t_fire = warmup + _ticks(p, p.o.for_) + 3
