@@ -44,16 +44,12 @@ def returns_value(fn: Callable[..., Any]) -> bool:
     return False
 
 
-def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
-                after: Any, cold: tuple[bool, int], track: bool,
-                set_rid: Callable[[int], Any], timed: bool = True) -> Callable[..., Any]:
-    """A generator function's wrapper (see the module's docstring); ``set_rid`` sets the
-    call's request id in the context (where ``track``); ``timed``: items are timed (TTFT,
-    gaps). Untimed, with no cold part to hand the last item to, the stream is delegated
-    whole (:func:`_lean_gen`)."""
-    shards = series.shards
-    tls, local, drain = shards._tls, shards.local, shards.drain
-    pc, sdk_error = time.perf_counter, monitor.sdk_error
+def _ends(monitor: Monitor, series: Series, failed: Any, after: Any, cold: tuple[bool, int]
+          ) -> tuple[Any, Any, Any]:
+    """A stream's three ends, built once per decorated function and called once per stream
+    (never per item): ``ended`` (ran out: its latency, a drain when the buffer is full, the
+    cold part), ``closed`` (stopped early by its consumer: still a call), ``raised``."""
+    drain, pc, sdk_error = series.shards.drain, time.perf_counter, monitor.sdk_error
     cap = BUFFER_CAP - 1
     every, sampled = cold
 
@@ -69,18 +65,35 @@ def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed
 
     def closed(sh: Any, t0: float) -> None:
         try:
-            sh.lat.append(pc() - t0)          # stopped early by its consumer: still a call
+            sh.lat.append(pc() - t0)
         except Exception:
             sdk_error("stream")
-
-    if not timed and not every and not sampled:
-        return _lean_gen(fn, series, failed, closed, track, set_rid, sdk_error)
 
     def raised(sh: Any, t0: float, exc: BaseException) -> None:
         try:
             failed(sh, t0, exc)
         except Exception:
             sdk_error("stream")
+
+    return ended, closed, raised
+
+
+def gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, failed: Any,
+                after: Any, cold: tuple[bool, int], track: bool,
+                set_rid: Callable[[int], Any], timed: bool = True) -> Callable[..., Any]:
+    """A generator function's wrapper (see the module's docstring); ``set_rid`` sets the
+    call's request id in the context (where ``track``); ``timed``: items are timed (TTFT,
+    gaps). Untimed, with no cold part to hand the last item to, the stream is delegated
+    whole (:func:`_lean_gen`)."""
+    shards = series.shards
+    tls, local, drain = shards._tls, shards.local, shards.drain
+    pc, sdk_error = time.perf_counter, monitor.sdk_error
+    cap = BUFFER_CAP - 1
+    every, sampled = cold
+
+    ended, closed, raised = _ends(monitor, series, failed, after, cold)
+    if not timed and not every and not sampled:
+        return _lean_gen(fn, series, failed, closed, track, set_rid, sdk_error)
 
     def stepwise(gen: Any, sh: Any, n: int, t0: float, last: float, item: Any,
                  exc: BaseException | None, sent: Any, args: Any, kwargs: Any) -> Any:
@@ -209,27 +222,7 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
     cap = BUFFER_CAP - 1
     every, sampled = cold
 
-    def ended(sh: Any, n: int, t0: float, item: Any, args: Any, kwargs: Any) -> None:
-        try:
-            sh.lat.append(pc() - t0)
-            if len(sh.gaps) > cap or not n & cap:
-                drain(sh)
-            if every or (sampled and not n % sampled):
-                after(n, args, kwargs, item, sh)
-        except Exception:
-            sdk_error("stream")
-
-    def closed(sh: Any, t0: float) -> None:
-        try:
-            sh.lat.append(pc() - t0)
-        except Exception:
-            sdk_error("stream")
-
-    def raised(sh: Any, t0: float, exc: BaseException) -> None:
-        try:
-            failed(sh, t0, exc)
-        except Exception:
-            sdk_error("stream")
+    ended, closed, raised = _ends(monitor, series, failed, after, cold)
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
