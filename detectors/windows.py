@@ -2,12 +2,17 @@
 
 A window is a ring buffer: memory is ``capacity × 8`` bytes whatever the traffic. The reference is a
 file (handed in as an array), the first full window frozen, or a rolling earlier window.
+
+A window may also be read over a span of time (:class:`Marks`): the values that arrived in the
+last ``span`` seconds, still at most ``capacity`` (the newest). The times are the caller's (no
+clock here): it marks the window's running total at its own moments.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from bisect import bisect_right
 from operator import is_
 from typing import Any, Literal
 
@@ -73,6 +78,59 @@ class RingBuffer:
         return ring
 
 
+class Marks:
+    """When a window's running total stood where: ``(t, total)`` pairs, oldest first, so the
+    values that arrived after time ``t0`` are those past the total marked at or before ``t0``.
+
+    A value's time is the first mark that counts it (never earlier than it arrived), so a value
+    leaves a span at most one marking interval after it should. Bounded: a mark closer than
+    ``span / RESOLUTION`` to the previous one, or one that adds nothing, is not kept, and marks
+    older than the newest one at or before ``now - span`` are dropped."""
+
+    RESOLUTION = 512
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.totals: list[int] = []
+
+    def mark(self, now: float, total: int, span: float) -> None:
+        """Record ``total`` at ``now`` and forget what no span ending at ``now`` or later
+        reads."""
+        times, totals = self.times, self.totals
+        if not times or (total > totals[-1] and now - times[-1] >= span / self.RESOLUTION):
+            times.append(now)
+            totals.append(total)
+        drop = bisect_right(times, now - span) - 1     # keep the newest at or before the start
+        if drop > 0:
+            del times[:drop], totals[:drop]
+
+    def start(self, t0: float) -> int:
+        """The running total at time ``t0``: values counted past it arrived after ``t0``
+        (0 when no mark is that old: every value held may be newer)."""
+        i = bisect_right(self.times, t0) - 1
+        return self.totals[i] if i >= 0 else 0
+
+    def state(self) -> dict[str, Any]:
+        return {"times": list(self.times), "totals": list(self.totals)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> Marks:
+        out = cls()
+        if state:
+            times = [float(t) for t in state["times"]]
+            totals = [int(n) for n in state["totals"]]
+            if len(times) != len(totals) or times != sorted(times) or totals != sorted(totals):
+                raise ValueError("marks must be pairs, both in order")
+            out.times, out.totals = times, totals
+        return out
+
+
+def newest(held: int, total: int, start: int) -> int:
+    """How many of the ``held`` newest values (of ``total`` ever added) came past the running
+    total ``start``: the values of a span, at most those held."""
+    return max(0, min(held, total - start))
+
+
 class RingRows:
     """Rings of one capacity whose buffers are the rows of one array and which share one write
     position, so a block of equal-length rows (row ``i`` for ring ``i``) goes in with one
@@ -135,6 +193,20 @@ class FeatureWindow:
         self._pending = RingBuffer(self.reference_size)   # first window / rolling history
         self._rolling = RingBuffer(self.reference_size + self.window_size) \
             if self.kind == "rolling" else None
+        self.marks = Marks()
+
+    def mark(self, now: float, span: float) -> None:
+        """Note the window's running total at ``now`` (see :meth:`recent`)."""
+        self.marks.mark(now, self.window.total, span)
+
+    def recent(self, now: float, span: float | None) -> NDArray[np.float64]:
+        """The window's values of the last ``span`` seconds (None: all it holds), at most
+        ``window_size``, oldest first."""
+        values = self.window.values()
+        if span is None:
+            return values
+        k = newest(values.size, self.window.total, self.marks.start(now - span))
+        return values[values.size - k:]
 
     def set_reference(self, values: ArrayLike) -> None:
         """A reference from a file (or any array); replaces a learned one."""
@@ -178,6 +250,7 @@ class FeatureWindow:
             "reference": None if self._reference is None else self._reference.tolist(),
             "pending": self._pending.state(),
             "rolling": None if self._rolling is None else self._rolling.state(),
+            "marks": self.marks.state(),
         }
 
     @classmethod
@@ -189,6 +262,7 @@ class FeatureWindow:
         fw._pending = RingBuffer.from_state(state["pending"])
         if state.get("rolling") is not None:
             fw._rolling = RingBuffer.from_state(state["rolling"])
+        fw.marks = Marks.from_state(state.get("marks"))
         return fw
 
 

@@ -17,6 +17,11 @@ What the fleet rule computes, per feature:
 - categorical: PSI of the summed category counts against the average reference shares; the
   effect is the PSI; the new-category share is ``__new__`` over all counted values.
 
+Minimum data, as the sidecar's: a feature is judged only with at least ``drift.min_samples``
+values counted in the window (n) and in the reference (m); with fewer it records no effect, so
+no alert (the sidecar's "not enough data"). The sidecar's own window is the values it sampled
+over the same ``fleet_window`` (:mod:`agent.sidecar.judge.drift_signals`).
+
 Guard: the effect counts (the score is the effect, else 0: the per-replica score's meaning) when
 significant with the fleet's n and the reference's m. KS: ``D > ks_critical(n, m, a)``; PSI:
 ``PSI > chi2_{1-a}(K - 1) (1/n + 1/m)`` with K the category labels (the reference's,
@@ -92,7 +97,8 @@ def fleet_of(drift: Any, o: Any, labels: Mapping[str, str], rec: str) -> Fleet:
     return Fleet(labels, rec, format_duration(drift.fleet_window), drift.fleet_window,
                  drift.fleet_bins, o.alpha or drift.alpha, drift.correction,
                  o.drift_calibration(drift.calibration), min_ks, min_psi,
-                 drift.reference_size, None if warning is None else warning.value)
+                 drift.reference_size, None if warning is None else warning.value,
+                 drift.min_samples)
 
 
 def _matchers(f: Fleet, predictions: bool, model_only: bool = False, *more: str) -> str:
@@ -157,10 +163,11 @@ def numeric_rules(f: Fleet, predictions: bool) -> list[tuple[str, str]]:
     return [
         (WINDOW_BUCKET, f"sum by ({_G}, le) (increase({hist}_bucket{m}[{w}]))"),
         (WINDOW_COUNT, f"sum by ({_G}) (increase({hist}_count{m}[{w}]))"),
-        (WINDOW_CUM, f"{WINDOW_BUCKET}{r} / ignoring(le) group_left() ({WINDOW_COUNT}{r} > 0)"),
+        (WINDOW_CUM, f"{WINDOW_BUCKET}{r} / ignoring(le) group_left() "
+                     f"({WINDOW_COUNT}{r} >= {f.min_samples:d})"),
         (REFERENCE_CUM, f"avg by ({_G}, le) ({ref}_bucket{m} / ignoring(le) group_left() "
-                        f"({ref}_count{m} > 0))"),
-        (REFERENCE_COUNT, f"avg by ({_G}) ({ref}_count{m} > 0)"),
+                        f"({ref}_count{m} >= {f.min_samples:d}))"),
+        (REFERENCE_COUNT, f"avg by ({_G}) ({ref}_count{m} >= {f.min_samples:d})"),
         (KS, f"max by ({_G}) (abs({WINDOW_CUM}{r} - {REFERENCE_CUM}{r}))"),
         (WINDOW_BIN, bins_from_cumulative(WINDOW_CUM, r, les)),
         (REFERENCE_BIN, bins_from_cumulative(REFERENCE_CUM, r, les)),
@@ -171,7 +178,7 @@ def numeric_rules(f: Fleet, predictions: bool) -> list[tuple[str, str]]:
 def category_rules(f: Fleet, predictions: bool) -> list[tuple[str, str]]:
     m, r, w = _matchers(f, predictions), f.rec, f.window
     samples, ref = cat.DRIFT_CATEGORY_SAMPLES.name, cat.DRIFT_REFERENCE_CATEGORY.name
-    n = f"({CATEGORY_COUNT}{r} > 0)"
+    n = f"({CATEGORY_COUNT}{r} >= {f.min_samples:d})"
     return [
         (CATEGORY, f"sum by ({_G}, category) (increase({samples}{m}[{w}]))"),
         (CATEGORY_COUNT, f"sum by ({_G}) ({CATEGORY}{r})"),
@@ -243,7 +250,8 @@ def new_share_rules(q: Query) -> list[tuple[str, str]]:
     samples = cat.DRIFT_CATEGORY_SAMPLES.name
     new = _matchers(f, False, False, f'category="{NEW}"')
     return [(NEW_SHARE, f"sum by ({_G}) (increase({samples}{new}[{w}])) / "
-                        f"(sum by ({_G}) (increase({samples}{m}[{w}])) > 0)")]
+                        f"(sum by ({_G}) (increase({samples}{m}[{w}])) >= "
+                        f"{f.min_samples:d})")]
 
 
 def fleet_settle(q: Query) -> float | None:

@@ -145,6 +145,7 @@ class Fleet:
     min_psi: float
     reference_size: int                  # m of a categorical reference (its shares carry none)
     level: float | None = None           # the warning level (synthetic test inputs only)
+    min_samples: int = 1                 # drift.min_samples: fewer in the window is no verdict
 
 
 @dataclass(frozen=True)

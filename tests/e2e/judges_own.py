@@ -3,7 +3,9 @@ read through NVML (a fake ``pynvml`` module, :mod:`tests.e2e.fake_nvml`, first o
 ``PYTHONPATH``, driven by a JSON file), two dataset files the sidecar polls (``feed``: freshness,
 nulls, schema, rows and contract values; ``tx``: drift of a feature and of a prediction column
 and new categories against its reference file) and a model whose sampled rows set the drift
-detection time of an SDK drift objective (the SDK ships them; fewer rows, slower detection).
+detection time of an SDK drift objective (the SDK ships them; fewer rows, slower detection), and
+a second model whose sampled rows shift in the incident (SDK-fed drift: the sidecar's window of
+``drift.fleet_window`` against the rules' sum of counts over it).
 
 :data:`OBJECTIVES` are one objective per kind so driven; :class:`Sources` turns every one bad in
 the incident and good again after it. Levels sit far from both the healthy and the broken value.
@@ -24,17 +26,24 @@ import pandas as pd
 FAKE_NVML = Path(__file__).parent / "fake_nvml"
 NVML_ENV = "SLO_AGENT_TEST_FAKE_NVML"
 MODEL = "ranker"
+SHIFTED = "scorer"      # the SDK-fed model whose rows shift in the incident
 COUNTRIES = ["DE", "FR", "GB", "NL", "US"]
 #: rows of the tx reference and of each tx batch: enough for a KS test at the drift settings
 REFERENCE_ROWS, BATCH_ROWS = 600, 400
 FEED_ROWS, FEED_FEW = 400, 40
-#: the drift settings: small windows, so a few rows a second fill them
-DRIFT = {"reference_size": 100, "window_size": 100, "min_samples": 50, "alpha": 0.01,
-         "fleet_window": "15s"}
+#: the drift settings: small windows, so a few rows a second fill them; the scorer's rows a
+#: second times fleet_window stay under window_size (the sidecar's window is then every value of
+#: the fleet window, the values the rules count)
+DRIFT = {"reference_size": 100, "window_size": 300, "min_samples": 50, "alpha": 0.01,
+         "fleet_window": "8s"}
 #: the null shares of the incident's feed batches, and how long the first lasts (seconds)
 NULLS, NULLS_FIRST = (0.6, 0.35), 7.0
 #: sampled rows a second: healthy, and in the incident (detection slows past its levels)
 RATE, RATE_BAD = 40.0, 2.0
+#: the scorer's sampled rows a second (every phase), its shift in the incident (in standard
+#: deviations: every shifted value lies past the reference) and its first burst (the reference
+#: and a window's minimum, before the deploy starts)
+SCORER_RATE, SCORER_SHIFT, SCORER_FIRST = 20.0, 6.0, 160
 
 OBJECTIVES: list[dict[str, Any]] = [
     {"name": "gpu-util", "signal": "gpu_utilization", "warning": "80%", "critical": "95%"},
@@ -60,6 +69,8 @@ OBJECTIVES: list[dict[str, Any]] = [
     # drift is driven through the tx file above); only their rate falls in the incident
     {"name": "sdk-x-drift", "signal": "feature_drift", "selector": {"model": MODEL},
      "warning": "0.1", "critical": "0.5"},
+    {"name": "sdk-y-drift", "signal": "feature_drift", "selector": {"model": SHIFTED},
+     "warning": "0.2", "critical": "0.5"},
     {"name": "sdk-drift-detection", "signal": "drift_detection_time",
      "selector": {"objective": "sdk-x-drift"}, "warning": "8s", "critical": "16s"},
 ]
@@ -124,7 +135,11 @@ class Sources:
         def predict(x: float) -> float:
             return x
 
-        self.predict = predict
+        @mon.inference(model=SHIFTED, version="v1", features=lambda y: {"y": y})
+        def score(y: float) -> float:
+            return y
+
+        self.predict, self.score = predict, score
         self.set_broken(False)
 
     def env(self) -> dict[str, str]:
@@ -166,9 +181,13 @@ class Sources:
         """A new feed batch every half second; sampled rows at the phase's rate."""
         rng = np.random.default_rng(3)
         last = 0.0
+        for _ in range(SCORER_FIRST):
+            self.score(float(rng.normal()))
         while not self.stop.is_set():
             for _ in range(rng.poisson((RATE_BAD if self.broken else RATE) / 10)):
                 self.predict(float(rng.normal()))
+            for _ in range(rng.poisson(SCORER_RATE / 10)):
+                self.score(float(rng.normal(SCORER_SHIFT if self.broken else 0.0)))
             if time.time() - last >= 0.5:
                 self._feed()
                 last = time.time()

@@ -56,7 +56,7 @@ PHASES = (("deploy start", 5.0), ("incident", 16.0), ("recovery", 8.0), ("restar
 def spec_data(port: int, state: Path, tmp: Path) -> dict[str, Any]:
     return {
         "service": SERVICE,
-        "models": [{"name": judges_own.MODEL, "version": "v1"}],
+        "models": [{"name": m, "version": "v1"} for m in (judges_own.MODEL, judges_own.SHIFTED)],
         "sidecar": {"listen": f"127.0.0.1:{port}", "state_dir": str(state),
                     "interval": f"{TICK:g}s"},
         "sdk": {"sample_rate": 1.0, "flush_interval": f"{FLUSH:g}s"},

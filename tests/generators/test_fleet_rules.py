@@ -32,14 +32,15 @@ SERVICE, MODEL, VERSION, ALPHA, REF_SIZE = "fleet", "m", "v1", 0.01, 5000
 CAL = 0.999
 
 
-def _spec(b: int, calibrated: bool) -> Any:
+def _spec(b: int, calibrated: bool, min_samples: int = 200) -> Any:
     o: dict[str, Any] = {"name": "d", "signal": "feature_drift", "selector": {"model": MODEL},
                          "critical": "0.3", "for": "0s"}
     if not calibrated:
         o["warning"] = "0.1"
     return parse_spec({"service": SERVICE, "models": [{"name": MODEL, "version": VERSION}],
                        "drift": {"fleet_bins": b, "fleet_window": "2m", "alpha": ALPHA,
-                                 "calibration": CAL, "reference_size": REF_SIZE},
+                                 "calibration": CAL, "reference_size": REF_SIZE,
+                                 "min_samples": min_samples},
                        "objectives": [o]})
 
 
@@ -80,8 +81,15 @@ def _fleet(draw: st.DrawFn) -> dict[str, Any]:
         cr = [draw(st.lists(st.integers(1, 50), min_size=k, max_size=k))
               for _ in range(replicas)]
         cats = {"window": cw, "reference": [[x / sum(r) for x in r] + [0.0] for r in cr]}
+    # drift.min_samples (fewer: no verdict, the sidecar's) at a window's or a replica's
+    # reference count or one past it (the boundary), or anywhere
+    counts_seen = [sum(map(sum, f)) for f in win] + [sum(r) for f in ref for r in f]
+    if cats:
+        counts_seen.append(sum(map(sum, cats["window"])))
+    edge = draw(st.sampled_from(counts_seen)) + draw(st.integers(0, 1))
+    least = draw(st.one_of(st.just(edge), st.integers(5, 900)))
     return {"bins": b, "replicas": replicas, "window": win, "reference": ref,
-            "categories": cats, "calibrated": draw(st.booleans())}
+            "categories": cats, "calibrated": draw(st.booleans()), "min_samples": max(5, least)}
 
 
 def _inputs(case: dict[str, Any]) -> list[dict[str, str]]:
@@ -115,28 +123,40 @@ def _inputs(case: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def _expected(case: dict[str, Any]) -> list[tuple[str, dict[str, str], float]]:
-    """(recorded series, labels, value) from detectors.bins on the summed counts."""
+def _expected(case: dict[str, Any]) -> list[tuple[str, dict[str, str], float | None]]:
+    """(recorded series, labels, value) from detectors.bins on the summed counts; a window
+    with fewer than min_samples values (n) has no effect and no score, and a replica's
+    reference with fewer is left out of the reference (none left: no reference)."""
     base = {cat.SERVICE_LABEL: SERVICE, "model": MODEL, "version": VERSION,
             "objective": "d", "signal": "feature_drift"}
     features = len(case["window"]) + (1 if case["categories"] else 0)
     a = ALPHA / features
-    out: list[tuple[str, dict[str, str], float]] = [(fleet.FEATURES, base, float(features))]
+    least = case["min_samples"]
+    out: list[tuple[str, dict[str, str], float | None]] = [
+        (fleet.FEATURES, base, float(features))]
     scores = []
     for j, (win, refs) in enumerate(zip(case["window"], case["reference"], strict=True)):
         lab = {**base, "feature": f"x{j}"}
         w_cum = np.cumsum(np.sum(win, axis=0))
+        n = float(w_cum[-1])
+        out.append((fleet.WINDOW_COUNT, lab, n))
+        refs = [r for r in refs if sum(r) >= least]
+        if not refs:
+            continue
         r_cum = np.mean([np.cumsum(r) / sum(r) for r in refs], axis=0)
-        n, m = float(w_cum[-1]), float(np.mean([sum(r) for r in refs]))
-        ks = bins.ks_from_cumulative(w_cum, r_cum)
+        m = float(np.mean([sum(r) for r in refs]))
         crit = bins.ks_critical(n, m, a)
-        score = ks if ks > crit else 0.0
-        scores.append(score)
-        out += [(fleet.WINDOW_COUNT, lab, n), (fleet.REFERENCE_COUNT, lab, m),
-                (fleet.KS, lab, ks), (fleet.PSI, lab, bins.psi_from_cumulative(w_cum, r_cum)),
-                (fleet.CRITICAL, lab, crit)]
-        if abs(ks - crit) > 1e-9:
-            out.append((fleet.SCORE, lab, score))
+        out += [(fleet.REFERENCE_COUNT, lab, m), (fleet.CRITICAL, lab, crit)]
+        if n >= least:
+            ks = bins.ks_from_cumulative(w_cum, r_cum)
+            score = ks if ks > crit else 0.0
+            scores.append(score)
+            out += [(fleet.KS, lab, ks),
+                    (fleet.PSI, lab, bins.psi_from_cumulative(w_cum, r_cum))]
+            if abs(ks - crit) > 1e-9:
+                out.append((fleet.SCORE, lab, score))
+        else:
+            out.append((fleet.SCORE, lab, None))
         if case["calibrated"]:
             level = min(max(bins.ks_critical(n, m, 1 - CAL), 0.025), 1.0)
             out.append((fleet.THRESHOLD, lab, level))
@@ -146,29 +166,37 @@ def _expected(case: dict[str, Any]) -> list[tuple[str, dict[str, str], float]]:
         w = np.sum(c["window"], axis=0).astype(float)
         r = np.mean(c["reference"], axis=0)
         n, k = float(w.sum()), len(r)
-        psi = psi_from_counts(r, w)
         crit = (1 / n + 1 / REF_SIZE) * _wh(k - 1, _z_upper(a))
         # the rules' normal quantile is Abramowitz–Stegun's: within 1 % of psi_critical's
         assert crit == pytest.approx(bins.psi_critical(n, REF_SIZE, k, a), rel=0.01)
-        score = psi if psi > crit else 0.0
-        scores.append(score)
-        out += [(fleet.CATEGORY_COUNT, lab, n), (fleet.CATEGORY_PSI, lab, psi),
-                (fleet.CRITICAL, lab, crit)]
-        if abs(psi - crit) > 1e-9:
-            out.append((fleet.SCORE, lab, score))
+        out += [(fleet.CATEGORY_COUNT, lab, n), (fleet.CRITICAL, lab, crit)]
+        if n >= least:
+            psi = psi_from_counts(r, w)
+            score = psi if psi > crit else 0.0
+            scores.append(score)
+            out.append((fleet.CATEGORY_PSI, lab, psi))
+            if abs(psi - crit) > 1e-9:
+                out.append((fleet.SCORE, lab, score))
+        else:
+            out.append((fleet.SCORE, lab, None))
         if case["calibrated"]:
             out.append((fleet.THRESHOLD, lab,
                         max(bins.psi_critical(n, REF_SIZE, k, 1 - CAL), 0.01)))
         new = c["window"]
-        out.append((fleet.CATEGORY_WINDOW, {**lab, "category": fleet.NEW},
-                    float(sum(x[-1] for x in new)) / n))
+        if n >= least:
+            out.append((fleet.CATEGORY_WINDOW, {**lab, "category": fleet.NEW},
+                        float(sum(x[-1] for x in new)) / n))
     out.append((cat.RULE_VALUE, {k: v for k, v in base.items()
-                                 if k in ("service", "objective", "signal")}, max(scores)))
+                                 if k in ("service", "objective", "signal")},
+                max(scores) if scores else None))
     return out
 
 
-def _check(name: str, labels: dict[str, str], value: float) -> dict[str, Any]:
-    """1 where the recorded series is within float tolerance of the expected value."""
+def _check(name: str, labels: dict[str, str], value: float | None) -> dict[str, Any]:
+    """1 where the recorded series is within float tolerance of the expected value; no
+    series at all where the value is None."""
+    if value is None:
+        return {"expr": name + cat.label_matchers(labels), "eval_time": "1m", "exp_samples": []}
     tol = 1e-9 * max(1.0, abs(value))
     sel = cat.label_matchers(labels)
     return {"expr": f"abs({name}{sel} - {value!r}) <= bool {tol!r}", "eval_time": "1m",
@@ -184,7 +212,7 @@ def test_fleet_rules_equal_detectors_on_summed_counts(cases: list[dict[str, Any]
     tmp = tmp_path_factory.mktemp("fleet")
     files = []
     for i, case in enumerate(cases):
-        p = plans(_spec(case["bins"], case["calibrated"]))[0]
+        p = plans(_spec(case["bins"], case["calibrated"], case["min_samples"]))[0]
         rules = tmp / f"r{i}.rules.yml"
         rules.write_text(yaml.safe_dump({"groups": [objective_group(p, alerts=False)]}))
         test = tmp / f"r{i}.test.yml"

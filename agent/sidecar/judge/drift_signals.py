@@ -7,6 +7,10 @@ that needs the bridge or the bootstrap is judged on the distribution-free quanti
 saying so) while a single background thread calibrates it for the next tick. Results of one
 tick are kept per model (and per calibration quantile an objective asks for); calibrations are
 kept across ticks, one per reference and window size (bounded).
+
+A window is judged on the values sampled in the last ``drift.fleet_window`` (at most
+``drift.window_size``, the newest), with at least ``drift.min_samples`` of them: the values the
+fleet rules count over the same window, with the same minimum (:mod:`agent.signals.fleet`).
 """
 
 from __future__ import annotations
@@ -57,11 +61,14 @@ class ModelDrift:
         self._inflight: dict[tuple[Any, ...], Future[None]] = {}
         self._lock = threading.Lock()
         self.pending: list[str] = []     # columns of the last run judged before calibration
+        self.now: float | None = None    # the tick's time: windows span fleet_window up to it
 
-    def reset(self) -> None:
-        """A new tick: windows moved (calibrations stay)."""
+    def reset(self, now: float | None = None) -> None:
+        """A new tick at ``now`` (None: each window whole): windows moved (calibrations
+        stay)."""
         self.cache.clear()
         self._other.clear()
+        self.now = now
 
     def results(self, key: tuple[str, str], ms: ModelState,
                 quantile: float | None) -> list[FeatureDrift]:
@@ -112,19 +119,24 @@ class ModelDrift:
         background calibration."""
         d = self.spec.drift
         det = self.detector(ms, model=model)
+        now, span = (0.0, None) if self.now is None else (self.now, d.fleet_window)
         numeric: dict[str, Any] = {}
-        for name, fw in ms.numeric.items():     # a flag's window too (tested as categories)
-            if (name in det.numeric or name in det.categorical) and fw.reference is not None \
-                    and len(fw.window) >= d.min_samples:
-                numeric[name] = sorted_window(fw.window.values())
+        named = [(n, fw) for n, fw in ms.numeric.items()    # a flag's too (as categories)
+                 if n in det.numeric or n in det.categorical]
+        if ms.predictions is not None:
+            named.append((PREDICTION, ms.predictions))
+        for name, fw in named:
+            ref = fw.reference
+            if ref is not None and ref.size >= d.min_samples:
+                values = fw.recent(now, span)
+                if values.size >= d.min_samples:
+                    numeric[name] = sorted_window(values)
         categorical: dict[str, Any] = {}
         for name, cw in ms.categorical.items():
-            if name in det.categorical and cw.reference_n >= d.min_samples \
-                    and len(cw.window) >= d.min_samples:
-                categorical[name] = list(cw.window)
-        if ms.predictions is not None and ms.predictions.reference is not None \
-                and len(ms.predictions.window) >= d.min_samples:
-            numeric[PREDICTION] = sorted_window(ms.predictions.window.values())
+            if name in det.categorical and cw.reference_n >= d.min_samples:
+                texts = cw.recent(now, span)
+                if len(texts) >= d.min_samples:
+                    categorical[name] = texts
         q = d.calibration if quantile == "spec" else quantile
         thresholds = DriftThresholds(
             alpha=d.alpha, correction=d.correction, min_samples=d.min_samples,
@@ -203,6 +215,7 @@ class ModelDrift:
             detail["judged_against"] = judged
             return value, detail
         if not scores:
-            detail["reason"] = ("no feature window has drift.min_samples values and a reference "
-                                "yet" if models else "no samples from this model yet")
+            detail["reason"] = ("no feature window has drift.min_samples values in the last "
+                                "drift.fleet_window and a reference yet" if models
+                                else "no samples from this model yet")
         return (max(scores) if scores else None), detail

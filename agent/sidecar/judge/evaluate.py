@@ -157,7 +157,9 @@ class Evaluator:
     # -- one tick ---------------------------------------------------------------------------------
     def tick(self, now: float | None = None) -> tuple[list[Result], list[Transition]]:
         now = time.time() if now is None else now
-        self.model_drift.reset()
+        for ms in self.state.models.values():     # the drift windows span fleet_window to now
+            ms.mark_windows(now, self.spec.drift.fleet_window)
+        self.model_drift.reset(now)
         results, transitions = [], []
         for o in self.spec.objectives:
             try:

@@ -24,7 +24,7 @@ from agent.sidecar.state.persistence import pairs, put, restore_part
 from agent.sidecar.state.service_state import ServiceSignals
 from detectors.baseline import BaselineLearner
 from detectors.sketch import QuantileSketch, WindowedSketch
-from detectors.windows import FeatureWindow
+from detectors.windows import FeatureWindow, Marks, newest
 
 STATE_VERSION = 1
 DAY = 86400.0
@@ -39,6 +39,8 @@ class CategoricalWindow:
         self.reference: Counter[str] = Counter()
         self.reference_size = reference_size
         self.reference_n = 0
+        self.total = 0           # values ever taken into the window (its marks count them)
+        self.marks = Marks()
 
     def add(self, values: Iterable[Any]) -> list[str]:
         """Returns the values the window took (those past the reference)."""
@@ -53,7 +55,18 @@ class CategoricalWindow:
             else:
                 taken.append(text)
         self.window.extend(taken)
+        self.total += len(taken)
         return taken
+
+    def mark(self, now: float, span: float) -> None:
+        self.marks.mark(now, self.total, span)
+
+    def recent(self, now: float, span: float | None) -> list[str]:
+        """The values of the last ``span`` seconds (None: all held), oldest first."""
+        held = list(self.window)
+        k = len(held) if span is None else newest(len(held), self.total,
+                                                  self.marks.start(now - span))
+        return held[len(held) - k:]
 
     @property
     def complete(self) -> bool:
@@ -62,7 +75,8 @@ class CategoricalWindow:
     def state(self) -> dict[str, Any]:
         return {"window": list(self.window), "maxlen": self.window.maxlen,
                 "reference": dict(self.reference), "reference_size": self.reference_size,
-                "reference_n": self.reference_n}
+                "reference_n": self.reference_n, "total": self.total,
+                "marks": self.marks.state()}
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> CategoricalWindow:
@@ -70,6 +84,8 @@ class CategoricalWindow:
         out.window.extend(s["window"])
         out.reference = Counter(s["reference"])
         out.reference_n = int(s["reference_n"])
+        out.total = int(s.get("total", len(out.window)))
+        out.marks = Marks.from_state(s.get("marks"))
         return out
 
 
@@ -145,6 +161,13 @@ class ModelState:
         if self.predictions is None:
             self.predictions = FeatureWindow(self.window_size, self.reference_size)
         self.fleet.add_numeric(None, self.predictions, values)
+
+    def mark_windows(self, now: float, span: float) -> None:
+        """Note every drift window's running total at ``now``: the judge reads the values of
+        the last ``span`` seconds (``drift.fleet_window``), as the fleet rules do."""
+        for w in (*self.numeric.values(), *self.categorical.values(), self.predictions):
+            if w is not None:
+                w.mark(now, span)
 
     def state(self) -> dict[str, Any]:
         return {
