@@ -10,9 +10,9 @@ clock here): it marks the window's running total at its own moments.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from bisect import bisect_right
 from operator import is_
 from typing import Any, Literal
 

@@ -71,10 +71,9 @@ def test_marks_stay_bounded_whatever_the_marking_rate(mean: float, n: int, seed:
     """Marks closer than span / RESOLUTION are not kept and marks a span old are dropped: at
     most RESOLUTION + 2 of them, however often a tick marks (``n`` ticks ``mean`` seconds
     apart on average)."""
-    m, now, total = Marks(), 0.0, 0
-    for g in np.random.default_rng(seed).exponential(mean, n):
+    m, now = Marks(), 0.0
+    for total, g in enumerate(np.random.default_rng(seed).exponential(mean, n), 1):
         now += g
-        total += 1
         m.mark(now, total, SPAN)
         assert len(m.times) <= Marks.RESOLUTION + 2
         assert m.times == sorted(m.times) and m.totals == sorted(m.totals)
