@@ -93,8 +93,15 @@ class Drift(StrictModel):
 
     reference: Literal["first_window", "rolling", "file"] = "first_window"
     reference_size: int = Field(default=5000, ge=10)
-    window_size: int = Field(default=2000, ge=10)
-    min_samples: int = Field(default=200, ge=5)
+    window_size: int = Field(default=2000, ge=10, description="at most this many values per "
+                             "SDK-fed feature window (memory): a sidecar judges the values "
+                             "sampled over the last fleet_window, the newest window_size of "
+                             "them when more came (the cap then binds: set it at least sampled "
+                             "rows/s x fleet_window for the sidecar to judge what the rules "
+                             "count)")
+    min_samples: int = Field(default=200, ge=5, description="values a window (over "
+                             "fleet_window) and its reference need before drift is judged, by "
+                             "the sidecar and the fleet rules alike; fewer: no verdict")
     alpha: float = Field(default=0.01, gt=0, lt=1)
     correction: Literal["bh", "bonferroni", "none"] = "bh"
     calibration: Annotated[float | None, WithJsonSchema({
@@ -119,9 +126,11 @@ class Drift(StrictModel):
     fleet_categories: int = Field(default=20, ge=1, le=200, description="reference categories "
                                   "counted by name or rank per categorical feature; the rest "
                                   "count as __other__")
-    fleet_window: Duration = Field(default=3600.0, description="window over which the "
-                                   "fleet drift rules sum the replicas' counts (increase); at "
-                                   "least 1s, best several scrape intervals")
+    fleet_window: Duration = Field(default=3600.0, description="window of SDK-fed drift: "
+                                   "the fleet drift rules sum the replicas' counts over it "
+                                   "(increase) and each sidecar judges the values it sampled "
+                                   "in it (at most window_size); at least 1s, best several "
+                                   "scrape intervals")
 
     _quantiles: tuple[float, ...] = PrivateAttr(default=())
 
