@@ -10,6 +10,7 @@ clock here): it marks the window's running total at its own moments.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,6 +122,8 @@ class Marks:
             totals = [int(n) for n in state["totals"]]
             if len(times) != len(totals) or times != sorted(times) or totals != sorted(totals):
                 raise ValueError("marks must be pairs, both in order")
+            if not all(map(math.isfinite, times)) or (totals and totals[0] < 0):
+                raise ValueError("marks must be finite times and counts of at least 0")
             out.times, out.totals = times, totals
         return out
 

@@ -5,6 +5,7 @@ them over the same window; the times survive a snapshot and a restart."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,42 @@ def test_marks_stay_bounded_whatever_the_marking_rate(mean: float, n: int, seed:
         m.mark(now, total, SPAN)
         assert len(m.times) <= Marks.RESOLUTION + 2
         assert m.times == sorted(m.times) and m.totals == sorted(m.totals)
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.text(max_size=4)
+    | st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3), max_leaves=12)
+
+@st.composite
+def _pairs(draw: st.DrawFn) -> dict[str, Any]:
+    """Marks as a snapshot holds them: pairs, often in order, sometimes with one odd value."""
+    pairs = draw(st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True),
+                                    st.integers(-3, 10**6)), max_size=6))
+    times, totals = [t for t, _ in pairs], [n for _, n in pairs]
+    if draw(st.booleans()):
+        times, totals = sorted(times), sorted(totals)
+    return {"times": times, "totals": totals[: len(totals) - draw(st.integers(0, 1))]}
+
+
+marks_like = st.one_of(json_like, _pairs())
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=marks_like)
+def test_marks_from_any_snapshot_are_usable_or_refused(raw: Any) -> None:
+    """A snapshot's marks (the input boundary of a restart) are either refused with an error
+    the restore names (the window is then dropped, as any unreadable part) or usable: finite
+    times in order, counts from 0 in order."""
+    try:
+        m = Marks.from_state(raw)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return
+    assert len(m.times) == len(m.totals)
+    assert all(math.isfinite(t) for t in m.times) and m.times == sorted(m.times)
+    assert m.totals == sorted(m.totals) and all(n >= 0 for n in m.totals)
+    assert m.start(0.0) >= 0
 
 
 def test_marks_from_a_snapshot_are_checked() -> None:
