@@ -1,8 +1,10 @@
 """One verdict, two judges (issue 34), for the kinds the sidecar computes from its own sources: the
 GPU read through NVML, the dataset files it polls (freshness, nulls, schema, rows, contract values),
-drift of a file against its reference (a feature, a prediction column, new categories) and the
-detection time of an SDK drift objective. A real ``slo-agent run`` and a real Prometheus running
-the generated rules watch them side by side through the scenario of
+drift of a file against its reference (a feature, a prediction column, new categories), SDK-fed
+drift (sampled rows shifted in the incident: the sidecar's window over ``drift.fleet_window``
+against the rules' counts over it) and the detection time of an SDK drift objective. A real
+``slo-agent run`` and a real Prometheus running the generated rules watch them side by side
+through the scenario of
 :mod:`tests.e2e.test_two_judges` (deploy start, incident, recovery, restart), compared the same way
 (its :class:`Judges` and :func:`disagreements`): a state one judge says that the other did not say
 within one evaluation interval plus ``for`` plus the skew fails, naming the kind, the objective and
