@@ -202,6 +202,10 @@ class FeatureWindow:
         """Note the window's running total at ``now`` (see :meth:`recent`)."""
         self.marks.mark(now, self.window.total, span)
 
+    def arrived(self, now: float, span: float) -> int:
+        """Values the window took in the last ``span`` seconds, held or pushed out since."""
+        return max(0, self.window.total - self.marks.start(now - span))
+
     def recent(self, now: float, span: float | None) -> NDArray[np.float64]:
         """The window's values of the last ``span`` seconds (None: all it holds), at most
         ``window_size``, oldest first."""

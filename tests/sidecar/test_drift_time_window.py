@@ -204,3 +204,18 @@ def test_a_restart_keeps_the_windows_times() -> None:
     assert _status(restored, 31.0)[0] == "critical"
     status, detail = _status(restored, 61.0)
     assert status == "ok", detail
+
+
+def test_status_says_when_window_size_binds_before_the_fleet_window() -> None:
+    """More values sampled in the fleet window than window_size: the newest are judged, a
+    shorter span than the rules count, and /status says so and how to fix it; fewer: not."""
+    spec = _spec()
+    state = AgentState(slot=1.0, window_size=WINDOW, reference_size=REFERENCE)
+    rng = np.random.default_rng(7)
+    ev = Evaluator(spec, state)
+    _send(state, spec, rng.normal(0, 1, REFERENCE), 0.0)
+    _send(state, spec, rng.normal(0, 1, WINDOW), 1.0)
+    assert "window_capped" not in _status(ev, 1.5)[1]
+    _send(state, spec, rng.normal(0, 1, 1), 2.0)
+    capped = _status(ev, 2.5)[1]["window_capped"]
+    assert capped["columns"] == ["x"] and "drift.window_size" in capped["reason"]

@@ -62,12 +62,15 @@ class ModelDrift:
         self._lock = threading.Lock()
         self.pending: list[str] = []     # columns of the last run judged before calibration
         self.now: float | None = None    # the tick's time: windows span fleet_window up to it
+        #: per model state (id): columns that took more than window_size values in the span
+        self.capped: dict[int, list[str]] = {}
 
     def reset(self, now: float | None = None) -> None:
         """A new tick at ``now`` (None: each window whole): windows moved (calibrations
         stay)."""
         self.cache.clear()
         self._other.clear()
+        self.capped.clear()
         self.now = now
 
     def results(self, key: tuple[str, str], ms: ModelState,
@@ -125,18 +128,24 @@ class ModelDrift:
                  if n in det.numeric or n in det.categorical]
         if ms.predictions is not None:
             named.append((PREDICTION, ms.predictions))
+        capped: list[str] = []
         for name, fw in named:
             ref = fw.reference
             if ref is not None and ref.size >= d.min_samples:
                 values = fw.recent(now, span)
                 if values.size >= d.min_samples:
                     numeric[name] = sorted_window(values)
+                if span is not None and fw.arrived(now, span) > values.size:
+                    capped.append(name)
         categorical: dict[str, Any] = {}
         for name, cw in ms.categorical.items():
             if name in det.categorical and cw.reference_n >= d.min_samples:
                 texts = cw.recent(now, span)
                 if len(texts) >= d.min_samples:
                     categorical[name] = texts
+                if span is not None and cw.arrived(now, span) > len(texts):
+                    capped.append(name)
+        self.capped[id(ms)] = capped
         q = d.calibration if quantile == "spec" else quantile
         thresholds = DriftThresholds(
             alpha=d.alpha, correction=d.correction, min_samples=d.min_samples,
@@ -203,6 +212,14 @@ class ModelDrift:
                    for sk in self.detector(ms, model=key[0]).skipped]
         if skipped:
             detail["skipped"] = skipped
+        capped = sorted({c for ms in models for c in self.capped.get(id(ms), ())})
+        if capped:
+            detail["window_capped"] = {
+                "columns": capped[:20], "more": max(0, len(capped) - 20),
+                "reason": "more than drift.window_size values were sampled in the last "
+                          "drift.fleet_window: the newest window_size are judged, a shorter "
+                          "span than the fleet rules count; raise drift.window_size to at "
+                          "least the sampled rows a second times fleet_window"}
         if columns:
             rows = [{"column": r.feature, "test": r.test, "statistic": r.statistic,
                      "p_adjusted": r.p_adjusted, "effect": r.effect,

@@ -61,6 +61,9 @@ class CategoricalWindow:
     def mark(self, now: float, span: float) -> None:
         self.marks.mark(now, self.total, span)
 
+    def arrived(self, now: float, span: float) -> int:
+        return max(0, self.total - self.marks.start(now - span))
+
     def recent(self, now: float, span: float | None) -> list[str]:
         """The values of the last ``span`` seconds (None: all held), oldest first."""
         held = list(self.window)
