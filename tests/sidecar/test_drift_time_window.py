@@ -219,3 +219,35 @@ def test_status_says_when_window_size_binds_before_the_fleet_window() -> None:
     _send(state, spec, rng.normal(0, 1, 1), 2.0)
     capped = _status(ev, 2.5)[1]["window_capped"]
     assert capped["columns"] == ["x"] and "drift.window_size" in capped["reason"]
+
+
+def test_the_status_page_shows_a_capped_window_as_a_note_not_a_column(tmp_path: Any) -> None:
+    """A real engine: /status carries window_capped, and the objective's page says it in a
+    line of its own (never as a feature row)."""
+    import json
+
+    from agent.sidecar.engine import Engine
+    from agent.sidecar.http import _page
+    from agent.spec import parse_spec
+    from tests.sidecar.test_bounded_state import Clock
+
+    spec = parse_spec({
+        "service": "p", "models": [{"name": "m"}], "sources": {"gpu": {"mode": "off"}},
+        "drift": {"reference_size": 50, "window_size": 60, "min_samples": 20,
+                  "fleet_window": "60s"},
+        "objectives": [{"name": "d", "signal": "feature_drift", "selector": {"model": "m"},
+                        "warning": "0.2", "critical": "0.4", "for": "0s"}]})
+    clock = Clock()
+    eng = Engine(spec, state_dir=tmp_path / "state", clock=clock)
+    eng.ready.set()
+    rows = [{"x": float(v)} for v in np.random.default_rng(8).normal(0, 1, 200)]
+    assert eng.submit(ingest.parse(json.dumps({"service": "p", "items": [
+        {"type": "samples", "model": "m", "features": rows}]}).encode()))
+    eng._drain()
+    eng.tick(clock.t)
+    o = next(x for x in eng.status_doc["objectives"] if x["name"] == "d")
+    assert o["features"]["window_capped"]["columns"] == ["x"], o
+    page = _page.detail(spec, eng.status_doc, "d", {}, eng.interval)
+    assert page is not None
+    assert "Window shorter than drift.fleet_window: x" in page
+    assert "<th scope=\"row\">window_capped</th>" not in page
