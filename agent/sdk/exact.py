@@ -81,6 +81,65 @@ _STREAM = """\
             raise
 """
 
+_ASTREAM = """\
+        _slo_agen = CALL
+        _slo_handoff = None
+        try:
+            async for _slo_item in _slo_agen:
+                try:
+                    _slo_sent = yield _slo_item
+                except GeneratorExit:
+                    await _slo_agen.aclose()
+                    raise
+                except BaseException as _slo_thrown:
+                    _slo_handoff = (_slo_thrown, None)
+                    break
+                if _slo_sent is not None:
+                    _slo_handoff = (None, _slo_sent)
+                    break
+        except GeneratorExit:
+            _slo_closed(_slo_sh, _slo_t0)
+            raise
+        except BaseException as _slo_exc:
+            _slo_raised(_slo_sh, _slo_t0, _slo_exc)
+            raise
+        if _slo_handoff is None:
+            try:
+                _slo_sh.lat.append(_slo_pc() - _slo_t0)
+                if not _slo_n & CAP:
+                    _slo_drain(_slo_sh)
+            except Exception:
+                _slo_sdk_error("stream")
+            return
+        _slo_thrown, _slo_sent = _slo_handoff       # a value sent or thrown in: step by step
+        try:
+            _slo_item = await (_slo_agen.athrow(_slo_thrown) if _slo_thrown is not None else
+                               _slo_agen.asend(_slo_sent))
+            while True:
+                try:
+                    _slo_sent = yield _slo_item
+                except GeneratorExit:
+                    await _slo_agen.aclose()
+                    raise
+                except BaseException as _slo_in:
+                    _slo_item = await _slo_agen.athrow(_slo_in)
+                else:
+                    _slo_item = await _slo_agen.asend(_slo_sent)
+        except StopAsyncIteration:
+            _slo_ended(_slo_sh, _slo_n, _slo_t0, _slo_item, (), {})
+        except GeneratorExit:
+            _slo_closed(_slo_sh, _slo_t0)
+            raise
+        except BaseException as _slo_exc:
+            _slo_raised(_slo_sh, _slo_t0, _slo_exc)
+            raise
+"""
+
+_AFORWARD = """\
+async for _slo_each in FROM:
+            yield _slo_each
+        return"""
+
 #: form -> (def keyword, how the generic wrapper is handed a call, the start's fallback, body)
 _FORMS = {
     "sync": ("def", "return _slo_generic(*_slo_a, **_slo_k)", "return CALL",
@@ -89,6 +148,11 @@ _FORMS = {
               _CALL.replace("AWAITCALL", "await CALL") + _END.replace("WHERE", "record")),
     "generator": ("def", "return (yield from _slo_generic(*_slo_a, **_slo_k))",
                   "return (yield from CALL)", _STREAM + _END.replace("WHERE", "stream")),
+    # no ``yield from`` in an async generator: a call that does not fit, or a failed start,
+    # has its items forwarded (the generic wrapper raises the TypeError at the first step)
+    "async generator": ("async def",
+                        _AFORWARD.replace("FROM", "_slo_generic(*_slo_a, **_slo_k)"),
+                        _AFORWARD.replace("FROM", "CALL").replace("\n", "\n    "), _ASTREAM),
 }
 
 
@@ -193,10 +257,12 @@ def _fix(params: Params) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]
 
 def exact_wrapper(form: str, fn: Callable[..., Any], generic: Callable[..., Any],
                   env: dict[str, Any]) -> Callable[..., Any] | None:
-    """``fn``'s wrapper of ``form`` ("sync", "async", "generator") with its own parameters,
+    """``fn``'s wrapper of ``form`` ("sync", "async", "generator", "async generator") with its
+    own parameters,
     or None where its parameters are not understood. ``generic``: the ``(*args, **kwargs)``
     wrapper, for calls that do not fit; ``env``: what the body reads (``tls``, ``local``,
-    ``pc``, ``drain``, ``cap``, ``sdk_error``, ``failed``, ``closed``, ``set_rid`` or None)."""
+    ``pc``, ``drain``, ``cap``, ``sdk_error``, ``failed``, ``set_rid`` or None; streams:
+    ``closed``, ``ended``, ``raised``)."""
     try:
         params = Params(fn)
         names = params.names()
@@ -232,4 +298,4 @@ def exact_wrapper(form: str, fn: Callable[..., Any], generic: Callable[..., Any]
 
 
 _ENV = ("fn", "generic", "fix", "M", "defaults", "kwdefaults", "tls", "local", "pc", "drain",
-        "cap", "sdk_error", "failed", "closed", "set_rid")
+        "cap", "sdk_error", "failed", "closed", "set_rid", "ended", "raised")

@@ -224,6 +224,7 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
     every, sampled = cold
 
     ended, closed, raised = _ends(monitor, series, failed, after, cold)
+    lean = not timed and not every and not sampled
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -319,7 +320,12 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
             raised(sh, t0, e)
             raise
 
-    return wrapper
+    exact = exact_wrapper("async generator", fn, wrapper,
+                          {"tls": tls, "local": local, "pc": pc, "drain": drain, "cap": cap,
+                           "sdk_error": sdk_error, "closed": closed, "ended": ended,
+                           "raised": raised, "set_rid": set_rid if track else None}
+                          ) if lean else None
+    return functools.wraps(fn)(exact) if exact is not None else wrapper
 
 
 def _lean_gen(fn: Callable[..., Any], series: Series, failed: Any, closed: Any, track: bool,

@@ -8,7 +8,7 @@ stream's protocol passes through and in-flight counts balance."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -45,10 +45,27 @@ def _outcome(call: Callable[[], Any]) -> tuple[str, Any]:
         return "TypeError", str(exc)
 
 
+FORMS = ["sync", "async", "generator", "async generator"]
+
+
+def _run(form: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A call of ``fn`` in its form, a stream consumed to its end."""
+    if form == "async":
+        return asyncio.run(fn(*args, **kwargs))
+    if form == "generator":
+        return list(fn(*args, **kwargs))
+    if form == "async generator":
+        async def consume() -> list[Any]:
+            return [x async for x in fn(*args, **kwargs)]
+        return asyncio.run(consume())
+    return fn(*args, **kwargs)
+
+
 # -- signatures from a strategy: every shape a plain function's parameters can take ------------
 @st.composite
-def signatures(draw: st.DrawFn) -> tuple[str, list[str], list[str]]:
-    """Source of ``def f(...)`` returning its arguments, with its positional and keyword names."""
+def signatures(draw: st.DrawFn) -> tuple[str, str, list[str]]:
+    """Source of ``f(...)`` of a form, returning (or yielding) its arguments; the form; its
+    names that can be given by keyword."""
     names = iter(f"p{i}" for i in range(20))
     posonly = [next(names) for _ in range(draw(st.integers(0, 2)))]
     pos = [next(names) for _ in range(draw(st.integers(0, 2)))]
@@ -70,16 +87,19 @@ def signatures(draw: st.DrawFn) -> tuple[str, list[str], list[str]]:
         params.append("**extra")
     everything = posonly + pos + (["rest"] if varargs else []) + kwonly + \
         (["extra"] if varkw else [])
-    src = f"def f({', '.join(params)}):\n    return ({''.join(n + ', ' for n in everything)})\n"
-    return src, posonly + pos, pos + kwonly
+    form = draw(st.sampled_from(FORMS))
+    returns = "yield" if "generator" in form else "return"
+    src = (f"{'async ' if form.startswith('async') else ''}def f({', '.join(params)}):\n"
+           f"    {returns} ({''.join(n + ', ' for n in everything)})\n")
+    return src, form, pos + kwonly
 
 
 @settings(max_examples=150, deadline=None)
 @given(signatures(), st.integers(0, 5), st.lists(st.sampled_from(
     ["p0", "p1", "p2", "p3", "p4", "p5", "nope"]), max_size=3, unique=True))
-def test_any_call_behaves_as_on_the_bare_function(sig: tuple[str, list[str], list[str]],
+def test_any_call_behaves_as_on_the_bare_function(sig: tuple[str, str, list[str]],
                                                    n_args: int, keywords: list[str]) -> None:
-    src, _, _ = sig
+    src, form, _ = sig
     namespace: dict[str, Any] = {}
     exec(src, namespace)
     bare = namespace["f"]
@@ -88,8 +108,8 @@ def test_any_call_behaves_as_on_the_bare_function(sig: tuple[str, list[str], lis
     assert _exact(wrapped)
     args = tuple(range(100, 100 + n_args))
     kwargs = {k: f"v{k}" for k in keywords}
-    want = _outcome(lambda: bare(*args, **kwargs))
-    got = _outcome(lambda: wrapped(*args, **kwargs))
+    want = _outcome(lambda: _run(form, bare, *args, **kwargs))
+    got = _outcome(lambda: _run(form, wrapped, *args, **kwargs))
     count, errors, in_flight = _counts(mon)
     assert in_flight == 0
     if got[0] == "TypeError" and "multiple values" in got[1]:
@@ -104,7 +124,7 @@ def test_any_call_behaves_as_on_the_bare_function(sig: tuple[str, list[str], lis
         assert (count, errors) == (1, 1)
 
 
-@pytest.mark.parametrize("form", ["sync", "async", "generator"])
+@pytest.mark.parametrize("form", FORMS)
 def test_arguments_that_do_not_fit_are_the_calls_error_at_every_form(form: str) -> None:
     mon = _monitor()
 
@@ -117,16 +137,15 @@ def test_arguments_that_do_not_fit_are_the_calls_error_at_every_form(form: str) 
     def gen(a: int, b: int = 2, /, *, c: int) -> Iterator[int]:
         yield a + b + c
 
-    bare = {"sync": sync, "async": coro, "generator": gen}[form]
+    async def agen(a: int, b: int = 2, /, *, c: int) -> AsyncIterator[int]:
+        yield a + b + c
+
+    bare = {"sync": sync, "async": coro, "generator": gen, "async generator": agen}[form]
     wrapped = mon.inference(model="m")(bare)
     assert _exact(wrapped)
 
     def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if form == "async":
-            return asyncio.run(fn(*args, **kwargs))
-        if form == "generator":
-            return list(fn(*args, **kwargs))
-        return fn(*args, **kwargs)
+        return _run(form, fn, *args, **kwargs)
 
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
         ((1,), {"c": 3}), ((1, 2), {"c": 3}), ((), {"c": 3}), ((1,), {}), ((1, 2, 3), {"c": 3}),
@@ -170,7 +189,7 @@ def test_metadata_and_methods() -> None:
         m.predict(1, x=2)                                           # type: ignore[misc]
 
 
-@pytest.mark.parametrize("form", ["sync", "async", "generator"])
+@pytest.mark.parametrize("form", FORMS)
 def test_a_broken_shard_never_reaches_the_caller(form: str) -> None:
     """An SDK failure at a call's start is counted and logged, and the call still runs."""
     mon = _monitor()
@@ -185,12 +204,15 @@ def test_a_broken_shard_never_reaches_the_caller(form: str) -> None:
         yield x + 1
         return None
 
-    wrapped = mon.inference(model="m")({"sync": sync, "async": coro, "generator": gen}[form])
+    async def agen(x: int) -> AsyncIterator[int]:
+        yield x + 1
+
+    wrapped = mon.inference(model="m")(
+        {"sync": sync, "async": coro, "generator": gen, "async generator": agen}[form])
     assert _exact(wrapped)
     mon.all_series()[0].shards._tls.shard = object()     # no counters: every start fails
-    got = asyncio.run(wrapped(1)) if form == "async" else \
-        list(wrapped(1)) if form == "generator" else wrapped(1)
-    assert got == ([2] if form == "generator" else 2)
+    got = _run(form, wrapped, 1)
+    assert got == ([2] if "generator" in form else 2)
     assert mon.registry.get_sample_value("slo_agent_sdk_errors_total",
                                          {"service": "svc", "where": "start"}) == 1
 
@@ -266,3 +288,46 @@ def test_an_async_call_cancelled_or_raising_balances() -> None:
     asyncio.run(main())
     count, errors, _ = _counts(mon)
     assert (count, errors) == (2, 1)
+
+
+def test_an_async_generators_protocol_passes_through_the_exact_wrapper() -> None:
+    """asend(), athrow(), aclose(), a stream closed early, one that raises, one a value is sent
+    into and that then ends: each counted once, in flight back to 0."""
+    mon = _monitor()
+
+    @mon.inference(model="m")
+    async def echo(start: Any, *, stop: str = "stop") -> AsyncIterator[Any]:
+        got = start
+        while got != stop:
+            try:
+                got = yield got
+            except KeyError:
+                got = "handled"
+
+    @mon.inference(model="m")
+    async def items(n: int, fail: bool = False) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+        if fail:
+            raise ValueError("mid-stream")
+
+    assert _exact(echo) and _exact(items)
+
+    async def main() -> list[Any]:
+        g = echo("s", stop="end")
+        out = [await g.__anext__(), await g.asend("a"), await g.athrow(KeyError())]
+        with pytest.raises(StopAsyncIteration):
+            await g.asend("end")                            # sent into, then ended: ok
+        h = echo(0)
+        await h.__anext__()
+        await h.aclose()                                    # closed early: still a call
+        k = echo(0)
+        await k.__anext__()
+        with pytest.raises(IndexError):
+            await k.athrow(IndexError("thrown in"))         # not handled: the call's error
+        with pytest.raises(ValueError, match="mid-stream"):
+            [x async for x in items(2, fail=True)]
+        return out + [x async for x in items(3)]
+
+    assert asyncio.run(main()) == ["s", "a", "handled", 0, 1, 2]
+    assert _counts(mon) == (5, 2, 0)
