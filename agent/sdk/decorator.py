@@ -105,7 +105,8 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     bounds = series.bounds
 
     def failed(sh: Any, t0: float, exc: BaseException) -> None:
-        if not isinstance(exc, Exception):      # cancellation / exit: not an outcome
+        if not isinstance(exc, Exception):      # cancellation / exit: not an outcome, but
+            sh.cancelled += 1                   # no longer in flight
             return
         dt = pc() - t0
         sh.buckets[bisect_left(bounds, dt)] += 1

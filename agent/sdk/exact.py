@@ -4,9 +4,9 @@ such objective pays for).
 
 Why: a ``(*args, **kwargs)`` wrapper builds a tuple and a dict on every call and unpacks them
 again into the user's function, ~50-70 ns on a 2-core CI machine: a fifth of the decorator's
-cost (``bench/decorator_parts.py``). Its globals are its own namespace, not cells: no
-cells are copied into each call's frame. A wrapper made from the function's code object takes the
-same parameters and passes them on one by one.
+cost (``bench/decorator_parts.py``). A wrapper made from the function's code object takes the
+same parameters and passes them on one by one; what it reads are its own globals (cached
+lookups), not closure cells copied into every call's frame.
 
 Binding is kept as it was: a call with arguments the function cannot take is still the call's
 error, recorded by the generic wrapper. Each required parameter defaults to a private marker,

@@ -261,33 +261,48 @@ def test_a_generators_protocol_passes_through_the_exact_wrapper() -> None:
     assert _counts(mon) == (5, 2, 0)
 
 
-def test_an_async_call_cancelled_or_raising_balances() -> None:
+@pytest.mark.parametrize("generic", [False, True], ids=["exact", "generic"])
+def test_an_async_call_cancelled_or_raising_balances(generic: bool) -> None:
+    """A cancelled call (a coroutine, or a stream cancelled mid-way) is not an outcome and is no
+    longer in flight; before, it stayed in flight for good. ``generic``: a fallback predicate
+    keeps the ``(*args, **kwargs)`` wrapper."""
     mon = _monitor()
+    opts: dict[str, Any] = {"fallback": lambda out: False} if generic else {}
 
-    @mon.inference(model="m")
+    @mon.inference(model="m", **opts)
     async def slow(x: int) -> int:
         await asyncio.sleep(x)
         return x
 
-    @mon.inference(model="m")
+    @mon.inference(model="m", **opts)
     async def boom(x: int) -> int:
         raise LookupError(x)
 
-    assert _exact(slow) and _exact(boom)
+    @mon.inference(model="m", **opts)
+    async def ticks(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            await asyncio.sleep(0.001 if i == 0 else 10)
+            yield i
+
+    assert _exact(slow) is _exact(boom) is _exact(ticks) is not generic
+
+    async def consume() -> None:
+        async for _ in ticks(3):
+            pass
 
     async def main() -> None:
-        t = asyncio.create_task(slow(10))
-        await asyncio.sleep(0.01)
-        t.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await t
+        for coro in (slow(10), consume()):
+            t = asyncio.create_task(coro)
+            await asyncio.sleep(0.05)
+            t.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await t
         with pytest.raises(LookupError):
             await boom(1)
         assert await slow(0) == 0
 
     asyncio.run(main())
-    count, errors, _ = _counts(mon)
-    assert (count, errors) == (2, 1)
+    assert _counts(mon) == (2, 1, 0)
 
 
 def test_an_async_generators_protocol_passes_through_the_exact_wrapper() -> None:
