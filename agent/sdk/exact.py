@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import itertools
 import keyword
+import linecache
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -289,7 +291,11 @@ def exact_wrapper(form: str, fn: Callable[..., Any], generic: Callable[..., Any]
     # the wrapper's own globals (read by cached LOAD_GLOBAL, no cells copied per call)
     namespace: dict[str, Any] = {"_slo_" + k: values.get(k) for k in _ENV}
     namespace["__builtins__"] = builtins
-    exec(compile(src, f"<slo-agent wrapper of {fn.__qualname__}>", "exec"), namespace)
+    made = next(_made)
+    filename = f"<slo-agent wrapper of {fn.__qualname__} #{made}>"
+    exec(compile(src, filename, "exec"), namespace)
+    if made <= MAX_SOURCES:     # a traceback through the wrapper shows its lines
+        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
     wrapper: Callable[..., Any] = namespace["wrapper"]
     code = fn.__code__
     wrapper.__code__ = wrapper.__code__.replace(co_name=code.co_name,
@@ -297,5 +303,9 @@ def exact_wrapper(form: str, fn: Callable[..., Any], generic: Callable[..., Any]
     return wrapper
 
 
+_made = itertools.count(1)
+#: wrappers whose source is kept for tracebacks (a program that decorates functions in a loop
+#: must not grow ``linecache`` for good)
+MAX_SOURCES = 10_000
 _ENV = ("fn", "generic", "fix", "M", "defaults", "kwdefaults", "tls", "local", "pc", "drain",
         "cap", "sdk_error", "failed", "closed", "set_rid", "ended", "raised")

@@ -8,6 +8,8 @@ stream's protocol passes through and in-flight counts balance."""
 from __future__ import annotations
 
 import asyncio
+import inspect
+import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -187,6 +189,27 @@ def test_metadata_and_methods() -> None:
     assert Model.predict.__wrapped__.__qualname__.endswith("Model.predict")  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match=r"predict\(\) got multiple values for argument 'x'"):
         m.predict(1, x=2)                                           # type: ignore[misc]
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_the_wrapper_is_of_its_functions_kind_and_its_traceback_reads(form: str) -> None:
+    mon = _monitor()
+    ns: dict[str, Any] = {}
+    exec({"sync": "def f(x):\n    raise KeyError(x)",
+          "async": "async def f(x):\n    raise KeyError(x)",
+          "generator": "def f(x):\n    raise KeyError(x)\n    yield",
+          "async generator": "async def f(x):\n    raise KeyError(x)\n    yield"}[form], ns)
+    wrapped = mon.inference(model="m")(ns["f"])
+    assert _exact(wrapped)
+    kinds = (inspect.iscoroutinefunction, inspect.isgeneratorfunction,
+             inspect.isasyncgenfunction)
+    assert [k(wrapped) for k in kinds] == [k(ns["f"]) for k in kinds]
+    assert inspect.signature(wrapped) == inspect.signature(ns["f"])
+    with pytest.raises(KeyError) as info:
+        _run(form, wrapped, 1)
+    lines = "".join(traceback.format_exception(info.value)).splitlines()
+    at = next(i for i, line in enumerate(lines) if "<slo-agent wrapper of f #" in line)
+    assert "_slo_" in lines[at + 1]              # the wrapper's own line, shown
 
 
 @pytest.mark.parametrize("form", FORMS)
