@@ -29,8 +29,11 @@ FOLDER = "SLOs"
 def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     """(PromQL of query A, level it is compared with). Learned-baseline levels compare the value
     divided by the sidecar's resolved threshold with 1; a ratio's Wilson bound (with the
-    minimum of events) is compared where the sidecar judges that."""
+    minimum of events) is compared where the sidecar judges that; a lower-is-worse rate once
+    its rate window is covered (as the Prometheus rules' :attr:`ObjectivePlan.covered_guard`)."""
     value = p.value_expr()
+    if p.covered_guard:
+        value = f"({value}){p.covered_guard}"
     events = p.window_events(p.spec.alerting.rate_window) if p.bounded else None
     if level.constant is not None and events is not None:   # judged as the sidecar judges it
         bad, total = (f"({e})" for e in events)
