@@ -8,7 +8,8 @@ must too: an uncovered slice is neither good nor bad (unknown, as a burn window 
 than its length counts the missing part). promtool runs the generated rules on a fresh counter
 that is healthy from its first sample: no bad slice, the whole budget left, no burn alert; a real
 outage after the window is covered still spends budget and pages. The Grafana-managed rules'
-query judges the level under the same guard.
+query judges the level under the same guard, and so does the review from Prometheus
+(``slo-agent report``) when it counts slices from the sidecar's exported value.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from agent import catalogue as cat
+from agent.report.prometheus import slice_values
 from agent.sli import ObjectivePlan, plans
 from agent.spec import parse_spec
 from alerts.grafana import query_expr
@@ -44,9 +46,12 @@ def _plan() -> ObjectivePlan:
     return plans(parse_spec(SPEC))[0]
 
 
-def _counter(p: ObjectivePlan, values: str) -> list[dict[str, str]]:
+def _counter(p: ObjectivePlan, values: str, exported: str) -> list[dict[str, str]]:
+    """The SDK's request counter, and the value the sidecar exports (which the review from
+    Prometheus judges slices on)."""
     return [{"series": cat.REQUESTS.name + cat.label_matchers(
-        {**p.raw_labels, "outcome": cat.OUTCOMES[0]}), "values": values}]
+        {**p.raw_labels, "outcome": cat.OUTCOMES[0]}), "values": values},
+        {"series": cat.OBJECTIVE_VALUE.name + cat.label_matchers(p.labels), "values": exported}]
 
 
 def _run(tmp_path: Path, tests: list[dict[str, Any]]) -> None:
@@ -70,6 +75,9 @@ def test_a_healthy_deploy_start_spends_no_budget_and_an_outage_does(tmp_path: Pa
     # the Grafana-managed warning rule's query A, past its level
     expr, level = query_expr(p, next(lv for lv in p.levels if lv.severity == "warning"))
     warned = f"count(({expr}) < {level:.10g}) or vector(0)"
+    # the review from Prometheus (slo-agent report): a slice it counts as bad
+    reviewed = f"count(({slice_values(p.spec, p)}) < {LEVEL:g}) or vector(0)"
+    ramp = " ".join(f"{HEALTHY * m / STEP:g}" for m in range(STEP))   # as the sidecar reads
     paged = (f'count(ALERTS{{alertname="{p.burn_alert_name}",alertstate="firing"}}) '
              "or vector(0)")
 
@@ -77,14 +85,17 @@ def test_a_healthy_deploy_start_spends_no_budget_and_an_outage_does(tmp_path: Pa
         return {"expr": expr, "eval_time": f"{minute}m",
                 "exp_samples": [{"labels": "{}", "value": value}]}
 
-    start = {"interval": "1m", "input_series": _counter(p, f"0+{per_min:g}x20"),
+    start = {"interval": "1m",
+             "input_series": _counter(p, f"0+{per_min:g}x20", f"{ramp} {HEALTHY:g}x16"),
              "promql_expr_test": [at(bad, m, 0) for m in (2, STEP - 1, STEP, 12)]
              + [at(paged, m, 0) for m in (2, 3, 4, STEP, 8)]
              + [at(warned, m, 0) for m in (2, STEP - 1, STEP)]
+             + [at(reviewed, m, 0) for m in (1, 2, STEP - 1, STEP)]
              + [at(left, 12, 1)]}
     # healthy for 10 minutes, then nothing served: every slice of the outage is bad
     outage = {"interval": "1m",
-              "input_series": _counter(p, f"0+{per_min:g}x10 {10 * per_min:g}x15"),
+              "input_series": _counter(p, f"0+{per_min:g}x10 {10 * per_min:g}x15",
+                                       f"{ramp} {HEALTHY:g}x5 0x15"),
               "promql_expr_test": [at(f"{left} < bool 1", 22, 1), at(paged, 22, 1),
-                                   at(warned, 22, 1)]}
+                                   at(warned, 22, 1), at(reviewed, 22, 1)]}
     _run(tmp_path, [start, outage])
