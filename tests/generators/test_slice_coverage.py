@@ -14,6 +14,7 @@ query judges the level under the same guard, and so does the review from Prometh
 
 from __future__ import annotations
 
+import copy
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from agent import catalogue as cat
 from agent.report.prometheus import slice_values
 from agent.sli import ObjectivePlan, plans
 from agent.spec import parse_spec
+from alerts import burntests
 from alerts.grafana import query_expr
 from alerts.rules import objective_group
 from tests.helpers import require_binary
@@ -54,9 +56,9 @@ def _counter(p: ObjectivePlan, values: str, exported: str) -> list[dict[str, str
         {"series": cat.OBJECTIVE_VALUE.name + cat.label_matchers(p.labels), "values": exported}]
 
 
-def _run(tmp_path: Path, tests: list[dict[str, Any]]) -> None:
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [objective_group(_plan())]},
-                                                       width=10**6))
+def _run(tmp_path: Path, tests: list[dict[str, Any]], p: ObjectivePlan | None = None) -> None:
+    group = objective_group(p or _plan())
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [group]}, width=10**6))
     (tmp_path / "t.yml").write_text(yaml.safe_dump(
         {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests},
         width=10**6))
@@ -99,3 +101,22 @@ def test_a_healthy_deploy_start_spends_no_budget_and_an_outage_does(tmp_path: Pa
               "promql_expr_test": [at(f"{left} < bool 1", 22, 1), at(paged, 22, 1),
                                    at(warned, 22, 1), at(reviewed, 22, 1)]}
     _run(tmp_path, [start, outage])
+
+
+def test_generated_burn_tests_start_the_slices_history_when_the_window_is_covered(
+        tmp_path: Path) -> None:
+    """The generated promtool tests model a fresh start (alerts/burntests.py): such a rate's
+    slices, and so the history its burn windows' coverage reads, begin a rate window after its
+    series does. A 20m tier at 80 % whose level all-bad slices pass at 15 minutes only with the
+    history begun at the first sample: the generated tests must not expect it to fire."""
+    spec = copy.deepcopy(SPEC)
+    spec["alerting"]["tiers"][0].update(budget_share=1.0, long="20m")
+    spec["objectives"][0].update(objective="80%")
+    p = plans(parse_spec(spec))[0]
+    tier = p.tiers[0]
+    base = 15                                  # ticks a case runs before it looks
+    # history from the first covered slice (STEP minutes in) or from the first sample
+    assert (base - STEP) * 60 / tier.long < p.tier_threshold(tier) < (base - 1) * 60 / tier.long
+    tests = burntests.burn_tests(p)
+    assert tests
+    _run(tmp_path, tests, p)
