@@ -8,7 +8,8 @@ must too: an uncovered slice is neither good nor bad (unknown, as a burn window 
 than its length counts the missing part). promtool runs the generated rules on a fresh counter
 that is healthy from its first sample: no bad slice, the whole budget left, no burn alert; a real
 outage after the window is covered still spends budget and pages. The Grafana-managed rules'
-query judges the level under the same guard, and so does the review from Prometheus
+query judges the level under the same guard (reading the level itself meanwhile, not an empty
+result Grafana would take for No Data), and so does the review from Prometheus
 (``slo-agent report``) when it counts slices from the sidecar's exported value.
 """
 
@@ -77,6 +78,7 @@ def test_a_healthy_deploy_start_spends_no_budget_and_an_outage_does(tmp_path: Pa
     # the Grafana-managed warning rule's query A, past its level
     expr, level = query_expr(p, next(lv for lv in p.levels if lv.severity == "warning"))
     warned = f"count(({expr}) < {level:.10g}) or vector(0)"
+    grafana_a = f"count({expr})"              # never empty while the window fills: no No Data
     # the review from Prometheus (slo-agent report): a slice it counts as bad
     reviewed = f"count(({slice_values(p.spec, p)}) < {LEVEL:g}) or vector(0)"
     ramp = " ".join(f"{HEALTHY * m / STEP:g}" for m in range(STEP))   # as the sidecar reads
@@ -92,6 +94,7 @@ def test_a_healthy_deploy_start_spends_no_budget_and_an_outage_does(tmp_path: Pa
              "promql_expr_test": [at(bad, m, 0) for m in (2, STEP - 1, STEP, 12)]
              + [at(paged, m, 0) for m in (2, 3, 4, STEP, 8)]
              + [at(warned, m, 0) for m in (2, STEP - 1, STEP)]
+             + [at(grafana_a, m, 1) for m in (1, 2, STEP)]
              + [at(reviewed, m, 0) for m in (1, 2, STEP - 1, STEP)]
              + [at(left, 12, 1)]}
     # healthy for 10 minutes, then nothing served: every slice of the outage is bad
