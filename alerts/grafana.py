@@ -29,7 +29,18 @@ FOLDER = "SLOs"
 def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     """(PromQL of query A, level it is compared with). Learned-baseline levels compare the value
     divided by the sidecar's resolved threshold with 1; a ratio's Wilson bound (with the
-    minimum of events) is compared where the sidecar judges that."""
+    minimum of events) is compared where the sidecar judges that. A lower-is-worse rate is
+    judged once its rate window is covered (the Prometheus rules'
+    :attr:`ObjectivePlan.covered_guard`): until then A reads the level itself, not past it
+    (the comparison is strict), so the rule is Normal as the sidecar says ok, rather than an
+    empty result that Grafana takes for No Data; with no series at all A is still empty."""
+    expr, threshold = _query(p, level)
+    if p.covered_guard:
+        expr = f"({expr}){p.covered_guard}\nor on()\n({expr}) * 0 + {threshold:.10g}"
+    return expr, threshold
+
+
+def _query(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     value = p.value_expr()
     events = p.window_events(p.spec.alerting.rate_window) if p.bounded else None
     if level.constant is not None and events is not None:   # judged as the sidecar judges it
