@@ -234,10 +234,16 @@ class ObjectivePlan:
         if self.bounded:
             return (f"{self.value_series}\nand\n({self.bound_series} {self.comparator}{on} "
                     f"{rhs})\nand\n({self.total_name}{self.rec_matchers} >= {MIN_EVENTS})")
-        expr = f"{self.value_series} {self.comparator}{on} {rhs}"
-        if self.o.info.judged_once_covered:     # a sample one rate window ago: covered
-            expr += f"\nand on()\ncount({self.absent_selector} offset {self.step})"
-        return expr
+        return f"{self.value_series} {self.comparator}{on} {rhs}{self.covered_guard}"
+
+    @property
+    def covered_guard(self) -> str:
+        """What a lower-is-worse rate's levels and time slices are judged under: its rate
+        window is covered (its series held a sample one window ago), as the sidecar judges
+        (a window after its first counted event); '' for every other kind."""
+        if not self.o.info.judged_once_covered:
+            return ""
+        return f"\nand on()\ncount({self.absent_selector} offset {self.step})"
 
     def rows_share_past(self, level: str, rows: str) -> str:
         """A share of rows past ``level`` as the sidecar judges it
@@ -293,8 +299,10 @@ class ObjectivePlan:
         level = self.o.good_threshold
         assert level is not None
         cmp = ">" if self.o.info.higher_is_worse else "<"
-        return (f"{self.value_series} {cmp} bool {level:.10g}",
-                f"{self.value_series} * 0 + 1")
+        # a slice while the rate window fills is unknown (neither good nor bad): recorded not
+        guard = self.covered_guard
+        return (f"{self.value_series} {cmp} bool {level:.10g}{guard}",
+                f"{self.value_series} * 0 + 1{guard}")
 
     @property
     def window_seconds(self) -> list[float]:

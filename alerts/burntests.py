@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from agent import catalogue as cat
 from agent.sli import ObjectivePlan
 from agent.spec.document import TierWindows
 from agent.spec.promql_syntax import counting_function
@@ -48,8 +49,12 @@ def _history(p: ObjectivePlan, t: int) -> float:
 def _late(p: ObjectivePlan) -> int:
     """Ticks before the series the history reads has its first value: the raw counter of
     counted events at once; a recorded total or value taken by a rate one tick later (a rate
-    needs two samples)."""
+    needs two samples). A lower-is-worse rate's slices wait until the series its guard reads
+    held a sample a rate window ago (:attr:`ObjectivePlan.covered_guard`)."""
     c = p.o.custom
+    if p.covered_guard:
+        own = p.absent_selector == p.value_series        # the recorded value, a tick late
+        return _ticks(p, p.spec.alerting.rate_window) + (1 if own and _rated(p) else 0)
     if p.sli_type is SLIType.EVENTS and c is not None:
         return 1 if c.counter is not None or (
             c.total is not None and counting_function(c.total) is not None) else 0
@@ -290,11 +295,7 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "alert_rule_test": [{"eval_time": _at(p, t), "alertname": name,
                                  "exp_alerts": _expected(p, r, t)}]})
     if not events:
-        return tests + [{
-            "name": f"{name}: all slices good stays quiet", "interval": _at(p, 1),
-            "input_series": synth(p, [(base + 10, _dist(p, 0.0))]),
-            "alert_rule_test": [{"eval_time": _at(p, base), "alertname": name,
-                                 "exp_alerts": []}]}]
+        return tests + [good_slices(p, base)]
     tests += cases[len(wanted):] + holding
     guard = p.spec.alerting.min_request_rate
     if guard and possible:
@@ -306,6 +307,22 @@ def burn_tests(p: ObjectivePlan) -> list[dict[str, Any]]:
             "alert_rule_test": [{"eval_time": _at(p, base), "alertname": name,
                                  "exp_alerts": []}]})
     return tests
+
+
+def good_slices(p: ObjectivePlan, base: int) -> dict[str, Any]:
+    """Every slice good from a fresh start: quiet, and the whole budget left. A rate where lower
+    is worse is fed half again its level, so ``rate()`` reads under the level for the first
+    two thirds of its window while it fills: those slices are unknown, not bad
+    (:attr:`ObjectivePlan.covered_guard`), and spend nothing."""
+    level = p.o.good_threshold or 0.0
+    good = [(level * 1.5, 1.0)] if p.covered_guard else _dist(p, 0.0)
+    left = f"{cat.RULE_BUDGET_REMAINING}{cat.label_matchers(p.labels)}"
+    return {"name": f"{p.burn_alert_name}: all slices good stays quiet, the budget whole",
+            "interval": _at(p, 1), "input_series": synth(p, [(base + 10, good)]),
+            "alert_rule_test": [{"eval_time": _at(p, base), "alertname": p.burn_alert_name,
+                                 "exp_alerts": []}],
+            "promql_expr_test": [{"expr": left, "eval_time": _at(p, base),
+                                  "exp_samples": [{"labels": left, "value": 1}]}]}
 
 
 def _printable(p: ObjectivePlan, tier: TierWindows, rs: list[float], t: int) -> bool:

@@ -29,13 +29,29 @@ FOLDER = "SLOs"
 def query_expr(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     """(PromQL of query A, level it is compared with). Learned-baseline levels compare the value
     divided by the sidecar's resolved threshold with 1; a ratio's Wilson bound (with the
-    minimum of events) is compared where the sidecar judges that."""
+    minimum of events) is compared where the sidecar judges that; with fewer events A reads the
+    level, not past it, as the sidecar says ok. A lower-is-worse rate is
+    judged once its rate window is covered (the Prometheus rules'
+    :attr:`ObjectivePlan.covered_guard`): until then A reads the level itself, not past it
+    (the comparison is strict), so the rule is Normal as the sidecar says ok, rather than an
+    empty result that Grafana takes for No Data; with no series at all A is still empty."""
+    expr, threshold = _query(p, level)
+    if p.covered_guard:
+        expr = f"({expr}){p.covered_guard}\nor on()\n({expr}) * 0 + {threshold:.10g}"
+    return expr, threshold
+
+
+def _query(p: ObjectivePlan, level: Level) -> tuple[str, float]:
     value = p.value_expr()
     events = p.window_events(p.spec.alerting.rate_window) if p.bounded else None
     if level.constant is not None and events is not None:   # judged as the sidecar judges it
         bad, total = (f"({e})" for e in events)
         bound = wilson_bound(bad, total, Z_99, good=not p.o.info.higher_is_worse)
-        return f"({bound})\nand on()\n({total} >= {MIN_EVENTS})", level.constant
+        # too few events: A reads the level itself (not past it), as the sidecar says ok,
+        # rather than an empty result that Grafana would notify as No Data; a silent service
+        # (no series at all) is still empty
+        return (f"({bound})\nand on()\n({total} >= {MIN_EVENTS})\nor on()\n"
+                f"({total}) * 0 + {level.constant:.10g}"), level.constant
     if level.constant is not None:
         return value, level.constant
     if level.per_column is not None:       # columns past their own calibrated level

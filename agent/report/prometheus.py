@@ -200,10 +200,8 @@ def _counts(prom: Prometheus, spec: Spec, o: Objective, t0: float, t1: float, sp
     level = o.good_threshold                   # time slices: the value against the level
     if level is None:
         return
-    sel = f'{{{_svc(spec)},objective="{o.name}"}}'
-    worst = "max" if o.info.higher_is_worse else "min"
-    values = [v for _, vals in prom.range(f"{worst}({cat.OBJECTIVE_VALUE.name}{sel})",
-                                          t0 - span, t1, step) for v in vals]
+    values = [v for _, vals in prom.range(slice_values(spec, plan), t0 - span, t1, step)
+              for v in vals]
     worse = (lambda v: v > level) if o.info.higher_is_worse else (lambda v: v < level)
     now = [v for t, v in values if t > t0]
     prev = [v for t, v in values if t <= t0]
@@ -211,6 +209,14 @@ def _counts(prom: Prometheus, spec: Spec, o: Objective, t0: float, t1: float, sp
     f.window_total = f.total + len(prev)
     if f.begins is not None and f.begins <= t0 - span + step:
         f.prev_bad, f.prev_total = float(sum(map(worse, prev))), float(len(prev))
+
+
+def slice_values(spec: Spec, plan: ObjectivePlan) -> str:
+    """The exported value a time slice is judged on (the worst replica's), only where the rules
+    judge a slice: a lower-is-worse rate once its rate window is covered (before, unknown)."""
+    sel = f'{{{_svc(spec)},objective="{plan.o.name}"}}'
+    worst = "max" if plan.o.info.higher_is_worse else "min"
+    return f"{worst}({cat.OBJECTIVE_VALUE.name}{sel}){plan.covered_guard}"
 
 
 def _svc(spec: Spec) -> str:

@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from agent.sdk.conversions import _features
+from agent.sdk.exact import exact_wrapper
 from agent.sdk.streams import async_gen_wrapper, gen_wrapper
 from agent.sdk.values import BUFFER_CAP, sketch_add
 
@@ -80,8 +81,10 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     thread itself every ``BUFFER_CAP`` calls). A stream adds one clock read and one append per
     item. What the spec does not use is not paid for: the request id is set in the context
     only where something can read it (:attr:`Monitor.request_ids`, or ``request_id=``), the
-    cold part (sampling, fallback predicate, aliases) is called only on calls that need it.
-    Everything past the user's function is guarded.
+    cold part (sampling, fallback predicate, aliases) is called only on calls that need it;
+    where no call needs it, the wrapper takes the function's own parameters
+    (:mod:`agent.sdk.exact`: no tuple and dict per call). Everything past the user's function is
+    guarded.
     """
     shards = series.shards
     tls = shards._tls
@@ -102,7 +105,8 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     bounds = series.bounds
 
     def failed(sh: Any, t0: float, exc: BaseException) -> None:
-        if not isinstance(exc, Exception):      # cancellation / exit: not an outcome
+        if not isinstance(exc, Exception):      # cancellation / exit: not an outcome, but
+            sh.cancelled += 1                   # no longer in flight
             return
         dt = pc() - t0
         sh.buckets[bisect_left(bounds, dt)] += 1
@@ -214,6 +218,13 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                 sdk_error("record")
             return out
 
+    if not every and not sampled:           # nothing but latency and outcome: own parameters
+        exact = exact_wrapper("async" if inspect.iscoroutinefunction(fn) else "sync", fn,
+                              wrapper, {"tls": tls, "local": local, "pc": pc, "drain": drain,
+                                        "cap": cap, "sdk_error": sdk_error, "failed": failed,
+                                        "set_rid": set_rid if track else None})
+        if exact is not None:
+            wrapper = functools.wraps(fn)(exact)
     return _mark(wrapper, series)
 
 

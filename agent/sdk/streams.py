@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from agent.sdk.exact import exact_wrapper
 from agent.sdk.values import BUFFER_CAP
 
 if TYPE_CHECKING:
@@ -223,6 +224,7 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
     every, sampled = cold
 
     ended, closed, raised = _ends(monitor, series, failed, after, cold)
+    lean = not timed and not every and not sampled
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -318,7 +320,12 @@ def async_gen_wrapper(fn: Callable[..., Any], monitor: Monitor, series: Series, 
             raised(sh, t0, e)
             raise
 
-    return wrapper
+    exact = exact_wrapper("async generator", fn, wrapper,
+                          {"tls": tls, "local": local, "pc": pc, "drain": drain, "cap": cap,
+                           "sdk_error": sdk_error, "closed": closed, "ended": ended,
+                           "raised": raised, "set_rid": set_rid if track else None}
+                          ) if lean else None
+    return functools.wraps(fn)(exact) if exact is not None else wrapper
 
 
 def _lean_gen(fn: Callable[..., Any], series: Series, failed: Any, closed: Any, track: bool,
@@ -326,7 +333,8 @@ def _lean_gen(fn: Callable[..., Any], series: Series, failed: Any, closed: Any, 
               ) -> Callable[..., Any]:
     """A generator function's wrapper where nothing is wanted per item: the stream is handed
     to ``yield from``, which forwards items, ``send()``, ``throw()``, ``close()`` and the return
-    value in C; the wrapper runs Python only at the stream's first step and at its end."""
+    value in C; the wrapper runs Python only at the stream's first step and at its end. Made
+    with the function's own parameters where they are understood (:mod:`agent.sdk.exact`)."""
     shards = series.shards
     tls, local, drain = shards._tls, shards.local, shards.drain
     pc = time.perf_counter
@@ -366,4 +374,8 @@ def _lean_gen(fn: Callable[..., Any], series: Series, failed: Any, closed: Any, 
             sdk_error("stream")
         return out
 
-    return wrapper
+    exact = exact_wrapper("generator", fn, wrapper,
+                          {"tls": tls, "local": local, "pc": pc, "drain": drain, "cap": cap,
+                           "sdk_error": sdk_error, "failed": failed, "closed": closed,
+                           "set_rid": set_rid if track else None})
+    return functools.wraps(fn)(exact) if exact is not None else wrapper

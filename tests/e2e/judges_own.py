@@ -38,6 +38,13 @@ DRIFT = {"reference_size": 100, "window_size": 300, "min_samples": 50, "alpha": 
          "fleet_window": "8s"}
 #: the null shares of the incident's feed batches, and how long the first lasts (seconds)
 NULLS, NULLS_FIRST = (0.6, 0.35), 7.0
+#: the feed's freshness lag (seconds) when healthy, and in the incident first past the warning
+#: level, then past the critical (the first for LAG_FIRST seconds), each under 1.5 times its level
+#: (the reading runs up to about a second over) and held longer than the judges may lag each
+#: other plus `for`, so a rule on a level a half off disagrees; a lag rising steadily moved the
+#: crossing a few seconds only, inside that tolerance. The newest event time is kept as a
+#: maximum, so each step up takes its own length (3 s) to arrive
+LAG, LAGS, LAG_FIRST = 6.0, (9.0, 12.0), 8.0
 #: sampled rows a second: healthy, and in the incident (detection slows past its levels)
 RATE, RATE_BAD = 40.0, 2.0
 #: the scorer's sampled rows a second (every phase), its shift in the incident (in standard
@@ -50,7 +57,7 @@ OBJECTIVES: list[dict[str, Any]] = [
     {"name": "gpu-memory", "signal": "gpu_memory_ratio", "warning": "80%", "critical": "95%"},
     {"name": "gpu-temp", "signal": "gpu_temperature", "warning": "80", "critical": "90"},
     {"name": "feed-fresh", "signal": "freshness_lag", "selector": {"dataset": "feed"},
-     "warning": "4s", "critical": "8s"},
+     "warning": "8s", "critical": "11s"},
     {"name": "feed-nulls", "signal": "null_ratio",
      "selector": {"dataset": "feed", "column": "amount"}, "warning": "10%", "critical": "30%"},
     {"name": "feed-schema", "signal": "schema_drift", "selector": {"dataset": "feed"},
@@ -158,7 +165,7 @@ class Sources:
         with self.lock:
             self.broken = broken
             if broken:
-                self.frozen_at = time.time()   # no newer event from now on: the feed is stale
+                self.frozen_at = time.time()   # the incident's clock: lag and nulls
             self._feed_now()
 
     def _feed(self) -> None:
@@ -167,8 +174,14 @@ class Sources:
 
     def _feed_now(self) -> None:
         bad = self.broken
-        _write(_feed(FEED_FEW if bad else FEED_ROWS, self.frozen_at if bad else time.time(),
+        _write(_feed(FEED_FEW if bad else FEED_ROWS, time.time() - self._lag(),
                      self._nulls(), 0.4 if bad else 0.0, not bad), self.tmp / "feed.csv")
+
+    def _lag(self) -> float:
+        """The newest event's lag: :data:`LAG` while healthy, :data:`LAGS` in the incident."""
+        if not self.broken:
+            return LAG
+        return LAGS[0] if time.time() - self.frozen_at < LAG_FIRST else LAGS[1]
 
     def _nulls(self) -> float:
         """The null spike: first a share well past the critical level, then one past it whose

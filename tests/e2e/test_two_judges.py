@@ -11,7 +11,8 @@ bad), recovery, then the sidecar restarts. Every half second each objective's ``
 of its threshold alerts, and each burn-rate tier the sidecar shows firing with the tier's burn
 alert (a page held while a slower page fires, the slower page with a ``for`` of its own, a
 ticket). Through the deploy start (shorter than the rate window) a rate where lower is worse
-(throughput) stays ok in both, as its window is not yet covered. Two judges read their inputs
+(throughput) stays ok in both, as its window is not yet covered, and with a target (the preset's)
+fires no burn tier: its time slices are unknown until then. Two judges read their inputs
 at different moments (a scrape, a tick, a flush apart), so
 one may lag the other by at most one evaluation interval plus the objective's ``for`` plus that
 skew; a state one judge says and the other did not say within that time fails, naming the kind,
@@ -73,8 +74,9 @@ TIERS = [{"name": "page", "budget_share": 0.05, "severity": "critical", "long": 
          {"name": "ticket", "budget_share": 0.05, "severity": "warning", "long": "60s",
           "short": "15s"}]
 OBJECTIVE_WINDOW = "1h"
-#: the objectives of the scrape presets that carry a target (their burn tiers are compared)
-TARGETED = {SignalKind.ERROR_RATE, SignalKind.LATENCY}
+#: the objectives of the scrape presets that carry a target (their burn tiers are compared);
+#: throughput's time slices (bad under its warning level) wait for its rate window at the deploy
+TARGETED = {SignalKind.ERROR_RATE, SignalKind.LATENCY, SignalKind.THROUGHPUT}
 
 #: (kind, source) pairs with rules that are not driven here, and why (see the docstring)
 EXCLUDED: dict[tuple[str, str], str] = {
@@ -100,6 +102,8 @@ def preset_objectives() -> list[dict[str, Any]]:
                 o.update(objective="99%")
                 if RECORDS[kind].quantile:
                     o["sli_threshold"] = level_text(kind, lv.critical)
+                elif RECORDS[kind].judged_once_covered:
+                    o["sli_threshold"] = level_text(kind, lv.warning)
             out.append(o)
     return out
 
@@ -352,13 +356,22 @@ def test_sidecar_and_rules_agree_through_a_scripted_scenario(run: Run, name: str
 def test_no_lower_is_worse_rate_warns_at_deploy_start(run: Run) -> None:
     """A rate where lower is worse (throughput) reads low while its rate window fills at a
     deploy: neither judge says anything but ok for it through the deploy start (shorter than
-    the rate window), and both still saw its incident (the other test)."""
+    the rate window), nor fires a burn tier of one with a target (its time slices are unknown
+    until the window is covered, so the start spends no budget), and both still saw its
+    incident (the other test)."""
     assert run.filling, "no objective on a rate where lower is worse is driven"
+    assert any(run.tiers[n] for n in run.filling), "no such objective with a target"
     assert PHASES[0][0] == "deploy start" and PHASES[0][1] < RATE_WINDOW
     said = [(run.kinds[n], n, f"{s.t:.1f}s", s.side[n], s.prom[n])
             for s in run.samples if s.phase == "deploy start" for n in run.filling
             if (s.side[n], s.prom[n]) != ("ok", "ok")]
     assert not said, said
+    fired = [(run.kinds[n], n, f"{s.t:.1f}s", tier, judge)
+             for s in run.samples if s.phase == "deploy start" for n in run.filling
+             for tier in run.tiers[n] for judge, got in (("sidecar", s.side_tiers),
+                                                          ("rules", s.prom_tiers))
+             if got.get((n, tier))]
+    assert not fired, fired
     assert any(s.phase == "deploy start" for s in run.samples)
 
 

@@ -2,7 +2,9 @@
 it (issue 34, one verdict): the bound of its 99 % Wilson interval past the level, on at least the
 sidecar's minimum of rows, never the bare share of a small batch. Checked with promtool on the
 generated rules against :func:`detectors.rates.ratio_status` (the sidecar's judgement) for
-batches where the bare share and the bound disagree."""
+batches where the bare share and the bound disagree, and for batches whose bound sits just past
+and just short of each level (found from :func:`detectors.rates.wilson_interval`), so a bound on
+another z (halved, or z² in place of z²/2) judges one of them wrongly."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from agent.render.files import write
 from agent.sli import plans
 from agent.spec import parse_spec
 from detectors.quality import NULL_MIN_ROWS
-from detectors.rates import ratio_status
+from detectors.rates import ratio_status, wilson_interval
 from detectors.thresholds import Status
 from tests.helpers import require_binary
 
@@ -25,6 +27,24 @@ WARNING, CRITICAL = 0.1, 0.3
 #: just past warning
 BATCHES = [(40, 0.6), (40, 0.35), (NULL_MIN_ROWS - 5, 1.0), (5000, 0.12)]
 STEP = 5          # minutes each batch is held
+#: how far from a level the near batches' bounds sit: a few thousandths, where z/2 moves the
+#: bound of 40 rows by about 0.1 and z² for z²/2 that of 400 rows by about 0.008
+NEAR = 0.003
+
+
+def share_at(rows: int, bound: float) -> float:
+    """The null share of a batch of ``rows`` whose Wilson lower bound is ``bound`` (bisection:
+    the bound grows with the share)."""
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if wilson_interval(mid * rows, rows)[0] < bound else (lo, mid)
+    return hi
+
+
+#: (rows, share, level, past): a batch whose bound is just past (or short of) a level
+NEAR_BATCHES = [(n, share_at(n, level + (NEAR if past else -NEAR)), level, past)
+                for level in (WARNING, CRITICAL) for n in (40, 400) for past in (True, False)]
 
 
 def test_null_share_alerts_follow_the_sidecars_judgement(tmp_path: Path) -> None:
@@ -40,10 +60,11 @@ def test_null_share_alerts_follow_the_sidecars_judgement(tmp_path: Path) -> None
     plan = next(p for p in plans(spec) if p.o.name == "nulls")
     rules = tmp_path / "prometheus" / "rules" / "rows" / "nulls.rules.yml"
     base = 'service="rows",dataset="feed"'
-    ratio = " ".join(f"{share}x{STEP}" for _, share in BATCHES)
-    rows = " ".join(f"{n}x{STEP}" for n, _ in BATCHES)
+    batches = BATCHES + [(n, share) for n, share, _, _ in NEAR_BATCHES]
+    ratio = " ".join(f"{share!r}x{STEP}" for _, share in batches)
+    rows = " ".join(f"{n}x{STEP}" for n, _ in batches)
     cases = []
-    for i, (n, share) in enumerate(BATCHES):
+    for i, (n, share) in enumerate(batches):
         sidecar = ratio_status(share * n, n, WARNING, CRITICAL, min_count=NULL_MIN_ROWS).status
         for level in plan.levels:
             fires = sidecar is not Status.NO_DATA and sidecar.rank >= Status(level.severity).rank
@@ -63,5 +84,9 @@ def test_null_share_alerts_follow_the_sidecars_judgement(tmp_path: Path) -> None
                          timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     # the cases are not all alike: the bare share and the bound differ in one of them
-    assert [c["exp_samples"] != [] for c in cases] == [True, True, True, False, False, False,
-                                                       True, False]
+    fired = [c["exp_samples"] != [] for c in cases]
+    assert fired[:8] == [True, True, True, False, False, False, True, False]
+    # and each near batch fires its level exactly when its bound is past it
+    for k, (_, _, level, past) in enumerate(NEAR_BATCHES):
+        at = 2 * (len(BATCHES) + k) + [lv.constant for lv in plan.levels].index(level)
+        assert fired[at] == past, (NEAR_BATCHES[k], fired[at])

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, plans
 from agent.spec import parse_spec
+from alerts.grafana import query_expr
 from alerts.rules import objective_group, threshold_alert
 from alerts.unittests import _exp
 from detectors.rates import MIN_EVENTS, ratio_status, wilson_interval
@@ -103,4 +104,31 @@ def test_a_threshold_alert_needs_the_bound_past_its_level_and_enough_events(
         cases.append({"interval": "1m", "input_series": _inputs(p, bad, good),
                       "alert_rule_test": [{"eval_time": f"{2 * WINDOW}m", "alertname": name,
                                            "exp_alerts": exp}]})
+    _run(tmp_path, cases)
+
+
+def test_the_grafana_query_reads_the_bound_or_the_level_and_is_empty_only_for_no_series(
+        tmp_path: Path) -> None:
+    """The Grafana-managed rule's query A: the bound where enough events are in the window; the
+    level itself (not past it: Normal, as the sidecar says ok) where there are too few, never an
+    empty result that Grafana notifies as No Data; empty only when the objective has no series
+    (a silent service, which the NoData alert reports)."""
+    p = _plans()["errs"]
+    level = next(lv for lv in p.levels if lv.severity == "warning")
+    expr, threshold = query_expr(p, level)
+    cases = []
+    for bad, good in ((1, 2), (0, 1), (3, 7)):
+        b, n = bad * WINDOW, (bad + good) * WINDOW
+        want = wilson_interval(b, n)[0] if n >= MIN_EVENTS else threshold
+        cases.append({"interval": "1m", "input_series": _inputs(p, bad, good),
+                      "promql_expr_test": [{
+                          "expr": f"abs(({expr}) - {want!r}) < bool 1e-9",
+                          "eval_time": f"{2 * WINDOW}m",
+                          "exp_samples": [{"labels": "{}", "value": 1}]}]})
+    other = {**p.raw_labels, "model": "another"}
+    cases.append({"interval": "1m", "input_series": [
+                      {"series": cat.REQUESTS.name + cat.label_matchers({**other, "outcome": o}),
+                       "values": f"0+1x{2 * WINDOW}"} for o in cat.OUTCOMES[:2]],
+                  "promql_expr_test": [{"expr": f"count({expr})", "eval_time": f"{2 * WINDOW}m",
+                                        "exp_samples": []}]})
     _run(tmp_path, cases)

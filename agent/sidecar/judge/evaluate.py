@@ -274,8 +274,8 @@ class Evaluator:
         result.pending = pending
         if filling is not None:
             result.judgement["reason"] = filling
-        if o.has_target:
-            self._budget(o, os_, value, detail, now, result)
+        if o.has_target:      # a time slice while a rate's window fills is unknown: none
+            self._budget(o, os_, value if filling is None else None, detail, now, result)
         return result, transition
 
     def _filling(self, o: Objective, os_: ObjectiveState, value: float | None, now: float
