@@ -86,7 +86,11 @@ class Marks:
     A value's time is the first mark that counts it (never earlier than it arrived), so a value
     leaves a span at most one marking interval after it should. Bounded: a mark closer than
     ``span / RESOLUTION`` to the previous one, or one that adds nothing, is not kept, and marks
-    older than the newest one at or before ``now - span`` are dropped."""
+    older than the newest one at or before ``now - span`` are dropped. A span reaching past the
+    first mark (a new window, or a longer span than the marks were kept for, e.g. after a
+    restart with a longer ``fleet_window``) counts every value held, as the rules' longer
+    ``increase`` counts what came before too; a snapshot without marks (an older version)
+    starts with none, its values taken as arriving at the first mark."""
 
     RESOLUTION = 512
 
