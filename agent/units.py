@@ -334,10 +334,18 @@ def format_percent(ratio: float) -> str:
     return f"{_plain(pct, 3)}%"
 
 
+def json_number(x: float | None) -> float | None:
+    """A value as JSON can carry it: None for NaN and infinity (a detection time that is never
+    reached is +inf; its ``format_value`` text says "never")."""
+    return x if x is not None and math.isfinite(x) else None
+
+
 def format_value(value: float | None, unit: Unit) -> str:
     """Human text for a value in base units (``250ms``, ``1.5%``, ``$0.42``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "no data"
+    if value == math.inf and unit is Unit.SECONDS:    # e.g. a drift that is never detected
+        return "never"
     if not math.isfinite(value):
         return "no data"
     if unit is Unit.SECONDS:

@@ -25,7 +25,7 @@ def classify(value: float | None, warning: float | None, critical: float | None,
     A state already reached clears only once the value has recovered by ``hysteresis`` (a fraction
     of the level), so a value hovering at a threshold does not flap.
     """
-    if value is None or not math.isfinite(value):
+    if value is None or math.isnan(value):     # infinity is past every level: judged
         return Status.NO_DATA
     v = value
 

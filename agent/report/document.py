@@ -18,6 +18,7 @@ from agent.units import (
     format_percent,
     format_span,
     format_value,
+    json_number,
     parse_duration,
 )
 
@@ -84,8 +85,9 @@ def _objective(spec: Spec, o: Objective, f: Facts, t0: float, t1: float) -> dict
         i["text"] = incident_text(i, t0)
     entry: dict[str, Any] = {
         "name": o.name, "signal": o.signal.value, "family": o.info.family, "unit": unit.value,
-        "status": f.status, "value": _finite(f.value), "value_text": format_value(f.value, unit),
-        "levels": {"warning": _finite(f.warning), "critical": _finite(f.critical)},
+        "status": f.status, "value": json_number(f.value),
+        "value_text": format_value(f.value, unit),
+        "levels": {"warning": json_number(f.warning), "critical": json_number(f.critical)},
         "levels_text": _levels_text(o, f),
         "time_in_state": time_in_state(f.events, t0, t1, f.begins),
         "incidents": found,
@@ -102,16 +104,12 @@ def _objective(spec: Spec, o: Objective, f: Facts, t0: float, t1: float) -> dict
             and (e.get("to") in LEVELS or e.get("from") in LEVELS)]
     entry["previous"] = {
         "sli": _sli(o, f.prev_bad, f.prev_total)["good"] if o.has_target else None,
-        "budget_left": _finite(f.prev_budget_left),
+        "budget_left": json_number(f.prev_budget_left),
         "incidents": len(incidents(f.events, 2 * t0 - t1, t0))
         if f.begins is not None and f.begins <= 2 * t0 - t1 else None,
         "warning": entry["levels"]["warning"],
         "critical": entry["levels"]["critical"], "target": o.objective}
     return entry
-
-
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
 
 
 def _levels_text(o: Objective, f: Facts) -> str:
@@ -154,7 +152,7 @@ def _budget(o: Objective, f: Facts) -> dict[str, Any]:
     spent = None
     if f.bad is not None and f.window_total:
         spent = f.bad / (eb * f.window_total)
-    left = _finite(f.budget_left)
+    left = json_number(f.budget_left)
     parts = []
     if spent is not None:
         parts.append(f"{format_percent(spent)} of the {format_duration(o.window)} budget spent "

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from agent import catalogue as cat
 from agent.sidecar.collectors.datasets import DatasetPoller
 from agent.sidecar.view import EngineView
-from agent.units import Unit, format_duration, format_percent, format_value
+from agent.units import Unit, format_duration, format_percent, format_value, json_number
 
 if TYPE_CHECKING:
     from agent.sidecar.judge.evaluate import Result
@@ -40,7 +40,9 @@ def _entry(eng: EngineView, r: Result) -> dict[str, Any]:
         "name": r.name, "signal": o.signal.value,
         "selector": dict(o.selector.items()), "unit": unit.value,
         "direction": o.info.direction.value,
-        "value": r.value, "value_text": format_value(r.value, unit),
+        # JSON has no infinity: the text says it ("never")
+        "value": json_number(r.value),
+        "value_text": format_value(r.value, unit),
         "status": r.shown_status, "since": r.since,
         "warning": r.warning, "critical": r.critical, "baseline": r.baseline,
         "for": format_duration(o.for_), "judgement": r.judgement,

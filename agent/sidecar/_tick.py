@@ -17,7 +17,7 @@ from agent.sidecar.judge import service_signals
 from agent.sidecar.judge.evaluate import Result, Transition
 from agent.sidecar.view import EngineView
 from agent.spec.document import Spec
-from agent.units import format_duration, format_span, format_value
+from agent.units import format_duration, format_span, format_value, json_number
 
 log = logging.getLogger("slo_agent.sidecar")
 
@@ -89,7 +89,7 @@ def log_pending(spec: Spec, r: Result) -> None:
     o = spec.objective(r.name)
     record = {"event": "objective_pending", "service": spec.service,
               "objective": r.name, "signal": o.signal.value, "status": r.status.value,
-              "pending": r.pending["level"], "value": r.value,
+              "pending": r.pending["level"], "value": json_number(r.value),
               "value_text": format_value(r.value, o.info.unit),
               "fires_at": r.pending["fires_at"], "for": format_duration(o.for_)}
     if sys.stderr.isatty():

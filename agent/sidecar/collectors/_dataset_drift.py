@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from agent.sidecar.collectors.stores.aggregates import Aggregates
 from agent.sidecar.judge.data_signals import NEW_SHARE, quantile_key
 from agent.spec.document import Dataset, Drift
+from agent.units import json_number
 from detectors import stattests
 from detectors.bins import levels, quantile_edges
 from detectors.calibration import CalibrationCache
@@ -120,10 +121,6 @@ def chosen_columns(window: Aggregates, ref: Reference, dataset: Dataset
     return out, skipped
 
 
-def _finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
-
 def row(r: FeatureDrift, min_samples: int,
         calibrated: Mapping[str, float] | None = None) -> dict[str, Any]:
     """One column's result as stored, shown and exported; None with a reason, never NaN.
@@ -131,20 +128,20 @@ def row(r: FeatureDrift, min_samples: int,
     from; ``calibrated`` holds the reference's noise level per calibration quantile in use."""
     out: dict[str, Any] = {
         "column": r.feature, "test": r.test, "status": r.status.value,
-        "score": _finite(r.score), "statistic": _finite(r.statistic),
-        "effect": _finite(r.effect), "p_value": _finite(r.p_value),
-        "p_adjusted": _finite(r.p_adjusted), "n_reference": r.n_reference,
-        "n_window": r.n_window, "threshold": _finite(r.threshold),
+        "score": json_number(r.score), "statistic": json_number(r.statistic),
+        "effect": json_number(r.effect), "p_value": json_number(r.p_value),
+        "p_adjusted": json_number(r.p_adjusted), "n_reference": r.n_reference,
+        "n_window": r.n_window, "threshold": json_number(r.threshold),
         "threshold_source": r.threshold_source,
-        "critical_threshold": _finite(r.critical_threshold),
+        "critical_threshold": json_number(r.critical_threshold),
         "calibrated": {k: v for k, v in (calibrated or {}).items() if math.isfinite(v)},
-        "rule": r.rule, "floor": _finite(r.floor), "floor_reason": r.floor_reason,
+        "rule": r.rule, "floor": json_number(r.floor), "floor_reason": r.floor_reason,
     }
     if r.status.value == "no_data":
         out["reason"] = (f"too few values: {r.n_window} in the file, {r.n_reference} in the "
                          f"reference (drift.min_samples {min_samples})")
     if stattests.get(r.test).new_categories:
-        out[NEW_SHARE] = _finite(r.new_share)
+        out[NEW_SHARE] = json_number(r.new_share)
         names, more = shown_names(r.unseen)
         out["new_categories"], out["new_categories_more"] = names, more
     return out

@@ -18,7 +18,7 @@ from agent.sidecar.state.agent_state import AgentState, ModelState, ObjectiveSta
 from agent.signals import Judge, record
 from agent.spec.document import Objective, Spec, TierWindows
 from agent.spec.signals import SLIType
-from agent.units import Base, format_duration, format_span, format_value
+from agent.units import Base, format_duration, format_span, format_value, json_number
 from detectors.baseline import BaselineLearner
 from detectors.drift import DriftThresholds, FeatureDrift
 from detectors.rates import MIN_EVENTS, RatioResult, ratio_status
@@ -166,7 +166,8 @@ class Evaluator:
                 value, detail = self.value(o, now)
             except Exception as exc:   # one broken signal must not stop the others
                 value, detail = None, {"error": f"{type(exc).__name__}: {exc}"}
-            if value is not None and not math.isfinite(value):
+            # +inf is a value (a drift never detected: worse than any level); NaN is none
+            if value is not None and not math.isfinite(value) and value != math.inf:
                 value = None
             try:
                 r, t = self._judge(o, value, detail, now)
@@ -401,7 +402,7 @@ def _judgement(o: Objective, value: float | None, rr: RatioResult | None, min_co
     if rr is None:
         if value is None:
             return {"on": None, "basis": "value", "reason": "no value to judge"}
-        return {"on": value, "basis": "value",
+        return {"on": json_number(value), "basis": "value",      # +inf: the text says never
                 "reason": f"value {format_value(value, unit)} against {levels or 'no level'}: "
                           f"{verdict}"}
     good = record(o.signal).judge is Judge.GOOD_RATIO

@@ -95,8 +95,15 @@ def custom(sv: ServiceSignals, o: Objective, now: float, window: float) -> Value
 
 
 def sample_rate(ms: list[ModelState], now: float, window: float) -> float:
-    """Sampled rows per second over the spec's rate window, like every other rate."""
-    return sum(m.sampled.total(now, window) for m in ms) / window
+    """Sampled rows per second over the spec's rate window, like every other rate, but over
+    the part of it since the first row was sampled: at a deploy start the window is not yet
+    covered, and the rows it holds over its whole length would read a fraction of the rate the
+    service runs at (a detection time many times too long: a false alert at every start)."""
+    starts = [min(m.sampled.data) * m.sampled.slot for m in ms if m.sampled.data]
+    if not starts:
+        return 0.0
+    covered = min(window, max(now - min(starts), ms[0].sampled.slot))
+    return sum(m.sampled.total(now, window) for m in ms) / covered
 
 
 def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float) -> Detection:
@@ -120,7 +127,7 @@ def drift_detection(spec: Spec, state: AgentState, drift: Objective, now: float)
     return detection_time(shift, floor, alpha, tests, d.window_size,
                           d.reference_size, d.min_samples,
                           sample_rate(models, now, spec.alerting.rate_window),
-                          spec.sidecar.interval, hold)
+                          spec.sidecar.interval, hold, d.fleet_window)
 
 
 def detection_value(spec: Spec, state: AgentState, o: Objective, now: float) -> Value:

@@ -22,6 +22,7 @@ from agent.sidecar.state.journal import Journal
 from agent.sidecar.state.otlp_totals import OtlpTotals
 from agent.sidecar.state.persistence import pairs, put, restore_part
 from agent.sidecar.state.service_state import ServiceSignals
+from agent.units import json_number
 from detectors.baseline import BaselineLearner
 from detectors.sketch import QuantileSketch, WindowedSketch
 from detectors.windows import FeatureWindow, Marks, newest
@@ -301,6 +302,7 @@ class ObjectiveState:
                                 "transitions", "cursor", "first_seen", "valued_since",
                                 "incident_since",
                                 "tiers_since", "tiers_firing")}
+        out["value"] = json_number(self.value)       # a detection never reached is +inf
         out["baseline"] = self.baseline.state() if self.baseline else None
         for k in ("bad_fine", "total_fine", "bad_coarse", "total_coarse"):
             s = getattr(self, k)
