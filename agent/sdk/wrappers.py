@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import builtins
 import dis
+import functools
 import itertools
 import keyword
 import linecache
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 from agent.sdk.params import _MISSING, Generic, Params, rebuild
@@ -262,21 +264,35 @@ def make_wrapper(form: str, fn: Callable[..., Any], env: dict[str, Any], own: bo
             return None
         values.update(fix=rebuild(params), M=_MISSING, defaults=params.defaults,
                       kwdefaults=params.kwdefaults)
-    src = source(form, params, track=track, timed=timed, cold=cold, explicit=explicit)
+    src = source(form, params, track=track, timed=timed, cold=cold, explicit=explicit) if own \
+        else _generic_source(form, track, timed, cold, explicit)
     namespace: dict[str, Any] = {"_slo_" + k: v for k, v in values.items()}
     namespace["__builtins__"] = builtins
     made = next(_made)
     kind = "wrapper" if own else "generic wrapper"
     filename = f"<slo-agent {kind} of {getattr(fn, '__qualname__', '?')} #{made}>"
-    exec(compile(src, filename, "exec"), namespace)
+    exec(_compiled(src), namespace)
     if made <= MAX_SOURCES:     # a traceback through the wrapper shows its lines
         linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
     wrapper: Callable[..., Any] = namespace["wrapper"]
+    code = wrapper.__code__.replace(co_filename=filename)
     if own:
-        code = fn.__code__
-        wrapper.__code__ = wrapper.__code__.replace(co_name=code.co_name,
-                                                    co_qualname=code.co_qualname)
+        code = code.replace(co_name=fn.__code__.co_name, co_qualname=fn.__code__.co_qualname)
+    wrapper.__code__ = code
     return wrapper
+
+
+@functools.lru_cache(maxsize=256)
+def _generic_source(form: str, track: bool, timed: bool, cold: tuple[bool, int],
+                    explicit: bool) -> str:
+    return source(form, Generic(), track=track, timed=timed, cold=cold, explicit=explicit)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(src: str) -> CodeType:
+    """A wrapper's code compiled once per source: the ``(*args, **kwargs)`` wrappers of a form
+    and its options are all the same text, and compiling is most of a decoration's cost."""
+    return compile(src, "<slo-agent wrapper>", "exec")
 
 
 def returns_value(fn: Callable[..., Any]) -> bool:
