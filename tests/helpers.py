@@ -69,3 +69,18 @@ def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 10.0) -> None:
             p.wait(grace)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def promtool_test_rules(tmp: Path, groups: list[dict[str, Any]], tests: list[dict[str, Any]],
+                        timeout: float = 300) -> None:
+    """promtool's unit ``tests`` (evaluated each minute) on rule ``groups``, written to ``tmp``;
+    a failing case fails the test with promtool's own report."""
+    import yaml
+
+    (tmp / "rules.yml").write_text(yaml.safe_dump({"groups": groups}, width=10**6))
+    (tmp / "t.yml").write_text(yaml.safe_dump(
+        {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests},
+        width=10**6))
+    done = subprocess.run([require_binary("promtool"), "test", "rules", "t.yml"],
+                          cwd=tmp, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -1,4 +1,6 @@
-"""The ``@monitor.inference`` wrappers for sync, async, generator and async-generator functions.
+"""The ``@monitor.inference`` wrappers for sync, async, generator and async-generator functions:
+what a call records (its outcome, the cold part) and which wrapper a function gets; the
+wrappers' code is made in :mod:`agent.sdk.wrappers`.
 
 Hot-path rules: the user's function is called exactly once with its own arguments, its exceptions
 are re-raised untouched (same object, same traceback), and every SDK step is guarded so an SDK
@@ -21,9 +23,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from agent.sdk.conversions import _features
-from agent.sdk.exact import exact_wrapper
-from agent.sdk.streams import async_gen_wrapper, gen_wrapper
-from agent.sdk.values import BUFFER_CAP, sketch_add
+from agent.sdk.values import sketch_add
+from agent.sdk.wrappers import make_wrapper, returns_value
 
 if TYPE_CHECKING:
     from agent.sdk.host import MonitorHost as Monitor
@@ -75,26 +76,17 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
                ) -> Callable[..., Any]:
     """Wrap ``fn`` according to its kind; metadata and signature are preserved.
 
-    Each wrapper inlines its hot path (no helper calls): a call costs one thread-local lookup,
-    a call count, two clock reads and one append to the thread's buffer; buckets, sum and
-    sketch are built from the buffer off the caller's thread (at scrape / shipment, or by the
-    thread itself every ``BUFFER_CAP`` calls). A stream adds one clock read and one append per
-    item. What the spec does not use is not paid for: the request id is set in the context
-    only where something can read it (:attr:`Monitor.request_ids`, or ``request_id=``), the
-    cold part (sampling, fallback predicate, aliases) is called only on calls that need it;
-    where no call needs it, the wrapper takes the function's own parameters
-    (:mod:`agent.sdk.exact`: no tuple and dict per call). Everything past the user's function is
-    guarded.
+    Each wrapper's code is made from the templates of :mod:`agent.sdk.wrappers`. What the spec
+    does not use is not paid for: the request id is set in the context only where something
+    can read it (:attr:`Monitor.request_ids`, or ``request_id=``), the cold part (sampling,
+    fallback predicate, aliases) is called only on calls that need it; where no call needs it
+    (and a stream's items are not timed), the wrapper takes the function's own parameters (no
+    tuple and dict per call).
     """
     shards = series.shards
-    tls = shards._tls
-    local = shards.local
     pc = time.perf_counter
-    drain = shards.drain
-    cap = BUFFER_CAP - 1
     stride = monitor.sample_stride
     sdk_error = monitor.sdk_error
-    set_rid = REQUEST_ID.set
     fb_exc = opts.fallback_exc
     fb_fn = opts.fallback_fn
     want_samples = (opts.features is not None or opts.prediction is not None) and stride > 0
@@ -142,90 +134,26 @@ def instrument(fn: Callable[..., Any], monitor: Monitor, series: Series, opts: O
     every = fb_fn is not None or alias
     sampled = stride if want_samples and not every else 0
 
-    cold = (every, sampled)      # the wrappers below test it inline
-    if inspect.isasyncgenfunction(fn):
-        return _mark(async_gen_wrapper(fn, monitor, series, failed, after, cold, track,
-                                       set_rid, timed), series)
-    if inspect.isgeneratorfunction(fn):
-        return _mark(gen_wrapper(fn, monitor, series, failed, after, cold, track, set_rid,
-                                 timed), series)
-    if otel is not None:
-        return _mark(_otel_wrapper(fn, monitor, series, failed, after, cold, track), series)
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                try:
-                    sh = tls.shard
-                except AttributeError:
-                    sh = local()
-                n = sh.started + 1
-                sh.started = n
-                if track:
-                    set_rid(sh.rid_base + n)
-                t0 = pc()
-            except Exception:
-                sdk_error("start")
-                return await fn(*args, **kwargs)
-            try:
-                out = await (fn(*args, **kwargs) if kwargs else fn(*args))
-            except BaseException as exc:
-                try:
-                    failed(sh, t0, exc)
-                except Exception:
-                    sdk_error("record")
-                raise
-            try:
-                sh.lat.append(pc() - t0)
-                if not n & cap:          # every BUFFER_CAP calls of this thread
-                    drain(sh)
-                if every or (sampled and not n % sampled):
-                    after(n, args, kwargs, out, sh)
-            except Exception:
-                sdk_error("record")
-            return out
-    else:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                try:
-                    sh = tls.shard
-                except AttributeError:
-                    sh = local()
-                n = sh.started + 1
-                sh.started = n
-                if track:
-                    set_rid(sh.rid_base + n)
-                t0 = pc()
-            except Exception:
-                sdk_error("start")
-                return fn(*args, **kwargs)
-            try:
-                out = fn(*args, **kwargs) if kwargs else fn(*args)   # no dict built per call
-            except BaseException as exc:
-                try:
-                    failed(sh, t0, exc)
-                except Exception:
-                    sdk_error("record")
-                raise
-            try:
-                sh.lat.append(pc() - t0)
-                if not n & cap:          # every BUFFER_CAP calls of this thread
-                    drain(sh)
-                if every or (sampled and not n % sampled):
-                    after(n, args, kwargs, out, sh)
-            except Exception:
-                sdk_error("record")
-            return out
-
-    if not every and not sampled:           # nothing but latency and outcome: own parameters
-        exact = exact_wrapper("async" if inspect.iscoroutinefunction(fn) else "sync", fn,
-                              wrapper, {"tls": tls, "local": local, "pc": pc, "drain": drain,
-                                        "cap": cap, "sdk_error": sdk_error, "failed": failed,
-                                        "set_rid": set_rid if track else None})
+    if otel is not None and not inspect.isasyncgenfunction(fn) \
+            and not inspect.isgeneratorfunction(fn):
+        return _mark(_otel_wrapper(fn, monitor, series, failed, after, (every, sampled), track),
+                     series)
+    form = "async generator" if inspect.isasyncgenfunction(fn) else \
+        "generator" if inspect.isgeneratorfunction(fn) else \
+        "async" if inspect.iscoroutinefunction(fn) else "sync"
+    env = {"tls": shards._tls, "local": shards.local, "pc": pc, "drain": shards.drain,
+           "sdk_error": sdk_error, "failed": failed,
+           "set_rid": REQUEST_ID.set, "after": after}
+    timed = timed and form in ("generator", "async generator")
+    explicit = form == "generator" and returns_value(fn)
+    wrapper = make_wrapper(form, fn, env, False, track=track, timed=timed,
+                           cold=(every, sampled), explicit=explicit)
+    if not every and not sampled and not timed:     # latency and outcome only: own parameters
+        exact = make_wrapper(form, fn, dict(env, generic=wrapper), True, track=track)
         if exact is not None:
-            wrapper = functools.wraps(fn)(exact)
-    return _mark(wrapper, series)
+            wrapper = exact
+    assert wrapper is not None
+    return _mark(functools.wraps(fn)(wrapper), series)
 
 
 def _mark(wrapper: Callable[..., Any], series: Series) -> Callable[..., Any]:

@@ -6,19 +6,16 @@ generated rule and its seed."""
 
 from __future__ import annotations
 
-import subprocess
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from agent import catalogue as cat
 from agent.sli import ObjectivePlan, plans
 from agent.spec import parse_spec
 from alerts.history import history_fine, history_probes, history_seed_expr
 from alerts.rules import recording_rules
-from tests.helpers import require_binary
+from tests.helpers import promtool_test_rules
 
 SPEC = {"service": "svc", "models": [{"name": "m"}], "alerting": {"evaluation_interval": "1m"},
         "objectives": [{"name": "errs", "signal": "error_rate", "selector": {"model": "m"},
@@ -32,14 +29,8 @@ def _plan() -> ObjectivePlan:
 
 
 def _run(tmp_path: Path, rules: list[dict[str, Any]], tests: list[dict[str, Any]]) -> None:
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump(
-        {"groups": [{"name": "history", "interval": "1m", "rules": rules}]}, width=10**6))
-    (tmp_path / "t.yml").write_text(yaml.safe_dump(
-        {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests},
-        width=10**6))
-    done = subprocess.run([require_binary("promtool"), "test", "rules", "t.yml"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    promtool_test_rules(tmp_path, [{"name": "history", "interval": "1m", "rules": rules}], tests,
+                        timeout=600)
 
 
 def test_history_grows_by_each_evaluation_and_stops_at_the_longest_window(

@@ -16,11 +16,8 @@ result Grafana would take for No Data), and so does the review from Prometheus
 from __future__ import annotations
 
 import copy
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from agent import catalogue as cat
 from agent.report.prometheus import slice_values
@@ -29,20 +26,8 @@ from agent.spec import parse_spec
 from alerts import burntests
 from alerts.grafana import query_expr
 from alerts.rules import objective_group
-from tests.helpers import require_binary
-
-STEP = 5            # minutes: the rate window, one sample and one evaluation a minute
-LEVEL = 5.0         # requests per second: slices under it are bad
-HEALTHY = 6.0       # what the service serves from its first sample on
-SPEC = {"service": "svc", "models": [{"name": "m"}],
-        "alerting": {"evaluation_interval": "1m", "rate_window": f"{STEP}m",
-                     "page_min_events": 0,
-                     "tiers": [{"name": "page", "budget_share": 0.5, "severity": "critical",
-                                "long": "10m", "short": "5m"}]},
-        "objectives": [{"name": "floor", "signal": "throughput", "selector": {"model": "m"},
-                        "warning": f"{LEVEL:g}/s", "critical": "1/s", "for": "0s",
-                        "objective": "99%", "window": "1h",
-                        "sli_threshold": f"{LEVEL:g}/s"}]}
+from tests.deploy_start import HEALTHY, LEVEL, SPEC, STEP
+from tests.helpers import promtool_test_rules
 
 
 def _plan() -> ObjectivePlan:
@@ -58,14 +43,7 @@ def _counter(p: ObjectivePlan, values: str, exported: str) -> list[dict[str, str
 
 
 def _run(tmp_path: Path, tests: list[dict[str, Any]], p: ObjectivePlan | None = None) -> None:
-    group = objective_group(p or _plan())
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [group]}, width=10**6))
-    (tmp_path / "t.yml").write_text(yaml.safe_dump(
-        {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests},
-        width=10**6))
-    done = subprocess.run([require_binary("promtool"), "test", "rules", "t.yml"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    promtool_test_rules(tmp_path, [objective_group(p or _plan())], tests)
 
 
 def test_a_healthy_deploy_start_spends_no_budget_and_an_outage_does(tmp_path: Path) -> None:

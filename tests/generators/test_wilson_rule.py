@@ -7,11 +7,9 @@ events, as :func:`detectors.rates.ratio_status` judges."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +21,7 @@ from alerts.rules import objective_group, threshold_alert
 from alerts.unittests import _exp
 from detectors.rates import MIN_EVENTS, ratio_status, wilson_interval
 from detectors.thresholds import Status
-from tests.helpers import require_binary
+from tests.helpers import promtool_test_rules
 
 WINDOW = 5            # minutes: the rate window, one sample a minute
 SPEC = {"service": "svc", "models": [{"name": "m"}],
@@ -48,14 +46,7 @@ def _inputs(p: ObjectivePlan, bad: int, good: int) -> list[dict[str, str]]:
 
 
 def _run(tmp_path: Path, tests: list[dict[str, Any]]) -> None:
-    groups = [objective_group(p) for p in _plans().values()]
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": groups}, width=10**6))
-    (tmp_path / "t.yml").write_text(yaml.safe_dump(
-        {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests},
-        width=10**6))
-    done = subprocess.run([require_binary("promtool"), "test", "rules", "t.yml"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    promtool_test_rules(tmp_path, [objective_group(p) for p in _plans().values()], tests)
 
 
 def _bound_case(bad: int, good: int) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Wrappers made with the decorated function's own parameters (agent/sdk/exact.py): where a call
+"""Wrappers made with the decorated function's own parameters (agent/sdk/params.py): where a call
 needs nothing but its latency and outcome, the wrapper takes the function's parameters instead
 of ``(*args, **kwargs)``. Any call must behave exactly as on the bare function (same result,
 same exception and message), and what is recorded must not change: a call with arguments the

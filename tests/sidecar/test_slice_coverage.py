@@ -13,18 +13,7 @@ from __future__ import annotations
 from agent.sidecar.judge.evaluate import Evaluator, Result
 from agent.sidecar.state.agent_state import AgentState
 from agent.spec import parse_spec
-
-STEP = 300.0         # the rate window (seconds)
-LEVEL, HEALTHY = 5.0, 6.0
-SPEC = {"service": "svc", "models": [{"name": "m"}],
-        "alerting": {"evaluation_interval": "1m", "rate_window": f"{STEP:g}s",
-                     "page_min_events": 0,
-                     "tiers": [{"name": "page", "budget_share": 0.5, "severity": "critical",
-                                "long": "10m", "short": "5m"}]},
-        "objectives": [{"name": "floor", "signal": "throughput", "selector": {"model": "m"},
-                        "warning": f"{LEVEL:g}/s", "critical": "1/s", "for": "0s",
-                        "objective": "99%", "window": "1h",
-                        "sli_threshold": f"{LEVEL:g}/s"}]}
+from tests.deploy_start import HEALTHY, LEVEL, SPEC
 
 
 def _run(minutes: int, serving: int) -> list[Result]:
