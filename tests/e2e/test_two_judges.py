@@ -62,7 +62,9 @@ EVAL, FOR, SCRAPE, TICK, FLUSH, SAMPLE = 1.0, 2.0, 1.0, 0.5, 0.25, 0.5
 #: the same traffic at different moments (a scrape, a sidecar tick, an SDK flush, our sampling)
 TOLERANCE = EVAL + FOR + SCRAPE + TICK + FLUSH + SAMPLE
 RATE_WINDOW = 15.0         # several times the tolerance: a judge on another window shows
-PHASES = (("deploy start", 10.0), ("incident", 22.0), ("recovery", 22.0), ("restart", 12.0))
+#: the restart phase outlasts the burn tiers' resolve after the recovery (a throughput slice
+#: reads low for a rate window, then the short window clears: about 35 s), by the tolerance
+PHASES = (("deploy start", 10.0), ("incident", 22.0), ("recovery", 22.0), ("restart", 20.0))
 RANK = {"ok": 0, "pending_warning": 1, "warning": 2, "pending_critical": 3, "critical": 4}
 #: burn tiers on a 1h objective: a page at 6x on 30s/15s windows, held while a slower page
 #: (6x on 60s/30s, with a `for` longer than the tolerance) fires, and a ticket at 3x on 60s/15s
@@ -302,7 +304,8 @@ def disagreements(run: Run, name: str) -> list[str]:
     """Each stretch in which one judge says what the other did not say at any moment within
     the tolerance around it (one may lag the other by that much, through several levels of
     a ramp, but no more), on the objective's level or on one of its tiers, named by kind,
-    objective and moment."""
+    objective and moment; one begun in the run's last tolerance is not judged (its future is
+    not sampled)."""
     kind = run.kinds[name]
     out: list[str] = []
     series: list[tuple[str, list[tuple[Sample, str, str]]]] = [
@@ -322,7 +325,9 @@ def disagreements(run: Run, name: str) -> list[str]:
                 since = None
             elif since is None:
                 since = (s, a, b)
-        if since is not None:
+        # a stretch begun within the tolerance of the run's end cannot be judged: the other
+        # judge may say the same after the last sample
+        if since is not None and since[0].t <= points[-1][0].t - TOLERANCE:
             out.append(_stretch(kind, name, what, since, points[-1][0]))
     return out
 
