@@ -78,6 +78,10 @@ OBJECTIVES: list[dict[str, Any]] = [
      "warning": "0.1", "critical": "0.5"},
     {"name": "sdk-y-drift", "signal": "feature_drift", "selector": {"model": SHIFTED},
      "warning": "0.2", "critical": "0.5"},
+    # the same rows with the default warning: calibrated (the sidecar's threshold from its
+    # reference; the rules' the fleet's null quantile at its own n), a clear shift in both
+    {"name": "sdk-y-drift-calibrated", "signal": "feature_drift", "selector": {"model": SHIFTED},
+     "critical": "0.5"},
     {"name": "sdk-drift-detection", "signal": "drift_detection_time",
      "selector": {"objective": "sdk-x-drift"}, "warning": "8s", "critical": "16s"},
 ]
