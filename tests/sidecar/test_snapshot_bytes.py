@@ -128,3 +128,30 @@ def test_any_damage_restores_newest_or_previous_and_says_which(
             fresh = Engine(SPEC, state_dir=folder / "none", clock=lambda: NOW + 2)
             assert restored == _plain(fresh.state.state())
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_newest_snapshot_exists_at_every_step_of_a_write(tmp_path: Path,
+                                                             monkeypatch: Any) -> None:
+    """A kill between keeping the previous snapshot and putting the new one in place (the
+    write's last rename never happens) leaves the newest snapshot as it was, not only the
+    previous: a restart restores the newest (the old order renamed the newest away first)."""
+    newest, previous = tmp_path / "state.json", tmp_path / "state.previous.json"
+    persistence.write_atomic(newest, b"one")
+    persistence.write_atomic(newest, b"two", keep_previous=previous)
+    real = persistence.os.replace
+
+    def killed_before_the_new_one(src: Any, dst: Any) -> None:
+        if Path(dst) == newest:
+            raise KeyboardInterrupt("killed")
+        real(src, dst)
+
+    monkeypatch.setattr(persistence.os, "replace", killed_before_the_new_one)
+    try:
+        persistence.write_atomic(newest, b"three", keep_previous=previous)
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.undo()
+    assert newest.read_bytes() == b"two" and previous.read_bytes() == b"two"
+    persistence.write_atomic(newest, b"four", keep_previous=previous)
+    assert newest.read_bytes() == b"four" and previous.read_bytes() == b"two"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.previous.json"]

@@ -36,9 +36,26 @@ def _tmp_name(path: Path, pid: int) -> Path:
     return path.with_name(f".{path.name}.{pid}.tmp")
 
 
+def _keep(path: Path, previous: Path) -> None:
+    """``previous`` becomes what ``path`` holds now, ``path`` untouched."""
+    link = _tmp_name(previous, os.getpid())
+    try:
+        if previous.exists() and os.path.samefile(path, previous):
+            return                   # a write killed before its last step: kept already
+        link.unlink(missing_ok=True)
+        os.link(path, link)
+    except OSError:                  # no hard links here: the old rename
+        os.replace(path, previous)
+        return
+    os.replace(link, previous)
+
+
 def write_atomic(path: Path, data: bytes, keep_previous: Path | None = None) -> None:
     """Write ``data`` to ``path`` through a temp file that never outlives a failure; with
-    ``keep_previous``, the file being replaced is renamed there first."""
+    ``keep_previous``, the file being replaced becomes that one first. ``path`` exists at every
+    instant (a kill between the two steps leaves the newest, not only the previous): the
+    previous is a second name for it, made by a hard link and an atomic rename, where the file
+    system has hard links (else it is renamed, as a file system without them allows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path, os.getpid())
     try:
@@ -47,7 +64,7 @@ def write_atomic(path: Path, data: bytes, keep_previous: Path | None = None) -> 
             fh.flush()
             os.fsync(fh.fileno())
         if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
+            _keep(path, keep_previous)
         os.replace(tmp, path)
     except BaseException:
         try:
