@@ -115,6 +115,15 @@ class Marks:
         i = bisect_right(self.times, t0) - 1
         return self.totals[i] if i >= 0 else 0
 
+    def arrived(self, total: int, t0: float) -> int:
+        """Values taken after ``t0`` of ``total`` ever taken, held or pushed out since."""
+        return max(0, total - self.start(t0))
+
+    def newest(self, held: int, total: int, t0: float) -> int:
+        """How many of the ``held`` newest values came after ``t0``: the values of a span, at
+        most those held."""
+        return min(held, self.arrived(total, t0))
+
     def state(self) -> dict[str, Any]:
         return {"times": list(self.times), "totals": list(self.totals)}
 
@@ -130,12 +139,6 @@ class Marks:
                 raise ValueError("marks must be finite times and counts of at least 0")
             out.times, out.totals = times, totals
         return out
-
-
-def newest(held: int, total: int, start: int) -> int:
-    """How many of the ``held`` newest values (of ``total`` ever added) came past the running
-    total ``start``: the values of a span, at most those held."""
-    return max(0, min(held, total - start))
 
 
 class RingRows:
@@ -208,7 +211,7 @@ class FeatureWindow:
 
     def arrived(self, now: float, span: float) -> int:
         """Values the window took in the last ``span`` seconds, held or pushed out since."""
-        return max(0, self.window.total - self.marks.start(now - span))
+        return self.marks.arrived(self.window.total, now - span)
 
     def recent(self, now: float, span: float | None) -> NDArray[np.float64]:
         """The window's values of the last ``span`` seconds (None: all it holds), at most
@@ -216,7 +219,7 @@ class FeatureWindow:
         values = self.window.values()
         if span is None:
             return values
-        k = newest(values.size, self.window.total, self.marks.start(now - span))
+        k = self.marks.newest(values.size, self.window.total, now - span)
         return values[values.size - k:]
 
     def set_reference(self, values: ArrayLike) -> None:

@@ -25,7 +25,7 @@ from agent.sidecar.state.service_state import ServiceSignals
 from agent.units import json_number
 from detectors.baseline import BaselineLearner
 from detectors.sketch import QuantileSketch, WindowedSketch
-from detectors.windows import FeatureWindow, Marks, newest
+from detectors.windows import FeatureWindow, Marks
 
 STATE_VERSION = 1
 DAY = 86400.0
@@ -63,13 +63,12 @@ class CategoricalWindow:
         self.marks.mark(now, self.total, span)
 
     def arrived(self, now: float, span: float) -> int:
-        return max(0, self.total - self.marks.start(now - span))
+        return self.marks.arrived(self.total, now - span)
 
     def recent(self, now: float, span: float | None) -> list[str]:
         """The values of the last ``span`` seconds (None: all held), oldest first."""
         held = list(self.window)
-        k = len(held) if span is None else newest(len(held), self.total,
-                                                  self.marks.start(now - span))
+        k = len(held) if span is None else self.marks.newest(len(held), self.total, now - span)
         return held[len(held) - k:]
 
     @property
