@@ -258,13 +258,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 side.wait(30)
                 procs[0] = start(sidecar_cmd, tmp / "sidecar.log")
                 wait(ready, 60, "the restarted sidecar")
-            begin = time.time()
-            while time.time() < begin + seconds:
-                got = j.states()
-                if got is not None:
-                    out.samples.append(Sample(time.time() - t0, phase, time.time() - begin,
-                                              *got))
-                time.sleep(SAMPLE)
+            sample_phase(j, out, t0, phase, seconds)
         yield out
     finally:
         service.stop.set()
@@ -272,10 +266,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         server.shutdown()
         servers.close()
         stop_all(procs)
-        for log in sorted(tmp.glob("*.log")):
-            text = log.read_text(errors="replace")
-            if "Traceback" in text:
-                print(f"--- {log.name}\n{text[-3000:]}")
+        print_tracebacks(tmp)
+
+
+def sample_phase(j: Judges, out: Run, t0: float, phase: str, seconds: float) -> None:
+    """Both judges' states every ``SAMPLE`` seconds through one phase of the scenario."""
+    begin = time.time()
+    while time.time() < begin + seconds:
+        got = j.states()
+        if got is not None:
+            out.samples.append(Sample(time.time() - t0, phase, time.time() - begin, *got))
+        time.sleep(SAMPLE)
+
+
+def print_tracebacks(tmp: Path) -> None:
+    """The end of every server log in ``tmp`` that holds a traceback (shown with a failure)."""
+    for log in sorted(tmp.glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            print(f"--- {log.name}\n{text[-3000:]}")
 
 
 def compatible(a: str, b: str) -> bool:

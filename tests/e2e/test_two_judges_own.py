@@ -44,8 +44,9 @@ from tests.e2e.test_two_judges import (
     TICK,
     Judges,
     Run,
-    Sample,
     disagreements,
+    print_tracebacks,
+    sample_phase,
 )
 from tests.helpers import ROOT, free_port, require_binary, stop_all
 
@@ -125,23 +126,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
                 procs[0].wait(30)
                 procs[0] = sidecar()
                 wait(ready, 60, "the restarted sidecar")
-            begin = time.time()
-            while time.time() < begin + seconds:
-                got = j.states()
-                if got is not None:
-                    out.samples.append(Sample(time.time() - t0, phase, time.time() - begin,
-                                              *got))
-                time.sleep(0.5)
+            sample_phase(j, out, t0, phase, seconds)
         yield out
     finally:
         sources.stop.set()
         mon.close()
         server.shutdown()
         stop_all(procs)
-        for log in sorted(tmp.glob("*.log")):
-            text = log.read_text(errors="replace")
-            if "Traceback" in text:
-                print(f"--- {log.name}\n{text[-3000:]}")
+        print_tracebacks(tmp)
 
 
 @pytest.mark.servers
