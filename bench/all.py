@@ -286,10 +286,10 @@ def install_row() -> Row:
     """A fresh venv with the base package from this tree and its real dependencies."""
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
-        skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+        skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "*.so")
         for part in ("agent", "detectors", "dashboards", "alerts"):
             shutil.copytree(ROOT / part, src / part, ignore=skip)
-        for part in ("pyproject.toml", "README.md"):
+        for part in ("pyproject.toml", "setup.py", "README.md"):
             shutil.copy(ROOT / part, src / part)
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)

@@ -23,6 +23,14 @@ from``, which forwards items, ``send()``, ``throw()``, ``close()`` and the retur
 Otherwise the stream is iterated with a ``for`` loop (its end costs no exception in Python);
 ``send()`` of a value and ``throw()`` hand the rest of it to a step-by-step loop that forwards
 them, and so does, from the start, a generator function that may ``return`` a value.
+
+One form has a compiled path: an async generator whose calls need only latency and outcome is
+stepped in C (:mod:`agent.sdk._streams`, built by ``setup.py`` where a compiler is), because a
+second async generator per stream costs about 0.4x of prometheus_client's whole decorator before
+it records anything (asyncio's first-iteration hook runs for it too). It does this module's
+bookkeeping steps on the same objects, in the same order; ``tests/sdk/test_async_streams.py``
+holds it equal to the template-made wrapper, which every other case (and an install without the
+compiled part) uses.
 """
 
 from __future__ import annotations
@@ -34,11 +42,17 @@ import itertools
 import keyword
 import linecache
 from collections.abc import Callable
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any
 
 from agent.sdk.params import _MISSING, Generic, Params, rebuild
 from agent.sdk.values import BUFFER_CAP
+
+_streams: ModuleType | None
+try:    # built by setup.py where a compiler is; without it every form is pure Python
+    import agent.sdk._streams as _streams
+except ImportError:
+    _streams = None
 
 # Templates: a line that is only a NAME is a hole for a snippet (indented to the hole's place,
 # removed where empty); a NAME inside a line is a word, filled last.
@@ -251,6 +265,8 @@ def make_wrapper(form: str, fn: Callable[..., Any], env: dict[str, Any], own: bo
     ``env``: what the code reads (``tls``, ``local``, ``pc``, ``drain``, ``sdk_error``,
     ``failed``, ``set_rid``, ``after``; with ``own``: ``generic``, the wrapper for calls that do
     not fit)."""
+    if own and form == "async generator" and _streams is not None:
+        return _stepped(fn, env, track)
     params: Params | Generic = Generic()
     values = dict(env, fn=fn)
     if own:
@@ -280,6 +296,19 @@ def make_wrapper(form: str, fn: Callable[..., Any], env: dict[str, Any], own: bo
         code = code.replace(co_name=fn.__code__.co_name, co_qualname=fn.__code__.co_qualname)
     wrapper.__code__ = code
     return wrapper
+
+
+def _stepped(fn: Callable[..., Any], env: dict[str, Any], track: bool) -> Callable[..., Any]:
+    """An async-generator function's wrapper stepped in C (:mod:`agent.sdk._streams`): the
+    templates' bookkeeping on the same objects, without a second generator per stream. What
+    ``inspect`` reads of it (kind, signature, ``__code__``) is the user's function's."""
+    assert _streams is not None
+    stepped = _streams.Fn(fn, env["generic"], env["tls"], env["local"], env["pc"],
+                          env["drain"], env["failed"], env["sdk_error"],
+                          env["set_rid"] if track else None, BUFFER_CAP - 1)
+    stepped.__code__ = fn.__code__
+    stepped.__defaults__, stepped.__kwdefaults__ = fn.__defaults__, fn.__kwdefaults__
+    return stepped
 
 
 @functools.lru_cache(maxsize=256)

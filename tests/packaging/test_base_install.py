@@ -74,10 +74,10 @@ def _du(path: Path) -> int:
 @pytest.mark.slow
 def test_base_install_is_light_and_ships(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "*.so")
     for part in ("agent", "detectors", "dashboards", "alerts"):
         shutil.copytree(ROOT / part, src / part, ignore=skip)
-    for part in ("pyproject.toml", "README.md"):
+    for part in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / part, src / part)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -87,6 +87,9 @@ def test_base_install_is_light_and_ships(tmp_path: Path) -> None:
     done = subprocess.run([str(py), "-m", "pip", "install", "-q", str(src)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    built = subprocess.run([str(py), "-c", "import agent.sdk._streams"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    assert built.returncode == 0, f"the compiled part was not built: {built.stderr[-2000:]}"
 
     probe = subprocess.run([str(py), "-c", PROBE, ",".join(HEAVY)], env=env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)

@@ -16,10 +16,12 @@ PACKAGES = ("agent", "detectors", "dashboards", "alerts")
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the project's packages."""
+    """Dotted module name -> file, for every module of the project's packages (a compiled one
+    by its stub, ``.pyi``)."""
     out: dict[str, Path] = {}
     for pkg in PACKAGES:
-        for path in sorted((root / pkg).rglob("*.py")):
+        stubs = [p for p in (root / pkg).rglob("*.pyi") if not p.with_suffix(".py").exists()]
+        for path in sorted([*(root / pkg).rglob("*.py"), *stubs]):
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
