@@ -66,7 +66,7 @@ typedef struct {
     int kind;
     int started;
     int mine;               /* this step set stream->running */
-    int quiet;              /* overlapped another step: the generator refuses it itself */
+    int quiet;              /* overlapped another step, or finished: not the call's step */
 } Step;
 
 static PyTypeObject StreamType, StepType, FnType;
@@ -361,8 +361,10 @@ static PySendResult
 step_done(Step *self, PySendResult r, PyObject **result)
 {
     Stream *s = self->stream;
+    int quiet = self->quiet;
     step_over(self);
-    if (self->quiet || s->state != OPEN)
+    self->quiet = 1;                    /* awaited again, the generator refuses it itself */
+    if (quiet || s->state != OPEN)
         return r;
     if (r == PYGEN_ERROR) {
         finish_raised(s);

@@ -17,7 +17,7 @@ import inspect
 import pickle
 import traceback
 import tracemalloc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +79,7 @@ def _user(plan: Plan, seen: list[int]) -> Callable[..., AsyncIterator[Any]]:
     return stream
 
 
-ACTIONS = ("next", "send", "throw", "close", "cancel", "overlap", "drop")
+ACTIONS = ("next", "send", "throw", "close", "cancel", "overlap", "again", "drop")
 
 
 async def _drive(fn: Callable[..., Any], actions: list[str]) -> list[tuple[Any, ...]]:
@@ -99,6 +99,13 @@ async def _drive(fn: Callable[..., Any], actions: list[str]) -> list[tuple[Any, 
             elif act == "close":
                 await stream.aclose()
                 out.append(("closed",))
+            elif act == "again":        # an awaitable awaited twice
+                step = stream.__anext__()
+                try:
+                    out.append(("item", await step))
+                finally:
+                    out.append(("again", *await _outcome(step)))
+                    del step        # (it keeps the stream)
             elif act == "cancel":
                 out.append(await _cancelled(stream))
             elif act == "overlap":
@@ -126,7 +133,7 @@ async def _cancelled(stream: Any) -> tuple[Any, ...]:
     return await _outcome(task)
 
 
-async def _outcome(task: asyncio.Future[Any]) -> tuple[Any, ...]:
+async def _outcome(task: Awaitable[Any]) -> tuple[Any, ...]:
     try:
         return ("item", await task)
     except BaseException as exc:
