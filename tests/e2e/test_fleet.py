@@ -86,7 +86,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         samples = f"sum by (instance) ({cat.INGEST_SAMPLES.name}{{service=\"{SERVICE}\"}})"
         wait_for(lambda: len([s for s in f.query(samples) if float(s["value"][1]) >= REFERENCE])
                  == N, 60, "every sidecar's drift reference")
-        assert f.dropped() == 0, "an SDK dropped reference samples"
+        assert f.dropped() == 0, ("an SDK dropped reference samples: " + str(
+            [(s["metric"], s["value"][1]) for s in f.query(
+                f"sum by (instance, reason) ({cat.SDK_DROPPED.name})")]))
         yield f
     finally:
         f.stop()
