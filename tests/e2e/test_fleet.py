@@ -84,11 +84,20 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         f.send({i: [Call(float(x)) for x in ref] + [Call(float(ref[0]), error=True)]
                 for i in range(N)})
         samples = f"sum by (instance) ({cat.INGEST_SAMPLES.name}{{service=\"{SERVICE}\"}})"
-        wait_for(lambda: len([s for s in f.query(samples) if float(s["value"][1]) >= REFERENCE])
-                 == N, 60, "every sidecar's drift reference")
-        assert f.dropped() == 0, ("an SDK dropped reference samples: " + str(
-            [(s["metric"], s["value"][1]) for s in f.query(
-                f"sum by (instance, reason) ({cat.SDK_DROPPED.name})")]))
+
+        def seen() -> str:
+            got = [(s["metric"].get("instance"), s["value"][1]) for s in f.query(samples)]
+            drops = [(s["metric"], s["value"][1]) for s in f.query(
+                f"sum by (instance, reason) ({cat.SDK_DROPPED.name})")]
+            return f"samples per sidecar {got}, SDK drops {drops}"
+
+        try:
+            wait_for(lambda: len([s for s in f.query(samples)
+                                  if float(s["value"][1]) >= REFERENCE]) == N,
+                     120, "every sidecar's drift reference")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {seen()}") from None
+        assert f.dropped() == 0, f"an SDK dropped reference samples: {seen()}"
         yield f
     finally:
         f.stop()
