@@ -820,12 +820,6 @@ fn_dealloc(Fn *self)
     PyObject_GC_Del(self);
 }
 
-static PyObject *
-fn_get_generic(Fn *self, void *Py_UNUSED(closure))
-{
-    return Py_NewRef(self->generic);
-}
-
 static PyMethodDef fn_methods[] = {
     {"__reduce__", (PyCFunction)fn_reduce, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
@@ -833,8 +827,6 @@ static PyMethodDef fn_methods[] = {
 
 static PyGetSetDef fn_getset[] = {
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
-    {"generic", (getter)fn_get_generic, NULL, "the pure-Python wrapper of the same function",
-     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

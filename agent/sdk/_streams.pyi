@@ -6,7 +6,6 @@ from typing import Any
 class Fn:
     """A monitored async-generator function (see ``_streams.c``)."""
 
-    generic: Callable[..., AsyncGenerator[Any, Any]]
     __code__: Any
     __defaults__: tuple[Any, ...] | None
     __kwdefaults__: dict[str, Any] | None

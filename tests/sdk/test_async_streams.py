@@ -29,14 +29,8 @@ from prometheus_client import CollectorRegistry
 from agent.sdk import Monitor, wrappers
 from agent.sdk.decorator import REQUEST_ID
 from agent.spec import parse_spec
-from tests.helpers import missing_part
 
-
-@pytest.fixture(autouse=True)
-def _built() -> None:
-    if wrappers._streams is None:
-        missing_part("the compiled part agent/sdk/_streams.c was not built (pip install -e . "
-                     "needs a C compiler and Python's headers)")
+pytestmark = pytest.mark.usefixtures("streams_built")
 
 
 def _monitor(track: bool = False) -> Monitor:

@@ -10,6 +10,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.units import json_number
+
 SPAN = 6 * 3600.0
 MAX_POINTS = 2160        # 6h at a 10s interval; 36 minutes at 1s
 MAX_TRANSITIONS = 50
@@ -36,14 +38,13 @@ class History:
 
     def record(self, name: str, at: float, value: float | None, status: str) -> None:
         """One point per evaluation tick; the oldest fall off past the bound."""
-        v = value if value is not None and math.isfinite(value) else None
-        self._get(name).points.append((at, v, status))
+        self._get(name).points.append((at, json_number(value), status))
 
     def transition(self, name: str, at: float, previous: str, current: str,
                    value: float | None, recovery: float | None = None) -> None:
         self._get(name).transitions.appendleft({
             "at": at, "from": previous, "to": current,
-            "value": value if value is not None and math.isfinite(value) else None,
+            "value": json_number(value),
             "recovery_seconds": recovery})
 
     def doc(self, name: str) -> dict[str, Any]:
