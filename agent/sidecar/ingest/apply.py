@@ -225,13 +225,13 @@ def _requests(state: AgentState, instance: str, item: m.Requests, now: float,
         sk_in = getattr(item, attr)
         if sk_in is None:
             continue
-        target = getattr(ms, attr)
         try:
-            sk = QuantileSketch.from_dict(sk_in.model_dump()).rebucketed(target.accuracy)
+            sk = QuantileSketch.from_dict(sk_in.model_dump()).rebucketed(
+                getattr(ms, attr).accuracy)
         except ValueError:
             state.ingested["bad_sketch"] += 1
             continue
-        target.add_sketch(sk, now)
+        ms.add_sketch(attr, sk, now)
         if totals is not None:
             totals.add_sketch(attr, sk)
 

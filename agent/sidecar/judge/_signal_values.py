@@ -205,18 +205,30 @@ def _tick_cache(ev: Any, o: Objective, os_: ObjectiveState, now: float) -> tuple
 
 def _tick_sketch(ev: Any, o: Objective, os_: ObjectiveState, now: float, attr: str
                  ) -> tuple[float, float]:
-    models = ev.models(o)
-    if o.good_threshold is None or attr not in ModelState.__dataclass_fields__:
+    """The calls added to the models' cumulative sketches since the last tick, those over the
+    objective's threshold bad: each call once, as the rules count a histogram's cumulative
+    buckets. The cursor keeps the threshold it counted under: where it changed (or the
+    objective is new to a kept state) the tick takes the totals as its start and counts
+    nothing, since the calls before it cannot be placed in time."""
+    level = o.good_threshold
+    if level is None or attr not in ModelState.__dataclass_fields__:
         return 0.0, 0.0
-    slots = max(1, int(ev.spec.sidecar.interval // ev.state.slot))
-    sk = merged_sketch(getattr(ms, attr).merged(now, slots) for ms in models)
-    if sk.count == 0:
+    bad = total = 0.0
+    for ms in ev.models(o):
+        sk = ms.cum_sketches.get(attr)
+        if sk is None or sk.count == 0:
+            continue
+        keys = np.fromiter(sk.bins.keys(), dtype=np.float64, count=len(sk.bins))
+        counts = np.fromiter(sk.bins.values(), dtype=np.float64, count=len(sk.bins))
+        with np.errstate(over="ignore"):      # a key past the threshold's range: inf > level
+            bad += float(counts[2.0 * np.power(sk.gamma, keys) / (sk.gamma + 1.0) > level].sum())
+        total += float(sk.count)
+    if os_.cursor.get("le") != level:
+        os_.cursor = {"bad": bad, "good": total - bad, "le": level}
         return 0.0, 0.0
-    g = sk.gamma
-    keys = np.fromiter(sk.bins.keys(), dtype=np.float64, count=len(sk.bins))
-    counts = np.fromiter(sk.bins.values(), dtype=np.float64, count=len(sk.bins))
-    above = float(counts[2.0 * np.power(g, keys) / (g + 1.0) > o.good_threshold].sum())
-    return above, float(sk.count)
+    got = cursor(os_, {"bad": bad, "good": total - bad})
+    os_.cursor["le"] = level
+    return got
 
 
 TICKS: dict[str, Callable[..., tuple[float, float]]] = {

@@ -120,6 +120,9 @@ class ModelState:
     predictions: FeatureWindow | None = None
     samples_seen: int = 0
     cum: Counter[str] = field(default_factory=Counter)   # monotonic totals, for budget cursors
+    #: each sketch's every value since the state began (a histogram's cumulative buckets), so a
+    #: tick counts the calls added since the last one, each once, whenever it arrived
+    cum_sketches: dict[str, QuantileSketch] = field(default_factory=dict)
     fleet: FleetCounts = field(init=False)                # mergeable drift counts (fleet rules)
 
     def __post_init__(self) -> None:
@@ -165,6 +168,16 @@ class ModelState:
             self.predictions = FeatureWindow(self.window_size, self.reference_size)
         self.fleet.add_numeric(None, self.predictions, values)
 
+    def add_sketch(self, attr: str, sk: QuantileSketch, now: float) -> None:
+        """One shipped sketch (``attr`` of :data:`SKETCHES`, at the window's accuracy) into its
+        time-slot window (quantiles over a window) and its cumulative total (budget events)."""
+        window: WindowedSketch = getattr(self, attr)
+        window.add_sketch(sk, now)
+        total = self.cum_sketches.get(attr)
+        if total is None or total.gamma != sk.gamma:     # (a snapshot of another accuracy)
+            total = self.cum_sketches[attr] = QuantileSketch(window.accuracy)
+        total.merge(sk)
+
     def mark_windows(self, now: float, span: float) -> None:
         """Note every drift window's running total at ``now``: the judge reads the values of
         the last ``span`` seconds (``drift.fleet_window``), as the fleet rules do."""
@@ -182,6 +195,7 @@ class ModelState:
             "categorical": {k: v.state() for k, v in self.categorical.items()},
             "predictions": self.predictions.state() if self.predictions else None,
             "samples_seen": self.samples_seen, "cum": dict(self.cum),
+            "cum_sketches": {k: v.to_dict() for k, v in self.cum_sketches.items()},
             "fleet": self.fleet.state(),
         }
 
@@ -211,6 +225,10 @@ class ModelState:
         restore_part(f"{name}.samples_seen", out, self._set, "samples_seen", int,
                      s.get("samples_seen", 0))
         restore_part(f"{name}.cum", out, self._set, "cum", _counter, s.get("cum") or {})
+        for attr, raw in (s.get("cum_sketches") or {}).items():
+            if attr in SKETCHES:
+                restore_part(f"{name}.cum_sketches.{attr}", out, put, self.cum_sketches,
+                             attr, QuantileSketch.from_dict, raw)
         self._restore_fleet(s.get("fleet") or {}, f"{name}.fleet", out)
 
     def _restore_fleet(self, s: dict[str, Any], name: str, out: list[str]) -> None:
