@@ -207,9 +207,10 @@ def _tick_sketch(ev: Any, o: Objective, os_: ObjectiveState, now: float, attr: s
                  ) -> tuple[float, float]:
     """The calls added to the models' cumulative sketches since the last tick, those over the
     objective's threshold bad: each call once, as the rules count a histogram's cumulative
-    buckets. The cursor keeps the threshold it counted under: where it changed (or the
-    objective is new to a kept state) the tick takes the totals as its start and counts
-    nothing, since the calls before it cannot be placed in time."""
+    buckets. The cursor keeps the threshold it counted under: where that changed (a restart
+    with another ``sli_threshold``, or a snapshot from before the cursor kept it) the tick
+    takes the totals as its start and counts nothing, since the calls before it were counted
+    under the old threshold. A new objective counts every call so far, as the counts do."""
     level = o.good_threshold
     if level is None or attr not in ModelState.__dataclass_fields__:
         return 0.0, 0.0
@@ -223,7 +224,7 @@ def _tick_sketch(ev: Any, o: Objective, os_: ObjectiveState, now: float, attr: s
         with np.errstate(over="ignore"):      # a key past the threshold's range: inf > level
             bad += float(counts[2.0 * np.power(sk.gamma, keys) / (sk.gamma + 1.0) > level].sum())
         total += float(sk.count)
-    if os_.cursor.get("le") != level:
+    if os_.cursor and os_.cursor.get("le") != level:
         os_.cursor = {"bad": bad, "good": total - bad, "le": level}
         return 0.0, 0.0
     got = cursor(os_, {"bad": bad, "good": total - bad})
