@@ -314,6 +314,7 @@ def test_job_events_kept_after_a_timeout_are_sent_again_as_the_same_batch(
         sidecar_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.cli import jobs
 
+    assert jobs.BATCH_ID_PATTERN == BATCH_ID_PATTERN
     sc = sidecar_factory()
     proxy = HoldingProxy(int(sc.url.rpartition(":")[2]), hold=1.5, held=1)
     monkeypatch.setattr(jobs, "TIMEOUT", 0.5)
