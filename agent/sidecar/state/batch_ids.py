@@ -9,8 +9,10 @@ ids only: after a restart the sidecar remembers exactly the batches its state ho
 
 Bounded: at most ``MAX_IDS`` applied ids, each forgotten ``TTL`` seconds after it was last seen
 (a resend refreshes it, so a batch the SDK keeps resending stays known), the oldest first past
-the cap. The SDK resends at least every 30 s (its longest backoff; a ``Retry-After`` at most
-60 s), well inside the TTL. Claimed ids are those of batches in the inbox, bounded by it.
+the cap. The SDK's copies of a batch come at most 30 s apart (its longest backoff; a
+``Retry-After`` at most 60 s), well inside the TTL; ``slo-agent job-event`` resends what it
+spooled at its next run, caught when that comes within the TTL. Claimed ids are those of
+batches in the inbox, bounded by it.
 """
 
 from __future__ import annotations
