@@ -122,14 +122,14 @@ def _items() -> list[dict[str, Any]]:
 def test_a_batch_resent_after_a_timeout_is_applied_once(sidecar_factory: Any,
                                                         columnar: bool) -> None:
     sc = sidecar_factory()
-    proxy = HoldingProxy(int(sc.url.rpartition(":")[2]), hold=1.5, held=2)
+    proxy = HoldingProxy(int(sc.url.rpartition(":")[2]), hold=2.5, held=2)
     batches = [_items()]
     shipper = Shipper(proxy.url, lambda: batches.pop() if batches else [],
                       lambda items: {"schema": 1, "service": "svc", "instance": "test:1",
                                      "sdk": {"name": "test"}, "sent_at": time.time(),
                                      "items": items},
                       on_drop=lambda reason, n: None, on_shipped=lambda n: None,
-                      interval=0.2, timeout=0.5, columnar=columnar)
+                      interval=0.2, timeout=1.0, columnar=columnar)
     try:
         deadline = time.time() + 60
         while (batches or shipper.pending_items()) and time.time() < deadline:
@@ -137,7 +137,8 @@ def test_a_batch_resent_after_a_timeout_is_applied_once(sidecar_factory: Any,
         assert not shipper.pending_items(), shipper.last_error
         time.sleep(2.0)                  # the held answers are passed on; the worker applies
         answers = [status for status, _ in proxy.answers]
-        assert len(answers) == 3, proxy.answers       # two timed out, the third got through
+        # two timed out, the third got through (a later one too, on a machine slow enough)
+        assert len(answers) >= 3, proxy.answers
         text = urllib.request.urlopen(sc.url + "/metrics", timeout=10).read().decode()
         status = sc.status()
         ingest_doc = status["sources"]["ingest"]
@@ -146,10 +147,11 @@ def test_a_batch_resent_after_a_timeout_is_applied_once(sidecar_factory: Any,
             (ingest_doc, proxy.answers)
         assert _metric(text, "slo_agent_ingest_samples_total", kind="feature_rows") == 3
         assert _metric(text, "slo_agent_ingest_batches_total", result="accepted") == 1
-        assert _metric(text, "slo_agent_ingest_batches_total", result="duplicate") == 2
-        assert answers == [202, 200, 200]
+        dups = len(answers) - 1
+        assert _metric(text, "slo_agent_ingest_batches_total", result="duplicate") == dups
+        assert answers == [202] + [200] * dups
         assert all(json.loads(body)["duplicate"] for _, body in proxy.answers[1:])
-        assert ingest_doc["batch_ids"]["duplicates"] == 2
+        assert ingest_doc["batch_ids"]["duplicates"] == dups
         jobs = {j["name"]: j for j in status["sources"]["jobs"]}
         assert jobs["nightly"]["runs"] == {"success": 1, "failure": 0}
     finally:
@@ -316,8 +318,8 @@ def test_job_events_kept_after_a_timeout_are_sent_again_as_the_same_batch(
 
     assert jobs.BATCH_ID_PATTERN == BATCH_ID_PATTERN
     sc = sidecar_factory()
-    proxy = HoldingProxy(int(sc.url.rpartition(":")[2]), hold=1.5, held=1)
-    monkeypatch.setattr(jobs, "TIMEOUT", 0.5)
+    proxy = HoldingProxy(int(sc.url.rpartition(":")[2]), hold=3.0, held=1)
+    monkeypatch.setattr(jobs, "TIMEOUT", 1.0)
     warnings: list[str] = []
     spool = jobs.Spool(tmp_path / "spool.jsonl", warnings.append)
     try:
@@ -325,7 +327,7 @@ def test_job_events_kept_after_a_timeout_are_sent_again_as_the_same_batch(
         assert not jobs.report(spool, proxy.url, "svc", start, None)     # timed out: kept
         kept = [json.loads(line) for line in spool.path.read_text().splitlines()]
         assert len(kept) == 1 and re.fullmatch(BATCH_ID_PATTERN, kept[0]["batch_id"])
-        time.sleep(1.5)                  # the held answer: the sidecar took the event
+        time.sleep(2.5)                  # the held answer: the sidecar took the event
         done = [jobs.event_item("nightly", "success", "r1", duration=1.0)]
         assert jobs.report(spool, proxy.url, "svc", done, None), warnings
         assert spool.path.read_text() == ""
