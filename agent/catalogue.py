@@ -281,7 +281,8 @@ SOURCE_UP = _m("slo_agent_source_up", "gauge",
 SCRAPE_DURATION = _m("slo_agent_scrape_duration_seconds", "gauge",
                      "Duration of the last scrape of a target.", _S + ("source",), "seconds")
 INGEST_BATCHES = _m("slo_agent_ingest_batches_total", "counter",
-                    "Ingest requests by result (accepted, rejected, unauthorized).",
+                    "Ingest requests by result (accepted, rejected, unauthorized, throttled, "
+                    "duplicate: a resent batch already accepted, not applied again).",
                     _S + ("result",))
 INGEST_SAMPLES = _m("slo_agent_ingest_samples_total", "counter",
                     "Samples accepted by ingest, by kind.", _S + ("kind",))

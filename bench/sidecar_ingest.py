@@ -29,7 +29,10 @@ import numpy as np
 from _sidecar import free_port, rss_mb, start_sidecar, stop_process
 
 from agent.sdk import columnar_format
-from agent.sdk.transport import encode
+from agent.sdk.transport import encode, new_batch_id
+
+#: where a body's ``batch_id`` stands: each request gets a fresh one, as the SDK's batches do
+ID_SLOT = "0" * 32
 
 
 def applied_rows(url: str) -> float:
@@ -64,7 +67,7 @@ def cpu_seconds(pid: int) -> float:
 def body(rows: int, features: int, seed: int, columnar: bool) -> tuple[bytes, str]:
     rng = np.random.default_rng(seed)
     data = rng.normal(size=(rows, features))
-    env: dict[str, Any] = {"schema": 1, "service": "bench", "items": []}
+    env: dict[str, Any] = {"schema": 1, "service": "bench", "batch_id": ID_SLOT, "items": []}
     if columnar:
         env["items"] = [{"type": "samples", "model": "m", "version": "v1", "rows": rows,
                          "columns": {f"f{j}": data[:, j].tolist() for j in range(features)},
@@ -74,6 +77,11 @@ def body(rows: int, features: int, seed: int, columnar: bool) -> tuple[bytes, st
     env["items"] = [{"type": "samples", "model": "m", "version": "v1", "features": feats,
                      "predictions": [float(x) for x in data[:, 0]]}]
     return encode(env), "application/json"
+
+
+def fresh_id(body: bytes) -> bytes:
+    """The body with a new ``batch_id`` in its slot (the same length: the head's is kept)."""
+    return body.replace(ID_SLOT.encode(), new_batch_id().encode(), 1)
 
 
 def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
@@ -100,8 +108,8 @@ def sidecar_side(seconds: float, rows: int, features: int, columnar: bool
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             i = 0
             while not stop.is_set():
-                conn.request("POST", "/v1/ingest", payloads[i % len(payloads)][0],
-                             {"Content-Type": ctype})
+                data = fresh_id(payloads[i % len(payloads)][0])
+                conn.request("POST", "/v1/ingest", data, {"Content-Type": ctype})
                 resp = conn.getresponse()
                 resp.read()
                 if resp.status == 202:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -30,6 +31,13 @@ SPOOL_MAX = 1000            # events kept at most (oldest dropped first, and sai
 ENV_SPOOL = "SLO_AGENT_SPOOL"
 #: answers after which a kept event is worth sending again (the token or sidecar may be fixed)
 RETRYABLE = {401, 403, 404, 408, 409, 425, 429}
+#: the door's schema for a ``batch_id`` (``agent.sdk.transport``, not imported: the CLI stays
+#: light); a spooled id that does not match goes as a new batch
+BATCH_ID_PATTERN = r"^[0-9A-Za-z_-]{16,64}$"
+
+
+def new_batch_id() -> str:
+    return uuid.uuid4().hex
 
 
 class SendError(Exception):
@@ -51,11 +59,15 @@ def event_item(job: str, event: str, run_id: str, at: float | None = None,
     return item
 
 
-def send(url: str, service: str, items: list[dict[str, Any]], token: str | None) -> None:
+def send(url: str, service: str, items: list[dict[str, Any]], token: str | None,
+         batch_id: str | None = None) -> None:
+    """POST ``items`` as one batch; ``batch_id`` (the same when these items are sent again)
+    lets the sidecar apply them once, though an answer that timed out made us resend."""
     body = json.dumps({"schema": 1, "service": service,
                        "instance": f"{socket.gethostname()}:job-event",
                        "sdk": {"name": "slo-agent-cli", "version": __version__},
-                       "sent_at": time.time(), "items": items}).encode()
+                       "sent_at": time.time(), "batch_id": batch_id or new_batch_id(),
+                       "items": items}).encode()
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -82,8 +94,9 @@ def default_spool() -> Path:
 class Spool:
     """Events not yet told to a sidecar, one JSON object a line, at most ``cap`` of them.
 
-    Each line holds the sidecar URL, the service and the item, so one spool serves several
-    jobs and sidecars; concurrent cron jobs are serialised by an advisory lock."""
+    Each line holds the sidecar URL, the service, the item and the id of the batch it was
+    sent in (sent again as that batch: the sidecar may have taken it), so one spool serves
+    several jobs and sidecars; concurrent cron jobs are serialised by an advisory lock."""
 
     def __init__(self, path: Path, warn: Callable[[str], None], cap: int = SPOOL_MAX) -> None:
         self.path, self.warn, self.cap = path, warn, cap
@@ -105,25 +118,31 @@ class Spool:
                     rec = json.loads(line)
                     if isinstance(rec, dict) and isinstance(rec.get("item"), dict):
                         records.append(rec)
-            yield records
-            if len(records) > self.cap:
-                self.warn(f"job-event spool {self.path} full: dropped the {len(records) - self.cap}"
-                          " oldest event(s)")
-                del records[:len(records) - self.cap]
-            fh.seek(0)
-            fh.truncate()
-            fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+            try:
+                yield records
+            finally:        # written back also when the block fails part-way
+                if len(records) > self.cap:
+                    self.warn(f"job-event spool {self.path} full: dropped the "
+                              f"{len(records) - self.cap} oldest event(s)")
+                    del records[:len(records) - self.cap]
+                fh.seek(0)
+                fh.truncate()
+                fh.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
 
-    def keep(self, url: str, service: str, items: list[dict[str, Any]]) -> None:
+    def keep(self, url: str, service: str, items: list[dict[str, Any]],
+             batch_id: str | None = None) -> None:
+        """Keep ``items``, sent (or not) as the batch ``batch_id`` (default: a new one)."""
+        batch_id = batch_id or new_batch_id()
         try:
             with self._locked() as records:
-                records.extend({"url": url, "service": service, "item": i} for i in items)
+                records.extend({"url": url, "service": service, "item": i,
+                                "batch_id": batch_id} for i in items)
             self.warn(f"kept {len(items)} event(s) in {self.path}; the next job-event sends them")
         except OSError as exc:
             self.warn(f"could not keep the event in {self.path}: {exc}; it is lost")
 
     def send_with(self, url: str, service: str, items: list[dict[str, Any]],
-                  token: str | None) -> None:
+                  token: str | None, batch_id: str | None = None) -> None:
         """Send ``items`` after the spooled events for the same sidecar and service; on
         failure everything unsent is kept (raises SendError). Events the sidecar refuses as
         invalid are dropped with a line on stderr, so they never block later ones."""
@@ -132,33 +151,48 @@ class Spool:
                 self._send_kept(url, service, token)
         except OSError as exc:
             self.warn(f"could not read the spool {self.path}: {exc}")
-        send(url, service, items, token)
+        send(url, service, items, token, batch_id)
 
     def _send_kept(self, url: str, service: str, token: str | None) -> None:
         with self._locked() as records:
             mine = [r for r in records if r.get("url") == url and r.get("service") == service]
-            if not mine:
-                return
+            # one batch per id they were first sent under (a spool of an older version has
+            # none: those go as one new batch)
+            batches: dict[str, list[dict[str, Any]]] = {}
+            fresh = new_batch_id()
+            for r in mine:
+                bid = r.get("batch_id")
+                if not isinstance(bid, str) or re.match(BATCH_ID_PATTERN, bid) is None:
+                    bid = fresh
+                batches.setdefault(bid, []).append(r)
+            done: list[dict[str, Any]] = []
             try:
-                send(url, service, [r["item"] for r in mine], token)
-                self.warn(f"sent {len(mine)} kept event(s) from {self.path}")
-            except SendError as exc:
-                if not exc.final:
-                    raise
-                self.warn(f"dropped {len(mine)} kept event(s) the sidecar refused: {exc}")
-            records[:] = [r for r in records if r not in mine]
+                for bid, batch in batches.items():
+                    try:
+                        send(url, service, [r["item"] for r in batch], token, bid)
+                        self.warn(f"sent {len(batch)} kept event(s) from {self.path}")
+                    except SendError as exc:
+                        if not exc.final:
+                            raise
+                        self.warn(f"dropped {len(batch)} kept event(s) the sidecar refused: "
+                                  f"{exc}")
+                    done += batch
+            finally:        # what was sent or refused leaves the spool, whatever follows
+                gone = {id(r) for r in done}
+                records[:] = [r for r in records if id(r) not in gone]
 
 
 def report(spool: Spool, url: str, service: str, items: list[dict[str, Any]],
            token: str | None) -> bool:
     """Tell the sidecar, or say why not on stderr and keep the events; True when told."""
+    batch_id = new_batch_id()
     try:
-        spool.send_with(url, service, items, token)
+        spool.send_with(url, service, items, token, batch_id)
         return True
     except SendError as exc:
         spool.warn(f"{exc}")
         if not exc.final:
-            spool.keep(url, service, items)
+            spool.keep(url, service, items, batch_id)
         return False
 
 

@@ -10,6 +10,10 @@ answer's ``fields`` name items (``items[3]``) or keys of an item (``items[3].gau
 only those are dropped and the rest of the batch is sent again at once, so one bad item never
 blinds later batches; a 4xx that names nothing drops the batch (counted as rejected); a 413 halves
 the batch and sends both; a 429 or 503 keeps it and waits what its ``Retry-After`` says.
+
+Each batch has a random ``batch_id``, the same on every resend: a POST that timed out may have
+been taken by a slow sidecar, which then answers the resend as a duplicate and applies the batch
+once. A batch split or salvaged after a 413 or 4xx (nothing of it was applied) is a new batch.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import json
 import logging
 import math
 import re
+import secrets
 import threading
 import time
 import urllib.error
@@ -34,6 +39,22 @@ log = logging.getLogger("slo_agent.sdk")
 INGEST_PATH = "/v1/ingest"
 SCHEMA_VERSION = 1
 _FIELD = re.compile(r"^items\[(\d+)\](?:\.(gauges|counters|breakers)\.(.+))?")
+#: what the sidecar takes as a ``batch_id`` (the door's schema says the same)
+BATCH_ID_PATTERN = r"^[0-9A-Za-z_-]{16,64}$"
+
+
+def new_batch_id() -> str:
+    """128 random bits as hex: no two batches of any client share one."""
+    return secrets.token_hex(16)
+
+
+class Batch(list[dict[str, Any]]):
+    """The items of one request and its ``id``, kept across resends of exactly these items."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(items)
+        self.id = new_batch_id()
+        self.sent = False        # posted at least once: the sidecar may hold it already
 
 
 def _json_default(value: Any) -> Any:
@@ -84,7 +105,7 @@ class Shipper:
         self.timeout = timeout
         self.batch_items = batch_items
         self.token = token
-        self._pending: deque[list[dict[str, Any]]] = deque()
+        self._pending: deque[Batch] = deque()
         self.max_pending = max_pending
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -116,14 +137,15 @@ class Shipper:
         is ending (``sdk.lifecycle: exit``), an empty one when nothing else is left to send."""
         items = self._collect()
         for i in range(0, len(items), self.batch_items):
-            self._pending.append(items[i:i + self.batch_items])
+            self._pending.append(Batch(items[i:i + self.batch_items]))
         while len(self._pending) > self.max_pending:
             self._on_drop("sidecar_unavailable", len(self._pending.popleft()))
         now = time.monotonic()
         if not force and now < self._next_try:
             return
-        if final and not self._pending and self._sent_any:
-            self._pending.append([])
+        # the exit mark goes on a batch never sent: a copy of one sent may be a duplicate
+        if final and (self._pending[-1].sent if self._pending else self._sent_any):
+            self._pending.append(Batch())
         while self._pending:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 return
@@ -141,14 +163,14 @@ class Shipper:
                 # the sidecar's batch or body cap is below ours: halve it, send both
                 self._pending.popleft()
                 half = len(batch) // 2
-                self._pending.appendleft(batch[half:])
-                self._pending.appendleft(batch[:half])
+                self._pending.appendleft(Batch(batch[half:]))
+                self._pending.appendleft(Batch(batch[:half]))
             elif status in ("rejected", "too_large"):
                 self._pending.popleft()
                 rest = self._salvage(batch, self._refused_fields)
                 self._on_drop("rejected", len(batch) - len(rest))
                 if rest:
-                    self._pending.appendleft(rest)
+                    self._pending.appendleft(Batch(rest))
             else:
                 self._backoff = min(30.0, max(0.5, self._backoff * 2))
                 wait = self._backoff if self._retry_after is None else self._retry_after
@@ -170,6 +192,8 @@ class Shipper:
             timeout = min(timeout, self._deadline - time.monotonic())
             if timeout <= 0.01:
                 return "retry"
+        if isinstance(batch, Batch):
+            batch.sent = True
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 resp.read()
@@ -197,6 +221,8 @@ class Shipper:
     def body(self, batch: list[dict[str, Any]]) -> tuple[bytes, str]:
         """The request body and its Content-Type for one batch."""
         env = self._envelope(batch)
+        if isinstance(batch, Batch):
+            env["batch_id"] = batch.id
         if self._final:
             env["sdk"] = {**env.get("sdk", {}), "lifecycle": "exit"}
         if self.columnar:

@@ -157,6 +157,7 @@ def _rest(eng: EngineView, objectives: list[dict[str, Any]], now: float) -> dict
                                         for m, v in eng.state.models),
                        "items": dict(eng.state.ingested),
                        **eng.admission.report(),
+                       "batch_ids": eng.state.batch_ids.report(),
                        "instances_live": len(eng.instances),
                        "instance_ttl": eng.admission.instance_ttl,
                        "instances": [{"instance": k, "last_seen": v} for k, v in

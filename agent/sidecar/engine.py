@@ -184,6 +184,15 @@ class Engine:
         with self._pending_lock:
             self.inbox_bytes = max(0, self.inbox_bytes - size)
 
+    def claim(self, batch: Batch) -> bool:
+        """False when a batch of this ``batch_id`` was accepted already (applied, or still in
+        the inbox): the door answers it as a duplicate. True claims the id: the caller submits
+        the batch, or :meth:`unclaim` s it when it refuses the batch after all."""
+        return self.state.batch_ids.claim(batch.batch_id, self.clock())
+
+    def unclaim(self, batch: Batch) -> None:
+        self.state.batch_ids.release(batch.batch_id)
+
     def submit(self, batch: Batch, size: int = 0) -> bool:
         """Queue an admitted batch; ``size`` reserved bytes stay held until it is applied."""
         rows = _rows(batch)
@@ -208,7 +217,10 @@ class Engine:
                     with self._pending_lock:
                         self.pending_rows -= _rows(payload)
                         self.inbox_bytes = max(0, self.inbox_bytes - size)
-                    rows = apply(self.state, self.spec, payload, at)
+                    try:
+                        rows = apply(self.state, self.spec, payload, at)
+                    finally:            # a batch acknowledged is never applied again
+                        self.state.batch_ids.applied(payload.batch_id, at)
                     self.counters.inc("samples", "feature_rows", rows)
                     for item in payload.items:
                         self.counters.inc("samples", item.type)

@@ -1,7 +1,9 @@
 """POST /v1/ingest: bearer token only, JSON or columnar, body size capped while it streams and
 its time capped (408), parsed and admitted whole (a 2xx means every item was queued), 429 with
 Retry-After when the worker is behind: the inbox is bounded in bytes (bodies being read count
-too), so memory stays bounded whatever the clients send."""
+too), so memory stays bounded whatever the clients send. A batch whose ``batch_id`` was accepted
+already (the SDK resends one whose answer it did not get) is a 200 duplicate, not applied twice
+(:mod:`agent.sidecar.state.batch_ids`)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ class Inbox(Protocol):
     counters: Counters
     admission: Admission
 
+    def claim(self, batch: payload.Batch) -> bool: ...
+    def unclaim(self, batch: payload.Batch) -> None: ...
     def submit(self, batch: payload.Batch, size: int = 0) -> bool: ...
     def reserve(self, size: int) -> bool: ...
     def release(self, size: int) -> None: ...
@@ -91,12 +95,23 @@ class Ingest:
                         f"got {batch.service!r}",
                         [{"path": "service", "message": "wrong service"}])
                 refuse_shared(spec.sidecar.role, batch)
+            except payload.IngestError as exc:
+                engine.counters.inc("batches", "rejected")
+                return JSONResponse(exc.body(), status_code=exc.status)
+            # claimed, checked and queued with no await between: of two copies in flight at
+            # once, one is queued and the other is a duplicate
+            if not engine.claim(batch):
+                engine.counters.inc("batches", "duplicate")
+                return JSONResponse({"accepted": 0, "duplicate": True}, status_code=200)
+            try:
                 engine.admission.check(batch)
             except payload.IngestError as exc:
+                engine.unclaim(batch)
                 engine.counters.inc("batches", "rejected")
                 return JSONResponse(exc.body(), status_code=exc.status)
             held = min(size, reserved)
             if not engine.submit(batch, held):
+                engine.unclaim(batch)
                 return self._throttled(len(batch.items))
             reserved -= held                 # now held by the queued batch until applied
         finally:

@@ -23,6 +23,7 @@ from pydantic import (
     field_validator,
 )
 
+from agent.sdk.transport import BATCH_ID_PATTERN
 from agent.spec.errors import format_path
 from detectors.sketch import MAX_SUM, MAX_VALUE, key_range
 
@@ -37,6 +38,8 @@ Timestamp = Annotated[float, Field(ge=MIN_TIME, le=MAX_TIME, allow_inf_nan=False
 #: the newest event of a dataset may be old data (a historical table is stale, not invalid)
 EventTime = Annotated[float, Field(ge=0, le=MAX_TIME, allow_inf_nan=False)]
 SketchValue = Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)]
+#: a batch's id: random (the SDK's is 128 bits as 32 hex digits), the same on every resend
+BatchId = Annotated[str, Field(pattern=BATCH_ID_PATTERN, min_length=16, max_length=64)]
 
 
 class _Model(BaseModel):
@@ -223,6 +226,10 @@ class Batch(_Model):
     service: Name
     instance: Label = ""
     sent_at: Timestamp | None = None
+    batch_id: BatchId | None = Field(default=None, description=(
+        "the same on every resend of this batch (16-64 of A-Z a-z 0-9 _ -, random: the SDK "
+        "sends 128 bits as hex); a batch whose id the sidecar already accepted is answered "
+        "200 with duplicate: true and not applied again. Without it every copy is applied."))
     sdk: dict[Label, Label] = Field(default_factory=dict, max_length=16)
     items: list[Item] = Field(max_length=100_000)
     #: which door admitted it ("sdk", or "otlp": then the sidecar re-exports its series);
@@ -296,6 +303,11 @@ def openapi() -> dict[str, Any]:
                            ("422", "a field is invalid; the message names it"))}
     responses["202"] = {"description": "accepted", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"accepted": {"type": "integer"}}}}}}
+    responses["200"] = {"description": "a copy of a batch already accepted (same batch_id): "
+                        "not applied again", "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {
+                                "accepted": {"type": "integer"},
+                                "duplicate": {"type": "boolean"}}}}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "slo-agent sidecar", "version": "1"},

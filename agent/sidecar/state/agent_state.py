@@ -18,6 +18,7 @@ import numpy as np
 
 from agent.sidecar.state._fleet_counts import CategoryCounts, FleetCounts, RankCounts
 from agent.sidecar.state._slots import Slots
+from agent.sidecar.state.batch_ids import BatchIds
 from agent.sidecar.state.journal import Journal
 from agent.sidecar.state.otlp_totals import OtlpTotals
 from agent.sidecar.state.persistence import pairs, put, restore_part
@@ -378,6 +379,8 @@ class AgentState:
     service: ServiceSignals = field(init=False)
     #: what came in through the OTLP door, re-exported for the generated rules
     otlp: OtlpTotals = field(default_factory=OtlpTotals)
+    #: the ids of the batches applied (and claimed at the door), so a resent one is applied once
+    batch_ids: BatchIds = field(default_factory=BatchIds)
 
     def __post_init__(self) -> None:
         self.service = ServiceSignals(self.slot, keep=self.keep)
@@ -411,6 +414,7 @@ class AgentState:
             "service": self.service.state(),
             "otlp": self.otlp.state(),
             "journal": self.journal.state(),
+            "batch_ids": self.batch_ids.state(),
         }
 
     def restore(self, s: dict[str, Any]) -> list[str]:
@@ -440,6 +444,7 @@ class AgentState:
         self.service.restore(s.get("service") or {}, dropped)
         restore_part("otlp", dropped, self._otlp, s.get("otlp") or {})
         restore_part("journal", dropped, self.journal.restore, s.get("journal") or {})
+        restore_part("batch_ids", dropped, self.batch_ids.restore, s.get("batch_ids") or {})
         return dropped
 
     def _otlp(self, raw: dict[str, Any]) -> None:
