@@ -155,8 +155,7 @@ def pandas_kind(duck_type: str, nulls: int, rows: int, fmt: str,
     restored except ``object``: pyarrow converts such a column by its stored type (a column of
     floats, ints or bools with ``None`` was stored as double, int64 or bool), as without
     metadata."""
-    if meta is not None and (meta["numpy_type"] != "object"
-                             or meta["pandas_type"] == "categorical"):
+    if meta is not None and meta["numpy_type"] != "object":    # a categorical's is its codes'
         return column_type(_PandasDtype(meta["numpy_type"], meta["pandas_type"]))
     kind = duck_kind(duck_type)
     if fmt == "csv" and rows and nulls == rows:
