@@ -141,11 +141,22 @@ def _bucket(category: Hashable, buckets: int) -> int:
 
 
 def _counts(values: Iterable[Hashable] | Mapping[Hashable, int]) -> Counter[Hashable]:
+    """Counts per category. A number's -0.0 and 0.0 are one category (equal, one hash) named
+    ``0.0``: else its name (shown as a new category, hashed into a bucket) would be whichever
+    came first, which an unstable sort of the values decides."""
     if isinstance(values, Mapping):
-        return Counter({k: int(v) for k, v in values.items() if int(v) > 0})
+        return Counter({_zero(k): int(v) for k, v in values.items() if int(v) > 0})
     out: Counter[Hashable] = Counter()
     for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
+        if v is None:
             continue
+        if isinstance(v, float):
+            if math.isnan(v):
+                continue
+            v = _zero(v)
         out[v] += 1
     return out
+
+
+def _zero(category: Hashable) -> Hashable:
+    return abs(category) if isinstance(category, float) and category == 0 else category

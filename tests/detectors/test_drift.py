@@ -73,6 +73,16 @@ def test_high_cardinality_column_with_disjoint_support_is_drift() -> None:
     assert chi_square(base, shifted).new_share == pytest.approx(0.01)
 
 
+@pytest.mark.parametrize("zeros", [[0.0, -0.0], [-0.0, 0.0], [-0.0, -0.0]])
+def test_a_numbers_zero_is_one_category_named_0(zeros: list[float]) -> None:
+    """-0.0 and 0.0 are one category (a flag's value) named ``0.0``, whichever came first
+    (an unstable sort decides that), in the window and in the reference."""
+    res = chi_square([1.0, 2.0], zeros + [1.0])
+    assert res.unseen == (0.0,) and str(res.unseen[0]) == "0.0"
+    assert chi_square({-0.0: 2, 1.0: 1}, zeros).unseen == ()
+    assert [str(c) for c in chi_square({-0.0: 2}, [0.0, 3.0]).unseen] == ["3.0"]
+
+
 def test_psi_known_value_and_no_infinity() -> None:
     assert psi_from_counts([50, 50], [50, 50]) == 0.0
     expected = (0.6 - 0.5) * math.log(0.6 / 0.5) + (0.4 - 0.5) * math.log(0.4 / 0.5)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agent.sidecar.collectors._dataset_drift import file_drift, load_reference
@@ -93,9 +93,33 @@ def _write(frame: pd.DataFrame, path: Path) -> bool:
     return True
 
 
+def _frame(**cols: list[Any]) -> pd.DataFrame:
+    """A frame as :func:`frames` draws it: the four columns, unnamed ones all None."""
+    n = len(next(iter(cols.values())))
+    return pd.DataFrame({c: cols.get(c, [None] * n) for c in ("num", "cat", "mixed", "empty")})
+
+
+# an object column of None, floats and bools is stored as double: pandas reads floats back
+_OBJECT_FLOATS = _frame(mixed=[None, None, None, None, 0.0, False])
+# -0.0 is its own category and its own disallowed value (str tells it from 0.0; DuckDB does not)
+_ZERO_CATEGORIES = _frame(num=[1.0, 2.0], mixed=[0.0, -0.0])
+_ZERO_REFERENCE = _frame(num=[1.0, 2.0], mixed=["x", "y"])
+_ZERO_SHOWN = _frame(cat=[0.0, -0.0, -0.0])                          # both shown
+_ZERO_MORE = _frame(num=[0.0, -0.0, 3.0, 4.0, 5.0, 6.0])           # one more than shown
+# a flag's new value -0.0/0.0 is named 0.0, whichever an unstable sort of the values put first
+_ZERO_FLAG = _frame(mixed=[None] * 7 + [0.0, None, -0.0])
+_ZERO_FLAG_REFERENCE = _frame(mixed=[1.0])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(current=frames(), reference=frames(), fmt=st.sampled_from(["parquet", "csv"]))
+@example(current=_OBJECT_FLOATS, reference=_OBJECT_FLOATS, fmt="parquet")
+@example(current=_ZERO_CATEGORIES, reference=_ZERO_REFERENCE, fmt="parquet")
+@example(current=_ZERO_CATEGORIES, reference=_ZERO_REFERENCE, fmt="csv")
+@example(current=_ZERO_SHOWN, reference=_ZERO_SHOWN, fmt="parquet")
+@example(current=_ZERO_MORE, reference=_ZERO_MORE, fmt="csv")
+@example(current=_ZERO_FLAG, reference=_ZERO_FLAG_REFERENCE, fmt="parquet")
 def test_duckdb_reads_any_file_as_pandas_did(tmp_path: Path, current: pd.DataFrame,
                                              reference: pd.DataFrame, fmt: str) -> None:
     path = tmp_path / f"d.{fmt}"
@@ -202,6 +226,49 @@ def test_types_are_the_ones_pandas_reads(tmp_path: Path) -> None:
             got = r.stats(None).columns
         back = pd.read_parquet(path) if name.endswith("parquet") else pd.read_csv(path)
         assert got == {str(c): column_type(t) for c, t in back.dtypes.items()}, name
+
+
+def test_object_columns_read_as_pyarrow_converts_them(tmp_path: Path) -> None:
+    """pandas' metadata says ``object`` for any object column, but pyarrow converts it by the
+    type it was stored as (doubles to floats, ints with nulls to floats, bools with nulls to
+    objects, bools to bools, all-null to objects): the schema is the one pandas reads back."""
+    columns = {"floats": [None, 0.0, False], "halves": [None, 1, 1.5], "ints": [None, 1, 2],
+               "whole": [1, 2, 3], "flags": [None, True, False], "bools": [True, False, True],
+               "nones": [None, None, None], "nans": [math.nan, None, None],
+               "text": ["a", None, "b"]}
+    pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in columns.items()}).to_parquet(
+        tmp_path / "o.parquet")
+    back = pd.read_parquet(tmp_path / "o.parquet")
+    with open_file(tmp_path / "o.parquet") as r:
+        assert r.stats(None).columns == frame_schema(back) == {
+            "floats": "float", "halves": "float", "ints": "float", "whole": "int",
+            "flags": "string", "bools": "bool", "nones": "string", "nans": "string",
+            "text": "string"}
+
+
+ZERO_ALLOWED = [["0.0"], ["-0.0"], ["0.0", "-0.0"], [0, 1.5], ["-0.0", 2.5], ["1.5"], []]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_zero_is_allowed_by_its_text(tmp_path: Path, fmt: str) -> None:
+    """Allowed values compare as text: ``-0.0`` is not ``0.0`` (nor ``0``), though DuckDB holds
+    them equal; the counts and shown values (most frequent first, no ties) are the ones
+    pandas' values give. One column per allowed list, of floats and of ints with a null."""
+    path = tmp_path / f"z.{fmt}"
+    x = [2.5] * 4 + [-0.0] * 3 + [0.0] * 2 + [1.5, None]
+    n = [0] * 4 + [1] * 3 + [2] * 2 + [-1, None]
+    frame = pd.DataFrame({f"{c}{i}": v for i in range(len(ZERO_ALLOWED))
+                          for c, v in (("x", x), ("n", n))})
+    frame.to_parquet(path) if fmt == "parquet" else frame.to_csv(path, index=False)
+    back = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    allowed = {f"{c}{i}": a for i, a in enumerate(ZERO_ALLOWED) for c in "xn"}
+    with open_file(path) as r:
+        r.stats(None)
+        got = r.allowed(allowed)
+    for col, values in allowed.items():
+        c = allowed_values_check(col, back[col].tolist(), values)
+        assert got[col] == {"rows": c.rows, "bad": c.bad, "share": c.share, "values": c.values,
+                            "more": c.more}, (col, values)
 
 
 def same_reference(a: Any, b: Any) -> None:

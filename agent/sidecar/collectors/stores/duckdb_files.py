@@ -2,16 +2,18 @@
 so a file larger than the sidecar's memory can be watched.
 
 Types are reported as pandas reads the file (what the sidecar always reported): the pandas
-metadata a parquet file carries when pandas wrote it; otherwise pyarrow's rules (an integer or
-boolean column with nulls reads as float or object, dates and decimals as objects), and for CSV
-the types pandas infers (booleans, integers, floats, text; an empty column is float). NaN counts
-as null, as in pandas. A reference file is read through DuckDB into the frame pandas would
-read, sampled when it is big (:func:`read_reference`).
+metadata a parquet file carries when pandas wrote it, but for an object column; otherwise
+pyarrow's rules (an integer or boolean column with nulls reads as float or object, dates and
+decimals as objects), and for CSV the types pandas infers (booleans, integers, floats, text; an
+empty column is float). NaN counts as null, as in pandas; -0.0 is a value of its own, as its
+text is (categories and allowed values compare text). A reference file is read through DuckDB
+into the frame pandas would read, sampled when it is big (:func:`read_reference`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -149,8 +151,11 @@ def duck_kind(duck_type: str) -> str:
 
 def pandas_kind(duck_type: str, nulls: int, rows: int, fmt: str,
                 meta: dict[str, str] | None) -> str:
-    """What pandas would call the column (see the module docstring)."""
-    if meta is not None:
+    """What pandas would call the column (see the module docstring). The metadata's dtype is
+    restored except ``object``: pyarrow converts such a column by its stored type (a column of
+    floats, ints or bools with ``None`` was stored as double, int64 or bool), as without
+    metadata."""
+    if meta is not None and meta["numpy_type"] != "object":    # a categorical's is its codes'
         return column_type(_PandasDtype(meta["numpy_type"], meta["pandas_type"]))
     kind = duck_kind(duck_type)
     if fmt == "csv" and rows and nulls == rows:
@@ -227,11 +232,12 @@ class FileRead:
         for c in columns:
             if c not in self.duck:
                 continue
-            q = quote(c)
-            nan = f" AND NOT isnan({q})" if self.duck[c].upper() in _FLOAT else ""
+            q, floats = quote(c), self.duck[c].upper() in _FLOAT
+            nan = f" AND NOT isnan({q})" if floats else ""
             found = self.con.execute(
-                f"SELECT {q}, count(*) AS n FROM src WHERE {q} IS NOT NULL{nan} GROUP BY {q} "
-                f"ORDER BY n DESC, {q} LIMIT {int(cap) + 1}").fetchall()
+                f"SELECT {q}, count(*) AS n FROM src WHERE {q} IS NOT NULL{nan} "
+                f"GROUP BY {_groups(q, floats)} ORDER BY n DESC, {q} LIMIT {int(cap) + 1}"
+            ).fetchall()
             counts: Counter[str] = Counter()
             for value, n in found[:cap]:
                 counts[label(value, self.kinds.get(c, "string"))] += int(n)
@@ -275,20 +281,42 @@ class FileRead:
             q = quote(c)
             target = f"CAST({q} AS DOUBLE)" if cmp == "float" else \
                 f"CAST({q} AS VARCHAR)" if cmp == "string" and duck != "VARCHAR" else q
-            ok = typed_allowed(cmp, values)
-            nan = f" AND NOT isnan({q})" if duck in _FLOAT else ""
-            bad_when = f"NOT list_contains($ok, {target})" if ok else "TRUE"
-            params = {"ok": ok} if ok else {}
+            floats = duck in _FLOAT
+            nan = f" AND NOT isnan({q})" if floats else ""
+            bad_when, params = _disallowed(target, typed_allowed(cmp, values))
+            key = f"({q}, signbit({q}))" if floats else q      # -0.0 and 0.0: two texts
             head = self.con.execute(
                 f"SELECT count(*), count(CASE WHEN {bad_when} THEN 1 END), "
-                f"count(DISTINCT CASE WHEN {bad_when} THEN {q} END) FROM src "
+                f"count(DISTINCT CASE WHEN {bad_when} THEN {key} END) FROM src "
                 f"WHERE {q} IS NOT NULL{nan}", params).fetchone()
             assert head is not None
             worst = self.con.execute(
                 f"SELECT {q}, count(*) AS n FROM src WHERE {q} IS NOT NULL{nan} AND {bad_when} "
-                f"GROUP BY {q} ORDER BY n DESC, {q} LIMIT 5", params).fetchall()
+                f"GROUP BY {_groups(q, floats)} ORDER BY n DESC, {q} LIMIT 5", params
+            ).fetchall()
             out[c] = allowed_result(int(head[0]), int(head[1]), worst, int(head[2]), kind)
         return out
+
+
+def _groups(q: str, floats: bool) -> str:
+    """A column's GROUP BY keys, one group per text pandas shows: DuckDB holds -0.0 equal to
+    0.0, ``str`` tells them apart (``-0.0``), so a float's sign is a key too."""
+    return f"{q}, signbit({q})" if floats else q
+
+
+def _disallowed(target: str, ok: list[Any]) -> tuple[str, dict[str, Any]]:
+    """The condition (and its parameters) under which ``target``'s value is not one of ``ok``:
+    a zero is allowed only with the sign an allowed zero has (as text, ``-0.0`` is not
+    ``0.0``; DuckDB holds them equal)."""
+    rest = [v for v in ok if not (isinstance(v, float) and v == 0)]
+    zeros = {math.copysign(1.0, v) < 0 for v in ok if isinstance(v, float) and v == 0}
+    allowed = [f"list_contains($ok, {target})"] if rest else []
+    if zeros:
+        sign = "" if len(zeros) == 2 else \
+            f" AND {'' if True in zeros else 'NOT '}signbit({target})"
+        allowed.append(f"({target} = 0{sign})")
+    return (f"NOT ({' OR '.join(allowed)})" if allowed else "TRUE"), \
+        ({"ok": rest} if rest else {})
 
 
 def _pandas_meta(con: Any, path: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
