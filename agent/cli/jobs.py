@@ -25,19 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.batch_id import BATCH_ID_PATTERN, new_batch_id
 
 TIMEOUT = 5.0
 SPOOL_MAX = 1000            # events kept at most (oldest dropped first, and said so)
 ENV_SPOOL = "SLO_AGENT_SPOOL"
 #: answers after which a kept event is worth sending again (the token or sidecar may be fixed)
 RETRYABLE = {401, 403, 404, 408, 409, 425, 429}
-#: the door's schema for a ``batch_id`` (``agent.sdk.transport``, not imported: the CLI stays
-#: light); a spooled id that does not match goes as a new batch
-BATCH_ID_PATTERN = r"^[0-9A-Za-z_-]{16,64}$"
-
-
-def new_batch_id() -> str:
-    return uuid.uuid4().hex
 
 
 class SendError(Exception):

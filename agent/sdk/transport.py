@@ -23,7 +23,6 @@ import json
 import logging
 import math
 import re
-import secrets
 import threading
 import time
 import urllib.error
@@ -32,6 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from agent.batch_id import new_batch_id
 from agent.sdk import columnar_format
 
 log = logging.getLogger("slo_agent.sdk")
@@ -39,13 +39,6 @@ log = logging.getLogger("slo_agent.sdk")
 INGEST_PATH = "/v1/ingest"
 SCHEMA_VERSION = 1
 _FIELD = re.compile(r"^items\[(\d+)\](?:\.(gauges|counters|breakers)\.(.+))?")
-#: what the sidecar takes as a ``batch_id`` (the door's schema says the same)
-BATCH_ID_PATTERN = r"^[0-9A-Za-z_-]{16,64}$"
-
-
-def new_batch_id() -> str:
-    """128 random bits as hex: no two batches of any client share one."""
-    return secrets.token_hex(16)
 
 
 class Batch(list[dict[str, Any]]):

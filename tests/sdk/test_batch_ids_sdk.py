@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from agent.batch_id import BATCH_ID_PATTERN
 from agent.sdk import columnar_format
-from agent.sdk.transport import BATCH_ID_PATTERN, Shipper
+from agent.sdk.transport import Shipper
 
 
 class Scripted(BaseHTTPRequestHandler):

@@ -23,7 +23,7 @@ from pydantic import (
     field_validator,
 )
 
-from agent.sdk.transport import BATCH_ID_PATTERN
+from agent.batch_id import BATCH_ID_PATTERN
 from agent.spec.errors import format_path
 from detectors.sketch import MAX_SUM, MAX_VALUE, key_range
 
